@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// The sluice command. `sluice serve` runs everything; other subcommands are tools.
+import { ConfigError, CONFIG_KEYS, loadConfig } from '../config/load.js';
+import { SnapshotError } from '../cluster/snapshot.js';
+import { NoClusterError, serve, TRY_WITHOUT_CLUSTER } from '../server/run.js';
+
+const USAGE = `usage: sluice <command> [flags]
+
+commands:
+  serve      run the scheduler extender (and the other parts) against the cluster in
+             KUBECONFIG, or against a snapshot file with --cluster-snapshot FILE
+  help       show this text
+
+serve flags (each also settable in the --config YAML file or as an env variable):
+  --config FILE
+${CONFIG_KEYS.map((k) => `  ${k.flag.padEnd(28)} ${k.env}`).join('\n')}
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'serve': {
+      const config = loadConfig({ argv: rest });
+      const running = await serve(config);
+      const stop = (signal: string): void => {
+        running.log.info({ signal }, 'shutting down');
+        void running.close().then(() => process.exit(0));
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      return -1; // keep running
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`sluice: unknown command "${cmd}"\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof ConfigError || e instanceof SnapshotError) {
+      process.stderr.write(`sluice: ${e.message}\n`);
+      process.exit(2);
+    }
+    if (e instanceof NoClusterError) {
+      process.stderr.write(`sluice: ${e.message}; ${TRY_WITHOUT_CLUSTER}\n`);
+      process.exit(1);
+    }
+    const err = e as { code?: string; message?: string };
+    if (err.code === 'EADDRINUSE') {
+      process.stderr.write(`sluice: ${err.message}; choose another port with --https-port / --http-port\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`sluice: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

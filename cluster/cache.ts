@@ -1,0 +1,351 @@
+// The shared picture of the cluster: nodes, the GPUs each has and uses, and the pods
+// holding them. Fed by informers (cluster/informers.ts) or a snapshot file; read by the
+// extender, webhooks and queue. No I/O here.
+//
+// Usage is kept incrementally per node, so the extender reads precomputed numbers and
+// never re-scans pods. The assume ledger counts a pod the extender has just bound as
+// using its GPUs at once, until the watch shows the binding (or a TTL passes): this is
+// what keeps two binds racing for the last GPUs from both succeeding, without node
+// locks or API reads on the hot path.
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { nodeFacts, type NodeFacts } from './node-facts.js';
+import { podGpuRequests, PodRequestError, type ResourceAmount } from './pod-request.js';
+import { RecentSizes } from '../scheduler/placement/size-mix.js';
+import { WHOLE, type NodeView, type SizeMix } from '../scheduler/placement/types.js';
+
+export interface PodRecord {
+  uid: string;
+  namespace: string;
+  name: string;
+  nodeName: string;
+  /** Succeeded or Failed: holds no GPUs any more. */
+  terminal: boolean;
+  priority: number;
+  labels: Record<string, string>;
+  requests: readonly ResourceAmount[];
+  created: string;
+}
+
+interface Assumed {
+  uid: string;
+  node: string;
+  requests: readonly ResourceAmount[];
+  expiresAt: number;
+}
+
+interface NodeRecord {
+  name: string;
+  facts: NodeFacts | null; // null: pods name this node but the node itself is not (or no longer) known
+  used: Record<string, number>;
+  assumed: Record<string, number>;
+  pods: Set<string>;
+  views: Map<string, NodeView> | null; // per resource, rebuilt lazily after a change
+}
+
+export type AssumeResult = { ok: true } | { ok: false; reason: string };
+
+export interface ClusterCacheOptions {
+  resources: readonly string[];
+  assumeTtlMs: number;
+  recentPodWindow: number;
+  now?: () => number;
+}
+
+const NO_PARTIALS: readonly number[] = Object.freeze([]);
+
+export class ClusterCache {
+  readonly resources: readonly string[];
+  private readonly nodes = new Map<string, NodeRecord>();
+  private readonly pods = new Map<string, PodRecord>();
+  private readonly ledger = new Map<string, Assumed>();
+  private readonly recent: RecentSizes;
+  private readonly assumeTtlMs: number;
+  private readonly now: () => number;
+  /** True once the first full list of nodes and pods has been applied. */
+  synced = false;
+
+  constructor(opts: ClusterCacheOptions) {
+    this.resources = opts.resources;
+    this.assumeTtlMs = opts.assumeTtlMs;
+    this.now = opts.now ?? Date.now;
+    this.recent = new RecentSizes(opts.recentPodWindow);
+  }
+
+  // ---- feeding -------------------------------------------------------------------
+
+  upsertNode(node: V1Node): void {
+    const facts = nodeFacts(node, this.resources);
+    if (!facts.name) return;
+    const rec = this.record(facts.name);
+    rec.facts = facts;
+    rec.views = null;
+  }
+
+  deleteNode(name: string): void {
+    const rec = this.nodes.get(name);
+    if (!rec) return;
+    rec.facts = null;
+    rec.views = null;
+    if (rec.pods.size === 0 && this.assumedOn(name) === 0) this.nodes.delete(name);
+  }
+
+  upsertPod(pod: V1Pod): void {
+    const uid = pod.metadata?.uid;
+    if (!uid) return;
+    let requests: readonly ResourceAmount[];
+    try {
+      requests = podGpuRequests(pod, this.resources);
+    } catch (e) {
+      if (!(e instanceof PodRequestError)) throw e;
+      requests = []; // the apiserver would not have admitted it; count nothing
+    }
+    const phase = pod.status?.phase;
+    const next: PodRecord = {
+      uid,
+      namespace: pod.metadata?.namespace ?? '',
+      name: pod.metadata?.name ?? '',
+      nodeName: pod.spec?.nodeName ?? '',
+      terminal: phase === 'Succeeded' || phase === 'Failed',
+      priority: pod.spec?.priority ?? 0,
+      labels: pod.metadata?.labels ?? {},
+      requests,
+      created: String(pod.metadata?.creationTimestamp ?? ''),
+    };
+    const prev = this.pods.get(uid);
+    if (!prev) for (const r of requests) this.recent.record(r.count, WHOLE);
+    if (prev) this.account(prev, -1);
+    this.pods.set(uid, next);
+    this.account(next, +1);
+    // The watch now shows the binding: the pod's own accounting takes over.
+    if (next.nodeName || next.terminal) this.dropAssumed(uid);
+  }
+
+  deletePod(uid: string): void {
+    const prev = this.pods.get(uid);
+    if (prev) {
+      this.account(prev, -1);
+      this.pods.delete(uid);
+    }
+    this.dropAssumed(uid);
+  }
+
+  /** Replaces everything with a fresh list (initial sync, relist, snapshot load). */
+  replaceAll(nodes: readonly V1Node[], pods: readonly V1Pod[]): void {
+    const ledger = [...this.ledger.values()];
+    this.nodes.clear();
+    this.pods.clear();
+    this.ledger.clear();
+    for (const n of nodes) this.upsertNode(n);
+    for (const p of pods) this.upsertPod(p);
+    // Keep binds in flight that the new list does not show yet.
+    for (const a of ledger) if (!this.pods.get(a.uid)?.nodeName) this.addAssumed(a);
+    this.synced = true;
+  }
+
+  private record(name: string): NodeRecord {
+    let rec = this.nodes.get(name);
+    if (!rec) {
+      rec = { name, facts: null, used: {}, assumed: {}, pods: new Set(), views: null };
+      this.nodes.set(name, rec);
+    }
+    return rec;
+  }
+
+  private account(p: PodRecord, sign: 1 | -1): void {
+    if (!p.nodeName) return;
+    const rec = sign > 0 ? this.record(p.nodeName) : this.nodes.get(p.nodeName);
+    if (!rec) return;
+    if (sign > 0) rec.pods.add(p.uid);
+    else rec.pods.delete(p.uid);
+    if (!p.terminal) for (const r of p.requests) rec.used[r.resource] = (rec.used[r.resource] ?? 0) + sign * r.count;
+    rec.views = null;
+    if (sign < 0 && !rec.facts && rec.pods.size === 0 && this.assumedOn(rec.name) === 0) this.nodes.delete(rec.name);
+  }
+
+  // ---- assume ledger -------------------------------------------------------------
+
+  /**
+   * Counts the pod as placed on `node` now, if its GPUs still fit there. The check and
+   * the increment happen in one synchronous step, so concurrent binds cannot overcommit.
+   */
+  assume(uid: string, node: string, requests: readonly ResourceAmount[]): AssumeResult {
+    if (this.ledger.has(uid)) return { ok: false, reason: `pod ${uid} is already being bound to ${this.ledger.get(uid)!.node}` };
+    const bound = this.pods.get(uid)?.nodeName;
+    if (bound) return { ok: false, reason: `pod ${uid} is already bound to node ${bound}` };
+    const rec = this.nodes.get(node);
+    if (!rec?.facts) return { ok: false, reason: `node ${node} is not in sluice's cache (deleted, or not seen yet)` };
+    for (const r of requests) {
+      const free = this.freeOf(rec, r.resource);
+      if (free < r.count) {
+        return { ok: false, reason: `node ${node}: ${free} of ${rec.facts.allocatable[r.resource] ?? 0} ${r.resource} free, pod needs ${r.count}` };
+      }
+    }
+    this.addAssumed({ uid, node, requests, expiresAt: this.now() + this.assumeTtlMs });
+    return { ok: true };
+  }
+
+  /** Turns an assumption into a bound pod, as the watch would (snapshot mode, where
+   * no watch exists). */
+  confirmAssumed(uid: string, namespace: string, name: string): void {
+    const a = this.ledger.get(uid);
+    if (!a) return;
+    const prev = this.pods.get(uid);
+    this.dropAssumed(uid);
+    if (prev) this.account(prev, -1);
+    const rec: PodRecord = prev
+      ? { ...prev, nodeName: a.node }
+      : { uid, namespace, name, nodeName: a.node, terminal: false, priority: 0, labels: {}, requests: a.requests, created: new Date(this.now()).toISOString() };
+    this.pods.set(uid, rec);
+    this.account(rec, +1);
+  }
+
+  /** Rolls an assumption back (the bind API call failed). */
+  forget(uid: string): void {
+    this.dropAssumed(uid);
+  }
+
+  /** Drops assumptions the watch never confirmed; returns how many expired. */
+  expireAssumed(): number {
+    const now = this.now();
+    let n = 0;
+    for (const a of [...this.ledger.values()]) {
+      if (a.expiresAt <= now) {
+        this.dropAssumed(a.uid);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  get assumedCount(): number {
+    return this.ledger.size;
+  }
+
+  private addAssumed(a: Assumed): void {
+    this.ledger.set(a.uid, a);
+    const rec = this.record(a.node);
+    for (const r of a.requests) rec.assumed[r.resource] = (rec.assumed[r.resource] ?? 0) + r.count;
+    rec.views = null;
+  }
+
+  private dropAssumed(uid: string): void {
+    const a = this.ledger.get(uid);
+    if (!a) return;
+    this.ledger.delete(uid);
+    const rec = this.nodes.get(a.node);
+    if (!rec) return;
+    for (const r of a.requests) rec.assumed[r.resource] = (rec.assumed[r.resource] ?? 0) - r.count;
+    rec.views = null;
+  }
+
+  private assumedOn(node: string): number {
+    const rec = this.nodes.get(node);
+    if (!rec) return 0;
+    let n = 0;
+    for (const v of Object.values(rec.assumed)) n += v;
+    return n;
+  }
+
+  // ---- reading -------------------------------------------------------------------
+
+  private freeOf(rec: NodeRecord, resource: string): number {
+    const alloc = rec.facts?.allocatable[resource] ?? 0;
+    return Math.max(0, alloc - (rec.used[resource] ?? 0) - (rec.assumed[resource] ?? 0));
+  }
+
+  /** The node as the placement logic sees it for one resource; undefined if unknown. */
+  nodeView(name: string, resource: string): NodeView | undefined {
+    const rec = this.nodes.get(name);
+    if (!rec?.facts) return undefined;
+    let views = rec.views;
+    if (!views) views = rec.views = new Map();
+    let v = views.get(resource);
+    if (!v) {
+      v = this.buildView(rec, rec.facts, resource);
+      views.set(resource, v);
+    }
+    return v;
+  }
+
+  /** A view from a Node object sent in the request (nodeCacheCapable false), with the
+   * usage sluice knows of. */
+  viewOfNode(node: V1Node, resource: string): NodeView {
+    const facts = nodeFacts(node, this.resources);
+    const rec = this.nodes.get(facts.name) ?? { name: facts.name, facts, used: {}, assumed: {}, pods: new Set<string>(), views: null };
+    return this.buildView(rec, facts, resource);
+  }
+
+  private buildView(rec: NodeRecord, facts: NodeFacts, resource: string): NodeView {
+    const capacity = facts.allocatable[resource] ?? 0;
+    const free = Math.max(0, capacity - (rec.used[resource] ?? 0) - (rec.assumed[resource] ?? 0));
+    return {
+      name: facts.name,
+      product: facts.product,
+      unusable: facts.unusable,
+      gpus: capacity > 0 ? { capacity, freeWhole: free, partialFree: NO_PARTIALS } : undefined,
+    };
+  }
+
+  hasNode(name: string): boolean {
+    return !!this.nodes.get(name)?.facts;
+  }
+
+  pod(uid: string): PodRecord | undefined {
+    return this.pods.get(uid);
+  }
+
+  podsOnNode(name: string): PodRecord[] {
+    const rec = this.nodes.get(name);
+    if (!rec) return [];
+    return [...rec.pods].map((uid) => this.pods.get(uid)!).filter(Boolean);
+  }
+
+  /** The recent mix of GPU ask sizes (whole GPUs), for the fragmentation policy. */
+  sizeMix(): SizeMix {
+    return this.recent.mix();
+  }
+
+  /** GPU inventory per node: what /api/v1/nodes and the metrics report. */
+  inventory(): Array<{
+    name: string;
+    resource: string;
+    product: string;
+    memoryMiB: number;
+    total: number;
+    used: number;
+    assumed: number;
+    free: number;
+    unusable: string | null;
+  }> {
+    const out = [];
+    for (const rec of this.nodes.values()) {
+      if (!rec.facts) continue;
+      for (const resource of this.resources) {
+        const total = rec.facts.allocatable[resource] ?? 0;
+        if (total === 0) continue;
+        out.push({
+          name: rec.name,
+          resource,
+          product: rec.facts.product,
+          memoryMiB: rec.facts.memoryMiB,
+          total,
+          used: rec.used[resource] ?? 0,
+          assumed: rec.assumed[resource] ?? 0,
+          free: this.freeOf(rec, resource),
+          unusable: rec.facts.unusable,
+        });
+      }
+    }
+    return out;
+  }
+
+  get nodeCount(): number {
+    let n = 0;
+    for (const rec of this.nodes.values()) if (rec.facts) n++;
+    return n;
+  }
+
+  get podCount(): number {
+    return this.pods.size;
+  }
+}

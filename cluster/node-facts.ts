@@ -1,0 +1,49 @@
+// What sluice needs to know of a Node: GPUs per managed resource, the GPU model and
+// memory (NVIDIA GPU Feature Discovery labels), and whether GPU work may land there.
+import type { V1Node } from '@kubernetes/client-node';
+import { parseQuantity } from './quantity.js';
+
+export const LABEL_GPU_PRODUCT = 'nvidia.com/gpu.product';
+export const LABEL_GPU_MEMORY = 'nvidia.com/gpu.memory';
+export const LABEL_GPU_DISABLED = 'sluice.io/gpu-disabled';
+
+export interface NodeFacts {
+  name: string;
+  /** Allocatable count per managed resource; absent resources are 0. */
+  allocatable: Record<string, number>;
+  /** GPU product, e.g. NVIDIA-A100-SXM4-80GB; '' when the node has no GFD label. */
+  product: string;
+  /** Memory per GPU in MiB; 0 when unknown. */
+  memoryMiB: number;
+  /** Why no GPU pod may be placed here (cordoned, NotReady, disabled); null when fine. */
+  unusable: string | null;
+}
+
+export function nodeFacts(node: V1Node, resources: readonly string[]): NodeFacts {
+  const name = node.metadata?.name ?? '';
+  const labels = node.metadata?.labels ?? {};
+  const alloc = node.status?.allocatable ?? {};
+  const allocatable: Record<string, number> = {};
+  for (const r of resources) {
+    const n = Math.floor(parseQuantity(alloc[r]));
+    allocatable[r] = Number.isFinite(n) && n > 0 ? n : 0;
+  }
+  const mem = Math.floor(parseQuantity(labels[LABEL_GPU_MEMORY]));
+  return {
+    name,
+    allocatable,
+    product: labels[LABEL_GPU_PRODUCT] ?? '',
+    memoryMiB: Number.isFinite(mem) && mem > 0 ? mem : 0,
+    unusable: unusableReason(node),
+  };
+}
+
+function unusableReason(node: V1Node): string | null {
+  const disabled = node.metadata?.labels?.[LABEL_GPU_DISABLED];
+  if (disabled !== undefined && disabled !== 'false') return `GPUs disabled by label ${LABEL_GPU_DISABLED}`;
+  if (node.spec?.unschedulable) return 'node is cordoned';
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+  if (!ready) return 'node reports no Ready condition';
+  if (ready.status !== 'True') return `node is NotReady (${ready.reason ?? ready.status})`;
+  return null;
+}

@@ -1,0 +1,46 @@
+// Loads a cluster snapshot - the output of `kubectl get nodes,pods -A -o json` - into a
+// ClusterCache. Used by `sluice serve --cluster-snapshot FILE` (no apiserver: try sluice,
+// replay a captured cluster, benchmark) and by tests.
+import { readFileSync } from 'node:fs';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { ClusterCache } from './cache.js';
+
+export class SnapshotError extends Error {
+  override name = 'SnapshotError';
+}
+
+export interface Snapshot {
+  nodes: V1Node[];
+  pods: V1Pod[];
+}
+
+/** Accepts a v1 List of Nodes and Pods, a NodeList/PodList, or {nodes, pods}. */
+export function parseSnapshot(doc: unknown, source = 'snapshot'): Snapshot {
+  if (typeof doc !== 'object' || doc === null) throw new SnapshotError(`${source} is not a JSON object`);
+  const d = doc as { items?: unknown; nodes?: unknown; pods?: unknown; kind?: unknown };
+  if (Array.isArray(d.nodes) || Array.isArray(d.pods)) {
+    return { nodes: (d.nodes ?? []) as V1Node[], pods: (d.pods ?? []) as V1Pod[] };
+  }
+  if (!Array.isArray(d.items)) throw new SnapshotError(`${source} has neither "items" (kubectl -o json) nor "nodes"/"pods"`);
+  const listKind = typeof d.kind === 'string' ? d.kind : '';
+  const nodes: V1Node[] = [];
+  const pods: V1Pod[] = [];
+  for (const item of d.items as Array<{ kind?: string }>) {
+    const kind = item?.kind ?? (listKind === 'NodeList' ? 'Node' : listKind === 'PodList' ? 'Pod' : '');
+    if (kind === 'Node') nodes.push(item as V1Node);
+    else if (kind === 'Pod') pods.push(item as V1Pod);
+  }
+  return { nodes, pods };
+}
+
+export function loadSnapshotFile(path: string, cache: ClusterCache): Snapshot {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new SnapshotError(`cluster snapshot ${path} cannot be read as JSON: ${(e as Error).message}`);
+  }
+  const snap = parseSnapshot(doc, `cluster snapshot ${path}`);
+  cache.replaceAll(snap.nodes, snap.pods);
+  return snap;
+}

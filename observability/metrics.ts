@@ -1,0 +1,97 @@
+// Prometheus metrics. One registry per running instance so tests and the bench can
+// start several servers in one process without name clashes.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly extenderRequests = new Counter({
+    name: 'sluice_extender_requests_total',
+    help: 'Scheduler extender requests by verb and outcome (ok, bad_request, error).',
+    labelNames: ['verb', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly extenderLatency = new Histogram({
+    name: 'sluice_extender_duration_seconds',
+    help: 'Time spent deciding a scheduler extender request, by verb (bind includes its apiserver call).',
+    labelNames: ['verb'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+    registers: [this.registry],
+  });
+
+  readonly binds = new Counter({
+    name: 'sluice_binds_total',
+    help: 'Binds attempted by the extender, by result (bound, rejected, api_error).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly filterRejections = new Counter({
+    name: 'sluice_filter_rejections_total',
+    help: 'Nodes filtered out, by reason kind.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly cacheSynced = new Gauge({
+    name: 'sluice_cluster_cache_synced',
+    help: '1 once the node and pod informers have listed the cluster, else 0.',
+    registers: [this.registry],
+  });
+
+  readonly cacheEvents = new Counter({
+    name: 'sluice_cluster_cache_events_total',
+    help: 'Watch events applied to the cluster cache, by kind and verb.',
+    labelNames: ['kind', 'verb'] as const,
+    registers: [this.registry],
+  });
+
+  readonly informerErrors = new Counter({
+    name: 'sluice_informer_errors_total',
+    help: 'Informer list/watch errors (each is retried with backoff), by kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly assumedPods = new Gauge({
+    name: 'sluice_assumed_pods',
+    help: 'Pods bound by the extender whose binding the watch has not shown yet.',
+    registers: [this.registry],
+  });
+
+  readonly assumeExpired = new Counter({
+    name: 'sluice_assume_expired_total',
+    help: 'Assumed pods dropped because the watch never showed them bound within the TTL.',
+    registers: [this.registry],
+  });
+
+  /** Where sluice_gpus reads the inventory from when scraped (set by the server). */
+  gpuInventory: (() => Iterable<{ resource: string; total: number; used: number; assumed: number; free: number }>) | null = null;
+
+  readonly gpus: Gauge<'resource' | 'state'>;
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const metrics = this;
+    this.gpus = new Gauge({
+      name: 'sluice_gpus',
+      help: 'GPUs in the cluster cache by resource and state (allocatable, used, free); used includes assumed binds.',
+      labelNames: ['resource', 'state'] as const,
+      registers: [this.registry],
+      // Computed from the cache when Prometheus scrapes, not on a timer.
+      collect() {
+        this.reset();
+        const by = new Map<string, { allocatable: number; used: number; free: number }>();
+        for (const n of metrics.gpuInventory?.() ?? []) {
+          const t = by.get(n.resource) ?? { allocatable: 0, used: 0, free: 0 };
+          t.allocatable += n.total;
+          t.used += n.used + n.assumed;
+          t.free += n.free;
+          by.set(n.resource, t);
+        }
+        for (const [resource, t] of by) for (const [state, v] of Object.entries(t)) this.set({ resource, state }, v);
+      },
+    });
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'sluice_' });
+  }
+}

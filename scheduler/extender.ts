@@ -1,0 +1,218 @@
+// The extender's decisions: filter, prioritize and bind over the cluster cache. Fit and
+// scores come from the pure placement layer; this class only resolves nodes, caches
+// parsed pods, and records binds in the assume ledger. HTTP lives in routes.ts, the
+// Kubernetes call of bind in binder.ts.
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { LRUCache } from 'lru-cache';
+import type { ClusterCache } from '../cluster/cache.js';
+import { PodRequestError, type ResourceAmount } from '../cluster/pod-request.js';
+import type { PolicyName } from '../config/schema.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { PodBinder } from './binder.js';
+import { fit } from './placement/fit.js';
+import { POLICY_BY_NAME, toExtenderScores } from './placement/policies.js';
+import type { GpuAsk, NodeView } from './placement/types.js';
+import { podAsk, type PodAsk } from './pod-ask.js';
+import type {
+  ExtenderArgs,
+  ExtenderBindingArgs,
+  ExtenderBindingResult,
+  ExtenderFilterResult,
+  HostPriority,
+} from './wire.js';
+
+export interface ExtenderOptions {
+  cache: ClusterCache;
+  binder: PodBinder;
+  defaultPolicy: PolicyName;
+  log: Logger;
+  metrics: Metrics;
+}
+
+type Candidate = { name: string; node: V1Node | null };
+
+const NEUTRAL_SCORE = 5;
+
+export class Extender {
+  private readonly cache: ClusterCache;
+  private readonly binder: PodBinder;
+  private readonly log: Logger;
+  private readonly metrics: Metrics;
+  readonly defaultPolicy: PolicyName;
+  // Parsed pods by uid@resourceVersion: filter and prioritize of one cycle parse once.
+  private readonly parsed = new LRUCache<string, PodAsk>({ max: 10000 });
+  // What recently filtered pods ask, by uid: bind receives no pod, only its uid.
+  private readonly asksByUid = new LRUCache<string, readonly ResourceAmount[]>({ max: 10000 });
+
+  constructor(opts: ExtenderOptions) {
+    this.cache = opts.cache;
+    this.binder = opts.binder;
+    this.log = opts.log;
+    this.metrics = opts.metrics;
+    this.defaultPolicy = opts.defaultPolicy;
+  }
+
+  private ask(pod: V1Pod): PodAsk {
+    const uid = pod.metadata?.uid;
+    const key = uid ? `${uid}@${pod.metadata?.resourceVersion ?? ''}` : '';
+    const hit = key ? this.parsed.get(key) : undefined;
+    if (hit) return hit;
+    const a = podAsk(pod, this.cache.resources);
+    if (key) {
+      this.parsed.set(key, a);
+      this.asksByUid.set(uid!, a.asks.map((x) => ({ resource: x.resource, count: x.count })));
+    }
+    return a;
+  }
+
+  private candidates(args: ExtenderArgs): { list: Candidate[]; full: boolean } {
+    if (Array.isArray(args.NodeNames)) return { list: args.NodeNames.map((name) => ({ name, node: null })), full: false };
+    const items = args.Nodes?.items ?? [];
+    return { list: items.map((node) => ({ name: node.metadata?.name ?? '', node })), full: true };
+  }
+
+  private view(c: Candidate, resource: string): NodeView | undefined {
+    return c.node ? this.cache.viewOfNode(c.node, resource) : this.cache.nodeView(c.name, resource);
+  }
+
+  filter(args: ExtenderArgs): ExtenderFilterResult {
+    const { list, full } = this.candidates(args);
+    const result: ExtenderFilterResult = {
+      Nodes: null,
+      NodeNames: null,
+      FailedNodes: {},
+      FailedAndUnresolvableNodes: {},
+      Error: '',
+    };
+    let ask: PodAsk;
+    try {
+      ask = this.ask(args.Pod);
+    } catch (e) {
+      if (!(e instanceof PodRequestError)) throw e;
+      result.Error = `pod ${podName(args.Pod)}: ${e.message}`;
+      return result;
+    }
+    const passed: Candidate[] = [];
+    for (const c of list) {
+      const reason = this.misfit(c, ask.asks);
+      if (reason === null) {
+        passed.push(c);
+      } else if (reason.resolvable) {
+        result.FailedNodes[c.name] = reason.reason;
+      } else {
+        result.FailedAndUnresolvableNodes[c.name] = reason.reason;
+      }
+    }
+    if (full) result.Nodes = { items: passed.map((c) => c.node!) };
+    else result.NodeNames = passed.map((c) => c.name);
+
+    const failed = list.length - passed.length;
+    if (failed > 0 && passed.length === 0) {
+      const sample = Object.values(result.FailedNodes).concat(Object.values(result.FailedAndUnresolvableNodes)).slice(0, 3);
+      this.log.info({ verb: 'filter', pod: podName(args.Pod), candidates: list.length, reasons: sample }, 'no node fits the pod');
+    } else {
+      this.log.debug({ verb: 'filter', pod: podName(args.Pod), candidates: list.length, passed: passed.length }, 'filtered');
+    }
+    return result;
+  }
+
+  private misfit(c: Candidate, asks: readonly GpuAsk[]): { reason: string; resolvable: boolean } | null {
+    for (const a of asks) {
+      const v = this.view(c, a.resource);
+      if (!v) {
+        this.metrics.filterRejections.inc({ reason: 'unknown_node' });
+        return { reason: `node ${c.name} is not in sluice's cache (deleted, or not seen yet)`, resolvable: false };
+      }
+      const m = fit(v, a);
+      if (m) {
+        this.metrics.filterRejections.inc({ reason: m.kind });
+        return m;
+      }
+    }
+    return null;
+  }
+
+  prioritize(args: ExtenderArgs): HostPriority[] {
+    const { list } = this.candidates(args);
+    const ask = this.ask(args.Pod); // a malformed pod throws PodRequestError: routes answer 400
+    if (ask.asks.length === 0) return list.map((c) => ({ Host: c.name, Score: NEUTRAL_SCORE }));
+    const policy = POLICY_BY_NAME[ask.policy ?? this.defaultPolicy];
+    // Score by the pod's largest ask; a pod asking two GPU resources at once is rare.
+    const main = ask.asks.reduce((a, b) => (b.count > a.count ? b : a));
+    const mix = this.cache.sizeMix();
+    const raw: number[] = [];
+    const fits: boolean[] = [];
+    for (const c of list) {
+      const v = this.view(c, main.resource);
+      const ok = !!v && v.gpus !== undefined && this.misfit(c, ask.asks) === null;
+      fits.push(ok);
+      raw.push(ok ? policy.score(v as NodeView & { gpus: NonNullable<NodeView['gpus']> }, main, mix) : 0);
+    }
+    const fitRaw = raw.filter((_, i) => fits[i]);
+    const scaled = toExtenderScores(fitRaw, policy.scale);
+    let j = 0;
+    return list.map((c, i) => ({ Host: c.name, Score: fits[i] ? scaled[j++]! : 0 }));
+  }
+
+  async bind(args: ExtenderBindingArgs): Promise<ExtenderBindingResult> {
+    const pod = `${args.PodNamespace}/${args.PodName}`;
+    let requests = this.asksByUid.get(args.PodUID) ?? this.cache.pod(args.PodUID)?.requests;
+    if (!requests) {
+      // Neither filter nor the watch has shown us this pod: ask the apiserver once.
+      try {
+        const p = await this.binder.readPod(args.PodNamespace, args.PodName);
+        requests = podAsk(p, this.cache.resources).asks.map((a) => ({ resource: a.resource, count: a.count }));
+      } catch (e) {
+        this.metrics.binds.inc({ result: 'api_error' });
+        return { Error: `cannot read pod ${pod} before binding it: ${errorText(e)}` };
+      }
+    }
+    const assumed = this.cache.assume(args.PodUID, args.Node, requests);
+    if (!assumed.ok) {
+      this.metrics.binds.inc({ result: 'rejected' });
+      this.log.info({ verb: 'bind', pod, node: args.Node, reason: assumed.reason }, 'bind refused');
+      return { Error: assumed.reason };
+    }
+    this.metrics.assumedPods.set(this.cache.assumedCount);
+    try {
+      await this.binder.bind(args.PodNamespace, args.PodName, args.PodUID, args.Node);
+    } catch (e) {
+      this.cache.forget(args.PodUID);
+      this.metrics.assumedPods.set(this.cache.assumedCount);
+      this.metrics.binds.inc({ result: 'api_error' });
+      const reason = errorText(e);
+      this.log.warn({ verb: 'bind', pod, node: args.Node, reason }, 'bind failed at the apiserver; assumption rolled back');
+      return { Error: reason };
+    }
+    this.metrics.binds.inc({ result: 'bound' });
+    const gpus = requests.map((r) => `${r.count} ${r.resource}`).join(', ') || 'no GPUs';
+    this.log.info({ verb: 'bind', pod, node: args.Node, reason: `bound with ${gpus}` }, 'pod bound');
+    return { Error: '' };
+  }
+}
+
+export function podName(p: V1Pod | undefined): string {
+  return `${p?.metadata?.namespace ?? '?'}/${p?.metadata?.name ?? p?.metadata?.generateName ?? '?'}`;
+}
+
+/** The message of an apiserver error (a Status object in the body), or the error's text. */
+export function errorText(e: unknown): string {
+  if (typeof e === 'object' && e !== null) {
+    const o = e as { body?: unknown; message?: unknown; code?: unknown };
+    let body = o.body;
+    if (typeof body === 'string') {
+      try {
+        body = JSON.parse(body);
+      } catch {
+        /* plain text body */
+      }
+    }
+    if (typeof body === 'object' && body !== null && typeof (body as { message?: unknown }).message === 'string') {
+      return (body as { message: string }).message;
+    }
+    if (typeof body === 'string' && body) return body;
+    if (typeof o.message === 'string') return o.message;
+  }
+  return String(e);
+}

@@ -1,0 +1,157 @@
+// Node scoring policies. Each answers two questions for a node the ask fits on:
+//   choose - on which GPU(s) of the node the ask goes (matters only for shared GPUs);
+//   score  - how good the node is; higher is better.
+// Scores are either absolute (already 0..10) or relative (min-max scaled to 0..10 over
+// the candidate nodes of one request; see toExtenderScores).
+//
+// binpack        1. prefer the node left with the least free GPU capacity, as a share of
+//                   its capacity, so that whole nodes stay free for big jobs;
+//                2. on the node, put a GPU share on the fullest GPU it fits on.
+// spread         1. prefer the node left with the most free GPU capacity (share);
+//                2. on the node, put a share on an idle GPU, else the emptiest one.
+// fragmentation  (Fragmentation Gradient Descent, Weng et al., ATC '23)
+//                1. prefer the placement that grows the node's expected fragmentation
+//                   least, where a node's fragmentation for one ask shape is the free GPU
+//                   capacity that shape cannot use, weighted by how often that shape
+//                   arrives (the recent size mix);
+//                2. ties go to the node left with less free capacity (binpack).
+import type { PolicyName } from '../../config/schema.js';
+import { slotsFit } from './fit.js';
+import { WHOLE, freeMilli, type GpuAsk, type GpuSlots, type NodeView, type SizeMix } from './types.js';
+
+/** Where on a node an ask goes: whole GPUs, a share of an idle GPU, or a share of a
+ * partly used GPU that has `free` milli left (GPUs with equal free are interchangeable). */
+export type GpuChoice = { on: 'whole' } | { on: 'idle' } | { on: 'partial'; free: number };
+
+export interface Policy {
+  readonly name: string;
+  readonly scale: 'absolute' | 'relative';
+  choose(s: GpuSlots, ask: GpuAsk, mix: SizeMix): GpuChoice;
+  score(node: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: SizeMix): number;
+}
+
+/** Every distinct place on the node the ask could go. Call only when slotsFit. */
+export function choicesFor(s: GpuSlots, ask: GpuAsk): GpuChoice[] {
+  if (ask.milli >= WHOLE) return [{ on: 'whole' }];
+  const out: GpuChoice[] = [];
+  const seen = new Set<number>();
+  for (const f of s.partialFree) {
+    if (f >= ask.milli && !seen.has(f)) {
+      seen.add(f);
+      out.push({ on: 'partial', free: f });
+    }
+  }
+  if (s.freeWhole > 0) out.push({ on: 'idle' });
+  return out;
+}
+
+/** The node's slots after the ask is placed at `choice`. */
+export function applyChoice(s: GpuSlots, ask: GpuAsk, choice: GpuChoice): GpuSlots {
+  if (choice.on === 'whole') return { capacity: s.capacity, freeWhole: s.freeWhole - ask.count, partialFree: s.partialFree };
+  if (choice.on === 'idle') {
+    const left = WHOLE - ask.milli;
+    return { capacity: s.capacity, freeWhole: s.freeWhole - 1, partialFree: left > 0 ? [...s.partialFree, left] : s.partialFree };
+  }
+  const partialFree = [...s.partialFree];
+  const i = partialFree.indexOf(choice.free);
+  const left = choice.free - ask.milli;
+  if (left > 0) partialFree[i] = left;
+  else partialFree.splice(i, 1);
+  return { capacity: s.capacity, freeWhole: s.freeWhole, partialFree };
+}
+
+const freeShareAfter = (s: GpuSlots, ask: GpuAsk): number =>
+  (freeMilli(s) - ask.count * ask.milli) / (s.capacity * WHOLE);
+
+export const binpack: Policy = {
+  name: 'binpack',
+  scale: 'absolute',
+  choose(s, ask) {
+    if (ask.milli >= WHOLE) return { on: 'whole' };
+    let best = Infinity;
+    for (const f of s.partialFree) if (f >= ask.milli && f < best) best = f;
+    return best < Infinity ? { on: 'partial', free: best } : { on: 'idle' };
+  },
+  score(node, ask) {
+    return 10 * (1 - freeShareAfter(node.gpus, ask));
+  },
+};
+
+export const spread: Policy = {
+  name: 'spread',
+  scale: 'absolute',
+  choose(s, ask) {
+    if (ask.milli >= WHOLE) return { on: 'whole' };
+    if (s.freeWhole > 0) return { on: 'idle' };
+    let best = -1;
+    for (const f of s.partialFree) if (f >= ask.milli && f > best) best = f;
+    return { on: 'partial', free: best };
+  },
+  score(node, ask) {
+    return 10 * freeShareAfter(node.gpus, ask);
+  },
+};
+
+/** Expected free milli on the node that an ask drawn from `mix` could not use. */
+export function fragmentation(s: GpuSlots, mix: SizeMix): number {
+  let total = 0;
+  for (const t of mix) {
+    let f = 0;
+    if (!slotsFit(s, t)) {
+      f = freeMilli(s);
+    } else if (t.milli >= WHOLE) {
+      for (const p of s.partialFree) f += p;
+    } else {
+      for (const p of s.partialFree) if (p < t.milli) f += p;
+    }
+    total += t.weight * f;
+  }
+  return total;
+}
+
+// With no history yet, the ask itself is the best guess of what comes next.
+const mixOrSelf = (mix: SizeMix, ask: GpuAsk): SizeMix =>
+  mix.length > 0 ? mix : [{ count: ask.count, milli: ask.milli, weight: 1 }];
+
+function bestByFragmentation(s: GpuSlots, ask: GpuAsk, mix: SizeMix): { choice: GpuChoice; delta: number } {
+  const m = mixOrSelf(mix, ask);
+  const before = fragmentation(s, m);
+  let best: { choice: GpuChoice; delta: number } | null = null;
+  for (const choice of choicesFor(s, ask)) {
+    const delta = fragmentation(applyChoice(s, ask, choice), m) - before;
+    if (!best || delta < best.delta) best = { choice, delta };
+  }
+  return best ?? { choice: { on: 'whole' }, delta: 0 };
+}
+
+export const fragmentationAware: Policy = {
+  name: 'fragmentation',
+  scale: 'relative',
+  choose(s, ask, mix) {
+    return bestByFragmentation(s, ask, mix).choice;
+  },
+  score(node, ask, mix) {
+    const { delta } = bestByFragmentation(node.gpus, ask, mix);
+    // Tie-break toward binpack: a fraction of one milli can never outweigh a real delta.
+    return -delta - 0.5 * freeShareAfter(node.gpus, ask);
+  },
+};
+
+export const POLICY_BY_NAME: Record<PolicyName, Policy> = {
+  binpack,
+  spread,
+  fragmentation: fragmentationAware,
+};
+
+/** Scales raw policy scores of the candidate nodes to kube-scheduler's 0..10 integers. */
+export function toExtenderScores(raw: readonly number[], scale: Policy['scale']): number[] {
+  if (scale === 'absolute') return raw.map((r) => Math.max(0, Math.min(10, Math.round(r))));
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const r of raw) {
+    if (r < lo) lo = r;
+    if (r > hi) hi = r;
+  }
+  if (!(hi > lo)) return raw.map(() => 5);
+  return raw.map((r) => Math.round((10 * (r - lo)) / (hi - lo)));
+}

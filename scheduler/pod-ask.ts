@@ -1,0 +1,26 @@
+// Turns a pod into what the placement logic needs: one GpuAsk per managed resource it
+// asks for (whole GPUs), the accepted GPU models and the scoring policy it wants.
+import type { V1Pod } from '@kubernetes/client-node';
+import { podGpuRequests } from '../cluster/pod-request.js';
+import { parseModelList } from '../cluster/gpu-model.js';
+import { POLICIES, type PolicyName } from '../config/schema.js';
+import { WHOLE, type GpuAsk } from './placement/types.js';
+
+export const ANNOTATION_GPU_MODEL = 'sluice.io/gpu-model';
+export const ANNOTATION_POLICY = 'sluice.io/policy';
+
+export interface PodAsk {
+  asks: GpuAsk[];
+  /** The pod's sluice.io/policy when valid, else null (use the configured default). */
+  policy: PolicyName | null;
+}
+
+/** Throws PodRequestError on a pod whose GPU requests are malformed. */
+export function podAsk(pod: V1Pod, resources: readonly string[]): PodAsk {
+  const annotations = pod.metadata?.annotations ?? {};
+  const models = parseModelList(annotations[ANNOTATION_GPU_MODEL]);
+  const asks = podGpuRequests(pod, resources).map((r) => ({ resource: r.resource, count: r.count, milli: WHOLE, models }));
+  const p = annotations[ANNOTATION_POLICY];
+  const policy = p && (POLICIES as readonly string[]).includes(p) ? (p as PolicyName) : null;
+  return { asks, policy };
+}

@@ -1,0 +1,67 @@
+// HTTP face of the extender: POST /scheduler/{filter,prioritize,bind}. Bodies are
+// validated by the route schemas (400 with the schema error on bad input); decisions
+// come from Extender.
+import type { FastifyPluginAsync } from 'fastify';
+import { PodRequestError } from '../cluster/pod-request.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Extender } from './extender.js';
+import {
+  bindingArgsSchema,
+  bindingResultSchema,
+  extenderArgsSchema,
+  filterResultSchema,
+  hostPriorityListSchema,
+  type ExtenderArgs,
+  type ExtenderBindingArgs,
+} from './wire.js';
+
+export interface SchedulerRoutesOptions {
+  extender: Extender;
+  metrics: Metrics;
+}
+
+export const schedulerRoutes: FastifyPluginAsync<SchedulerRoutesOptions> = async (app, { extender, metrics }) => {
+  const timed = <T>(verb: string, fn: () => T): T => {
+    const end = metrics.extenderLatency.startTimer({ verb });
+    try {
+      const out = fn();
+      metrics.extenderRequests.inc({ verb, outcome: 'ok' });
+      return out;
+    } catch (e) {
+      metrics.extenderRequests.inc({ verb, outcome: e instanceof PodRequestError ? 'bad_request' : 'error' });
+      throw e;
+    } finally {
+      end();
+    }
+  };
+
+  app.setErrorHandler((err, req, reply) => {
+    if (err instanceof PodRequestError) return reply.code(400).send({ error: err.message });
+    const e = err as { validation?: unknown; statusCode?: number; message: string };
+    if (e.validation) {
+      metrics.extenderRequests.inc({ verb: req.url.split('/').pop() ?? '', outcome: 'bad_request' });
+      return reply.code(400).send({ error: e.message });
+    }
+    if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send({ error: e.message });
+    req.log.error({ err }, 'extender request failed');
+    return reply.code(500).send({ error: e.message });
+  });
+
+  app.post('/scheduler/filter', {
+    schema: { body: extenderArgsSchema, response: { 200: filterResultSchema } },
+  }, async (req) => timed('filter', () => extender.filter(req.body as ExtenderArgs)));
+
+  app.post('/scheduler/prioritize', {
+    schema: { body: extenderArgsSchema, response: { 200: hostPriorityListSchema } },
+  }, async (req) => timed('prioritize', () => extender.prioritize(req.body as ExtenderArgs)));
+
+  app.post('/scheduler/bind', {
+    schema: { body: bindingArgsSchema, response: { 200: bindingResultSchema } },
+  }, async (req) => {
+    const end = metrics.extenderLatency.startTimer({ verb: 'bind' });
+    const out = await extender.bind(req.body as ExtenderBindingArgs);
+    end();
+    metrics.extenderRequests.inc({ verb: 'bind', outcome: 'ok' });
+    return out;
+  });
+};

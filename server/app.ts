@@ -1,0 +1,68 @@
+// The two listeners. `api` (HTTPS when TLS files are configured) carries the scheduler
+// extender - and the webhooks and admin API as they arrive; `ops` (plain HTTP) carries
+// /healthz, /readyz and /metrics for kubelet probes and Prometheus.
+import { readFileSync } from 'node:fs';
+import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { SluiceConfig } from '../config/schema.js';
+import type { ClusterCache } from '../cluster/cache.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { Extender } from '../scheduler/extender.js';
+import type { PodBinder } from '../scheduler/binder.js';
+import { schedulerRoutes } from '../scheduler/routes.js';
+
+export interface AppParts {
+  config: SluiceConfig;
+  log: Logger;
+  metrics: Metrics;
+  cache: ClusterCache;
+  binder: PodBinder;
+  /** Why sluice is not ready yet, or null when it is. */
+  notReady: () => string | null;
+}
+
+export interface Servers {
+  api: FastifyInstance;
+  ops: FastifyInstance;
+  extender: Extender;
+  tls: boolean;
+}
+
+export async function buildServers(parts: AppParts): Promise<Servers> {
+  const { config, log, metrics, cache } = parts;
+  const tls = config.https.certFile !== '' && config.https.keyFile !== '';
+  const logger = log as FastifyBaseLogger;
+  // Per-request access logs are off: the hot path logs its decisions itself.
+  const quiet = (): InstanceType<typeof LogController> => new LogController({ disableRequestLogging: true });
+  const common = { loggerInstance: logger, logController: quiet(), bodyLimit: config.bodyLimitBytes };
+  // Typed as a plain FastifyInstance: the HTTPS one differs only in its raw server type.
+  const api: FastifyInstance = tls
+    ? (fastify({
+        ...common,
+        https: {
+          cert: readFileSync(config.https.certFile),
+          key: readFileSync(config.https.keyFile),
+          minVersion: 'TLSv1.2' as const,
+        },
+      }) as unknown as FastifyInstance)
+    : fastify(common);
+
+  const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, log, metrics });
+  await api.register(schedulerRoutes, { extender, metrics });
+
+  const ops: FastifyInstance = fastify({ loggerInstance: logger, logController: quiet() });
+  ops.get('/healthz', async () => ({ status: 'ok' }));
+  ops.get('/readyz', async (_req, reply) => {
+    const why = parts.notReady();
+    if (why) return reply.code(503).send({ status: 'not ready', reason: why });
+    return { status: 'ready' };
+  });
+  ops.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  metrics.gpuInventory = () => cache.inventory();
+
+  return { api, ops, extender, tls };
+}

@@ -1,0 +1,137 @@
+// `sluice serve`: wires config, cache, the cluster source (live apiserver or snapshot
+// file) and the listeners, and shuts down cleanly on SIGTERM/SIGINT.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+import type { SluiceConfig } from '../config/schema.js';
+import { ClusterCache } from '../cluster/cache.js';
+import { ClusterWatcher } from '../cluster/informers.js';
+import { loadSnapshotFile } from '../cluster/snapshot.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { Metrics } from '../observability/metrics.js';
+import { KubeBinder, SnapshotBinder, type PodBinder } from '../scheduler/binder.js';
+import { buildServers, type Servers } from './app.js';
+
+export const TRY_WITHOUT_CLUSTER =
+  'to try sluice without a cluster: npm start -- --cluster-snapshot examples/cluster-snapshot.json (see README "Without a cluster")';
+
+export class NoClusterError extends Error {
+  override name = 'NoClusterError';
+}
+
+/** Finds the kubeconfig the way kubectl does, or says none is configured. */
+export function resolveKubeConfig(config: SluiceConfig, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+  const kc = new KubeConfig();
+  if (config.kubeconfig) {
+    if (!existsSync(config.kubeconfig)) throw new NoClusterError(`kubeconfig ${config.kubeconfig} does not exist`);
+    kc.loadFromFile(config.kubeconfig);
+    return kc;
+  }
+  const fromEnv = (env.KUBECONFIG ?? '').split(':').filter((p) => p && existsSync(p));
+  const home = join(homedir(), '.kube', 'config');
+  if (fromEnv.length === 0 && !env.KUBERNETES_SERVICE_HOST && !existsSync(home)) {
+    throw new NoClusterError(
+      env.KUBECONFIG ? `KUBECONFIG=${env.KUBECONFIG} names no existing file` : 'no Kubernetes cluster configured (KUBECONFIG unset, no ~/.kube/config, not in a pod)',
+    );
+  }
+  kc.loadFromDefault();
+  return kc;
+}
+
+export interface Running {
+  servers: Servers;
+  cache: ClusterCache;
+  metrics: Metrics;
+  log: Logger;
+  apiUrl: string;
+  opsUrl: string;
+  close(): Promise<void>;
+}
+
+export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConfig?: KubeConfig } = {}): Promise<Running> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const metrics = new Metrics();
+  const cache = new ClusterCache({
+    resources: config.gpuResources,
+    assumeTtlMs: config.assumeTtlSeconds * 1000,
+    recentPodWindow: config.recentPodWindow,
+  });
+
+  let binder: PodBinder;
+  let watcher: ClusterWatcher | null = null;
+  if (config.clusterSnapshot) {
+    const snap = loadSnapshotFile(config.clusterSnapshot, cache);
+    binder = new SnapshotBinder(cache);
+    metrics.cacheSynced.set(1);
+    log.info(
+      { snapshot: config.clusterSnapshot, nodes: snap.nodes.length, pods: snap.pods.length },
+      'serving from a cluster snapshot: no apiserver; binds change only the in-memory copy',
+    );
+  } else {
+    const kc = opts.kubeConfig ?? resolveKubeConfig(config);
+    binder = new KubeBinder(kc);
+    watcher = new ClusterWatcher(kc, cache, log, metrics);
+    const server = kc.getCurrentCluster()?.server ?? '(unknown)';
+    void probeApiserver(kc).then((err) => {
+      if (err) log.warn({ apiserver: server, err }, `apiserver ${server} is not reachable (${err}); retrying with backoff; ${TRY_WITHOUT_CLUSTER}`);
+      else log.info({ apiserver: server }, 'apiserver reachable');
+    });
+    watcher.start();
+  }
+
+  // Binds the watch never confirms stop counting after the TTL.
+  const expiry = setInterval(() => {
+    const n = cache.expireAssumed();
+    if (n > 0) {
+      metrics.assumeExpired.inc(n);
+      log.warn({ expired: n }, 'assumed binds never showed up in the watch; their GPUs count as free again');
+    }
+    metrics.assumedPods.set(cache.assumedCount);
+  }, 1000);
+  expiry.unref();
+
+  const notReady = (): string | null => {
+    if (watcher && !watcher.synced()) return 'cluster cache has not synced with the apiserver yet';
+    return null;
+  };
+  const servers = await buildServers({ config, log, metrics, cache, binder, notReady });
+  const apiUrl = await servers.api.listen({ host: config.https.host, port: config.https.port });
+  const opsUrl = await servers.ops.listen({ host: config.http.host, port: config.http.port });
+  if (!servers.tls) {
+    log.warn('no TLS files configured (https.certFile/keyFile): the extender listener speaks plain HTTP');
+  }
+  log.info({ api: apiUrl, ops: opsUrl, gpuResources: config.gpuResources, policy: config.defaultPolicy }, 'sluice is serving');
+
+  let closed = false;
+  return {
+    servers,
+    cache,
+    metrics,
+    log,
+    apiUrl,
+    opsUrl,
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(expiry);
+      await watcher?.stop();
+      await servers.api.close();
+      await servers.ops.close();
+    },
+  };
+}
+
+async function probeApiserver(kc: KubeConfig): Promise<string | null> {
+  try {
+    const api = kc.makeApiClient(VersionApi);
+    await Promise.race([
+      api.getCode(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5s')), 5000).unref()),
+    ]);
+    return null;
+  } catch (e) {
+    const err = e as { message?: string; code?: string; cause?: { code?: string } };
+    return err.cause?.code ?? err.code ?? err.message ?? String(e);
+  }
+}
