@@ -33,6 +33,26 @@ export interface SluiceConfig {
   };
   /** Largest request body the extender and webhooks accept, in bytes. */
   bodyLimitBytes: number;
+  /** Postgres: queues, quotas, job records, admission audit (store/). */
+  store: {
+    /** postgres:// URL; env DATABASE_URL is honoured too; '' = no store (admin API and quota reads off). */
+    url: string;
+    /** Postgres schema holding every sluice table (tests use a random one). */
+    schema: string;
+    /** Queue definitions kept in memory (entries; kept fresh by LISTEN/NOTIFY). */
+    queueCacheSize: number;
+    /** Seconds a "no such queue" answer is cached. */
+    missingTtlSeconds: number;
+    /** Admission audit records held in memory while Postgres is slow or down; the oldest are dropped past this. */
+    auditBufferSize: number;
+  };
+  /** Admin REST API (/api/v1) on the api listener. */
+  api: {
+    /** Bearer token for /api/v1 (env SLUICE_API_TOKEN); '' = only Kubernetes TokenReview (when a cluster is configured). */
+    token: string;
+    /** Also accept Kubernetes service-account/user tokens checked with a TokenReview (needs a cluster). */
+    tokenReview: boolean;
+  };
 }
 
 export const configSchema: JSONSchemaType<SluiceConfig> = {
@@ -78,6 +98,35 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
       required: ['host', 'port'],
     },
     bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 268435456, default: 16777216 },
+    store: {
+      type: 'object',
+      additionalProperties: false,
+      default: {
+        url: 'postgres://postgres@127.0.0.1:5432/test',
+        schema: 'sluice',
+        queueCacheSize: 10000,
+        missingTtlSeconds: 5,
+        auditBufferSize: 10000,
+      },
+      properties: {
+        url: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
+        schema: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,39}$', default: 'sluice' },
+        queueCacheSize: { type: 'integer', minimum: 1, maximum: 10000000, default: 10000 },
+        missingTtlSeconds: { type: 'integer', minimum: 0, maximum: 3600, default: 5 },
+        auditBufferSize: { type: 'integer', minimum: 1, maximum: 10000000, default: 10000 },
+      },
+      required: ['url', 'schema', 'queueCacheSize', 'missingTtlSeconds', 'auditBufferSize'],
+    },
+    api: {
+      type: 'object',
+      additionalProperties: false,
+      default: { token: '', tokenReview: true },
+      properties: {
+        token: { type: 'string', default: '' },
+        tokenReview: { type: 'boolean', default: true },
+      },
+      required: ['token', 'tokenReview'],
+    },
   },
   required: [
     'kubeconfig',
@@ -90,5 +139,7 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
     'https',
     'http',
     'bodyLimitBytes',
+    'store',
+    'api',
   ],
 };

@@ -66,6 +66,46 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // ---- store (Postgres) ----
+  readonly storeUp = new Gauge({
+    name: 'sluice_store_up',
+    help: '1 when the last Postgres operation of the store succeeded, else 0.',
+    registers: [this.registry],
+  });
+
+  readonly storeListenerConnected = new Gauge({
+    name: 'sluice_store_listener_connected',
+    help: '1 while the LISTEN connection that keeps the queue cache fresh is up, else 0.',
+    registers: [this.registry],
+  });
+
+  readonly queueLookups = new Counter({
+    name: 'sluice_queue_lookups_total',
+    help: 'Queue lookups on the admission path by source (cache, database, stale_cache = Postgres down, unavailable = Postgres down and nothing cached).',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
+  readonly auditRecords = new Counter({
+    name: 'sluice_audit_records_total',
+    help: 'Admission audit records by result (written, dropped = buffer full while Postgres was down).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly auditPending = new Gauge({
+    name: 'sluice_audit_pending',
+    help: 'Admission audit records buffered in memory, not yet written to Postgres.',
+    registers: [this.registry],
+  });
+
+  readonly apiRequests = new Counter({
+    name: 'sluice_api_requests_total',
+    help: 'Admin API (/api/v1) requests by route and status code.',
+    labelNames: ['route', 'code'] as const,
+    registers: [this.registry],
+  });
+
   /** Where sluice_gpus reads the inventory from when scraped (set by the server). */
   gpuInventory: (() => Iterable<{ resource: string; total: number; used: number; assumed: number; free: number }>) | null = null;
 
