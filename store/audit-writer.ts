@@ -1,0 +1,152 @@
+// The AuditSink behind the webhooks: records go into a bounded in-memory buffer and are
+// inserted into admission_decisions in batches in the background. When Postgres is down
+// the writer keeps retrying with backoff; past the bound the oldest records are dropped
+// (metric sluice_audit_records_total{result="dropped"} and one log line per outage).
+import type { Pool } from 'pg';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { AdmissionRecord, AuditSink } from './audit.js';
+
+interface Pending extends AdmissionRecord {
+  at: Date;
+}
+
+export interface AuditWriterOptions {
+  pool: Pool;
+  log: Logger;
+  metrics?: Metrics;
+  maxBuffered: number;
+  batchSize?: number;
+  /** Delay between a record arriving and its batch being written. */
+  intervalMs?: number;
+  maxBackoffMs?: number;
+}
+
+export class AuditWriter implements AuditSink {
+  private buf: Pending[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private writing: Promise<boolean> | null = null;
+  private backoffMs: number;
+  private failing = false;
+  private droppedThisOutage = 0;
+  private closed = false;
+
+  constructor(private readonly opts: AuditWriterOptions) {
+    this.backoffMs = opts.intervalMs ?? 200;
+  }
+
+  get pending(): number {
+    return this.buf.length;
+  }
+
+  recordAdmission(r: AdmissionRecord): void {
+    try {
+      this.buf.push({ ...r, at: new Date() });
+      this.enforceBound();
+      this.opts.metrics?.auditPending.set(this.buf.length);
+      this.schedule(this.opts.intervalMs ?? 200);
+    } catch {
+      // An audit record must never break an admission answer.
+    }
+  }
+
+  /** Writes everything buffered now; resolves with what is left (0 unless Postgres failed). Never throws. */
+  async flush(): Promise<number> {
+    while (this.buf.length > 0 || this.writing) {
+      const ok = await this.writeOnce();
+      if (!ok) break;
+    }
+    return this.buf.length;
+  }
+
+  /** Final flush, then no more background writes. */
+  async close(): Promise<number> {
+    const left = await this.flush();
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (left > 0) this.opts.log.warn({ lost: left }, `${left} admission audit records could not be written to Postgres before shutdown`);
+    return left;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.writeOnce().then((ok) => {
+        if (this.buf.length > 0) this.schedule(ok ? 0 : this.backoffMs);
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** One batch; concurrent callers share the write in flight. False when Postgres failed. */
+  private writeOnce(): Promise<boolean> {
+    if (this.writing) return this.writing;
+    if (this.buf.length === 0) return Promise.resolve(true);
+    const batch = this.buf.splice(0, this.opts.batchSize ?? 200);
+    this.writing = this.insert(batch)
+      .then(() => {
+        this.opts.metrics?.auditRecords.inc({ result: 'written' }, batch.length);
+        if (this.failing) this.opts.log.info({ dropped: this.droppedThisOutage }, 'admission audit writes to Postgres resumed');
+        this.failing = false;
+        this.droppedThisOutage = 0;
+        this.backoffMs = this.opts.intervalMs ?? 200;
+        return true;
+      })
+      .catch((e: unknown) => {
+        this.buf.unshift(...batch); // keep order; the bound applies again below
+        this.enforceBound();
+        if (!this.failing) {
+          this.opts.log.warn(
+            { err: (e as Error).message, pending: this.buf.length },
+            `admission audit records cannot be written to Postgres (${(e as Error).message}); buffering up to ${this.opts.maxBuffered} and retrying`,
+          );
+        }
+        this.failing = true;
+        this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 5000);
+        this.schedule(this.backoffMs);
+        return false;
+      })
+      .finally(() => {
+        this.writing = null;
+        this.opts.metrics?.auditPending.set(this.buf.length);
+      });
+    return this.writing;
+  }
+
+  private enforceBound(): void {
+    const over = this.buf.length - this.opts.maxBuffered;
+    if (over <= 0) return;
+    this.buf.splice(0, over);
+    this.opts.metrics?.auditRecords.inc({ result: 'dropped' }, over);
+    if (this.droppedThisOutage === 0) {
+      this.opts.log.warn(
+        { bound: this.opts.maxBuffered },
+        `admission audit buffer is full (${this.opts.maxBuffered} records) while Postgres is slow or unreachable; dropping the oldest records`,
+      );
+    }
+    this.droppedThisOutage += over;
+  }
+
+  private async insert(batch: Pending[]): Promise<void> {
+    await this.opts.pool.query(
+      `INSERT INTO admission_decisions
+         (decided_at, request_uid, operation, namespace, pod, username, allowed, code, reason, dry_run)
+       SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                            $7::boolean[], $8::int[], $9::text[], $10::boolean[])`,
+      [
+        batch.map((r) => r.at),
+        batch.map((r) => String(r.uid ?? '')),
+        batch.map((r) => String(r.operation ?? '')),
+        batch.map((r) => String(r.namespace ?? '')),
+        batch.map((r) => String(r.pod ?? '')),
+        batch.map((r) => String(r.user ?? '')),
+        batch.map((r) => r.allowed === true),
+        batch.map((r) => (Number.isInteger(r.code) ? r.code : 0)),
+        batch.map((r) => String(r.reason ?? '')),
+        batch.map((r) => r.dryRun === true),
+      ],
+    );
+  }
+}

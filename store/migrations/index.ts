@@ -1,0 +1,11 @@
+// The ordered list of schema migrations. Append only: never edit or renumber one that
+// has shipped; add NNN-what.ts and list it here.
+import { sql as m001 } from './001-initial.js';
+
+export interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [{ id: 1, name: 'initial', sql: m001 }];

@@ -1,0 +1,169 @@
+// The Store: owns the pg Pool and everything sluice keeps in Postgres - migrations, the
+// cached queue directory (kept fresh by LISTEN/NOTIFY), the admission audit writer and
+// queue CRUD for the admin API. Postgres being down never throws out of the admission
+// path; startup keeps retrying migrations in the background (startInBackground).
+import pg from 'pg';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { AuditWriter } from './audit-writer.js';
+import { CachedQueueDirectory } from './cached-directory.js';
+import { NotifyListener } from './listener.js';
+import { migrate, type MigrateResult } from './migrate.js';
+import { deleteQueue, getQueue, listQueues, putQueue, type QueueInput, type StoredQueue } from './queues.js';
+
+export interface StoreOptions {
+  url: string;
+  schema: string;
+  log: Logger;
+  metrics?: Metrics;
+  queueCacheSize?: number;
+  missingTtlSeconds?: number;
+  auditBufferSize?: number;
+  /** Connect/query timeout for pooled connections; the webhook must answer well within 10 s. */
+  timeoutMs?: number;
+  /** Longest wait between background migration attempts. */
+  maxRetryMs?: number;
+}
+
+export class Store {
+  readonly pool: pg.Pool;
+  readonly queues: CachedQueueDirectory;
+  readonly audit: AuditWriter;
+  readonly schema: string;
+  private readonly listener: NotifyListener;
+  private readonly log: Logger;
+  private readonly maxRetryMs: number;
+  private migrated: MigrateResult | null = null;
+  private migrating: Promise<MigrateResult> | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(opts: StoreOptions) {
+    this.schema = opts.schema;
+    this.log = opts.log;
+    const timeout = opts.timeoutMs ?? 3000;
+    const base: pg.ClientConfig = {
+      connectionString: opts.url,
+      application_name: 'sluice',
+      // Every session sees only sluice's schema, so SQL stays unqualified.
+      options: `-c search_path=${opts.schema}`,
+      connectionTimeoutMillis: timeout,
+    };
+    this.pool = new pg.Pool({ ...base, max: 10, idleTimeoutMillis: 30000, query_timeout: timeout });
+    // An idle pooled client losing its server emits here; without a handler Node would crash.
+    this.pool.on('error', (err) => {
+      opts.metrics?.storeUp.set(0);
+      this.log.warn({ err: err.message }, `an idle Postgres connection failed (${err.message}); the pool reconnects on next use`);
+    });
+    this.queues = new CachedQueueDirectory({
+      fetch: (name) => getQueue(this.pool, name),
+      log: opts.log,
+      metrics: opts.metrics,
+      maxEntries: opts.queueCacheSize ?? 10000,
+      missingTtlMs: (opts.missingTtlSeconds ?? 5) * 1000,
+    });
+    this.audit = new AuditWriter({ pool: this.pool, log: opts.log, metrics: opts.metrics, maxBuffered: opts.auditBufferSize ?? 10000 });
+    this.listener = new NotifyListener({
+      clientConfig: base,
+      channel: `${opts.schema}.queue_changed`,
+      log: opts.log,
+      onNotify: (queue) => this.queues.invalidate(queue),
+      onConnected: () => {
+        opts.metrics?.storeListenerConnected.set(1);
+        this.queues.setListening(true);
+      },
+      onDisconnected: () => {
+        opts.metrics?.storeListenerConnected.set(0);
+        this.queues.setListening(false);
+      },
+    });
+    this.maxRetryMs = opts.maxRetryMs ?? 30000;
+  }
+
+  /** Applies pending migrations (serialised across replicas by an advisory lock). */
+  async migrate(): Promise<MigrateResult> {
+    if (this.migrating) return this.migrating;
+    this.migrating = migrate(this.pool, this.schema).finally(() => {
+      this.migrating = null;
+    });
+    const res = await this.migrating;
+    this.migrated = res;
+    return res;
+  }
+
+  /** Starts the LISTEN connection. The directory works without it, just without trusting its cache. */
+  startListening(): void {
+    this.listener.start();
+  }
+
+  /**
+   * For `sluice serve`: migrate now if Postgres answers, else log one line and keep
+   * retrying with backoff; starts listening either way. Never throws.
+   */
+  startInBackground(): void {
+    this.startListening();
+    let delay = 1000;
+    let failures = 0;
+    const attempt = (): void => {
+      if (this.closed) return;
+      this.migrate().then(
+        (res) => {
+          this.log.info({ schema: this.schema, applied: res.applied, version: res.version }, 'Postgres store ready');
+        },
+        (e: unknown) => {
+          if (this.closed) return;
+          failures++;
+          if (failures === 1) {
+            this.log.error(
+              { schema: this.schema, err: (e as Error).message },
+              `Postgres store not ready (${(e as Error).message}); retrying migrations in the background; until then the admin API answers 503 and admission uses the queue cache policy`,
+            );
+          }
+          this.retryTimer = setTimeout(attempt, delay);
+          this.retryTimer.unref();
+          delay = Math.min(delay * 2, this.maxRetryMs);
+        },
+      );
+    };
+    attempt();
+  }
+
+  /** Null when migrated, else why the store cannot serve yet. */
+  notReady(): string | null {
+    return this.migrated ? null : `the Postgres store (schema ${this.schema}) has not been migrated yet; is Postgres reachable?`;
+  }
+
+  listQueues(): Promise<StoredQueue[]> {
+    return listQueues(this.pool);
+  }
+
+  getQueue(name: string): Promise<StoredQueue | null> {
+    return getQueue(this.pool, name);
+  }
+
+  /** Writes go through Postgres; the trigger's NOTIFY refreshes every replica's cache, this one at once. */
+  async putQueue(name: string, input: QueueInput): Promise<{ created: boolean; queue: StoredQueue }> {
+    const res = await putQueue(this.pool, name, input);
+    this.queues.invalidate(name);
+    return res;
+  }
+
+  async deleteQueue(name: string): Promise<void> {
+    await deleteQueue(this.pool, name);
+    this.queues.invalidate(name);
+  }
+
+  /** Drops the whole schema (tests). */
+  async dropSchema(): Promise<void> {
+    await this.pool.query(`DROP SCHEMA IF EXISTS "${this.schema}" CASCADE`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.audit.close();
+    await this.listener.stop();
+    await this.pool.end().catch(() => undefined);
+  }
+}
