@@ -34,7 +34,9 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   const logger = log as FastifyBaseLogger;
   // Per-request access logs are off: the hot path logs its decisions itself.
   const quiet = (): InstanceType<typeof LogController> => new LogController({ disableRequestLogging: true });
-  const common = { loggerInstance: logger, logController: quiet(), bodyLimit: config.bodyLimitBytes };
+  // No type coercion: on these wire protocols "x" where a list belongs is an error, not ["x"].
+  const ajv = { customOptions: { coerceTypes: false as const, removeAdditional: false as const } };
+  const common = { loggerInstance: logger, logController: quiet(), bodyLimit: config.bodyLimitBytes, ajv };
   // Typed as a plain FastifyInstance: the HTTPS one differs only in its raw server type.
   const api: FastifyInstance = tls
     ? (fastify({
