@@ -53,6 +53,42 @@ export interface SluiceConfig {
     /** Also accept Kubernetes service-account/user tokens checked with a TokenReview (needs a cluster). */
     tokenReview: boolean;
   };
+  /** Admission webhooks /webhooks/{mutate,validate} on the api listener (webhooks/). */
+  webhooks: {
+    /** Taint on GPU nodes that GPU pods get a toleration for, as key[=value]:Effect; '' = none. */
+    gpuTaint: string;
+    /** Put the scheduling gate sluice.io/queue on GPU pods (the queue manager releases them). */
+    queueing: boolean;
+    /** The only user allowed to remove the gate or change sluice.io/queue, qos, user labels. */
+    serviceAccount: string;
+    /** sluice.io/job-type value -> node labels its pods must land on (YAML only). */
+    jobTypes: Record<string, Record<string, string>>;
+    guaranteedPriorityClass: string;
+    /** Must equal the value of that PriorityClass object. */
+    guaranteedPriority: number;
+    bestEffortPriorityClass: string;
+    bestEffortPriority: number;
+    /** Queue store unreadable (Postgres down, nothing cached): admit without quota checks, or deny. */
+    onStoreDown: 'allow' | 'deny';
+  };
+  /** Webhook serving certificate (certs/). */
+  certs: {
+    /** Keep CA + serving cert in a Secret, patch caBundle into the webhook configurations, rotate. */
+    selfProvision: boolean;
+    /** Namespace and Service the webhooks are reached through (certificate SANs). */
+    namespace: string;
+    service: string;
+    secretName: string;
+    /** Name of both the MutatingWebhookConfiguration and the ValidatingWebhookConfiguration. */
+    webhookConfigName: string;
+    servingValidDays: number;
+    /** Renew the serving certificate when fewer days than this are left. */
+    servingRenewDays: number;
+    caValidDays: number;
+    /** Start the CA switch (old and new CA both trusted) when fewer days than this are left. */
+    caRenewDays: number;
+    checkIntervalSeconds: number;
+  };
 }
 
 export const configSchema: JSONSchemaType<SluiceConfig> = {
@@ -127,6 +163,67 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
       },
       required: ['token', 'tokenReview'],
     },
+    webhooks: {
+      type: 'object',
+      additionalProperties: false,
+      default: {
+        gpuTaint: 'nvidia.com/gpu:NoSchedule',
+        queueing: true,
+        serviceAccount: 'system:serviceaccount:sluice-system:sluice',
+        jobTypes: {},
+        guaranteedPriorityClass: 'sluice-guaranteed',
+        guaranteedPriority: 1000,
+        bestEffortPriorityClass: 'sluice-best-effort',
+        bestEffortPriority: 100,
+        onStoreDown: 'allow',
+      },
+      properties: {
+        gpuTaint: { type: 'string', default: 'nvidia.com/gpu:NoSchedule' },
+        queueing: { type: 'boolean', default: true },
+        serviceAccount: { type: 'string', default: 'system:serviceaccount:sluice-system:sluice' },
+        jobTypes: {
+          type: 'object',
+          required: [],
+          additionalProperties: { type: 'object', required: [], additionalProperties: { type: 'string' } },
+          default: {},
+        },
+        guaranteedPriorityClass: { type: 'string', default: 'sluice-guaranteed' },
+        guaranteedPriority: { type: 'integer', minimum: -2147483648, maximum: 1000000000, default: 1000 },
+        bestEffortPriorityClass: { type: 'string', default: 'sluice-best-effort' },
+        bestEffortPriority: { type: 'integer', minimum: -2147483648, maximum: 1000000000, default: 100 },
+        onStoreDown: { type: 'string', enum: ['allow', 'deny'], default: 'allow' },
+      },
+      required: ['gpuTaint', 'queueing', 'serviceAccount', 'jobTypes', 'guaranteedPriorityClass', 'guaranteedPriority', 'bestEffortPriorityClass', 'bestEffortPriority', 'onStoreDown'],
+    },
+    certs: {
+      type: 'object',
+      additionalProperties: false,
+      default: {
+        selfProvision: false,
+        namespace: 'sluice-system',
+        service: 'sluice',
+        secretName: 'sluice-webhook-tls',
+        webhookConfigName: 'sluice',
+        servingValidDays: 90,
+        servingRenewDays: 30,
+        caValidDays: 3650,
+        caRenewDays: 365,
+        checkIntervalSeconds: 3600,
+      },
+      properties: {
+        selfProvision: { type: 'boolean', default: false },
+        namespace: { type: 'string', default: 'sluice-system' },
+        service: { type: 'string', default: 'sluice' },
+        secretName: { type: 'string', default: 'sluice-webhook-tls' },
+        webhookConfigName: { type: 'string', default: 'sluice' },
+        servingValidDays: { type: 'integer', minimum: 2, maximum: 3650, default: 90 },
+        servingRenewDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
+        caValidDays: { type: 'integer', minimum: 2, maximum: 36500, default: 3650 },
+        caRenewDays: { type: 'integer', minimum: 1, maximum: 36500, default: 365 },
+        checkIntervalSeconds: { type: 'integer', minimum: 10, maximum: 86400, default: 3600 },
+      },
+      required: ['selfProvision', 'namespace', 'service', 'secretName', 'webhookConfigName', 'servingValidDays', 'servingRenewDays', 'caValidDays', 'caRenewDays', 'checkIntervalSeconds'],
+    },
   },
   required: [
     'kubeconfig',
@@ -141,5 +238,7 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
     'bodyLimitBytes',
     'store',
     'api',
+    'webhooks',
+    'certs',
   ],
 };

@@ -106,6 +106,35 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly webhookRequests = new Counter({
+    name: 'sluice_webhook_requests_total',
+    help: 'Admission webhook requests by webhook (mutate, validate) and outcome (allowed, patched, denied, out_of_scope, unreadable, store_down, bad_request, error).',
+    labelNames: ['webhook', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookLatency = new Histogram({
+    name: 'sluice_webhook_duration_seconds',
+    help: 'Time spent deciding an admission request, by webhook.',
+    labelNames: ['webhook'] as const,
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+    registers: [this.registry],
+  });
+
+  readonly webhookStoreDown = new Counter({
+    name: 'sluice_webhook_store_unavailable_total',
+    help: 'Validations that could not read their queue (Postgres down, nothing cached), by the policy applied (allow, deny).',
+    labelNames: ['policy'] as const,
+    registers: [this.registry],
+  });
+
+  readonly certExpirySeconds = new Gauge({
+    name: 'sluice_cert_expiry_timestamp_seconds',
+    help: 'Expiry (unix seconds) of the certificates sluice serves with, by kind (ca, serving).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   /** Where sluice_gpus reads the inventory from when scraped (set by the server). */
   gpuInventory: (() => Iterable<{ resource: string; total: number; used: number; assumed: number; free: number }>) | null = null;
 

@@ -1,0 +1,166 @@
+// The webhooks at the edge: reads the request, asks the pure decisions (mutate.ts,
+// validate.ts), reads the queue directory (cached; no database round trip in the common
+// case), logs one line per decision, records it in the audit (never for dryRun) and
+// counts it. Nothing here throws for a request it cannot understand: such a request gets
+// a well-formed answer saying why.
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { AuditSink } from '../store/audit.js';
+import type { QueueDirectory } from '../store/queue-directory.js';
+import { encodePatch, readPod, reviewResponse, type AdmissionRequest, type AdmissionResponse, type AdmissionReviewResponse } from './admission.js';
+import { mutatePod } from './mutate.js';
+import { inScope } from './pod-facts.js';
+import type { ClusterFacts, WebhookPolicy } from './policy.js';
+import { checkPodSpec, checkQueue, checkUpdate, isJobAsk, type Verdict } from './validate.js';
+
+export interface AdmissionHandlerOptions {
+  policy: WebhookPolicy;
+  facts: ClusterFacts;
+  queues: QueueDirectory;
+  audit: AuditSink;
+  log: Logger;
+  metrics: Metrics;
+}
+
+type Webhook = 'mutate' | 'validate';
+
+interface Outcome {
+  response: AdmissionResponse;
+  /** allowed | patched | denied | out_of_scope | unreadable | store_down */
+  outcome: string;
+  reason: string;
+  /** Audit and log at info: sluice acted on the pod (in scope). */
+  record: boolean;
+}
+
+export class AdmissionHandler {
+  constructor(private readonly o: AdmissionHandlerOptions) {}
+
+  async mutate(req: AdmissionRequest): Promise<AdmissionReviewResponse> {
+    return this.run('mutate', req, () => this.decideMutate(req));
+  }
+
+  async validate(req: AdmissionRequest): Promise<AdmissionReviewResponse> {
+    return this.run('validate', req, () => this.decideValidate(req));
+  }
+
+  private async run(webhook: Webhook, req: AdmissionRequest, decide: () => Outcome | Promise<Outcome>): Promise<AdmissionReviewResponse> {
+    const end = this.o.metrics.webhookLatency.startTimer({ webhook });
+    const out = await decide();
+    end();
+    this.o.metrics.webhookRequests.inc({ webhook, outcome: out.outcome });
+    const user = typeof req.userInfo?.username === 'string' ? req.userInfo.username : '';
+    const pod = podName(req);
+    const fields = {
+      webhook, uid: req.uid, operation: req.operation, namespace: req.namespace, pod, user,
+      allowed: out.response.allowed, code: out.response.status?.code ?? 200, outcome: out.outcome, dryRun: req.dryRun === true,
+    };
+    if (out.record) this.o.log.info(fields, `${webhook} ${out.outcome}: ${out.reason}`);
+    else this.o.log.debug(fields, `${webhook} ${out.outcome}: ${out.reason}`);
+    // A dry run must have no side effects: no audit row.
+    if (out.record && req.dryRun !== true) {
+      this.o.audit.recordAdmission({
+        uid: req.uid,
+        operation: `${req.operation ?? ''}${webhook === 'mutate' ? ' (mutate)' : ''}`,
+        namespace: str(req.namespace),
+        pod,
+        user,
+        allowed: out.response.allowed,
+        code: out.response.status?.code ?? 200,
+        reason: out.reason,
+        dryRun: false,
+      });
+    }
+    return reviewResponse(out.response);
+  }
+
+  private decideMutate(req: AdmissionRequest): Outcome {
+    const skip = notOurs(req);
+    if (skip) return allowUntouched(req, skip);
+    if (req.operation !== 'CREATE') return allowUntouched(req, `${String(req.operation)} needs no mutation`);
+    const pod = readPod(req.object);
+    if (typeof pod === 'string') return { ...allowUntouched(req, `${pod}; left unchanged`), outcome: 'unreadable' };
+    const nsLabels = this.o.facts.namespaceLabels(str(req.namespace));
+    if (!inScope(pod, nsLabels)) return allowUntouched(req, 'not in a sluice-managed namespace and no sluice.io/queue label');
+    const m = mutatePod({ pod, username: str(req.userInfo?.username), nsLabels, policy: this.o.policy, facts: this.o.facts });
+    if (m.ops.length === 0) {
+      return { response: { uid: req.uid, allowed: true }, outcome: 'allowed', reason: m.gpu ? 'already complete' : 'asks no GPU', record: m.gpu };
+    }
+    return {
+      response: { uid: req.uid, allowed: true, patchType: 'JSONPatch', patch: encodePatch(m.ops) },
+      outcome: 'patched',
+      reason: `patched ${m.changes.join(', ')}`,
+      record: true,
+    };
+  }
+
+  private async decideValidate(req: AdmissionRequest): Promise<Outcome> {
+    const skip = notOurs(req);
+    if (skip) return allowUntouched(req, skip);
+    const pod = readPod(req.object);
+    if (typeof pod === 'string') return verdictOutcome(req, { allowed: false, code: 400, message: `${pod}; sluice cannot check this pod` }, 'unreadable');
+    if (req.operation === 'UPDATE') {
+      const old = readPod(req.oldObject, 'request.oldObject');
+      if (typeof old === 'string') return verdictOutcome(req, { allowed: false, code: 400, message: `${old}; sluice cannot check this update` }, 'unreadable');
+      const v = checkUpdate(pod, old, str(req.userInfo?.username), this.o.policy);
+      // Updates of pods sluice does not manage are not worth an audit row.
+      const ours = v.allowed === false || isOurs(old);
+      return { ...verdictOutcome(req, v), record: ours };
+    }
+    if (req.operation !== 'CREATE') return allowUntouched(req, `${String(req.operation)} is not checked`);
+    const nsLabels = this.o.facts.namespaceLabels(str(req.namespace));
+    if (!inScope(pod, nsLabels)) return allowUntouched(req, 'not in a sluice-managed namespace and no sluice.io/queue label');
+    const ask = checkPodSpec(pod, nsLabels, this.o.policy);
+    if (ask === null) return { ...allowUntouched(req, 'asks no GPU'), record: false };
+    if (!isJobAsk(ask)) return verdictOutcome(req, ask);
+    const lookup = await this.o.queues.lookup(ask.queue);
+    const v = checkQueue(ask, lookup, this.o.policy, this.o.facts);
+    if (lookup.status === 'unavailable') {
+      this.o.metrics.webhookStoreDown.inc({ policy: this.o.policy.onStoreDown });
+      this.o.log.warn({ queue: ask.queue, reason: lookup.reason, policy: this.o.policy.onStoreDown }, `queue store unavailable: ${this.o.policy.onStoreDown === 'deny' ? 'denying' : 'admitting without quota checks'} (webhooks.onStoreDown)`);
+      return { ...verdictOutcome(req, v), outcome: 'store_down' };
+    }
+    return verdictOutcome(req, v);
+  }
+}
+
+function verdictOutcome(req: AdmissionRequest, v: Verdict, outcome?: string): Outcome {
+  if (v.allowed) {
+    const response: AdmissionResponse = { uid: req.uid, allowed: true };
+    if (v.warnings) response.warnings = v.warnings;
+    return { response, outcome: outcome ?? 'allowed', reason: v.warnings?.[0] ?? 'within policy', record: true };
+  }
+  return {
+    response: { uid: req.uid, allowed: false, status: { code: v.code, message: v.message } },
+    outcome: outcome ?? 'denied',
+    reason: v.message,
+    record: true,
+  };
+}
+
+function allowUntouched(req: AdmissionRequest, reason: string): Outcome {
+  return { response: { uid: req.uid, allowed: true }, outcome: 'out_of_scope', reason, record: false };
+}
+
+/** Why a request is none of sluice's business, or null when it is a pod CREATE/UPDATE. */
+function notOurs(req: AdmissionRequest): string | null {
+  const resource = req.resource?.resource;
+  if (resource !== undefined && resource !== 'pods') return `resource ${String(resource)} is not pods`;
+  if (typeof req.subResource === 'string' && req.subResource !== '') return `subresource ${req.subResource} is not checked`;
+  return null;
+}
+
+function isOurs(pod: V1Pod): boolean {
+  const labels = pod.metadata?.labels;
+  return (labels !== undefined && labels !== null && Object.keys(labels).some((k) => k.startsWith('sluice.io/'))) ||
+    (pod.spec?.schedulingGates ?? []).some((g) => g?.name?.startsWith('sluice.io/'));
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+function podName(req: AdmissionRequest): string {
+  if (typeof req.name === 'string' && req.name !== '') return req.name;
+  const md = (req.object as { metadata?: { name?: unknown; generateName?: unknown } } | null | undefined)?.metadata;
+  return str(md?.name) || str(md?.generateName);
+}

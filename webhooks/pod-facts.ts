@@ -1,0 +1,80 @@
+// Reading what sluice cares about from a pod, shared by mutate.ts and validate.ts:
+// scope, queue, owner-derived job name, GPU shorthand. Pure.
+import type { V1Container, V1OwnerReference, V1Pod } from '@kubernetes/client-node';
+import { parseQuantity } from '../cluster/quantity.js';
+import {
+  ANN_GPUS, ANN_GPU_CONTAINER, DEFAULT_QUEUE, isLabelValue, LABEL_DEFAULT_QUEUE_NS, LABEL_JOB_TYPE,
+  LABEL_MANAGED_NS, LABEL_QUEUE, labelSafe,
+} from './labels.js';
+
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
+export const podLabels = (pod: V1Pod): Readonly<Record<string, string>> => pod.metadata?.labels ?? NO_LABELS;
+export const podAnnotations = (pod: V1Pod): Readonly<Record<string, string>> => pod.metadata?.annotations ?? NO_LABELS;
+
+/** sluice handles pods in namespaces labelled sluice.io/managed=true and pods that name a queue. */
+export function inScope(pod: V1Pod, nsLabels: Readonly<Record<string, string>> | undefined): boolean {
+  return nsLabels?.[LABEL_MANAGED_NS] === 'true' || podLabels(pod)[LABEL_QUEUE] !== undefined;
+}
+
+/** The pod's queue: its label, else the namespace's default-queue label, else "default". */
+export function queueOf(pod: V1Pod, nsLabels: Readonly<Record<string, string>> | undefined): string {
+  const own = podLabels(pod)[LABEL_QUEUE];
+  if (own !== undefined) return own;
+  const ns = nsLabels?.[LABEL_DEFAULT_QUEUE_NS];
+  return ns !== undefined && ns !== '' && isLabelValue(ns) ? ns : DEFAULT_QUEUE;
+}
+
+export function controllerOf(pod: V1Pod): V1OwnerReference | undefined {
+  const refs = pod.metadata?.ownerReferences;
+  if (!Array.isArray(refs)) return undefined;
+  for (const r of refs) if (r && r.controller === true && typeof r.kind === 'string' && typeof r.name === 'string') return r;
+  return undefined;
+}
+
+/** sluice.io/job when absent: "<kind>-<name>" of the controlling owner (all pods of a Job,
+ * RayCluster or ReplicaSet share it), else "pod-<name>"; undefined for an unnamed bare pod. */
+export function derivedJob(pod: V1Pod): string | undefined {
+  const owner = controllerOf(pod);
+  if (owner) return labelSafe(`${owner.kind.toLowerCase()}-${owner.name}`);
+  const name = pod.metadata?.name;
+  return typeof name === 'string' && name !== '' ? labelSafe(`pod-${name}`) : undefined;
+}
+
+export function jobTypeOf(pod: V1Pod): string | undefined {
+  return podLabels(pod)[LABEL_JOB_TYPE] ?? podAnnotations(pod)[LABEL_JOB_TYPE];
+}
+
+/** A whole, non-negative GPU count from a quantity; NaN otherwise. */
+export function wholeCount(q: unknown): number {
+  const n = typeof q === 'string' || typeof q === 'number' ? parseQuantity(q) : NaN;
+  return Number.isInteger(n) && n >= 0 ? n : NaN;
+}
+
+export type Shorthand =
+  | { kind: 'none' }
+  | { kind: 'ok'; gpus: number; container: number }
+  | { kind: 'bad'; message: string };
+
+/** The sluice.io/gpus annotation and the container it applies to. */
+export function shorthandOf(pod: V1Pod): Shorthand {
+  const ann = podAnnotations(pod);
+  const raw = ann[ANN_GPUS];
+  if (raw === undefined) return { kind: 'none' };
+  const gpus = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(gpus)) {
+    return { kind: 'bad', message: `annotation ${ANN_GPUS} is "${raw}"; it must be a whole number of GPUs such as "2"` };
+  }
+  const containers = (pod.spec?.containers ?? []) as V1Container[];
+  const named = ann[ANN_GPU_CONTAINER];
+  if (named === undefined) {
+    if (containers.length === 0) return { kind: 'bad', message: 'the pod has no containers to put GPUs on' };
+    return { kind: 'ok', gpus, container: 0 };
+  }
+  const i = containers.findIndex((c) => c.name === named);
+  if (i < 0) {
+    const names = containers.map((c) => c.name).join(', ');
+    return { kind: 'bad', message: `annotation ${ANN_GPU_CONTAINER} names container "${named}" but the pod has only ${names}; fix the name` };
+  }
+  return { kind: 'ok', gpus, container: i };
+}

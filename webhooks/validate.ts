@@ -1,0 +1,162 @@
+// The validating webhook's decisions. Pure: the pod, the policy, the cluster facts and
+// (for CREATE) the queue lookup in, a verdict out. Every deny carries an HTTP-style
+// code and one sentence a person can act on.
+//
+// CREATE of an in-scope GPU pod, checked in this order:
+//   1. the pod spec: shorthand annotation, QoS label, job type, whole GPU counts, requests = limits  (422)
+//   2. the queue: it exists (404), is open (403); store unreadable -> webhooks.onStoreDown (503 or allow)
+//   3. the job is not larger than the queue's per-job maximum (403)
+//   4. the job could ever fit: not larger than the queue's quota for its QoS, not a pod
+//      larger than the largest node with a matching GPU (403)
+// A job merely over its queue's current free quota is allowed: it waits in the queue.
+// UPDATE: only sluice's service account removes the gate or changes queue/qos/user labels (403).
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { modelMatches, parseModelList } from '../cluster/gpu-model.js';
+import { parseQuantity } from '../cluster/quantity.js';
+import type { QueueLimit, QueueLookup } from '../store/queue-directory.js';
+import { ANN_GPU_MODEL, GATE_QUEUE, isQos, LABEL_GANG_SIZE, LABEL_QOS, LABEL_QUEUE, LABEL_USER, QOS_CLASSES, type QosClass } from './labels.js';
+import { jobTypeOf, podAnnotations, podLabels, queueOf, shorthandOf, wholeCount } from './pod-facts.js';
+import type { ClusterFacts, WebhookPolicy } from './policy.js';
+
+export type Verdict =
+  | { allowed: true; warnings?: string[] }
+  | { allowed: false; code: number; message: string };
+
+export const ALLOW: Verdict = Object.freeze({ allowed: true });
+const deny = (code: number, message: string): Verdict => ({ allowed: false, code, message });
+
+/** What a GPU job asks, as the queue checks need it. */
+export interface JobAsk {
+  queue: string;
+  qos: QosClass;
+  /** Per pod, per managed resource, non-zero only. */
+  perPod: Array<{ resource: string; count: number }>;
+  /** Pods in the gang (sluice.io/gang-size, default 1). */
+  gangSize: number;
+  models: string[];
+}
+
+/**
+ * Step 1: a deny, the job to check against its queue, or null for a pod that asks no
+ * managed GPU resource (nothing more to check).
+ */
+export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, string>> | undefined, policy: WebhookPolicy): Verdict | JobAsk | null {
+  const sh = shorthandOf(pod);
+  if (sh.kind === 'bad') return deny(422, sh.message);
+  const labels = podLabels(pod);
+  const spec = pod.spec!;
+  const perPod: JobAsk['perPod'] = [];
+  for (const resource of policy.gpuResources) {
+    let sum = 0;
+    for (const [field, list] of [['containers', spec.containers], ['initContainers', spec.initContainers]] as const) {
+      for (const c of (list ?? []) as V1Container[]) {
+        const l = c.resources?.limits?.[resource];
+        const q = c.resources?.requests?.[resource];
+        for (const [what, v] of [['limits', l], ['requests', q]] as const) {
+          if (v !== undefined && Number.isNaN(wholeCount(v))) {
+            return deny(422, `container ${c.name} asks ${what} "${String(v)}" ${resource}; GPU counts must be whole numbers such as "1" or "2"`);
+          }
+        }
+        if (l !== undefined && q !== undefined && parseQuantity(l) !== parseQuantity(q)) {
+          return deny(422, `container ${c.name} asks ${String(q)} ${resource} in requests but ${String(l)} in limits; set them equal`);
+        }
+        // An init container runs before the app containers: it counts only through the
+        // peak, which the plain sum over app containers bounds for whole-GPU init steps.
+        const n = wholeCount(l ?? q ?? 0);
+        if (field === 'containers') sum += n;
+        else sum = Math.max(sum, n);
+      }
+    }
+    if (sum > 0) perPod.push({ resource, count: sum });
+  }
+  if (perPod.length === 0) return null;
+
+  const qos = labels[LABEL_QOS] ?? 'guaranteed';
+  if (!isQos(qos)) return deny(422, `label ${LABEL_QOS} is "${qos}"; use one of ${QOS_CLASSES.join(', ')}`);
+  const type = jobTypeOf(pod);
+  if (type !== undefined && policy.jobTypes.size > 0 && !policy.jobTypes.has(type)) {
+    return deny(422, `job type "${type}" is not configured; use one of ${[...policy.jobTypes.keys()].join(', ')} or drop the sluice.io/job-type label`);
+  }
+  const rawGang = labels[LABEL_GANG_SIZE] ?? podAnnotations(pod)[LABEL_GANG_SIZE];
+  const gangSize = rawGang === undefined ? 1 : wholeCount(rawGang);
+  if (!(gangSize >= 1)) return deny(422, `${LABEL_GANG_SIZE} is "${rawGang}"; it must be a whole number of pods, at least 1`);
+  return { queue: queueOf(pod, nsLabels), qos, perPod, gangSize, models: parseModelList(podAnnotations(pod)[ANN_GPU_MODEL]) };
+}
+
+export const isJobAsk = (v: Verdict | JobAsk | null): v is JobAsk => v !== null && 'perPod' in v;
+
+/** Limits of the queue that apply to a resource and the pod's models ('' model = any). */
+function applicable(limits: readonly QueueLimit[], resource: string, models: readonly string[]): QueueLimit[] {
+  return limits.filter((l) => l.resource === resource && (l.model === '' || models.length === 0 ||
+    models.some((m) => modelMatches(l.model, m) || modelMatches(m, l.model))));
+}
+
+/** Steps 2-4. */
+export function checkQueue(ask: JobAsk, lookup: QueueLookup, policy: WebhookPolicy, facts: ClusterFacts): Verdict {
+  const q = ask.queue;
+  if (lookup.status === 'unavailable') {
+    const why = `sluice cannot read queue ${q} (${lookup.reason})`;
+    return policy.onStoreDown === 'deny'
+      ? deny(503, `${why}; retry in a minute, or ask a sluice admin to check its Postgres`)
+      : { allowed: true, warnings: [`${why}: admitted without quota checks; the queue manager still holds the pod until it fits`] };
+  }
+  if (lookup.status === 'missing') {
+    return deny(404, `queue ${q} does not exist; set label ${LABEL_QUEUE} to an existing queue or ask a sluice admin to create ${q}`);
+  }
+  const queue = lookup.queue;
+  if (!queue.open) return deny(403, `queue ${q} is closed to new jobs; submit to another queue or ask a sluice admin to reopen it`);
+
+  for (const { resource, count } of ask.perPod) {
+    const job = count * ask.gangSize;
+    const who = ask.gangSize > 1 ? `job asks ${job} ${resource} (${ask.gangSize} pods of ${count})` : `pod asks ${job} ${resource}`;
+    const rows = applicable(queue.limits, resource, ask.models);
+    const modelNote = ask.models.length > 0 ? ` for GPU model ${ask.models.join(',')}` : '';
+    if (rows.length === 0) {
+      return deny(403, `${who} but queue ${q} has no ${resource} quota${modelNote}; ask a sluice admin to add one`);
+    }
+    // Several rows may apply (a model row and an any-model row): the most permissive counts.
+    const perJob = rows.some((r) => r.perJobMax === 0) ? 0 : Math.max(...rows.map((r) => r.perJobMax));
+    if (perJob > 0 && job > perJob) {
+      return deny(403, `${who} but queue ${q} allows at most ${perJob} per job${modelNote} (${job - perJob} too many)`);
+    }
+    // Guaranteed jobs of a queue in a cohort may borrow idle quota, so only
+    // cohort-less queues have a hard guaranteed ceiling.
+    const ceiling = ask.qos === 'best-effort' ? Math.max(...rows.map((r) => r.bestEffortCap))
+      : queue.cohort === null ? Math.max(...rows.map((r) => r.guaranteed)) : Infinity;
+    if (job > ceiling) {
+      const what = ask.qos === 'best-effort' ? 'best-effort cap' : 'guaranteed quota';
+      return deny(403, `${who} but queue ${q}'s ${what} is ${ceiling}${modelNote} (${job - ceiling} over), so it could never run; ask for fewer GPUs or a larger quota`);
+    }
+    const largest = facts.largestNode(resource, ask.models);
+    if (largest === 0 && ask.models.length > 0) {
+      const present = facts.products(resource).join(', ') || 'none';
+      return deny(403, `no node has a GPU model matching ${ask.models.join(',')} (present: ${present}); change annotation ${ANN_GPU_MODEL}`);
+    }
+    if (largest !== null && count > largest) {
+      return deny(403, `pod asks ${count} ${resource} but the largest node with a matching GPU has ${largest} (${count - largest} too many); split the job into pods of at most ${largest}`);
+    }
+  }
+  return ALLOW;
+}
+
+const PROTECTED_LABELS = [LABEL_QUEUE, LABEL_QOS, LABEL_USER] as const;
+
+/** UPDATE: the gate and the queue/qos/user labels belong to sluice. */
+export function checkUpdate(pod: V1Pod, oldPod: V1Pod, username: string, policy: WebhookPolicy): Verdict {
+  if (username === policy.serviceAccount) return ALLOW;
+  const hadGate = (oldPod.spec?.schedulingGates ?? []).some((g) => g?.name === GATE_QUEUE);
+  const hasGate = (pod.spec?.schedulingGates ?? []).some((g) => g?.name === GATE_QUEUE);
+  if (hadGate && !hasGate) {
+    return deny(403, `only sluice may remove the scheduling gate ${GATE_QUEUE} (user ${username || '(unknown)'} tried); the pod starts when its queue has room`);
+  }
+  const before = podLabels(oldPod);
+  const after = podLabels(pod);
+  for (const k of PROTECTED_LABELS) {
+    if (before[k] !== after[k]) {
+      return deny(403, `only sluice may change label ${k} (from ${show(before[k])} to ${show(after[k])}); delete the pod and create it again with the value you want`);
+    }
+  }
+  return ALLOW;
+}
+
+const show = (v: string | undefined): string => (v === undefined ? 'unset' : `"${v}"`);
