@@ -14,6 +14,7 @@ export interface Misfit {
 
 /** True when the slots alone (ignoring model, health, CPU) can take the ask. */
 export function slotsFit(s: GpuSlots, ask: Pick<GpuAsk, 'count' | 'milli'>): boolean {
+  if (ask.count === 0) return true;
   if (ask.milli >= WHOLE) return s.freeWhole >= ask.count;
   if (s.freeWhole > 0) return true;
   for (const f of s.partialFree) if (f >= ask.milli) return true;
@@ -22,6 +23,8 @@ export function slotsFit(s: GpuSlots, ask: Pick<GpuAsk, 'count' | 'milli'>): boo
 
 /** null when the ask fits the node, else the reason it does not. */
 export function fit(node: NodeView, ask: GpuAsk): Misfit | null {
+  // A CPU-only ask (simulator) needs no GPU, so GPU health and model do not matter.
+  if (ask.count === 0) return cpuMemMisfit(node, ask);
   const n = node.name;
   if (node.unusable) return { reason: `node ${n}: ${node.unusable}`, resolvable: false, kind: 'unusable' };
   const s = node.gpus;
@@ -49,6 +52,11 @@ export function fit(node: NodeView, ask: GpuAsk): Misfit | null {
         : `node ${n}: no ${ask.resource} has ${ask.milli}m free, pod needs a ${ask.milli}m share`;
     return { reason, resolvable: true, kind: 'insufficient' };
   }
+  return cpuMemMisfit(node, ask);
+}
+
+function cpuMemMisfit(node: NodeView, ask: GpuAsk): Misfit | null {
+  const n = node.name;
   if (ask.cpuMilli !== undefined && node.cpuFreeMilli !== undefined && ask.cpuMilli > node.cpuFreeMilli) {
     return { reason: `node ${n}: ${node.cpuFreeMilli}m CPU free, pod needs ${ask.cpuMilli}m`, resolvable: true, kind: 'cpu_memory' };
   }
@@ -56,4 +64,15 @@ export function fit(node: NodeView, ask: GpuAsk): Misfit | null {
     return { reason: `node ${n}: ${node.memFreeMiB}Mi memory free, pod needs ${ask.memMiB}Mi`, resolvable: true, kind: 'cpu_memory' };
   }
   return null;
+}
+
+/** fit() === null without building reasons: the simulator's hot path. */
+export function fits(node: NodeView, ask: GpuAsk): boolean {
+  if (ask.cpuMilli !== undefined && node.cpuFreeMilli !== undefined && ask.cpuMilli > node.cpuFreeMilli) return false;
+  if (ask.memMiB !== undefined && node.memFreeMiB !== undefined && ask.memMiB > node.memFreeMiB) return false;
+  if (ask.count === 0) return true;
+  const s = node.gpus;
+  if (node.unusable || !s || s.capacity === 0 || ask.count > s.capacity) return false;
+  if (ask.models.length > 0 && !modelAccepted(node.product, ask.models)) return false;
+  return slotsFit(s, ask);
 }

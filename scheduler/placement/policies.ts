@@ -2,7 +2,9 @@
 //   choose - on which GPU(s) of the node the ask goes (matters only for shared GPUs);
 //   score  - how good the node is; higher is better.
 // Scores are either absolute (already 0..10) or relative (min-max scaled to 0..10 over
-// the candidate nodes of one request; see toExtenderScores).
+// the candidate nodes of one request; see toExtenderScores). The same code scores the
+// extender's whole-GPU asks (partialFree always empty there) and the trace simulator's
+// shared-GPU and CPU-only asks (bench/simulate).
 //
 // binpack        1. prefer the node left with the least free GPU capacity, as a share of
 //                   its capacity, so that whole nodes stay free for big jobs;
@@ -12,9 +14,13 @@
 // fragmentation  (Fragmentation Gradient Descent, Weng et al., ATC '23)
 //                1. prefer the placement that grows the node's expected fragmentation
 //                   least, where a node's fragmentation for one ask shape is the free GPU
-//                   capacity that shape cannot use, weighted by how often that shape
-//                   arrives (the recent size mix);
-//                2. ties go to the node left with less free capacity (binpack).
+//                   capacity that shape cannot use (all of it when the node lacks the
+//                   GPUs, CPU or memory for the shape, else the free milli of GPUs too
+//                   small for it), weighted by how often that shape arrives (size mix);
+//                2. ties go to the node left with less free GPU capacity (binpack);
+//                3. on the node, the GPU whose use grows fragmentation least; among
+//                   equals, the fullest GPU the share fits on (choicesFor order).
+// Reference policies for the simulator (random, best-fit) are in reference-policies.ts.
 import type { PolicyName } from '../../config/schema.js';
 import { slotsFit } from './fit.js';
 import { WHOLE, freeMilli, type GpuAsk, type GpuSlots, type NodeView, type SizeMix } from './types.js';
@@ -30,17 +36,14 @@ export interface Policy {
   score(node: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: SizeMix): number;
 }
 
-/** Every distinct place on the node the ask could go. Call only when slotsFit. */
+/** Every distinct place on the node the ask could go, fullest GPU first. Call only when
+ * slotsFit. A CPU-only ask (count 0) has the one trivial choice 'whole' (of zero GPUs). */
 export function choicesFor(s: GpuSlots, ask: GpuAsk): GpuChoice[] {
-  if (ask.milli >= WHOLE) return [{ on: 'whole' }];
-  const out: GpuChoice[] = [];
-  const seen = new Set<number>();
-  for (const f of s.partialFree) {
-    if (f >= ask.milli && !seen.has(f)) {
-      seen.add(f);
-      out.push({ on: 'partial', free: f });
-    }
-  }
+  if (ask.count === 0 || ask.milli >= WHOLE) return [{ on: 'whole' }];
+  const frees: number[] = [];
+  for (const f of s.partialFree) if (f >= ask.milli && !frees.includes(f)) frees.push(f);
+  frees.sort((a, b) => a - b);
+  const out: GpuChoice[] = frees.map((free) => ({ on: 'partial', free }));
   if (s.freeWhole > 0) out.push({ on: 'idle' });
   return out;
 }
@@ -61,13 +64,13 @@ export function applyChoice(s: GpuSlots, ask: GpuAsk, choice: GpuChoice): GpuSlo
 }
 
 const freeShareAfter = (s: GpuSlots, ask: GpuAsk): number =>
-  (freeMilli(s) - ask.count * ask.milli) / (s.capacity * WHOLE);
+  s.capacity === 0 ? 0 : (freeMilli(s) - ask.count * ask.milli) / (s.capacity * WHOLE);
 
 export const binpack: Policy = {
   name: 'binpack',
   scale: 'absolute',
   choose(s, ask) {
-    if (ask.milli >= WHOLE) return { on: 'whole' };
+    if (ask.count === 0 || ask.milli >= WHOLE) return { on: 'whole' };
     let best = Infinity;
     for (const f of s.partialFree) if (f >= ask.milli && f < best) best = f;
     return best < Infinity ? { on: 'partial', free: best } : { on: 'idle' };
@@ -81,7 +84,7 @@ export const spread: Policy = {
   name: 'spread',
   scale: 'absolute',
   choose(s, ask) {
-    if (ask.milli >= WHOLE) return { on: 'whole' };
+    if (ask.count === 0 || ask.milli >= WHOLE) return { on: 'whole' };
     if (s.freeWhole > 0) return { on: 'idle' };
     let best = -1;
     for (const f of s.partialFree) if (f >= ask.milli && f > best) best = f;
@@ -92,13 +95,29 @@ export const spread: Policy = {
   },
 };
 
-/** Expected free milli on the node that an ask drawn from `mix` could not use. */
-export function fragmentation(s: GpuSlots, mix: SizeMix): number {
+/** Free CPU and memory of a node; a field left undefined is not checked. */
+export interface HostFree {
+  cpuFreeMilli?: number | undefined;
+  memFreeMiB?: number | undefined;
+}
+
+const hostFits = (h: HostFree | undefined, t: { cpuMilli?: number | undefined; memMiB?: number | undefined }): boolean =>
+  !h ||
+  ((t.cpuMilli === undefined || h.cpuFreeMilli === undefined || t.cpuMilli <= h.cpuFreeMilli) &&
+    (t.memMiB === undefined || h.memFreeMiB === undefined || t.memMiB <= h.memFreeMiB));
+
+/** Expected free milli on the node that an ask drawn from `mix` could not use. CPU-only
+ * shapes (count 0) are skipped: FGD counts all free GPU as their fragment on every
+ * node, which adds the same amount to every placement's delta. */
+export function fragmentation(s: GpuSlots, mix: SizeMix, host?: HostFree): number {
+  const free = freeMilli(s);
+  if (free === 0) return 0;
   let total = 0;
   for (const t of mix) {
+    if (t.count === 0) continue;
     let f = 0;
-    if (!slotsFit(s, t)) {
-      f = freeMilli(s);
+    if (!slotsFit(s, t) || !hostFits(host, t)) {
+      f = free;
     } else if (t.milli >= WHOLE) {
       for (const p of s.partialFree) f += p;
     } else {
@@ -113,27 +132,49 @@ export function fragmentation(s: GpuSlots, mix: SizeMix): number {
 const mixOrSelf = (mix: SizeMix, ask: GpuAsk): SizeMix =>
   mix.length > 0 ? mix : [{ count: ask.count, milli: ask.milli, weight: 1 }];
 
-function bestByFragmentation(s: GpuSlots, ask: GpuAsk, mix: SizeMix): { choice: GpuChoice; delta: number } {
+const minus = (a: number | undefined, b: number | undefined): number | undefined =>
+  a === undefined ? undefined : a - (b ?? 0);
+
+/** The GPU choice that grows the node's fragmentation least, and by how much.
+ * `before` = fragmentation(node.gpus, mix, node) when the caller has it cached. */
+export function bestByFragmentation(
+  node: NodeView & { gpus: GpuSlots },
+  ask: GpuAsk,
+  mix: SizeMix,
+  before?: number,
+): { choice: GpuChoice; delta: number } {
   const m = mixOrSelf(mix, ask);
-  const before = fragmentation(s, m);
+  const s = node.gpus;
+  if (before === undefined || mix.length === 0) before = fragmentation(s, m, node);
+  const after: HostFree = { cpuFreeMilli: minus(node.cpuFreeMilli, ask.cpuMilli), memFreeMiB: minus(node.memFreeMiB, ask.memMiB) };
   let best: { choice: GpuChoice; delta: number } | null = null;
   for (const choice of choicesFor(s, ask)) {
-    const delta = fragmentation(applyChoice(s, ask, choice), m) - before;
+    const delta = fragmentation(applyChoice(s, ask, choice), m, after) - before;
     if (!best || delta < best.delta) best = { choice, delta };
   }
   return best ?? { choice: { on: 'whole' }, delta: 0 };
+}
+
+/** Score (criteria 1 and 2) and GPU choice (criterion 3) of the fragmentation policy. */
+export function fragmentationPlacement(
+  node: NodeView & { gpus: GpuSlots },
+  ask: GpuAsk,
+  mix: SizeMix,
+  before?: number,
+): { choice: GpuChoice; score: number } {
+  const { choice, delta } = bestByFragmentation(node, ask, mix, before);
+  // Tie-break toward binpack: a fraction of one milli can never outweigh a real delta.
+  return { choice, score: -delta - 0.5 * freeShareAfter(node.gpus, ask) };
 }
 
 export const fragmentationAware: Policy = {
   name: 'fragmentation',
   scale: 'relative',
   choose(s, ask, mix) {
-    return bestByFragmentation(s, ask, mix).choice;
+    return bestByFragmentation({ name: '', product: '', unusable: null, gpus: s }, ask, mix).choice;
   },
   score(node, ask, mix) {
-    const { delta } = bestByFragmentation(node.gpus, ask, mix);
-    // Tie-break toward binpack: a fraction of one milli can never outweigh a real delta.
-    return -delta - 0.5 * freeShareAfter(node.gpus, ask);
+    return fragmentationPlacement(node, ask, mix).score;
   },
 };
 

@@ -29,7 +29,7 @@ export interface NodeView {
 /** What one pod asks of one GPU resource. */
 export interface GpuAsk {
   resource: string;
-  /** Number of GPUs. */
+  /** Number of GPUs; 0 for a CPU-only pod (simulator), which fits on CPU and memory alone. */
   count: number;
   /** Share of each GPU in milli; 1000 = whole, exclusive GPUs; < 1000 only with count 1. */
   milli: number;
@@ -44,6 +44,10 @@ export interface SizeMixEntry {
   count: number;
   milli: number;
   weight: number;
+  /** CPU and memory of the shape; when set (simulator), a node short of them cannot
+   * take the shape, so all its free GPU counts as fragment for it. */
+  cpuMilli?: number;
+  memMiB?: number;
 }
 export type SizeMix = readonly SizeMixEntry[];
 

@@ -1,0 +1,291 @@
+// One simulation run of the trace replay (method of the FGD paper, ATC '23): pods arrive
+// one at a time in a seeded random order and never leave; arrivals go on until the GPU
+// they asked for reaches `inflation` (1.3) x cluster capacity; a pod that fits no node
+// fails and is skipped. Fit, scores and GPU choice are the pure placement code the
+// extender uses (scheduler/placement); this file only keeps the cluster state.
+//
+// Speed: a node's score for an ask shape changes only when that node changes, so scores
+// are cached per (node, shape) and a node's row is dropped when a pod lands on it.
+import { fit, fits } from '../../scheduler/placement/fit.js';
+import { applyChoice, binpack, fragmentation, fragmentationPlacement, spread, type GpuChoice, type Policy } from '../../scheduler/placement/policies.js';
+import { makeBestFitPolicy, makeRandomPolicy } from '../../scheduler/placement/reference-policies.js';
+import { sizeMix } from '../../scheduler/placement/size-mix.js';
+import { WHOLE, type GpuAsk, type GpuSlots, type NodeView, type SizeMix } from '../../scheduler/placement/types.js';
+import type { TraceNode, TracePod } from './trace.js';
+
+export const SIM_POLICIES = ['fragmentation', 'binpack', 'spread', 'best-fit', 'random'] as const;
+export type SimPolicyName = (typeof SIM_POLICIES)[number];
+
+/** Small seeded PRNG (mulberry32): uniform in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const podGpuMilli = (p: TracePod): number => p.numGpu * p.gpuMilli;
+
+/** The arrival sequence: the whole pod list plus pods drawn from it at random until the
+ * GPU asked reaches `inflation` x capacity, all shuffled; cut where that is reached. */
+export function arrivals(pods: readonly TracePod[], capacityMilli: number, inflation: number, rng: () => number): TracePod[] {
+  const target = inflation * capacityMilli;
+  const out = [...pods];
+  let demand = out.reduce((s, p) => s + podGpuMilli(p), 0);
+  while (demand < target && pods.length > 0) {
+    const p = pods[Math.floor(rng() * pods.length)]!;
+    out.push(p);
+    demand += podGpuMilli(p);
+  }
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  let sum = 0;
+  let cut = out.length;
+  for (let i = 0; i < out.length; i++) {
+    sum += podGpuMilli(out[i]!);
+    if (sum >= target) {
+      cut = i + 1;
+      break;
+    }
+  }
+  return out.slice(0, cut);
+}
+
+/** The trace's GPU pod shapes (GPUs, share, CPU, memory) by frequency: FGD's target workload. */
+export function traceSizeMix(pods: readonly TracePod[]): SizeMix {
+  const tally = new Map<string, { count: number; milli: number; cpuMilli: number; memMiB: number; weight: number }>();
+  for (const p of pods) {
+    if (p.numGpu === 0) continue;
+    const k = `${p.numGpu}/${p.gpuMilli}/${p.cpuMilli}/${p.memMiB}`;
+    const t = tally.get(k);
+    if (t) t.weight++;
+    else tally.set(k, { count: p.numGpu, milli: p.gpuMilli, cpuMilli: p.cpuMilli, memMiB: p.memMiB, weight: 1 });
+  }
+  return sizeMix([...tally.values()]);
+}
+
+export interface SimPoint {
+  /** Arrived GPU demand, % of capacity (5, 10, ... 130). */
+  arrivedPct: number;
+  allocatedMilli: number;
+  allocationPct: number;
+  /** Capacity not allocated, in GPUs. */
+  unallocatedGpus: number;
+}
+
+export interface SimResult {
+  policy: SimPolicyName;
+  seed: number;
+  nodes: number;
+  capacityMilli: number;
+  arrived: number;
+  placed: number;
+  failed: number;
+  failedGpuPods: number;
+  points: SimPoint[];
+  /** Where the unallocated GPU capacity sits when arrivals reach 100% (in GPUs). */
+  unallocatedAt100: UnallocatedBreakdown | null;
+  /** Placements whose feasibility and bookkeeping were checked (= placed). */
+  checkedPlacements: number;
+}
+
+export interface SimOptions {
+  nodes: readonly TraceNode[];
+  pods: readonly TracePod[];
+  policy: SimPolicyName;
+  seed: number;
+  /** Size mix for the fragmentation policy; default: the pod list's own shapes. */
+  mix?: SizeMix;
+  inflation?: number;
+  stepPct?: number;
+}
+
+export interface UnallocatedBreakdown {
+  /** Free shares of partly used GPUs. */
+  partial: number;
+  /** Idle GPUs on nodes with less than 4 CPUs or 16 GiB memory free. */
+  idleStarved: number;
+  /** Other idle GPUs. */
+  idle: number;
+}
+
+function breakdown(views: readonly (NodeView & { gpus: GpuSlots })[]): UnallocatedBreakdown {
+  const out = { partial: 0, idleStarved: 0, idle: 0 };
+  for (const v of views) {
+    for (const f of v.gpus.partialFree) out.partial += f / WHOLE;
+    if ((v.cpuFreeMilli ?? 0) < 4000 || (v.memFreeMiB ?? 0) < 16384) out.idleStarved += v.gpus.freeWhole;
+    else out.idle += v.gpus.freeWhole;
+  }
+  return out;
+}
+
+type Placement = { choice: GpuChoice; score: number };
+
+function makePolicy(name: Exclude<SimPolicyName, 'fragmentation'>, nodes: readonly TraceNode[], rng: () => number): Policy {
+  if (name === 'binpack') return binpack;
+  if (name === 'spread') return spread;
+  if (name === 'random') return makeRandomPolicy(rng);
+  const max = (f: (n: TraceNode) => number): number => Math.max(1, ...nodes.map(f));
+  return makeBestFitPolicy({ gpuMilli: max((n) => n.gpus * WHOLE), cpuMilli: max((n) => n.cpuMilli), memMiB: max((n) => n.memMiB) });
+}
+
+/** Occupancy of each GPU, kept beside the slot multiset to check it (invariants). */
+function occupy(used: Int32Array, ask: GpuAsk, choice: GpuChoice, node: string): void {
+  const want = choice.on === 'whole' ? ask.count : ask.count === 0 ? 0 : 1;
+  let done = 0;
+  for (let g = 0; g < used.length && done < want; g++) {
+    const u = used[g]!;
+    const ok = choice.on === 'partial' ? WHOLE - u === choice.free : u === 0;
+    if (!ok) continue;
+    used[g] = u + (choice.on === 'whole' ? WHOLE : ask.milli);
+    done++;
+  }
+  if (done < want) throw new Error(`invariant: node ${node} has no GPU for choice ${JSON.stringify(choice)}`);
+}
+
+function checkNode(v: NodeView & { gpus: GpuSlots }, used: Int32Array): void {
+  let whole = 0;
+  const partial: number[] = [];
+  for (const u of used) {
+    if (u > WHOLE) throw new Error(`invariant: GPU on ${v.name} overcommitted (${u} milli)`);
+    if (u === 0) whole++;
+    else if (u < WHOLE) partial.push(WHOLE - u);
+  }
+  const a = partial.sort((x, y) => x - y).join(',');
+  const b = [...v.gpus.partialFree].sort((x, y) => x - y).join(',');
+  if (whole !== v.gpus.freeWhole || a !== b) throw new Error(`invariant: slots of ${v.name} disagree with its GPUs`);
+  if ((v.cpuFreeMilli ?? 0) < 0 || (v.memFreeMiB ?? 0) < 0) throw new Error(`invariant: CPU or memory of ${v.name} overcommitted`);
+}
+
+export function simulate(opts: SimOptions): SimResult {
+  const { nodes, policy: policyName, seed } = opts;
+  const inflation = opts.inflation ?? 1.3;
+  const step = opts.stepPct ?? 5;
+  const mix = opts.mix ?? traceSizeMix(opts.pods);
+  const capacityMilli = nodes.reduce((s, n) => s + n.gpus * WHOLE, 0);
+  const order = arrivals(opts.pods, capacityMilli, inflation, seededRandom(seed));
+  const rng = seededRandom(seed ^ 0x9e3779b9);
+  const other = policyName === 'fragmentation' ? null : makePolicy(policyName, nodes, rng);
+
+  const views: (NodeView & { gpus: GpuSlots })[] = nodes.map((n) => ({
+    name: n.name,
+    product: n.model,
+    unusable: null,
+    gpus: { capacity: n.gpus, freeWhole: n.gpus, partialFree: [] },
+    cpuFreeMilli: n.cpuMilli,
+    memFreeMiB: n.memMiB,
+  }));
+  const used = nodes.map((n) => new Int32Array(n.gpus));
+
+  // Interned ask shapes and the per-(node, shape) cache of placements.
+  const shapeIds = new Map<string, number>();
+  const asks: GpuAsk[] = [];
+  const shapeOf = (p: TracePod): number => {
+    const k = `${p.numGpu}/${p.gpuMilli}/${p.cpuMilli}/${p.memMiB}/${p.models.join('|')}`;
+    let id = shapeIds.get(k);
+    if (id === undefined) {
+      id = asks.length;
+      shapeIds.set(k, id);
+      asks.push({ resource: 'gpu', count: p.numGpu, milli: p.numGpu === 0 ? 0 : p.gpuMilli, models: p.models, cpuMilli: p.cpuMilli, memMiB: p.memMiB });
+    }
+    return id;
+  };
+  const shapeIdx = order.map(shapeOf);
+  const nShapes = asks.length;
+  const cache: (Placement | undefined)[] = new Array(nodes.length * nShapes);
+  const fragBefore = new Float64Array(nodes.length).fill(Number.NaN);
+
+  const place = (n: number, ask: GpuAsk): Placement => {
+    const v = views[n]!;
+    if (!other) {
+      let before = fragBefore[n]!;
+      if (Number.isNaN(before)) before = fragBefore[n] = fragmentation(v.gpus, mix, v);
+      return fragmentationPlacement(v, ask, mix, before);
+    }
+    return { choice: other.choose(v.gpus, ask, mix), score: other.score(v, ask, mix) };
+  };
+
+  const points: SimPoint[] = [];
+  let nextPct = step;
+  let arrivedMilli = 0;
+  let allocated = 0;
+  let placed = 0;
+  let failed = 0;
+  let failedGpuPods = 0;
+  let unallocatedAt100: UnallocatedBreakdown | null = null;
+  for (let i = 0; i < order.length; i++) {
+    const s = shapeIdx[i]!;
+    const ask = asks[s]!;
+    let best = -Infinity;
+    let bestNode = -1;
+    let bestPlacement: Placement | undefined;
+    let ties = 0;
+    for (let n = 0; n < views.length; n++) {
+      if (!fits(views[n]!, ask)) continue;
+      let p: Placement;
+      if (policyName === 'random') {
+        p = place(n, ask);
+      } else {
+        const k = n * nShapes + s;
+        p = cache[k] ?? (cache[k] = place(n, ask));
+      }
+      if (p.score > best) {
+        best = p.score;
+        bestNode = n;
+        bestPlacement = p;
+        ties = 1;
+      } else if (p.score === best && rng() * ++ties < 1) {
+        // Equal scores: uniform choice among them, as kube-scheduler's selectHost.
+        bestNode = n;
+        bestPlacement = p;
+      }
+    }
+    if (bestNode < 0 || !bestPlacement) {
+      failed++;
+      if (ask.count > 0) failedGpuPods++;
+    } else {
+      const v = views[bestNode]!;
+      const misfit = fit(v, ask);
+      if (misfit) throw new Error(`invariant: infeasible placement chosen: ${misfit.reason}`);
+      occupy(used[bestNode]!, ask, bestPlacement.choice, v.name);
+      if (ask.count > 0) v.gpus = applyChoice(v.gpus, ask, bestPlacement.choice);
+      v.cpuFreeMilli! -= ask.cpuMilli ?? 0;
+      v.memFreeMiB! -= ask.memMiB ?? 0;
+      checkNode(v, used[bestNode]!);
+      allocated += ask.count * ask.milli;
+      placed++;
+      cache.fill(undefined, bestNode * nShapes, (bestNode + 1) * nShapes);
+      fragBefore[bestNode] = Number.NaN;
+    }
+    arrivedMilli += ask.count * ask.milli;
+    while (nextPct <= inflation * 100 + 1e-9 && arrivedMilli >= (nextPct / 100) * capacityMilli) {
+      points.push({
+        arrivedPct: nextPct,
+        allocatedMilli: allocated,
+        allocationPct: (100 * allocated) / capacityMilli,
+        unallocatedGpus: (capacityMilli - allocated) / WHOLE,
+      });
+      if (Math.abs(nextPct - 100) < 1e-9) unallocatedAt100 = breakdown(views);
+      nextPct += step;
+    }
+  }
+  return {
+    policy: policyName,
+    seed,
+    nodes: nodes.length,
+    capacityMilli,
+    arrived: order.length,
+    placed,
+    failed,
+    failedGpuPods,
+    points,
+    unallocatedAt100,
+    checkedPlacements: placed,
+  };
+}
