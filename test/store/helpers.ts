@@ -1,5 +1,6 @@
 // Shared by the store tests: a Store on the real Postgres in a schema of its own.
 import { randomBytes } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createLogger } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
 import { Store, type StoreOptions } from '../../store/store.js';
@@ -24,4 +25,52 @@ export async function waitFor(check: () => Promise<boolean> | boolean, withinMs:
     await new Promise((r) => setTimeout(r, 10));
   }
   return (await check()) ? Date.now() - start : -1;
+}
+
+/**
+ * A TCP relay in front of the real Postgres: stop() cuts every connection and refuses new
+ * ones (a real outage as the store sees it), start() brings it back on the same port.
+ */
+export class PgRelay {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    const target = new URL(DATABASE_URL);
+    const server = createServer((client) => {
+      const upstream = connect(Number(target.port || 5432), target.hostname);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  url(): string {
+    const u = new URL(DATABASE_URL);
+    u.hostname = '127.0.0.1';
+    u.port = String(this.port);
+    return u.toString();
+  }
+}
+
+export async function gaugeValue(g: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
+  return (await g.get()).values[0]?.value ?? 0;
 }
