@@ -8,9 +8,6 @@ import type { SluiceConfig } from '../config/schema.js';
 import { ClusterCache } from '../cluster/cache.js';
 import { ClusterWatcher } from '../cluster/informers.js';
 import { loadSnapshotFile } from '../cluster/snapshot.js';
-import { NamespaceStore, NamespaceWatcher } from '../cluster/namespaces.js';
-import { prepareServingCert } from '../certs/serving.js';
-import type { SecureContextTarget } from '../certs/reload.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { KubeBinder, SnapshotBinder, type PodBinder } from '../scheduler/binder.js';
@@ -32,7 +29,7 @@ export function resolveKubeConfig(config: SluiceConfig, env: NodeJS.ProcessEnv =
     return kc;
   }
   const fromEnv = (env.KUBECONFIG ?? '').split(':').filter((p) => p && existsSync(p));
-  const home = join(homedir(), '.kube', 'config');
+  const home = join(env.HOME ?? homedir(), '.kube', 'config');
   if (fromEnv.length === 0 && !env.KUBERNETES_SERVICE_HOST && !existsSync(home)) {
     throw new NoClusterError(
       env.KUBECONFIG ? `KUBECONFIG=${env.KUBECONFIG} names no existing file` : 'no Kubernetes cluster configured (KUBECONFIG unset, no ~/.kube/config, not in a pod)',
