@@ -2,6 +2,10 @@
 // The sluice command. `sluice serve` runs everything; other subcommands are tools.
 import { ConfigError, CONFIG_KEYS, loadConfig } from '../config/load.js';
 import { SnapshotError } from '../cluster/snapshot.js';
+import { certsCommand } from '../certs/cli.js';
+import { CertError } from '../certs/generate.js';
+import { RotationPolicyError } from '../certs/rotation.js';
+import { PolicyError } from '../webhooks/policy.js';
 import { NoClusterError, serve, TRY_WITHOUT_CLUSTER } from '../server/run.js';
 
 const USAGE = `usage: sluice <command> [flags]
@@ -9,6 +13,8 @@ const USAGE = `usage: sluice <command> [flags]
 commands:
   serve      run the scheduler extender (and the other parts) against the cluster in
              KUBECONFIG, or against a snapshot file with --cluster-snapshot FILE
+  certs      certs generate --out DIR --service NAME --namespace NS [--dns ..] [--ip ..]:
+             a CA and a serving certificate for the webhooks (sluice certs help)
   help       show this text
 
 serve flags (each also settable in the --config YAML file or as an env variable):
@@ -30,6 +36,8 @@ async function main(argv: string[]): Promise<number> {
       process.once('SIGINT', () => stop('SIGINT'));
       return -1; // keep running
     }
+    case 'certs':
+      return certsCommand(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -47,7 +55,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof ConfigError || e instanceof SnapshotError) {
+    if (e instanceof ConfigError || e instanceof SnapshotError || e instanceof CertError || e instanceof PolicyError || e instanceof RotationPolicyError) {
       process.stderr.write(`sluice: ${e.message}\n`);
       process.exit(2);
     }

@@ -2,7 +2,7 @@
 // ClusterCache. Used by `sluice serve --cluster-snapshot FILE` (no apiserver: try sluice,
 // replay a captured cluster, benchmark) and by tests.
 import { readFileSync } from 'node:fs';
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { ClusterCache } from './cache.js';
 
 export class SnapshotError extends Error {
@@ -12,25 +12,30 @@ export class SnapshotError extends Error {
 export interface Snapshot {
   nodes: V1Node[];
   pods: V1Pod[];
+  /** Namespaces, when the file has them (kubectl get nodes,pods,namespaces -A -o json): the webhooks read their labels. */
+  namespaces: V1Namespace[];
 }
 
-/** Accepts a v1 List of Nodes and Pods, a NodeList/PodList, or {nodes, pods}. */
+/** Accepts a v1 List of Nodes, Pods (and Namespaces), a NodeList/PodList, or {nodes, pods, namespaces?}. */
 export function parseSnapshot(doc: unknown, source = 'snapshot'): Snapshot {
   if (typeof doc !== 'object' || doc === null) throw new SnapshotError(`${source} is not a JSON object`);
   const d = doc as { items?: unknown; nodes?: unknown; pods?: unknown; kind?: unknown };
   if (Array.isArray(d.nodes) || Array.isArray(d.pods)) {
-    return { nodes: (d.nodes ?? []) as V1Node[], pods: (d.pods ?? []) as V1Pod[] };
+    const namespaces = Array.isArray((d as { namespaces?: unknown }).namespaces) ? (d as { namespaces: V1Namespace[] }).namespaces : [];
+    return { nodes: (d.nodes ?? []) as V1Node[], pods: (d.pods ?? []) as V1Pod[], namespaces };
   }
   if (!Array.isArray(d.items)) throw new SnapshotError(`${source} has neither "items" (kubectl -o json) nor "nodes"/"pods"`);
   const listKind = typeof d.kind === 'string' ? d.kind : '';
   const nodes: V1Node[] = [];
   const pods: V1Pod[] = [];
+  const namespaces: V1Namespace[] = [];
   for (const item of d.items as Array<{ kind?: string }>) {
     const kind = item?.kind ?? (listKind === 'NodeList' ? 'Node' : listKind === 'PodList' ? 'Pod' : '');
     if (kind === 'Node') nodes.push(item as V1Node);
     else if (kind === 'Pod') pods.push(item as V1Pod);
+    else if (kind === 'Namespace') namespaces.push(item as V1Namespace);
   }
-  return { nodes, pods };
+  return { nodes, pods, namespaces };
 }
 
 export function loadSnapshotFile(path: string, cache: ClusterCache): Snapshot {

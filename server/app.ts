@@ -10,6 +10,13 @@ import type { Metrics } from '../observability/metrics.js';
 import { Extender } from '../scheduler/extender.js';
 import type { PodBinder } from '../scheduler/binder.js';
 import { schedulerRoutes } from '../scheduler/routes.js';
+import { NamespaceStore } from '../cluster/namespaces.js';
+import type { AuditSink } from '../store/audit.js';
+import type { QueueDirectory } from '../store/queue-directory.js';
+import { CacheFacts } from '../webhooks/cluster-facts.js';
+import { AdmissionHandler } from '../webhooks/handler.js';
+import { policyFromConfig } from '../webhooks/policy.js';
+import { webhookRoutes } from '../webhooks/routes.js';
 
 export interface AppParts {
   config: SluiceConfig;
@@ -19,6 +26,11 @@ export interface AppParts {
   binder: PodBinder;
   /** Why sluice is not ready yet, or null when it is. */
   notReady: () => string | null;
+  /** Namespace labels for the webhooks; absent = no namespace is managed (pods opt in by label). */
+  namespaces?: NamespaceStore;
+  /** Queue definitions and the audit for the webhooks; absent = no store (queue reads 'unavailable'). */
+  queues?: QueueDirectory;
+  audit?: AuditSink;
 }
 
 export interface Servers {
@@ -51,6 +63,17 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
 
   const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, log, metrics });
   await api.register(schedulerRoutes, { extender, metrics });
+
+  const noStore: QueueDirectory = { lookup: async () => ({ status: 'unavailable', reason: 'no store configured (store.url is empty)' }) };
+  const admission = new AdmissionHandler({
+    policy: policyFromConfig(config.webhooks, config.gpuResources),
+    facts: new CacheFacts(cache, parts.namespaces ?? new NamespaceStore()),
+    queues: parts.queues ?? noStore,
+    audit: parts.audit ?? { recordAdmission: () => undefined },
+    log,
+    metrics,
+  });
+  await api.register(webhookRoutes, { handler: admission, metrics });
 
   const ops: FastifyInstance = fastify({ loggerInstance: logger, logController: quiet() });
   ops.get('/healthz', async () => ({ status: 'ok' }));

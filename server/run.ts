@@ -8,6 +8,9 @@ import type { SluiceConfig } from '../config/schema.js';
 import { ClusterCache } from '../cluster/cache.js';
 import { ClusterWatcher } from '../cluster/informers.js';
 import { loadSnapshotFile } from '../cluster/snapshot.js';
+import { NamespaceStore, NamespaceWatcher } from '../cluster/namespaces.js';
+import { prepareServingCert } from '../certs/serving.js';
+import type { SecureContextTarget } from '../certs/reload.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { KubeBinder, SnapshotBinder, type PodBinder } from '../scheduler/binder.js';
@@ -60,8 +63,12 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
 
   let binder: PodBinder;
   let watcher: ClusterWatcher | null = null;
+  const namespaces = new NamespaceStore();
+  let nsWatcher: NamespaceWatcher | null = null;
+  let liveKc: KubeConfig | null = null;
   if (config.clusterSnapshot) {
     const snap = loadSnapshotFile(config.clusterSnapshot, cache);
+    namespaces.replaceAll(snap.namespaces);
     binder = new SnapshotBinder(cache);
     metrics.cacheSynced.set(1);
     log.info(
@@ -78,6 +85,9 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
       else log.info({ apiserver: server }, 'apiserver reachable');
     });
     watcher.start();
+    liveKc = kc;
+    nsWatcher = new NamespaceWatcher(kc, namespaces, log, metrics);
+    nsWatcher.start();
   }
 
   // Binds the watch never confirms stop counting after the TTL.
@@ -93,9 +103,12 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
 
   const notReady = (): string | null => {
     if (watcher && !watcher.synced()) return 'cluster cache has not synced with the apiserver yet';
+    if (nsWatcher && !namespaces.synced) return 'namespace informer has not synced with the apiserver yet';
     return null;
   };
-  const servers = await buildServers({ config, log, metrics, cache, binder, notReady });
+  const tlsCert = await prepareServingCert(config, liveKc, log, metrics);
+  const servers = await buildServers({ config: tlsCert.config, log, metrics, cache, binder, notReady, namespaces });
+  if (servers.tls) tlsCert.attach(servers.api.server as unknown as SecureContextTarget);
   const apiUrl = await servers.api.listen({ host: config.https.host, port: config.https.port });
   const opsUrl = await servers.ops.listen({ host: config.http.host, port: config.http.port });
   if (!servers.tls) {
@@ -115,7 +128,9 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
       if (closed) return;
       closed = true;
       clearInterval(expiry);
+      tlsCert.stop();
       await watcher?.stop();
+      await nsWatcher?.stop();
       await servers.api.close();
       await servers.ops.close();
     },

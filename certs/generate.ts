@@ -1,0 +1,139 @@
+// Certificate generation with node-forge: a self-signed CA and a serving certificate
+// for the webhook Service signed by it. Keys come from node:crypto (RSA 2048 in a few
+// ms, where forge's pure-JS generator takes seconds); forge builds and signs the X.509.
+// No file or network I/O here.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import forge from 'node-forge';
+
+export interface KeyPairPem {
+  certPem: string;
+  keyPem: string;
+}
+
+export interface CertInfo {
+  notBefore: Date;
+  notAfter: Date;
+  subjectCN: string;
+  issuerCN: string;
+  dnsNames: string[];
+  ips: string[];
+  isCa: boolean;
+}
+
+const DAY_MS = 86_400_000;
+
+// forge writes CRLF line ends; PEM files and caBundles conventionally use LF.
+const pem = (c: forge.pki.Certificate): string => forge.pki.certificateToPem(c).replace(/\r\n/g, '\n');
+
+function newKeys(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey; keyPem: string } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  const priv = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
+  const pub = forge.pki.setRsaPublicKey(priv.n, priv.e);
+  return { privateKey: priv, publicKey: pub, keyPem };
+}
+
+// Positive 128-bit serial (a leading 0x00..0x7f byte keeps it positive in DER).
+const serial = (): string => '0' + randomBytes(16).toString('hex').slice(1);
+
+export interface CaOptions {
+  commonName?: string;
+  validDays: number;
+  now?: Date;
+}
+
+export function generateCa(o: CaOptions): KeyPairPem {
+  const now = o.now ?? new Date();
+  const keys = newKeys();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = keys.publicKey;
+  cert.serialNumber = serial();
+  // Backdated a little so a fresh CA is valid on machines whose clocks lag.
+  cert.validity.notBefore = new Date(now.getTime() - 5 * 60_000);
+  cert.validity.notAfter = new Date(now.getTime() + o.validDays * DAY_MS);
+  const attrs = [{ name: 'commonName', value: o.commonName ?? `sluice-ca-${now.toISOString().slice(0, 10)}` }, { name: 'organizationName', value: 'sluice' }];
+  cert.setSubject(attrs);
+  cert.setIssuer(attrs);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(keys.privateKey, forge.md.sha256.create());
+  return { certPem: pem(cert), keyPem: keys.keyPem };
+}
+
+/** The DNS names a Service is reached by, in-cluster. */
+export function serviceDnsNames(service: string, namespace: string): string[] {
+  return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
+}
+
+export interface ServingOptions {
+  ca: KeyPairPem;
+  service: string;
+  namespace: string;
+  /** Extra DNS names and IP addresses. */
+  dns?: string[];
+  ips?: string[];
+  validDays: number;
+  now?: Date;
+}
+
+export class CertError extends Error {
+  override name = 'CertError';
+}
+
+export function generateServing(o: ServingOptions): KeyPairPem {
+  const now = o.now ?? new Date();
+  for (const ip of o.ips ?? []) if (isIP(ip) === 0) throw new CertError(`--ip ${ip} is not an IP address; give one like 10.0.0.5 or ::1`);
+  const caCert = forge.pki.certificateFromPem(o.ca.certPem);
+  const caKey = forge.pki.privateKeyFromPem(o.ca.keyPem);
+  const keys = newKeys();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = keys.publicKey;
+  cert.serialNumber = serial();
+  cert.validity.notBefore = new Date(now.getTime() - 5 * 60_000);
+  // Never outlive the CA: a chain is only as valid as its shortest link.
+  cert.validity.notAfter = new Date(Math.min(now.getTime() + o.validDays * DAY_MS, caCert.validity.notAfter.getTime()));
+  const dns = [...new Set([...serviceDnsNames(o.service, o.namespace), ...(o.dns ?? [])])];
+  cert.setSubject([{ name: 'commonName', value: `${o.service}.${o.namespace}.svc` }]);
+  cert.setIssuer(caCert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames: [...dns.map((value) => ({ type: 2, value })), ...(o.ips ?? []).map((ip) => ({ type: 7, ip }))] },
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+  ]);
+  cert.sign(caKey, forge.md.sha256.create());
+  return { certPem: pem(cert), keyPem: keys.keyPem };
+}
+
+/** What rotation decisions need from a certificate. */
+export function certInfo(certPem: string): CertInfo {
+  const c = forge.pki.certificateFromPem(certPem);
+  const san = c.getExtension('subjectAltName') as { altNames?: Array<{ type: number; value?: string; ip?: string }> } | null;
+  const bc = c.getExtension('basicConstraints') as { cA?: boolean } | null;
+  const cn = (attrs: forge.pki.CertificateField[]): string => String(attrs.find((a) => a.name === 'commonName')?.value ?? '');
+  return {
+    notBefore: c.validity.notBefore,
+    notAfter: c.validity.notAfter,
+    subjectCN: cn(c.subject.attributes),
+    issuerCN: cn(c.issuer.attributes),
+    dnsNames: (san?.altNames ?? []).filter((a) => a.type === 2).map((a) => a.value ?? ''),
+    ips: (san?.altNames ?? []).filter((a) => a.type === 7).map((a) => a.ip ?? ''),
+    isCa: bc?.cA === true,
+  };
+}
+
+/** True when `certPem` was signed by the CA in `caPem`. */
+export function signedBy(certPem: string, caPem: string): boolean {
+  try {
+    const ca = forge.pki.certificateFromPem(caPem);
+    return ca.verify(forge.pki.certificateFromPem(certPem));
+  } catch {
+    return false;
+  }
+}
