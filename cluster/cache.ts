@@ -300,6 +300,11 @@ export class ClusterCache {
     return [...rec.pods].map((uid) => this.pods.get(uid)!).filter(Boolean);
   }
 
+  /** Every pod in the cache (read-only view; the admin API's queue usage walks it). */
+  allPods(): IterableIterator<Readonly<PodRecord>> {
+    return this.pods.values();
+  }
+
   /** The recent mix of GPU ask sizes (whole GPUs), for the fragmentation policy. */
   sizeMix(): SizeMix {
     return this.recent.mix();

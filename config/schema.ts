@@ -52,6 +52,8 @@ export interface SluiceConfig {
     token: string;
     /** Also accept Kubernetes service-account/user tokens checked with a TokenReview (needs a cluster). */
     tokenReview: boolean;
+    /** With TokenReview: users in one of these groups may use the admin API. */
+    adminGroups: string[];
   };
   /** Admission webhooks /webhooks/{mutate,validate} on the api listener (webhooks/). */
   webhooks: {
@@ -156,12 +158,13 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
     api: {
       type: 'object',
       additionalProperties: false,
-      default: { token: '', tokenReview: true },
+      default: { token: '', tokenReview: true, adminGroups: ['system:masters', 'sluice:admins'] },
       properties: {
         token: { type: 'string', default: '' },
         tokenReview: { type: 'boolean', default: true },
+        adminGroups: { type: 'array', items: { type: 'string' }, default: ['system:masters', 'sluice:admins'] },
       },
-      required: ['token', 'tokenReview'],
+      required: ['token', 'tokenReview', 'adminGroups'],
     },
     webhooks: {
       type: 'object',

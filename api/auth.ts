@@ -1,0 +1,75 @@
+// Who may use the admin API: a bearer token equal to api.token (compared in constant
+// time), or - when a cluster is configured and api.tokenReview is on - a Kubernetes
+// token that a TokenReview authenticates for a user in one of api.adminGroups.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from '../observability/logger.js';
+
+export type AuthResult = { ok: true; user: string } | { ok: false; reason: string };
+
+/** Asks the apiserver who a token belongs to; null = not authenticated. */
+export type TokenReviewer = (token: string) => Promise<{ user: string; groups: string[] } | null>;
+
+export interface AuthOptions {
+  /** Static admin token; '' = none. */
+  token: string;
+  reviewer: TokenReviewer | null;
+  adminGroups: readonly string[];
+  log: Logger;
+  /** How long a TokenReview answer is reused. */
+  reviewTtlMs?: number;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+export class ApiAuth {
+  private readonly tokenDigest: Buffer | null;
+  private readonly reviews: LRUCache<string, AuthResult>;
+
+  constructor(private readonly opts: AuthOptions) {
+    this.tokenDigest = opts.token ? digest(opts.token) : null;
+    this.reviews = new LRUCache({ max: 1000, ttl: opts.reviewTtlMs ?? 30000 });
+  }
+
+  /** Checks an Authorization header value. */
+  async check(header: string | undefined): Promise<AuthResult> {
+    if (!this.tokenDigest && !this.opts.reviewer) {
+      return { ok: false, reason: 'the admin API has no credentials configured; set api.token (env SLUICE_API_TOKEN) or run with a cluster and api.tokenReview' };
+    }
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+    if (!m) return { ok: false, reason: 'missing bearer token; send the header "Authorization: Bearer <token>"' };
+    const token = m[1]!;
+    const d = digest(token);
+    // Digests have equal length, so timingSafeEqual never throws and leaks no length.
+    if (this.tokenDigest && timingSafeEqual(d, this.tokenDigest)) return { ok: true, user: 'api-token' };
+    if (!this.opts.reviewer) return { ok: false, reason: 'bearer token is not valid for the admin API; use the value of api.token' };
+    const key = d.toString('hex');
+    const cached = this.reviews.get(key);
+    if (cached) return cached;
+    let result: AuthResult;
+    try {
+      const who = await this.opts.reviewer(token);
+      if (!who) result = { ok: false, reason: 'bearer token is neither api.token nor a Kubernetes token the apiserver accepts' };
+      else if (!who.groups.some((g) => this.opts.adminGroups.includes(g))) {
+        result = { ok: false, reason: `user ${who.user} is not in an admin group (${this.opts.adminGroups.join(', ')}); ask an admin to add you or use api.token` };
+      } else result = { ok: true, user: who.user };
+    } catch (e) {
+      // Not cached: the next request tries the apiserver again.
+      this.opts.log.warn({ err: (e as Error).message }, 'TokenReview failed; admin API request refused');
+      return { ok: false, reason: `cannot check the token with the apiserver (${(e as Error).message}); retry or use api.token` };
+    }
+    this.reviews.set(key, result);
+    return result;
+  }
+}
+
+export function kubeTokenReviewer(kc: KubeConfig): TokenReviewer {
+  const api = kc.makeApiClient(AuthenticationV1Api);
+  return async (token) => {
+    const review = await api.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } });
+    const st = review.status;
+    if (!st?.authenticated || !st.user?.username) return null;
+    return { user: st.user.username, groups: st.user.groups ?? [] };
+  };
+}

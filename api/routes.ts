@@ -1,0 +1,220 @@
+// The admin REST API under /api/v1, a fastify plugin on the api listener: queue CRUD
+// (Postgres via the Store), queue usage and the GPU inventory per node (cluster cache).
+// Every route has a JSON schema; @fastify/swagger turns them into /api/v1/openapi.json.
+import swagger from '@fastify/swagger';
+import AjvModule from 'ajv';
+import type { FastifyInstance } from 'fastify';
+import type { ClusterCache } from '../cluster/cache.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { QueueError, type QueueInput } from '../store/queues.js';
+import type { QueueLimit } from '../store/queue-directory.js';
+import type { Store } from '../store/store.js';
+import type { ApiAuth } from './auth.js';
+import { errorSchema, nameParams, nodesOut, queueInput, queueSchemas, usageOut } from './schemas.js';
+import { queueUsage } from './usage.js';
+
+const Ajv = AjvModule.default;
+
+export interface AdminApiOptions {
+  /** null when the store is disabled (store.url ''): queue routes answer 503. */
+  store: Store | null;
+  cache: ClusterCache;
+  auth: ApiAuth;
+  /** GPU resources sluice manages; queue limits must name one of them. */
+  gpuResources: readonly string[];
+  metrics?: Metrics;
+  log: Logger;
+}
+
+export const OPENAPI_PATH = '/api/v1/openapi.json';
+
+class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const errors = (...codes: number[]): Record<number, { $ref: string }> =>
+  Object.fromEntries(codes.map((c) => [c, { $ref: 'ApiError#' }]));
+
+export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
+  const { cache, auth, metrics } = opts;
+
+  // Unknown fields are errors here (fastify's default strips them silently), so a typo
+  // like "guarnteed" is a 400 rather than a quota of 0.
+  const ajv = new Ajv({ useDefaults: true, coerceTypes: false, removeAdditional: false, allErrors: false, strict: false });
+  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
+
+  app.addSchema(errorSchema);
+  app.addSchema(queueSchemas.queueOut);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'sluice admin API',
+        version: 'v1',
+        description: 'Queues and GPU quotas (Postgres), queue usage and GPU inventory (cluster cache).',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url === OPENAPI_PATH) return;
+    const res = await auth.check(req.headers.authorization);
+    if (!res.ok) {
+      return reply.code(401).header('www-authenticate', 'Bearer realm="sluice"').send({ statusCode: 401, error: 'Unauthorized', message: res.reason });
+    }
+    req.log = req.log.child({ apiUser: res.user });
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    metrics?.apiRequests.inc({ route: req.routeOptions.url ?? 'unknown', code: String(reply.statusCode) });
+  });
+
+  app.setErrorHandler(async (err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
+    if (err instanceof QueueError || err instanceof ApiError) {
+      return reply.code(err instanceof QueueError ? err.status : err.statusCode).send(body(err instanceof QueueError ? err.status : err.statusCode, err.message));
+    }
+    if (err.validation || (err.statusCode && err.statusCode < 500)) {
+      const code = err.statusCode ?? 400;
+      return reply.code(code).send(body(code, `${err.message}; see ${OPENAPI_PATH} for the request schema`));
+    }
+    // Anything else on these routes is the database failing under us.
+    opts.log.warn({ err: err.message, code: err.code, url: req.url }, 'admin API request failed on the Postgres store');
+    return reply.code(503).send(body(503, `the Postgres store is unreachable or failing (${err.message}); retry once it is back`));
+  });
+
+  const requireStore = (): Store => {
+    if (!opts.store) throw new ApiError(503, 'the Postgres store is disabled (store.url is empty); set store.url or DATABASE_URL to manage queues');
+    const why = opts.store.notReady();
+    if (why) throw new ApiError(503, why);
+    return opts.store;
+  };
+
+  app.get(
+    '/api/v1/queues',
+    {
+      schema: {
+        summary: 'List queues with their limits',
+        tags: ['queues'],
+        response: { 200: { type: 'object', properties: { items: { type: 'array', items: { $ref: 'Queue#' } } }, required: ['items'] }, ...errors(401, 503) },
+      },
+    },
+    async () => ({ items: await requireStore().listQueues() }),
+  );
+
+  app.get<{ Params: { name: string } }>(
+    '/api/v1/queues/:name',
+    { schema: { summary: 'Get one queue', tags: ['queues'], params: nameParams, response: { 200: { $ref: 'Queue#' }, ...errors(400, 401, 404, 503) } } },
+    async (req) => {
+      const q = await requireStore().getQueue(req.params.name);
+      if (!q) throw new ApiError(404, `queue ${req.params.name} does not exist; list queues with GET /api/v1/queues`);
+      return q;
+    },
+  );
+
+  app.put<{ Params: { name: string }; Body: QueueInput }>(
+    '/api/v1/queues/:name',
+    {
+      schema: {
+        summary: 'Create or replace a queue and all its limits',
+        description: 'The body replaces the whole definition: omitted fields take their defaults and omitted limits are removed.',
+        tags: ['queues'],
+        params: nameParams,
+        body: queueInput,
+        response: { 200: { $ref: 'Queue#' }, 201: { $ref: 'Queue#' }, ...errors(400, 401, 409, 503) },
+      },
+    },
+    async (req, reply) => {
+      const store = requireStore();
+      checkResources(req.body.limits ?? [], opts.gpuResources);
+      const res = await store.putQueue(req.params.name, req.body);
+      req.log.info({ queue: req.params.name, created: res.created, limits: res.queue.limits }, res.created ? 'queue created' : 'queue replaced');
+      return reply.code(res.created ? 201 : 200).send(res.queue);
+    },
+  );
+
+  app.delete<{ Params: { name: string } }>(
+    '/api/v1/queues/:name',
+    {
+      schema: {
+        summary: 'Delete a queue',
+        description: 'Refused (409) for the default queue and for queues that still have child queues.',
+        tags: ['queues'],
+        params: nameParams,
+        response: { 204: { type: 'null' }, ...errors(400, 401, 404, 409, 503) },
+      },
+    },
+    async (req, reply) => {
+      await requireStore().deleteQueue(req.params.name);
+      req.log.info({ queue: req.params.name }, 'queue deleted');
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Params: { name: string } }>(
+    '/api/v1/queues/:name/usage',
+    {
+      schema: {
+        summary: 'GPUs the queue holds now, by QoS and GPU model',
+        description: 'From the cluster cache: bound, non-terminal pods labelled sluice.io/queue=<name>; sluice.io/qos best-effort vs guaranteed.',
+        tags: ['queues'],
+        params: nameParams,
+        response: { 200: usageOut, ...errors(400, 401, 404, 503) },
+      },
+    },
+    async (req) => {
+      const name = req.params.name;
+      // Through the cached directory: usage stays available from the cache when Postgres is down.
+      const found = opts.store ? await opts.store.queues.lookup(name) : null;
+      if (found?.status === 'missing') throw new ApiError(404, `queue ${name} does not exist; list queues with GET /api/v1/queues`);
+      const products = new Map(cache.inventory().map((n) => [n.name, n.product]));
+      const usage = queueUsage(name, cache.allPods(), (node) => products.get(node) ?? '');
+      return { ...usage, limits: found?.status === 'found' ? found.queue.limits : [] };
+    },
+  );
+
+  app.get(
+    '/api/v1/nodes',
+    { schema: { summary: 'GPU inventory per node', tags: ['nodes'], response: { 200: nodesOut, ...errors(401) } } },
+    async () => ({
+      items: cache
+        .inventory()
+        .sort((a, b) => a.name.localeCompare(b.name) || a.resource.localeCompare(b.resource))
+        .map((n) => ({
+          name: n.name,
+          resource: n.resource,
+          model: n.product,
+          memoryMiB: n.memoryMiB,
+          total: n.total,
+          used: n.used,
+          assumed: n.assumed,
+          free: n.free,
+          health: n.unusable ? 'unusable' : 'healthy',
+          reason: n.unusable ?? '',
+        })),
+    }),
+  );
+}
+
+function checkResources(limits: readonly QueueLimit[], managed: readonly string[]): void {
+  for (const l of limits) {
+    if (!managed.includes(l.resource)) {
+      throw new ApiError(400, `limit resource ${l.resource} is not a GPU resource sluice manages (${managed.join(', ')}); use one of those or add it to gpuResources`);
+    }
+  }
+}
+
+function body(statusCode: number, message: string): { statusCode: number; error: string; message: string } {
+  const names: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 503: 'Service Unavailable' };
+  return { statusCode, error: names[statusCode] ?? 'Error', message };
+}
