@@ -17,6 +17,10 @@ import { CacheFacts } from '../webhooks/cluster-facts.js';
 import { AdmissionHandler } from '../webhooks/handler.js';
 import { policyFromConfig } from '../webhooks/policy.js';
 import { webhookRoutes } from '../webhooks/routes.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { ApiAuth, kubeTokenReviewer } from '../api/auth.js';
+import { adminApi } from '../api/routes.js';
+import type { Store } from '../store/store.js';
 
 export interface AppParts {
   config: SluiceConfig;
@@ -31,6 +35,10 @@ export interface AppParts {
   /** Queue definitions and the audit for the webhooks; absent = no store (queue reads 'unavailable'). */
   queues?: QueueDirectory;
   audit?: AuditSink;
+  /** The Postgres store behind the admin API's queue routes; absent/null = those answer 503. */
+  store?: Store | null;
+  /** A live cluster, for TokenReview on the admin API (api.tokenReview). */
+  kubeConfig?: KubeConfig | null;
 }
 
 export interface Servers {
@@ -74,6 +82,10 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
     metrics,
   });
   await api.register(webhookRoutes, { handler: admission, metrics });
+
+  const reviewer = config.api.tokenReview && parts.kubeConfig ? kubeTokenReviewer(parts.kubeConfig) : null;
+  const auth = new ApiAuth({ token: config.api.token, reviewer, adminGroups: config.api.adminGroups, log });
+  await api.register(adminApi, { store: parts.store ?? null, cache, auth, gpuResources: config.gpuResources, metrics, log });
 
   const ops: FastifyInstance = fastify({ loggerInstance: logger, logController: quiet() });
   ops.get('/healthz', async () => ({ status: 'ok' }));

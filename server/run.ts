@@ -14,6 +14,7 @@ import type { SecureContextTarget } from '../certs/reload.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { KubeBinder, SnapshotBinder, type PodBinder } from '../scheduler/binder.js';
+import { Store } from '../store/store.js';
 import { buildServers, type Servers } from './app.js';
 
 export const TRY_WITHOUT_CLUSTER =
@@ -106,8 +107,36 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
     if (nsWatcher && !namespaces.synced) return 'namespace informer has not synced with the apiserver yet';
     return null;
   };
+  // Postgres down must not stop sluice: the store migrates in the background and the
+  // webhooks answer from the queue cache meanwhile. store.url '' = no store at all.
+  const store = config.store.url
+    ? new Store({
+        url: config.store.url,
+        schema: config.store.schema,
+        log,
+        metrics,
+        queueCacheSize: config.store.queueCacheSize,
+        missingTtlSeconds: config.store.missingTtlSeconds,
+        auditBufferSize: config.store.auditBufferSize,
+      })
+    : null;
+  if (store) store.startInBackground();
+  else log.warn('store.url is empty: no Postgres store; queue lookups answer "unavailable", no audit records, the admin API queue routes answer 503');
+
   const tlsCert = await prepareServingCert(config, liveKc, log, metrics);
-  const servers = await buildServers({ config: tlsCert.config, log, metrics, cache, binder, notReady, namespaces });
+  const servers = await buildServers({
+    config: tlsCert.config,
+    log,
+    metrics,
+    cache,
+    binder,
+    notReady,
+    namespaces,
+    store,
+    queues: store?.queues,
+    audit: store?.audit,
+    kubeConfig: liveKc,
+  });
   if (servers.tls) tlsCert.attach(servers.api.server as unknown as SecureContextTarget);
   const apiUrl = await servers.api.listen({ host: config.https.host, port: config.https.port });
   const opsUrl = await servers.ops.listen({ host: config.http.host, port: config.http.port });
@@ -133,6 +162,7 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
       await nsWatcher?.stop();
       await servers.api.close();
       await servers.ops.close();
+      await store?.close(); // after the webhooks stop: flushes the audit buffer
     },
   };
 }
