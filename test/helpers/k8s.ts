@@ -1,6 +1,6 @@
 // Small builders for Node and Pod objects shaped like the ones kube-apiserver returns
 // (see ../shared/fixtures), for tests that need hand-made clusters.
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
@@ -69,4 +69,17 @@ export function gpuPod(name: string, o: PodOpts = {}): V1Pod {
     spec: { nodeName: o.node, containers: [{ name: 'main', image: 'x', resources }] },
     status: { phase: o.phase ?? (o.node ? 'Running' : 'Pending') },
   } as V1Pod;
+}
+
+/** A kubeconfig whose apiserver address refuses connections (127.0.0.1:1): a real
+ * "apiserver down" without a cluster. */
+export function unreachableKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: 'http://127.0.0.1:1', skipTLSVerify: true }],
+    users: [{ name: 'u' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  return kc;
 }

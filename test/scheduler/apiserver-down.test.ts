@@ -2,19 +2,13 @@
 // backoff, and reports not ready until its cache has synced.
 import t from 'tap';
 import { Writable } from 'node:stream';
-import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../observability/logger.js';
 import { serve, resolveKubeConfig, NoClusterError } from '../../server/run.js';
+import { unreachableKubeConfig } from '../helpers/k8s.js';
 
 t.test('unreachable apiserver: not ready, logged, retried', async (t) => {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: 'http://127.0.0.1:1', skipTLSVerify: true }],
-    users: [{ name: 'u' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
+  const kc = unreachableKubeConfig();
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({ write: (c: Buffer, _e, d) => { for (const l of c.toString().split('\n')) if (l) logs.push(JSON.parse(l)); d(); } });
   const config = loadConfig({ env: {}, base: { https: { host: '127.0.0.1', port: 0, certFile: '', keyFile: '' }, http: { host: '127.0.0.1', port: 0 }, store: { url: '' } } });

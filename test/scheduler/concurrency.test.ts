@@ -1,9 +1,8 @@
 // 200 binds fired at once at a small cluster never put more GPUs on a node than it has,
 // and a bind the apiserver rejects gives its GPUs back.
 import t from 'tap';
-import { gpuNode, gpuPod } from '../helpers/k8s.js';
+import { gpuNode, gpuPod, unreachableKubeConfig } from '../helpers/k8s.js';
 import { startServer } from '../helpers/server.js';
-import { KubeConfig } from '@kubernetes/client-node';
 import { ClusterCache } from '../../cluster/cache.js';
 import { KubeBinder } from '../../scheduler/binder.js';
 import { Extender } from '../../scheduler/extender.js';
@@ -41,13 +40,7 @@ t.test('200 concurrent binds over HTTP: exactly the GPUs there are', async (t) =
 });
 
 t.test('a bind the apiserver cannot take is rolled back', async (t) => {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: 'http://127.0.0.1:1', skipTLSVerify: true }],
-    users: [{ name: 'u' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
+  const kc = unreachableKubeConfig();
   const cache = new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 30000, recentPodWindow: 10 });
   cache.replaceAll([gpuNode('g1', { gpus: 8 })], [gpuPod('p', { gpus: 4, uid: 'u-p' })]);
   const lines: string[] = [];
