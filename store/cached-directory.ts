@@ -34,6 +34,10 @@ export class CachedQueueDirectory implements QueueDirectory {
   private listening = false;
   /** Database queries made by lookup() (tests check that cache hits make none). */
   dbQueries = 0;
+  /** One query per name at a time: a burst of pods of one job after an invalidation makes one read. */
+  private readonly inflight = new Map<string, { generation: number; answer: Promise<QueueLookup> }>();
+  /** Uncached names already logged in this outage (bounded), so a burst logs once per name. */
+  private readonly loggedUnavailable = new Set<string>();
 
   constructor(private readonly opts: CachedDirectoryOptions) {
     this.cache = new LRUCache<string, Entry>({ max: opts.maxEntries });
@@ -68,6 +72,22 @@ export class CachedQueueDirectory implements QueueDirectory {
       return answer(entry);
     }
     if (now < this.dbDownUntil) return this.fallback(name, entry, 'Postgres was unreachable moments ago');
+    // Join a read in flight only if nothing was invalidated since it started.
+    const pending = this.inflight.get(name);
+    if (pending && pending.generation === this.generation) {
+      return pending.answer.then((r) => (r.status === 'found' ? { status: 'found', queue: structuredClone(r.queue) } : r));
+    }
+    const mine = { generation: this.generation, answer: this.read(name, entry, now) };
+    this.inflight.set(name, mine);
+    void mine.answer
+      .finally(() => {
+        if (this.inflight.get(name) === mine) this.inflight.delete(name);
+      })
+      .catch(() => undefined);
+    return mine.answer;
+  }
+
+  private async read(name: string, entry: Entry | undefined, now: number): Promise<QueueLookup> {
     const generation = this.generation;
     this.dbQueries++;
     let queue: QueueSpec | null;
@@ -82,6 +102,7 @@ export class CachedQueueDirectory implements QueueDirectory {
     this.opts.metrics?.storeUp.set(1);
     if (this.degraded) {
       this.degraded = false;
+      this.loggedUnavailable.clear();
       this.opts.log.info('Postgres reachable again: queue lookups read the database and cache again');
     }
     const fresh: Entry = queue ? { kind: 'found', queue, at: now } : { kind: 'missing', at: now };
@@ -103,7 +124,10 @@ export class CachedQueueDirectory implements QueueDirectory {
       return answer(entry);
     }
     this.opts.metrics?.queueLookups.inc({ source: 'unavailable' });
-    this.opts.log.warn({ queue: name, reason }, `queue ${name} is not cached and Postgres is unreachable; the admission policy for an unavailable store applies`);
+    if (!this.loggedUnavailable.has(name) && this.loggedUnavailable.size < 100) {
+      this.loggedUnavailable.add(name);
+      this.opts.log.warn({ queue: name, reason }, `queue ${name} is not cached and Postgres is unreachable; the admission policy for an unavailable store applies`);
+    }
     return { status: 'unavailable', reason: `queue store unreachable (${reason}) and queue ${name} is not cached` };
   }
 }

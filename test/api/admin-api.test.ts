@@ -6,7 +6,8 @@ import { fastify, type FastifyInstance } from 'fastify';
 import { ClusterCache } from '../../cluster/cache.js';
 import { parseSnapshot } from '../../cluster/snapshot.js';
 import { createLogger } from '../../observability/logger.js';
-import { ApiAuth, type TokenReviewer } from '../../api/auth.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ApiAuth, kubeTokenReviewer, type TokenReviewer } from '../../api/auth.js';
 import { adminApi } from '../../api/routes.js';
 import { makeStore } from '../store/helpers.js';
 import type { Store } from '../../store/store.js';
@@ -207,20 +208,50 @@ t.test('store disabled or Postgres down: queue routes 503, nodes still served', 
   t.equal(usage.status, 200, 'usage comes from the cluster cache even without Postgres');
 });
 
-t.test('TokenReview: admin group allowed, others refused', async (t) => {
-  const reviewer: TokenReviewer = async (token) => {
-    if (token === 'kube-admin') return { user: 'alice', groups: ['system:authenticated', 'sluice:admins'] };
-    if (token === 'kube-user') return { user: 'bob', groups: ['system:authenticated'] };
-    return null;
-  };
-  const { app, url } = await start(null, reviewer);
-  t.teardown(() => app.close());
+t.test('TokenReview through the Kubernetes client: admin group allowed, others refused', async (t) => {
+  // A stand-in kube-apiserver on 127.0.0.1 that answers TokenReviews the way the real one
+  // does (authentication.k8s.io/v1), so the real client code path is exercised.
+  const apiserver = fastify();
+  const reviewed: string[] = [];
+  apiserver.post('/apis/authentication.k8s.io/v1/tokenreviews', async (req) => {
+    const review = req.body as { spec: { token: string } };
+    reviewed.push(review.spec.token);
+    const users: Record<string, { username: string; groups: string[] }> = {
+      'kube-admin': { username: 'alice', groups: ['system:authenticated', 'sluice:admins'] },
+      'kube-user': { username: 'bob', groups: ['system:authenticated'] },
+    };
+    const user = users[review.spec.token];
+    return { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: review.spec, status: user ? { authenticated: true, user } : { authenticated: false, error: 'invalid bearer token' } };
+  });
+  const apiUrl = await apiserver.listen({ host: '127.0.0.1', port: 0 });
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: apiUrl, skipTLSVerify: true }],
+    users: [{ name: 'sluice', token: 'sluice-sa-token' }],
+    contexts: [{ name: 'c', cluster: 'c', user: 'sluice' }],
+    currentContext: 'c',
+  });
+  const { app, url } = await start(null, kubeTokenReviewer(kc));
+  t.teardown(async () => {
+    await app.close();
+    await apiserver.close();
+  });
   t.equal((await call(url, 'GET', '/api/v1/nodes', { token: 'kube-admin' })).status, 200);
+  t.equal((await call(url, 'GET', '/api/v1/nodes', { token: 'kube-admin' })).status, 200);
+  t.equal(reviewed.filter((x) => x === 'kube-admin').length, 1, 'the answer is cached');
   const bob = await call(url, 'GET', '/api/v1/nodes', { token: 'kube-user' });
   t.equal(bob.status, 401);
   t.match(bob.body.message, /bob is not in an admin group/);
-  t.equal((await call(url, 'GET', '/api/v1/nodes', { token: 'junk' })).status, 401);
+  const junk = await call(url, 'GET', '/api/v1/nodes', { token: 'junk' });
+  t.equal(junk.status, 401);
+  t.match(junk.body.message, /neither api.token nor a Kubernetes token/);
   t.equal((await call(url, 'GET', '/api/v1/nodes')).status, 200, 'static token still works');
+  t.notOk(reviewed.includes(TOKEN), 'the static token never goes to the apiserver');
+
+  await apiserver.close();
+  const down = await call(url, 'GET', '/api/v1/nodes', { token: 'other-token' });
+  t.equal(down.status, 401);
+  t.match(down.body.message, /cannot check the token with the apiserver/);
 });
 
 /** Independent count from the raw fixture: GPU limits of bound, non-terminal pods in the queue. */

@@ -40,6 +40,19 @@ t.test('cache hits make no database round trip; NOTIFY invalidates within a seco
     'queue change seen within a second',
   );
 
+  const burst = store.queues.dbQueries;
+  const answers = await Promise.all(Array.from({ length: 20 }, () => store.queues.lookup('default')));
+  t.ok(answers.every((a) => a.status === 'found'));
+  t.ok(store.queues.dbQueries - burst <= 1, 'a burst of lookups makes at most one query');
+  if (answers[0]?.status === 'found' && answers[1]?.status === 'found') {
+    answers[0].queue.limits.push({ resource: 'x', model: '', guaranteed: 1, bestEffortCap: 1, perJobMax: 1 });
+    t.equal(answers[1].queue.limits.length, 1, 'callers get their own copies');
+  }
+  store.queues.invalidate('default');
+  const cold = store.queues.dbQueries;
+  await Promise.all(Array.from({ length: 20 }, () => store.queues.lookup('default')));
+  t.equal(store.queues.dbQueries - cold, 1, 'cold burst after an invalidation: one query');
+
   t.same(await store.queues.lookup('nope'), { status: 'missing' });
   const q2 = store.queues.dbQueries;
   t.same(await store.queues.lookup('nope'), { status: 'missing' }, 'missing answers are cached too');
