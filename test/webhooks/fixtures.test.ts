@@ -71,7 +71,7 @@ t.test('every captured request gets the expected answer over HTTPS', async (t) =
 t.test('the patched gpu-pod has what the issue lists, and passes validation', async (t) => {
   const review = loadReview('gpu-pod.json');
   const res = await sluice.post('/webhooks/mutate', review);
-  const pod = applyPatch(review.request.object, decodePatch(res.body.response));
+  const pod = applyPatch(review.request.object!, decodePatch(res.body.response));
   t.same(pod.spec.schedulingGates, [{ name: 'sluice.io/queue' }]);
   t.equal(pod.spec.priorityClassName, 'sluice-guaranteed');
   t.equal(pod.spec.priority, 1000);
