@@ -53,6 +53,8 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
   app.addSchema(queueSchemas.queueOut);
 
   await app.register(swagger, {
+    // Shared schemas keep their $id as component name (Queue, ApiError) instead of def-N.
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       openapi: '3.1.0',
       info: {

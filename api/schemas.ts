@@ -27,6 +27,9 @@ const limit = {
   required: ['resource', 'model', 'guaranteed', 'bestEffortCap', 'perJobMax'],
 } as const;
 
+/** In a PUT body only the resource is required; the rest take the defaults above. */
+const limitIn = { ...limit, required: ['resource'] } as const;
+
 const queueOut = {
   $id: 'Queue',
   type: 'object',
@@ -57,7 +60,7 @@ export const queueInput = {
     cohort: { type: ['string', 'null'], maxLength: 253, default: null },
     open: { type: 'boolean', default: true },
     weight: { type: 'number', exclusiveMinimum: 0, maximum: 1000000, default: 1 },
-    limits: { type: 'array', items: limit, maxItems: 256, default: [] },
+    limits: { type: 'array', items: limitIn, maxItems: 256, default: [] },
   },
 } as const;
 

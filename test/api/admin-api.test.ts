@@ -184,6 +184,8 @@ t.test('admin API against real Postgres and the captured cluster', async (t) => 
     t.same(Object.keys(res.body.paths).sort(), ['/api/v1/nodes', '/api/v1/queues', '/api/v1/queues/{name}', '/api/v1/queues/{name}/usage']);
     t.ok(res.body.paths['/api/v1/queues/{name}'].put.requestBody, 'PUT body documented');
     t.ok(res.body.components.securitySchemes.bearer);
+    t.same(Object.keys(res.body.components.schemas).sort(), ['ApiError', 'Queue'], 'shared schemas named by their $id');
+    t.same(res.body.paths['/api/v1/queues/{name}'].put.requestBody.content['application/json'].schema.properties.limits.items.required, ['resource']);
   });
 });
 
