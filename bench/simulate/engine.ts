@@ -57,15 +57,16 @@ export function arrivals(pods: readonly TracePod[], capacityMilli: number, infla
   return out.slice(0, cut);
 }
 
-/** The trace's GPU pod shapes (GPUs, share, CPU, memory) by frequency: FGD's target workload. */
+/** The trace's GPU pod shapes (GPUs, share, CPU, memory, models) by frequency: FGD's target workload. */
 export function traceSizeMix(pods: readonly TracePod[]): SizeMix {
-  const tally = new Map<string, { count: number; milli: number; cpuMilli: number; memMiB: number; weight: number }>();
+  type Entry = { count: number; milli: number; cpuMilli: number; memMiB: number; models: string[]; weight: number };
+  const tally = new Map<string, Entry>();
   for (const p of pods) {
     if (p.numGpu === 0) continue;
-    const k = `${p.numGpu}/${p.gpuMilli}/${p.cpuMilli}/${p.memMiB}`;
+    const k = `${p.numGpu}/${p.gpuMilli}/${p.cpuMilli}/${p.memMiB}/${p.models.join('|')}`;
     const t = tally.get(k);
     if (t) t.weight++;
-    else tally.set(k, { count: p.numGpu, milli: p.gpuMilli, cpuMilli: p.cpuMilli, memMiB: p.memMiB, weight: 1 });
+    else tally.set(k, { count: p.numGpu, milli: p.gpuMilli, cpuMilli: p.cpuMilli, memMiB: p.memMiB, models: p.models, weight: 1 });
   }
   return sizeMix([...tally.values()]);
 }
@@ -104,6 +105,8 @@ export interface SimOptions {
   mix?: SizeMix;
   inflation?: number;
   stepPct?: number;
+  /** Replaces the named policy's scoring, to try variants (results keep the name). */
+  custom?: (node: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: SizeMix) => { choice: GpuChoice; score: number };
 }
 
 export interface UnallocatedBreakdown {
@@ -203,6 +206,7 @@ export function simulate(opts: SimOptions): SimResult {
 
   const place = (n: number, ask: GpuAsk): Placement => {
     const v = views[n]!;
+    if (opts.custom) return opts.custom(v, ask, mix);
     if (!other) {
       let before = fragBefore[n]!;
       if (Number.isNaN(before)) before = fragBefore[n] = fragmentation(v.gpus, mix, v);

@@ -47,8 +47,9 @@ export class RecentSizes {
 }
 
 /** A mix built from explicit shapes and weights (normalized). */
-export function sizeMix(entries: readonly { count: number; milli: number; weight: number }[]): SizeMix {
+export function sizeMix(entries: readonly SizeMixEntry[]): SizeMix {
   const total = entries.reduce((s, e) => s + e.weight, 0);
   if (total <= 0) return [];
-  return entries.map((e) => ({ count: e.count, milli: e.milli, weight: e.weight / total }));
+  // Keep the optional fields (CPU, memory, models) the simulator's shapes carry.
+  return entries.map((e) => ({ ...e, weight: e.weight / total }));
 }

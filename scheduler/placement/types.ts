@@ -48,6 +48,9 @@ export interface SizeMixEntry {
    * take the shape, so all its free GPU counts as fragment for it. */
   cpuMilli?: number;
   memMiB?: number;
+  /** Accepted GPU models of the shape (empty or absent = any); a node of another model
+   * cannot serve it, so all its free GPU counts as fragment for it. */
+  models?: readonly string[];
 }
 export type SizeMix = readonly SizeMixEntry[];
 
