@@ -55,6 +55,23 @@ t.test('queue CRUD', async (t) => {
   t.equal(orphanLimits.rows[0].n, 0, 'limits deleted with their queue');
 });
 
+t.test('concurrent PUTs cannot close a parent cycle', async (t) => {
+  const { store } = makeStore();
+  t.teardown(async () => {
+    await store.dropSchema();
+    await store.close();
+  });
+  await store.migrate();
+  for (let round = 0; round < 10; round++) {
+    const a = `a${round}`;
+    const b = `b${round}`;
+    await store.putQueue(a, {});
+    await store.putQueue(b, {});
+    const results = await Promise.allSettled([store.putQueue(a, { parent: b }), store.putQueue(b, { parent: a })]);
+    t.equal(results.filter((r) => r.status === 'fulfilled').length, 1, `round ${round}: exactly one of the two wins`);
+  }
+});
+
 t.test('audit writer inserts buffered records and flushes', async (t) => {
   const { store, metrics } = makeStore();
   t.teardown(async () => {
