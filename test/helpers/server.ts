@@ -30,6 +30,7 @@ export async function startServer(snapshot: { nodes: V1Node[]; pods: V1Pod[] }, 
       logLevel: 'debug',
       https: { host: '127.0.0.1', port: 0, certFile: '', keyFile: '' },
       http: { host: '127.0.0.1', port: 0 },
+      store: { url: '' }, // the extender needs no Postgres; store tests bring their own
       ...base,
     },
   });
