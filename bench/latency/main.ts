@@ -1,0 +1,264 @@
+// `npm run bench`: latency and throughput of sluice's real server (production build, child
+// process, serving a synthetic cluster snapshot) driven the way kube-scheduler drives an
+// extender, against a minimal fastify baseline in the same run. Writes
+// bench/results/<date>.{json,md,svg}. Progress on stderr.
+//
+//   --sizes 100,1000,5000   cluster sizes (nodes); pods placed = nodes x --pods-per-node
+//   --pods-per-node 20      (5,000 nodes -> 100,000 pods, the RSS target's size)
+//   --seconds 5             time limit of each measured phase
+//   --out DIR               results folder (default bench/results)
+//   --profile DIR           run sluice under node --cpu-prof, profiles into DIR
+//   --only sluice|baseline  run one target only (profiling)
+//   --phases cycle,admission,bind-cycle  run only these phases (profiling)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Client, closedLoop, procSample, RssWatch, stats, type LatencyStats } from './driver.js';
+import { markdown, svg, type BenchResult, type PhaseResult, type TargetRun } from './report.js';
+import { freeGpuCount, gpuPod, nodeNamesForCycle, pendingPods, syntheticCluster } from './synthetic.js';
+
+interface Args {
+  sizes: number[];
+  podsPerNode: number;
+  seconds: number;
+  outDir: string;
+  repo: string;
+  profileDir: string | null;
+  only: string | null;
+  phases: string[];
+}
+
+const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+
+function parseArgs(argv: readonly string[]): Args {
+  const get = (n: string): string | undefined => {
+    const i = argv.indexOf(`--${n}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  return {
+    sizes: (get('sizes') ?? '100,1000,5000').split(',').map(Number),
+    podsPerNode: Number(get('pods-per-node') ?? 20),
+    seconds: Number(get('seconds') ?? 5),
+    outDir: resolve(process.cwd(), get('out') ?? 'bench/results'),
+    repo: repoRoot,
+    profileDir: get('profile') ? resolve(process.cwd(), get('profile')!) : null,
+    only: get('only') ?? null,
+    phases: (get('phases') ?? 'cycle,admission,bind-cycle').split(','),
+  };
+}
+
+const log = (s: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  startupMs: number;
+}
+
+/** Starts a server child and waits for its "serving" JSON line (fields api or url). */
+function startChild(cmd: string[], marker: string, env: NodeJS.ProcessEnv): Promise<Started> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, cmd, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  return new Promise((resolveP, reject) => {
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    const lines = createInterface({ input: child.stdout! });
+    const timer = setTimeout(() => reject(new Error(`${cmd.join(' ')} did not report "${marker}" in 120 s`)), 120_000);
+    lines.on('line', (line) => {
+      if (!line.includes(marker)) return;
+      try {
+        const j = JSON.parse(line) as { api?: string };
+        if (!j.api) return;
+        clearTimeout(timer);
+        resolveP({ child, url: j.api.replace('0.0.0.0', '127.0.0.1'), startupMs: performance.now() - t0 });
+      } catch {
+        /* not JSON: keep waiting */
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${cmd.join(' ')} exited with ${code} before serving: ${stderr}`));
+    });
+  });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((r) => {
+    if (child.exitCode !== null) return r();
+    child.on('exit', () => r());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+  });
+}
+
+const json = (o: unknown): Buffer => Buffer.from(JSON.stringify(o));
+
+const configFile = join(tmpdir(), `sluice-bench-${process.pid}.yaml`);
+function noStoreConfig(): string {
+  writeFileSync(configFile, "store:\n  url: ''\n");
+  return configFile;
+}
+
+async function measure(url: string, pid: number, nodes: number, freeGpus: number, args: Args, admission: Buffer): Promise<PhaseResult[]> {
+  const out: PhaseResult[] = [];
+  const maxMs = args.seconds * 1000;
+  // 64 pending pods, each with the node window kube-scheduler would send on that cycle.
+  const pods = pendingPods(64);
+  const filterBodies = pods.map((Pod, k) => json({ Pod, NodeNames: nodeNamesForCycle(nodes, k), Nodes: null }));
+  const prioritizeBodies = new Map<number, Buffer>();
+  const phase = async (
+    name: PhaseResult['phase'],
+    c: number,
+    count: number,
+    step: (cl: Client, lat: Map<string, number[]>, i: number) => Promise<void>,
+    warmup = 200,
+  ): Promise<void> => {
+    if (!args.phases.includes(name)) return;
+    const cl = new Client(url, c);
+    const lat = new Map<string, number[]>();
+    // Warm-up: JIT, sockets, caches; not recorded.
+    if (warmup > 0) await closedLoop(c, warmup, maxMs, (i) => step(cl, new Map(), i));
+    const before = procSample(pid);
+    const { done, ms } = await closedLoop(c, count, maxMs, (i) => step(cl, lat, i));
+    const after = procSample(pid);
+    cl.close();
+    const verbs: Record<string, LatencyStats> = {};
+    for (const [v, xs] of lat) if (v !== 'errors') verbs[v] = stats(xs);
+    out.push({
+      phase: name,
+      concurrency: c,
+      done,
+      seconds: ms / 1000,
+      perSecond: done / (ms / 1000),
+      cpuPct: before && after ? (100 * (after.cpuSeconds - before.cpuSeconds)) / (ms / 1000) : null,
+      errors: lat.get('errors')?.length ?? 0,
+      verbs,
+    });
+    log(`  ${name} c=${c}: ${done} in ${(ms / 1000).toFixed(1)} s (${(done / (ms / 1000)).toFixed(0)}/s)` + Object.entries(verbs).filter(([v]) => v !== 'errors').map(([v, s]) => ` ${v} p99 ${s.p99.toFixed(2)} ms`).join(''));
+  };
+  const rec = (lat: Map<string, number[]>, verb: string, ms: number): void => {
+    let a = lat.get(verb);
+    if (!a) lat.set(verb, (a = []));
+    a.push(ms);
+  };
+  const cycle = async (cl: Client, lat: Map<string, number[]>, i: number): Promise<void> => {
+    const k = i % filterBodies.length;
+    const f = await cl.post('/scheduler/filter', filterBodies[k]!);
+    rec(lat, 'filter', f.ms);
+    if (f.status !== 200) return rec(lat, 'errors', 1);
+    let pb = prioritizeBodies.get(k);
+    if (!pb) {
+      const passed = (JSON.parse(f.body) as { NodeNames?: string[] }).NodeNames ?? [];
+      prioritizeBodies.set(k, (pb = json({ Pod: pods[k], NodeNames: passed, Nodes: null })));
+    }
+    const p = await cl.post('/scheduler/prioritize', pb);
+    rec(lat, 'prioritize', p.ms);
+    rec(lat, 'filter+prioritize', f.ms + p.ms);
+    if (p.status !== 200) rec(lat, 'errors', 1);
+  };
+  for (const c of [1, 16]) {
+    prioritizeBodies.clear();
+    await phase('cycle', c, 1_000_000, cycle);
+    await phase('admission', c, 1_000_000, async (cl, lat) => {
+      const r = await cl.post('/webhooks/mutate', admission);
+      rec(lat, 'admission', r.ms);
+      if (r.status !== 200 || !r.body.includes('"allowed"')) rec(lat, 'errors', 1);
+    });
+  }
+  // Full cycles that bind: each bind takes a GPU for good (the snapshot has no deletes),
+  // so each phase binds at most a third of the free GPUs, without warm-up.
+  let bindSeq = 0;
+  for (const c of [1, 16]) {
+    await phase('bind-cycle', c, Math.min(1000, Math.floor(freeGpus / 3)), async (cl, lat, i) => {
+      const n = bindSeq++;
+      const Pod = gpuPod(`bind-${c}-${n}`, `b1nd0000-0000-4000-8000-${String(n).padStart(12, '0')}`, 1);
+      const f = await cl.post('/scheduler/filter', json({ Pod, NodeNames: nodeNamesForCycle(nodes, i), Nodes: null }));
+      rec(lat, 'filter', f.ms);
+      const passed = (JSON.parse(f.body) as { NodeNames?: string[] }).NodeNames ?? [];
+      if (passed.length === 0) return rec(lat, 'errors', 1);
+      const p = await cl.post('/scheduler/prioritize', json({ Pod, NodeNames: passed, Nodes: null }));
+      rec(lat, 'prioritize', p.ms);
+      const scores = JSON.parse(p.body) as { Host: string; Score: number }[];
+      const best = scores.reduce((a, b) => (b.Score > a.Score ? b : a), scores[0]!);
+      const b = await cl.post('/scheduler/bind', json({ PodName: Pod.metadata!.name, PodNamespace: 'team-a', PodUID: Pod.metadata!.uid, Node: best.Host }));
+      rec(lat, 'bind', b.ms);
+      if (b.status !== 200 || (JSON.parse(b.body) as { Error?: string }).Error) rec(lat, 'errors', 1);
+    }, 0);
+  }
+  return out;
+}
+
+function admissionBody(repo: string): Buffer {
+  const fixture = join(repo, '../shared/fixtures/admission/gpu-pod.json');
+  if (existsSync(fixture)) return readFileSync(fixture);
+  return json({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid: 'bench', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'team-a', operation: 'CREATE', userInfo: { username: 'bench' }, object: gpuPod('adm', 'adm', 2), dryRun: false },
+  });
+}
+
+async function runTarget(target: 'sluice' | 'baseline', snapshot: string, nodes: number, freeGpus: number, args: Args, admission: Buffer): Promise<TargetRun> {
+  const cmd =
+    target === 'sluice'
+      ? [...(args.profileDir ? ['--cpu-prof', '--cpu-prof-dir', args.profileDir] : []), join(args.repo, 'dist/bin/sluice.js'), 'serve', '--config', noStoreConfig(), '--cluster-snapshot', snapshot, '--https-host', '127.0.0.1', '--https-port', '0', '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'info']
+      : [join(args.repo, 'dist/bench/baseline-server.js')];
+  // No Postgres store for sluice (store.url '' in a config file: an empty env variable
+  // counts as unset): the bench measures the request path, and must not write audit
+  // records into whatever database the defaults point at.
+  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: '' };
+  delete env.SLUICE_STORE_URL;
+  const s = await startChild(cmd, target === 'sluice' ? 'sluice is serving' : 'baseline is serving', env);
+  const pid = s.child.pid!;
+  const idle = procSample(pid);
+  log(` ${target} serving at ${s.url} after ${(s.startupMs / 1000).toFixed(1)} s, RSS ${idle?.rssMB.toFixed(0)} MB`);
+  const watch = new RssWatch(pid);
+  try {
+    const phases = await measure(s.url, pid, nodes, freeGpus, args, admission);
+    watch.stop();
+    return { target, startupMs: s.startupMs, rssIdleMB: idle?.rssMB ?? null, rssPeakMB: watch.peakMB, phases };
+  } finally {
+    watch.stop();
+    await stop(s.child);
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (!existsSync(join(args.repo, 'dist/bin/sluice.js'))) throw new Error('no production build: run npm run build first');
+  const admission = admissionBody(args.repo);
+  const result: BenchResult = { date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version }, sizes: [] };
+  for (const n of args.sizes) {
+    const pods = n * args.podsPerNode;
+    log(`cluster of ${n} nodes, ${pods} placed pods`);
+    const file = join(tmpdir(), `sluice-bench-${process.pid}-${n}.json`);
+    const cluster = syntheticCluster(n, pods);
+    const freeGpus = freeGpuCount(cluster);
+    writeFileSync(file, JSON.stringify(cluster));
+    try {
+      const skip = (t: string): TargetRun => ({ target: t as TargetRun['target'], startupMs: 0, rssIdleMB: null, rssPeakMB: 0, phases: [] });
+      const baseline = args.only === 'sluice' ? skip('baseline') : await runTarget('baseline', file, n, freeGpus, args, admission);
+      const sluice = args.only === 'baseline' ? skip('sluice') : await runTarget('sluice', file, n, freeGpus, args, admission);
+      result.sizes.push({ nodes: n, pods, sluice, baseline });
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }
+  rmSync(configFile, { force: true });
+  const date = result.date.slice(0, 10);
+  mkdirSync(args.outDir, { recursive: true });
+  const base = join(args.outDir, date);
+  writeFileSync(`${base}.json`, JSON.stringify(result, null, 1) + '\n');
+  const md = markdown(result);
+  writeFileSync(`${base}.md`, md);
+  writeFileSync(`${base}.svg`, svg(result));
+  process.stdout.write(md + `\nwrote ${base}.json, ${base}.md, ${base}.svg\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
