@@ -50,14 +50,17 @@ export class AdmissionHandler {
     const out = await decide();
     end();
     this.o.metrics.webhookRequests.inc({ webhook, outcome: out.outcome });
+    // Out-of-scope requests (most pods of a cluster) log at debug: skip building the line.
+    if (!out.record && !this.o.log.isLevelEnabled('debug')) return reviewResponse(out.response);
     const user = typeof req.userInfo?.username === 'string' ? req.userInfo.username : '';
     const pod = podName(req);
     const fields = {
       webhook, uid: req.uid, operation: req.operation, namespace: req.namespace, pod, user,
       allowed: out.response.allowed, code: out.response.status?.code ?? 200, outcome: out.outcome, dryRun: req.dryRun === true,
     };
-    if (out.record) this.o.log.info(fields, `${webhook} ${out.outcome}: ${out.reason}`);
-    else this.o.log.debug(fields, `${webhook} ${out.outcome}: ${out.reason}`);
+    const msg = out.reason.startsWith(out.outcome) ? `${webhook} ${out.reason}` : `${webhook} ${out.outcome}: ${out.reason}`;
+    if (out.record) this.o.log.info(fields, msg);
+    else this.o.log.debug(fields, msg);
     // A dry run must have no side effects: no audit row.
     if (out.record && req.dryRun !== true) {
       this.o.audit.recordAdmission({
