@@ -87,12 +87,14 @@ export function readPod(obj: unknown, field = 'request.object'): V1Pod | string 
       return `${field}.metadata.${k} is not a map of strings`;
     }
   }
-  for (const c of [...(spec.containers as Record<string, unknown>[]), ...((spec.initContainers as Record<string, unknown>[] | undefined) ?? [])]) {
-    if (c.resources === undefined || c.resources === null) continue;
-    if (!isObject(c.resources)) return `${field} has a container whose resources is not an object`;
-    for (const k of ['limits', 'requests'] as const) {
-      const m = c.resources[k];
-      if (m !== undefined && m !== null && !isObject(m)) return `${field} has a container whose resources.${k} is not a map`;
+  for (const list of [spec.containers, spec.initContainers] as Array<Record<string, unknown>[] | undefined>) {
+    for (const c of list ?? []) {
+      if (c.resources === undefined || c.resources === null) continue;
+      if (!isObject(c.resources)) return `${field} has a container whose resources is not an object`;
+      for (const k of ['limits', 'requests'] as const) {
+        const m = c.resources[k];
+        if (m !== undefined && m !== null && !isObject(m)) return `${field} has a container whose resources.${k} is not a map`;
+      }
     }
   }
   for (const k of ['tolerations', 'schedulingGates'] as const) {

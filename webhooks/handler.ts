@@ -114,7 +114,7 @@ export class AdmissionHandler {
     if (req.operation !== 'CREATE') return allowUntouched(req, `${String(req.operation)} is not checked`);
     const nsLabels = this.o.facts.namespaceLabels(str(req.namespace));
     if (!inScope(pod, nsLabels)) return allowUntouched(req, 'not in a sluice-managed namespace and no sluice.io/queue label');
-    const ask = checkPodSpec(pod, nsLabels, this.o.policy);
+    const ask = checkPodSpec(pod, nsLabels, str(req.userInfo?.username), this.o.policy);
     if (ask === null) return { ...allowUntouched(req, 'asks no GPU'), record: false };
     if (!isJobAsk(ask)) return verdictOutcome(req, ask);
     const lookup = await this.o.queues.lookup(ask.queue);

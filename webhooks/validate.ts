@@ -3,7 +3,8 @@
 // code and one sentence a person can act on.
 //
 // CREATE of an in-scope GPU pod, checked in this order:
-//   1. the pod spec: shorthand annotation, QoS label, job type, whole GPU counts, requests = limits  (422)
+//   1. the pod spec: shorthand annotation, whole GPU counts, requests = limits, QoS label,
+//      job type, gang size (422); a bare pod's sluice.io/user names its creator (403)
 //   2. the queue: it exists (404), is open (403); store unreadable -> webhooks.onStoreDown (503 or allow)
 //   3. the job is not larger than the queue's per-job maximum (403)
 //   4. the job could ever fit: not larger than the queue's quota for its QoS, not a pod
@@ -12,10 +13,11 @@
 // UPDATE: only sluice's service account removes the gate or changes queue/qos/user labels (403).
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { modelMatches, parseModelList } from '../cluster/gpu-model.js';
+import { podGpuRequests, PodRequestError } from '../cluster/pod-request.js';
 import { parseQuantity } from '../cluster/quantity.js';
 import type { QueueLimit, QueueLookup } from '../store/queue-directory.js';
-import { ANN_GPU_MODEL, GATE_QUEUE, isQos, LABEL_GANG_SIZE, LABEL_QOS, LABEL_QUEUE, LABEL_USER, QOS_CLASSES, type QosClass } from './labels.js';
-import { jobTypeOf, podAnnotations, podLabels, queueOf, shorthandOf, wholeCount } from './pod-facts.js';
+import { ANN_GPU_MODEL, GATE_QUEUE, isQos, LABEL_GANG_SIZE, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe, QOS_CLASSES, type QosClass } from './labels.js';
+import { controllerOf, jobTypeOf, podAnnotations, podLabels, queueOf, shorthandOf, wholeCount } from './pod-facts.js';
 import type { ClusterFacts, WebhookPolicy } from './policy.js';
 
 export type Verdict =
@@ -40,15 +42,13 @@ export interface JobAsk {
  * Step 1: a deny, the job to check against its queue, or null for a pod that asks no
  * managed GPU resource (nothing more to check).
  */
-export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, string>> | undefined, policy: WebhookPolicy): Verdict | JobAsk | null {
+export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, string>> | undefined, username: string, policy: WebhookPolicy): Verdict | JobAsk | null {
   const sh = shorthandOf(pod);
   if (sh.kind === 'bad') return deny(422, sh.message);
   const labels = podLabels(pod);
   const spec = pod.spec!;
-  const perPod: JobAsk['perPod'] = [];
   for (const resource of policy.gpuResources) {
-    let sum = 0;
-    for (const [field, list] of [['containers', spec.containers], ['initContainers', spec.initContainers]] as const) {
+    for (const list of [spec.containers, spec.initContainers]) {
       for (const c of (list ?? []) as V1Container[]) {
         const l = c.resources?.limits?.[resource];
         const q = c.resources?.requests?.[resource];
@@ -60,14 +60,16 @@ export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, strin
         if (l !== undefined && q !== undefined && parseQuantity(l) !== parseQuantity(q)) {
           return deny(422, `container ${c.name} asks ${String(q)} ${resource} in requests but ${String(l)} in limits; set them equal`);
         }
-        // An init container runs before the app containers: it counts only through the
-        // peak, which the plain sum over app containers bounds for whole-GPU init steps.
-        const n = wholeCount(l ?? q ?? 0);
-        if (field === 'containers') sum += n;
-        else sum = Math.max(sum, n);
       }
     }
-    if (sum > 0) perPod.push({ resource, count: sum });
+  }
+  // Counted the way kube-scheduler counts (sidecars add up, init containers peak).
+  let perPod: JobAsk['perPod'];
+  try {
+    perPod = podGpuRequests(pod, policy.gpuResources);
+  } catch (e) {
+    if (e instanceof PodRequestError) return deny(422, e.message);
+    throw e;
   }
   if (perPod.length === 0) return null;
 
@@ -76,6 +78,12 @@ export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, strin
   const type = jobTypeOf(pod);
   if (type !== undefined && policy.jobTypes.size > 0 && !policy.jobTypes.has(type)) {
     return deny(422, `job type "${type}" is not configured; use one of ${[...policy.jobTypes.keys()].join(', ')} or drop the sluice.io/job-type label`);
+  }
+  // Defence in depth for when the mutating webhook was skipped (failurePolicy Ignore): a
+  // bare pod may not claim another user. Controller-made pods carry their template's label.
+  const claimed = labels[LABEL_USER];
+  if (claimed !== undefined && username !== policy.serviceAccount && controllerOf(pod) === undefined && claimed !== labelSafe(username)) {
+    return deny(403, `label ${LABEL_USER} is "${claimed}" but the pod is created by ${username || '(unknown)'}; remove the label, sluice sets it`);
   }
   const rawGang = labels[LABEL_GANG_SIZE] ?? podAnnotations(pod)[LABEL_GANG_SIZE];
   const gangSize = rawGang === undefined ? 1 : wholeCount(rawGang);

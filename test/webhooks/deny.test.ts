@@ -83,6 +83,21 @@ const cases: Array<{ name: string; edit: (pod: any, req: any) => void; code: num
     message: 'annotation sluice.io/gpu-container names container "sidecar" but the pod has only trainer; fix the name',
   },
   { name: 'unknown job type', edit: label('sluice.io/job-type', 'batch'), code: 422, message: /^job type "batch" is not configured; use one of notebook/ },
+  {
+    name: 'a bare pod claiming another user',
+    edit: label('sluice.io/user', 'bob'),
+    code: 403,
+    message: 'label sluice.io/user is "bob" but the pod is created by admin; remove the label, sluice sets it',
+  },
+  {
+    name: 'a sidecar GPU counts on top of the app containers',
+    edit: (pod) => {
+      gpus('8')(pod);
+      pod.spec.initContainers = [{ name: 'sidecar', restartPolicy: 'Always', resources: { limits: { 'nvidia.com/gpu': '1' }, requests: { 'nvidia.com/gpu': '1' } } }];
+    },
+    code: 403,
+    message: 'pod asks 9 nvidia.com/gpu but queue team-a allows at most 8 per job (1 too many)',
+  },
   { name: 'bad gang size', edit: label('sluice.io/gang-size', '0'), code: 422, message: /^sluice.io\/gang-size is "0"; it must be a whole number of pods, at least 1/ },
 ];
 
@@ -105,6 +120,16 @@ t.test('allowed: within limits, over free quota, cohort borrowing, models by ali
     ['best-effort within the cap', (pod) => { gpus('6')(pod); label('sluice.io/queue', 'small')(pod); label('sluice.io/qos', 'best-effort')(pod); }],
     ['model alias a100 against the a100 quota row', (pod) => { label('sluice.io/queue', 'a100-only')(pod); pod.metadata.annotations['sluice.io/gpu-model'] = 'a100'; }],
     ['known job type', label('sluice.io/job-type', 'notebook')],
+    ['the user label sluice sets for the requester', label('sluice.io/user', 'admin')],
+    ['a controller-made pod keeps the user label of its template', (pod, req) => {
+      label('sluice.io/user', 'bob')(pod);
+      pod.metadata.ownerReferences = [{ apiVersion: 'batch/v1', kind: 'Job', name: 'j', uid: 'u', controller: true }];
+      req.userInfo.username = 'system:serviceaccount:kube-system:job-controller';
+    }],
+    ['an init container peak below the app containers', (pod) => {
+      gpus('8')(pod);
+      pod.spec.initContainers = [{ name: 'warmup', resources: { limits: { 'nvidia.com/gpu': '4' }, requests: { 'nvidia.com/gpu': '4' } } }];
+    }],
   ];
   for (const [name, edit] of allowed) {
     const res = await sluice.post('/webhooks/validate', review(edit));
