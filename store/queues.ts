@@ -1,6 +1,8 @@
 // Queue definitions in Postgres: the SQL behind the admin API's queue CRUD and the
 // directory's cache misses. Every write fires the notify trigger (migration 001).
 import type { Pool, PoolClient } from 'pg';
+import type { Logger } from '../observability/logger.js';
+import { transaction, withClient } from './connection.js';
 import type { QueueLimit, QueueSpec } from './queue-directory.js';
 
 export const DEFAULT_QUEUE = 'default';
@@ -79,7 +81,7 @@ export interface QueueInput {
 }
 
 /** Creates or replaces a queue and all its limits in one transaction. */
-export async function putQueue(pool: Pool, name: string, input: QueueInput): Promise<{ created: boolean; queue: StoredQueue }> {
+export async function putQueue(pool: Pool, name: string, input: QueueInput, log?: Logger): Promise<{ created: boolean; queue: StoredQueue }> {
   const parent = input.parent ?? null;
   const limits = input.limits ?? [];
   const seen = new Set<string>();
@@ -92,60 +94,55 @@ export async function putQueue(pool: Pool, name: string, input: QueueInput): Pro
   }
   if (parent === name) throw new QueueError(400, `queue ${name} cannot be its own parent; set parent to another queue or null`);
 
-  const client = await pool.connect();
-  let broken: Error | undefined;
   try {
-    await client.query('BEGIN');
-    // Queue writes are rare: serialise them so two concurrent PUTs cannot close a cycle.
-    await client.query("SELECT pg_advisory_xact_lock(hashtext('sluice.queues.' || current_schema()))");
-    if (parent !== null) {
-      const chain = await client.query<{ name: string }>(
-        `WITH RECURSIVE up(name, parent) AS (
-           SELECT name, parent FROM queues WHERE name = $1
-           UNION SELECT q.name, q.parent FROM queues q JOIN up ON q.name = up.parent)
-         SELECT name FROM up`,
-        [parent],
-      );
-      if (chain.rows.length === 0) throw new QueueError(400, `parent queue ${parent} does not exist; create it first or set parent to null`);
-      if (chain.rows.some((r) => r.name === name)) {
-        throw new QueueError(409, `making ${parent} the parent of ${name} would create a cycle; ${parent} already descends from ${name}`);
-      }
-    }
-    const up = await client.query<{ created: boolean }>(
-      `INSERT INTO queues (name, parent, cohort, open, weight) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (name) DO UPDATE SET parent = EXCLUDED.parent, cohort = EXCLUDED.cohort, open = EXCLUDED.open,
-         weight = EXCLUDED.weight, updated_at = now()
-       RETURNING (xmax = 0) AS created`,
-      [name, parent, input.cohort ?? null, input.open ?? true, input.weight ?? 1],
+    return await withClient(pool, log, (client) =>
+      transaction(client, async () => {
+        // Queue writes are rare: serialise them so two concurrent PUTs cannot close a cycle.
+        await client.query("SELECT pg_advisory_xact_lock(hashtext('sluice.queues.' || current_schema()))");
+        if (parent !== null) {
+          const chain = await client.query<{ name: string }>(
+            `WITH RECURSIVE up(name, parent) AS (
+               SELECT name, parent FROM queues WHERE name = $1
+               UNION SELECT q.name, q.parent FROM queues q JOIN up ON q.name = up.parent)
+             SELECT name FROM up`,
+            [parent],
+          );
+          if (chain.rows.length === 0) throw new QueueError(400, `parent queue ${parent} does not exist; create it first or set parent to null`);
+          if (chain.rows.some((r) => r.name === name)) {
+            throw new QueueError(409, `making ${parent} the parent of ${name} would create a cycle; ${parent} already descends from ${name}`);
+          }
+        }
+        const up = await client.query<{ created: boolean }>(
+          `INSERT INTO queues (name, parent, cohort, open, weight) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (name) DO UPDATE SET parent = EXCLUDED.parent, cohort = EXCLUDED.cohort, open = EXCLUDED.open,
+             weight = EXCLUDED.weight, updated_at = now()
+           RETURNING (xmax = 0) AS created`,
+          [name, parent, input.cohort ?? null, input.open ?? true, input.weight ?? 1],
+        );
+        await client.query('DELETE FROM queue_limits WHERE queue = $1', [name]);
+        if (limits.length > 0) {
+          await client.query(
+            `INSERT INTO queue_limits (queue, resource, model, guaranteed, best_effort_cap, per_job_max)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::int[])`,
+            [
+              name,
+              limits.map((l) => l.resource),
+              limits.map((l) => l.model),
+              limits.map((l) => l.guaranteed),
+              limits.map((l) => l.bestEffortCap),
+              limits.map((l) => l.perJobMax),
+            ],
+          );
+        }
+        const queue = await getQueue(client, name);
+        return { created: up.rows[0]?.created === true, queue: queue! };
+      }),
     );
-    await client.query('DELETE FROM queue_limits WHERE queue = $1', [name]);
-    if (limits.length > 0) {
-      await client.query(
-        `INSERT INTO queue_limits (queue, resource, model, guaranteed, best_effort_cap, per_job_max)
-         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::int[])`,
-        [
-          name,
-          limits.map((l) => l.resource),
-          limits.map((l) => l.model),
-          limits.map((l) => l.guaranteed),
-          limits.map((l) => l.bestEffortCap),
-          limits.map((l) => l.perJobMax),
-        ],
-      );
-    }
-    const queue = await getQueue(client, name);
-    await client.query('COMMIT');
-    return { created: up.rows[0]?.created === true, queue: queue! };
   } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    if (e instanceof QueueError) throw e;
     if (isPgError(e) && e.code === '23503') {
       throw new QueueError(409, `queue ${name} changed concurrently (its parent was deleted); retry the request`);
     }
-    broken = e as Error;
     throw e;
-  } finally {
-    client.release(broken);
   }
 }
 

@@ -9,6 +9,7 @@ import { AuditWriter } from './audit-writer.js';
 import { CachedQueueDirectory } from './cached-directory.js';
 import { NotifyListener } from './listener.js';
 import { migrate, type MigrateResult } from './migrate.js';
+import type { Migration } from './migrations/index.js';
 import { deleteQueue, getQueue, listQueues, putQueue, type QueueInput, type StoredQueue } from './queues.js';
 
 export interface StoreOptions {
@@ -21,12 +22,20 @@ export interface StoreOptions {
   auditBufferSize?: number;
   /** Connect/query timeout for pooled connections; the webhook must answer well within 10 s. */
   timeoutMs?: number;
+  /** application_name of every connection (default 'sluice'), to tell replicas apart in pg_stat_activity. */
+  applicationName?: string;
   /** Longest wait between background migration attempts. */
   maxRetryMs?: number;
+  /** How often to poll for another replica's migration lock. */
+  migrationLockPollMs?: number;
 }
 
 export class Store {
   readonly pool: pg.Pool;
+  /** One connection for migrations only: no query timeout, since a migration or the wait for another replica's may be long. */
+  private readonly migrationPool: pg.Pool;
+  private readonly closing = new AbortController();
+  private readonly migrationLockPollMs: number | undefined;
   readonly queues: CachedQueueDirectory;
   readonly audit: AuditWriter;
   readonly schema: string;
@@ -44,7 +53,7 @@ export class Store {
     const timeout = opts.timeoutMs ?? 3000;
     const base: pg.ClientConfig = {
       connectionString: opts.url,
-      application_name: 'sluice',
+      application_name: opts.applicationName ?? 'sluice',
       // Every session sees only sluice's schema, so SQL stays unqualified.
       options: `-c search_path=${opts.schema}`,
       connectionTimeoutMillis: timeout,
@@ -55,6 +64,11 @@ export class Store {
       opts.metrics?.storeUp.set(0);
       this.log.warn({ err: err.message }, `an idle Postgres connection failed (${err.message}); the pool reconnects on next use`);
     });
+    this.migrationPool = new pg.Pool({ ...base, max: 1, idleTimeoutMillis: 1000, allowExitOnIdle: true });
+    this.migrationPool.on('error', (err) => {
+      this.log.warn({ err: err.message }, `the idle migration connection to Postgres failed (${err.message})`);
+    });
+    this.migrationLockPollMs = opts.migrationLockPollMs;
     this.queues = new CachedQueueDirectory({
       fetch: (name) => getQueue(this.pool, name),
       log: opts.log,
@@ -80,10 +94,17 @@ export class Store {
     this.maxRetryMs = opts.maxRetryMs ?? 30000;
   }
 
-  /** Applies pending migrations (serialised across replicas by an advisory lock). */
-  async migrate(): Promise<MigrateResult> {
+  /**
+   * Applies pending migrations (serialised across replicas by an advisory lock), on the
+   * dedicated migration connection. `migrations` is for tests.
+   */
+  async migrate(migrations?: readonly Migration[]): Promise<MigrateResult> {
     if (this.migrating) return this.migrating;
-    this.migrating = migrate(this.pool, this.schema).finally(() => {
+    this.migrating = migrate(this.migrationPool, this.schema, migrations, {
+      log: this.log,
+      signal: this.closing.signal,
+      lockPollMs: this.migrationLockPollMs,
+    }).finally(() => {
       this.migrating = null;
     });
     const res = await this.migrating;
@@ -143,7 +164,7 @@ export class Store {
 
   /** Writes go through Postgres; the trigger's NOTIFY refreshes every replica's cache, this one at once. */
   async putQueue(name: string, input: QueueInput): Promise<{ created: boolean; queue: StoredQueue }> {
-    const res = await putQueue(this.pool, name, input);
+    const res = await putQueue(this.pool, name, input, this.log);
     this.queues.invalidate(name);
     return res;
   }
@@ -161,9 +182,11 @@ export class Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.migrating?.catch(() => undefined);
     await this.audit.close();
     await this.listener.stop();
-    await this.pool.end().catch(() => undefined);
+    await Promise.all([this.pool.end().catch(() => undefined), this.migrationPool.end().catch(() => undefined)]);
   }
 }

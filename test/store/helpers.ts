@@ -1,6 +1,7 @@
 // Shared by the store tests: a Store on the real Postgres in a schema of its own.
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type pg from 'pg';
 import { createLogger } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
 import { Store, type StoreOptions } from '../../store/store.js';
@@ -34,6 +35,7 @@ export async function waitFor(check: () => Promise<boolean> | boolean, withinMs:
 export class PgRelay {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
+  private readonly pairs = new Set<[Socket, Socket]>();
   port = 0;
 
   async start(): Promise<void> {
@@ -49,6 +51,9 @@ export class PgRelay {
           upstream.destroy();
         });
       }
+      const pair: [Socket, Socket] = [client, upstream];
+      this.pairs.add(pair);
+      client.on('close', () => this.pairs.delete(pair));
       client.pipe(upstream).pipe(client);
     });
     await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
@@ -63,6 +68,21 @@ export class PgRelay {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /**
+   * A path gone silent (NAT idle timeout, partition): the connections open so far stay open
+   * but nothing more flows in either direction, and no FIN or RST is sent. New connections
+   * are relayed normally.
+   */
+  freeze(): void {
+    for (const [client, upstream] of this.pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+    this.pairs.clear();
+  }
+
   url(): string {
     const u = new URL(DATABASE_URL);
     u.hostname = '127.0.0.1';
@@ -73,4 +93,13 @@ export class PgRelay {
 
 export async function gaugeValue(g: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
   return (await g.get()).values[0]?.value ?? 0;
+}
+
+/** Pids of the backends whose application_name is `app` (tests give each store its own). */
+export async function backendsOf(db: pg.Client, app: string, queryLike = '%'): Promise<number[]> {
+  const res = await db.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE $2 AND pid <> pg_backend_pid()',
+    [app, queryLike],
+  );
+  return res.rows.map((r) => r.pid);
 }

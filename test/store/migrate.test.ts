@@ -1,6 +1,7 @@
 import t from 'tap';
 import { MIGRATIONS } from '../../store/migrations/index.js';
-import { makeStore } from './helpers.js';
+import pg from 'pg';
+import { backendsOf, DATABASE_URL, makeStore, randomSchema, waitFor } from './helpers.js';
 
 t.test('migrations apply from empty, re-run as a no-op, and create the default queue', async (t) => {
   const { store } = makeStore();
@@ -58,4 +59,80 @@ t.test('a failing migration rolls back and names itself', async (t) => {
   );
   const ids = await store.pool.query<{ id: number }>('SELECT id FROM schema_migrations ORDER BY id');
   t.same(ids.rows.map((r) => r.id), MIGRATIONS.map((m) => m.id), 'the good ones stay, the broken one is not recorded');
+});
+
+t.test('waiting more than the pool query timeout for another replica migrating, then migrating', async (t) => {
+  const { store } = makeStore({ timeoutMs: 1000 });
+  const other = new pg.Client({ connectionString: DATABASE_URL });
+  t.teardown(async () => {
+    await other.end().catch(() => undefined);
+    await store.dropSchema();
+    await store.close();
+  });
+  await other.connect();
+  await other.query('SELECT pg_advisory_lock(hashtext($1))', [`sluice.migrate.${store.schema}`]);
+  const started = Date.now();
+  const result = store.migrate();
+  setTimeout(() => void other.query('SELECT pg_advisory_unlock_all()'), 2500);
+  const res = await result;
+  t.ok(Date.now() - started >= 2400, `waited for the lock (${Date.now() - started} ms, pool timeout 1000 ms)`);
+  t.same(res.applied, MIGRATIONS.map((m) => m.id), 'then applied everything');
+});
+
+t.test('a migration taking longer than the pool query timeout applies', async (t) => {
+  const { store } = makeStore({ timeoutMs: 500 });
+  t.teardown(async () => {
+    await store.dropSchema();
+    await store.close();
+  });
+  const slow = [...MIGRATIONS, { id: 998, name: 'slow', sql: 'SELECT pg_sleep(1)' }];
+  const res = await store.migrate(slow);
+  t.same(res.applied, slow.map((m) => m.id));
+});
+
+t.test('backend terminated while waiting for the migration lock: migrate() rejects, the process survives', async (t) => {
+  const app = `sluice-test-${randomSchema()}`;
+  const { store } = makeStore({ applicationName: app });
+  const other = new pg.Client({ connectionString: DATABASE_URL });
+  t.teardown(async () => {
+    await other.end().catch(() => undefined);
+    await store.dropSchema();
+    await store.close();
+  });
+  await other.connect();
+  await other.query('SELECT pg_advisory_lock(hashtext($1))', [`sluice.migrate.${store.schema}`]);
+  const result = store.migrate().then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  let pids: number[] = [];
+  t.ok((await waitFor(async () => (pids = await backendsOf(other, app, '%advisory_lock%')).length === 1, 2000)) >= 0, 'migrate() waits for the lock');
+  await other.query('SELECT pg_terminate_backend($1)', [pids[0]]);
+  const err = await result;
+  t.ok(err instanceof Error, 'migrate() rejects');
+  t.match(err?.message, /terminat|connection/i, `with a clear error: ${err?.message}`);
+  await other.query('SELECT pg_advisory_unlock_all()');
+  await new Promise((r) => setTimeout(r, 200));
+  t.same((await store.migrate()).applied, MIGRATIONS.map((m) => m.id), 'a retry migrates');
+});
+
+t.test('close() ends a migration waiting for the lock', async (t) => {
+  const { store } = makeStore();
+  const other = new pg.Client({ connectionString: DATABASE_URL });
+  t.teardown(async () => {
+    await other.query(`DROP SCHEMA IF EXISTS "${store.schema}" CASCADE`).catch(() => undefined);
+    await other.end().catch(() => undefined);
+  });
+  await other.connect();
+  await other.query('SELECT pg_advisory_lock(hashtext($1))', [`sluice.migrate.${store.schema}`]);
+  const result = store.migrate().then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  const started = Date.now();
+  await store.close();
+  const err = await result;
+  t.match(err?.message, /closed|shut/i, `migrate() rejects: ${err?.message}`);
+  t.ok(Date.now() - started < 2000, 'promptly');
 });

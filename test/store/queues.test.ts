@@ -1,6 +1,7 @@
 import t from 'tap';
 import { QueueError } from '../../store/queues.js';
-import { makeStore } from './helpers.js';
+import pg from 'pg';
+import { backendsOf, DATABASE_URL, makeStore, randomSchema, waitFor } from './helpers.js';
 
 t.test('queue CRUD', async (t) => {
   const { store } = makeStore();
@@ -100,4 +101,34 @@ t.test('audit writer inserts buffered records and flushes', async (t) => {
   t.same(rows.rows[0], { n: 450, denied: 150, dry: 1 });
   const written = await metrics.auditRecords.get();
   t.equal(written.values.find((v) => v.labels.result === 'written')?.value, 450);
+});
+
+t.test('backend terminated mid-PUT: the call rejects, the process survives, the next PUT works', async (t) => {
+  const app = `sluice-test-${randomSchema()}`;
+  const { store } = makeStore({ applicationName: app });
+  const blocker = new pg.Client({ connectionString: DATABASE_URL });
+  t.teardown(async () => {
+    await blocker.end().catch(() => undefined);
+    await store.dropSchema();
+    await store.close();
+  });
+  await store.migrate();
+  await blocker.connect();
+  // Hold the queue-write lock so the PUT stops inside its transaction, waiting for it.
+  await blocker.query('SELECT pg_advisory_lock(hashtext($1))', [`sluice.queues.${store.schema}`]);
+  const put = store.putQueue('team-x', {}).then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  let pids: number[] = [];
+  t.ok((await waitFor(async () => (pids = await backendsOf(blocker, app, '%pg_advisory_xact_lock%')).length === 1, 2000)) >= 0, 'PUT waits on the lock');
+  await blocker.query('SELECT pg_terminate_backend($1)', [pids[0]]);
+  const err = await put;
+  t.ok(err instanceof Error, 'the PUT rejects');
+  t.match(err?.message, /terminat/i, `with a clear error: ${err?.message}`);
+  await blocker.query('SELECT pg_advisory_unlock_all()');
+  // Give a crash (an unhandled 'error' event on the checked-out client) the chance to happen.
+  await new Promise((r) => setTimeout(r, 200));
+  const again = await store.putQueue('team-x', {});
+  t.equal(again.created, true, 'the store keeps working; the broken client was not reused');
 });
