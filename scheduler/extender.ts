@@ -146,7 +146,9 @@ export class Extender {
     const fits: boolean[] = [];
     for (const c of list) {
       const v = this.view(c, main.resource);
-      const ok = !!v && v.gpus !== undefined && this.misfit(c, ask.asks) === null;
+      // One ask (the usual case): fit the view in hand rather than look the node up again
+      // in misfit; the lookup by a freshly parsed name is most of this loop's cost (bench/).
+      const ok = !!v && v.gpus !== undefined && (ask.asks.length === 1 ? fit(v, main) === null : this.misfit(c, ask.asks) === null);
       fits.push(ok);
       raw.push(ok ? policy.score(v as NodeView & { gpus: NonNullable<NodeView['gpus']> }, main, mix) : 0);
     }
