@@ -30,6 +30,8 @@ export interface BenchResult {
 
 const phaseOf = (r: TargetRun, phase: PhaseResult['phase'], c: number): PhaseResult | undefined =>
   r.phases.find((p) => p.phase === phase && p.concurrency === c);
+/** Server CPU milliseconds per cycle or request. */
+const cpuPerOp = (p: PhaseResult): number | undefined => (p.cpuPct === null || p.done === 0 ? undefined : (p.cpuPct / 100) * (p.seconds * 1000) / p.done);
 const f = (x: number | undefined | null, d = 2): string => (x === undefined || x === null || !Number.isFinite(x) ? '-' : x.toFixed(d));
 
 interface TargetRow {
@@ -78,14 +80,14 @@ export function markdown(r: BenchResult): string {
   for (const s of r.sizes) {
     out.push(`#### ${s.nodes} nodes, ${s.pods} pods placed`, '');
     out.push(`sluice: started in ${f(s.sluice.startupMs / 1000, 1)} s, RSS ${f(s.sluice.rssIdleMB, 0)} MB idle, ${f(s.sluice.rssPeakMB, 0)} MB peak; baseline RSS ${f(s.baseline.rssPeakMB, 0)} MB peak.`, '');
-    out.push('| phase | conc. | verb | p50 | p90 | p99 | max | baseline p99 | p99 ratio | sluice /s | baseline /s | server CPU % | errors or refused binds |');
-    out.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    out.push('| phase | conc. | verb | p50 | p90 | p99 | max | baseline p99 | p99 ratio | sluice /s | baseline /s | server CPU % | CPU ms per op (baseline) | errors or refused binds |');
+    out.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const p of s.sluice.phases) {
       const b = phaseOf(s.baseline, p.phase, p.concurrency);
       for (const [verb, st] of Object.entries(p.verbs)) {
         const bs = b?.verbs[verb];
         out.push(
-          `| ${p.phase} | ${p.concurrency} | ${verb} | ${f(st.p50)} | ${f(st.p90)} | ${f(st.p99)} | ${f(st.max)} | ${f(bs?.p99)} | ${f(bs ? st.p99 / bs.p99 : undefined)} | ${f(p.perSecond, 0)} | ${f(b?.perSecond, 0)} | ${f(p.cpuPct, 0)} | ${p.errors} |`,
+          `| ${p.phase} | ${p.concurrency} | ${verb} | ${f(st.p50)} | ${f(st.p90)} | ${f(st.p99)} | ${f(st.max)} | ${f(bs?.p99)} | ${f(bs ? st.p99 / bs.p99 : undefined)} | ${f(p.perSecond, 0)} | ${f(b?.perSecond, 0)} | ${f(p.cpuPct, 0)} | ${f(cpuPerOp(p), 3)} (${f(b ? cpuPerOp(b) : undefined, 3)}) | ${p.errors} |`,
         );
       }
     }
