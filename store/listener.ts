@@ -2,6 +2,11 @@
 // connections come and go) that reconnects with exponential backoff whenever it drops.
 // Notifications sent while it was down are lost, so `onConnected` runs on every
 // (re)connect and the owner drops whatever it cached.
+//
+// A path can also go silent without FIN or RST (NAT idle timeout, partition): the socket
+// looks open and NOTIFYs are simply lost. So the listener runs SELECT 1 every heartbeatMs;
+// no answer within heartbeatTimeoutMs counts as a dropped connection (cache distrusted,
+// reconnect), the same as an error.
 import pg from 'pg';
 import type { Logger } from '../observability/logger.js';
 
@@ -14,11 +19,16 @@ export interface ListenerOptions {
   onDisconnected: () => void;
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Interval of the SELECT 1 heartbeat (default 15 s). */
+  heartbeatMs?: number;
+  /** How long the heartbeat may take (default 5 s). */
+  heartbeatTimeoutMs?: number;
 }
 
 export class NotifyListener {
   private client: pg.Client | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
   private stopped = true;
   private backoffMs: number;
   private failures = 0;
@@ -38,6 +48,7 @@ export class NotifyListener {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.stopHeartbeat();
     const c = this.client;
     this.client = null;
     this.setConnected(false);
@@ -52,7 +63,10 @@ export class NotifyListener {
     const drop = (err?: Error): void => {
       if (dropped) return;
       dropped = true;
-      if (this.client === client) this.client = null;
+      if (this.client === client) {
+        this.client = null;
+        this.stopHeartbeat();
+      }
       client.removeAllListeners('notification');
       void client.end().catch(() => undefined);
       this.setConnected(false);
@@ -79,6 +93,38 @@ export class NotifyListener {
     this.failures = 0;
     this.backoffMs = this.opts.minBackoffMs ?? 100;
     this.setConnected(true);
+    this.startHeartbeat(client, drop);
+  }
+
+  private startHeartbeat(client: pg.Client, drop: (err?: Error) => void): void {
+    const every = this.opts.heartbeatMs ?? 15000;
+    const within = this.opts.heartbeatTimeoutMs ?? 5000;
+    let busy = false;
+    this.heartbeat = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer to the heartbeat within ${within} ms`)), within);
+        timer.unref();
+      });
+      // On a timeout, drop() ends the client; with the query still active pg destroys the socket.
+      Promise.race([client.query('SELECT 1'), timeout])
+        .then(
+          () => undefined,
+          (e: unknown) => drop(e as Error),
+        )
+        .finally(() => {
+          clearTimeout(timer);
+          busy = false;
+        });
+    }, every);
+    this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
   }
 
   private retry(err?: Error): void {

@@ -28,6 +28,10 @@ export interface StoreOptions {
   maxRetryMs?: number;
   /** How often to poll for another replica's migration lock. */
   migrationLockPollMs?: number;
+  /** How often the LISTEN connection proves it is alive with SELECT 1 (default 15 s). */
+  heartbeatMs?: number;
+  /** How long that SELECT 1 may take before the connection counts as dead (default 5 s). */
+  heartbeatTimeoutMs?: number;
 }
 
 export class Store {
@@ -57,6 +61,9 @@ export class Store {
       // Every session sees only sluice's schema, so SQL stays unqualified.
       options: `-c search_path=${opts.schema}`,
       connectionTimeoutMillis: timeout,
+      // TCP keepalive: the kernel notices a peer that vanished without FIN/RST (the LISTEN
+      // connection also runs its own heartbeat, which does not depend on kernel timers).
+      keepAlive: true,
     };
     this.pool = new pg.Pool({ ...base, max: 10, idleTimeoutMillis: 30000, query_timeout: timeout });
     // An idle pooled client losing its server emits here; without a handler Node would crash.
@@ -82,6 +89,8 @@ export class Store {
       channel: `${opts.schema}.queue_changed`,
       log: opts.log,
       onNotify: (queue) => this.queues.invalidate(queue),
+      heartbeatMs: opts.heartbeatMs,
+      heartbeatTimeoutMs: opts.heartbeatTimeoutMs,
       onConnected: () => {
         opts.metrics?.storeListenerConnected.set(1);
         this.queues.setListening(true);

@@ -151,3 +151,41 @@ t.test('audit buffer is bounded: the oldest are dropped and counted', async (t) 
   const dropped = (await metrics.auditRecords.get()).values.find((v) => v.labels.result === 'dropped');
   t.equal(dropped?.value, 15);
 });
+
+t.test('a LISTEN connection gone silent (no FIN/RST) is caught by the heartbeat; the cache stops trusting it', async (t) => {
+  const relay = new PgRelay();
+  await relay.start();
+  const { store, metrics } = makeStore({ url: relay.url(), timeoutMs: 500, heartbeatMs: 100, heartbeatTimeoutMs: 300 });
+  const other = new pg.Client({ connectionString: DATABASE_URL, options: `-c search_path=${store.schema}` });
+  t.teardown(async () => {
+    await other.end().catch(() => undefined);
+    await store.dropSchema().catch(() => undefined);
+    await store.close();
+    await relay.stop();
+  });
+  await store.migrate();
+  store.startListening();
+  t.ok((await waitFor(async () => (await gaugeValue(metrics.storeListenerConnected)) === 1, 2000)) >= 0, 'listener connected');
+  await other.connect();
+  t.match(await store.queues.lookup('default'), { status: 'found', queue: { open: true } });
+  const before = store.queues.dbQueries;
+  t.match(await store.queues.lookup('default'), { status: 'found', queue: { open: true } });
+  t.equal(store.queues.dbQueries, before, 'served from the trusted cache');
+
+  relay.freeze(); // every connection so far, the LISTEN one included, goes silent
+  await other.query(`UPDATE queues SET open = false WHERE name = 'default'`);
+  const ms = await waitFor(async () => {
+    const r = await store.queues.lookup('default');
+    return r.status === 'found' && !r.queue.open;
+  }, 5000);
+  t.ok(ms >= 0, `the change is seen despite the lost NOTIFY (after ${ms} ms)`);
+  t.ok((await waitFor(async () => (await gaugeValue(metrics.storeListenerConnected)) === 1, 3000)) >= 0, 'listener reconnected on a fresh connection');
+  await other.query(`UPDATE queues SET open = true WHERE name = 'default'`);
+  t.ok(
+    (await waitFor(async () => {
+      const r = await store.queues.lookup('default');
+      return r.status === 'found' && r.queue.open;
+    }, 1000)) >= 0,
+    'and NOTIFYs arrive again',
+  );
+});
