@@ -1,6 +1,6 @@
 import t from 'tap';
 import pg from 'pg';
-import { DATABASE_URL, gaugeValue, makeStore, PgRelay, waitFor } from './helpers.js';
+import { backendsOf, DATABASE_URL, gaugeValue, makeStore, PgRelay, randomSchema, waitFor } from './helpers.js';
 
 t.test('cache hits make no database round trip; NOTIFY invalidates within a second', async (t) => {
   const { store, metrics } = makeStore();
@@ -61,28 +61,34 @@ t.test('cache hits make no database round trip; NOTIFY invalidates within a seco
   t.ok((await waitFor(async () => (await store.queues.lookup('nope')).status === 'found', 1000)) >= 0, 'created queue seen within a second');
 });
 
-t.test('a dropped LISTEN connection reconnects and clears the cache', async (t) => {
-  const { store, metrics } = makeStore();
+t.test('dropped LISTEN and pool connections: the listener reconnects and clears the cache, the pool recovers', async (t) => {
+  const app = `sluice-test-${randomSchema()}`;
+  const { store, metrics } = makeStore({ applicationName: app });
   t.teardown(async () => {
     await store.dropSchema();
     await store.close();
   });
   await store.migrate();
   store.startListening();
-  await waitFor(async () => (await gaugeValue(metrics.storeListenerConnected)) === 1, 2000);
+  t.ok((await waitFor(async () => (await gaugeValue(metrics.storeListenerConnected)) === 1, 2000)) >= 0, 'listener connected');
   t.equal((await store.queues.lookup('default')).status, 'found');
 
   // Kill the listener's and the pool's backends: the cache can no longer be trusted.
   const killer = new pg.Client({ connectionString: DATABASE_URL });
   await killer.connect();
-  await killer.query(
-    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN "${store.schema}.queue_changed"%'`,
-  );
-  await killer.end();
+  t.teardown(() => killer.end());
+  const listen = await backendsOf(killer, app, `LISTEN "${store.schema}.queue_changed"%`);
+  const all = await backendsOf(killer, app);
+  t.equal(listen.length, 1, 'one LISTEN backend');
+  t.ok(all.length >= 2, `and pool backends besides (${all.length} in all)`);
+  const killed = await killer.query<{ ok: boolean }>('SELECT pg_terminate_backend(pid) AS ok FROM unnest($1::int[]) AS pid', [all]);
+  t.ok(killed.rows.every((r) => r.ok), 'all terminated');
   t.ok((await waitFor(async () => (await gaugeValue(metrics.storeListenerConnected)) === 0, 2000)) >= 0, 'listener noticed the drop');
   t.ok((await waitFor(async () => (await gaugeValue(metrics.storeListenerConnected)) === 1, 3000)) >= 0, 'listener reconnected');
   t.equal(store.queues.size, 0, 'cache cleared on reconnect');
-  t.equal((await store.queues.lookup('default')).status, 'found');
+  t.equal((await store.queues.lookup('default')).status, 'found', 'lookup reads through a fresh pool connection');
+  const after = await backendsOf(killer, app);
+  t.notOk(after.some((pid) => all.includes(pid)), 'no killed backend is in use');
 });
 
 t.test('unreachable Postgres (127.0.0.1:1)', async (t) => {
