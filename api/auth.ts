@@ -19,6 +19,8 @@ export interface AuthOptions {
   log: Logger;
   /** How long a TokenReview answer is reused. */
   reviewTtlMs?: number;
+  /** How long to wait for the apiserver's TokenReview answer (default 5 s). */
+  reviewTimeoutMs?: number;
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -26,6 +28,8 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 export class ApiAuth {
   private readonly tokenDigest: Buffer | null;
   private readonly reviews: LRUCache<string, AuthResult>;
+  /** Reviews in flight by token digest: identical tokens arriving together make one call. */
+  private readonly inflight = new Map<string, Promise<AuthResult>>();
 
   constructor(private readonly opts: AuthOptions) {
     this.tokenDigest = opts.token ? digest(opts.token) : null;
@@ -47,9 +51,24 @@ export class ApiAuth {
     const key = d.toString('hex');
     const cached = this.reviews.get(key);
     if (cached) return cached;
+    let pending = this.inflight.get(key);
+    if (!pending) {
+      pending = this.review(this.opts.reviewer, token, key).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async review(reviewer: TokenReviewer, token: string, key: string): Promise<AuthResult> {
+    const within = this.opts.reviewTimeoutMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${within} ms`)), within);
+      timer.unref();
+    });
     let result: AuthResult;
     try {
-      const who = await this.opts.reviewer(token);
+      const who = await Promise.race([reviewer(token), timeout]);
       if (!who) result = { ok: false, reason: 'bearer token is neither api.token nor a Kubernetes token the apiserver accepts' };
       else if (!who.groups.some((g) => this.opts.adminGroups.includes(g))) {
         result = { ok: false, reason: `user ${who.user} is not in an admin group (${this.opts.adminGroups.join(', ')}); ask an admin to add you or use api.token` };
@@ -58,6 +77,8 @@ export class ApiAuth {
       // Not cached: the next request tries the apiserver again.
       this.opts.log.warn({ err: (e as Error).message }, 'TokenReview failed; admin API request refused');
       return { ok: false, reason: `cannot check the token with the apiserver (${(e as Error).message}); retry or use api.token` };
+    } finally {
+      clearTimeout(timer);
     }
     this.reviews.set(key, result);
     return result;

@@ -24,9 +24,13 @@ function loadCache(): ClusterCache {
   return cache;
 }
 
-async function start(store: Store | null, reviewer: TokenReviewer | null = null): Promise<{ app: FastifyInstance; url: string }> {
+async function start(
+  store: Store | null,
+  reviewer: TokenReviewer | null = null,
+  authOpts: Partial<ConstructorParameters<typeof ApiAuth>[0]> = {},
+): Promise<{ app: FastifyInstance; url: string }> {
   const app = fastify();
-  const auth = new ApiAuth({ token: TOKEN, reviewer, adminGroups: ['sluice:admins'], log });
+  const auth = new ApiAuth({ token: TOKEN, reviewer, adminGroups: ['sluice:admins'], log, ...authOpts });
   await app.register(adminApi, { store, cache: loadCache(), auth, gpuResources: ['nvidia.com/gpu'], log });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, url };
@@ -38,12 +42,23 @@ interface Answer {
   headers: Headers;
 }
 
-async function call(url: string, method: string, path: string, opts: { token?: string | null; body?: unknown } = {}): Promise<Answer> {
+async function call(
+  url: string,
+  method: string,
+  path: string,
+  opts: { token?: string | null; authorization?: string; body?: unknown; timeoutMs?: number } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = {};
   const token = opts.token === undefined ? TOKEN : opts.token;
-  if (token !== null) headers.authorization = `Bearer ${token}`;
+  if (opts.authorization !== undefined) headers.authorization = opts.authorization;
+  else if (token !== null) headers.authorization = `Bearer ${token}`;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(url + path, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const res = await fetch(url + path, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 10000),
+  });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
 }
@@ -254,6 +269,47 @@ t.test('TokenReview through the Kubernetes client: admin group allowed, others r
   const down = await call(url, 'GET', '/api/v1/nodes', { token: 'other-token' });
   t.equal(down.status, 401);
   t.match(down.body.message, /cannot check the token with the apiserver/);
+});
+
+t.test('TokenReview: a hung apiserver times out; identical tokens arriving together share one review', async (t) => {
+  const apiserver = fastify({ forceCloseConnections: true });
+  const reviewed: string[] = [];
+  apiserver.post('/apis/authentication.k8s.io/v1/tokenreviews', async (req) => {
+    const review = req.body as { spec: { token: string } };
+    reviewed.push(review.spec.token);
+    if (review.spec.token === 'kube-hang') return new Promise(() => undefined); // never answers
+    await new Promise((r) => setTimeout(r, 200));
+    const user = { username: 'alice', groups: ['sluice:admins'] };
+    return { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: review.spec, status: { authenticated: true, user } };
+  });
+  const apiUrl = await apiserver.listen({ host: '127.0.0.1', port: 0 });
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: apiUrl, skipTLSVerify: true }],
+    users: [{ name: 'sluice', token: 'sluice-sa-token' }],
+    contexts: [{ name: 'c', cluster: 'c', user: 'sluice' }],
+    currentContext: 'c',
+  });
+  const { app, url } = await start(null, kubeTokenReviewer(kc), { reviewTimeoutMs: 300 });
+  t.teardown(async () => {
+    await app.close();
+    await apiserver.close();
+  });
+
+  const started = Date.now();
+  const hung = await call(url, 'GET', '/api/v1/nodes', { token: 'kube-hang', timeoutMs: 3000 });
+  t.equal(hung.status, 401, 'refused, not hung');
+  t.match(hung.body.message, /cannot check the token with the apiserver \(no answer within 300 ms\)/);
+  t.ok(Date.now() - started < 2000, `answered after ${Date.now() - started} ms`);
+  t.equal((await call(url, 'GET', '/api/v1/nodes')).status, 200, 'the static token is unaffected');
+
+  const together = await Promise.all(Array.from({ length: 5 }, () => call(url, 'GET', '/api/v1/nodes', { token: 'kube-slow', timeoutMs: 3000 })));
+  t.same(together.map((r) => r.status), [200, 200, 200, 200, 200]);
+  t.equal(reviewed.filter((x) => x === 'kube-slow').length, 1, 'five requests at once, one TokenReview');
+
+  // A timed-out review is not remembered: the next request asks again.
+  await call(url, 'GET', '/api/v1/nodes', { token: 'kube-hang', timeoutMs: 3000 });
+  t.equal(reviewed.filter((x) => x === 'kube-hang').length, 2);
 });
 
 /** Independent count from the raw fixture: GPU limits of bound, non-terminal pods in the queue. */
