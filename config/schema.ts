@@ -70,6 +70,9 @@ export interface SluiceConfig {
     guaranteedPriority: number;
     bestEffortPriorityClass: string;
     bestEffortPriority: number;
+    /** preemptionPolicy of each class (PreemptLowerPriority | Never), also set on the pod. */
+    guaranteedPreemptionPolicy: 'PreemptLowerPriority' | 'Never';
+    bestEffortPreemptionPolicy: 'PreemptLowerPriority' | 'Never';
     /** Queue store unreadable (Postgres down, nothing cached): admit without quota checks, or deny. */
     onStoreDown: 'allow' | 'deny';
   };
@@ -178,6 +181,8 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
         guaranteedPriority: 1000,
         bestEffortPriorityClass: 'sluice-best-effort',
         bestEffortPriority: 100,
+        guaranteedPreemptionPolicy: 'PreemptLowerPriority',
+        bestEffortPreemptionPolicy: 'Never',
         onStoreDown: 'allow',
       },
       properties: {
@@ -194,9 +199,11 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
         guaranteedPriority: { type: 'integer', minimum: -2147483648, maximum: 1000000000, default: 1000 },
         bestEffortPriorityClass: { type: 'string', default: 'sluice-best-effort' },
         bestEffortPriority: { type: 'integer', minimum: -2147483648, maximum: 1000000000, default: 100 },
+        guaranteedPreemptionPolicy: { type: 'string', enum: ['PreemptLowerPriority', 'Never'], default: 'PreemptLowerPriority' },
+        bestEffortPreemptionPolicy: { type: 'string', enum: ['PreemptLowerPriority', 'Never'], default: 'Never' },
         onStoreDown: { type: 'string', enum: ['allow', 'deny'], default: 'allow' },
       },
-      required: ['gpuTaint', 'queueing', 'serviceAccount', 'jobTypes', 'guaranteedPriorityClass', 'guaranteedPriority', 'bestEffortPriorityClass', 'bestEffortPriority', 'onStoreDown'],
+      required: ['gpuTaint', 'queueing', 'serviceAccount', 'jobTypes', 'guaranteedPriorityClass', 'guaranteedPriority', 'bestEffortPriorityClass', 'bestEffortPriority', 'guaranteedPreemptionPolicy', 'bestEffortPreemptionPolicy', 'onStoreDown'],
     },
     certs: {
       type: 'object',

@@ -7,7 +7,7 @@
 //   2. labels sluice.io/queue, qos, user (+ annotation with the raw name), job
 //   (pods asking no managed resource stop here: they are left untouched)
 //   3. toleration for the GPU taint
-//   4. priorityClassName + priority from the QoS label
+//   4. priorityClassName + priority + preemptionPolicy from the QoS label
 //   5. required node affinity: GPU model (aliases resolved to present products) and job-type pool
 //   6. scheduling gate sluice.io/queue when queueing is on
 import type { V1Affinity, V1Container, V1NodeSelectorRequirement, V1NodeSelectorTerm, V1Pod, V1Toleration } from '@kubernetes/client-node';
@@ -56,8 +56,10 @@ export function mutatePod(input: MutateInput): Mutation {
     changes.push('toleration');
   }
 
-  // 4. priority class (and the matching priority: the Priority admission plugin resolved
-  // the pod's priority before webhooks run, and the scheduler reads spec.priority).
+  // 4. priority class, with the class's priority and preemptionPolicy: the Priority
+  // admission plugin resolved both from the old class before webhooks run, the scheduler
+  // reads the spec fields, and a reinvoked Priority plugin rejects values that disagree
+  // with the class.
   if (isQos(qos)) {
     const pc = policy.priorityClasses[qos];
     if (spec.priorityClassName !== pc.name) {
@@ -67,6 +69,10 @@ export function mutatePod(input: MutateInput): Mutation {
     if (spec.priority !== pc.value) {
       ops.push({ op: 'add', path: '/spec/priority', value: pc.value });
       changes.push('priority');
+    }
+    if (spec.preemptionPolicy !== pc.preemptionPolicy) {
+      ops.push({ op: 'add', path: '/spec/preemptionPolicy', value: pc.preemptionPolicy });
+      changes.push('preemptionPolicy');
     }
   }
 

@@ -13,8 +13,9 @@ export interface Toleration {
 
 export interface PriorityClassRef {
   name: string;
-  /** Must equal the PriorityClass object's value (manifests/priority-classes.yaml). */
+  /** Must equal the PriorityClass object's value and preemptionPolicy (manifests/sluice.yaml). */
   value: number;
+  preemptionPolicy: 'PreemptLowerPriority' | 'Never';
 }
 
 export interface WebhookPolicy {
@@ -42,6 +43,8 @@ export interface WebhooksConfig {
   guaranteedPriority: number;
   bestEffortPriorityClass: string;
   bestEffortPriority: number;
+  guaranteedPreemptionPolicy: 'PreemptLowerPriority' | 'Never';
+  bestEffortPreemptionPolicy: 'PreemptLowerPriority' | 'Never';
   onStoreDown: 'allow' | 'deny';
 }
 
@@ -74,8 +77,8 @@ export function policyFromConfig(c: WebhooksConfig, gpuResources: readonly strin
     serviceAccount: c.serviceAccount,
     jobTypes,
     priorityClasses: {
-      guaranteed: { name: c.guaranteedPriorityClass, value: c.guaranteedPriority },
-      'best-effort': { name: c.bestEffortPriorityClass, value: c.bestEffortPriority },
+      guaranteed: { name: c.guaranteedPriorityClass, value: c.guaranteedPriority, preemptionPolicy: c.guaranteedPreemptionPolicy },
+      'best-effort': { name: c.bestEffortPriorityClass, value: c.bestEffortPriority, preemptionPolicy: c.bestEffortPreemptionPolicy },
     },
     onStoreDown: c.onStoreDown,
   };

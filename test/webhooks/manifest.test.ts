@@ -37,3 +37,11 @@ t.test('webhook configurations', async (t) => {
   }
   t.equal(config.webhooks.serviceAccount, `system:serviceaccount:${config.certs.namespace}:sluice`, 'the default service account is the one manifests/sluice.yaml creates');
 });
+
+t.test('the PriorityClasses in manifests/sluice.yaml match what the webhook writes into pods', async (t) => {
+  const objs = yaml.loadAll(readFileSync(join(repoRoot, 'manifests/sluice.yaml'), 'utf8')) as Array<{ kind: string; metadata: { name: string }; value?: number; preemptionPolicy?: string }>;
+  const pc = (name: string) => objs.find((o) => o.kind === 'PriorityClass' && o.metadata.name === name);
+  const w = config.webhooks;
+  t.match(pc(w.guaranteedPriorityClass), { value: w.guaranteedPriority, preemptionPolicy: w.guaranteedPreemptionPolicy });
+  t.match(pc(w.bestEffortPriorityClass), { value: w.bestEffortPriority, preemptionPolicy: w.bestEffortPreemptionPolicy });
+});

@@ -18,6 +18,8 @@ const policy = policyFromConfig(
     guaranteedPriority: 1000,
     bestEffortPriorityClass: 'sluice-best-effort',
     bestEffortPriority: 100,
+    guaranteedPreemptionPolicy: 'PreemptLowerPriority',
+    bestEffortPreemptionPolicy: 'Never',
     onStoreDown: 'allow',
   },
   ['nvidia.com/gpu', 'amd.com/gpu'],
@@ -97,6 +99,8 @@ t.test('best-effort QoS picks the best-effort priority class', async (t) => {
   const p = patched(gpuPod({ labels: { 'sluice.io/qos': 'best-effort' } }));
   t.equal(p.spec.priorityClassName, 'sluice-best-effort');
   t.equal(p.spec.priority, 100);
+  t.equal(p.spec.preemptionPolicy, 'Never', 'the class never preempts, and the pod says so too');
+  t.same(run(p).ops, [], 'idempotent');
 });
 
 t.test('toleration: added once, not when an existing one already tolerates the taint', async (t) => {
