@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ClusterCache } from '../cluster/cache.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { isStoreUnavailable } from '../store/connection.js';
 import { QueueError, type QueueInput } from '../store/queues.js';
 import type { QueueLimit } from '../store/queue-directory.js';
 import type { Store } from '../store/store.js';
@@ -83,20 +84,23 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
   });
 
   app.setErrorHandler(async (err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
-    if (err instanceof QueueError || err instanceof ApiError) {
-      return reply.code(err instanceof QueueError ? err.status : err.statusCode).send(body(err instanceof QueueError ? err.status : err.statusCode, err.message));
-    }
+    // Our refusals carry their own message; fastify's (validation, bad JSON) get a pointer to the schema.
+    if (err instanceof QueueError || err instanceof ApiError) return reply.code(err.statusCode).send(body(err.statusCode, err.message));
     if (err.validation || (err.statusCode && err.statusCode < 500)) {
       const code = err.statusCode ?? 400;
       return reply.code(code).send(body(code, `${err.message}; see ${OPENAPI_PATH} for the request schema`));
     }
-    // Anything else on these routes is the database failing under us.
-    opts.log.warn({ err: err.message, code: err.code, url: req.url }, 'admin API request failed on the Postgres store');
-    return reply.code(503).send(body(503, `the Postgres store is unreachable or failing (${err.message}); retry once it is back`));
+    if (isStoreUnavailable(err)) {
+      opts.log.warn({ err: err.message, code: err.code, url: req.url }, 'admin API request failed: Postgres unreachable or failing');
+      return reply.code(503).send(body(503, `the Postgres store is unreachable or failing (${err.message}); retry once it is back`));
+    }
+    opts.log.error({ err: err.message, code: err.code, stack: err.stack, url: req.url }, 'admin API request failed with an internal error');
+    return reply.code(500).send(body(500, `internal error in sluice (${err.message}); this is a bug, please report it with the request`));
   });
 
+  const STORE_DISABLED = 'the Postgres store is disabled (store.url is empty); set store.url or DATABASE_URL to manage queues';
   const requireStore = (): Store => {
-    if (!opts.store) throw new ApiError(503, 'the Postgres store is disabled (store.url is empty); set store.url or DATABASE_URL to manage queues');
+    if (!opts.store) throw new ApiError(503, STORE_DISABLED);
     const why = opts.store.notReady();
     if (why) throw new ApiError(503, why);
     return opts.store;
@@ -108,7 +112,7 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
       schema: {
         summary: 'List queues with their limits',
         tags: ['queues'],
-        response: { 200: { type: 'object', properties: { items: { type: 'array', items: { $ref: 'Queue#' } } }, required: ['items'] }, ...errors(401, 503) },
+        response: { 200: { type: 'object', properties: { items: { type: 'array', items: { $ref: 'Queue#' } } }, required: ['items'] }, ...errors(401, 500, 503) },
       },
     },
     async () => ({ items: await requireStore().listQueues() }),
@@ -116,7 +120,7 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
 
   app.get<{ Params: { name: string } }>(
     '/api/v1/queues/:name',
-    { schema: { summary: 'Get one queue', tags: ['queues'], params: nameParams, response: { 200: { $ref: 'Queue#' }, ...errors(400, 401, 404, 503) } } },
+    { schema: { summary: 'Get one queue', tags: ['queues'], params: nameParams, response: { 200: { $ref: 'Queue#' }, ...errors(400, 401, 404, 500, 503) } } },
     async (req) => {
       const q = await requireStore().getQueue(req.params.name);
       if (!q) throw new ApiError(404, `queue ${req.params.name} does not exist; list queues with GET /api/v1/queues`);
@@ -133,7 +137,7 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
         tags: ['queues'],
         params: nameParams,
         body: queueInput,
-        response: { 200: { $ref: 'Queue#' }, 201: { $ref: 'Queue#' }, ...errors(400, 401, 409, 503) },
+        response: { 200: { $ref: 'Queue#' }, 201: { $ref: 'Queue#' }, ...errors(400, 401, 409, 500, 503) },
       },
     },
     async (req, reply) => {
@@ -153,7 +157,7 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
         description: 'Refused (409) for the default queue and for queues that still have child queues.',
         tags: ['queues'],
         params: nameParams,
-        response: { 204: { type: 'null' }, ...errors(400, 401, 404, 409, 503) },
+        response: { 204: { type: 'null' }, ...errors(400, 401, 404, 409, 500, 503) },
       },
     },
     async (req, reply) => {
@@ -171,17 +175,19 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
         description: 'From the cluster cache: bound, non-terminal pods labelled sluice.io/queue=<name>; sluice.io/qos best-effort vs guaranteed.',
         tags: ['queues'],
         params: nameParams,
-        response: { 200: usageOut, ...errors(400, 401, 404, 503) },
+        response: { 200: usageOut, ...errors(400, 401, 404, 500, 503) },
       },
     },
     async (req) => {
       const name = req.params.name;
+      // No store: whether the queue exists is unknown, so answer like the other queue routes.
+      if (!opts.store) throw new ApiError(503, STORE_DISABLED);
       // Through the cached directory: usage stays available from the cache when Postgres is down.
-      const found = opts.store ? await opts.store.queues.lookup(name) : null;
+      const found = await opts.store.queues.lookup(name);
       if (found?.status === 'missing') throw new ApiError(404, `queue ${name} does not exist; list queues with GET /api/v1/queues`);
       const products = new Map(cache.inventory().map((n) => [n.name, n.product]));
       const usage = queueUsage(name, cache.allPods(), (node) => products.get(node) ?? '');
-      return { ...usage, limits: found?.status === 'found' ? found.queue.limits : [] };
+      return { ...usage, limits: found.status === 'found' ? found.queue.limits : [] };
     },
   );
 
@@ -217,6 +223,13 @@ function checkResources(limits: readonly QueueLimit[], managed: readonly string[
 }
 
 function body(statusCode: number, message: string): { statusCode: number; error: string; message: string } {
-  const names: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 503: 'Service Unavailable' };
+  const names: Record<number, string> = {
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    404: 'Not Found',
+    409: 'Conflict',
+    500: 'Internal Server Error',
+    503: 'Service Unavailable',
+  };
   return { statusCode, error: names[statusCode] ?? 'Error', message };
 }

@@ -7,11 +7,11 @@ import type { QueueLimit, QueueSpec } from './queue-directory.js';
 
 export const DEFAULT_QUEUE = 'default';
 
-/** A request the store refuses; `status` is the HTTP code the API answers with. */
+/** A request the store refuses; `statusCode` is the HTTP code the API answers with. */
 export class QueueError extends Error {
   override name = 'QueueError';
   constructor(
-    readonly status: 400 | 404 | 409,
+    readonly statusCode: 400 | 404 | 409,
     message: string,
   ) {
     super(message);

@@ -9,7 +9,8 @@ import { createLogger } from '../../observability/logger.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiAuth, kubeTokenReviewer, type TokenReviewer } from '../../api/auth.js';
 import { adminApi } from '../../api/routes.js';
-import { makeStore } from '../store/helpers.js';
+import pg from 'pg';
+import { makeStore, PgRelay } from '../store/helpers.js';
 import type { Store } from '../../store/store.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -211,6 +212,11 @@ t.test('store disabled or Postgres down: queue routes 503, nodes still served', 
   t.equal(res.status, 503);
   t.match(res.body.message, /store is disabled/);
   t.equal((await call(url, 'GET', '/api/v1/nodes')).status, 200);
+  for (const name of ['default', 'no-such-queue']) {
+    const u = await call(url, 'GET', `/api/v1/queues/${name}/usage`);
+    t.equal(u.status, 503, `usage of ${name} with the store disabled: whether the queue exists is unknown`);
+    t.match(u.body.message, /store is disabled/);
+  }
 
   const { store } = makeStore({ url: 'postgres://postgres@127.0.0.1:1/test', timeoutMs: 500 });
   const down = await start(store);
@@ -223,6 +229,48 @@ t.test('store disabled or Postgres down: queue routes 503, nodes still served', 
   t.match(r2.body.message, /not been migrated yet/);
   const usage = await call(down.url, 'GET', '/api/v1/queues/default/usage');
   t.equal(usage.status, 200, 'usage comes from the cluster cache even without Postgres');
+});
+
+t.test('a failing route answers 503 only when Postgres is unreachable or failing, else 500', async (t) => {
+  const failingWith = (err: Error): Store => ({ notReady: () => null, listQueues: () => Promise.reject(err) }) as unknown as Store;
+  const pgError = (message: string, code: string): Error => Object.assign(new pg.DatabaseError(message, 0, 'error'), { code });
+  const cases: Array<[string, Error, number]> = [
+    ['a bug', new TypeError("Cannot read properties of undefined (reading 'rows')"), 500],
+    ['a syntax error in our SQL', pgError('syntax error at or near "SELEC"', '42601'), 500],
+    ['connection refused', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }), 503],
+    ['connection lost', new Error('Connection terminated unexpectedly'), 503],
+    ['pool query timeout', new Error('Query read timeout'), 503],
+    ['backend terminated', pgError('terminating connection due to administrator command', '57P01'), 503],
+    ['too many connections', pgError('sorry, too many clients already', '53300'), 503],
+  ];
+  for (const [what, err, status] of cases) {
+    const { app, url } = await start(failingWith(err));
+    const res = await call(url, 'GET', '/api/v1/queues');
+    await app.close();
+    t.equal(res.status, status, `${what}: ${status}`);
+    t.equal(res.body.statusCode, status);
+    if (status === 503) t.match(res.body.message, /Postgres store is unreachable or failing/, `${what}: says Postgres`);
+    else t.notMatch(res.body.message, /Postgres/, `${what}: does not blame Postgres`);
+  }
+
+  // And for real: a migrated store whose Postgres goes away.
+  const relay = new PgRelay();
+  await relay.start();
+  const { store } = makeStore({ url: relay.url(), timeoutMs: 500 });
+  await store.migrate();
+  const { app, url } = await start(store);
+  t.teardown(async () => {
+    await app.close();
+    await relay.start();
+    await store.dropSchema();
+    await store.close();
+    await relay.stop();
+  });
+  t.equal((await call(url, 'GET', '/api/v1/queues')).status, 200);
+  await relay.stop();
+  const down = await call(url, 'GET', '/api/v1/queues');
+  t.equal(down.status, 503, 'Postgres gone: 503');
+  t.match(down.body.message, /unreachable or failing/);
 });
 
 t.test('TokenReview through the Kubernetes client: admin group allowed, others refused', async (t) => {

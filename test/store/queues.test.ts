@@ -36,10 +36,10 @@ t.test('queue CRUD', async (t) => {
   const all = await store.listQueues();
   t.same(all.map((q) => q.name), ['default', 'research', 'research-nlp']);
 
-  const refused = async (p: Promise<unknown>, status: number, message: RegExp): Promise<void> => {
+  const refused = async (p: Promise<unknown>, statusCode: number, message: RegExp): Promise<void> => {
     const err = await p.then(() => null, (e: unknown) => e);
     t.ok(err instanceof QueueError, `refused with a QueueError: ${String(err)}`);
-    t.match(err, { status, message });
+    t.match(err, { statusCode, message });
   };
   await refused(store.putQueue('x', { parent: 'nope' }), 400, /parent queue nope does not exist/);
   await refused(store.putQueue('research', { parent: 'research-nlp' }), 409, /cycle/);
