@@ -41,7 +41,13 @@ export class ApiAuth {
     if (!this.tokenDigest && !this.opts.reviewer) {
       return { ok: false, reason: 'the admin API has no credentials configured; set api.token (env SLUICE_API_TOKEN) or run with a cluster and api.tokenReview' };
     }
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+    // The auth-scheme is case-insensitive (RFC 7235 section 2.1): "bearer x" is accepted too.
+    const h = (header ?? '').trim();
+    const scheme = /^(\S+)/.exec(h)?.[1] ?? '';
+    if (scheme && scheme.toLowerCase() !== 'bearer') {
+      return { ok: false, reason: `Authorization scheme "${scheme.slice(0, 20)}" is not supported; send the header "Authorization: Bearer <token>"` };
+    }
+    const m = /^Bearer\s+(\S+)$/i.exec(h);
     if (!m) return { ok: false, reason: 'missing bearer token; send the header "Authorization: Bearer <token>"' };
     const token = m[1]!;
     const d = digest(token);

@@ -86,8 +86,20 @@ t.test('admin API against real Postgres and the captured cluster', async (t) => 
     }
     const del = await call(url, 'DELETE', '/api/v1/queues/default', { token: null });
     t.equal(del.status, 401, 'auth runs before anything else');
-    const basic = await call(url, 'GET', '/api/v1/queues', { token: null });
-    t.equal(basic.status, 401);
+    const basic = await call(url, 'GET', '/api/v1/queues', { authorization: `Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}` });
+    t.equal(basic.status, 401, 'Basic auth refused, even carrying the token');
+    t.match(basic.body.message, /scheme "Basic" is not supported; send the header "Authorization: Bearer <token>"/);
+    for (const empty of ['Bearer ', 'Bearer', 'Bearer    ']) {
+      const res = await call(url, 'GET', '/api/v1/queues', { authorization: empty });
+      t.equal(res.status, 401, `empty bearer ${JSON.stringify(empty)}`);
+      t.match(res.body.message, /missing bearer token/);
+    }
+    const twoWords = await call(url, 'GET', '/api/v1/queues', { authorization: `Bearer ${TOKEN} extra` });
+    t.equal(twoWords.status, 401, 'a token with a space in it');
+    // RFC 7235 section 2.1: the auth-scheme is case-insensitive.
+    for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
+      t.equal((await call(url, 'GET', '/api/v1/queues', { authorization: `${scheme} ${TOKEN}` })).status, 200, `scheme ${scheme} accepted`);
+    }
   });
 
   t.test('queue lifecycle', async (t) => {
