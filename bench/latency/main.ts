@@ -12,7 +12,7 @@
 //   --phases cycle,admission,bind-cycle  run only these phases (profiling)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -102,8 +102,11 @@ function noStoreConfig(): string {
   return configFile;
 }
 
-async function measure(url: string, pid: number, nodes: number, freeGpus: number, args: Args, admission: Buffer): Promise<PhaseResult[]> {
+/** The phases of one target, as steps to run in order (interleaved with the other
+ * target's, so that both see the same background load); results land in `out`. */
+function phasesFor(target: string, url: string, pid: number, nodes: number, freeGpus: number, args: Args, admission: Buffer): { out: PhaseResult[]; steps: (() => Promise<void>)[] } {
   const out: PhaseResult[] = [];
+  const steps: (() => Promise<void>)[] = [];
   const maxMs = args.seconds * 1000;
   // 64 pending pods, each with the node window kube-scheduler would send on that cycle.
   const pods = pendingPods(64);
@@ -137,7 +140,7 @@ async function measure(url: string, pid: number, nodes: number, freeGpus: number
       errors: lat.get('errors')?.length ?? 0,
       verbs,
     });
-    log(`  ${name} c=${c}: ${done} in ${(ms / 1000).toFixed(1)} s (${(done / (ms / 1000)).toFixed(0)}/s)` + Object.entries(verbs).filter(([v]) => v !== 'errors').map(([v, s]) => ` ${v} p99 ${s.p99.toFixed(2)} ms`).join(''));
+    log(`  ${target} ${name} c=${c}: ${done} in ${(ms / 1000).toFixed(1)} s (${(done / (ms / 1000)).toFixed(0)}/s)` + Object.entries(verbs).filter(([v]) => v !== 'errors').map(([v, s]) => ` ${v} p99 ${s.p99.toFixed(2)} ms`).join(''));
   };
   const rec = (lat: Map<string, number[]>, verb: string, ms: number): void => {
     let a = lat.get(verb);
@@ -160,19 +163,23 @@ async function measure(url: string, pid: number, nodes: number, freeGpus: number
     if (p.status !== 200) rec(lat, 'errors', 1);
   };
   for (const c of [1, 16]) {
-    prioritizeBodies.clear();
-    await phase('cycle', c, 1_000_000, cycle);
-    await phase('admission', c, 1_000_000, async (cl, lat) => {
-      const r = await cl.post('/webhooks/mutate', admission);
-      rec(lat, 'admission', r.ms);
-      if (r.status !== 200 || !r.body.includes('"allowed"')) rec(lat, 'errors', 1);
+    steps.push(() => {
+      prioritizeBodies.clear();
+      return phase('cycle', c, 1_000_000, cycle);
     });
+    steps.push(() =>
+      phase('admission', c, 1_000_000, async (cl, lat) => {
+        const r = await cl.post('/webhooks/mutate', admission);
+        rec(lat, 'admission', r.ms);
+        if (r.status !== 200 || !r.body.includes('"allowed"')) rec(lat, 'errors', 1);
+      }),
+    );
   }
   // Full cycles that bind: each bind takes a GPU for good (the snapshot has no deletes),
   // so each phase binds at most a third of the free GPUs, without warm-up.
   let bindSeq = 0;
   for (const c of [1, 16]) {
-    await phase('bind-cycle', c, Math.min(1000, Math.floor(freeGpus / 3)), async (cl, lat, i) => {
+    steps.push(() => phase('bind-cycle', c, Math.min(1000, Math.floor(freeGpus / 3)), async (cl, lat, i) => {
       const n = bindSeq++;
       const Pod = gpuPod(`bind-${c}-${n}`, `b1nd0000-0000-4000-8000-${String(n).padStart(12, '0')}`, 1);
       const f = await cl.post('/scheduler/filter', json({ Pod, NodeNames: nodeNamesForCycle(nodes, i), Nodes: null }));
@@ -186,9 +193,9 @@ async function measure(url: string, pid: number, nodes: number, freeGpus: number
       const b = await cl.post('/scheduler/bind', json({ PodName: Pod.metadata!.name, PodNamespace: 'team-a', PodUID: Pod.metadata!.uid, Node: best.Host }));
       rec(lat, 'bind', b.ms);
       if (b.status !== 200 || (JSON.parse(b.body) as { Error?: string }).Error) rec(lat, 'errors', 1);
-    }, 0);
+    }, 0));
   }
-  return out;
+  return { out, steps };
 }
 
 function admissionBody(repo: string): Buffer {
@@ -201,7 +208,17 @@ function admissionBody(repo: string): Buffer {
   });
 }
 
-async function runTarget(target: 'sluice' | 'baseline', snapshot: string, nodes: number, freeGpus: number, args: Args, admission: Buffer): Promise<TargetRun> {
+interface Live {
+  target: TargetRun['target'];
+  child: ChildProcess;
+  startupMs: number;
+  rssIdleMB: number | null;
+  watch: RssWatch;
+  out: PhaseResult[];
+  steps: (() => Promise<void>)[];
+}
+
+async function startTarget(target: TargetRun['target'], snapshot: string, nodes: number, freeGpus: number, args: Args, admission: Buffer): Promise<Live> {
   const cmd =
     target === 'sluice'
       ? [...(args.profileDir ? ['--cpu-prof', '--cpu-prof-dir', args.profileDir] : []), join(args.repo, 'dist/bin/sluice.js'), 'serve', '--config', noStoreConfig(), '--cluster-snapshot', snapshot, '--https-host', '127.0.0.1', '--https-port', '0', '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'info']
@@ -215,22 +232,34 @@ async function runTarget(target: 'sluice' | 'baseline', snapshot: string, nodes:
   const pid = s.child.pid!;
   const idle = procSample(pid);
   log(` ${target} serving at ${s.url} after ${(s.startupMs / 1000).toFixed(1)} s, RSS ${idle?.rssMB.toFixed(0)} MB`);
+  const { out, steps } = phasesFor(target, s.url, pid, nodes, freeGpus, args, admission);
   const watch = new RssWatch(pid);
+  watch.peakMB = idle?.rssMB ?? 0;
+  return { target, child: s.child, startupMs: s.startupMs, rssIdleMB: idle?.rssMB ?? null, watch, out, steps };
+}
+
+/** Runs both targets phase by phase, alternating which goes first. */
+async function runInterleaved(lives: Live[]): Promise<TargetRun[]> {
   try {
-    const phases = await measure(s.url, pid, nodes, freeGpus, args, admission);
-    watch.stop();
-    return { target, startupMs: s.startupMs, rssIdleMB: idle?.rssMB ?? null, rssPeakMB: watch.peakMB, phases };
+    const n = Math.max(...lives.map((l) => l.steps.length));
+    for (let i = 0; i < n; i++) {
+      const order = i % 2 === 0 ? lives : [...lives].reverse();
+      for (const l of order) await l.steps[i]?.();
+    }
   } finally {
-    watch.stop();
-    await stop(s.child);
+    for (const l of lives) {
+      l.watch.stop();
+      await stop(l.child);
+    }
   }
+  return lives.map((l) => ({ target: l.target, startupMs: l.startupMs, rssIdleMB: l.rssIdleMB, rssPeakMB: l.watch.peakMB, phases: l.out }));
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (!existsSync(join(args.repo, 'dist/bin/sluice.js'))) throw new Error('no production build: run npm run build first');
   const admission = admissionBody(args.repo);
-  const result: BenchResult = { date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version }, sizes: [] };
+  const result: BenchResult = { date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version, loadAvgStart: loadavg()[0] ?? 0, loadAvgEnd: 0 }, sizes: [] };
   for (const n of args.sizes) {
     const pods = n * args.podsPerNode;
     log(`cluster of ${n} nodes, ${pods} placed pods`);
@@ -239,15 +268,24 @@ async function main(): Promise<void> {
     const freeGpus = freeGpuCount(cluster);
     writeFileSync(file, JSON.stringify(cluster));
     try {
-      const skip = (t: string): TargetRun => ({ target: t as TargetRun['target'], startupMs: 0, rssIdleMB: null, rssPeakMB: 0, phases: [] });
-      const baseline = args.only === 'sluice' ? skip('baseline') : await runTarget('baseline', file, n, freeGpus, args, admission);
-      const sluice = args.only === 'baseline' ? skip('sluice') : await runTarget('sluice', file, n, freeGpus, args, admission);
-      result.sizes.push({ nodes: n, pods, sluice, baseline });
+      const skip = (t: TargetRun['target']): TargetRun => ({ target: t, startupMs: 0, rssIdleMB: null, rssPeakMB: 0, phases: [] });
+      const targets = (['baseline', 'sluice'] as const).filter((t) => !args.only || args.only === t);
+      const lives: Live[] = [];
+      try {
+        for (const t of targets) lives.push(await startTarget(t, file, n, freeGpus, args, admission));
+      } catch (e) {
+        for (const l of lives) await stop(l.child);
+        throw e;
+      }
+      const runs = await runInterleaved(lives);
+      const of = (t: TargetRun['target']): TargetRun => runs.find((r) => r.target === t) ?? skip(t);
+      result.sizes.push({ nodes: n, pods, sluice: of('sluice'), baseline: of('baseline') });
     } finally {
       rmSync(file, { force: true });
     }
   }
   rmSync(configFile, { force: true });
+  result.machine.loadAvgEnd = loadavg()[0] ?? 0;
   const date = result.date.slice(0, 10);
   mkdirSync(args.outDir, { recursive: true });
   const base = join(args.outDir, date);

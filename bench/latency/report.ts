@@ -24,7 +24,7 @@ export interface TargetRun {
 
 export interface BenchResult {
   date: string;
-  machine: { cpus: number; model: string; node: string };
+  machine: { cpus: number; model: string; node: string; loadAvgStart: number; loadAvgEnd: number };
   sizes: { nodes: number; pods: number; sluice: TargetRun; baseline: TargetRun }[];
 }
 
@@ -73,7 +73,7 @@ export function targets(r: BenchResult): TargetRow[] {
 export function markdown(r: BenchResult): string {
   const out: string[] = [];
   out.push(`### Latency benchmark ${r.date.slice(0, 10)}`, '');
-  out.push(`${r.machine.cpus} CPUs (${r.machine.model}), node ${r.machine.node}; load generator on the same machine. Times in ms.`, '');
+  out.push(`${r.machine.cpus} CPUs (${r.machine.model}), node ${r.machine.node}; load generator on the same machine; 1-minute load average ${f(r.machine.loadAvgStart, 1)} at the start, ${f(r.machine.loadAvgEnd, 1)} at the end. sluice and baseline phases alternate, so both see the same background load. Times in ms.`, '');
   out.push('| target | goal | measured | met |', '|---|---|---|---|');
   for (const t of targets(r)) out.push(`| ${t.what} | ${t.goal} | ${t.value} | ${t.met === null ? '-' : t.met ? 'yes' : '**no**'} |`);
   out.push('');
