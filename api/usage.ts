@@ -2,9 +2,7 @@
 // pods, split by QoS (pods without sluice.io/qos count as guaranteed, the webhook's
 // default) and by the GPU model of the node they run on. Pure: no I/O.
 import type { PodRecord } from '../cluster/cache.js';
-
-export const QUEUE_LABEL = 'sluice.io/queue';
-export const QOS_LABEL = 'sluice.io/qos';
+import { LABEL_QOS, LABEL_QUEUE } from '../webhooks/labels.js';
 
 export interface UsageRow {
   resource: string;
@@ -27,9 +25,9 @@ export function queueUsage(queue: string, pods: Iterable<Readonly<PodRecord>>, p
   let count = 0;
   const rows = new Map<string, UsageRow>();
   for (const p of pods) {
-    if (p.labels[QUEUE_LABEL] !== queue || !p.nodeName || p.terminal) continue;
+    if (p.labels[LABEL_QUEUE] !== queue || !p.nodeName || p.terminal) continue;
     count++;
-    const bestEffort = p.labels[QOS_LABEL] === 'best-effort';
+    const bestEffort = p.labels[LABEL_QOS] === 'best-effort';
     const model = productOf(p.nodeName);
     for (const r of p.requests) {
       if (r.count <= 0) continue;
