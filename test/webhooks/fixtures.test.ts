@@ -125,3 +125,14 @@ t.test('decisions are audited in Postgres, dry runs are not', async (t) => {
   t.match(mutated[0], { allowed: true, reason: /patched .*gate/ });
   t.same(await q(dry.request.uid), [], 'dryRun requests leave no audit row');
 });
+
+t.test('decisions are counted and timed', async (t) => {
+  const counts = (await sluice.metrics.webhookRequests.get()).values;
+  const n = (webhook: string, outcome: string): number => counts.find((v) => v.labels.webhook === webhook && v.labels.outcome === outcome)?.value ?? 0;
+  t.ok(n('mutate', 'patched') >= 6, 'mutate patched');
+  t.ok(n('validate', 'denied') >= 1, 'validate denied');
+  t.ok(n('validate', 'allowed') >= 2, 'validate allowed');
+  const hist = (await sluice.metrics.webhookLatency.get()).values;
+  const total = hist.filter((v) => v.metricName === 'sluice_webhook_duration_seconds_count').reduce((a, v) => a + v.value, 0);
+  t.equal(total, counts.reduce((a, v) => a + v.value, 0), 'every counted request was timed');
+});
