@@ -92,7 +92,11 @@ export class CertProvisioner {
         }
         this.log.info({ secret: `${namespace}/${name}`, steps }, `certificates rotated: ${steps.map((s) => `${s.step} (${s.why})`).join('; ')}`);
       }
-      await this.patchBundles(caBundle(state));
+      const bundle = caBundle(state);
+      await this.patchBundles(bundle);
+      if (this.served === null) {
+        this.log.info({ caBundle: Buffer.from(bundle).toString('base64') }, "webhook certificates ready; caBundle (base64) for the scheduler's extender tlsConfig is in this line");
+      }
       const serving = state.serving!;
       this.metrics.certExpirySeconds.set({ kind: 'ca' }, certInfo(state.ca!.certPem).notAfter.getTime() / 1000);
       this.metrics.certExpirySeconds.set({ kind: 'serving' }, certInfo(serving.certPem).notAfter.getTime() / 1000);
