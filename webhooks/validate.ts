@@ -16,7 +16,7 @@ import { modelMatches, parseModelList } from '../cluster/gpu-model.js';
 import { podGpuRequests, PodRequestError } from '../cluster/pod-request.js';
 import { parseQuantity } from '../cluster/quantity.js';
 import type { QueueLimit, QueueLookup } from '../store/queue-directory.js';
-import { ANN_GPU_MODEL, GATE_QUEUE, isQos, LABEL_GANG_SIZE, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe, QOS_CLASSES, type QosClass } from './labels.js';
+import { ANN_GPU_MODEL, ANN_GPUS, GATE_QUEUE, isQos, LABEL_GANG_SIZE, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe, QOS_CLASSES, type QosClass } from './labels.js';
 import { controllerOf, jobTypeOf, podAnnotations, podLabels, queueOf, shorthandOf, wholeCount } from './pod-facts.js';
 import type { ClusterFacts, WebhookPolicy } from './policy.js';
 
@@ -45,6 +45,15 @@ export interface JobAsk {
 export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, string>> | undefined, username: string, policy: WebhookPolicy): Verdict | JobAsk | null {
   const sh = shorthandOf(pod);
   if (sh.kind === 'bad') return deny(422, sh.message);
+  if (sh.kind === 'ok') {
+    // The mutating webhook makes these agree; a mismatch means it was skipped (it fails open).
+    const c = pod.spec!.containers[sh.container]!;
+    const r = policy.gpuResources[0]!;
+    const have = wholeCount(c.resources?.limits?.[r] ?? 0);
+    if (have !== sh.gpus) {
+      return deny(422, `annotation ${ANN_GPUS} asks ${sh.gpus} ${r} but container ${c.name} has ${Number.isNaN(have) ? 'an invalid count' : have}; sluice's mutating webhook did not run, create the pod again`);
+    }
+  }
   const labels = podLabels(pod);
   const spec = pod.spec!;
   for (const resource of policy.gpuResources) {

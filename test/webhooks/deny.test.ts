@@ -82,6 +82,12 @@ const cases: Array<{ name: string; edit: (pod: any, req: any) => void; code: num
     code: 422,
     message: 'annotation sluice.io/gpu-container names container "sidecar" but the pod has only trainer; fix the name',
   },
+  {
+    name: 'shorthand not applied (the mutating webhook was skipped)',
+    edit: (pod) => { pod.metadata.annotations['sluice.io/gpus'] = '4'; },
+    code: 422,
+    message: "annotation sluice.io/gpus asks 4 nvidia.com/gpu but container trainer has 2; sluice's mutating webhook did not run, create the pod again",
+  },
   { name: 'unknown job type', edit: label('sluice.io/job-type', 'batch'), code: 422, message: /^job type "batch" is not configured; use one of notebook/ },
   {
     name: 'a bare pod claiming another user',
@@ -120,6 +126,7 @@ t.test('allowed: within limits, over free quota, cohort borrowing, models by ali
     ['best-effort within the cap', (pod) => { gpus('6')(pod); label('sluice.io/queue', 'small')(pod); label('sluice.io/qos', 'best-effort')(pod); }],
     ['model alias a100 against the a100 quota row', (pod) => { label('sluice.io/queue', 'a100-only')(pod); pod.metadata.annotations['sluice.io/gpu-model'] = 'a100'; }],
     ['known job type', label('sluice.io/job-type', 'notebook')],
+    ['shorthand that the mutation applied', (pod) => { pod.metadata.annotations['sluice.io/gpus'] = '2'; }],
     ['the user label sluice sets for the requester', label('sluice.io/user', 'admin')],
     ['a controller-made pod keeps the user label of its template', (pod, req) => {
       label('sluice.io/user', 'bob')(pod);
