@@ -151,3 +151,21 @@ t.test('a missing webhook configuration is logged, not fatal', async (t) => {
   await new CertProvisioner(kc, cfg, log, new Metrics({ defaultMetrics: false })).ensure();
   t.ok(lines.some((l) => l.includes('ValidatingWebhookConfiguration sluice does not exist; apply manifests/webhooks.yaml')), 'says what to do');
 });
+
+t.test('serve with certs.selfProvision: the listener starts from the Secret\'s serving pair', async (t) => {
+  const { statSync, readFileSync } = await import('node:fs');
+  const { prepareServingCert } = await import('../../certs/serving.js');
+  const { loadConfig } = await import('../../config/load.js');
+  const { api, kc } = await setup(t);
+  const config = loadConfig({ env: {}, base: { certs: { ...cfg, selfProvision: true } } });
+  const metrics = new Metrics({ defaultMetrics: false });
+  const prepared = await prepareServingCert(config, kc, createLogger('silent'), metrics);
+  t.teardown(() => prepared.stop());
+  t.not(prepared.config.https.certFile, '', 'cert file filled in for the listener');
+  t.equal(statSync(prepared.config.https.keyFile).mode & 0o777, 0o600, 'key written 0600');
+  const secret = api.objects.get('secret/sluice-system/sluice-webhook-tls') as Obj & { data: Record<string, string> };
+  t.equal(readFileSync(prepared.config.https.certFile, 'utf8'), Buffer.from(secret.data['tls.crt']!, 'base64').toString(), 'the Secret\'s serving cert');
+  const expiry = (await metrics.certExpirySeconds.get()).values.map((v) => v.labels.kind).sort();
+  t.same(expiry, ['ca', 'serving'], 'expiry gauges set');
+  await t.rejects(prepareServingCert(config, null, createLogger('silent'), metrics), { message: /^certs.selfProvision needs a Kubernetes cluster/ }, 'no cluster: a clear error');
+});
