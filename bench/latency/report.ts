@@ -58,6 +58,11 @@ export function targets(r: BenchResult): TargetRow[] {
       const ratio = a !== undefined && b ? a / b : undefined;
       rows.push({ what: `admission p99, ${big.nodes} nodes, concurrency ${c}`, goal: '<= 1.5x baseline', value: `${f(ratio)}x (${f(a)} vs ${f(b)} ms)`, met: ratio === undefined ? null : ratio <= 1.5 });
     }
+    const cs = phaseOf(big.sluice, 'cycle', 1);
+    const cb = phaseOf(big.baseline, 'cycle', 1);
+    const a = cs && cpuPerOp(cs);
+    const b = cb && cpuPerOp(cb);
+    rows.push({ what: `server CPU per filter+prioritize cycle, ${big.nodes} nodes (steadier than p99 on a busy machine)`, goal: 'context', value: `${f(a && b ? a / b : undefined)}x (${f(a, 3)} vs ${f(b, 3)} ms)`, met: null });
     rows.push({ what: `server RSS peak, ${big.nodes} nodes + ${big.pods} pods`, goal: '< 300 MB', value: `${f(big.sluice.rssPeakMB, 0)} MB`, met: big.sluice.rssPeakMB < 300 });
   }
   if (mid) {
