@@ -99,7 +99,8 @@ export async function startSluice(o: StartOptions = {}): Promise<Running> {
       https: { host: '127.0.0.1', port: 0, certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') },
       http: { host: '127.0.0.1', port: 0 },
       logLevel: 'silent',
-      webhooks: { jobTypes: { notebook: { 'sluice.io/pool': 'notebooks' } }, ...(o.webhooks ?? {}) },
+      // Queueing on: these tests assert the scheduling gate (off by default until a queue manager runs).
+      webhooks: { queueing: true, jobTypes: { notebook: { 'sluice.io/pool': 'notebooks' } }, ...(o.webhooks ?? {}) },
     },
   });
   const log = createLogger('silent');

@@ -35,6 +35,7 @@ t.test('sluice serve answers the webhooks over HTTPS with namespace labels from 
       https: { host: '127.0.0.1', port: 0, certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') },
       http: { host: '127.0.0.1', port: 0 },
       store: { url: DATABASE_URL, schema },
+      webhooks: { queueing: true }, // gates are asserted below
     },
   });
   const running = await serve(config, { log: createLogger('silent') });
