@@ -7,7 +7,7 @@
 // Speed: a node's score for an ask shape changes only when that node changes, so scores
 // are cached per (node, shape) and a node's row is dropped when a pod lands on it.
 import { fit, fits } from '../../scheduler/placement/fit.js';
-import { applyChoice, binpack, fragmentation, fragmentationPlacement, spread, type GpuChoice, type Policy } from '../../scheduler/placement/policies.js';
+import { applyChoice, binpack, fragmentation, fragmentationAware, fragmentationPlacement, spread, toExtenderScores, type GpuChoice, type Policy } from '../../scheduler/placement/policies.js';
 import { makeBestFitPolicy, makeRandomPolicy } from '../../scheduler/placement/reference-policies.js';
 import { sizeMix } from '../../scheduler/placement/size-mix.js';
 import { WHOLE, type GpuAsk, type GpuSlots, type NodeView, type SizeMix } from '../../scheduler/placement/types.js';
@@ -105,6 +105,10 @@ export interface SimOptions {
   mix?: SizeMix;
   inflation?: number;
   stepPct?: number;
+  /** Rank nodes by the 0..10 integers the extender answers kube-scheduler with
+   * (toExtenderScores over the feasible nodes) instead of the raw scores: what placement
+   * looks like through the real extender, where the coarse scores tie more often. */
+  extenderScores?: boolean;
   /** Replaces the named policy's scoring, to try variants (results keep the name). */
   custom?: (node: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: SizeMix) => { choice: GpuChoice; score: number };
 }
@@ -230,6 +234,8 @@ export function simulate(opts: SimOptions): SimResult {
     let bestNode = -1;
     let bestPlacement: Placement | undefined;
     let ties = 0;
+    const feasible: number[] = [];
+    const placements: Placement[] = [];
     for (let n = 0; n < views.length; n++) {
       if (!fits(views[n]!, ask)) continue;
       let p: Placement;
@@ -238,6 +244,11 @@ export function simulate(opts: SimOptions): SimResult {
       } else {
         const k = n * nShapes + s;
         p = cache[k] ?? (cache[k] = place(n, ask));
+      }
+      if (opts.extenderScores) {
+        feasible.push(n);
+        placements.push(p);
+        continue;
       }
       if (p.score > best) {
         best = p.score;
@@ -248,6 +259,21 @@ export function simulate(opts: SimOptions): SimResult {
         // Equal scores: uniform choice among them, as kube-scheduler's selectHost.
         bestNode = n;
         bestPlacement = p;
+      }
+    }
+    if (opts.extenderScores && feasible.length > 0) {
+      const scaled = toExtenderScores(placements.map((p) => p.score), other?.scale ?? fragmentationAware.scale);
+      for (let j = 0; j < feasible.length; j++) {
+        const sc = scaled[j]!;
+        if (sc > best) {
+          best = sc;
+          bestNode = feasible[j]!;
+          bestPlacement = placements[j];
+          ties = 1;
+        } else if (sc === best && rng() * ++ties < 1) {
+          bestNode = feasible[j]!;
+          bestPlacement = placements[j];
+        }
       }
     }
     if (bestNode < 0 || !bestPlacement) {

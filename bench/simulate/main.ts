@@ -7,6 +7,8 @@
 //   --policies a,b    policies (default: all five)
 //   --workers N       worker threads (default: number of CPUs, at most 4)
 //   --out DIR         results folder (default bench/results)
+//   --extender-scores rank nodes by the extender's 0..10 integer scores, not raw scores
+//                     (results go to simulate-<date>-extender-scores.*)
 //   --quick           one seed, default list, a quarter of the nodes, in-process; checks
 //                     invariants only (what CI runs; see test/bench/simulate-quick.test.ts)
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -27,6 +29,7 @@ export interface SimulateArgs {
   workers: number;
   outDir: string;
   quick: boolean;
+  extenderScores: boolean;
 }
 
 export function parseArgs(argv: readonly string[], cwd = process.cwd()): SimulateArgs {
@@ -48,6 +51,7 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): Simulat
     workers: Number(get('workers') ?? Math.min(4, availableParallelism())),
     outDir: resolve(cwd, get('out') ?? 'bench/results'),
     quick: argv.includes('--quick'),
+    extenderScores: argv.includes('--extender-scores'),
   };
 }
 
@@ -94,7 +98,7 @@ export async function runFull(args: SimulateArgs): Promise<{ curves: Curve[]; fi
   const jobs: SimJob[] = [];
   for (const list of args.lists)
     for (let seed = 1; seed <= args.seeds; seed++)
-      for (const policy of args.policies) jobs.push({ id: jobs.length, dataDir: args.dataDir, list, policy, seed });
+      for (const policy of args.policies) jobs.push({ id: jobs.length, dataDir: args.dataDir, list, policy, seed, extenderScores: args.extenderScores });
   const runs = new Map<string, SimResult[]>();
   const started = Date.now();
   let done = 0;
@@ -116,10 +120,12 @@ export async function runFull(args: SimulateArgs): Promise<{ curves: Curve[]; fi
     }
   const date = new Date().toISOString().slice(0, 10);
   mkdirSync(args.outDir, { recursive: true });
-  const base = join(args.outDir, `simulate-${date}`);
+  const base = join(args.outDir, `simulate-${date}${args.extenderScores ? '-extender-scores' : ''}`);
   const meta = {
     date: new Date().toISOString(),
-    method: 'FGD (ATC 23) replay: seeded random arrival, no departures, until 130% of GPU capacity; failed pods skipped',
+    method:
+      'FGD (ATC 23) replay: seeded random arrival, no departures, until 130% of GPU capacity; failed pods skipped' +
+      (args.extenderScores ? '; nodes ranked by the extender 0..10 scores' : '; nodes ranked by raw policy scores'),
     cluster: 'openb_node_list_all_node.csv',
     seeds: args.seeds,
     seconds: (Date.now() - started) / 1000,

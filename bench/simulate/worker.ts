@@ -9,6 +9,7 @@ export interface SimJob {
   list: PodListName;
   policy: SimPolicyName;
   seed: number;
+  extenderScores: boolean;
 }
 
 const traces = new Map<string, { nodes: TraceNode[]; pods: TracePod[] }>();
@@ -18,7 +19,7 @@ parentPort?.on('message', (job: SimJob) => {
     const key = `${job.dataDir}:${job.list}`;
     let t = traces.get(key);
     if (!t) traces.set(key, (t = loadTrace(job.dataDir, job.list)));
-    const result = simulate({ nodes: t.nodes, pods: t.pods, policy: job.policy, seed: job.seed });
+    const result = simulate({ nodes: t.nodes, pods: t.pods, policy: job.policy, seed: job.seed, extenderScores: job.extenderScores });
     parentPort?.postMessage({ id: job.id, result });
   } catch (e) {
     parentPort?.postMessage({ id: job.id, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
