@@ -39,7 +39,7 @@ interface NodeRecord {
   used: Record<string, number>;
   assumed: Record<string, number>;
   pods: Set<string>;
-  views: Map<string, NodeView> | null; // per resource, rebuilt lazily after a change
+  views: Record<string, NodeView> | null; // per resource, rebuilt lazily after a change
 }
 
 export type AssumeResult = { ok: true } | { ok: false; reason: string };
@@ -257,14 +257,10 @@ export class ClusterCache {
   nodeView(name: string, resource: string): NodeView | undefined {
     const rec = this.nodes.get(name);
     if (!rec?.facts) return undefined;
-    let views = rec.views;
-    if (!views) views = rec.views = new Map();
-    let v = views.get(resource);
-    if (!v) {
-      v = this.buildView(rec, rec.facts, resource);
-      views.set(resource, v);
-    }
-    return v;
+    // A plain object, not a Map: the key is the same configured resource string on every
+    // call, which V8 looks up faster as a property.
+    const views = (rec.views ??= Object.create(null) as Record<string, NodeView>);
+    return (views[resource] ??= this.buildView(rec, rec.facts, resource));
   }
 
   /** A view from a Node object sent in the request (nodeCacheCapable false), with the

@@ -6,6 +6,9 @@ export type { Logger };
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   return pino(
     { level, base: { app: 'sluice' }, timestamp: pino.stdTimeFunctions.isoTime },
-    destination ?? process.stdout,
+    // Asynchronous stdout: process.stdout writes synchronously to files and pipes, which
+    // put one blocking write per decision on the webhook and bind hot paths. pino flushes
+    // what is buffered when the process exits.
+    destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
