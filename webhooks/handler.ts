@@ -99,6 +99,7 @@ export class AdmissionHandler {
     if (req.operation !== 'CREATE') return allowUntouched(req, `${String(req.operation)} needs no mutation`);
     const pod = readPod(req.object);
     if (typeof pod === 'string') return { ...allowUntouched(req, `${pod}; left unchanged`), outcome: 'unreadable' };
+    if (isKubeletPod(pod, req)) return allowUntouched(req, KUBELET_POD);
     const nsLabels = this.o.facts.namespaceLabels(str(req.namespace));
     if (!inScope(pod, nsLabels)) return allowUntouched(req, 'not in a sluice-managed namespace and no sluice.io/queue label');
     const m = mutatePod({ pod, username: str(req.userInfo?.username), nsLabels, policy: this.o.policy, facts: this.o.facts });
@@ -118,6 +119,7 @@ export class AdmissionHandler {
     if (skip) return allowUntouched(req, skip);
     const pod = readPod(req.object);
     if (typeof pod === 'string') return verdictOutcome(req, { allowed: false, code: 400, message: `${pod}; sluice cannot check this pod` }, 'unreadable');
+    if (isKubeletPod(pod, req)) return allowUntouched(req, KUBELET_POD);
     if (req.operation === 'UPDATE') {
       const old = readPod(req.oldObject, 'request.oldObject');
       if (typeof old === 'string') return verdictOutcome(req, { allowed: false, code: 400, message: `${old}; sluice cannot check this update` }, 'unreadable');
@@ -167,6 +169,19 @@ function notOurs(req: AdmissionRequest): string | null {
   if (resource !== undefined && resource !== 'pods') return `resource ${String(resource)} is not pods`;
   if (typeof req.subResource === 'string' && req.subResource !== '') return `subresource ${req.subResource} is not checked`;
   return null;
+}
+
+const KUBELET_POD = 'static or mirror pod made by a kubelet';
+
+/**
+ * Static pods' mirror pods are made by a kubelet (user system:node:NAME) and already run
+ * on their node: they carry spec.nodeName and cannot be gated, queued or placed, so
+ * sluice leaves them alone. The kubernetes.io/config.mirror annotation alone proves
+ * nothing (any user may write it), so only the requesting user counts.
+ */
+function isKubeletPod(_pod: V1Pod, req: AdmissionRequest): boolean {
+  const user = req.userInfo?.username;
+  return typeof user === 'string' && user.startsWith('system:node:');
 }
 
 function isOurs(pod: V1Pod): boolean {

@@ -9,7 +9,7 @@
 //   3. toleration for the GPU taint
 //   4. priorityClassName + priority + preemptionPolicy from the QoS label
 //   5. required node affinity: GPU model (aliases resolved to present products) and job-type pool
-//   6. scheduling gate sluice.io/queue when queueing is on
+//   6. scheduling gate sluice.io/queue when queueing is on and spec.nodeName is unset
 import type { V1Affinity, V1Container, V1NodeSelectorRequirement, V1NodeSelectorTerm, V1Pod, V1Toleration } from '@kubernetes/client-node';
 import { LABEL_GPU_PRODUCT } from '../cluster/node-facts.js';
 import { modelAccepted, parseModelList } from '../cluster/gpu-model.js';
@@ -86,8 +86,9 @@ export function mutatePod(input: MutateInput): Mutation {
     }
   }
 
-  // 6. scheduling gate
-  if (policy.queueing) {
+  // 6. scheduling gate; never on a pod that names its node (the apiserver refuses
+  // spec.nodeName while gates remain; validation denies such managed GPU pods)
+  if (policy.queueing && !spec.nodeName) {
     const gates = spec.schedulingGates;
     if (!gates?.some((g) => g.name === GATE_QUEUE)) {
       ops.push(gates ? { op: 'add', path: '/spec/schedulingGates/-', value: { name: GATE_QUEUE } } : { op: 'add', path: '/spec/schedulingGates', value: [{ name: GATE_QUEUE }] });

@@ -4,7 +4,8 @@
 //
 // CREATE of an in-scope GPU pod, checked in this order:
 //   1. the pod spec: shorthand annotation, whole GPU counts, requests = limits, QoS label,
-//      job type, gang size (422); a bare pod's sluice.io/user names its creator (403)
+//      job type, gang size (422); a bare pod's sluice.io/user names its creator (403);
+//      no spec.nodeName (403)
 //   2. the queue: it exists (404), is open (403); store unreadable -> webhooks.onStoreDown (503 or allow)
 //   3. the job is not larger than the queue's per-job maximum (403)
 //   4. the job could ever fit: not larger than the queue's quota for its QoS, not a pod
@@ -81,6 +82,9 @@ export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, strin
     throw e;
   }
   if (perPod.length === 0) return null;
+  // A pod that names its node bypasses the scheduler, the extender and the queue.
+  // (Static and mirror pods, made by a kubelet, never get here: see handler.ts.)
+  if (spec.nodeName) return deny(403, `pod sets spec.nodeName to ${spec.nodeName}; remove spec.nodeName; sluice places GPU pods`);
 
   const qos = labels[LABEL_QOS] ?? 'guaranteed';
   if (!isQos(qos)) return deny(422, `label ${LABEL_QOS} is "${qos}"; use one of ${QOS_CLASSES.join(', ')}`);

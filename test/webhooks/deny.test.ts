@@ -104,6 +104,7 @@ const cases: Array<{ name: string; edit: (pod: any, req: any) => void; code: num
     code: 403,
     message: 'pod asks 9 nvidia.com/gpu but queue team-a allows at most 8 per job (1 too many)',
   },
+  { name: 'spec.nodeName on a GPU pod', edit: (pod) => { pod.spec.nodeName = 'gpu-node-1'; }, code: 403, message: /^pod sets spec.nodeName to gpu-node-1; remove spec.nodeName; sluice places GPU pods/ },
   { name: 'bad gang size', edit: label('sluice.io/gang-size', '0'), code: 422, message: /^sluice.io\/gang-size is "0"; it must be a whole number of pods, at least 1/ },
 ];
 
@@ -196,6 +197,22 @@ t.test('pods outside sluice are untouched, even GPU pods', async (t) => {
   cm.request.resource = { group: '', version: 'v1', resource: 'configmaps' };
   cm.request.object = { kind: 'ConfigMap', data: {} };
   t.same((await sluice.post('/webhooks/validate', cm)).body.response, { uid: cm.request.uid, allowed: true });
+});
+
+t.test('static and mirror pods (created by a kubelet) are untouched, even with spec.nodeName', async (t) => {
+  const r = review((pod, req) => {
+    pod.spec.nodeName = 'gpu-node-1';
+    pod.metadata.annotations['kubernetes.io/config.mirror'] = 'abc';
+    req.userInfo = { username: 'system:node:gpu-node-1', groups: ['system:nodes'] };
+  });
+  const v = await sluice.post('/webhooks/validate', r);
+  t.same(v.body.response, { uid: r.request.uid, allowed: true }, 'validate allows');
+  const m = await sluice.post('/webhooks/mutate', r);
+  t.same(m.body.response, { uid: r.request.uid, allowed: true }, 'mutate leaves it alone');
+  // The annotation alone, written by a user, is no way around sluice.
+  (r.request.userInfo as { username: string }).username = 'admin';
+  const denied = await sluice.post('/webhooks/validate', r);
+  t.equal(denied.body.response.allowed, false, 'a user-made pod with the mirror annotation is still checked');
 });
 
 t.test('Postgres down: onStoreDown allow admits with a warning, deny refuses with 503', async (t) => {

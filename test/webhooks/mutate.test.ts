@@ -167,6 +167,12 @@ t.test('queueing off: no gate', async (t) => {
   t.same(patched(gated).spec.schedulingGates, [{ name: 'other.io/hold' }, { name: 'sluice.io/queue' }], 'appended after other gates');
 });
 
+t.test('spec.nodeName: no gate (the apiserver refuses nodeName with gates)', async (t) => {
+  const m = run(gpuPod({ spec: { nodeName: 'gpu-node-1' } }));
+  t.notOk(m.ops.some((o) => o.path.startsWith('/spec/schedulingGates')), 'no scheduling gate');
+  t.ok(m.gpu, 'still a GPU pod');
+});
+
 t.test('label-safe values and JSON pointer escaping', async (t) => {
   t.equal(labelSafe('admin'), 'admin');
   t.equal(labelSafe('system:serviceaccount:ml:runner'), 'system-serviceaccount-ml-runner');
