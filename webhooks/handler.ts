@@ -96,7 +96,7 @@ export class AdmissionHandler {
   private decideMutate(req: AdmissionRequest): Outcome {
     const skip = notOurs(req);
     if (skip) return allowUntouched(req, skip);
-    if (req.operation !== 'CREATE') return allowUntouched(req, `${String(req.operation)} needs no mutation`);
+    if (req.operation !== 'CREATE' || isStatus(req)) return allowUntouched(req, `${String(req.operation)} needs no mutation`);
     const pod = readPod(req.object);
     if (typeof pod === 'string') return { ...allowUntouched(req, `${pod}; left unchanged`), outcome: 'unreadable' };
     if (isKubeletPod(pod, req)) return allowUntouched(req, KUBELET_POD);
@@ -124,11 +124,12 @@ export class AdmissionHandler {
       const old = readPod(req.oldObject, 'request.oldObject');
       if (typeof old === 'string') return verdictOutcome(req, { allowed: false, code: 400, message: `${old}; sluice cannot check this update` }, 'unreadable');
       const v = checkUpdate(pod, old, str(req.userInfo?.username), this.o.policy);
-      // Updates of pods sluice does not manage are not worth an audit row.
-      const ours = v.allowed === false || isOurs(old);
+      // Updates of pods sluice does not manage are not worth an audit row, nor are the
+      // frequent status updates of its own pods unless denied.
+      const ours = v.allowed === false || (isOurs(old) && !isStatus(req));
       return { ...verdictOutcome(req, v), record: ours };
     }
-    if (req.operation !== 'CREATE') return allowUntouched(req, `${String(req.operation)} is not checked`);
+    if (req.operation !== 'CREATE' || isStatus(req)) return allowUntouched(req, `${String(req.operation)} is not checked`);
     const nsLabels = this.o.facts.namespaceLabels(str(req.namespace));
     if (!inScope(pod, nsLabels)) return allowUntouched(req, 'not in a sluice-managed namespace and no sluice.io/queue label');
     const ask = checkPodSpec(pod, nsLabels, str(req.userInfo?.username), this.o.policy);
@@ -163,13 +164,19 @@ function allowUntouched(req: AdmissionRequest, reason: string): Outcome {
   return { response: { uid: req.uid, allowed: true }, outcome: 'out_of_scope', reason, record: false };
 }
 
-/** Why a request is none of sluice's business, or null when it is a pod CREATE/UPDATE. */
+/**
+ * Why a request is none of sluice's business, or null when it is about a pod or its
+ * status subresource (an UPDATE of pods/status can change labels too, so it gets the same
+ * tamper checks).
+ */
 function notOurs(req: AdmissionRequest): string | null {
   const resource = req.resource?.resource;
   if (resource !== undefined && resource !== 'pods') return `resource ${String(resource)} is not pods`;
-  if (typeof req.subResource === 'string' && req.subResource !== '') return `subresource ${req.subResource} is not checked`;
+  if (typeof req.subResource === 'string' && req.subResource !== '' && req.subResource !== 'status') return `subresource ${req.subResource} is not checked`;
   return null;
 }
+
+const isStatus = (req: AdmissionRequest): boolean => req.subResource === 'status';
 
 const KUBELET_POD = 'static or mirror pod made by a kubelet';
 

@@ -166,6 +166,16 @@ t.test('UPDATE tampering: the gate and queue/qos/user labels belong to sluice', 
     const ok = await sluice.post('/webhooks/validate', r);
     t.equal(ok.body.response.allowed, true, `${name}: allowed for sluice's service account`);
   }
+  // The same checks through the status subresource (PATCH pods/x/status can change labels).
+  const viaStatus = structuredClone(base);
+  viaStatus.request.subResource = 'status';
+  viaStatus.request.object!.spec.schedulingGates = [{ name: 'sluice.io/queue' }];
+  viaStatus.request.object!.metadata.labels['sluice.io/queue'] = 'vip';
+  const st = await sluice.post('/webhooks/validate', viaStatus);
+  t.equal(st.body.response.allowed, false, 'pods/status: label change denied');
+  t.match(st.body.response.status?.message, /^only sluice may change label sluice.io\/queue/, 'pods/status: message');
+  viaStatus.request.object!.metadata.labels['sluice.io/queue'] = 'team-a';
+  t.equal((await sluice.post('/webhooks/validate', viaStatus)).body.response.allowed, true, 'pods/status: a plain status update is allowed');
   const harmless = structuredClone(base);
   harmless.request.object!.spec.schedulingGates = [{ name: 'sluice.io/queue' }];
   harmless.request.object!.metadata.labels.app = 'renamed';

@@ -28,8 +28,13 @@ t.test('webhook configurations', async (t) => {
     t.equal(h.sideEffects, 'NoneOnDryRun', 'audit rows are side effects, skipped on dry run');
     t.equal(h.failurePolicy, 'Ignore');
     t.equal(h.timeoutSeconds, 5);
-    t.same(h.rules[0]!.operations, ['CREATE', 'UPDATE']);
-    t.same(h.rules[0]!.resources, ['pods']);
+    if (d.kind.startsWith('Mutating')) {
+      t.same(h.rules[0]!.operations, ['CREATE'], 'the mutation acts on CREATE only');
+      t.same(h.rules[0]!.resources, ['pods']);
+    } else {
+      t.same(h.rules[0]!.operations, ['CREATE', 'UPDATE']);
+      t.same(h.rules[0]!.resources, ['pods', 'pods/status'], 'tamper checks cover the status subresource too');
+    }
     const excluded = h.namespaceSelector.matchExpressions.find((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn')?.values ?? [];
     t.ok(excluded.includes('kube-system') && excluded.includes(config.certs.namespace), `${d.kind}: kube-system and sluice's namespace excluded`);
     t.match(h.clientConfig.service, { name: config.certs.service, namespace: config.certs.namespace, port: 443 });
