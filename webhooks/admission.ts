@@ -101,8 +101,41 @@ export function readPod(obj: unknown, field = 'request.object'): V1Pod | string 
     const v = spec[k];
     if (v !== undefined && v !== null && (!Array.isArray(v) || !v.every(isObject))) return `${field}.spec.${k} is not a list of objects`;
   }
-  if (spec.affinity !== undefined && spec.affinity !== null && !isObject(spec.affinity)) return `${field}.spec.affinity is not an object`;
+  if (spec.affinity !== undefined && spec.affinity !== null) {
+    if (!isObject(spec.affinity)) return `${field}.spec.affinity is not an object`;
+    const why = nodeAffinityProblem(spec.affinity.nodeAffinity, `${field}.spec.affinity.nodeAffinity`);
+    if (why) return why;
+  }
   return obj as V1Pod;
+}
+
+const isList = (v: unknown): v is unknown[] => Array.isArray(v);
+const absent = (v: unknown): boolean => v === undefined || v === null;
+
+/** The required node-selector terms the mutation merges into, down to each requirement's values. */
+function nodeAffinityProblem(na: unknown, at: string): string | null {
+  if (absent(na)) return null;
+  if (!isObject(na)) return `${at} is not an object`;
+  const req = na.requiredDuringSchedulingIgnoredDuringExecution;
+  const reqAt = `${at}.requiredDuringSchedulingIgnoredDuringExecution`;
+  if (absent(req)) return null;
+  if (!isObject(req)) return `${reqAt} is not an object`;
+  const terms = req.nodeSelectorTerms;
+  if (absent(terms)) return null;
+  if (!isList(terms) || !terms.every(isObject)) return `${reqAt}.nodeSelectorTerms is not a list of objects`;
+  for (const [i, term] of terms.entries()) {
+    for (const k of ['matchExpressions', 'matchFields'] as const) {
+      const list = term[k];
+      if (absent(list)) continue;
+      if (!isList(list) || !list.every(isObject)) return `${reqAt}.nodeSelectorTerms[${i}].${k} is not a list of objects`;
+      for (const r of list) {
+        if (!absent(r.values) && !(isList(r.values) && r.values.every((v) => typeof v === 'string'))) {
+          return `${reqAt}.nodeSelectorTerms[${i}].${k} has values that are not a list of strings`;
+        }
+      }
+    }
+  }
+  return null;
 }
 
 // Route schemas. Only the envelope is checked here (a full Pod schema would cost more

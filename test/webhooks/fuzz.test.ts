@@ -2,7 +2,7 @@
 // well-formed AdmissionReview answer or a 4xx with a reason. Bounded loop, seeded PRNG
 // (SLUICE_FUZZ_SEED to replay a failure).
 import t from 'tap';
-import { fixtureNames, loadReview, QUEUE_TEAM_A, startSluice } from './helpers.js';
+import { applyPatch, fixtureNames, loadReview, QUEUE_TEAM_A, startSluice } from './helpers.js';
 
 const sluice = await startSluice();
 t.teardown(() => sluice.close());
@@ -58,8 +58,29 @@ function breakFixture(): unknown {
   return review;
 }
 
+/** Values where a list of objects belongs: null, scalars, lists holding null or scalars. */
+const oddList = (): unknown => pick<unknown>([null, [null], [1], ['x'], [[]], [{}], 'x', 7, {}, [null, {}]]);
+
+/**
+ * A GPU pod from the fixtures with a gpu-model annotation (so the affinity code runs) and a
+ * node affinity broken somewhere: the shapes readPod must catch before the decision code.
+ */
+function oddAffinity(): unknown {
+  const review = loadReview(pick(['gpu-pod.json', 'gpu-pod-validate.json', 'job-pod.json'])) as unknown as Record<string, any>;
+  const pod = review.request.object;
+  pod.metadata.annotations = { ...(pod.metadata.annotations ?? {}), 'sluice.io/gpu-model': pick(['a100', 'h100', 'v100,a100']) };
+  const expr = pick<unknown>([null, 'x', { key: 'zone', operator: 'In', values: pick<unknown>([null, 'a', ['a'], [null], 3]) }, { key: null }, {}]);
+  const term = pick<unknown>([null, 'x', 3, [], {}, { matchExpressions: oddList() }, { matchExpressions: [expr] }, { matchFields: oddList() }]);
+  const required = pick<unknown>([null, 'x', [], {}, { nodeSelectorTerms: oddList() }, { nodeSelectorTerms: [term] }, { nodeSelectorTerms: [{}, term] }]);
+  const nodeAffinity = pick<unknown>([null, 'x', [], { requiredDuringSchedulingIgnoredDuringExecution: required }]);
+  pod.spec.affinity = rnd() < 0.1 ? pick<unknown>(['x', [], 3]) : { nodeAffinity };
+  if (rnd() < 0.3) review.request.operation = 'UPDATE';
+  return review;
+}
+
 function randomBody(): unknown {
   const k = rnd();
+  if (k < 0.15) return oddAffinity();
   if (k < 0.55) return breakFixture();
   if (k < 0.7) return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: pick(STRINGS) || 'u', ...(randomValue() as object) } };
   if (k < 0.8) return { apiVersion: pick(['admission.k8s.io/v1', 'admission.k8s.io/v1beta1', 1]), kind: pick(['AdmissionReview', 'Pod', null]), request: randomValue() };
@@ -80,6 +101,12 @@ function checkAnswer(status: number, body: any, sent: any): boolean {
     const ops = JSON.parse(Buffer.from(r.patch, 'base64').toString('utf8'));
     if (!Array.isArray(ops) || !ops.every((o: any) => typeof o.op === 'string' && typeof o.path === 'string' && o.path.startsWith('/'))) return false;
     if (r.patchType !== 'JSONPatch') return false;
+    // The patch must apply to the object that was sent (RFC 6902: every path exists).
+    try {
+      applyPatch(sent.request.object, ops);
+    } catch {
+      return false;
+    }
   }
   return true;
 }
@@ -127,6 +154,26 @@ t.test(`random and broken AdmissionReviews (seed ${seed})`, async (t) => {
   t.notOk([...statuses.keys()].some((s) => s >= 500), 'no 5xx');
   const health = await sluice.post('/webhooks/mutate', loadReview('gpu-pod.json'));
   t.equal(health.body.response.patchType, 'JSONPatch', 'still serving afterwards');
+});
+
+t.test('null or scalar node-selector terms and expressions: a well-formed answer, never a 500', async (t) => {
+  const shapes: Array<[string, unknown]> = [
+    ['nodeSelectorTerms: [null]', { nodeSelectorTerms: [null] }],
+    ['matchExpressions: [null]', { nodeSelectorTerms: [{ matchExpressions: [null] }] }],
+    ['matchExpressions: "x"', { nodeSelectorTerms: [{ matchExpressions: 'x' }] }],
+    ['values: "a"', { nodeSelectorTerms: [{ matchExpressions: [{ key: 'nvidia.com/gpu.product', operator: 'In', values: 'a' }] }] }],
+  ];
+  for (const [name, required] of shapes) {
+    for (const [path, file] of [['/webhooks/mutate', 'gpu-pod.json'], ['/webhooks/validate', 'gpu-pod-validate.json']] as const) {
+      const r = loadReview(file);
+      r.request.object!.metadata.annotations['sluice.io/gpu-model'] = 'a100';
+      r.request.object!.spec.affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: required } };
+      const res = await sluice.post(path, r);
+      t.equal(res.status, 200, `${name} ${path}: HTTP 200`);
+      t.ok(checkAnswer(res.status, res.body, r), `${name} ${path}: well-formed`);
+      if (path === '/webhooks/validate') t.match(res.body.response?.status, { code: 400, message: /nodeSelectorTerms|matchExpressions|values/ }, `${name}: says which field`);
+    }
+  }
 });
 
 t.test('malformed AdmissionReviews get a 400 that says what is wrong', async (t) => {
