@@ -48,6 +48,12 @@ export class RotationPolicyError extends Error {
 export function checkPolicy(p: RotationPolicy): void {
   if (p.caRenewDays >= p.caValidDays) throw new RotationPolicyError(`certs.caRenewDays (${p.caRenewDays}) must be less than certs.caValidDays (${p.caValidDays}), or the CA would be renewed forever`);
   if (p.servingRenewDays >= p.servingValidDays) throw new RotationPolicyError(`certs.servingRenewDays (${p.servingRenewDays}) must be less than certs.servingValidDays (${p.servingValidDays})`);
+  // A serving cert never outlives its CA, and the CA is switched only when it has under
+  // caRenewDays/2 left: a longer serving renewal would re-issue the serving cert at every check.
+  if (p.servingRenewDays > p.caRenewDays / 2) throw new RotationPolicyError(`certs.servingRenewDays (${p.servingRenewDays}) must be at most half of certs.caRenewDays (${p.caRenewDays}), or the serving certificate would be re-issued at every check before a CA switch`);
+  // A new CA is promoted about caRenewDays/2 after it is staged; it must then have more
+  // than caRenewDays left, or the next switch would start at once.
+  if (p.caValidDays < 1.5 * p.caRenewDays) throw new RotationPolicyError(`certs.caValidDays (${p.caValidDays}) must be at least 1.5 x certs.caRenewDays (${p.caRenewDays}), or every CA switch would start the next one at once`);
 }
 
 const daysLeft = (pem: string, now: Date): number => (certInfo(pem).notAfter.getTime() - now.getTime()) / DAY_MS;

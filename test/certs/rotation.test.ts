@@ -70,6 +70,28 @@ t.test('eleven simulated years (one CA lifetime and a switch), checked every 10 
   t.ok(seen.filter((x) => x === 'issue-serving').length >= 50, 'serving cert renewed every 60-70 days');
 });
 
+t.test('a short-lived policy that checkPolicy accepts does not churn', async (t) => {
+  const p: RotationPolicy = { ...policy, servingValidDays: 20, servingRenewDays: 10, caValidDays: 32, caRenewDays: 20 };
+  checkPolicy(p);
+  let s = empty;
+  const count = new Map<string, number>();
+  let promotedAt = -Infinity;
+  const tooSoon: number[] = [];
+  for (let h = 0; h <= 60 * 24; h += 12) {
+    const now = new Date(Date.UTC(2026, 0, 1) + h * 3_600_000);
+    const plan = planRotation(s, p, now);
+    s = applyRotation(s, plan, p, now);
+    for (const x of plan) {
+      count.set(x.step, (count.get(x.step) ?? 0) + 1);
+      if (x.step === 'promote-next-ca') promotedAt = h;
+      if (x.step === 'stage-next-ca' && h - promotedAt <= 24) tooSoon.push(h);
+    }
+  }
+  t.ok((count.get('promote-next-ca') ?? 0) >= 2, 'the CA was switched');
+  t.same(tooSoon, [], 'a promoted CA is not itself due for renewal at once');
+  t.ok((count.get('issue-serving') ?? 0) <= 12, `serving cert issued ${count.get('issue-serving')} times in 60 days (about every 10 days, plus CA switches)`);
+});
+
 t.test('a next CA is promoted only after it has been trusted for a while', async (t) => {
   const t0 = new Date('2026-01-01T00:00:00Z');
   let s = applyRotation(empty, planRotation(empty, policy, t0), policy, t0);
@@ -86,6 +108,12 @@ t.test('a next CA is promoted only after it has been trusted for a while', async
 t.test('policy sanity, Secret round trip, caBundle patch', async (t) => {
   t.throws(() => checkPolicy({ ...policy, caRenewDays: 3650 }), RotationPolicyError);
   t.throws(() => checkPolicy({ ...policy, servingRenewDays: 90 }), RotationPolicyError);
+  // Serving renewal longer than half the CA renewal: once the CA has fewer days left than
+  // servingRenewDays (the serving cert never outlives its CA), it would be re-issued at every check.
+  t.throws(() => checkPolicy({ ...policy, servingValidDays: 365, servingRenewDays: 200 }), { name: 'RotationPolicyError', message: /certs\.servingRenewDays \(200\).*certs\.caRenewDays \(365\)/ });
+  // A CA valid for less than 1.5 x caRenewDays is already due for renewal when it is promoted.
+  t.throws(() => checkPolicy({ ...policy, caValidDays: 500 }), { name: 'RotationPolicyError', message: /certs\.caValidDays \(500\).*certs\.caRenewDays \(365\)/ });
+  t.doesNotThrow(() => checkPolicy({ ...policy, servingValidDays: 365, servingRenewDays: 182, caValidDays: 548 }), 'the limits themselves are fine');
   const t0 = new Date();
   const s1 = applyRotation(empty, planRotation(empty, policy, t0), policy, t0);
   const s = applyRotation(s1, [{ step: 'stage-next-ca', why: 'test' }], policy, t0);
