@@ -1,15 +1,16 @@
 // `sluice certs generate --out DIR --service NAME --namespace NS [--dns NAME]... [--ip IP]...
-//  [--days N] [--ca-days N]`: a CA (kept when DIR already holds a valid one, so clients
-// that trust it keep working) and a serving certificate for the Service, as PEM files.
+//  [--days N] [--ca-days N]`: a CA (kept when DIR already holds one valid for longer than
+// the new serving certificate, so clients that trust it keep working) and a serving certificate for the Service, as PEM files.
 import { join } from 'node:path';
-import { certInfo, CertError, generateCa, generateServing } from './generate.js';
+import { certInfo, CertError, DAY_MS, generateCa, generateServing } from './generate.js';
 import { FILES, readCa, writePair } from './files.js';
 
 export const CERTS_USAGE = `usage: sluice certs generate --out DIR --service NAME --namespace NS [--dns NAME]... [--ip IP]... [--days 365] [--ca-days 3650]
 
 Writes DIR/ca.crt, DIR/ca.key, DIR/tls.crt, DIR/tls.key (keys mode 0600). The serving
 certificate names NAME, NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local and the extras.
-An existing valid CA in DIR is reused. Prints the caBundle (base64) for the webhook
+An existing CA in DIR is reused when it outlives the new serving certificate;
+otherwise a new CA is written (and the caBundle must be updated). Prints the caBundle (base64) for the webhook
 configurations and the scheduler's extender tlsConfig.
 `;
 
@@ -55,13 +56,20 @@ function positive(flag: string, v: string): number {
 
 export interface GenerateResult {
   caReused: boolean;
+  /** DIR held a CA that expires before the new serving certificate would: a new CA was made. */
+  caReplaced: boolean;
+  /** Expiry of the replaced CA. */
+  replacedCaNotAfter?: Date;
   caBundle: string;
   files: string[];
 }
 
 export function runGenerate(a: GenerateArgs, now = new Date()): GenerateResult {
   let ca = readCa(a.out);
-  const caReused = ca !== null && certInfo(ca.certPem).notAfter.getTime() > now.getTime() + a.days * 86_400_000 / 10;
+  // Reuse the CA only when it outlives the serving certificate asked for (a serving
+  // certificate is never valid past its CA, so it would silently get less).
+  const oldNotAfter = ca ? certInfo(ca.certPem).notAfter : undefined;
+  const caReused = oldNotAfter !== undefined && oldNotAfter.getTime() >= now.getTime() + a.days * DAY_MS;
   if (!ca || !caReused) {
     ca = generateCa({ validDays: a.caDays, now });
     writePair(a.out, FILES.caCert, FILES.caKey, ca);
@@ -70,6 +78,8 @@ export function runGenerate(a: GenerateArgs, now = new Date()): GenerateResult {
   writePair(a.out, FILES.cert, FILES.key, serving);
   return {
     caReused,
+    caReplaced: oldNotAfter !== undefined && !caReused,
+    ...(oldNotAfter !== undefined && !caReused ? { replacedCaNotAfter: oldNotAfter } : {}),
     caBundle: Buffer.from(ca.certPem).toString('base64'),
     files: [FILES.caCert, FILES.caKey, FILES.cert, FILES.key].map((f) => join(a.out, f)),
   };
@@ -83,6 +93,9 @@ export function certsCommand(argv: readonly string[], out: NodeJS.WritableStream
     return sub === undefined || sub === 'help' || sub === '--help' ? 0 : 2;
   }
   const r = runGenerate(parseGenerateArgs(rest));
+  if (r.caReplaced) {
+    out.write(`the CA in ${r.files[0]} expires ${r.replacedCaNotAfter?.toISOString() ?? ''} before the new serving certificate would; wrote a new CA: update caBundle in the webhook configurations and the scheduler's extender tlsConfig\n`);
+  }
   out.write(`${r.caReused ? 'kept the CA in' : 'wrote a new CA to'} ${r.files[0]}; wrote ${r.files.slice(r.caReused ? 2 : 1).join(', ')}\ncaBundle: ${r.caBundle}\n`);
   return 0;
 }

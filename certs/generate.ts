@@ -22,7 +22,7 @@ export interface CertInfo {
   isCa: boolean;
 }
 
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 
 // forge writes CRLF line ends; PEM files and caBundles conventionally use LF.
 const pem = (c: forge.pki.Certificate): string => forge.pki.certificateToPem(c).replace(/\r\n/g, '\n');

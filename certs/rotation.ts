@@ -10,9 +10,8 @@
 //      now trusts old and new, so the later switch breaks no client
 //   5. serving cert missing, not signed by the current CA, under servingRenewDays left,
 //      or not naming the wanted DNS names/IPs -> issue a serving cert
-import { certInfo, generateCa, generateServing, serviceDnsNames, signedBy, type KeyPairPem } from './generate.js';
+import { certInfo, DAY_MS, generateCa, generateServing, serviceDnsNames, signedBy, type KeyPairPem } from './generate.js';
 
-const DAY_MS = 86_400_000;
 /** How long a staged CA is trusted before certificates switch to it, at least. */
 export const MIN_OVERLAP_MS = 3_600_000;
 

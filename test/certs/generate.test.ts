@@ -54,6 +54,29 @@ t.test('the CLI entry and its errors', async (t) => {
   t.equal(certsCommand(['frobnicate'], sink), 2, 'unknown subcommand: usage, exit 2');
 });
 
+t.test('a CA that expires before the new serving certificate would is replaced, and the CLI says so', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-certs-'));
+  const now = new Date();
+  runGenerate({ out: dir, service: 's', namespace: 'n', dns: [], ips: [], days: 30, caDays: 40 }, now);
+  const old = new X509Certificate(readFileSync(join(dir, 'ca.crt')));
+  // 365 days asked, the CA has 40 left: reusing it would cut the serving cert to 40 days.
+  const r = runGenerate({ out: dir, service: 's', namespace: 'n', dns: [], ips: [], days: 365, caDays: 3650 }, now);
+  t.equal(r.caReused, false, 'not reused');
+  t.equal(r.caReplaced, true, 'an existing CA was replaced');
+  t.not(new X509Certificate(readFileSync(join(dir, 'ca.crt'))).fingerprint256, old.fingerprint256, 'a new CA');
+  const days = (certInfo(readFileSync(join(dir, 'tls.crt'), 'utf8')).notAfter.getTime() - now.getTime()) / 86_400_000;
+  t.ok(days > 364, `the serving cert gets its ${days.toFixed(0)} days`);
+  // A CA that outlives the new serving cert is kept.
+  t.equal(runGenerate({ out: dir, service: 's', namespace: 'n', dns: [], ips: [], days: 365, caDays: 3650 }, now).caReused, true);
+
+  let out = '';
+  const sink = { write: (s: string) => ((out += s), true) } as unknown as NodeJS.WritableStream;
+  const short = mkdtempSync(join(tmpdir(), 'sluice-certs-'));
+  runGenerate({ out: short, service: 's', namespace: 'n', dns: [], ips: [], days: 5, caDays: 10 });
+  t.equal(certsCommand(['generate', '--out', short, '--service', 's', '--namespace', 'n'], sink), 0);
+  t.match(out, /the CA in .*ca\.crt expires .* before the new serving certificate would; wrote a new CA.*update caBundle/);
+});
+
 t.test('a serving certificate never outlives its CA', async (t) => {
   const ca = generateCa({ validDays: 10 });
   const leaf = generateServing({ ca, service: 's', namespace: 'n', validDays: 365 });
