@@ -14,7 +14,7 @@ interface Hook {
   timeoutSeconds: number;
   rules: Array<{ operations: string[]; resources: string[]; apiGroups: string[] }>;
   namespaceSelector: { matchExpressions: Array<{ key: string; operator: string; values: string[] }> };
-  clientConfig: { service: { name: string; namespace: string; path: string; port: number } };
+  clientConfig: { service: { name: string; namespace: string; path: string; port: number }; caBundle?: string };
 }
 const docs = yaml.loadAll(readFileSync(join(repoRoot, 'manifests/webhooks.yaml'), 'utf8')) as Array<{ kind: string; metadata: { name: string }; webhooks: Hook[] }>;
 const config = loadConfig({ env: {} });
@@ -39,6 +39,7 @@ t.test('webhook configurations', async (t) => {
     t.ok(excluded.includes('kube-system') && excluded.includes(config.certs.namespace), `${d.kind}: kube-system and sluice's namespace excluded`);
     t.match(h.clientConfig.service, { name: config.certs.service, namespace: config.certs.namespace, port: 443 });
     t.equal(h.clientConfig.service.path, d.kind.startsWith('Mutating') ? '/webhooks/mutate' : '/webhooks/validate');
+    t.notOk('caBundle' in h.clientConfig, `${d.kind}: no caBundle in the manifest (kubectl apply would wipe the injected one)`);
   }
   t.equal(config.webhooks.serviceAccount, `system:serviceaccount:${config.certs.namespace}:sluice`, 'the default service account is the one manifests/sluice.yaml creates');
 });
@@ -49,4 +50,11 @@ t.test('the PriorityClasses in manifests/sluice.yaml match what the webhook writ
   const w = config.webhooks;
   t.match(pc(w.guaranteedPriorityClass), { value: w.guaranteedPriority, preemptionPolicy: w.guaranteedPreemptionPolicy });
   t.match(pc(w.bestEffortPriorityClass), { value: w.bestEffortPriority, preemptionPolicy: w.bestEffortPreemptionPolicy });
+});
+
+t.test('the scheduler reads sluice\'s CA from a file (kept in step with the Secret), not a pasted caData', async (t) => {
+  const cfg = yaml.load(readFileSync(join(repoRoot, 'manifests/scheduler-config.yaml'), 'utf8')) as { extenders: Array<{ tlsConfig: Record<string, unknown> }> };
+  const tls = cfg.extenders[0]!.tlsConfig;
+  t.type(tls.caFile, 'string');
+  t.notOk('caData' in tls, 'no caData that goes stale when the CA rotates');
 });
