@@ -1,31 +1,20 @@
 // Keeps the ClusterCache in step with the apiserver: list+watch informers on nodes and
 // pods (@kubernetes/client-node). An informer that fails (apiserver unreachable, watch
 // broken) is restarted with exponential backoff; the cache counts as synced once both
-// informers have completed a list.
-import { CoreV1Api, makeInformer, type KubeConfig, type V1Node, type V1Pod, type Informer } from '@kubernetes/client-node';
+// informers have completed a list. Restarts: watch-with-backoff.ts.
+import { CoreV1Api, makeInformer, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import type { ClusterCache } from './cache.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-
-const MIN_BACKOFF_MS = 1000;
-const MAX_BACKOFF_MS = 30000;
-
-interface Watched {
-  kind: 'node' | 'pod';
-  informer: Informer<V1Node> | Informer<V1Pod>;
-  synced: boolean;
-  backoffMs: number;
-  timer: NodeJS.Timeout | null;
-}
+import { WatchWithBackoff } from './watch-with-backoff.js';
 
 export class ClusterWatcher {
-  private readonly watched: Watched[];
-  private stopped = false;
+  private readonly watched: WatchWithBackoff[];
 
   constructor(
     kc: KubeConfig,
     private readonly cache: ClusterCache,
-    private readonly log: Logger,
+    log: Logger,
     private readonly metrics: Metrics,
   ) {
     const core = kc.makeApiClient(CoreV1Api);
@@ -39,9 +28,10 @@ export class ClusterWatcher {
     pods.on('update', (p) => this.applied('pod', 'update', () => cache.upsertPod(p)));
     pods.on('delete', (p) => this.applied('pod', 'delete', () => cache.deletePod(p.metadata?.uid ?? '')));
 
+    const onSynced = (): void => this.updateSynced();
     this.watched = [
-      { kind: 'node', informer: nodes, synced: false, backoffMs: MIN_BACKOFF_MS, timer: null },
-      { kind: 'pod', informer: pods, synced: false, backoffMs: MIN_BACKOFF_MS, timer: null },
+      new WatchWithBackoff({ kind: 'node', what: 'nodes', informer: nodes, log, metrics, onSynced }),
+      new WatchWithBackoff({ kind: 'pod', what: 'pods', informer: pods, log, metrics, onSynced }),
     ];
   }
 
@@ -52,53 +42,11 @@ export class ClusterWatcher {
 
   /** Starts both informers; returns at once. Readiness: synced(). */
   start(): void {
-    for (const w of this.watched) void this.run(w);
+    for (const w of this.watched) w.start();
   }
 
   synced(): boolean {
     return this.watched.every((w) => w.synced);
-  }
-
-  private async run(w: Watched): Promise<void> {
-    if (this.stopped) return;
-    let failed: unknown = null;
-    const onError = (err: unknown): void => {
-      failed = err ?? new Error('watch ended');
-    };
-    w.informer.on('error', onError);
-    try {
-      await w.informer.start();
-    } catch (e) {
-      failed = e;
-    } finally {
-      w.informer.off('error', onError);
-    }
-    if (failed === null) {
-      w.synced = true;
-      w.backoffMs = MIN_BACKOFF_MS;
-      this.updateSynced();
-      this.log.info({ kind: w.kind }, `${w.kind} informer synced`);
-      // Later failures of the running watch come through the error callback.
-      w.informer.on('error', (err: unknown) => this.retry(w, err));
-      return;
-    }
-    this.retry(w, failed);
-  }
-
-  private retry(w: Watched, err: unknown): void {
-    if (this.stopped || w.timer) return;
-    this.metrics.informerErrors.inc({ kind: w.kind });
-    const delay = w.backoffMs;
-    w.backoffMs = Math.min(MAX_BACKOFF_MS, w.backoffMs * 2);
-    this.log.warn(
-      { kind: w.kind, err: describe(err), retryInMs: delay },
-      `cannot list/watch ${w.kind}s from the apiserver; retrying in ${Math.round(delay / 1000)}s`,
-    );
-    w.timer = setTimeout(() => {
-      w.timer = null;
-      void this.run(w);
-    }, delay);
-    w.timer.unref();
   }
 
   private updateSynced(): void {
@@ -108,19 +56,6 @@ export class ClusterWatcher {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    for (const w of this.watched) {
-      if (w.timer) clearTimeout(w.timer);
-      await w.informer.stop().catch(() => undefined);
-    }
+    for (const w of this.watched) await w.stop();
   }
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  if (typeof err === 'object' && err !== null) {
-    const o = err as { message?: unknown; code?: unknown; statusCode?: unknown };
-    return String(o.message ?? o.code ?? o.statusCode ?? JSON.stringify(err));
-  }
-  return String(err);
 }

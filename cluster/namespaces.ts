@@ -1,13 +1,12 @@
 // Namespace labels for the admission webhooks (sluice.io/managed, sluice.io/default-queue):
-// a small map fed by a list+watch informer on namespaces (same pattern and backoff as
-// informers.ts), or by the Namespaces of a snapshot file.
-import { CoreV1Api, makeInformer, type Informer, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
+// a small map fed by a list+watch informer on namespaces (restarted with backoff by
+// watch-with-backoff.ts, like informers.ts), or by the Namespaces of a snapshot file.
+import { CoreV1Api, makeInformer, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { WatchWithBackoff } from './watch-with-backoff.js';
 
 const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
-const MIN_BACKOFF_MS = 1000;
-const MAX_BACKOFF_MS = 30000;
 
 export class NamespaceStore {
   private readonly labels = new Map<string, Readonly<Record<string, string>>>();
@@ -39,22 +38,25 @@ export class NamespaceStore {
 }
 
 export class NamespaceWatcher {
-  private readonly informer: Informer<V1Namespace>;
-  private backoffMs = MIN_BACKOFF_MS;
-  private timer: NodeJS.Timeout | null = null;
-  private stopped = false;
+  private readonly watch: WatchWithBackoff;
 
   constructor(
     kc: KubeConfig,
-    private readonly store: NamespaceStore,
-    private readonly log: Logger,
+    store: NamespaceStore,
+    log: Logger,
     private readonly metrics: Metrics,
   ) {
     const core = kc.makeApiClient(CoreV1Api);
-    this.informer = makeInformer<V1Namespace>(kc, '/api/v1/namespaces', () => core.listNamespace());
-    this.informer.on('add', (ns) => this.applied('add', () => store.upsert(ns)));
-    this.informer.on('update', (ns) => this.applied('update', () => store.upsert(ns)));
-    this.informer.on('delete', (ns) => this.applied('delete', () => store.delete(ns.metadata?.name ?? '')));
+    const informer = makeInformer<V1Namespace>(kc, '/api/v1/namespaces', () => core.listNamespace());
+    informer.on('add', (ns) => this.applied('add', () => store.upsert(ns)));
+    informer.on('update', (ns) => this.applied('update', () => store.upsert(ns)));
+    informer.on('delete', (ns) => this.applied('delete', () => store.delete(ns.metadata?.name ?? '')));
+    this.watch = new WatchWithBackoff({
+      kind: 'namespace', what: 'namespaces', informer, log, metrics,
+      onSynced: () => {
+        store.synced = true;
+      },
+    });
   }
 
   private applied(verb: string, fn: () => void): void {
@@ -63,50 +65,10 @@ export class NamespaceWatcher {
   }
 
   start(): void {
-    void this.run();
-  }
-
-  private async run(): Promise<void> {
-    if (this.stopped) return;
-    let failed: unknown = null;
-    const onError = (err: unknown): void => {
-      failed = err ?? new Error('watch ended');
-    };
-    this.informer.on('error', onError);
-    try {
-      await this.informer.start();
-    } catch (e) {
-      failed = e;
-    } finally {
-      this.informer.off('error', onError);
-    }
-    if (failed === null) {
-      this.store.synced = true;
-      this.backoffMs = MIN_BACKOFF_MS;
-      this.log.info({ kind: 'namespace' }, 'namespace informer synced');
-      this.informer.on('error', (err: unknown) => this.retry(err));
-      return;
-    }
-    this.retry(failed);
-  }
-
-  private retry(err: unknown): void {
-    if (this.stopped || this.timer) return;
-    this.metrics.informerErrors.inc({ kind: 'namespace' });
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
-    const msg = err instanceof Error ? err.message : String((err as { message?: unknown })?.message ?? err);
-    this.log.warn({ kind: 'namespace', err: msg, retryInMs: delay }, `cannot list/watch namespaces from the apiserver; retrying in ${Math.round(delay / 1000)}s`);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.run();
-    }, delay);
-    this.timer.unref();
+    this.watch.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.informer.stop().catch(() => undefined);
+    await this.watch.stop();
   }
 }
