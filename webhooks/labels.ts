@@ -11,7 +11,8 @@ export const LABEL_JOB_TYPE = 'sluice.io/job-type';
 export const LABEL_GANG_SIZE = 'sluice.io/gang-size';
 export const ANN_GPUS = 'sluice.io/gpus';
 export const ANN_GPU_CONTAINER = 'sluice.io/gpu-container';
-export const ANN_GPU_MODEL = 'sluice.io/gpu-model';
+/** The same annotation the extender reads (one definition: scheduler/pod-ask.ts). */
+export { ANNOTATION_GPU_MODEL as ANN_GPU_MODEL } from '../scheduler/pod-ask.js';
 /** The requesting user's name as given by the apiserver (the label holds a label-safe form). */
 export const ANN_USER = 'sluice.io/user';
 export const GATE_QUEUE = 'sluice.io/queue';
