@@ -26,7 +26,7 @@ export interface ServingCert {
 export async function prepareServingCert(config: SluiceConfig, kc: KubeConfig | null, log: Logger, metrics: Metrics): Promise<ServingCert> {
   if (config.certs.selfProvision) {
     if (!kc) throw new CertError('certs.selfProvision needs a Kubernetes cluster to keep its Secret in; turn it off with a snapshot, or use `sluice certs generate` and https.certFile/keyFile');
-    const provisioner = new CertProvisioner(kc, config.certs, log, metrics);
+    const provisioner = new CertProvisioner(kc, config.certs, log, metrics, { dns: config.certs.extraDns, ips: config.certs.extraIps });
     const pair = await provisioner.ensure();
     const dir = mkdtempSync(join(tmpdir(), 'sluice-tls-')); // mode 0700
     writePair(dir, FILES.cert, FILES.key, pair);

@@ -94,6 +94,9 @@ export interface SluiceConfig {
     /** Start the CA switch (old and new CA both trusted) when fewer days than this are left. */
     caRenewDays: number;
     checkIntervalSeconds: number;
+    /** Extra SANs of the self-provisioned serving certificate (e.g. the Service's ClusterIP for kube-scheduler on the host network). */
+    extraDns: string[];
+    extraIps: string[];
   };
 }
 
@@ -220,6 +223,8 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
         caValidDays: 3650,
         caRenewDays: 365,
         checkIntervalSeconds: 3600,
+        extraDns: [],
+        extraIps: [],
       },
       properties: {
         selfProvision: { type: 'boolean', default: false },
@@ -232,8 +237,10 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
         caValidDays: { type: 'integer', minimum: 2, maximum: 36500, default: 3650 },
         caRenewDays: { type: 'integer', minimum: 1, maximum: 36500, default: 365 },
         checkIntervalSeconds: { type: 'integer', minimum: 10, maximum: 86400, default: 3600 },
+        extraDns: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+        extraIps: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
       },
-      required: ['selfProvision', 'namespace', 'service', 'secretName', 'webhookConfigName', 'servingValidDays', 'servingRenewDays', 'caValidDays', 'caRenewDays', 'checkIntervalSeconds'],
+      required: ['selfProvision', 'namespace', 'service', 'secretName', 'webhookConfigName', 'servingValidDays', 'servingRenewDays', 'caValidDays', 'caRenewDays', 'checkIntervalSeconds', 'extraDns', 'extraIps'],
     },
   },
   required: [

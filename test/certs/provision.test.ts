@@ -167,5 +167,13 @@ t.test('serve with certs.selfProvision: the listener starts from the Secret\'s s
   t.equal(readFileSync(prepared.config.https.certFile, 'utf8'), Buffer.from(secret.data['tls.crt']!, 'base64').toString(), 'the Secret\'s serving cert');
   const expiry = (await metrics.certExpirySeconds.get()).values.map((v) => v.labels.kind).sort();
   t.same(expiry, ['ca', 'serving'], 'expiry gauges set');
+  // certs.extraDns / certs.extraIps reach the self-provisioned certificate.
+  const { api: api2, kc: kc2 } = await setup(t);
+  const withExtras = loadConfig({ env: {}, base: { certs: { ...cfg, selfProvision: true, extraDns: ['sluice.example.com'], extraIps: ['10.96.0.42'] } } });
+  const p2 = await prepareServingCert(withExtras, kc2, createLogger('silent'), new Metrics({ defaultMetrics: false }));
+  t.teardown(() => p2.stop());
+  const leaf = new X509Certificate(readFileSync(p2.config.https.certFile, 'utf8'));
+  t.match(leaf.subjectAltName, /DNS:sluice\.example\.com.*IP Address:10\.96\.0\.42/, 'extra SANs from config');
+  t.ok(api2.objects.get('secret/sluice-system/sluice-webhook-tls'), 'kept in the Secret');
   await t.rejects(prepareServingCert(config, null, createLogger('silent'), metrics), { message: /^certs.selfProvision needs a Kubernetes cluster/ }, 'no cluster: a clear error');
 });
