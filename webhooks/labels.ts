@@ -15,6 +15,12 @@ export const ANN_GPU_CONTAINER = 'sluice.io/gpu-container';
 export { ANNOTATION_GPU_MODEL as ANN_GPU_MODEL } from '../scheduler/pod-ask.js';
 /** The requesting user's name as given by the apiserver (the label holds a label-safe form). */
 export const ANN_USER = 'sluice.io/user';
+/**
+ * "true": sluice wrote sluice.io/user from the request's userInfo. "false": the pod was made
+ * by a controller and keeps the user label of its template, which the webhook cannot check
+ * (the requester it sees is the controller, not whoever wrote the template).
+ */
+export const ANN_USER_VERIFIED = 'sluice.io/user-verified';
 export const GATE_QUEUE = 'sluice.io/queue';
 export const DEFAULT_QUEUE = 'default';
 export const QOS_CLASSES = ['guaranteed', 'best-effort'] as const;

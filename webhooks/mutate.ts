@@ -4,7 +4,7 @@
 //
 // Steps, for CREATE of an in-scope pod (README "Admission webhooks"):
 //   1. resources: sluice.io/gpus shorthand; requests = limits for managed resources
-//   2. labels sluice.io/queue, qos, user (+ annotation with the raw name), job
+//   2. labels sluice.io/queue, qos, user (+ annotations with the raw name and user-verified), job
 //   (pods asking no managed resource stop here: they are left untouched)
 //   3. toleration for the GPU taint
 //   4. priorityClassName + priority + preemptionPolicy from the QoS label
@@ -16,7 +16,7 @@ import { modelAccepted, parseModelList } from '../cluster/gpu-model.js';
 import { parseQuantity } from '../cluster/quantity.js';
 import type { PatchOp } from './admission.js';
 import {
-  ANN_GPU_MODEL, ANN_USER, escapePointer, GATE_QUEUE, isQos, LABEL_JOB, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe,
+  ANN_GPU_MODEL, ANN_USER, ANN_USER_VERIFIED, escapePointer, GATE_QUEUE, isQos, LABEL_JOB, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe,
 } from './labels.js';
 import { controllerOf, derivedJob, jobTypeOf, podAnnotations, podLabels, queueOf, shorthandOf } from './pod-facts.js';
 import type { ClusterFacts, Toleration, WebhookPolicy } from './policy.js';
@@ -154,11 +154,17 @@ function mutateLabels(input: MutateInput, ops: PatchOp[], changes: string[]): st
   if (labels[LABEL_QOS] === undefined) addLabels.push([LABEL_QOS, qos]);
   // The requester is the user, except for pods a controller makes: there the requester is
   // the controller, and a user label from the pod template is kept.
-  const keepTemplateUser = controllerOf(pod) !== undefined && labels[LABEL_USER] !== undefined;
-  if (!keepTemplateUser && username !== '') {
+  // The kept label is marked unverified (sluice.io/user-verified "false"); one that names
+  // the requester itself (e.g. sluice's own patch, reinvoked) is the requester's.
+  const keepTemplateUser = controllerOf(pod) !== undefined && labels[LABEL_USER] !== undefined && labels[LABEL_USER] !== labelSafe(username);
+  const anns = podAnnotations(pod);
+  if (keepTemplateUser) {
+    if (anns[ANN_USER_VERIFIED] !== 'false') addAnns.push([ANN_USER_VERIFIED, 'false']);
+  } else if (username !== '') {
     const safe = labelSafe(username);
     if (labels[LABEL_USER] !== safe) addLabels.push([LABEL_USER, safe]);
-    if (podAnnotations(pod)[ANN_USER] !== username) addAnns.push([ANN_USER, username]);
+    if (anns[ANN_USER] !== username) addAnns.push([ANN_USER, username]);
+    if (anns[ANN_USER_VERIFIED] !== 'true') addAnns.push([ANN_USER_VERIFIED, 'true']);
   }
   if (labels[LABEL_JOB] === undefined) {
     const job = derivedJob(pod);

@@ -11,13 +11,14 @@
 //   4. the job could ever fit: not larger than the queue's quota for its QoS, not a pod
 //      larger than the largest node with a matching GPU (403)
 // A job merely over its queue's current free quota is allowed: it waits in the queue.
-// UPDATE: only sluice's service account removes the gate or changes queue/qos/user labels (403).
+// UPDATE: only sluice's service account removes the gate or changes queue/qos/user labels
+// or the user-verified annotation (403).
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { modelMatches, parseModelList } from '../cluster/gpu-model.js';
 import { podGpuRequests, PodRequestError } from '../cluster/pod-request.js';
 import { parseQuantity } from '../cluster/quantity.js';
 import type { QueueLimit, QueueLookup } from '../store/queue-directory.js';
-import { ANN_GPU_MODEL, ANN_GPUS, GATE_QUEUE, isQos, LABEL_GANG_SIZE, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe, QOS_CLASSES, type QosClass } from './labels.js';
+import { ANN_GPU_MODEL, ANN_GPUS, ANN_USER_VERIFIED, GATE_QUEUE, isQos, LABEL_GANG_SIZE, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe, QOS_CLASSES, type QosClass } from './labels.js';
 import { controllerOf, jobTypeOf, podAnnotations, podLabels, queueOf, shorthandOf, wholeCount } from './pod-facts.js';
 import type { ClusterFacts, WebhookPolicy } from './policy.js';
 
@@ -98,6 +99,11 @@ export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, strin
   if (claimed !== undefined && username !== policy.serviceAccount && controllerOf(pod) === undefined && claimed !== labelSafe(username)) {
     return deny(403, `label ${LABEL_USER} is "${claimed}" but the pod is created by ${username || '(unknown)'}; remove the label, sluice sets it`);
   }
+  // A template cannot vouch for its own user label (see mutate.ts: such labels are unverified).
+  if (claimed !== undefined && controllerOf(pod) !== undefined && podAnnotations(pod)[ANN_USER_VERIFIED] === 'true' &&
+    username !== policy.serviceAccount && claimed !== labelSafe(username)) {
+    return deny(403, `annotation ${ANN_USER_VERIFIED} is "true" but label ${LABEL_USER} "${claimed}" comes from the pod template, not from ${username || '(unknown)'}; remove the annotation, sluice sets it`);
+  }
   const rawGang = labels[LABEL_GANG_SIZE] ?? podAnnotations(pod)[LABEL_GANG_SIZE];
   const gangSize = rawGang === undefined ? 1 : wholeCount(rawGang);
   if (!(gangSize >= 1)) return deny(422, `${LABEL_GANG_SIZE} is "${rawGang}"; it must be a whole number of pods, at least 1`);
@@ -176,6 +182,11 @@ export function checkUpdate(pod: V1Pod, oldPod: V1Pod, username: string, policy:
     if (before[k] !== after[k]) {
       return deny(403, `only sluice may change label ${k} (from ${show(before[k])} to ${show(after[k])}); delete the pod and create it again with the value you want`);
     }
+  }
+  const annBefore = podAnnotations(oldPod)[ANN_USER_VERIFIED];
+  const annAfter = podAnnotations(pod)[ANN_USER_VERIFIED];
+  if (annBefore !== annAfter) {
+    return deny(403, `only sluice may change annotation ${ANN_USER_VERIFIED} (from ${show(annBefore)} to ${show(annAfter)}); delete the pod and create it again`);
   }
   return ALLOW;
 }

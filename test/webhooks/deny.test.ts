@@ -105,6 +105,17 @@ const cases: Array<{ name: string; edit: (pod: any, req: any) => void; code: num
     message: 'pod asks 9 nvidia.com/gpu but queue team-a allows at most 8 per job (1 too many)',
   },
   { name: 'spec.nodeName on a GPU pod', edit: (pod) => { pod.spec.nodeName = 'gpu-node-1'; }, code: 403, message: /^pod sets spec.nodeName to gpu-node-1; remove spec.nodeName; sluice places GPU pods/ },
+  {
+    name: 'a controller-made pod claiming a verified user (mutating webhook skipped)',
+    edit: (pod, req) => {
+      label('sluice.io/user', 'bob')(pod);
+      pod.metadata.annotations['sluice.io/user-verified'] = 'true';
+      pod.metadata.ownerReferences = [{ apiVersion: 'batch/v1', kind: 'Job', name: 'j', uid: 'u', controller: true }];
+      req.userInfo.username = 'system:serviceaccount:kube-system:job-controller';
+    },
+    code: 403,
+    message: /^annotation sluice.io\/user-verified is "true" but label sluice.io\/user "bob" comes from the pod template/,
+  },
   { name: 'bad gang size', edit: label('sluice.io/gang-size', '0'), code: 422, message: /^sluice.io\/gang-size is "0"; it must be a whole number of pods, at least 1/ },
 ];
 
@@ -152,6 +163,7 @@ t.test('UPDATE tampering: the gate and queue/qos/user labels belong to sluice', 
     ['queue label changed', (o) => { o.metadata.labels['sluice.io/queue'] = 'team-b'; o.spec.schedulingGates = [{ name: 'sluice.io/queue' }]; }, /^only sluice may change label sluice.io\/queue \(from "team-a" to "team-b"\)/],
     ['qos label added', (o) => { o.metadata.labels['sluice.io/qos'] = 'guaranteed'; o.spec.schedulingGates = [{ name: 'sluice.io/queue' }]; }, /^only sluice may change label sluice.io\/qos \(from unset to "guaranteed"\)/],
     ['queue label removed', (o) => { delete o.metadata.labels['sluice.io/queue']; o.spec.schedulingGates = [{ name: 'sluice.io/queue' }]; }, /from "team-a" to unset/],
+    ['user-verified annotation changed', (o) => { o.metadata.annotations = { ...(o.metadata.annotations ?? {}), 'sluice.io/user-verified': 'true' }; o.spec.schedulingGates = [{ name: 'sluice.io/queue' }]; }, /^only sluice may change annotation sluice.io\/user-verified/],
     ['user label set', (o) => { o.metadata.labels['sluice.io/user'] = 'someone-else'; o.spec.schedulingGates = [{ name: 'sluice.io/queue' }]; }, /label sluice.io\/user/],
     ['gate removed', () => undefined, /^only sluice may remove the scheduling gate sluice.io\/queue \(user admin tried\)/],
   ];

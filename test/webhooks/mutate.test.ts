@@ -86,6 +86,14 @@ t.test('labels: queue from the namespace default, qos default, label-safe user w
   const op = patched(owned, 'system:serviceaccount:ray:kuberay-operator');
   t.equal(op.metadata.labels['sluice.io/user'], 'bob');
   t.equal(op.metadata.labels['sluice.io/job'], 'raycluster-rc', 'job from the controlling owner');
+  // ... recorded as unverified: the webhook only knows the controller, not who wrote the template.
+  t.equal(op.metadata.annotations['sluice.io/user-verified'], 'false', 'template user label marked unverified');
+  t.equal(p.metadata.annotations['sluice.io/user-verified'], 'true', 'user from userInfo marked verified');
+  t.equal(spoof.metadata.annotations['sluice.io/user-verified'], 'true', 'bare pod: sluice wrote the user');
+  const claimsVerified = gpuPod({ labels: { 'sluice.io/user': 'bob' }, annotations: { 'sluice.io/user-verified': 'true' } });
+  claimsVerified.metadata!.ownerReferences = owned.metadata!.ownerReferences;
+  t.equal(patched(claimsVerified, 'system:serviceaccount:ray:kuberay-operator').metadata.annotations['sluice.io/user-verified'], 'false', 'a template cannot claim verified');
+  t.same(run(op as V1Pod, 'system:serviceaccount:ray:kuberay-operator').ops, [], 'idempotent');
   // No labels map at all: one op creates it.
   const bare = gpuPod();
   delete bare.metadata!.labels;
