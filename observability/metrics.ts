@@ -54,6 +54,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly namespaceReads = new Counter({
+    name: 'sluice_namespace_reads_total',
+    help: 'Namespaces the informer had not delivered yet, read from the apiserver on the admission path, by result (found, not_found, error).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly assumedPods = new Gauge({
     name: 'sluice_assumed_pods',
     help: 'Pods bound by the extender whose binding the watch has not shown yet.',

@@ -29,6 +29,10 @@ export class CacheFacts implements ClusterFacts {
     return this.namespaces.get(namespace);
   }
 
+  lookupNamespace(namespace: string): Promise<Readonly<Record<string, string>> | undefined> {
+    return this.namespaces.lookup(namespace);
+  }
+
   products(resource: string): readonly string[] {
     this.refresh();
     return this.productsBy.get(resource) ?? NONE;

@@ -93,14 +93,22 @@ export class AdmissionHandler {
     return reviewResponse(out.response);
   }
 
-  private decideMutate(req: AdmissionRequest): Outcome {
+  /** The namespace's labels; one not yet seen by the informer is read from the apiserver. */
+  private namespaceLabels(req: AdmissionRequest): Readonly<Record<string, string>> | undefined | Promise<Readonly<Record<string, string>> | undefined> {
+    const ns = str(req.namespace);
+    const known = this.o.facts.namespaceLabels(ns);
+    if (known !== undefined || ns === '' || !this.o.facts.lookupNamespace) return known;
+    return this.o.facts.lookupNamespace(ns);
+  }
+
+  private async decideMutate(req: AdmissionRequest): Promise<Outcome> {
     const skip = notOurs(req);
     if (skip) return allowUntouched(req, skip);
     if (req.operation !== 'CREATE' || isStatus(req)) return allowUntouched(req, `${String(req.operation)} needs no mutation`);
     const pod = readPod(req.object);
     if (typeof pod === 'string') return { ...allowUntouched(req, `${pod}; left unchanged`), outcome: 'unreadable' };
     if (isKubeletPod(pod, req)) return allowUntouched(req, KUBELET_POD);
-    const nsLabels = this.o.facts.namespaceLabels(str(req.namespace));
+    const nsLabels = await this.namespaceLabels(req);
     if (!inScope(pod, nsLabels)) return allowUntouched(req, 'not in a sluice-managed namespace and no sluice.io/queue label');
     const m = mutatePod({ pod, username: str(req.userInfo?.username), nsLabels, policy: this.o.policy, facts: this.o.facts });
     if (m.ops.length === 0) {
@@ -130,7 +138,7 @@ export class AdmissionHandler {
       return { ...verdictOutcome(req, v), record: ours };
     }
     if (req.operation !== 'CREATE' || isStatus(req)) return allowUntouched(req, `${String(req.operation)} is not checked`);
-    const nsLabels = this.o.facts.namespaceLabels(str(req.namespace));
+    const nsLabels = await this.namespaceLabels(req);
     if (!inScope(pod, nsLabels)) return allowUntouched(req, 'not in a sluice-managed namespace and no sluice.io/queue label');
     const ask = checkPodSpec(pod, nsLabels, str(req.userInfo?.username), this.o.policy);
     if (ask === null) return { ...allowUntouched(req, 'asks no GPU'), record: false };

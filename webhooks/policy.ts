@@ -88,6 +88,12 @@ export function policyFromConfig(c: WebhooksConfig, gpuResources: readonly strin
 export interface ClusterFacts {
   /** Labels of a namespace; undefined when the namespace is not known (yet). */
   namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined;
+  /**
+   * For a namespace namespaceLabels does not know: read it from the apiserver (cached,
+   * short timeout); undefined when it does not exist or cannot be read. Absent without an
+   * apiserver.
+   */
+  lookupNamespace?(namespace: string): Promise<Readonly<Record<string, string>> | undefined>;
   /** Distinct GPU products of nodes that have `resource`, sorted. */
   products(resource: string): readonly string[];
   /**
