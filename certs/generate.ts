@@ -56,8 +56,15 @@ function nodeSigner(keyPem: string): forge.pki.rsa.PrivateKey {
   return { sign } as unknown as forge.pki.rsa.PrivateKey;
 }
 
-// Positive 128-bit serial (a leading 0x00..0x7f byte keeps it positive in DER).
-const serial = (): string => '0' + randomBytes(16).toString('hex').slice(1);
+// Positive 128-bit serial, minimal in DER: the first byte in 0x40..0x7f keeps it positive
+// and never 0x00 (a 0x00 before a byte < 0x80 is "illegal padding" to node:crypto/OpenSSL;
+// the old '0' + hex form gave that about once in 32 certificates).
+export function serialHex(): string {
+  const b = randomBytes(16);
+  b[0] = (b[0]! & 0x3f) | 0x40;
+  return b.toString('hex');
+}
+const serial = serialHex;
 
 export interface CaOptions {
   commonName?: string;

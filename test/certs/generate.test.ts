@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { certsCommand, parseGenerateArgs, runGenerate } from '../../certs/cli.js';
-import { certInfo, CertError, generateCa, generateServing, signedBy } from '../../certs/generate.js';
+import { certInfo, CertError, generateCa, generateServing, serialHex, signedBy } from '../../certs/generate.js';
 
 t.test('sluice certs generate writes a CA and a serving certificate that verify', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-certs-'));
@@ -84,4 +84,13 @@ t.test('a serving certificate never outlives its CA', async (t) => {
   t.ok(signedBy(leaf.certPem, ca.certPem));
   t.notOk(signedBy(leaf.certPem, generateCa({ validDays: 10 }).certPem), 'not signed by another CA');
   t.match(certInfo(leaf.certPem), { isCa: false, dnsNames: ['s', 's.n', 's.n.svc', 's.n.svc.cluster.local'], subjectCN: 's.n.svc' });
+});
+
+t.test('serial numbers are positive, minimal DER integers (a leading 0x00 before a byte < 0x80 is illegal padding)', async (t) => {
+  let bad = 0;
+  for (let i = 0; i < 20000; i++) {
+    const b = Buffer.from(serialHex(), 'hex');
+    if (b.length !== 16 || b[0]! >= 0x80 || (b[0] === 0 && b[1]! < 0x80)) bad++;
+  }
+  t.equal(bad, 0, 'no serial that node:crypto would refuse to parse');
 });
