@@ -127,7 +127,6 @@ export class AdmissionHandler {
     if (skip) return allowUntouched(req, skip);
     const pod = readPod(req.object);
     if (typeof pod === 'string') return verdictOutcome(req, { allowed: false, code: 400, message: `${pod}; sluice cannot check this pod` }, 'unreadable');
-    if (isKubeletPod(pod, req)) return allowUntouched(req, KUBELET_POD);
     if (req.operation === 'UPDATE') {
       const old = readPod(req.oldObject, 'request.oldObject');
       if (typeof old === 'string') return verdictOutcome(req, { allowed: false, code: 400, message: `${old}; sluice cannot check this update` }, 'unreadable');
@@ -138,6 +137,7 @@ export class AdmissionHandler {
       return { ...verdictOutcome(req, v), record: ours };
     }
     if (req.operation !== 'CREATE' || isStatus(req)) return allowUntouched(req, `${String(req.operation)} is not checked`);
+    if (isKubeletPod(pod, req)) return allowUntouched(req, KUBELET_POD);
     const nsLabels = await this.namespaceLabels(req);
     if (!inScope(pod, nsLabels)) return allowUntouched(req, 'not in a sluice-managed namespace and no sluice.io/queue label');
     const ask = checkPodSpec(pod, nsLabels, str(req.userInfo?.username), this.o.policy);
@@ -191,7 +191,8 @@ const KUBELET_POD = 'static or mirror pod made by a kubelet';
 /**
  * Static pods' mirror pods are made by a kubelet (user system:node:NAME) and already run
  * on their node: they carry spec.nodeName and cannot be gated, queued or placed, so
- * sluice leaves them alone. The kubernetes.io/config.mirror annotation alone proves
+ * sluice leaves their CREATE alone (UPDATEs, a kubelet's status updates included, still get
+ * the tamper checks). The kubernetes.io/config.mirror annotation alone proves
  * nothing (any user may write it), so only the requesting user counts.
  */
 function isKubeletPod(_pod: V1Pod, req: AdmissionRequest): boolean {

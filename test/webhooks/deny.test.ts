@@ -188,6 +188,11 @@ t.test('UPDATE tampering: the gate and queue/qos/user labels belong to sluice', 
   t.match(st.body.response.status?.message, /^only sluice may change label sluice.io\/queue/, 'pods/status: message');
   viaStatus.request.object!.metadata.labels['sluice.io/queue'] = 'team-a';
   t.equal((await sluice.post('/webhooks/validate', viaStatus)).body.response.allowed, true, 'pods/status: a plain status update is allowed');
+  // A kubelet's status update is checked too (its pod CREATEs are not: static/mirror pods).
+  (viaStatus.request.userInfo as { username: string }).username = 'system:node:gpu-node-1';
+  t.equal((await sluice.post('/webhooks/validate', viaStatus)).body.response.allowed, true, 'kubelet status update allowed');
+  viaStatus.request.object!.metadata.labels['sluice.io/queue'] = 'vip';
+  t.equal((await sluice.post('/webhooks/validate', viaStatus)).body.response.allowed, false, 'a kubelet may not change sluice.io/queue either');
   const harmless = structuredClone(base);
   harmless.request.object!.spec.schedulingGates = [{ name: 'sluice.io/queue' }];
   harmless.request.object!.metadata.labels.app = 'renamed';
