@@ -15,18 +15,10 @@ import {
   applyRotation, caBundle, checkPolicy, planRotation, stateFromSecretData, stateToSecretData,
   type CertState, type RotationPolicy,
 } from './rotation.js';
+import type { SluiceConfig } from '../config/schema.js';
 
-export interface CertsConfig {
-  namespace: string;
-  service: string;
-  secretName: string;
-  webhookConfigName: string;
-  servingValidDays: number;
-  servingRenewDays: number;
-  caValidDays: number;
-  caRenewDays: number;
-  checkIntervalSeconds: number;
-}
+/** What the provisioner reads of the `certs` configuration section (config/schema.ts). */
+export type CertsConfig = Omit<SluiceConfig['certs'], 'selfProvision' | 'extraDns' | 'extraIps'>;
 
 interface WebhookConfigLike {
   metadata?: { resourceVersion?: string };

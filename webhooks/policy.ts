@@ -3,6 +3,7 @@
 // read (namespace labels, GPU products, node sizes). Both are plain data or small
 // read-only interfaces, so mutate.ts and validate.ts stay pure.
 import type { QosClass } from './labels.js';
+import type { SluiceConfig } from '../config/schema.js';
 
 export interface Toleration {
   key: string;
@@ -34,19 +35,8 @@ export interface WebhookPolicy {
   onStoreDown: 'allow' | 'deny';
 }
 
-export interface WebhooksConfig {
-  gpuTaint: string;
-  queueing: boolean;
-  serviceAccount: string;
-  jobTypes: Record<string, Record<string, string>>;
-  guaranteedPriorityClass: string;
-  guaranteedPriority: number;
-  bestEffortPriorityClass: string;
-  bestEffortPriority: number;
-  guaranteedPreemptionPolicy: 'PreemptLowerPriority' | 'Never';
-  bestEffortPreemptionPolicy: 'PreemptLowerPriority' | 'Never';
-  onStoreDown: 'allow' | 'deny';
-}
+/** The `webhooks` section of the configuration (config/schema.ts). */
+export type WebhooksConfig = SluiceConfig['webhooks'];
 
 export class PolicyError extends Error {
   override name = 'PolicyError';
