@@ -6,7 +6,7 @@ import { fastify, type FastifyInstance } from 'fastify';
 import { ClusterCache } from '../../cluster/cache.js';
 import { parseSnapshot } from '../../cluster/snapshot.js';
 import { createLogger } from '../../observability/logger.js';
-import { KubeConfig } from '@kubernetes/client-node';
+import { kubeConfigFor } from '../helpers/k8s.js';
 import { ApiAuth, kubeTokenReviewer, type TokenReviewer } from '../../api/auth.js';
 import { adminApi } from '../../api/routes.js';
 import pg from 'pg';
@@ -301,13 +301,7 @@ t.test('TokenReview through the Kubernetes client: admin group allowed, others r
     return { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: review.spec, status: user ? { authenticated: true, user } : { authenticated: false, error: 'invalid bearer token' } };
   });
   const apiUrl = await apiserver.listen({ host: '127.0.0.1', port: 0 });
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: apiUrl, skipTLSVerify: true }],
-    users: [{ name: 'sluice', token: 'sluice-sa-token' }],
-    contexts: [{ name: 'c', cluster: 'c', user: 'sluice' }],
-    currentContext: 'c',
-  });
+  const kc = kubeConfigFor(apiUrl, 'sluice-sa-token');
   const { app, url } = await start(null, kubeTokenReviewer(kc));
   t.teardown(async () => {
     await app.close();
@@ -343,13 +337,7 @@ t.test('TokenReview: a hung apiserver times out; identical tokens arriving toget
     return { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: review.spec, status: { authenticated: true, user } };
   });
   const apiUrl = await apiserver.listen({ host: '127.0.0.1', port: 0 });
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: apiUrl, skipTLSVerify: true }],
-    users: [{ name: 'sluice', token: 'sluice-sa-token' }],
-    contexts: [{ name: 'c', cluster: 'c', user: 'sluice' }],
-    currentContext: 'c',
-  });
+  const kc = kubeConfigFor(apiUrl, 'sluice-sa-token');
   const { app, url } = await start(null, kubeTokenReviewer(kc), { reviewTimeoutMs: 300 });
   t.teardown(async () => {
     await app.close();

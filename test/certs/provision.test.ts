@@ -4,7 +4,7 @@
 // renewal rewrites the Secret and hands the new pair to the listener, and two replicas
 // racing end with the same certificates.
 import { X509Certificate } from 'node:crypto';
-import { KubeConfig } from '@kubernetes/client-node';
+import { kubeConfigFor } from '../helpers/k8s.js';
 import { fastify } from 'fastify';
 import t from 'tap';
 import { CertProvisioner, type CertsConfig } from '../../certs/provision.js';
@@ -86,13 +86,7 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
   t.teardown(() => api.close());
   api.objects.set('mutatingwebhookconfigurations/sluice', { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'sluice', resourceVersion: '1000' }, webhooks: [hook('mutate.pods.sluice.io')] });
   api.objects.set('validatingwebhookconfigurations/sluice', { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'sluice', resourceVersion: '1001' }, webhooks: [hook('validate.pods.sluice.io')] });
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: api.url, skipTLSVerify: true }],
-    users: [{ name: 'sluice', token: 't' }],
-    contexts: [{ name: 'c', cluster: 'c', user: 'sluice' }],
-    currentContext: 'c',
-  });
+  const kc = kubeConfigFor(api.url, 't');
   return { api, kc };
 }
 const bundleOf = (o: Obj | undefined): string => Buffer.from(((o?.webhooks as Array<{ clientConfig: { caBundle: string } }>)[0]!.clientConfig.caBundle), 'base64').toString();

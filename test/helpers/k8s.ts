@@ -71,15 +71,18 @@ export function gpuPod(name: string, o: PodOpts = {}): V1Pod {
   } as V1Pod;
 }
 
-/** A kubeconfig whose apiserver address refuses connections (127.0.0.1:1): a real
- * "apiserver down" without a cluster. */
-export function unreachableKubeConfig(): KubeConfig {
+/** A kubeconfig for an apiserver at `server` (a stand-in on 127.0.0.1 in tests). */
+export function kubeConfigFor(server: string, token?: string): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'c', server: 'http://127.0.0.1:1', skipTLSVerify: true }],
-    users: [{ name: 'u' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
+    clusters: [{ name: 'c', server, skipTLSVerify: true }],
+    users: [token === undefined ? { name: 'u' } : { name: 'u', token }],
+    contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
+    currentContext: 'c',
   });
   return kc;
 }
+
+/** A kubeconfig whose apiserver address refuses connections (127.0.0.1:1): a real
+ * "apiserver down" without a cluster. */
+export const unreachableKubeConfig = (): KubeConfig => kubeConfigFor('http://127.0.0.1:1');

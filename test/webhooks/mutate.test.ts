@@ -6,21 +6,15 @@ import { escapePointer, labelSafe, isLabelValue } from '../../webhooks/labels.js
 import { mutatePod, withRequiredExpressions } from '../../webhooks/mutate.js';
 import { parseTaint, policyFromConfig, PolicyError, type ClusterFacts } from '../../webhooks/policy.js';
 import { CacheFacts } from '../../webhooks/cluster-facts.js';
+import { loadConfig } from '../../config/load.js';
 import { applyPatch, testCluster } from './helpers.js';
 
 const policy = policyFromConfig(
   {
-    gpuTaint: 'nvidia.com/gpu:NoSchedule',
+    // The configured defaults, with queueing on (asserted below) and two job types.
+    ...loadConfig({ env: {} }).webhooks,
     queueing: true,
-    serviceAccount: 'system:serviceaccount:sluice-system:sluice',
     jobTypes: { notebook: { 'sluice.io/pool': 'notebooks' }, training: { 'sluice.io/pool': 'training', 'node.kubernetes.io/instance-type': 'dgx' } },
-    guaranteedPriorityClass: 'sluice-guaranteed',
-    guaranteedPriority: 1000,
-    bestEffortPriorityClass: 'sluice-best-effort',
-    bestEffortPriority: 100,
-    guaranteedPreemptionPolicy: 'PreemptLowerPriority',
-    bestEffortPreemptionPolicy: 'Never',
-    onStoreDown: 'allow',
   },
   ['nvidia.com/gpu', 'amd.com/gpu'],
 );
