@@ -10,8 +10,8 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { nodeFacts, type NodeFacts } from './node-facts.js';
 import { podGpuRequests, PodRequestError, type ResourceAmount } from './pod-request.js';
-import { RecentSizes } from '../scheduler/placement/size-mix.js';
-import { WHOLE, type NodeView, type SizeMix } from '../scheduler/placement/types.js';
+import { RecentSizes } from '../placement/size-mix.js';
+import { WHOLE, type NodeView, type SizeMix } from '../placement/types.js';
 
 export interface PodRecord {
   uid: string;

@@ -1,9 +1,9 @@
 // The configuration schema: one JSON schema that validates the YAML file, the
 // environment and the flags, fills in defaults, and documents every key (README).
 import type { JSONSchemaType } from 'ajv';
+import { POLICIES, type PolicyName } from '../placement/types.js';
 
-export const POLICIES = ['binpack', 'spread', 'fragmentation'] as const;
-export type PolicyName = (typeof POLICIES)[number];
+export { POLICIES, type PolicyName };
 
 export interface SluiceConfig {
   /** Path to a kubeconfig; empty = $KUBECONFIG, then in-cluster, then ~/.kube/config. */

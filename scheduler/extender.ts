@@ -10,9 +10,9 @@ import type { PolicyName } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PodBinder } from './binder.js';
-import { fit } from './placement/fit.js';
-import { POLICY_BY_NAME, toExtenderScores } from './placement/policies.js';
-import type { GpuAsk, NodeView } from './placement/types.js';
+import { fit } from '../placement/fit.js';
+import { POLICY_BY_NAME, toExtenderScores } from '../placement/policies.js';
+import type { GpuAsk, NodeView } from '../placement/types.js';
 import { podAsk, type PodAsk } from './pod-ask.js';
 import type {
   ExtenderArgs,

@@ -2,9 +2,9 @@
 // asks for (whole GPUs), the accepted GPU models and the scoring policy it wants.
 import type { V1Pod } from '@kubernetes/client-node';
 import { podGpuRequests } from '../cluster/pod-request.js';
-import { parseModelList } from '../cluster/gpu-model.js';
+import { parseModelList } from '../placement/gpu-model.js';
 import { POLICIES, type PolicyName } from '../config/schema.js';
-import { WHOLE, type GpuAsk } from './placement/types.js';
+import { WHOLE, type GpuAsk } from '../placement/types.js';
 
 export const ANNOTATION_GPU_MODEL = 'sluice.io/gpu-model';
 export const ANNOTATION_POLICY = 'sluice.io/policy';

@@ -2,7 +2,7 @@
 // derived from ClusterCache.inventory() at most once per second (not per request):
 // products and node sizes change on the scale of minutes.
 import type { ClusterCache } from '../cluster/cache.js';
-import { modelAccepted } from '../cluster/gpu-model.js';
+import { modelAccepted } from '../placement/gpu-model.js';
 import type { NamespaceStore } from '../cluster/namespaces.js';
 import type { ClusterFacts } from './policy.js';
 

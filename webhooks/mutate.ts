@@ -12,7 +12,7 @@
 //   6. scheduling gate sluice.io/queue when queueing is on and spec.nodeName is unset
 import type { V1Affinity, V1Container, V1NodeSelectorRequirement, V1NodeSelectorTerm, V1Pod, V1Toleration } from '@kubernetes/client-node';
 import { LABEL_GPU_PRODUCT } from '../cluster/node-facts.js';
-import { modelAccepted, parseModelList } from '../cluster/gpu-model.js';
+import { modelAccepted, parseModelList } from '../placement/gpu-model.js';
 import { parseQuantity } from '../cluster/quantity.js';
 import type { PatchOp } from './admission.js';
 import {

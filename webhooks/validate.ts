@@ -14,7 +14,7 @@
 // UPDATE: only sluice's service account removes the gate or changes queue/qos/user labels
 // or the user-verified annotation (403).
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import { modelMatches, parseModelList } from '../cluster/gpu-model.js';
+import { modelMatches, parseModelList } from '../placement/gpu-model.js';
 import { podGpuRequests, PodRequestError } from '../cluster/pod-request.js';
 import { parseQuantity } from '../cluster/quantity.js';
 import type { QueueLimit, QueueLookup } from '../store/queue-directory.js';

@@ -2,15 +2,15 @@
 // one at a time in a seeded random order and never leave; arrivals go on until the GPU
 // they asked for reaches `inflation` (1.3) x cluster capacity; a pod that fits no node
 // fails and is skipped. Fit, scores and GPU choice are the pure placement code the
-// extender uses (scheduler/placement); this file only keeps the cluster state.
+// extender uses (placement/); this file only keeps the cluster state.
 //
 // Speed: a node's score for an ask shape changes only when that node changes, so scores
 // are cached per (node, shape) and a node's row is dropped when a pod lands on it.
-import { fit, fits } from '../../scheduler/placement/fit.js';
-import { applyChoice, binpack, fragmentation, fragmentationAware, fragmentationPlacement, spread, toExtenderScores, type GpuChoice, type Policy } from '../../scheduler/placement/policies.js';
-import { makeBestFitPolicy, makeRandomPolicy } from '../../scheduler/placement/reference-policies.js';
-import { sizeMix } from '../../scheduler/placement/size-mix.js';
-import { WHOLE, type GpuAsk, type GpuSlots, type NodeView, type SizeMix } from '../../scheduler/placement/types.js';
+import { fit, fits } from '../../placement/fit.js';
+import { applyChoice, binpack, fragmentation, fragmentationAware, fragmentationPlacement, spread, toExtenderScores, type GpuChoice, type Policy } from '../../placement/policies.js';
+import { makeBestFitPolicy, makeRandomPolicy } from '../../placement/reference-policies.js';
+import { sizeMix } from '../../placement/size-mix.js';
+import { WHOLE, type GpuAsk, type GpuSlots, type NodeView, type SizeMix } from '../../placement/types.js';
 import type { TraceNode, TracePod } from './trace.js';
 
 export const SIM_POLICIES = ['fragmentation', 'binpack', 'spread', 'best-fit', 'random'] as const;

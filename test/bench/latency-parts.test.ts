@@ -3,7 +3,7 @@
 // right, and the baseline answers each verb with a valid body.
 import t from 'tap';
 import { ClusterCache } from '../../cluster/cache.js';
-import { fit } from '../../scheduler/placement/fit.js';
+import { fit } from '../../placement/fit.js';
 import { startBaseline } from '../../bench/baseline-server.js';
 import { Client, stats } from '../../bench/latency/driver.js';
 import { feasibleNodesToFind, freeGpuCount, nodeNamesForCycle, pendingPods, syntheticCluster } from '../../bench/latency/synthetic.js';

@@ -2,11 +2,11 @@
 // as capacity in the fragmentation measure, shape fields kept by sizeMix, and the
 // reference policies. (The extender's whole-GPU behaviour is covered in test/unit.)
 import t from 'tap';
-import { fit, fits } from '../../scheduler/placement/fit.js';
-import { bestByFragmentation, fragmentation } from '../../scheduler/placement/policies.js';
-import { makeBestFitPolicy, makeRandomPolicy } from '../../scheduler/placement/reference-policies.js';
-import { sizeMix } from '../../scheduler/placement/size-mix.js';
-import type { GpuAsk, NodeView } from '../../scheduler/placement/types.js';
+import { fit, fits } from '../../placement/fit.js';
+import { bestByFragmentation, fragmentation } from '../../placement/policies.js';
+import { makeBestFitPolicy, makeRandomPolicy } from '../../placement/reference-policies.js';
+import { sizeMix } from '../../placement/size-mix.js';
+import type { GpuAsk, NodeView } from '../../placement/types.js';
 
 const gpuNode = (over: Partial<NodeView> = {}): NodeView & { gpus: NonNullable<NodeView['gpus']> } => ({
   name: 'n',

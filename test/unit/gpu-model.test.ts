@@ -1,5 +1,5 @@
 import t from 'tap';
-import { modelAccepted, modelMatches, parseModelList } from '../../cluster/gpu-model.js';
+import { modelAccepted, modelMatches, parseModelList } from '../../placement/gpu-model.js';
 
 t.test('short aliases match GFD product names by whole tokens', async (t) => {
   t.ok(modelMatches('NVIDIA-A100-SXM4-80GB', 'a100'));

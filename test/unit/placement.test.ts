@@ -1,6 +1,6 @@
 // Fit, reasons and each policy on hand-made nodes whose right answer can be stated.
 import t from 'tap';
-import { fit } from '../../scheduler/placement/fit.js';
+import { fit } from '../../placement/fit.js';
 import {
   applyChoice,
   binpack,
@@ -10,9 +10,9 @@ import {
   spread,
   toExtenderScores,
   type Policy,
-} from '../../scheduler/placement/policies.js';
-import { RecentSizes, sizeMix } from '../../scheduler/placement/size-mix.js';
-import type { GpuAsk, GpuSlots, NodeView } from '../../scheduler/placement/types.js';
+} from '../../placement/policies.js';
+import { RecentSizes, sizeMix } from '../../placement/size-mix.js';
+import type { GpuAsk, GpuSlots, NodeView } from '../../placement/types.js';
 
 const R = 'nvidia.com/gpu';
 const node = (name: string, capacity: number, freeWhole: number, partialFree: number[] = [], extra: Partial<NodeView> = {}): NodeView & { gpus: GpuSlots } =>

@@ -23,9 +23,8 @@
 //                3. on the node, the GPU whose use grows fragmentation least; among
 //                   equals, the fullest GPU the share fits on (choicesFor order).
 // Reference policies for the simulator (random, best-fit) are in reference-policies.ts.
-import type { PolicyName } from '../../config/schema.js';
-import { modelAccepted } from '../../cluster/gpu-model.js';
-import { WHOLE, freeMilli, type GpuAsk, type GpuSlots, type NodeView, type SizeMix, type SizeMixEntry } from './types.js';
+import { modelAccepted } from './gpu-model.js';
+import { WHOLE, freeMilli, type GpuAsk, type GpuSlots, type NodeView, type PolicyName, type SizeMix, type SizeMixEntry } from './types.js';
 
 /** Where on a node an ask goes: whole GPUs, a share of an idle GPU, or a share of a
  * partly used GPU that has `free` milli left (GPUs with equal free are interchangeable). */

@@ -2,7 +2,7 @@
 // "resolvable" when taking pods away (preemption) could make room, and unresolvable
 // when nothing on the node can change the answer (wrong model, GPUs disabled, too few
 // GPUs in all) - kube-scheduler then does not try to preempt there.
-import { modelAccepted } from '../../cluster/gpu-model.js';
+import { modelAccepted } from './gpu-model.js';
 import { WHOLE, type GpuAsk, type GpuSlots, type NodeView } from './types.js';
 
 export interface Misfit {

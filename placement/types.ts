@@ -2,6 +2,10 @@
 // extender builds these from the cluster cache; the bench and the trace simulator build
 // them from their own clusters. Nothing here does I/O.
 
+/** The node scoring policies a pod or the config may name. */
+export const POLICIES = ['binpack', 'spread', 'fragmentation'] as const;
+export type PolicyName = (typeof POLICIES)[number];
+
 /** GPU occupancy of one node for one GPU resource. Units: milli-GPU (1000 = one GPU). */
 export interface GpuSlots {
   /** GPUs the node has for this resource (allocatable). */
