@@ -142,6 +142,77 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // ---- queue manager (queue/); names follow Kueue's where the meaning matches ----
+  readonly pendingJobs = new Gauge({
+    name: 'sluice_pending_jobs',
+    help: 'Jobs waiting behind the scheduling gate, by queue and wait reason (quota, user_quota, capacity, gang_incomplete, order, queue_missing, invalid).',
+    labelNames: ['queue', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly admittedJobs = new Counter({
+    name: 'sluice_admitted_jobs_total',
+    help: 'Jobs released by the queue manager (gate removed from every pod), by queue.',
+    labelNames: ['queue'] as const,
+    registers: [this.registry],
+  });
+
+  readonly admissionWait = new Histogram({
+    name: 'sluice_admission_wait_time_seconds',
+    help: 'Time from a job\'s first pod creation to its release, by queue.',
+    labelNames: ['queue'] as const,
+    buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
+    registers: [this.registry],
+  });
+
+  readonly gateRemoval = new Histogram({
+    name: 'sluice_gate_removal_seconds',
+    help: 'Time from the cluster or quota event that let a job go to its last gate removed.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly queueGpus = new Gauge({
+    name: 'sluice_queue_gpus',
+    help: 'GPUs per queue and resource: used (bound or released pods, guaranteed QoS), best_effort_used, guaranteed (quota), best_effort_cap.',
+    labelNames: ['queue', 'resource', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  readonly queueEvaluation = new Histogram({
+    name: 'sluice_queue_evaluation_seconds',
+    help: 'Time one evaluation of every waiting job takes (ordering, quota and placement checks).',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+
+  readonly releaseActions = new Counter({
+    name: 'sluice_release_actions_total',
+    help: 'Gate removals carried out by the release worker, by result (removed, already_gone, pod_gone, retried, failed).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly leader = new Gauge({
+    name: 'sluice_leader',
+    help: '1 while this replica holds the sluice Lease (runs the queue manager), else 0.',
+    registers: [this.registry],
+  });
+
+  // ---- preemption (scheduler/ preempt verb) ----
+  readonly preemptions = new Counter({
+    name: 'sluice_preemptions_total',
+    help: 'Preemptions decided by the extender, by the preemptor\'s queue and reason.',
+    labelNames: ['queue', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly preemptedGpus = new Counter({
+    name: 'sluice_preempted_gpus_total',
+    help: 'GPUs taken back from best-effort pods by preemption.',
+    registers: [this.registry],
+  });
+
   /** Where sluice_gpus reads the inventory from when scraped (set by the server). */
   gpuInventory: (() => Iterable<{ resource: string; total: number; used: number; assumed: number; free: number }>) | null = null;
 
