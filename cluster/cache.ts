@@ -7,7 +7,7 @@
 // using its GPUs at once, until the watch shows the binding (or a TTL passes): this is
 // what keeps two binds racing for the last GPUs from both succeeding, without node
 // locks or API reads on the hot path.
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Node, V1NodeSelectorTerm as NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
 import { nodeFacts, type NodeFacts } from './node-facts.js';
 import { podGpuRequests, PodRequestError, type ResourceAmount } from './pod-request.js';
 import { RecentSizes } from '../placement/size-mix.js';
@@ -24,7 +24,18 @@ export interface PodRecord {
   labels: Record<string, string>;
   requests: readonly ResourceAmount[];
   created: string;
+  /** Names of spec.schedulingGates still on the pod (the queue manager removes sluice.io/queue). */
+  gates: readonly string[];
+  annotations: Readonly<Record<string, string>>;
+  /** spec.nodeSelector and the required node-affinity terms, as the queue's fit check reads them. */
+  nodeSelector: Readonly<Record<string, string>>;
+  affinityTerms: readonly NodeSelectorTerm[] | null;
 }
+
+/** A change the cache applied, for whoever must react (the queue manager). */
+export type CacheChange =
+  | { kind: 'node'; name: string }
+  | { kind: 'pod'; uid: string; before: Readonly<PodRecord> | undefined; after: Readonly<PodRecord> | undefined };
 
 interface Assumed {
   uid: string;
@@ -63,12 +74,22 @@ export class ClusterCache {
   private readonly now: () => number;
   /** True once the first full list of nodes and pods has been applied. */
   synced = false;
+  private readonly listeners: Array<(c: CacheChange) => void> = [];
 
   constructor(opts: ClusterCacheOptions) {
     this.resources = opts.resources;
     this.assumeTtlMs = opts.assumeTtlMs;
     this.now = opts.now ?? Date.now;
     this.recent = new RecentSizes(opts.recentPodWindow);
+  }
+
+  /** Calls `fn` after every node or pod change (and once per object on replaceAll). */
+  onChange(fn: (c: CacheChange) => void): void {
+    this.listeners.push(fn);
+  }
+
+  private emit(c: CacheChange): void {
+    for (const fn of this.listeners) fn(c);
   }
 
   // ---- feeding -------------------------------------------------------------------
@@ -79,6 +100,7 @@ export class ClusterCache {
     const rec = this.record(facts.name);
     rec.facts = facts;
     rec.views = null;
+    if (this.listeners.length) this.emit({ kind: 'node', name: facts.name });
   }
 
   deleteNode(name: string): void {
@@ -87,6 +109,7 @@ export class ClusterCache {
     rec.facts = null;
     rec.views = null;
     if (rec.pods.size === 0 && this.assumedOn(name) === 0) this.nodes.delete(name);
+    if (this.listeners.length) this.emit({ kind: 'node', name });
   }
 
   upsertPod(pod: V1Pod): void {
@@ -109,7 +132,11 @@ export class ClusterCache {
       priority: pod.spec?.priority ?? 0,
       labels: pod.metadata?.labels ?? {},
       requests,
-      created: String(pod.metadata?.creationTimestamp ?? ''),
+      created: timestamp(pod.metadata?.creationTimestamp),
+      gates: (pod.spec?.schedulingGates ?? []).map((g) => g?.name ?? ''),
+      annotations: pod.metadata?.annotations ?? {},
+      nodeSelector: pod.spec?.nodeSelector ?? {},
+      affinityTerms: pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? null,
     };
     const prev = this.pods.get(uid);
     if (!prev) for (const r of requests) this.recent.record(r.count, WHOLE);
@@ -118,6 +145,7 @@ export class ClusterCache {
     this.account(next, +1);
     // The watch now shows the binding: the pod's own accounting takes over.
     if (next.nodeName || next.terminal) this.dropAssumed(uid);
+    if (this.listeners.length) this.emit({ kind: 'pod', uid, before: prev, after: next });
   }
 
   deletePod(uid: string): void {
@@ -127,6 +155,7 @@ export class ClusterCache {
       this.pods.delete(uid);
     }
     this.dropAssumed(uid);
+    if (prev && this.listeners.length) this.emit({ kind: 'pod', uid, before: prev, after: undefined });
   }
 
   /** Replaces everything with a fresh list (initial sync, relist, snapshot load). */
@@ -194,9 +223,10 @@ export class ClusterCache {
     if (prev) this.account(prev, -1);
     const rec: PodRecord = prev
       ? { ...prev, nodeName: a.node }
-      : { uid, namespace, name, nodeName: a.node, terminal: false, priority: 0, labels: {}, requests: a.requests, created: new Date(this.now()).toISOString() };
+      : { uid, namespace, name, nodeName: a.node, terminal: false, priority: 0, labels: {}, requests: a.requests, created: new Date(this.now()).toISOString(), gates: [], annotations: {}, nodeSelector: {}, affinityTerms: null };
     this.pods.set(uid, rec);
     this.account(rec, +1);
+    if (this.listeners.length) this.emit({ kind: 'pod', uid, before: prev, after: rec });
   }
 
   /** Rolls an assumption back (the bind API call failed). */
@@ -282,6 +312,18 @@ export class ClusterCache {
     };
   }
 
+  /** Labels of a known node (node selectors and affinity are matched against them). */
+  nodeLabels(name: string): Readonly<Record<string, string>> | undefined {
+    return this.nodes.get(name)?.facts?.labels;
+  }
+
+  /** Names of every node the cache knows (with facts). */
+  nodeNames(): string[] {
+    const out: string[] = [];
+    for (const rec of this.nodes.values()) if (rec.facts) out.push(rec.name);
+    return out;
+  }
+
   hasNode(name: string): boolean {
     return !!this.nodes.get(name)?.facts;
   }
@@ -349,4 +391,11 @@ export class ClusterCache {
   get podCount(): number {
     return this.pods.size;
   }
+}
+
+/** creationTimestamp as client-node delivers it (a Date) or as JSON has it (a string). */
+function timestamp(v: Date | string | undefined): string {
+  if (v === undefined || v === null) return '';
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? '' : v.toISOString();
+  return String(v);
 }

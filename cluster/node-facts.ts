@@ -17,6 +17,8 @@ export interface NodeFacts {
   memoryMiB: number;
   /** Why no GPU pod may be placed here (cordoned, NotReady, disabled); null when fine. */
   unusable: string | null;
+  /** The node's labels (node selectors and affinity are matched against them). */
+  labels: Readonly<Record<string, string>>;
 }
 
 export function nodeFacts(node: V1Node, resources: readonly string[]): NodeFacts {
@@ -35,6 +37,7 @@ export function nodeFacts(node: V1Node, resources: readonly string[]): NodeFacts
     product: labels[LABEL_GPU_PRODUCT] ?? '',
     memoryMiB: Number.isFinite(mem) && mem > 0 ? mem : 0,
     unusable: unusableReason(node),
+    labels,
   };
 }
 

@@ -4,6 +4,8 @@
 // common case; when Postgres is down and nothing is cached it says 'unavailable' and the
 // caller applies its own policy (deny or allow).
 
+import { modelMatches } from '../placement/gpu-model.js';
+
 /** One quota row of a queue: per GPU resource and (optionally) GPU model. */
 export interface QueueLimit {
   /** Extended resource name, e.g. nvidia.com/gpu. */
@@ -16,6 +18,17 @@ export interface QueueLimit {
   bestEffortCap: number;
   /** Most GPUs one job may ask for; 0 = no per-job limit. */
   perJobMax: number;
+}
+
+/**
+ * The rows of a queue's limits that apply to a resource and a pod's accepted GPU models:
+ * same resource, and a row model of '' (any), or no models asked, or a model that names
+ * the row's (either way round: "a100" and "NVIDIA-A100-SXM4-80GB"). Admission and the
+ * queue manager read quotas through this one rule.
+ */
+export function applicableLimits(limits: readonly QueueLimit[], resource: string, models: readonly string[]): QueueLimit[] {
+  return limits.filter((l) => l.resource === resource && (l.model === '' || models.length === 0 ||
+    models.some((m) => modelMatches(l.model, m) || modelMatches(m, l.model))));
 }
 
 export interface QueueSpec {

@@ -14,10 +14,10 @@
 // UPDATE: only sluice's service account removes the gate or changes queue/qos/user labels
 // or the user-verified annotation (403).
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import { modelMatches, parseModelList } from '../placement/gpu-model.js';
+import { parseModelList } from '../placement/gpu-model.js';
 import { podGpuRequests, PodRequestError } from '../cluster/pod-request.js';
 import { parseQuantity } from '../cluster/quantity.js';
-import type { QueueLimit, QueueLookup } from '../store/queue-directory.js';
+import { applicableLimits, type QueueLookup } from '../store/queue-directory.js';
 import { ANN_GPU_MODEL, ANN_GPUS, ANN_USER_VERIFIED, GATE_QUEUE, isQos, LABEL_GANG_SIZE, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe, QOS_CLASSES, type QosClass } from './labels.js';
 import { controllerOf, jobTypeOf, podAnnotations, podLabels, queueOf, shorthandOf, wholeCount } from './pod-facts.js';
 import type { ClusterFacts, WebhookPolicy } from './policy.js';
@@ -112,12 +112,6 @@ export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, strin
 
 export const isJobAsk = (v: Verdict | JobAsk | null): v is JobAsk => v !== null && 'perPod' in v;
 
-/** Limits of the queue that apply to a resource and the pod's models ('' model = any). */
-function applicable(limits: readonly QueueLimit[], resource: string, models: readonly string[]): QueueLimit[] {
-  return limits.filter((l) => l.resource === resource && (l.model === '' || models.length === 0 ||
-    models.some((m) => modelMatches(l.model, m) || modelMatches(m, l.model))));
-}
-
 /** Steps 2-4. */
 export function checkQueue(ask: JobAsk, lookup: QueueLookup, policy: WebhookPolicy, facts: ClusterFacts): Verdict {
   const q = ask.queue;
@@ -136,7 +130,7 @@ export function checkQueue(ask: JobAsk, lookup: QueueLookup, policy: WebhookPoli
   for (const { resource, count } of ask.perPod) {
     const job = count * ask.gangSize;
     const who = ask.gangSize > 1 ? `job asks ${job} ${resource} (${ask.gangSize} pods of ${count})` : `pod asks ${job} ${resource}`;
-    const rows = applicable(queue.limits, resource, ask.models);
+    const rows = applicableLimits(queue.limits, resource, ask.models);
     const modelNote = ask.models.length > 0 ? ` for GPU model ${ask.models.join(',')}` : '';
     if (rows.length === 0) {
       return deny(403, `${who} but queue ${q} has no ${resource} quota${modelNote}; ask a sluice admin to add one`);
