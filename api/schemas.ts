@@ -23,8 +23,9 @@ const limit = {
     guaranteed: { type: 'integer', minimum: 0, maximum: 1000000, default: 0, description: 'GPUs guaranteed to the queue.' },
     bestEffortCap: { type: 'integer', minimum: 0, maximum: 1000000, default: 0, description: 'Most GPUs held by best-effort pods.' },
     perJobMax: { type: 'integer', minimum: 0, maximum: 1000000, default: 0, description: 'Most GPUs one job may ask; 0 = no limit.' },
+    perUserMax: { type: 'integer', minimum: 0, maximum: 1000000, default: 0, description: 'Most GPUs one user may hold in the queue (both QoS); 0 = no cap.' },
   },
-  required: ['resource', 'model', 'guaranteed', 'bestEffortCap', 'perJobMax'],
+  required: ['resource', 'model', 'guaranteed', 'bestEffortCap', 'perJobMax', 'perUserMax'],
 } as const;
 
 /** In a PUT body only the resource is required; the rest take the defaults above. */

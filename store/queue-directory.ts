@@ -18,6 +18,8 @@ export interface QueueLimit {
   bestEffortCap: number;
   /** Most GPUs one job may ask for; 0 = no per-job limit. */
   perJobMax: number;
+  /** Most GPUs one user may hold in the queue (both QoS); 0 = no per-user cap. */
+  perUserMax: number;
 }
 
 /**

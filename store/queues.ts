@@ -26,7 +26,7 @@ interface QueueRow {
   weight: number;
   created_at: Date;
   updated_at: Date;
-  limits: Array<{ resource: string; model: string; guaranteed: number; best_effort_cap: number; per_job_max: number }> | null;
+  limits: Array<{ resource: string; model: string; guaranteed: number; best_effort_cap: number; per_job_max: number; per_user_max: number }> | null;
 }
 
 export interface StoredQueue extends QueueSpec {
@@ -37,7 +37,7 @@ export interface StoredQueue extends QueueSpec {
 const SELECT_QUEUES = `
   SELECT q.name, q.parent, q.cohort, q.open, q.weight, q.created_at, q.updated_at,
          (SELECT json_agg(json_build_object('resource', l.resource, 'model', l.model, 'guaranteed', l.guaranteed,
-                 'best_effort_cap', l.best_effort_cap, 'per_job_max', l.per_job_max) ORDER BY l.resource, l.model)
+                 'best_effort_cap', l.best_effort_cap, 'per_job_max', l.per_job_max, 'per_user_max', l.per_user_max) ORDER BY l.resource, l.model)
             FROM queue_limits l WHERE l.queue = q.name) AS limits
     FROM queues q`;
 
@@ -54,6 +54,7 @@ function fromRow(r: QueueRow): StoredQueue {
       guaranteed: l.guaranteed,
       bestEffortCap: l.best_effort_cap,
       perJobMax: l.per_job_max,
+      perUserMax: l.per_user_max,
     })),
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
@@ -122,8 +123,8 @@ export async function putQueue(pool: Pool, name: string, input: QueueInput, log?
         await client.query('DELETE FROM queue_limits WHERE queue = $1', [name]);
         if (limits.length > 0) {
           await client.query(
-            `INSERT INTO queue_limits (queue, resource, model, guaranteed, best_effort_cap, per_job_max)
-             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::int[])`,
+            `INSERT INTO queue_limits (queue, resource, model, guaranteed, best_effort_cap, per_job_max, per_user_max)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::int[], $7::int[])`,
             [
               name,
               limits.map((l) => l.resource),
@@ -131,6 +132,7 @@ export async function putQueue(pool: Pool, name: string, input: QueueInput, log?
               limits.map((l) => l.guaranteed),
               limits.map((l) => l.bestEffortCap),
               limits.map((l) => l.perJobMax),
+              limits.map((l) => l.perUserMax),
             ],
           );
         }

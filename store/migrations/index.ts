@@ -1,6 +1,7 @@
 // The ordered list of schema migrations. Append only: never edit or renumber one that
 // has shipped; add NNN-what.ts and list it here.
 import { sql as m001 } from './001-initial.js';
+import { sql as m002 } from './002-queue-manager.js';
 
 export interface Migration {
   id: number;
@@ -8,4 +9,7 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [{ id: 1, name: 'initial', sql: m001 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { id: 1, name: 'initial', sql: m001 },
+  { id: 2, name: 'queue-manager', sql: m002 },
+];

@@ -108,15 +108,15 @@ t.test('admin API against real Postgres and the captured cluster', async (t) => 
     t.same(list.body.items.map((q: { name: string }) => q.name), ['default']);
 
     const put = await call(url, 'PUT', '/api/v1/queues/team-a', {
-      body: { cohort: 'lab', weight: 2, limits: [{ resource: 'nvidia.com/gpu', model: 'a100', guaranteed: 8, bestEffortCap: 16, perJobMax: 8 }] },
+      body: { cohort: 'lab', weight: 2, limits: [{ resource: 'nvidia.com/gpu', model: 'a100', guaranteed: 8, bestEffortCap: 16, perJobMax: 8, perUserMax: 0 }] },
     });
     t.equal(put.status, 201, 'created');
     t.match(put.body, { name: 'team-a', parent: null, cohort: 'lab', open: true, weight: 2 });
-    t.same(put.body.limits, [{ resource: 'nvidia.com/gpu', model: 'a100', guaranteed: 8, bestEffortCap: 16, perJobMax: 8 }]);
+    t.same(put.body.limits, [{ resource: 'nvidia.com/gpu', model: 'a100', guaranteed: 8, bestEffortCap: 16, perJobMax: 8, perUserMax: 0 }]);
 
     const minimal = await call(url, 'PUT', '/api/v1/queues/team-a-sub', { body: { parent: 'team-a', limits: [{ resource: 'nvidia.com/gpu' }] } });
     t.equal(minimal.status, 201);
-    t.same(minimal.body.limits, [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 0, bestEffortCap: 0, perJobMax: 0 }], 'defaults filled in');
+    t.same(minimal.body.limits, [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 0, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }], 'defaults filled in');
 
     const again = await call(url, 'PUT', '/api/v1/queues/team-a', { body: { open: false } });
     t.equal(again.status, 200, 'replaced');
@@ -187,7 +187,7 @@ t.test('admin API against real Postgres and the captured cluster', async (t) => 
   });
 
   t.test('usage: GPUs of bound pods labelled with the queue', async (t) => {
-    const limit = { resource: 'nvidia.com/gpu', model: '', guaranteed: 4, bestEffortCap: 16, perJobMax: 8 };
+    const limit = { resource: 'nvidia.com/gpu', model: '', guaranteed: 4, bestEffortCap: 16, perJobMax: 8, perUserMax: 0 };
     t.equal((await call(url, 'PUT', '/api/v1/queues/team-a', { body: { limits: [limit] } })).status, 201);
     const expected = expectedUsage('team-a');
     t.same(expected, { guaranteed: 0, bestEffort: 16, pods: 6 }, 'fixture: six best-effort pods of team-a hold all 16 GPUs');

@@ -48,7 +48,7 @@ t.test('serve migrates the store and serves the admin API', async (t) => {
     await c.end();
   });
   t.ok((await waitFor(async () => (await s.get('/api/v1/queues')).status === 200, 5000)) >= 0, 'queues served once migrated');
-  const put = await s.get('/api/v1/queues/team-a', { method: 'PUT', body: JSON.stringify({ limits: [{ resource: 'nvidia.com/gpu', perJobMax: 8 }] }) });
+  const put = await s.get('/api/v1/queues/team-a', { method: 'PUT', body: JSON.stringify({ limits: [{ resource: 'nvidia.com/gpu', perJobMax: 8, perUserMax: 0 }] }) });
   t.equal(put.status, 201);
   const usage = await s.get('/api/v1/queues/team-a/usage');
   t.match(usage.body, { queue: 'team-a', pods: 6, totals: [{ resource: 'nvidia.com/gpu', bestEffort: 16, guaranteed: 0 }] });

@@ -45,7 +45,7 @@ t.test('cache hits make no database round trip; NOTIFY invalidates within a seco
   t.ok(answers.every((a) => a.status === 'found'));
   t.ok(store.queues.dbQueries - burst <= 1, 'a burst of lookups makes at most one query');
   if (answers[0]?.status === 'found' && answers[1]?.status === 'found') {
-    answers[0].queue.limits.push({ resource: 'x', model: '', guaranteed: 1, bestEffortCap: 1, perJobMax: 1 });
+    answers[0].queue.limits.push({ resource: 'x', model: '', guaranteed: 1, bestEffortCap: 1, perJobMax: 1, perUserMax: 0 });
     t.equal(answers[1].queue.limits.length, 1, 'callers get their own copies');
   }
   store.queues.invalidate('default');
@@ -119,7 +119,7 @@ t.test('a real outage (relay cut): stale answers, unavailable for the rest, audi
   await store.migrate();
   store.startListening();
   t.ok((await waitFor(async () => (await gaugeValue(metrics.storeListenerConnected)) === 1, 2000)) >= 0);
-  await store.putQueue('team-a', { limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 8, bestEffortCap: 8, perJobMax: 4 }] });
+  await store.putQueue('team-a', { limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 8, bestEffortCap: 8, perJobMax: 4, perUserMax: 0 }] });
   // The put's own NOTIFY arrives a moment later and drops the entry once more: let it land.
   await new Promise((r) => setTimeout(r, 300));
   t.equal((await store.queues.lookup('team-a')).status, 'found');
@@ -131,7 +131,7 @@ t.test('a real outage (relay cut): stale answers, unavailable for the rest, audi
   await relay.stop();
   t.ok((await waitFor(async () => (await gaugeValue(metrics.storeListenerConnected)) === 0, 2000)) >= 0, 'listener saw the outage');
   const stale = await store.queues.lookup('team-a');
-  t.match(stale, { status: 'found', queue: { limits: [{ perJobMax: 4 }] } }, 'last known definition served');
+  t.match(stale, { status: 'found', queue: { limits: [{ perJobMax: 4, perUserMax: 0 }] } }, 'last known definition served');
   t.equal((await store.queues.lookup('ghost')).status, 'missing', 'last known missing answer served');
   const none = await store.queues.lookup('team-b');
   t.equal(none.status, 'unavailable', 'nothing cached: unavailable');

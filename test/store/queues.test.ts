@@ -12,8 +12,8 @@ t.test('queue CRUD', async (t) => {
   await store.migrate();
 
   const limits = [
-    { resource: 'nvidia.com/gpu', model: 'a100', guaranteed: 8, bestEffortCap: 16, perJobMax: 8 },
-    { resource: 'nvidia.com/gpu', model: '', guaranteed: 4, bestEffortCap: 4, perJobMax: 0 },
+    { resource: 'nvidia.com/gpu', model: 'a100', guaranteed: 8, bestEffortCap: 16, perJobMax: 8, perUserMax: 0 },
+    { resource: 'nvidia.com/gpu', model: '', guaranteed: 4, bestEffortCap: 4, perJobMax: 0, perUserMax: 0 },
   ];
   const made = await store.putQueue('research', { cohort: 'lab', weight: 2, limits });
   t.equal(made.created, true);

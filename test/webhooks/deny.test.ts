@@ -7,9 +7,9 @@ const sluice = await startSluice();
 t.teardown(() => sluice.close());
 await sluice.store.putQueue('team-a', QUEUE_TEAM_A);
 await sluice.store.putQueue('closed', { open: false, limits: QUEUE_TEAM_A.limits });
-await sluice.store.putQueue('small', { limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 4, bestEffortCap: 6, perJobMax: 0 }] });
-await sluice.store.putQueue('pooled', { cohort: 'research', limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 4, bestEffortCap: 6, perJobMax: 0 }] });
-await sluice.store.putQueue('a100-only', { limits: [{ resource: 'nvidia.com/gpu', model: 'a100', guaranteed: 32, bestEffortCap: 32, perJobMax: 16 }] });
+await sluice.store.putQueue('small', { limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 4, bestEffortCap: 6, perJobMax: 0, perUserMax: 0 }] });
+await sluice.store.putQueue('pooled', { cohort: 'research', limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 4, bestEffortCap: 6, perJobMax: 0, perUserMax: 0 }] });
+await sluice.store.putQueue('a100-only', { limits: [{ resource: 'nvidia.com/gpu', model: 'a100', guaranteed: 32, bestEffortCap: 32, perJobMax: 16, perUserMax: 0 }] });
 await sluice.store.putQueue('no-gpus', { limits: [] });
 
 /** The captured validate request for train-gpu (2 GPUs, queue team-a), changed by `edit`. */

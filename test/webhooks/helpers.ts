@@ -185,5 +185,5 @@ export function applyPatch<T>(doc: T, ops: readonly PatchOp[] | ReadonlyArray<{ 
 }
 
 export const QUEUE_TEAM_A = {
-  limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 16, bestEffortCap: 24, perJobMax: 8 }],
+  limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 16, bestEffortCap: 24, perJobMax: 8, perUserMax: 0 }],
 };

@@ -1,0 +1,183 @@
+// Quota accounting for the queue manager. Pure: fed with what pods hold, asked whether a
+// unit may go.
+//
+// What counts as held: every live pod of a queue that is not gated — bound pods, and pods
+// already released but not yet bound (a released pod cannot be gated again, so it holds
+// its quota until it binds, finishes or is deleted).
+//
+// Rows (queue_limits): a pod counts against each row of its queue with the same resource
+// whose model is '' (any) or matches the GPU product of the pod's node (or, before it is
+// bound, one of the models the pod accepts).
+//
+// A unit may go when, for every resource it asks:
+// 1. guaranteed QoS: some applicable row has room: held guaranteed + need <= guaranteed;
+//    or the queue is in a cohort and the cohort's rows of that resource and model have
+//    room together (borrowing idle guaranteed quota of the cohort's other queues);
+// 2. best-effort QoS: some applicable row has room under its bestEffortCap (best-effort
+//    never uses guaranteed quota);
+// 3. either QoS: the user's GPUs in the queue (both QoS) + need stay within perUserMax of
+//    some applicable row (0 = no cap).
+// "Some row" is the most permissive reading, the one admission applies too.
+import type { ResourceAmount } from '../cluster/pod-request.js';
+import { modelMatches } from '../placement/gpu-model.js';
+import { applicableLimits, type QueueLimit, type QueueSpec } from '../store/queue-directory.js';
+import type { QosClass } from '../webhooks/labels.js';
+import type { Unit } from './units.js';
+
+export interface Holding {
+  queue: string;
+  user: string;
+  qos: QosClass;
+  requests: readonly ResourceAmount[];
+  /** GPU product of the node the pod is bound to; null before it is bound. */
+  product: string | null;
+  models: readonly string[];
+}
+
+export type QuotaWait = { waitingFor: 'quota' | 'user_quota' | 'queue_missing'; reason: string };
+
+interface RowUse {
+  row: QueueLimit;
+  guaranteed: number;
+  bestEffort: number;
+  byUser: Map<string, number>;
+}
+
+export interface QueueGpus {
+  resource: string;
+  used: number;
+  bestEffortUsed: number;
+  guaranteed: number;
+  bestEffortCap: number;
+}
+
+function rowHolds(row: QueueLimit, resource: string, product: string | null, models: readonly string[]): boolean {
+  if (row.resource !== resource) return false;
+  if (row.model === '') return true;
+  if (product !== null) return product !== '' && modelMatches(product, row.model);
+  return models.some((m) => modelMatches(row.model, m) || modelMatches(m, row.model));
+}
+
+export class QuotaLedger {
+  private readonly rows = new Map<string, RowUse[]>();
+  private readonly totals = new Map<string, number>();
+  private readonly perResource = new Map<string, Map<string, { used: number; bestEffortUsed: number }>>();
+
+  constructor(private readonly queues: ReadonlyMap<string, QueueSpec>) {
+    for (const [name, q] of queues) {
+      this.rows.set(name, q.limits.map((row) => ({ row, guaranteed: 0, bestEffort: 0, byUser: new Map() })));
+    }
+  }
+
+  add(h: Holding): void {
+    let total = 0;
+    for (const r of h.requests) {
+      total += r.count;
+      const pr = this.perResource.get(h.queue) ?? new Map<string, { used: number; bestEffortUsed: number }>();
+      this.perResource.set(h.queue, pr);
+      const t = pr.get(r.resource) ?? { used: 0, bestEffortUsed: 0 };
+      if (h.qos === 'best-effort') t.bestEffortUsed += r.count;
+      else t.used += r.count;
+      pr.set(r.resource, t);
+      for (const u of this.rows.get(h.queue) ?? []) {
+        if (!rowHolds(u.row, r.resource, h.product, h.models)) continue;
+        if (h.qos === 'best-effort') u.bestEffort += r.count;
+        else u.guaranteed += r.count;
+        u.byUser.set(h.user, (u.byUser.get(h.user) ?? 0) + r.count);
+      }
+    }
+    this.totals.set(h.queue, (this.totals.get(h.queue) ?? 0) + total);
+  }
+
+  /** GPUs the queue holds, both QoS, all resources: what fair share compares. */
+  held(queue: string): number {
+    return this.totals.get(queue) ?? 0;
+  }
+
+  /** null when the unit's quota allows it to go, else why not. */
+  check(unit: Pick<Unit, 'queue' | 'qos' | 'user' | 'need' | 'models'>): QuotaWait | null {
+    const spec = this.queues.get(unit.queue);
+    if (!spec) {
+      return { waitingFor: 'queue_missing', reason: `queue ${unit.queue} does not exist (deleted while the job waited); ask a sluice admin to create it again, or delete the job and submit it to another queue` };
+    }
+    const uses = this.rows.get(unit.queue) ?? [];
+    for (const { resource, count } of unit.need) {
+      const applicable = new Set(applicableLimits(spec.limits, resource, unit.models));
+      const rows = uses.filter((u) => applicable.has(u.row));
+      if (rows.length === 0) {
+        return { waitingFor: 'quota', reason: `queue ${unit.queue} has no ${resource} quota${modelNote(unit.models)}; ask a sluice admin to add one` };
+      }
+      const wait = unit.qos === 'best-effort' ? this.bestEffortWait(unit.queue, resource, count, rows) : this.guaranteedWait(spec, resource, count, rows);
+      if (wait) return wait;
+      const userWait = this.userWait(unit.queue, unit.user, resource, count, rows);
+      if (userWait) return userWait;
+    }
+    return null;
+  }
+
+  private guaranteedWait(spec: QueueSpec, resource: string, count: number, rows: RowUse[]): QuotaWait | null {
+    if (rows.some((u) => u.guaranteed + count <= u.row.guaranteed)) return null;
+    if (spec.cohort !== null && rows.some((u) => this.cohortRoom(spec.cohort!, u.row) >= count)) return null;
+    const best = rows.reduce((a, b) => (b.row.guaranteed - b.guaranteed > a.row.guaranteed - a.guaranteed ? b : a));
+    const cohort = spec.cohort !== null ? ` (cohort ${spec.cohort} has no idle quota to lend)` : '';
+    return {
+      waitingFor: 'quota',
+      reason: `queue ${spec.name}: ${best.guaranteed} of ${best.row.guaranteed} guaranteed ${resource}${rowModel(best.row)} in use, job needs ${count}${cohort}`,
+    };
+  }
+
+  /** Guaranteed GPUs of this row's resource and model left unused across the cohort. */
+  private cohortRoom(cohort: string, row: QueueLimit): number {
+    let room = 0;
+    for (const [name, q] of this.queues) {
+      if (q.cohort !== cohort) continue;
+      for (const u of this.rows.get(name) ?? []) {
+        if (u.row.resource === row.resource && u.row.model === row.model) room += u.row.guaranteed - u.guaranteed;
+      }
+    }
+    return room;
+  }
+
+  private bestEffortWait(queue: string, resource: string, count: number, rows: RowUse[]): QuotaWait | null {
+    if (rows.some((u) => u.bestEffort + count <= u.row.bestEffortCap)) return null;
+    const best = rows.reduce((a, b) => (b.row.bestEffortCap - b.bestEffort > a.row.bestEffortCap - a.bestEffort ? b : a));
+    return {
+      waitingFor: 'quota',
+      reason: `queue ${queue}: ${best.bestEffort} of ${best.row.bestEffortCap} best-effort ${resource}${rowModel(best.row)} in use (bestEffortCap), job needs ${count}`,
+    };
+  }
+
+  private userWait(queue: string, user: string, resource: string, count: number, rows: RowUse[]): QuotaWait | null {
+    if (rows.some((u) => u.row.perUserMax === 0)) return null;
+    const held = (u: RowUse): number => u.byUser.get(user) ?? 0;
+    if (rows.some((u) => held(u) + count <= u.row.perUserMax)) return null;
+    const best = rows.reduce((a, b) => (b.row.perUserMax - held(b) > a.row.perUserMax - held(a) ? b : a));
+    return {
+      waitingFor: 'user_quota',
+      reason: `user ${user || '(unknown)'} holds ${held(best)} of at most ${best.row.perUserMax} ${resource}${rowModel(best.row)} in queue ${queue} (perUserMax), job needs ${count}`,
+    };
+  }
+
+  /** Per resource: held and quota, for metrics and the API. */
+  gpus(queue: string): QueueGpus[] {
+    const spec = this.queues.get(queue);
+    const out = new Map<string, QueueGpus>();
+    for (const l of spec?.limits ?? []) {
+      const g = out.get(l.resource) ?? { resource: l.resource, used: 0, bestEffortUsed: 0, guaranteed: 0, bestEffortCap: 0 };
+      // Rows of one resource overlap ('' and model rows); the most permissive is the ceiling.
+      g.guaranteed = Math.max(g.guaranteed, l.guaranteed);
+      g.bestEffortCap = Math.max(g.bestEffortCap, l.bestEffortCap);
+      out.set(l.resource, g);
+    }
+    for (const [resource, t] of this.perResource.get(queue) ?? []) {
+      const g = out.get(resource) ?? { resource, used: 0, bestEffortUsed: 0, guaranteed: 0, bestEffortCap: 0 };
+      g.used = t.used;
+      g.bestEffortUsed = t.bestEffortUsed;
+      out.set(resource, g);
+    }
+    return [...out.values()];
+  }
+}
+
+const rowModel = (row: QueueLimit): string => (row.model ? ` (model ${row.model})` : '');
+const modelNote = (models: readonly string[]): string => (models.length > 0 ? ` for GPU model ${models.join(',')}` : '');
