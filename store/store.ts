@@ -88,12 +88,17 @@ export class Store {
       clientConfig: base,
       channel: `${opts.schema}.queue_changed`,
       log: opts.log,
-      onNotify: (queue) => this.queues.invalidate(queue),
+      onNotify: (queue) => {
+        this.queues.invalidate(queue);
+        this.queueChanged(queue);
+      },
       heartbeatMs: opts.heartbeatMs,
       heartbeatTimeoutMs: opts.heartbeatTimeoutMs,
       onConnected: () => {
         opts.metrics?.storeListenerConnected.set(1);
         this.queues.setListening(true);
+        // Changes made while not listening were not announced: every queue may have changed.
+        this.queueChanged('*');
       },
       onDisconnected: () => {
         opts.metrics?.storeListenerConnected.set(0);
@@ -158,6 +163,17 @@ export class Store {
     attempt();
   }
 
+  private readonly queueListeners: Array<(queue: string) => void> = [];
+
+  /** Calls `fn` with a queue's name when it or its limits change (any replica's write), or '*' when any may have. */
+  onQueueChanged(fn: (queue: string) => void): void {
+    this.queueListeners.push(fn);
+  }
+
+  private queueChanged(queue: string): void {
+    for (const fn of this.queueListeners) fn(queue);
+  }
+
   /** Null when migrated, else why the store cannot serve yet. */
   notReady(): string | null {
     return this.migrated ? null : `the Postgres store (schema ${this.schema}) has not been migrated yet; is Postgres reachable?`;
@@ -175,12 +191,14 @@ export class Store {
   async putQueue(name: string, input: QueueInput): Promise<{ created: boolean; queue: StoredQueue }> {
     const res = await putQueue(this.pool, name, input, this.log);
     this.queues.invalidate(name);
+    this.queueChanged(name);
     return res;
   }
 
   async deleteQueue(name: string): Promise<void> {
     await deleteQueue(this.pool, name);
     this.queues.invalidate(name);
+    this.queueChanged(name);
   }
 
   /** Drops the whole schema (tests). */
