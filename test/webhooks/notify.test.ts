@@ -9,7 +9,7 @@ const sluice = await startSluice();
 t.teardown(() => sluice.close());
 sluice.store.startListening();
 
-const limits = (perJobMax: number) => ({ limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 16, bestEffortCap: 16, perJobMax }] });
+const limits = (perJobMax: number) => ({ limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 16, bestEffortCap: 16, perJobMax, perUserMax: 0 }] });
 // "Another replica": a second Store on the same schema, as a second sluice pod would have.
 const other = new Store({ url: DATABASE_URL, schema: sluice.store.schema, log: createLogger('silent') });
 t.teardown(() => other.close());
