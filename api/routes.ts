@@ -14,6 +14,8 @@ import type { Store } from '../store/store.js';
 import type { ApiAuth } from './auth.js';
 import { errorSchema, nameParams, nodesOut, queueInput, queueSchemas, usageOut } from './schemas.js';
 import { queueUsage } from './usage.js';
+import { jobRoutes, JobsApiError } from './jobs.js';
+import type { QueueManager } from '../queue/manager.js';
 
 const Ajv = AjvModule.default;
 
@@ -26,6 +28,8 @@ export interface AdminApiOptions {
   gpuResources: readonly string[];
   metrics?: Metrics;
   log: Logger;
+  /** The queue manager behind the job routes; null when queue.enabled is false (they answer 503). */
+  queueManager?: QueueManager | null;
 }
 
 export const OPENAPI_PATH = '/api/v1/openapi.json';
@@ -61,7 +65,7 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
       info: {
         title: 'sluice admin API',
         version: 'v1',
-        description: 'Queues and GPU quotas (Postgres), queue usage and GPU inventory (cluster cache).',
+        description: 'Queues and GPU quotas (Postgres), queue usage and GPU inventory (cluster cache), waiting and running jobs (queue manager).',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
@@ -85,7 +89,7 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
 
   app.setErrorHandler(async (err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
     // Our refusals carry their own message; fastify's (validation, bad JSON) get a pointer to the schema.
-    if (err instanceof QueueError || err instanceof ApiError) return reply.code(err.statusCode).send(body(err.statusCode, err.message));
+    if (err instanceof QueueError || err instanceof ApiError || err instanceof JobsApiError) return reply.code(err.statusCode).send(body(err.statusCode, err.message));
     if (err.validation || (err.statusCode && err.statusCode < 500)) {
       const code = err.statusCode ?? 400;
       return reply.code(code).send(body(code, `${err.message}; see ${OPENAPI_PATH} for the request schema`));
@@ -190,6 +194,8 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
       return { ...usage, limits: found.status === 'found' ? found.queue.limits : [] };
     },
   );
+
+  jobRoutes(app, { manager: opts.queueManager ?? null, store: opts.store }, errors);
 
   app.get(
     '/api/v1/nodes',

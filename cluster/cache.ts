@@ -229,6 +229,17 @@ export class ClusterCache {
     if (this.listeners.length) this.emit({ kind: 'pod', uid, before: prev, after: rec });
   }
 
+  /** Removes a scheduling gate from the cached pod, as the watch would show it (snapshot
+   * mode, where the queue manager releases into the in-memory copy). */
+  ungate(uid: string, gate: string): boolean {
+    const prev = this.pods.get(uid);
+    if (!prev || !prev.gates.includes(gate)) return false;
+    const next = { ...prev, gates: prev.gates.filter((g) => g !== gate) };
+    this.pods.set(uid, next);
+    if (this.listeners.length) this.emit({ kind: 'pod', uid, before: prev, after: next });
+    return true;
+  }
+
   /** Rolls an assumption back (the bind API call failed). */
   forget(uid: string): void {
     this.dropAssumed(uid);

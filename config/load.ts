@@ -111,6 +111,8 @@ export function loadConfig(opts: LoadOptions = {}): SluiceConfig {
 
   // DATABASE_URL is the conventional name; SLUICE_STORE_URL and --store-url still win over it.
   if (env.DATABASE_URL) setPath(raw, ['store', 'url'], env.DATABASE_URL);
+  // Likewise REDIS_URL for the queue manager's release queue.
+  if (env.REDIS_URL) setPath(raw, ['queue', 'redisUrl'], env.REDIS_URL);
   for (const key of CONFIG_KEYS) {
     const v = env[key.env];
     if (v !== undefined && v !== '') setPath(raw, key.path, parseScalar(key, v));

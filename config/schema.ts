@@ -77,6 +77,35 @@ export interface SluiceConfig {
     /** Queue store unreadable (Postgres down, nothing cached): admit without quota checks, or deny. */
     onStoreDown: 'allow' | 'deny';
   };
+  /** The queue manager (queue/): releases gated jobs when quota and capacity allow. */
+  queue: {
+    /** Run the queue manager (every replica evaluates; only the Lease holder releases). */
+    enabled: boolean;
+    /** A job waiting longer than this reserves what it waits for: later jobs may no longer backfill past it. */
+    backfillGuardSeconds: number;
+    /** Delay between a cluster or quota event and the evaluation it triggers (events arriving meanwhile share it). */
+    debounceMs: number;
+    /** Evaluate at least this often even without events (backfill guard, retries). */
+    resyncSeconds: number;
+    /** Redis for the durable release queue (bull); env REDIS_URL is honoured too. */
+    redisUrl: string;
+    /** Redis key prefix of the release queue. */
+    redisPrefix: string;
+    /** Most gate removals per second sent to the apiserver. */
+    releaseRatePerSecond: number;
+    /** Lease for leader election (coordination.k8s.io/v1), in this namespace. */
+    leaseNamespace: string;
+    leaseName: string;
+    leaseDurationSeconds: number;
+    renewDeadlineSeconds: number;
+    retryPeriodSeconds: number;
+    /** Finished job records are deleted after this many days. */
+    historyDays: number;
+    /** A waiting job gets a "Queued" Event at most this often. */
+    waitEventIntervalSeconds: number;
+    /** Most pod Events per second the queue manager sends. */
+    eventsPerSecond: number;
+  };
   /** Webhook serving certificate (certs/). */
   certs: {
     /** Keep CA + serving cert in a Secret, patch caBundle into the webhook configurations, rotate. */
@@ -209,6 +238,45 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
       },
       required: ['gpuTaint', 'queueing', 'serviceAccount', 'jobTypes', 'guaranteedPriorityClass', 'guaranteedPriority', 'bestEffortPriorityClass', 'bestEffortPriority', 'guaranteedPreemptionPolicy', 'bestEffortPreemptionPolicy', 'onStoreDown'],
     },
+    queue: {
+      type: 'object',
+      additionalProperties: false,
+      default: {
+        enabled: true,
+        backfillGuardSeconds: 600,
+        debounceMs: 5,
+        resyncSeconds: 10,
+        redisUrl: 'redis://127.0.0.1:6379',
+        redisPrefix: 'sluice',
+        releaseRatePerSecond: 50,
+        leaseNamespace: 'sluice-system',
+        leaseName: 'sluice',
+        leaseDurationSeconds: 15,
+        renewDeadlineSeconds: 10,
+        retryPeriodSeconds: 2,
+        historyDays: 30,
+        waitEventIntervalSeconds: 60,
+        eventsPerSecond: 20,
+      },
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        backfillGuardSeconds: { type: 'integer', minimum: 0, maximum: 604800, default: 600 },
+        debounceMs: { type: 'integer', minimum: 0, maximum: 10000, default: 5 },
+        resyncSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 10 },
+        redisUrl: { type: 'string', default: 'redis://127.0.0.1:6379' },
+        redisPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: 'sluice' },
+        releaseRatePerSecond: { type: 'integer', minimum: 1, maximum: 10000, default: 50 },
+        leaseNamespace: { type: 'string', default: 'sluice-system' },
+        leaseName: { type: 'string', default: 'sluice' },
+        leaseDurationSeconds: { type: 'integer', minimum: 2, maximum: 600, default: 15 },
+        renewDeadlineSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 10 },
+        retryPeriodSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 2 },
+        historyDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
+        waitEventIntervalSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
+        eventsPerSecond: { type: 'integer', minimum: 1, maximum: 1000, default: 20 },
+      },
+      required: ['enabled', 'backfillGuardSeconds', 'debounceMs', 'resyncSeconds', 'redisUrl', 'redisPrefix', 'releaseRatePerSecond', 'leaseNamespace', 'leaseName', 'leaseDurationSeconds', 'renewDeadlineSeconds', 'retryPeriodSeconds', 'historyDays', 'waitEventIntervalSeconds', 'eventsPerSecond'],
+    },
     certs: {
       type: 'object',
       additionalProperties: false,
@@ -257,6 +325,7 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
     'store',
     'api',
     'webhooks',
+    'queue',
     'certs',
   ],
 };

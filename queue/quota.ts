@@ -63,7 +63,11 @@ export class QuotaLedger {
   private readonly totals = new Map<string, number>();
   private readonly perResource = new Map<string, Map<string, { used: number; bestEffortUsed: number }>>();
 
-  constructor(private readonly queues: ReadonlyMap<string, QueueSpec>) {
+  /** `unlimited`: no store is configured, so no quota is known: only capacity decides. */
+  constructor(
+    private readonly queues: ReadonlyMap<string, QueueSpec>,
+    private readonly unlimited = false,
+  ) {
     for (const [name, q] of queues) {
       this.rows.set(name, q.limits.map((row) => ({ row, guaranteed: 0, bestEffort: 0, byUser: new Map() })));
     }
@@ -96,6 +100,7 @@ export class QuotaLedger {
 
   /** null when the unit's quota allows it to go, else why not. */
   check(unit: Pick<Unit, 'queue' | 'qos' | 'user' | 'need' | 'models'>): QuotaWait | null {
+    if (this.unlimited) return null;
     const spec = this.queues.get(unit.queue);
     if (!spec) {
       return { waitingFor: 'queue_missing', reason: `queue ${unit.queue} does not exist (deleted while the job waited); ask a sluice admin to create it again, or delete the job and submit it to another queue` };

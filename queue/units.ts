@@ -85,7 +85,8 @@ function createdMs(p: Readonly<PodRecord>): number {
   return Number.isFinite(t) ? t : 0;
 }
 
-function unitPod(p: Readonly<PodRecord>): UnitPod {
+/** What the capacity check needs of one pod. */
+export function unitPod(p: Readonly<PodRecord>): UnitPod {
   return {
     uid: p.uid,
     name: p.name,
@@ -107,7 +108,7 @@ function sumNeed(pods: readonly UnitPod[]): ResourceAmount[] {
  * Groups the live queued pods into the units waiting for release. Pods released or bound
  * are not units, but they make a gang "in flight" and count in podsSeen.
  */
-export function waitingUnits(pods: Iterable<Readonly<PodRecord>>): Unit[] {
+export function waitingUnits(pods: Iterable<Readonly<PodRecord>>, gated: (p: Readonly<PodRecord>) => boolean = isGated): Unit[] {
   const jobs = new Map<string, Array<Readonly<PodRecord>>>();
   for (const p of pods) {
     if (p.terminal || !isQueued(p)) continue;
@@ -118,11 +119,11 @@ export function waitingUnits(pods: Iterable<Readonly<PodRecord>>): Unit[] {
   }
   const units: Unit[] = [];
   for (const [key, members] of jobs) {
-    const gated = members.filter(isGated);
-    if (gated.length === 0) continue;
-    gated.sort((a, b) => createdMs(a) - createdMs(b) || a.name.localeCompare(b.name));
+    const waiting = members.filter(gated);
+    if (waiting.length === 0) continue;
+    waiting.sort((a, b) => createdMs(a) - createdMs(b) || a.name.localeCompare(b.name));
     const sizes = new Set(members.map(gangSizeOf));
-    const first = gated[0]!;
+    const first = waiting[0]!;
     const base = {
       namespace: first.namespace,
       job: jobOf(first),
@@ -134,23 +135,23 @@ export function waitingUnits(pods: Iterable<Readonly<PodRecord>>): Unit[] {
     if (sizes.size !== 1 || sizes.has(null)) {
       const shown = [...members.map((m) => m.labels[LABEL_GANG_SIZE] ?? m.annotations[LABEL_GANG_SIZE] ?? '1')];
       const reason = `pods of job ${key} disagree on ${LABEL_GANG_SIZE} (${[...new Set(shown)].join(', ')}) or give no whole number; delete the job and create it again with one value`;
-      units.push(makeUnit(key, base, 1, gated, false, { waitingFor: 'invalid', reason }));
+      units.push(makeUnit(key, base, 1, waiting, false, { waitingFor: 'invalid', reason }));
       continue;
     }
     const gang = [...sizes][0]!;
     if (gang === 1) {
-      for (const p of gated) units.push(makeUnit(`${key}/${p.name}`, base, 1, [p], false, null));
+      for (const p of waiting) units.push(makeUnit(`${key}/${p.name}`, base, 1, [p], false, null));
       continue;
     }
-    const released = members.length - gated.length;
+    const released = members.length - waiting.length;
     if (released > 0) {
-      units.push(makeUnit(key, base, gang, gated, true, null));
-    } else if (gated.length < gang) {
-      const reason = `gang: ${gated.length} of ${gang} pods seen; the job starts when all ${gang} exist`;
-      units.push(makeUnit(key, base, gang, gated, false, { waitingFor: 'gang', reason }));
+      units.push(makeUnit(key, base, gang, waiting, true, null));
+    } else if (waiting.length < gang) {
+      const reason = `gang: ${waiting.length} of ${gang} pods seen; the job starts when all ${gang} exist`;
+      units.push(makeUnit(key, base, gang, waiting, false, { waitingFor: 'gang', reason }));
     } else {
-      units.push(makeUnit(key, base, gang, gated.slice(0, gang), false, null));
-      const extra = gated.slice(gang);
+      units.push(makeUnit(key, base, gang, waiting.slice(0, gang), false, null));
+      const extra = waiting.slice(gang);
       if (extra.length > 0) {
         const reason = `job ${key} has ${members.length} pods but ${LABEL_GANG_SIZE} is ${gang}; the extra pods wait until the gang's first ${gang} are released`;
         units.push(makeUnit(`${key}/extra`, base, gang, extra, false, { waitingFor: 'gang', reason }));

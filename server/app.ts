@@ -21,6 +21,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { ApiAuth, kubeTokenReviewer } from '../api/auth.js';
 import { adminApi } from '../api/routes.js';
 import type { Store } from '../store/store.js';
+import type { QueueManager } from '../queue/manager.js';
+import { submitWarning } from '../queue/preview.js';
 
 export interface AppParts {
   config: SluiceConfig;
@@ -39,6 +41,8 @@ export interface AppParts {
   store?: Store | null;
   /** A live cluster, for TokenReview on the admin API (api.tokenReview). */
   kubeConfig?: KubeConfig | null;
+  /** The queue manager (admin API job routes, submit-time warnings); null when off. */
+  queueManager?: QueueManager | null;
 }
 
 export interface Servers {
@@ -80,12 +84,15 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
     audit: parts.audit ?? { recordAdmission: () => undefined },
     log,
     metrics,
+    queuePreview: parts.queueManager
+      ? (pod) => submitWarning(parts.queueManager!.current(), pod, config.gpuResources, Date.now())
+      : undefined,
   });
   await api.register(webhookRoutes, { handler: admission, metrics });
 
   const reviewer = config.api.tokenReview && parts.kubeConfig ? kubeTokenReviewer(parts.kubeConfig) : null;
   const auth = new ApiAuth({ token: config.api.token, reviewer, adminGroups: config.api.adminGroups, log });
-  await api.register(adminApi, { store: parts.store ?? null, cache, auth, gpuResources: config.gpuResources, metrics, log });
+  await api.register(adminApi, { store: parts.store ?? null, cache, auth, gpuResources: config.gpuResources, metrics, log, queueManager: parts.queueManager ?? null });
 
   const ops: FastifyInstance = fastify({ loggerInstance: logger, logController: quiet() });
   ops.get('/healthz', async () => ({ status: 'ok' }));

@@ -15,6 +15,14 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { KubeBinder, SnapshotBinder, type PodBinder } from '../scheduler/binder.js';
 import { Store } from '../store/store.js';
+import { JobRecorder } from '../store/jobs.js';
+import { LeaderElector, SOLE_LEADER } from '../cluster/leader.js';
+import { KubeQueueEvents } from '../queue/events.js';
+import { QueueManager } from '../queue/manager.js';
+import { BullReleaser, InMemoryReleaser, KubeGatePatcher, type ReleaseSink } from '../queue/releaser.js';
+import { GATE_QUEUE } from '../webhooks/labels.js';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { buildServers, type Servers } from './app.js';
 
 export const TRY_WITHOUT_CLUSTER =
@@ -46,6 +54,8 @@ export function resolveKubeConfig(config: SluiceConfig, env: NodeJS.ProcessEnv =
 export interface Running {
   servers: Servers;
   cache: ClusterCache;
+  /** null when queue.enabled is false. */
+  queue: QueueManager | null;
   metrics: Metrics;
   log: Logger;
   apiUrl: string;
@@ -123,6 +133,8 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
   if (store) store.startInBackground();
   else log.warn('store.url is empty: no Postgres store; queue lookups answer "unavailable", no audit records, the admin API queue routes answer 503');
 
+  const queue = config.queue.enabled ? await startQueueManager(config, { cache, store, kc: liveKc, log, metrics }) : null;
+
   const tlsCert = await prepareServingCert(config, liveKc, log, metrics);
   const servers = await buildServers({
     config: tlsCert.config,
@@ -136,6 +148,7 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
     queues: store?.queues,
     audit: store?.audit,
     kubeConfig: liveKc,
+    queueManager: queue?.manager ?? null,
   });
   if (servers.tls) tlsCert.attach(servers.api.server as unknown as SecureContextTarget);
   const apiUrl = await servers.api.listen({ host: config.https.host, port: config.https.port });
@@ -149,6 +162,7 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
   return {
     servers,
     cache,
+    queue: queue?.manager ?? null,
     metrics,
     log,
     apiUrl,
@@ -158,6 +172,7 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
       closed = true;
       clearInterval(expiry);
       tlsCert.stop();
+      await queue?.stop();
       await watcher?.stop();
       await nsWatcher?.stop();
       await servers.api.close();
@@ -179,4 +194,76 @@ async function probeApiserver(kc: KubeConfig): Promise<string | null> {
     const err = e as { message?: string; code?: string; cause?: { code?: string } };
     return err.cause?.code ?? err.code ?? err.message ?? String(e);
   }
+}
+
+interface QueueParts {
+  cache: ClusterCache;
+  store: Store | null;
+  kc: KubeConfig | null;
+  log: Logger;
+  metrics: Metrics;
+}
+
+/**
+ * The queue manager with what it needs: with a cluster, bull on Redis carries releases out
+ * and a Lease decides which replica acts; from a snapshot, releases go straight into the
+ * in-memory copy and this process is the only one.
+ */
+async function startQueueManager(
+  config: SluiceConfig,
+  { cache, store, kc, log, metrics }: QueueParts,
+): Promise<{ manager: QueueManager; stop(): Promise<void> }> {
+  const q = config.queue;
+  let manager: QueueManager | null = null;
+  const onReleased = (o: { eventAtMs: number }, outcome: string): void => {
+    if (outcome === 'removed') manager?.gateRemoved(o.eventAtMs);
+  };
+  const releaser: ReleaseSink = kc
+    ? new BullReleaser({ redisUrl: q.redisUrl, prefix: q.redisPrefix, patcher: new KubeGatePatcher(kc), ratePerSecond: q.releaseRatePerSecond, log, metrics, onReleased })
+    : new InMemoryReleaser((uid) => cache.ungate(uid, GATE_QUEUE), onReleased);
+  const records = store ? new JobRecorder({ pool: store.pool, log, historyDays: q.historyDays }) : null;
+  records?.start();
+  const identity = `${process.env.POD_NAME || hostname()}-${randomBytes(3).toString('hex')}`;
+  const elector = kc
+    ? new LeaderElector(kc, {
+        namespace: q.leaseNamespace,
+        name: q.leaseName,
+        identity,
+        leaseDurationMs: q.leaseDurationSeconds * 1000,
+        renewDeadlineMs: q.renewDeadlineSeconds * 1000,
+        retryPeriodMs: q.retryPeriodSeconds * 1000,
+        log,
+        onStartedLeading: () => void manager?.startLeading(),
+        onStoppedLeading: () => void manager?.stopLeading(),
+      })
+    : null;
+  manager = new QueueManager({
+    cache,
+    source: store ? { listQueues: () => store.listQueues(), onQueueChanged: (fn) => store.onQueueChanged(fn) } : null,
+    releaser,
+    records,
+    events: kc ? new KubeQueueEvents(kc, log, q.eventsPerSecond) : null,
+    leadership: elector ?? SOLE_LEADER,
+    log,
+    metrics,
+    backfillGuardSeconds: q.backfillGuardSeconds,
+    debounceMs: q.debounceMs,
+    resyncSeconds: q.resyncSeconds,
+    waitEventIntervalSeconds: q.waitEventIntervalSeconds,
+  });
+  await manager.start();
+  if (elector) elector.start();
+  else await manager.startLeading();
+  if (!store) log.warn('no store: the queue manager releases jobs by capacity alone (no quotas known)');
+  const m = manager;
+  return {
+    manager: m,
+    async stop() {
+      await elector?.stop();
+      await m.stopLeading();
+      await m.stop();
+      await releaser.close();
+      await records?.close();
+    },
+  };
 }

@@ -60,6 +60,26 @@ export function reviewResponse(response: AdmissionResponse): AdmissionReviewResp
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
 }
 
+/**
+ * The pod as it will be once sluice's own patch is applied (its 'add' operations, the
+ * only kind sluice writes), on a copy: what the submit-time warning reads.
+ */
+export function patched<T>(obj: T, ops: readonly PatchOp[]): T {
+  const out = structuredClone(obj) as unknown;
+  for (const op of ops) {
+    if (op.op !== 'add') continue;
+    const tokens = op.path.split('/').slice(1).map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+    let node = out as Record<string, unknown> | unknown[];
+    for (const t of tokens.slice(0, -1)) node = (Array.isArray(node) ? node[Number(t)] : node[t]) as Record<string, unknown> | unknown[];
+    const last = tokens[tokens.length - 1]!;
+    if (Array.isArray(node)) {
+      if (last === '-') node.push(op.value);
+      else node.splice(Number(last), 0, op.value);
+    } else node[last] = op.value;
+  }
+  return out as T;
+}
+
 export function encodePatch(ops: readonly PatchOp[]): string {
   return Buffer.from(JSON.stringify(ops)).toString('base64');
 }

@@ -8,7 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AuditSink } from '../store/audit.js';
 import type { QueueDirectory } from '../store/queue-directory.js';
-import { encodePatch, readPod, reviewResponse, type AdmissionRequest, type AdmissionResponse, type AdmissionReviewResponse } from './admission.js';
+import { encodePatch, patched, readPod, reviewResponse, type AdmissionRequest, type AdmissionResponse, type AdmissionReviewResponse } from './admission.js';
 import { mutatePod } from './mutate.js';
 import { inScope } from './pod-facts.js';
 import type { ClusterFacts, WebhookPolicy } from './policy.js';
@@ -21,6 +21,8 @@ export interface AdmissionHandlerOptions {
   audit: AuditSink;
   log: Logger;
   metrics: Metrics;
+  /** Where a pod gated now stands in its queue (queue/preview.ts); absent = no warning. */
+  queuePreview?: (pod: V1Pod) => string | null;
 }
 
 type Webhook = 'mutate' | 'validate';
@@ -114,12 +116,12 @@ export class AdmissionHandler {
     if (m.ops.length === 0) {
       return { response: { uid: req.uid, allowed: true }, outcome: 'allowed', reason: m.gpu ? 'already complete' : 'asks no GPU', record: m.gpu };
     }
-    return {
-      response: { uid: req.uid, allowed: true, patchType: 'JSONPatch', patch: encodePatch(m.ops) },
-      outcome: 'patched',
-      reason: `patched ${m.changes.join(', ')}`,
-      record: true,
-    };
+    const response: AdmissionResponse = { uid: req.uid, allowed: true, patchType: 'JSONPatch', patch: encodePatch(m.ops) };
+    if (m.changes.includes('gate') && this.o.queuePreview) {
+      const warning = this.o.queuePreview(patched(pod, m.ops));
+      if (warning) response.warnings = [warning];
+    }
+    return { response, outcome: 'patched', reason: `patched ${m.changes.join(', ')}`, record: true };
   }
 
   private async decideValidate(req: AdmissionRequest): Promise<Outcome> {

@@ -1,0 +1,221 @@
+// The admin API's job routes: what waits in a queue and why, in release order, and one
+// job's record. Live jobs come from the queue manager's last evaluation (every replica
+// evaluates); jobs no longer in the cluster come from their Postgres record.
+import type { FastifyInstance } from 'fastify';
+import type { QueueManager } from '../queue/manager.js';
+import { getJob } from '../store/jobs.js';
+import type { Store } from '../store/store.js';
+import { QUEUE_NAME_PATTERN } from './schemas.js';
+
+export class JobsApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const waitingJob = {
+  type: 'object',
+  properties: {
+    position: { type: 'integer' },
+    namespace: { type: 'string' },
+    name: { type: 'string' },
+    user: { type: 'string' },
+    qos: { type: 'string' },
+    gpus: { type: 'integer' },
+    resource: { type: 'string' },
+    model: { type: 'string' },
+    gangSize: { type: 'integer' },
+    podsSeen: { type: 'integer' },
+    waitingFor: { type: 'string', description: 'quota, user_quota, capacity, gang, order, queue_missing or invalid' },
+    reason: { type: 'string' },
+    submittedAt: { type: 'string' },
+  },
+} as const;
+
+const runningJob = {
+  type: 'object',
+  properties: {
+    namespace: { type: 'string' },
+    name: { type: 'string' },
+    user: { type: 'string' },
+    qos: { type: 'string' },
+    gpus: { type: 'integer' },
+    resource: { type: 'string' },
+    state: { type: 'string' },
+    releasedAt: { type: ['string', 'null'] },
+  },
+} as const;
+
+const queueJobsOut = {
+  type: 'object',
+  properties: {
+    queue: { type: 'string' },
+    evaluatedAt: { type: 'string' },
+    waiting: { type: 'array', items: waitingJob },
+    running: { type: 'array', items: runningJob },
+  },
+} as const;
+
+const jobOut = {
+  type: 'object',
+  properties: {
+    namespace: { type: 'string' },
+    name: { type: 'string' },
+    queue: { type: 'string' },
+    qos: { type: 'string' },
+    user: { type: 'string' },
+    resource: { type: 'string' },
+    model: { type: 'string' },
+    gangSize: { type: 'integer' },
+    gpus: { type: 'integer' },
+    state: { type: 'string' },
+    waitingFor: { type: 'string' },
+    reason: { type: 'string' },
+    submittedAt: { type: 'string' },
+    releasedAt: { type: ['string', 'null'] },
+    finishedAt: { type: ['string', 'null'] },
+    position: { type: ['integer', 'null'] },
+    pods: {
+      type: 'array',
+      items: { type: 'object', properties: { name: { type: 'string' }, node: { type: 'string' }, gated: { type: 'boolean' }, terminal: { type: 'boolean' } } },
+    },
+  },
+} as const;
+
+const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
+
+export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | null; store: Store | null }, errors: (...codes: number[]) => Record<number, { $ref: string }>): void {
+  const snapshot = () => {
+    if (!opts.manager) throw new JobsApiError(503, 'the queue manager is off (queue.enabled: false); no jobs are held');
+    const s = opts.manager.current();
+    if (!s) throw new JobsApiError(503, 'the queue manager has not evaluated yet (cluster cache or queue definitions not loaded); retry in a few seconds');
+    return s;
+  };
+
+  app.get<{ Params: { name: string } }>(
+    '/api/v1/queues/:name/jobs',
+    {
+      schema: {
+        summary: "A queue's jobs: waiting ones in release order with the reason each waits, and running ones",
+        tags: ['jobs'],
+        params: { type: 'object', properties: { name: { type: 'string', pattern: QUEUE_NAME_PATTERN, maxLength: 63 } }, required: ['name'] },
+        response: { 200: queueJobsOut, ...errors(400, 401, 404, 503) },
+      },
+    },
+    async (req) => {
+      const s = snapshot();
+      const name = req.params.name;
+      const waiting = s.waiting.get(name) ?? [];
+      if (!s.queues.has(name) && waiting.length === 0 && opts.store) {
+        throw new JobsApiError(404, `queue ${name} does not exist; list queues with GET /api/v1/queues`);
+      }
+      const running = [];
+      for (const j of s.jobs.values()) {
+        if (j.queue !== name) continue;
+        const state = s.states.get(j.key);
+        if (state !== 'running' && state !== 'released') continue;
+        const rec = opts.manager!.jobRecord(j.namespace, j.job);
+        running.push({
+          namespace: j.namespace,
+          name: j.job,
+          user: j.user,
+          qos: j.qos,
+          gpus: j.gpus.reduce((a, g) => a + g.count, 0),
+          resource: j.gpus[0]?.resource ?? '',
+          state,
+          releasedAt: iso(rec?.releasedAt),
+        });
+      }
+      running.sort((a, b) => (a.releasedAt ?? '').localeCompare(b.releasedAt ?? '') || a.name.localeCompare(b.name));
+      return {
+        queue: name,
+        evaluatedAt: new Date(s.evaluatedAtMs).toISOString(),
+        waiting: waiting.map((w) => ({
+          position: w.position,
+          namespace: w.unit.namespace,
+          name: w.unit.job,
+          user: w.unit.user,
+          qos: w.unit.qos,
+          gpus: w.unit.need.reduce((a, n) => a + n.count, 0),
+          resource: w.unit.need[0]?.resource ?? '',
+          model: w.unit.models.join(','),
+          gangSize: w.unit.gangSize,
+          podsSeen: w.unit.podsSeen,
+          waitingFor: w.waitingFor,
+          reason: w.reason,
+          submittedAt: new Date(w.unit.submittedMs).toISOString(),
+        })),
+        running,
+      };
+    },
+  );
+
+  app.get<{ Params: { namespace: string; name: string } }>(
+    '/api/v1/jobs/:namespace/:name',
+    {
+      schema: {
+        summary: "One job: state, why it waits, its pods (live) or its record (finished)",
+        tags: ['jobs'],
+        params: {
+          type: 'object',
+          properties: { namespace: { type: 'string', maxLength: 63, minLength: 1 }, name: { type: 'string', maxLength: 253, minLength: 1 } },
+          required: ['namespace', 'name'],
+        },
+        response: { 200: jobOut, ...errors(400, 401, 404, 503) },
+      },
+    },
+    async (req) => {
+      const { namespace, name } = req.params;
+      const s = opts.manager?.current();
+      const live = s?.jobs.get(`${namespace}/${name}`);
+      if (s && live) {
+        const rec = opts.manager!.jobRecord(namespace, name);
+        const w = (s.waiting.get(live.queue) ?? []).find((x) => x.unit.namespace === namespace && x.unit.job === name);
+        return {
+          namespace,
+          name,
+          queue: live.queue,
+          qos: live.qos,
+          user: live.user,
+          resource: live.gpus[0]?.resource ?? '',
+          model: live.models.join(','),
+          gangSize: w?.unit.gangSize ?? rec?.gangSize ?? live.pods.length,
+          gpus: live.gpus.reduce((a, g) => a + g.count, 0),
+          state: s.states.get(live.key) ?? 'queued',
+          waitingFor: w?.waitingFor ?? '',
+          reason: w?.reason ?? '',
+          submittedAt: new Date(live.submittedMs).toISOString(),
+          releasedAt: iso(rec?.releasedAt),
+          finishedAt: iso(rec?.finishedAt),
+          position: w?.position ?? null,
+          pods: live.pods.map((p) => ({ name: p.name, node: p.node, gated: p.gated, terminal: p.terminal })),
+        };
+      }
+      if (!opts.store) throw new JobsApiError(404, `job ${namespace}/${name} is not in the cluster, and no store keeps history (store.url is empty)`);
+      const stored = await getJob(opts.store.pool, namespace, name);
+      if (!stored) throw new JobsApiError(404, `job ${namespace}/${name} is not known: not in the cluster and no record in Postgres (records are kept queue.historyDays days)`);
+      return {
+        namespace,
+        name,
+        queue: stored.queue,
+        qos: stored.qos,
+        user: stored.user,
+        resource: stored.resource,
+        model: stored.model,
+        gangSize: stored.gangSize,
+        gpus: stored.gpus,
+        state: stored.state,
+        waitingFor: stored.waitingFor,
+        reason: stored.reason,
+        submittedAt: stored.submittedAt.toISOString(),
+        releasedAt: iso(stored.releasedAt),
+        finishedAt: iso(stored.finishedAt),
+        position: null,
+        pods: [],
+      };
+    },
+  );
+}

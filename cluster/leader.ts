@@ -1,0 +1,185 @@
+// Leader election with a coordination.k8s.io/v1 Lease, the way client-go's leaderelection
+// does it: the holder renews spec.renewTime every retry period; another replica takes
+// the Lease over only after seeing it unrenewed for a whole lease duration on its own
+// clock; every write carries the resourceVersion read, so two replicas racing for it
+// cannot both win (the apiserver answers 409 to the second). A leader that cannot renew
+// within the renew deadline steps down at once, before its Lease can expire, so two
+// replicas never both act. On shutdown the leader gives the Lease up (empty holder) so a
+// follower takes over within one retry period instead of a lease duration.
+import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import type { Logger } from '../observability/logger.js';
+
+export interface LeaderElectionOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  log: Logger;
+  onStartedLeading: () => void;
+  onStoppedLeading: () => void;
+  now?: () => number;
+}
+
+export interface Leadership {
+  isLeader(): boolean;
+}
+
+/** Always leader: a single sluice without an apiserver (snapshot mode). */
+export const SOLE_LEADER: Leadership = { isLeader: () => true };
+
+const statusOf = (e: unknown): number | undefined => {
+  const c = (e as { code?: unknown }).code;
+  return typeof c === 'number' ? c : undefined;
+};
+
+export class LeaderElector implements Leadership {
+  private readonly api: CoordinationV1Api;
+  private leading = false;
+  private lastRenewMs = 0;
+  private observed: { holder: string; renewTime: string; atMs: number } | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly now: () => number;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly opts: LeaderElectionOptions,
+  ) {
+    this.api = kc.makeApiClient(CoordinationV1Api);
+    this.now = opts.now ?? Date.now;
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  start(): void {
+    this.stopped = false;
+    void this.tick();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.tick(), this.opts.retryPeriodMs);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      const ok = await this.tryAcquireOrRenew();
+      if (ok) {
+        this.lastRenewMs = this.now();
+        this.setLeading(true);
+      } else if (this.leading) {
+        this.setLeading(false, 'another replica holds the Lease');
+      }
+    } catch (e) {
+      if (this.leading && this.now() - this.lastRenewMs > this.opts.renewDeadlineMs) {
+        this.setLeading(false, `could not renew the Lease for ${this.opts.renewDeadlineMs} ms (${(e as Error).message})`);
+      } else if (!this.leading) {
+        this.opts.log.debug({ err: (e as Error).message }, 'Lease not acquired');
+      }
+    }
+    // A leader that missed its deadline while the call hung steps down here too.
+    if (this.leading && this.now() - this.lastRenewMs > this.opts.renewDeadlineMs) {
+      this.setLeading(false, 'the Lease renewal took longer than the renew deadline');
+    }
+    this.schedule();
+  }
+
+  private setLeading(leading: boolean, why?: string): void {
+    if (leading === this.leading) return;
+    this.leading = leading;
+    const lease = `${this.opts.namespace}/${this.opts.name}`;
+    if (leading) {
+      this.opts.log.info({ lease, identity: this.opts.identity }, 'became leader: running the queue manager');
+      this.opts.onStartedLeading();
+    } else {
+      this.opts.log.warn({ lease, identity: this.opts.identity, why }, `stopped leading (${why}): releasing nothing until leader again`);
+      this.opts.onStoppedLeading();
+    }
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { namespace, name, identity } = this.opts;
+    // MicroTime: serialised with the microsecond precision the apiserver's MicroTime expects.
+    const nowTime = new V1MicroTime(this.now());
+    let lease: V1Lease;
+    try {
+      lease = await this.api.readNamespacedLease({ name, namespace });
+    } catch (e) {
+      if (statusOf(e) !== 404) throw e;
+      try {
+        await this.api.createNamespacedLease({
+          namespace,
+          body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name, namespace },
+            spec: {
+              holderIdentity: identity,
+              leaseDurationSeconds: Math.ceil(this.opts.leaseDurationMs / 1000),
+              acquireTime: nowTime,
+              renewTime: nowTime,
+              leaseTransitions: 0,
+            },
+          },
+        });
+        return true;
+      } catch (ce) {
+        if (statusOf(ce) === 409) return false;
+        throw ce;
+      }
+    }
+    const spec = lease.spec ?? {};
+    const holder = spec.holderIdentity ?? '';
+    const renewTime = String(spec.renewTime ?? '');
+    if (!this.observed || this.observed.holder !== holder || this.observed.renewTime !== renewTime) {
+      this.observed = { holder, renewTime, atMs: this.now() };
+    }
+    const durationMs = (spec.leaseDurationSeconds ?? Math.ceil(this.opts.leaseDurationMs / 1000)) * 1000;
+    const mine = holder === identity;
+    const expired = holder === '' || this.now() - this.observed.atMs > durationMs;
+    if (!mine && !expired) return false;
+    const body: V1Lease = {
+      ...lease,
+      spec: {
+        ...spec,
+        holderIdentity: identity,
+        leaseDurationSeconds: Math.ceil(this.opts.leaseDurationMs / 1000),
+        renewTime: nowTime,
+        acquireTime: mine ? spec.acquireTime : nowTime,
+        leaseTransitions: (spec.leaseTransitions ?? 0) + (mine ? 0 : 1),
+      },
+    };
+    try {
+      await this.api.replaceNamespacedLease({ name, namespace, body });
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 409) return false;
+      throw e;
+    }
+  }
+
+  /** Stops campaigning; a leader gives the Lease up so a follower takes over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (!this.leading) return;
+    this.setLeading(false, 'shutting down');
+    try {
+      const { namespace, name } = this.opts;
+      const lease = await this.api.readNamespacedLease({ name, namespace });
+      if (lease.spec?.holderIdentity !== this.opts.identity) return;
+      await this.api.replaceNamespacedLease({
+        name,
+        namespace,
+        body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 } },
+      });
+    } catch (e) {
+      this.opts.log.warn({ err: (e as Error).message }, 'could not give up the Lease on shutdown; a follower takes over when it expires');
+    }
+  }
+}

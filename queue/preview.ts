@@ -1,0 +1,57 @@
+// The warning kubectl prints when the mutating webhook gates a pod: where it stands in
+// its queue, from the queue manager's last evaluation. No I/O and one quota and one
+// placement check, so admission stays within its latency budget:
+//   "fits now: will be released at once (queue team-a)"
+//   "queued in team-a: 14 of 16 guaranteed nvidia.com/gpu in use, job needs 4, position 3 of 5"
+import type { V1Pod } from '@kubernetes/client-node';
+import { podGpuRequests, PodRequestError } from '../cluster/pod-request.js';
+import { parseModelList } from '../placement/gpu-model.js';
+import { ANNOTATION_GPU_MODEL } from '../scheduler/pod-ask.js';
+import { LABEL_GANG_SIZE, LABEL_JOB, LABEL_QOS, LABEL_QUEUE, LABEL_USER } from '../webhooks/labels.js';
+import type { Snapshot } from './manager.js';
+import { compareUnits } from './order.js';
+import type { Unit } from './units.js';
+
+export function submitWarning(s: Snapshot | null, pod: V1Pod, resources: readonly string[], nowMs: number): string | null {
+  const labels = pod.metadata?.labels ?? {};
+  const queue = labels[LABEL_QUEUE];
+  if (!queue) return null;
+  if (!s) return `queued in ${queue}: the queue manager has not evaluated yet; the pod is released when its queue has room`;
+  let perPod;
+  try {
+    perPod = podGpuRequests(pod, resources);
+  } catch (e) {
+    if (e instanceof PodRequestError) return null;
+    throw e;
+  }
+  const rawGang = Number(labels[LABEL_GANG_SIZE] ?? pod.metadata?.annotations?.[LABEL_GANG_SIZE] ?? 1);
+  const gangSize = Number.isInteger(rawGang) && rawGang >= 1 ? rawGang : 1;
+  const models = parseModelList(pod.metadata?.annotations?.[ANNOTATION_GPU_MODEL]);
+  const ns = pod.metadata?.namespace ?? '';
+  const job = labels[LABEL_JOB] ?? '';
+  const probe: Unit = {
+    key: `${ns}/${job}`,
+    namespace: ns,
+    job,
+    queue,
+    qos: labels[LABEL_QOS] === 'best-effort' ? 'best-effort' : 'guaranteed',
+    user: labels[LABEL_USER] ?? '',
+    priority: pod.spec?.priority ?? 0,
+    submittedMs: nowMs,
+    gangSize,
+    podsSeen: 0,
+    pods: [{ uid: '', name: pod.metadata?.name ?? job, requests: perPod, models, nodeSelector: pod.spec?.nodeSelector ?? {}, affinityTerms: pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? null, gateIndex: 0 }],
+    inFlight: false,
+    problem: null,
+    need: perPod.map((r) => ({ resource: r.resource, count: r.count * gangSize })),
+    models,
+  };
+  const waiting = s.waiting.get(queue) ?? [];
+  const ahead = waiting.filter((w) => compareUnits(w.unit, probe) < 0).length;
+  const position = `position ${ahead + 1} of ${waiting.length + 1}`;
+  const quota = s.ledger.check(probe);
+  if (quota) return `queued in ${queue}: ${quota.reason.replace(/^queue [^:]+: /, '')}, ${position}`;
+  if (gangSize > 1) return `queued in ${queue}: a gang of ${gangSize}; released when all ${gangSize} pods exist and fit, ${position}`;
+  if (ahead === 0 && s.capacity.wouldPlace(probe.pods, probe.qos)) return `fits now: will be released at once (queue ${queue})`;
+  return `queued in ${queue}: no node has room for it now, ${position}`;
+}

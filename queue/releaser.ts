@@ -1,0 +1,235 @@
+// Carrying out a release: removing sluice's scheduling gate from each pod of a unit.
+//
+// Releases go through bull on Redis so that they are durable (a decided release survives
+// a crash of sluice), retried with backoff (apiserver conflicts, outages), rate-limited
+// (to protect the apiserver when thousands of pods go at once) and idempotent when
+// replayed: the bull job id is the pod's uid plus the gate, and the patch itself is a
+// JSON patch that tests the pod's uid and the gate's position before removing it, so a
+// replay against a pod whose gate is already gone, or a new pod of the same name, changes
+// nothing. A gang's pods are enqueued in one Redis MULTI: all or none.
+//
+// Only the leader processes the jobs (start()/stop() follow the Lease); a follower's
+// releaser is never started.
+import Bull from 'bull';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { GATE_QUEUE } from '../webhooks/labels.js';
+import type { Unit } from './units.js';
+
+export interface ReleaseOrder {
+  namespace: string;
+  name: string;
+  uid: string;
+  /** Where the gate was when the release was decided (the patch tests it, then looks again if it moved). */
+  gateIndex: number;
+  unit: string;
+  queue: string;
+  /** When the cluster or quota event that let the unit go happened (ms). */
+  eventAtMs: number;
+}
+
+export type GateOutcome = 'removed' | 'already_gone' | 'pod_gone';
+
+/** The apiserver side of a release. */
+export interface GatePatcher {
+  removeGate(o: ReleaseOrder): Promise<GateOutcome>;
+}
+
+export const releaseJobId = (uid: string): string => `${uid}+${GATE_QUEUE.replace('/', '~')}`;
+
+interface ApiError {
+  code?: number | string;
+  body?: unknown;
+}
+
+const statusOf = (e: unknown): number | undefined => {
+  const c = (e as ApiError).code;
+  return typeof c === 'number' ? c : undefined;
+};
+
+export class KubeGatePatcher implements GatePatcher {
+  private readonly core: CoreV1Api;
+
+  constructor(kc: KubeConfig) {
+    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  async removeGate(o: ReleaseOrder): Promise<GateOutcome> {
+    let index = o.gateIndex;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.core.patchNamespacedPod({
+          name: o.name,
+          namespace: o.namespace,
+          body: [
+            { op: 'test', path: '/metadata/uid', value: o.uid },
+            { op: 'test', path: `/spec/schedulingGates/${index}/name`, value: GATE_QUEUE },
+            { op: 'remove', path: `/spec/schedulingGates/${index}` },
+          ],
+        });
+        return 'removed';
+      } catch (e) {
+        const status = statusOf(e);
+        if (status === 404) return 'pod_gone';
+        if (status !== 422) throw e;
+        // The test failed: the gate moved, is gone, or this is another pod of that name.
+        let pod;
+        try {
+          pod = await this.core.readNamespacedPod({ name: o.name, namespace: o.namespace });
+        } catch (re) {
+          if (statusOf(re) === 404) return 'pod_gone';
+          throw re;
+        }
+        if (pod.metadata?.uid !== o.uid) return 'pod_gone';
+        index = (pod.spec?.schedulingGates ?? []).findIndex((g) => g.name === GATE_QUEUE);
+        if (index < 0) return 'already_gone';
+      }
+    }
+    throw new Error(`the gate of pod ${o.namespace}/${o.name} kept moving; retrying`);
+  }
+}
+
+export interface ReleaserOptions {
+  redisUrl: string;
+  /** Redis key prefix (one per installation; tests use their own). */
+  prefix: string;
+  patcher: GatePatcher;
+  /** Most gate removals per second. */
+  ratePerSecond: number;
+  log: Logger;
+  metrics: Metrics;
+  /** Called after each pod's gate is gone (removed now or already). */
+  onReleased?: (o: ReleaseOrder, outcome: GateOutcome) => void;
+  /** How long an enqueue may wait for Redis before the release counts as not decided. */
+  enqueueTimeoutMs?: number;
+}
+
+/** How the manager hands decided releases over. */
+export interface ReleaseSink {
+  /** Resolves false when the release could not be handed over (it is decided again later). */
+  enqueue(unit: Unit, eventAtMs: number): Promise<boolean>;
+  /** Pods whose release is decided but not yet carried out. */
+  pendingUids(): Promise<Set<string>>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Snapshot mode (no apiserver, no Redis): the gate is removed from the in-memory copy at
+ * once, as the watch would show it.
+ */
+export class InMemoryReleaser implements ReleaseSink {
+  constructor(
+    private readonly ungate: (uid: string) => boolean,
+    private readonly onReleased?: (o: ReleaseOrder, outcome: GateOutcome) => void,
+  ) {}
+
+  async enqueue(unit: Unit, eventAtMs: number): Promise<boolean> {
+    for (const p of unit.pods) {
+      const outcome: GateOutcome = this.ungate(p.uid) ? 'removed' : 'already_gone';
+      this.onReleased?.({ namespace: unit.namespace, name: p.name, uid: p.uid, gateIndex: p.gateIndex, unit: unit.key, queue: unit.queue, eventAtMs }, outcome);
+    }
+    return true;
+  }
+
+  async pendingUids(): Promise<Set<string>> {
+    return new Set();
+  }
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+export class BullReleaser implements ReleaseSink {
+  private readonly queue: Bull.Queue<ReleaseOrder>;
+  private processing = false;
+  private registered = false;
+  private redisDown = false;
+
+  constructor(private readonly opts: ReleaserOptions) {
+    this.queue = new Bull<ReleaseOrder>('sluice-release', opts.redisUrl, {
+      prefix: opts.prefix,
+      limiter: { max: Math.max(1, opts.ratePerSecond), duration: 1000 },
+      defaultJobOptions: {
+        attempts: 20,
+        backoff: { type: 'exponential', delay: 200 },
+        removeOnComplete: true,
+        removeOnFail: 1000,
+      },
+    });
+    this.queue.on('error', (err) => {
+      if (!this.redisDown) opts.log.warn({ err: err.message }, `Redis error in the release queue (${err.message}); releases wait and resume when Redis is back`);
+      this.redisDown = true;
+    });
+    this.queue.on('failed', (job, err) => {
+      const o = job.data;
+      const final = job.attemptsMade >= (job.opts.attempts ?? 1);
+      opts.metrics.releaseActions.inc({ result: final ? 'failed' : 'retried' });
+      opts.log.warn({ pod: `${o.namespace}/${o.name}`, attempt: job.attemptsMade, err: err.message }, final ? 'gave up removing the gate' : 'removing the gate failed; retrying with backoff');
+    });
+  }
+
+  /** Enqueues the unit's pods in one MULTI. Resolves false when Redis did not take them in time. */
+  async enqueue(unit: Unit, eventAtMs: number): Promise<boolean> {
+    const orders = unit.pods.map((p) => ({
+      data: { namespace: unit.namespace, name: p.name, uid: p.uid, gateIndex: p.gateIndex, unit: unit.key, queue: unit.queue, eventAtMs },
+      opts: { jobId: releaseJobId(p.uid) },
+    }));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.opts.enqueueTimeoutMs ?? 5000);
+      timer.unref();
+    });
+    try {
+      const ok = await Promise.race([this.queue.addBulk(orders).then(() => true), timeout]);
+      if (ok && this.redisDown) {
+        this.redisDown = false;
+        this.opts.log.info('Redis is back; releases continue');
+      }
+      return ok;
+    } catch (e) {
+      this.opts.log.warn({ unit: unit.key, err: (e as Error).message }, 'could not enqueue a release; the job stays waiting and is tried again');
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** UIDs of pods whose release is decided but not yet carried out (restart: they count as released). */
+  async pendingUids(): Promise<Set<string>> {
+    const jobs = await this.queue.getJobs(['waiting', 'active', 'delayed', 'paused']);
+    return new Set(jobs.filter(Boolean).map((j) => j.data.uid));
+  }
+
+  /** Starts working off the queue (the leader). */
+  async start(): Promise<void> {
+    if (this.processing) return;
+    this.processing = true;
+    if (!this.registered) {
+      this.registered = true;
+      void this.queue.process(4, async (job) => {
+        const outcome = await this.opts.patcher.removeGate(job.data);
+        this.opts.metrics.releaseActions.inc({ result: outcome });
+        this.opts.onReleased?.(job.data, outcome);
+        return outcome;
+      }).catch((e: unknown) => this.opts.log.warn({ err: (e as Error).message }, 'release worker stopped'));
+    } else {
+      await this.queue.resume(true);
+    }
+  }
+
+  /** Stops taking new jobs at once (lost the Lease); the ones running finish. */
+  async stop(): Promise<void> {
+    if (!this.processing) return;
+    this.processing = false;
+    await this.queue.pause(true, true).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.processing = false;
+    await this.queue.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,237 @@
+// Job records (table jobs): what the queue manager knows of each job, written in the
+// background. The manager states what every job looks like now (desired); the recorder
+// writes only what changed since the last successful write, in batches. When Postgres is
+// down nothing is lost: the latest state of each job stays in memory and is written when
+// Postgres answers again (records catch up; intermediate states may be skipped).
+// History (finished records) is kept for `historyDays`.
+import type { Pool } from 'pg';
+import type { Logger } from '../observability/logger.js';
+
+export type JobState = 'queued' | 'released' | 'running' | 'finished' | 'deleted';
+
+export interface JobRecord {
+  namespace: string;
+  /** sluice.io/job */
+  name: string;
+  queue: string;
+  qos: 'guaranteed' | 'best-effort';
+  user: string;
+  resource: string;
+  model: string;
+  gangSize: number;
+  gpusPerPod: number;
+  gpus: number;
+  state: JobState;
+  reason: string;
+  waitingFor: string;
+  priority: number;
+  podsSeen: number;
+  submittedAt: Date;
+  releasedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export interface StoredJob extends JobRecord {
+  id: number;
+  updatedAt: Date;
+  /** Set by the preemption path when a best-effort job lost pods; null otherwise. */
+  preemptedBy?: string | null;
+}
+
+export interface JobRecorderOptions {
+  pool: Pool;
+  log: Logger;
+  intervalMs?: number;
+  historyDays?: number;
+  batchSize?: number;
+}
+
+const keyOf = (r: Pick<JobRecord, 'namespace' | 'name'>): string => `${r.namespace}/${r.name}`;
+
+function sameRecord(a: JobRecord, b: JobRecord): boolean {
+  return (
+    a.state === b.state && a.reason === b.reason && a.waitingFor === b.waitingFor && a.queue === b.queue && a.gpus === b.gpus &&
+    a.podsSeen === b.podsSeen && a.priority === b.priority && a.user === b.user && a.gangSize === b.gangSize &&
+    (a.releasedAt?.getTime() ?? 0) === (b.releasedAt?.getTime() ?? 0) && (a.finishedAt?.getTime() ?? 0) === (b.finishedAt?.getTime() ?? 0)
+  );
+}
+
+const COLUMNS = `namespace text, name text, queue text, qos text, username text, resource text, model text,
+  gang_size int, gpus_per_pod int, gpus int, state text, reason text, waiting_for text, priority int,
+  pods_seen int, submitted_at timestamptz, released_at timestamptz, finished_at timestamptz`;
+
+// One unfinished record per job (unique index jobs_active). A record the preemption path
+// marked 'preempted' keeps that state when the job then ends.
+const UPSERT = `
+  INSERT INTO jobs (namespace, name, queue, qos, username, resource, model, gang_size, gpus_per_pod, gpus, state, reason,
+                    waiting_for, priority, pods_seen, submitted_at, released_at, finished_at, updated_at)
+  SELECT namespace, name, queue, qos, username, resource, model, gang_size, gpus_per_pod, gpus, state, reason,
+         waiting_for, priority, pods_seen, submitted_at, released_at, finished_at, now()
+    FROM json_to_recordset($1::json) AS x(${COLUMNS})
+  ON CONFLICT (namespace, name) WHERE finished_at IS NULL DO UPDATE SET
+    queue = EXCLUDED.queue, qos = EXCLUDED.qos, username = EXCLUDED.username, resource = EXCLUDED.resource,
+    model = EXCLUDED.model, gang_size = EXCLUDED.gang_size, gpus_per_pod = EXCLUDED.gpus_per_pod, gpus = EXCLUDED.gpus,
+    state = CASE WHEN jobs.state = 'preempted' AND EXCLUDED.finished_at IS NOT NULL THEN jobs.state ELSE EXCLUDED.state END,
+    reason = EXCLUDED.reason, waiting_for = EXCLUDED.waiting_for, priority = EXCLUDED.priority, pods_seen = EXCLUDED.pods_seen,
+    submitted_at = LEAST(jobs.submitted_at, EXCLUDED.submitted_at),
+    released_at = COALESCE(jobs.released_at, EXCLUDED.released_at), finished_at = EXCLUDED.finished_at, updated_at = now()`;
+
+export class JobRecorder {
+  private readonly written = new Map<string, JobRecord>();
+  private readonly dirty = new Map<string, JobRecord>();
+  private timer: NodeJS.Timeout | null = null;
+  private prune: NodeJS.Timeout | null = null;
+  private writing: Promise<void> | null = null;
+  private failing = false;
+  private closed = false;
+
+  constructor(private readonly opts: JobRecorderOptions) {}
+
+  start(): void {
+    const every = this.opts.intervalMs ?? 1000;
+    this.timer = setInterval(() => void this.flush(), every);
+    this.timer.unref();
+    this.prune = setInterval(() => void this.pruneHistory(), 3600_000);
+    this.prune.unref();
+  }
+
+  /** The job as it is now; written at the next flush if it differs from what was written. */
+  observe(r: JobRecord): void {
+    const k = keyOf(r);
+    const w = this.written.get(k);
+    if (w && sameRecord(w, r)) {
+      this.dirty.delete(k);
+      return;
+    }
+    this.dirty.set(k, r);
+  }
+
+  /** Records not yet written (Postgres slow or down). */
+  get pending(): number {
+    return this.dirty.size;
+  }
+
+  /** Writes what changed; resolves when done or failed (never throws). */
+  flush(): Promise<void> {
+    if (this.writing) return this.writing;
+    if (this.dirty.size === 0) return Promise.resolve();
+    this.writing = this.writeBatch().finally(() => {
+      this.writing = null;
+    });
+    return this.writing;
+  }
+
+  private async writeBatch(): Promise<void> {
+    const batch = [...this.dirty.values()].slice(0, this.opts.batchSize ?? 2000);
+    const rows = batch.map((r) => ({
+      namespace: r.namespace,
+      name: r.name,
+      queue: r.queue,
+      qos: r.qos,
+      username: r.user,
+      resource: r.resource,
+      model: r.model,
+      gang_size: r.gangSize,
+      gpus_per_pod: r.gpusPerPod,
+      gpus: r.gpus,
+      state: r.state,
+      reason: r.reason,
+      waiting_for: r.waitingFor,
+      priority: r.priority,
+      pods_seen: r.podsSeen,
+      submitted_at: r.submittedAt.toISOString(),
+      released_at: r.releasedAt?.toISOString() ?? null,
+      finished_at: r.finishedAt?.toISOString() ?? null,
+    }));
+    try {
+      await this.opts.pool.query(UPSERT, [JSON.stringify(rows)]);
+      for (const r of batch) {
+        const k = keyOf(r);
+        if (this.dirty.get(k) === r) this.dirty.delete(k);
+        if (r.finishedAt) this.written.delete(k);
+        else this.written.set(k, r);
+      }
+      if (this.failing) this.opts.log.info({ pending: this.dirty.size }, 'job records are being written to Postgres again');
+      this.failing = false;
+    } catch (e) {
+      if (!this.failing) {
+        this.opts.log.warn({ err: (e as Error).message, pending: this.dirty.size }, `cannot write job records (${(e as Error).message}); keeping the latest state of each job in memory and retrying`);
+      }
+      this.failing = true;
+    }
+  }
+
+  private async pruneHistory(): Promise<void> {
+    const days = this.opts.historyDays ?? 30;
+    try {
+      await this.opts.pool.query(`DELETE FROM jobs WHERE finished_at < now() - make_interval(days => $1)`, [days]);
+    } catch {
+      /* retried next hour */
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.prune) clearInterval(this.prune);
+    await this.flush();
+  }
+}
+
+interface JobRow {
+  id: string;
+  namespace: string;
+  name: string;
+  queue: string;
+  qos: 'guaranteed' | 'best-effort';
+  username: string;
+  resource: string;
+  model: string;
+  gang_size: number;
+  gpus_per_pod: number;
+  gpus: number;
+  state: JobState;
+  reason: string;
+  waiting_for: string;
+  priority: number;
+  pods_seen: number;
+  submitted_at: Date;
+  released_at: Date | null;
+  finished_at: Date | null;
+  updated_at: Date;
+}
+
+function fromRow(r: JobRow): StoredJob {
+  return {
+    id: Number(r.id),
+    namespace: r.namespace,
+    name: r.name,
+    queue: r.queue,
+    qos: r.qos,
+    user: r.username,
+    resource: r.resource,
+    model: r.model,
+    gangSize: r.gang_size,
+    gpusPerPod: r.gpus_per_pod,
+    gpus: r.gpus,
+    state: r.state,
+    reason: r.reason,
+    waitingFor: r.waiting_for,
+    priority: r.priority,
+    podsSeen: r.pods_seen,
+    submittedAt: r.submitted_at,
+    releasedAt: r.released_at,
+    finishedAt: r.finished_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** The newest record of a job (the unfinished one if any). */
+export async function getJob(pool: Pool, namespace: string, name: string): Promise<StoredJob | null> {
+  const res = await pool.query<JobRow>(
+    `SELECT * FROM jobs WHERE namespace = $1 AND name = $2 ORDER BY (finished_at IS NULL) DESC, id DESC LIMIT 1`,
+    [namespace, name],
+  );
+  return res.rows[0] ? fromRow(res.rows[0]) : null;
+}
