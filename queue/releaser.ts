@@ -148,11 +148,18 @@ export class BullReleaser implements ReleaseSink {
   private processing = false;
   private registered = false;
   private redisDown = false;
+  private readonly bucket: TokenBucket;
 
   constructor(private readonly opts: ReleaserOptions) {
+    // Rate-limited here rather than with bull's limiter: that one parks jobs over the limit
+    // as delayed jobs whose promotion lagged by seconds in tests; a token bucket in the
+    // worker paces the patches exactly.
+    this.bucket = new TokenBucket(Math.max(1, opts.ratePerSecond));
     this.queue = new Bull<ReleaseOrder>('sluice-release', opts.redisUrl, {
       prefix: opts.prefix,
-      limiter: { max: Math.max(1, opts.ratePerSecond), duration: 1000 },
+      // A leader that dies mid-release leaves its jobs active: they count as stalled and go
+      // back to the queue within seconds (bull's default is 30 s), as often as it takes.
+      settings: { lockDuration: 5000, stalledInterval: 2500, maxStalledCount: 100 },
       defaultJobOptions: {
         attempts: 20,
         backoff: { type: 'exponential', delay: 200 },
@@ -211,6 +218,7 @@ export class BullReleaser implements ReleaseSink {
     if (!this.registered) {
       this.registered = true;
       void this.queue.process(4, async (job) => {
+        await this.bucket.take();
         const outcome = await this.opts.patcher.removeGate(job.data);
         this.opts.metrics.releaseActions.inc({ result: outcome });
         this.opts.onReleased?.(job.data, outcome);
@@ -231,5 +239,28 @@ export class BullReleaser implements ReleaseSink {
   async close(): Promise<void> {
     this.processing = false;
     await this.queue.close().catch(() => undefined);
+  }
+}
+
+/** `perSecond` tokens a second, at most `perSecond` at once; take() waits for one. */
+class TokenBucket {
+  private tokens: number;
+  private at = Date.now();
+
+  constructor(private readonly perSecond: number) {
+    this.tokens = perSecond;
+  }
+
+  async take(): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.at) / 1000) * this.perSecond);
+      this.at = now;
+      if (this.tokens >= 1) {
+        this.tokens -= 1;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, Math.ceil(((1 - this.tokens) / this.perSecond) * 1000)));
+    }
   }
 }
