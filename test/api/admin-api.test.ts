@@ -209,7 +209,7 @@ t.test('admin API against real Postgres and the captured cluster', async (t) => 
     const res = await call(url, 'GET', '/api/v1/openapi.json', { token: null });
     t.equal(res.status, 200);
     t.equal(res.body.openapi, '3.1.0');
-    t.same(Object.keys(res.body.paths).sort(), ['/api/v1/nodes', '/api/v1/queues', '/api/v1/queues/{name}', '/api/v1/queues/{name}/usage']);
+    t.same(Object.keys(res.body.paths).sort(), ['/api/v1/jobs/{namespace}/{name}', '/api/v1/nodes', '/api/v1/queues', '/api/v1/queues/{name}', '/api/v1/queues/{name}/jobs', '/api/v1/queues/{name}/usage']);
     t.ok(res.body.paths['/api/v1/queues/{name}'].put.requestBody, 'PUT body documented');
     t.ok(res.body.components.securitySchemes.bearer);
     t.same(Object.keys(res.body.components.schemas).sort(), ['ApiError', 'Queue'], 'shared schemas named by their $id');
