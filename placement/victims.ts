@@ -58,7 +58,7 @@ export interface VictimSet {
 }
 
 export interface VictimChoice {
-  /** Nodes kept, with their victims, best first. */
+  /** The best node with its victims; empty when no node can free enough. */
   kept: VictimSet[];
   /** Nodes dropped, with the reason in words. */
   dropped: Array<{ node: string; reason: string }>;
@@ -80,19 +80,17 @@ export function compareVictimSets(a: VictimSet, b: VictimSet): number {
   return compareUidLists(a.uids, b.uids);
 }
 
-/** Rules 1-4 only: sets equal here are equally good (nodes tied on them all stay candidates). */
-function equallyGood(a: VictimSet, b: VictimSet): boolean {
-  return a.takenBack === b.takenBack && a.maxPriority === b.maxPriority && a.earliestStart === b.earliestStart && a.uids.length === b.uids.length;
-}
-
 function compareUidLists(a: readonly string[], b: readonly string[]): number {
   for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
   return a.length - b.length;
 }
 
-/** Per node: the best victim set by compareVictimSets, or why the node is dropped. Then only
- * the nodes whose sets are equally good as the best one stay, so kube-scheduler (which
- * does not weigh GPUs) cannot pick a node that costs more. */
+/**
+ * Per node the best victim set by compareVictimSets, or why the node is dropped; then the
+ * best node only. kube-scheduler picks among the nodes it gets back by its own rules (which
+ * do not weigh GPUs) and does not say which it picked, so sluice returns one node: the
+ * preemption that happens is then the one it chose and records.
+ */
 export function chooseVictims(preemptor: Preemptor, nodes: readonly NodeCandidates[]): VictimChoice {
   const sets: VictimSet[] = [];
   const dropped: VictimChoice['dropped'] = [];
@@ -101,14 +99,11 @@ export function chooseVictims(preemptor: Preemptor, nodes: readonly NodeCandidat
     if ('reason' in r) dropped.push({ node: n.view.name, reason: r.reason });
     else sets.push(r);
   }
-  sets.sort(compareVictimSets);
-  const best = sets[0];
-  const kept: VictimSet[] = [];
-  for (const s of sets) {
-    if (best && equallyGood(s, best)) kept.push(s);
-    else dropped.push({ node: s.node, reason: `node ${best!.node} needs fewer or less valuable victims (${describe(best!)}, here ${describe(s)})` });
-  }
-  return { kept, dropped };
+  // Equal sets on two nodes cannot happen (UIDs differ); the node name only keeps the sort total.
+  sets.sort((a, b) => compareVictimSets(a, b) || (a.node < b.node ? -1 : 1));
+  const [best, ...rest] = sets;
+  for (const s of rest) dropped.push({ node: s.node, reason: `node ${best!.node} loses less (${describe(best!)}; here ${describe(s)})` });
+  return { kept: best ? [best] : [], dropped };
 }
 
 function describe(s: VictimSet): string {

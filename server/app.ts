@@ -9,7 +9,9 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { Extender } from '../scheduler/extender.js';
 import type { PodBinder } from '../scheduler/binder.js';
+import { Preempter } from '../scheduler/preempt.js';
 import { schedulerRoutes } from '../scheduler/routes.js';
+import type { PreemptionSink } from '../store/preemptions.js';
 import { NamespaceStore } from '../cluster/namespaces.js';
 import type { AuditSink } from '../store/audit.js';
 import type { QueueDirectory } from '../store/queue-directory.js';
@@ -37,6 +39,8 @@ export interface AppParts {
   audit?: AuditSink;
   /** The Postgres store behind the admin API's queue routes; absent/null = those answer 503. */
   store?: Store | null;
+  /** Where preemptions are recorded besides the log (Postgres, Events); absent = nowhere. */
+  preemptionSinks?: readonly PreemptionSink[];
   /** A live cluster, for TokenReview on the admin API (api.tokenReview). */
   kubeConfig?: KubeConfig | null;
 }
@@ -69,10 +73,11 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
       }) as unknown as FastifyInstance)
     : fastify(common);
 
-  const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, log, metrics });
-  await api.register(schedulerRoutes, { extender, metrics });
-
   const noStore: QueueDirectory = { lookup: async () => ({ status: 'unavailable', reason: 'no store configured (store.url is empty)' }) };
+  const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, log, metrics });
+  const preempter = new Preempter({ cache, queues: parts.queues ?? noStore, sinks: parts.preemptionSinks ?? [], log, metrics });
+  await api.register(schedulerRoutes, { extender, preempter, metrics });
+
   const admission = new AdmissionHandler({
     policy: policyFromConfig(config.webhooks, config.gpuResources),
     facts: new CacheFacts(cache, parts.namespaces ?? new NamespaceStore()),

@@ -14,6 +14,8 @@ import type { SecureContextTarget } from '../certs/reload.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { KubeBinder, SnapshotBinder, type PodBinder } from '../scheduler/binder.js';
+import { kubeEventPoster, PreemptionEvents } from '../scheduler/preempt-events.js';
+import type { PreemptionSink } from '../store/preemptions.js';
 import { Store } from '../store/store.js';
 import { buildServers, type Servers } from './app.js';
 
@@ -123,6 +125,11 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
   if (store) store.startInBackground();
   else log.warn('store.url is empty: no Postgres store; queue lookups answer "unavailable", no audit records, the admin API queue routes answer 503');
 
+  // Preemptions: job records in Postgres, Events on the victims and their owners.
+  const preemptionSinks: PreemptionSink[] = [];
+  if (store) preemptionSinks.push(store.preemptions);
+  if (liveKc) preemptionSinks.push(new PreemptionEvents(kubeEventPoster(liveKc), log));
+
   const tlsCert = await prepareServingCert(config, liveKc, log, metrics);
   const servers = await buildServers({
     config: tlsCert.config,
@@ -135,6 +142,7 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
     store,
     queues: store?.queues,
     audit: store?.audit,
+    preemptionSinks,
     kubeConfig: liveKc,
   });
   if (servers.tls) tlsCert.attach(servers.api.server as unknown as SecureContextTarget);

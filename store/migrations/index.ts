@@ -1,6 +1,7 @@
 // The ordered list of schema migrations. Append only: never edit or renumber one that
 // has shipped; add NNN-what.ts and list it here.
 import { sql as m001 } from './001-initial.js';
+import { sql as m003 } from './003-preemption.js';
 
 export interface Migration {
   id: number;
@@ -8,4 +9,8 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [{ id: 1, name: 'initial', sql: m001 }];
+// 002 (queue manager) is on the lead's branch; the merge lists it between these two.
+export const MIGRATIONS: readonly Migration[] = [
+  { id: 1, name: 'initial', sql: m001 },
+  { id: 3, name: 'preemption', sql: m003 },
+];
