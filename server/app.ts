@@ -13,6 +13,7 @@ import { Preempter } from '../scheduler/preempt.js';
 import { schedulerRoutes } from '../scheduler/routes.js';
 import type { PreemptionSink } from '../store/preemptions.js';
 import { NamespaceStore } from '../cluster/namespaces.js';
+import type { PriorityClassStore } from '../cluster/priority-classes.js';
 import type { AuditSink } from '../store/audit.js';
 import type { QueueDirectory } from '../store/queue-directory.js';
 import { CacheFacts } from '../webhooks/cluster-facts.js';
@@ -34,6 +35,8 @@ export interface AppParts {
   notReady: () => string | null;
   /** Namespace labels for the webhooks; absent = no namespace is managed (pods opt in by label). */
   namespaces?: NamespaceStore;
+  /** The cluster's PriorityClasses for the mutating webhook; absent = the configured values. */
+  priorityClasses?: PriorityClassStore;
   /** Queue definitions and the audit for the webhooks; absent = no store (queue reads 'unavailable'). */
   queues?: QueueDirectory;
   audit?: AuditSink;
@@ -80,7 +83,7 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
 
   const admission = new AdmissionHandler({
     policy: policyFromConfig(config.webhooks, config.gpuResources),
-    facts: new CacheFacts(cache, parts.namespaces ?? new NamespaceStore()),
+    facts: new CacheFacts(cache, parts.namespaces ?? new NamespaceStore(), Date.now, parts.priorityClasses ?? null),
     queues: parts.queues ?? noStore,
     audit: parts.audit ?? { recordAdmission: () => undefined },
     log,

@@ -9,6 +9,7 @@ import { ClusterCache } from '../cluster/cache.js';
 import { ClusterWatcher } from '../cluster/informers.js';
 import { loadSnapshotFile } from '../cluster/snapshot.js';
 import { NamespaceStore, NamespaceWatcher } from '../cluster/namespaces.js';
+import { PriorityClassStore, PriorityClassWatcher } from '../cluster/priority-classes.js';
 import { prepareServingCert } from '../certs/serving.js';
 import type { SecureContextTarget } from '../certs/reload.js';
 import { createLogger, type Logger } from '../observability/logger.js';
@@ -68,10 +69,14 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
   let watcher: ClusterWatcher | null = null;
   const namespaces = new NamespaceStore();
   let nsWatcher: NamespaceWatcher | null = null;
+  const priorityClasses = new PriorityClassStore(new Set([config.webhooks.guaranteedPriorityClass, config.webhooks.bestEffortPriorityClass]));
+  let pcWatcher: PriorityClassWatcher | null = null;
   let liveKc: KubeConfig | null = null;
   if (config.clusterSnapshot) {
     const snap = loadSnapshotFile(config.clusterSnapshot, cache);
     namespaces.replaceAll(snap.namespaces);
+    // Without PriorityClasses in the file the webhook writes the configured values.
+    if (snap.priorityClasses.length > 0) priorityClasses.replaceAll(snap.priorityClasses);
     binder = new SnapshotBinder(cache);
     metrics.cacheSynced.set(1);
     log.info(
@@ -91,6 +96,8 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
     liveKc = kc;
     nsWatcher = new NamespaceWatcher(kc, namespaces, log, metrics);
     nsWatcher.start();
+    pcWatcher = new PriorityClassWatcher(kc, priorityClasses, log, metrics);
+    pcWatcher.start();
   }
 
   // Binds the watch never confirms stop counting after the TTL.
@@ -107,6 +114,7 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
   const notReady = (): string | null => {
     if (watcher && !watcher.synced()) return 'cluster cache has not synced with the apiserver yet';
     if (nsWatcher && !namespaces.synced) return 'namespace informer has not synced with the apiserver yet';
+    if (pcWatcher && !priorityClasses.synced) return 'PriorityClass informer has not synced with the apiserver yet';
     return null;
   };
   // Postgres down must not stop sluice: the store migrates in the background and the
@@ -139,6 +147,7 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
     binder,
     notReady,
     namespaces,
+    priorityClasses,
     store,
     queues: store?.queues,
     audit: store?.audit,
@@ -168,6 +177,7 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
       tlsCert.stop();
       await watcher?.stop();
       await nsWatcher?.stop();
+      await pcWatcher?.stop();
       await servers.api.close();
       await servers.ops.close();
       await store?.close(); // after the webhooks stop: flushes the audit buffer
