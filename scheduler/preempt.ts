@@ -78,9 +78,9 @@ export class Preempter {
     if (labels[LABEL_QOS] === 'best-effort') return none('best_effort_preemptor', 'a best-effort pod preempts nothing');
     const queue = labels[LABEL_QUEUE];
     if (!queue) return none('no_queue', `the pod has no ${LABEL_QUEUE} label: only guaranteed pods of a sluice queue preempt`);
+    if (proposals.size === 0) return none('no_victims', 'kube-scheduler sent no candidate node');
     const quota = await this.withinQuota(queue, ask.resource, ask.count, ask.models, pod.metadata?.uid ?? '');
     if (quota.ok === false) return none(quota.outcome, quota.reason);
-    if (proposals.size === 0) return none('no_victims', 'kube-scheduler sent no candidate node');
 
     const priority = pod.spec?.priority ?? 0;
     const gangs = new GangTotals(this.o.cache, ask.resource);
