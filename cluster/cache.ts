@@ -30,6 +30,19 @@ export interface PodRecord {
   /** spec.nodeSelector and the required node-affinity terms, as the queue's fit check reads them. */
   nodeSelector: Readonly<Record<string, string>>;
   affinityTerms: readonly NodeSelectorTerm[] | null;
+  /** status.startTime, else creationTimestamp ('' when neither is known). */
+  started: string;
+  /** metadata.deletionTimestamp is set: being deleted, still holding its GPUs. */
+  terminating: boolean;
+  /** The controller that owns the pod (ownerReferences with controller: true), if any. */
+  owner: PodOwner | null;
+}
+
+export interface PodOwner {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
 }
 
 /** A change the cache applied, for whoever must react (the queue manager). */
@@ -137,6 +150,9 @@ export class ClusterCache {
       annotations: pod.metadata?.annotations ?? {},
       nodeSelector: pod.spec?.nodeSelector ?? {},
       affinityTerms: pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? null,
+      started: timestamp(pod.status?.startTime) || timestamp(pod.metadata?.creationTimestamp),
+      terminating: !!pod.metadata?.deletionTimestamp,
+      owner: ownerOf(pod),
     };
     const prev = this.pods.get(uid);
     if (!prev) for (const r of requests) this.recent.record(r.count, WHOLE);
@@ -223,7 +239,8 @@ export class ClusterCache {
     if (prev) this.account(prev, -1);
     const rec: PodRecord = prev
       ? { ...prev, nodeName: a.node }
-      : { uid, namespace, name, nodeName: a.node, terminal: false, priority: 0, labels: {}, requests: a.requests, created: new Date(this.now()).toISOString(), gates: [], annotations: {}, nodeSelector: {}, affinityTerms: null };
+      : { uid, namespace, name, nodeName: a.node, terminal: false, priority: 0, labels: {}, requests: a.requests, created: new Date(this.now()).toISOString(), gates: [], annotations: {}, nodeSelector: {}, affinityTerms: null,
+          started: new Date(this.now()).toISOString(), terminating: false, owner: null };
     this.pods.set(uid, rec);
     this.account(rec, +1);
     if (this.listeners.length) this.emit({ kind: 'pod', uid, before: prev, after: rec });
@@ -409,4 +426,10 @@ function timestamp(v: Date | string | undefined): string {
   if (v === undefined || v === null) return '';
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? '' : v.toISOString();
   return String(v);
+}
+
+function ownerOf(pod: V1Pod): PodOwner | null {
+  const refs = pod.metadata?.ownerReferences;
+  const o = Array.isArray(refs) ? refs.find((r) => r?.controller === true) : undefined;
+  return o && o.kind && o.name ? { apiVersion: o.apiVersion ?? '', kind: o.kind, name: o.name, uid: o.uid ?? '' } : null;
 }

@@ -1,26 +1,31 @@
-// HTTP face of the extender: POST /scheduler/{filter,prioritize,bind}. Bodies are
+// HTTP face of the extender: POST /scheduler/{filter,prioritize,preempt,bind}. Bodies are
 // validated by the route schemas (400 with the schema error on bad input); decisions
-// come from Extender.
+// come from Extender (filter, prioritize, bind) and Preempter (preempt.ts).
 import type { FastifyPluginAsync } from 'fastify';
 import { PodRequestError } from '../cluster/pod-request.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Extender } from './extender.js';
+import type { Preempter } from './preempt.js';
 import {
   bindingArgsSchema,
   bindingResultSchema,
   extenderArgsSchema,
   filterResultSchema,
   hostPriorityListSchema,
+  preemptionArgsSchema,
+  preemptionResultSchema,
   type ExtenderArgs,
   type ExtenderBindingArgs,
+  type ExtenderPreemptionArgs,
 } from './wire.js';
 
 export interface SchedulerRoutesOptions {
   extender: Extender;
+  preempter: Preempter;
   metrics: Metrics;
 }
 
-export const schedulerRoutes: FastifyPluginAsync<SchedulerRoutesOptions> = async (app, { extender, metrics }) => {
+export const schedulerRoutes: FastifyPluginAsync<SchedulerRoutesOptions> = async (app, { extender, preempter, metrics }) => {
   const timed = <T>(verb: string, fn: () => T): T => {
     const end = metrics.extenderLatency.startTimer({ verb });
     try {
@@ -61,6 +66,22 @@ export const schedulerRoutes: FastifyPluginAsync<SchedulerRoutesOptions> = async
     schema: { body: extenderArgsSchema, response: { 200: hostPriorityListSchema } },
     serializerCompiler: plainJson,
   }, async (req) => timed('prioritize', () => extender.prioritize(req.body as ExtenderArgs)));
+
+  app.post('/scheduler/preempt', {
+    schema: { body: preemptionArgsSchema, response: { 200: preemptionResultSchema } },
+  }, async (req) => {
+    const end = metrics.extenderLatency.startTimer({ verb: 'preempt' });
+    try {
+      const out = await preempter.preempt(req.body as ExtenderPreemptionArgs);
+      metrics.extenderRequests.inc({ verb: 'preempt', outcome: 'ok' });
+      return out;
+    } catch (e) {
+      metrics.extenderRequests.inc({ verb: 'preempt', outcome: e instanceof PodRequestError ? 'bad_request' : 'error' });
+      throw e;
+    } finally {
+      end();
+    }
+  });
 
   app.post('/scheduler/bind', {
     schema: { body: bindingArgsSchema, response: { 200: bindingResultSchema } },

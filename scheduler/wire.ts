@@ -101,3 +101,40 @@ export const bindingResultSchema = {
   type: 'object',
   properties: { Error: { type: 'string' } },
 } as const;
+
+const victimsMapSchema = (pod: object) => ({
+  type: ['object', 'null'],
+  additionalProperties: {
+    type: ['object', 'null'],
+    properties: {
+      Pods: { type: ['array', 'null'], items: pod },
+      NumPDBViolations: { type: 'integer' },
+    },
+  },
+}) as const;
+
+const metaPodSchema = { type: 'object', required: ['UID'], properties: { UID: { type: 'string' } } } as const;
+
+export const preemptionArgsSchema = {
+  type: 'object',
+  required: ['Pod'],
+  properties: {
+    Pod: podSchema,
+    // Full victim pods (nodeCacheCapable false): sluice reads only their UIDs.
+    NodeNameToVictims: victimsMapSchema({ type: 'object', properties: { metadata: { type: 'object' } } }),
+    NodeNameToMetaVictims: victimsMapSchema(metaPodSchema),
+  },
+} as const;
+
+export const preemptionResultSchema = {
+  type: 'object',
+  properties: {
+    NodeNameToMetaVictims: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        properties: { Pods: { type: 'array', items: metaPodSchema }, NumPDBViolations: { type: 'integer' } },
+      },
+    },
+  },
+} as const;

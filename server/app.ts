@@ -9,8 +9,11 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { Extender } from '../scheduler/extender.js';
 import type { PodBinder } from '../scheduler/binder.js';
+import { Preempter } from '../scheduler/preempt.js';
 import { schedulerRoutes } from '../scheduler/routes.js';
+import type { PreemptionSink } from '../store/preemptions.js';
 import { NamespaceStore } from '../cluster/namespaces.js';
+import type { PriorityClassStore } from '../cluster/priority-classes.js';
 import type { AuditSink } from '../store/audit.js';
 import type { QueueDirectory } from '../store/queue-directory.js';
 import { CacheFacts } from '../webhooks/cluster-facts.js';
@@ -34,11 +37,15 @@ export interface AppParts {
   notReady: () => string | null;
   /** Namespace labels for the webhooks; absent = no namespace is managed (pods opt in by label). */
   namespaces?: NamespaceStore;
+  /** The cluster's PriorityClasses for the mutating webhook; absent = the configured values. */
+  priorityClasses?: PriorityClassStore;
   /** Queue definitions and the audit for the webhooks; absent = no store (queue reads 'unavailable'). */
   queues?: QueueDirectory;
   audit?: AuditSink;
   /** The Postgres store behind the admin API's queue routes; absent/null = those answer 503. */
   store?: Store | null;
+  /** Where preemptions are recorded besides the log (Postgres, Events); absent = nowhere. */
+  preemptionSinks?: readonly PreemptionSink[];
   /** A live cluster, for TokenReview on the admin API (api.tokenReview). */
   kubeConfig?: KubeConfig | null;
   /** The queue manager (admin API job routes, submit-time warnings); null when off. */
@@ -73,13 +80,14 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
       }) as unknown as FastifyInstance)
     : fastify(common);
 
-  const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, log, metrics });
-  await api.register(schedulerRoutes, { extender, metrics });
-
   const noStore: QueueDirectory = { lookup: async () => ({ status: 'unavailable', reason: 'no store configured (store.url is empty)' }) };
+  const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, log, metrics });
+  const preempter = new Preempter({ cache, queues: parts.queues ?? noStore, sinks: parts.preemptionSinks ?? [], log, metrics });
+  await api.register(schedulerRoutes, { extender, preempter, metrics });
+
   const admission = new AdmissionHandler({
     policy: policyFromConfig(config.webhooks, config.gpuResources),
-    facts: new CacheFacts(cache, parts.namespaces ?? new NamespaceStore()),
+    facts: new CacheFacts(cache, parts.namespaces ?? new NamespaceStore(), Date.now, parts.priorityClasses ?? null),
     queues: parts.queues ?? noStore,
     audit: parts.audit ?? { recordAdmission: () => undefined },
     log,

@@ -9,11 +9,14 @@ import { ClusterCache } from '../cluster/cache.js';
 import { ClusterWatcher } from '../cluster/informers.js';
 import { loadSnapshotFile } from '../cluster/snapshot.js';
 import { NamespaceStore, NamespaceWatcher } from '../cluster/namespaces.js';
+import { PriorityClassStore, PriorityClassWatcher } from '../cluster/priority-classes.js';
 import { prepareServingCert } from '../certs/serving.js';
 import type { SecureContextTarget } from '../certs/reload.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { KubeBinder, SnapshotBinder, type PodBinder } from '../scheduler/binder.js';
+import { kubeEventPoster, PreemptionEvents } from '../scheduler/preempt-events.js';
+import type { PreemptionSink } from '../store/preemptions.js';
 import { Store } from '../store/store.js';
 import { JobRecorder } from '../store/jobs.js';
 import { LeaderElector, SOLE_LEADER } from '../cluster/leader.js';
@@ -76,10 +79,14 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
   let watcher: ClusterWatcher | null = null;
   const namespaces = new NamespaceStore();
   let nsWatcher: NamespaceWatcher | null = null;
+  const priorityClasses = new PriorityClassStore(new Set([config.webhooks.guaranteedPriorityClass, config.webhooks.bestEffortPriorityClass]));
+  let pcWatcher: PriorityClassWatcher | null = null;
   let liveKc: KubeConfig | null = null;
   if (config.clusterSnapshot) {
     const snap = loadSnapshotFile(config.clusterSnapshot, cache);
     namespaces.replaceAll(snap.namespaces);
+    // Without PriorityClasses in the file the webhook writes the configured values.
+    if (snap.priorityClasses.length > 0) priorityClasses.replaceAll(snap.priorityClasses);
     binder = new SnapshotBinder(cache);
     metrics.cacheSynced.set(1);
     log.info(
@@ -99,6 +106,8 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
     liveKc = kc;
     nsWatcher = new NamespaceWatcher(kc, namespaces, log, metrics);
     nsWatcher.start();
+    pcWatcher = new PriorityClassWatcher(kc, priorityClasses, log, metrics);
+    pcWatcher.start();
   }
 
   // Binds the watch never confirms stop counting after the TTL.
@@ -115,6 +124,7 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
   const notReady = (): string | null => {
     if (watcher && !watcher.synced()) return 'cluster cache has not synced with the apiserver yet';
     if (nsWatcher && !namespaces.synced) return 'namespace informer has not synced with the apiserver yet';
+    if (pcWatcher && !priorityClasses.synced) return 'PriorityClass informer has not synced with the apiserver yet';
     return null;
   };
   // Postgres down must not stop sluice: the store migrates in the background and the
@@ -135,6 +145,11 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
 
   const queue = config.queue.enabled ? await startQueueManager(config, { cache, store, kc: liveKc, log, metrics }) : null;
 
+  // Preemptions: job records in Postgres, Events on the victims and their owners.
+  const preemptionSinks: PreemptionSink[] = [];
+  if (store) preemptionSinks.push(store.preemptions);
+  if (liveKc) preemptionSinks.push(new PreemptionEvents(kubeEventPoster(liveKc), log));
+
   const tlsCert = await prepareServingCert(config, liveKc, log, metrics);
   const servers = await buildServers({
     config: tlsCert.config,
@@ -144,9 +159,11 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
     binder,
     notReady,
     namespaces,
+    priorityClasses,
     store,
     queues: store?.queues,
     audit: store?.audit,
+    preemptionSinks,
     kubeConfig: liveKc,
     queueManager: queue?.manager ?? null,
   });
@@ -175,6 +192,7 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
       await queue?.stop();
       await watcher?.stop();
       await nsWatcher?.stop();
+      await pcWatcher?.stop();
       await servers.api.close();
       await servers.ops.close();
       await store?.close(); // after the webhooks stop: flushes the audit buffer

@@ -1,7 +1,9 @@
-// The AuditSink behind the webhooks: records go into a bounded in-memory buffer and are
-// inserted into admission_decisions in batches in the background. When Postgres is down
-// the writer keeps retrying with backoff; past the bound the oldest records are dropped
-// (metric sluice_audit_records_total{result="dropped"} and one log line per outage).
+// Buffered background writes to Postgres. BatchWriter<T> keeps records in a bounded
+// in-memory buffer and inserts them in batches in the background, so the caller (a webhook,
+// the extender's preempt verb) never waits on Postgres. When Postgres is down it keeps
+// retrying with backoff; past the bound the oldest records are dropped (counted, one log
+// line per outage). AuditWriter is the webhooks' admission audit on top of it; the
+// preemption records (store/preemptions.ts) use it too.
 import type { Pool } from 'pg';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -11,19 +13,33 @@ interface Pending extends AdmissionRecord {
   at: Date;
 }
 
+export interface BatchWriterOptions<T> {
+  /** What the records are, for log lines: "admission audit records". */
+  what: string;
+  insert(batch: T[]): Promise<void>;
+  log: Logger;
+  maxBuffered: number;
+  batchSize?: number;
+  /** Delay between a record arriving and its batch being written. */
+  intervalMs?: number;
+  maxBackoffMs?: number;
+  onWritten?(n: number): void;
+  onDropped?(n: number): void;
+  onPending?(n: number): void;
+}
+
 export interface AuditWriterOptions {
   pool: Pool;
   log: Logger;
   metrics?: Metrics;
   maxBuffered: number;
   batchSize?: number;
-  /** Delay between a record arriving and its batch being written. */
   intervalMs?: number;
   maxBackoffMs?: number;
 }
 
-export class AuditWriter implements AuditSink {
-  private buf: Pending[] = [];
+export class BatchWriter<T> {
+  private buf: T[] = [];
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<boolean> | null = null;
   private backoffMs: number;
@@ -31,7 +47,7 @@ export class AuditWriter implements AuditSink {
   private droppedThisOutage = 0;
   private closed = false;
 
-  constructor(private readonly opts: AuditWriterOptions) {
+  constructor(private readonly opts: BatchWriterOptions<T>) {
     this.backoffMs = opts.intervalMs ?? 200;
   }
 
@@ -39,14 +55,15 @@ export class AuditWriter implements AuditSink {
     return this.buf.length;
   }
 
-  recordAdmission(r: AdmissionRecord): void {
+  /** Never throws, never blocks: the record is queued and written later. */
+  add(r: T): void {
     try {
-      this.buf.push({ ...r, at: new Date() });
+      this.buf.push(r);
       this.enforceBound();
-      this.opts.metrics?.auditPending.set(this.buf.length);
+      this.opts.onPending?.(this.buf.length);
       this.schedule(this.opts.intervalMs ?? 200);
     } catch {
-      // An audit record must never break an admission answer.
+      // A record must never break the answer being given.
     }
   }
 
@@ -65,7 +82,7 @@ export class AuditWriter implements AuditSink {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (left > 0) this.opts.log.warn({ lost: left }, `${left} admission audit records could not be written to Postgres before shutdown`);
+    if (left > 0) this.opts.log.warn({ lost: left }, `${left} ${this.opts.what} could not be written to Postgres before shutdown`);
     return left;
   }
 
@@ -85,10 +102,10 @@ export class AuditWriter implements AuditSink {
     if (this.writing) return this.writing;
     if (this.buf.length === 0) return Promise.resolve(true);
     const batch = this.buf.splice(0, this.opts.batchSize ?? 200);
-    this.writing = this.insert(batch)
+    this.writing = this.opts.insert(batch)
       .then(() => {
-        this.opts.metrics?.auditRecords.inc({ result: 'written' }, batch.length);
-        if (this.failing) this.opts.log.info({ dropped: this.droppedThisOutage }, 'admission audit writes to Postgres resumed');
+        this.opts.onWritten?.(batch.length);
+        if (this.failing) this.opts.log.info({ dropped: this.droppedThisOutage }, `${this.opts.what}: writes to Postgres resumed`);
         this.failing = false;
         this.droppedThisOutage = 0;
         this.backoffMs = this.opts.intervalMs ?? 200;
@@ -100,7 +117,7 @@ export class AuditWriter implements AuditSink {
         if (!this.failing) {
           this.opts.log.warn(
             { err: (e as Error).message, pending: this.buf.length },
-            `admission audit records cannot be written to Postgres (${(e as Error).message}); buffering up to ${this.opts.maxBuffered} and retrying`,
+            `${this.opts.what} cannot be written to Postgres (${(e as Error).message}); buffering up to ${this.opts.maxBuffered} and retrying`,
           );
         }
         this.failing = true;
@@ -110,7 +127,7 @@ export class AuditWriter implements AuditSink {
       })
       .finally(() => {
         this.writing = null;
-        this.opts.metrics?.auditPending.set(this.buf.length);
+        this.opts.onPending?.(this.buf.length);
       });
     return this.writing;
   }
@@ -119,34 +136,56 @@ export class AuditWriter implements AuditSink {
     const over = this.buf.length - this.opts.maxBuffered;
     if (over <= 0) return;
     this.buf.splice(0, over);
-    this.opts.metrics?.auditRecords.inc({ result: 'dropped' }, over);
+    this.opts.onDropped?.(over);
     if (this.droppedThisOutage === 0) {
       this.opts.log.warn(
         { bound: this.opts.maxBuffered },
-        `admission audit buffer is full (${this.opts.maxBuffered} records) while Postgres is slow or unreachable; dropping the oldest records`,
+        `${this.opts.what}: buffer is full (${this.opts.maxBuffered} records) while Postgres is slow or unreachable; dropping the oldest records`,
       );
     }
     this.droppedThisOutage += over;
   }
+}
 
-  private async insert(batch: Pending[]): Promise<void> {
-    await this.opts.pool.query(
-      `INSERT INTO admission_decisions
-         (decided_at, request_uid, operation, namespace, pod, username, allowed, code, reason, dry_run)
-       SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                            $7::boolean[], $8::int[], $9::text[], $10::boolean[])`,
-      [
-        batch.map((r) => r.at),
-        batch.map((r) => String(r.uid ?? '')),
-        batch.map((r) => String(r.operation ?? '')),
-        batch.map((r) => String(r.namespace ?? '')),
-        batch.map((r) => String(r.pod ?? '')),
-        batch.map((r) => String(r.user ?? '')),
-        batch.map((r) => r.allowed === true),
-        batch.map((r) => (Number.isInteger(r.code) ? r.code : 0)),
-        batch.map((r) => String(r.reason ?? '')),
-        batch.map((r) => r.dryRun === true),
-      ],
-    );
+/** The admission audit: webhook decisions into admission_decisions. */
+export class AuditWriter extends BatchWriter<Pending> implements AuditSink {
+  constructor(o: AuditWriterOptions) {
+    super({
+      what: 'admission audit records',
+      insert: (batch) => insertAdmissions(o.pool, batch),
+      log: o.log,
+      maxBuffered: o.maxBuffered,
+      batchSize: o.batchSize,
+      intervalMs: o.intervalMs,
+      maxBackoffMs: o.maxBackoffMs,
+      onWritten: (n) => o.metrics?.auditRecords.inc({ result: 'written' }, n),
+      onDropped: (n) => o.metrics?.auditRecords.inc({ result: 'dropped' }, n),
+      onPending: (n) => o.metrics?.auditPending.set(n),
+    });
   }
+
+  recordAdmission(r: AdmissionRecord): void {
+    this.add({ ...r, at: new Date() });
+  }
+}
+
+async function insertAdmissions(pool: Pool, batch: Pending[]): Promise<void> {
+  await pool.query(
+    `INSERT INTO admission_decisions
+       (decided_at, request_uid, operation, namespace, pod, username, allowed, code, reason, dry_run)
+     SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                          $7::boolean[], $8::int[], $9::text[], $10::boolean[])`,
+    [
+      batch.map((r) => r.at),
+      batch.map((r) => String(r.uid ?? '')),
+      batch.map((r) => String(r.operation ?? '')),
+      batch.map((r) => String(r.namespace ?? '')),
+      batch.map((r) => String(r.pod ?? '')),
+      batch.map((r) => String(r.user ?? '')),
+      batch.map((r) => r.allowed === true),
+      batch.map((r) => (Number.isInteger(r.code) ? r.code : 0)),
+      batch.map((r) => String(r.reason ?? '')),
+      batch.map((r) => r.dryRun === true),
+    ],
+  );
 }

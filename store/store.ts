@@ -8,6 +8,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { AuditWriter } from './audit-writer.js';
 import { CachedQueueDirectory } from './cached-directory.js';
 import { NotifyListener } from './listener.js';
+import { PreemptionWriter } from './preemptions.js';
 import { migrate, type MigrateResult } from './migrate.js';
 import type { Migration } from './migrations/index.js';
 import { deleteQueue, getQueue, listQueues, putQueue, type QueueInput, type StoredQueue } from './queues.js';
@@ -42,6 +43,8 @@ export class Store {
   private readonly migrationLockPollMs: number | undefined;
   readonly queues: CachedQueueDirectory;
   readonly audit: AuditWriter;
+  /** Preemption records and the victims' job states, written in the background. */
+  readonly preemptions: PreemptionWriter;
   readonly schema: string;
   private readonly listener: NotifyListener;
   private readonly log: Logger;
@@ -84,6 +87,7 @@ export class Store {
       missingTtlMs: (opts.missingTtlSeconds ?? 5) * 1000,
     });
     this.audit = new AuditWriter({ pool: this.pool, log: opts.log, metrics: opts.metrics, maxBuffered: opts.auditBufferSize ?? 10000 });
+    this.preemptions = new PreemptionWriter({ pool: this.pool, log: opts.log, maxBuffered: opts.auditBufferSize ?? 10000 });
     this.listener = new NotifyListener({
       clientConfig: base,
       channel: `${opts.schema}.queue_changed`,
@@ -213,6 +217,7 @@ export class Store {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.migrating?.catch(() => undefined);
     await this.audit.close();
+    await this.preemptions.close();
     await this.listener.stop();
     await Promise.all([this.pool.end().catch(() => undefined), this.migrationPool.end().catch(() => undefined)]);
   }

@@ -4,6 +4,7 @@
 import type { ClusterCache } from '../cluster/cache.js';
 import { modelAccepted } from '../placement/gpu-model.js';
 import type { NamespaceStore } from '../cluster/namespaces.js';
+import type { PriorityClassFacts, PriorityClassStore } from '../cluster/priority-classes.js';
 import type { ClusterFacts } from './policy.js';
 
 interface NodeSize {
@@ -23,7 +24,12 @@ export class CacheFacts implements ClusterFacts {
     private readonly cache: ClusterCache,
     private readonly namespaces: NamespaceStore,
     private readonly now: () => number = Date.now,
+    private readonly priorityClasses: PriorityClassStore | null = null,
   ) {}
+
+  priorityClass(name: string): PriorityClassFacts | null | undefined {
+    return this.priorityClasses?.get(name);
+  }
 
   namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined {
     return this.namespaces.get(namespace);

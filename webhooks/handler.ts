@@ -113,15 +113,21 @@ export class AdmissionHandler {
     const nsLabels = await this.namespaceLabels(req);
     if (!inScope(pod, nsLabels)) return allowUntouched(req, 'not in a sluice-managed namespace and no sluice.io/queue label');
     const m = mutatePod({ pod, username: str(req.userInfo?.username), nsLabels, policy: this.o.policy, facts: this.o.facts });
+    const warnings = m.warnings.length > 0 ? { warnings: m.warnings } : {};
     if (m.ops.length === 0) {
-      return { response: { uid: req.uid, allowed: true }, outcome: 'allowed', reason: m.gpu ? 'already complete' : 'asks no GPU', record: m.gpu };
+      return { response: { uid: req.uid, allowed: true, ...warnings }, outcome: 'allowed', reason: m.warnings[0] ?? (m.gpu ? 'already complete' : 'asks no GPU'), record: m.gpu };
     }
-    const response: AdmissionResponse = { uid: req.uid, allowed: true, patchType: 'JSONPatch', patch: encodePatch(m.ops) };
+    const response: AdmissionResponse = { uid: req.uid, allowed: true, patchType: 'JSONPatch', patch: encodePatch(m.ops), ...warnings };
     if (m.changes.includes('gate') && this.o.queuePreview) {
       const warning = this.o.queuePreview(patched(pod, m.ops));
-      if (warning) response.warnings = [warning];
+      if (warning) response.warnings = [...(response.warnings ?? []), warning];
     }
-    return { response, outcome: 'patched', reason: `patched ${m.changes.join(', ')}`, record: true };
+    return {
+      response,
+      outcome: 'patched',
+      reason: `patched ${m.changes.join(', ')}${m.warnings.length > 0 ? `; ${m.warnings.join('; ')}` : ''}`,
+      record: true,
+    };
   }
 
   private async decideValidate(req: AdmissionRequest): Promise<Outcome> {

@@ -7,7 +7,8 @@
 //   2. labels sluice.io/queue, qos, user (+ annotations with the raw name and user-verified), job
 //   (pods asking no managed resource stop here: they are left untouched)
 //   3. toleration for the GPU taint
-//   4. priorityClassName + priority + preemptionPolicy from the QoS label
+//   4. priorityClassName + priority + preemptionPolicy from the QoS label, with the values of
+//      the cluster's PriorityClass; a class the cluster lacks: left alone, with a warning
 //   5. required node affinity: GPU model (aliases resolved to present products) and job-type pool
 //   6. scheduling gate sluice.io/queue when queueing is on and spec.nodeName is unset
 import type { V1Affinity, V1Container, V1NodeSelectorRequirement, V1NodeSelectorTerm, V1Pod, V1Toleration } from '@kubernetes/client-node';
@@ -35,14 +36,17 @@ export interface Mutation {
   changes: string[];
   /** True when the pod asks a managed GPU resource (after the shorthand). */
   gpu: boolean;
+  /** For the AdmissionReview's warnings (kubectl prints them). */
+  warnings: string[];
 }
 
 export function mutatePod(input: MutateInput): Mutation {
   const { pod, policy } = input;
   const ops: PatchOp[] = [];
   const changes: string[] = [];
+  const warnings: string[] = [];
   const gpu = mutateResources(pod, policy, ops, changes);
-  if (!gpu) return { ops, changes, gpu };
+  if (!gpu) return { ops, changes, gpu, warnings };
   const qos = mutateLabels(input, ops, changes);
   const spec = pod.spec!;
 
@@ -60,8 +64,17 @@ export function mutatePod(input: MutateInput): Mutation {
   // admission plugin resolved both from the old class before webhooks run, the scheduler
   // reads the spec fields, and a reinvoked Priority plugin rejects values that disagree
   // with the class.
-  if (isQos(qos)) {
-    const pc = policy.priorityClasses[qos];
+  // A class the cluster lacks would make the apiserver reject the pod: leave the priority
+  // as it is and say how to create the class.
+  const configured = isQos(qos) ? policy.priorityClasses[qos] : undefined;
+  const live = configured ? input.facts.priorityClass?.(configured.name) : undefined;
+  if (configured && live === null) {
+    warnings.push(
+      `PriorityClass ${configured.name} (sluice.io/qos=${qos}) does not exist, so sluice left this pod's priority as it was; ` +
+      `ask a cluster admin to create it: kubectl create priorityclass ${configured.name} --value=${configured.value} --preemption-policy=${configured.preemptionPolicy}`,
+    );
+  } else if (configured) {
+    const pc = { name: configured.name, value: live?.value ?? configured.value, preemptionPolicy: live?.preemptionPolicy ?? configured.preemptionPolicy };
     if (spec.priorityClassName !== pc.name) {
       ops.push({ op: 'add', path: '/spec/priorityClassName', value: pc.name });
       changes.push('priorityClassName');
@@ -95,7 +108,7 @@ export function mutatePod(input: MutateInput): Mutation {
       changes.push('gate');
     }
   }
-  return { ops, changes, gpu };
+  return { ops, changes, gpu, warnings };
 }
 
 /** Step 1. Returns whether the pod asks a managed GPU resource afterwards. */

@@ -14,7 +14,8 @@ export interface Toleration {
 
 export interface PriorityClassRef {
   name: string;
-  /** Must equal the PriorityClass object's value and preemptionPolicy (manifests/sluice.yaml). */
+  /** The value and preemptionPolicy to write when the cluster's class is not known (not
+   * listed yet, or no apiserver and no classes in the snapshot); the cluster's own win. */
   value: number;
   preemptionPolicy: 'PreemptLowerPriority' | 'Never';
 }
@@ -92,4 +93,9 @@ export interface ClusterFacts {
    * all (cache empty or not synced: nothing can be concluded).
    */
   largestNode(resource: string, models: readonly string[]): number | null;
+  /**
+   * The PriorityClass as the cluster defines it; null when the cluster has no such class;
+   * undefined when it is not known (not listed yet, or no source): use the configured values.
+   */
+  priorityClass?(name: string): { value: number; preemptionPolicy: 'PreemptLowerPriority' | 'Never' } | null | undefined;
 }

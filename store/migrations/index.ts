@@ -2,6 +2,7 @@
 // has shipped; add NNN-what.ts and list it here.
 import { sql as m001 } from './001-initial.js';
 import { sql as m002 } from './002-queue-manager.js';
+import { sql as m003 } from './003-preemption.js';
 
 export interface Migration {
   id: number;
@@ -12,4 +13,5 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { id: 1, name: 'initial', sql: m001 },
   { id: 2, name: 'queue-manager', sql: m002 },
+  { id: 3, name: 'preemption', sql: m003 },
 ];

@@ -1,0 +1,253 @@
+// Victim choice for best-effort preemption: which pods on each candidate node give their
+// GPUs back to a guaranteed pod, or why the node is dropped. Pure: the extender
+// (scheduler/preempt.ts) builds the inputs from the cluster cache and kube-scheduler's
+// proposal; tests build them by hand.
+//
+// Victim units. Only best-effort pods of lower priority than the preemptor that hold GPUs
+// of the asked resource and are not already terminating can be victims. A pod of a gang
+// (sluice.io/gang-size > 1) is never taken alone: the gang's pods on the node form one
+// unit, which frees the GPUs those pods hold on this node but costs the GPUs of the whole
+// gang on every node (a gang that loses one pod has lost all its work). A gang lying wholly
+// on the node therefore costs what it frees, like a single pod; a gang spread over nodes
+// costs more than it frees here and is chosen only when nothing cheaper frees enough.
+import { fit } from './fit.js';
+import type { GpuAsk, NodeView } from './types.js';
+
+export interface VictimCandidate {
+  uid: string;
+  /** Only `best-effort` pods are ever victims. */
+  qos: 'guaranteed' | 'best-effort' | 'unmanaged';
+  /** GPUs of the asked resource this pod holds on this node. */
+  gpus: number;
+  priority: number;
+  /** Start time in ms since the epoch (pod status.startTime, else its creation). */
+  startedAt: number;
+  /** Already being deleted: its GPUs are on their way back and may be promised elsewhere. */
+  terminating: boolean;
+  /** Its gang when sluice.io/gang-size > 1: key namespace/job, GPUs of all its pods on all nodes. */
+  gang: { key: string; gpus: number } | null;
+}
+
+export interface NodeCandidates {
+  /** The node now, its victims still counted as using their GPUs. */
+  view: NodeView;
+  /** Pods on the node that may be considered (the extender passes every pod it knows there). */
+  pods: readonly VictimCandidate[];
+  /** UIDs kube-scheduler proposed on this node (used when GPUs are not what is short). */
+  proposed: readonly string[];
+}
+
+export interface Preemptor {
+  ask: GpuAsk;
+  priority: number;
+}
+
+/** A chosen victim set: what it frees on its node and what it costs. */
+export interface VictimSet {
+  node: string;
+  /** Victim UIDs, sorted. */
+  uids: string[];
+  /** GPUs the victims hold on this node. */
+  freed: number;
+  /** GPUs lost: victims' GPUs, whole gangs counted with all their pods. */
+  takenBack: number;
+  /** Highest priority among the victims. */
+  maxPriority: number;
+  /** Earliest start among the victims (ms). */
+  earliestStart: number;
+}
+
+export interface VictimChoice {
+  /** The best node with its victims; empty when no node can free enough. */
+  kept: VictimSet[];
+  /** Nodes dropped, with the reason in words. */
+  dropped: Array<{ node: string; reason: string }>;
+}
+
+/**
+ * Victim set order, best first:
+ *  1. fewer GPUs taken back (whole gangs counted with all their pods),
+ *  2. lower highest victim priority,
+ *  3. later earliest victim start (the longest-running victim has run the shortest),
+ *  4. fewer pods,
+ *  5. smaller sorted list of UIDs (only to make the choice deterministic).
+ */
+export function compareVictimSets(a: VictimSet, b: VictimSet): number {
+  if (a.takenBack !== b.takenBack) return a.takenBack - b.takenBack;
+  if (a.maxPriority !== b.maxPriority) return a.maxPriority - b.maxPriority;
+  if (a.earliestStart !== b.earliestStart) return b.earliestStart - a.earliestStart;
+  if (a.uids.length !== b.uids.length) return a.uids.length - b.uids.length;
+  return compareUidLists(a.uids, b.uids);
+}
+
+function compareUidLists(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+  return a.length - b.length;
+}
+
+/**
+ * Per node the best victim set by compareVictimSets, or why the node is dropped; then the
+ * best node only. kube-scheduler picks among the nodes it gets back by its own rules (which
+ * do not weigh GPUs) and does not say which it picked, so sluice returns one node: the
+ * preemption that happens is then the one it chose and records.
+ */
+export function chooseVictims(preemptor: Preemptor, nodes: readonly NodeCandidates[]): VictimChoice {
+  const sets: VictimSet[] = [];
+  const dropped: VictimChoice['dropped'] = [];
+  for (const n of nodes) {
+    const r = chooseOnNode(preemptor, n);
+    if ('reason' in r) dropped.push({ node: n.view.name, reason: r.reason });
+    else sets.push(r);
+  }
+  // Equal sets on two nodes cannot happen (UIDs differ); the node name only keeps the sort total.
+  sets.sort((a, b) => compareVictimSets(a, b) || (a.node < b.node ? -1 : 1));
+  const [best, ...rest] = sets;
+  for (const s of rest) dropped.push({ node: s.node, reason: `node ${best!.node} loses less (${describe(best!)}; here ${describe(s)})` });
+  return { kept: best ? [best] : [], dropped };
+}
+
+function describe(s: VictimSet): string {
+  return `${s.uids.length} pod${s.uids.length === 1 ? '' : 's'}, ${s.takenBack} GPUs taken back`;
+}
+
+export interface VictimUnit {
+  /** UIDs of the pod, or of a gang's pods on this node. */
+  uids: string[];
+  frees: number;
+  cost: number;
+  priority: number;
+  start: number;
+}
+
+/** The victim units of a node (see the file comment), sorted by their smallest UID. */
+export function victimUnits(preemptor: Preemptor, pods: readonly VictimCandidate[]): VictimUnit[] {
+  const gangs = new Map<string, VictimUnit>();
+  const units: VictimUnit[] = [];
+  for (const p of pods) {
+    if (!isVictim(preemptor, p)) continue;
+    if (!p.gang) {
+      units.push({ uids: [p.uid], frees: p.gpus, cost: p.gpus, priority: p.priority, start: p.startedAt });
+      continue;
+    }
+    const g = gangs.get(p.gang.key);
+    if (!g) {
+      const u = { uids: [p.uid], frees: p.gpus, cost: p.gang.gpus, priority: p.priority, start: p.startedAt };
+      gangs.set(p.gang.key, u);
+      units.push(u);
+    } else {
+      g.uids.push(p.uid);
+      g.frees += p.gpus;
+      g.priority = Math.max(g.priority, p.priority);
+      g.start = Math.min(g.start, p.startedAt);
+    }
+  }
+  for (const u of units) {
+    u.uids.sort();
+    u.cost = Math.max(u.cost, u.frees); // a gang's total can lag behind the pods seen here
+  }
+  return units.sort((a, b) => (a.uids[0]! < b.uids[0]! ? -1 : 1));
+}
+
+const isVictim = (preemptor: Preemptor, p: VictimCandidate): boolean =>
+  p.qos === 'best-effort' && p.gpus > 0 && !p.terminating && p.priority < preemptor.priority;
+
+function chooseOnNode(preemptor: Preemptor, n: NodeCandidates): VictimSet | { reason: string } {
+  const node = n.view.name;
+  const misfit = fit(n.view, preemptor.ask);
+  if (misfit && !misfit.resolvable) return { reason: misfit.reason };
+  if (!misfit) {
+    // GPUs are not short here: kube-scheduler preempts for CPU, memory or the like. Its
+    // own victims may go only if every one of them is a best-effort pod sluice may take.
+    const byUid = new Map(n.pods.map((p) => [p.uid, p]));
+    const ok = n.proposed.length > 0 && n.proposed.every((u) => { const p = byUid.get(u); return p !== undefined && p.qos === 'best-effort' && !p.terminating && p.priority < preemptor.priority; });
+    if (!ok) return { reason: `node ${node} has the GPUs the pod needs; kube-scheduler's other victims there are not all best-effort pods` };
+    const pods = n.proposed.map((u) => byUid.get(u)!);
+    return toSet(node, victimUnits(preemptor, pods));
+  }
+  const need = preemptor.ask.count - (n.view.gpus?.freeWhole ?? 0);
+  const units = victimUnits(preemptor, n.pods);
+  const chosen = bestCover(units, need);
+  if (!chosen) {
+    const most = units.reduce((s, u) => s + u.frees, 0);
+    return { reason: `node ${node}: best-effort pods hold ${most} ${preemptor.ask.resource} there, ${need} more must be freed` };
+  }
+  return toSet(node, chosen);
+}
+
+function toSet(node: string, units: readonly VictimUnit[]): VictimSet {
+  const uids = units.flatMap((u) => u.uids).sort();
+  return {
+    node,
+    uids,
+    freed: units.reduce((s, u) => s + u.frees, 0),
+    takenBack: units.reduce((s, u) => s + u.cost, 0),
+    maxPriority: units.reduce((m, u) => Math.max(m, u.priority), -Infinity),
+    earliestStart: units.reduce((m, u) => Math.min(m, u.start), Infinity),
+  };
+}
+
+// ---- search --------------------------------------------------------------------------
+// The set of units that frees at least `need` and is smallest by compareVictimSets, found
+// without trying every subset: rule 1 (and 4) with a knapsack-style cover over GPU counts,
+// rules 2 and 3 by the tightest priority and start bounds that still reach the best cost,
+// rule 5 by fixing units one by one in UID order. test/unit/victims.test.ts checks it
+// against every subset of random nodes.
+
+type Score = [cost: number, pods: number];
+const better = (a: Score, b: Score | null): boolean => b === null || a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+
+/** Least (cost, pods) of a set from `allowed` that contains `forced` and frees >= need. */
+function minCover(units: readonly VictimUnit[], need: number, allowed: readonly boolean[], forced: readonly boolean[]): Score | null {
+  const dp: Array<Score | null> = new Array<Score | null>(need + 1).fill(null);
+  let f0 = 0;
+  const s0: Score = [0, 0];
+  units.forEach((u, i) => {
+    if (!forced[i]) return;
+    f0 += u.frees;
+    s0[0] += u.cost;
+    s0[1] += u.uids.length;
+  });
+  dp[Math.min(need, f0)] = s0;
+  units.forEach((u, i) => {
+    if (!allowed[i] || forced[i]) return;
+    for (let f = need; f >= 0; f--) {
+      const from = dp[f];
+      if (!from) continue;
+      const to = Math.min(need, f + u.frees);
+      const s: Score = [from[0] + u.cost, from[1] + u.uids.length];
+      if (better(s, dp[to] ?? null)) dp[to] = s;
+    }
+  });
+  return dp[need] ?? null;
+}
+
+function bestCover(units: readonly VictimUnit[], need: number): VictimUnit[] | null {
+  const none = units.map(() => false);
+  let allowed = units.map(() => true);
+  const best = minCover(units, need, allowed, none);
+  if (!best) return null;
+  const reaches = (a: boolean[]): boolean => { const s = minCover(units, need, a, none); return s !== null && s[0] === best[0]; };
+  // Rule 2: the lowest priority bound that still reaches the best cost.
+  for (const p of [...new Set(units.map((u) => u.priority))].sort((a, b) => a - b)) {
+    const a = units.map((u, i) => allowed[i]! && u.priority <= p);
+    if (reaches(a)) { allowed = a; break; }
+  }
+  // Rule 3: the latest start bound that still does.
+  for (const t of [...new Set(units.map((u) => u.start))].sort((a, b) => b - a)) {
+    const a = units.map((u, i) => allowed[i]! && u.start >= t);
+    if (reaches(a)) { allowed = a; break; }
+  }
+  const target = minCover(units, need, allowed, none)!; // rule 4 within the bounds
+  // Rule 5: take each unit, in UID order, when an equally good set still contains it.
+  const forced = units.map(() => false);
+  for (let i = 0; i < units.length; i++) {
+    if (!allowed[i]) continue;
+    forced[i] = true;
+    const s = minCover(units, need, allowed, forced);
+    if (!(s && s[0] === target[0] && s[1] === target[1])) {
+      forced[i] = false;
+      allowed[i] = false;
+    }
+  }
+  return units.filter((_, i) => forced[i]);
+}

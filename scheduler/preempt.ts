@@ -1,0 +1,249 @@
+// The extender's preempt verb: kube-scheduler has found that evicting pods would let a pod
+// fit and sends its candidate victims per node; sluice answers with the victims it allows.
+// Steps:
+//   1. the preemptor: a best-effort pod, a pod of no queue, or one whose queue would go
+//      over its guaranteed quota preempts nothing (empty answer: no node stays a candidate)
+//   2. per node, the victims by placement/victims.ts (best-effort pods only; the fewest GPUs
+//      taken back; gangs whole), and only the best node is returned, so the preemption that
+//      happens is the one sluice records
+//   3. log, count, record (Postgres, Events) in the background; the answer does not wait.
+// Nothing here changes the cluster cache: the victims keep counting as using their GPUs
+// until the watch shows them gone, so a bind before that is refused (no overcommit).
+import type { V1Pod } from '@kubernetes/client-node';
+import type { ClusterCache, PodRecord } from '../cluster/cache.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { modelMatches } from '../placement/gpu-model.js';
+import { chooseVictims, type NodeCandidates, type VictimCandidate } from '../placement/victims.js';
+import { applicableLimits, type QueueDirectory, type QueueSpec } from '../store/queue-directory.js';
+import type { PreemptedPod, PreemptionRecord, PreemptionSink } from '../store/preemptions.js';
+import { LABEL_GANG_SIZE, LABEL_JOB, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe } from '../webhooks/labels.js';
+import { podName } from './extender.js';
+import { podAsk } from './pod-ask.js';
+import type { ExtenderPreemptionArgs, ExtenderPreemptionResult, MetaVictims } from './wire.js';
+
+export interface PreempterOptions {
+  cache: ClusterCache;
+  queues: QueueDirectory;
+  sinks: readonly PreemptionSink[];
+  log: Logger;
+  metrics: Metrics;
+}
+
+/** Why nothing (or something) was preempted: the `reason` label of sluice_preemptions_total. */
+export type PreemptOutcome =
+  | 'preempted' | 'best_effort_preemptor' | 'no_queue' | 'unknown_queue' | 'over_quota'
+  | 'no_gpu' | 'several_resources' | 'no_victims';
+
+export interface PreemptDecision {
+  result: ExtenderPreemptionResult;
+  outcome: PreemptOutcome;
+  /** In words, for the log. */
+  reason: string;
+  record: PreemptionRecord | null;
+}
+
+export class Preempter {
+  constructor(private readonly o: PreempterOptions) {}
+
+  /** Decides, then logs, counts and records; throws PodRequestError on a malformed pod. */
+  async preempt(args: ExtenderPreemptionArgs): Promise<ExtenderPreemptionResult> {
+    const d = await this.decide(args);
+    const queue = args.Pod.metadata?.labels?.[LABEL_QUEUE] ?? '';
+    this.o.metrics.preemptions.inc({ queue, reason: d.outcome });
+    const pod = podName(args.Pod);
+    if (d.record) {
+      const r = d.record;
+      this.o.metrics.preemptedGpus.inc(r.gpusFreed);
+      this.o.log.info({
+        verb: 'preempt', pod, queue, node: r.node, victims: r.victims.map((v) => `${v.namespace}/${v.pod}`),
+        gpusFreed: r.gpusFreed, gpusTakenBack: r.gpusTakenBack, reason: d.reason,
+      }, 'preemption: best-effort pods give their GPUs back');
+      for (const s of this.o.sinks) s.recordPreemption(r);
+    } else {
+      this.o.log.info({ verb: 'preempt', pod, queue, outcome: d.outcome, reason: d.reason }, 'preempt: no victims');
+    }
+    return d.result;
+  }
+
+  async decide(args: ExtenderPreemptionArgs): Promise<PreemptDecision> {
+    const pod = args.Pod;
+    const proposals = proposedVictims(args);
+    const none = (outcome: PreemptOutcome, reason: string): PreemptDecision => ({ result: { NodeNameToMetaVictims: {} }, outcome, reason, record: null });
+    const asks = podAsk(pod, this.o.cache.resources).asks;
+    if (asks.length === 0) return none('no_gpu', 'the pod asks no GPU resource sluice manages');
+    if (asks.length > 1) return none('several_resources', `the pod asks ${asks.map((a) => a.resource).join(' and ')}; sluice preempts only for pods asking one GPU resource`);
+    const ask = asks[0]!;
+    const labels = pod.metadata?.labels ?? {};
+    if (labels[LABEL_QOS] === 'best-effort') return none('best_effort_preemptor', 'a best-effort pod preempts nothing');
+    const queue = labels[LABEL_QUEUE];
+    if (!queue) return none('no_queue', `the pod has no ${LABEL_QUEUE} label: only guaranteed pods of a sluice queue preempt`);
+    if (proposals.size === 0) return none('no_victims', 'kube-scheduler sent no candidate node');
+    const quota = await this.withinQuota(queue, ask.resource, ask.count, ask.models, pod.metadata?.uid ?? '');
+    if (quota.ok === false) return none(quota.outcome, quota.reason);
+
+    const priority = pod.spec?.priority ?? 0;
+    const gangs = new GangTotals(this.o.cache, ask.resource);
+    const nodes: NodeCandidates[] = [];
+    const unknown: string[] = [];
+    for (const [name, proposed] of proposals) {
+      const view = this.o.cache.nodeView(name, ask.resource);
+      if (!view) {
+        unknown.push(name);
+        continue;
+      }
+      const pods = this.o.cache.podsOnNode(name).filter((p) => !p.terminal).map((p) => candidate(p, ask.resource, gangs));
+      nodes.push({ view, pods, proposed: proposed.uids });
+    }
+    const choice = chooseVictims({ ask, priority }, nodes);
+    const best = choice.kept[0];
+    const dropped = [...choice.dropped.map((d) => d.reason), ...unknown.map((n) => `node ${n} is not in sluice's cache (deleted, or not seen yet)`)];
+    if (!best) return none('no_victims', dropped.slice(0, 3).join('; ') || 'no node has best-effort victims');
+
+    const victims: PreemptedPod[] = best.uids.map((uid) => victimOf(this.o.cache.pod(uid)!, ask.resource));
+    const job = labels[LABEL_JOB] ?? '';
+    const preemptor = { namespace: pod.metadata?.namespace ?? '', pod: pod.metadata?.name ?? '', uid: pod.metadata?.uid ?? '', job, queue };
+    const record: PreemptionRecord = {
+      at: new Date(),
+      preemptor,
+      node: best.node,
+      resource: ask.resource,
+      gpusFreed: best.freed,
+      gpusTakenBack: best.takenBack,
+      reason: `preempted by ${preemptor.namespace}/${preemptor.pod}, guaranteed in queue ${queue}`,
+      victims,
+    };
+    const meta: MetaVictims = { Pods: best.uids.map((UID) => ({ UID })), NumPDBViolations: proposals.get(best.node)?.pdbViolations ?? 0 };
+    return {
+      result: { NodeNameToMetaVictims: { [best.node]: meta } },
+      outcome: 'preempted',
+      reason: `${best.uids.length} best-effort pod(s) on ${best.node} free ${best.freed} ${ask.resource}${quota.note ? `; ${quota.note}` : ''}`,
+      record,
+    };
+  }
+
+  /**
+   * Whether the queue's guaranteed quota has room for the pod: GPUs of its bound guaranteed
+   * pods (the preemptor is not bound, so it is never counted twice) plus the pod's own,
+   * against the most permissive row that applies (as admission reads rows). Only the
+   * queue's own guaranteed GPUs count: borrowing within a cohort never preempts. When the
+   * queue cannot be read (Postgres down, nothing cached) preemption goes ahead: its victims
+   * are best-effort pods, which never had a claim on the GPUs.
+   */
+  private async withinQuota(queue: string, resource: string, count: number, models: readonly string[], selfUid: string):
+    Promise<{ ok: true; note?: string } | { ok: false; outcome: PreemptOutcome; reason: string }> {
+    const lookup = await this.o.queues.lookup(queue);
+    if (lookup.status === 'unavailable') {
+      this.o.log.warn({ queue, reason: lookup.reason }, `preempt: queue ${queue} cannot be read (${lookup.reason}); preempting best-effort pods without a quota check`);
+      return { ok: true, note: `quota of queue ${queue} not checked (${lookup.reason})` };
+    }
+    if (lookup.status === 'missing') return { ok: false, outcome: 'unknown_queue', reason: `queue ${queue} does not exist` };
+    const rows = applicableLimits(lookup.queue.limits, resource, models);
+    if (rows.length === 0) return { ok: false, outcome: 'over_quota', reason: `queue ${queue} has no ${resource} quota` };
+    const used = guaranteedUse(this.o.cache, lookup.queue, resource, selfUid);
+    let best = { used: 0, guaranteed: -1, model: '' };
+    for (const r of rows) {
+      const u = used(r.model);
+      if (r.guaranteed - u > best.guaranteed - best.used) best = { used: u, guaranteed: r.guaranteed, model: r.model };
+    }
+    if (best.used + count > best.guaranteed) {
+      const m = best.model ? ` ${best.model}` : '';
+      return { ok: false, outcome: 'over_quota', reason: `queue ${queue} uses ${best.used} of its ${best.guaranteed} guaranteed${m} ${resource}; ${count} more would exceed it` };
+    }
+    return { ok: true };
+  }
+}
+
+/** GPUs of bound, running guaranteed pods of the queue on nodes whose product matches a row model ('' = all). */
+function guaranteedUse(cache: ClusterCache, queue: QueueSpec, resource: string, selfUid: string): (model: string) => number {
+  const byProduct = new Map<string, number>();
+  for (const p of cache.allPods()) {
+    if (p.labels[LABEL_QUEUE] !== queue.name || !p.nodeName || p.terminal || p.uid === selfUid || p.labels[LABEL_QOS] === 'best-effort') continue;
+    const n = p.requests.find((r) => r.resource === resource)?.count ?? 0;
+    if (n === 0) continue;
+    const product = cache.nodeView(p.nodeName, resource)?.product ?? '';
+    byProduct.set(product, (byProduct.get(product) ?? 0) + n);
+  }
+  return (model) => {
+    let sum = 0;
+    for (const [product, n] of byProduct) if (model === '' || modelMatches(product, model)) sum += n;
+    return sum;
+  };
+}
+
+/** kube-scheduler's proposal per node: victim UIDs and its PDB count. Full victim pods
+ * (nodeCacheCapable false) are reduced to UIDs: sluice judges pods from its own cache. */
+function proposedVictims(args: ExtenderPreemptionArgs): Map<string, { uids: string[]; pdbViolations: number }> {
+  const out = new Map<string, { uids: string[]; pdbViolations: number }>();
+  for (const [node, v] of Object.entries(args.NodeNameToMetaVictims ?? {})) {
+    out.set(node, { uids: (v?.Pods ?? []).map((p) => p?.UID ?? '').filter(Boolean), pdbViolations: v?.NumPDBViolations ?? 0 });
+  }
+  for (const [node, v] of Object.entries(args.NodeNameToVictims ?? {})) {
+    if (out.has(node)) continue;
+    out.set(node, { uids: (v?.Pods ?? []).map((p: V1Pod) => p?.metadata?.uid ?? '').filter(Boolean), pdbViolations: v?.NumPDBViolations ?? 0 });
+  }
+  return out;
+}
+
+/** GPUs of each gang (namespace/job with gang size > 1) over all its bound, running pods. */
+class GangTotals {
+  private totals: Map<string, number> | null = null;
+
+  constructor(private readonly cache: ClusterCache, private readonly resource: string) {}
+
+  of(key: string): number {
+    if (!this.totals) {
+      this.totals = new Map();
+      for (const p of this.cache.allPods()) {
+        const k = gangKey(p);
+        if (!k || !p.nodeName || p.terminal) continue;
+        this.totals.set(k, (this.totals.get(k) ?? 0) + gpusOf(p, this.resource));
+      }
+    }
+    return this.totals.get(key) ?? 0;
+  }
+}
+
+function gangKey(p: Readonly<PodRecord>): string | null {
+  const job = p.labels[LABEL_JOB];
+  return job && gangSize(p) > 1 ? `${p.namespace}/${job}` : null;
+}
+
+function gangSize(p: Readonly<PodRecord>): number {
+  const raw = p.labels[LABEL_GANG_SIZE] ?? p.annotations[LABEL_GANG_SIZE];
+  const n = Number(raw);
+  return Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+const gpusOf = (p: Readonly<PodRecord>, resource: string): number => p.requests.find((r) => r.resource === resource)?.count ?? 0;
+
+function candidate(p: Readonly<PodRecord>, resource: string, gangs: GangTotals): VictimCandidate {
+  const qos = p.labels[LABEL_QOS] === 'best-effort' ? 'best-effort' : p.labels[LABEL_QUEUE] !== undefined ? 'guaranteed' : 'unmanaged';
+  const key = gangKey(p);
+  const started = Date.parse(p.started);
+  return {
+    uid: p.uid,
+    qos,
+    gpus: gpusOf(p, resource),
+    priority: p.priority,
+    // Unknown start: counted as the oldest, the most work to lose.
+    startedAt: Number.isNaN(started) ? 0 : started,
+    terminating: p.terminating,
+    gang: key ? { key, gpus: gangs.of(key) } : null,
+  };
+}
+
+function victimOf(p: Readonly<PodRecord>, resource: string): PreemptedPod {
+  const job = p.labels[LABEL_JOB] ?? (p.owner ? labelSafe(`${p.owner.kind.toLowerCase()}-${p.owner.name}`) : labelSafe(`pod-${p.name}`));
+  return {
+    namespace: p.namespace,
+    pod: p.name,
+    uid: p.uid,
+    job,
+    queue: p.labels[LABEL_QUEUE] ?? '',
+    user: p.labels[LABEL_USER] ?? '',
+    gpus: gpusOf(p, resource),
+    gangSize: gangSize(p),
+    owner: p.owner,
+  };
+}

@@ -1,0 +1,158 @@
+// The Preempter with the real Postgres store: the preemptor's guaranteed quota, the records
+// (preemptions row, victims' job records), Events on an apiserver stand-in, a node deleted
+// while the quota is read, and Postgres down.
+import t from 'tap';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import type { V1Pod } from '@kubernetes/client-node';
+import { ClusterCache } from '../../cluster/cache.js';
+import { createLogger } from '../../observability/logger.js';
+import { Metrics } from '../../observability/metrics.js';
+import { Preempter } from '../../scheduler/preempt.js';
+import { kubeEventPoster, PreemptionEvents } from '../../scheduler/preempt-events.js';
+import type { PreemptionSink } from '../../store/preemptions.js';
+import type { QueueDirectory } from '../../store/queue-directory.js';
+import { gpuNode, gpuPod, kubeConfigFor } from '../helpers/k8s.js';
+import { makeStore, waitFor } from '../store/helpers.js';
+
+const R = 'nvidia.com/gpu';
+const pod = (name: string, o: { node?: string; gpus: number; qos: 'guaranteed' | 'best-effort'; queue: string; job?: string; owner?: string }): V1Pod => {
+  const labels: Record<string, string> = { 'sluice.io/queue': o.queue, 'sluice.io/qos': o.qos, 'sluice.io/user': 'ann' };
+  if (o.job) labels['sluice.io/job'] = o.job;
+  const p = gpuPod(name, { node: o.node, gpus: o.gpus, uid: `uid-${name}`, labels });
+  p.spec!.priority = o.qos === 'guaranteed' ? 1000 : 100;
+  if (o.owner) p.metadata!.ownerReferences = [{ apiVersion: 'batch/v1', kind: 'Job', name: o.owner, uid: `uid-job-${o.owner}`, controller: true }];
+  return p;
+};
+
+function cluster(): ClusterCache {
+  const cache = new ClusterCache({ resources: [R], assumeTtlMs: 30000, recentPodWindow: 100 });
+  cache.replaceAll([gpuNode('n1'), gpuNode('n2')], [
+    pod('g1', { node: 'n1', gpus: 4, qos: 'guaranteed', queue: 'team-b' }),
+    pod('be1', { node: 'n1', gpus: 4, qos: 'best-effort', queue: 'team-a', job: 'sweep', owner: 'sweep' }),
+    pod('be2', { node: 'n2', gpus: 8, qos: 'best-effort', queue: 'team-a' }),
+  ]);
+  return cache;
+}
+
+const logs = (): { log: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } => {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({ write(c: Buffer, _e, done) { for (const l of c.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); done(); } });
+  return { log: createLogger('info', sink), lines };
+};
+
+const ask = (name: string, gpus: number, queue = 'team-b'): V1Pod => pod(name, { gpus, qos: 'guaranteed', queue });
+const offer = (nodes: Record<string, string[]>) => Object.fromEntries(Object.entries(nodes).map(([n, u]) => [n, { Pods: u.map((UID) => ({ UID })), NumPDBViolations: 0 }]));
+
+t.test('guaranteed quota: within it preempts, over it preempts nothing; records land in Postgres', async (t) => {
+  const { store } = makeStore();
+  t.teardown(async () => {
+    await store.dropSchema();
+    await store.close();
+  });
+  await store.migrate();
+  await store.putQueue('team-b', { limits: [{ resource: R, model: '', guaranteed: 8, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }] });
+  await store.putQueue('team-a', { limits: [{ resource: R, model: '', guaranteed: 0, bestEffortCap: 16, perJobMax: 0, perUserMax: 0 }] });
+  // An active record for the sweep job, as the queue manager keeps it.
+  await store.pool.query(`INSERT INTO jobs (namespace, name, queue, qos, state) VALUES ('team-a', 'sweep', 'team-a', 'best-effort', 'running')`);
+  const cache = cluster();
+  const metrics = new Metrics({ defaultMetrics: false });
+  const { log, lines } = logs();
+  const p = new Preempter({ cache, queues: store.queues, sinks: [store.preemptions], log, metrics });
+
+  // team-b holds 4 of its 8: 4 more fit, 8 more do not.
+  const over = await p.preempt({ Pod: ask('big', 8), NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) });
+  t.same(over, { NodeNameToMetaVictims: {} });
+  t.match(lines.at(-1), { outcome: 'over_quota', reason: 'queue team-b uses 4 of its 8 guaranteed nvidia.com/gpu; 8 more would exceed it' });
+
+  const ok = await p.preempt({ Pod: ask('train-7', 4), NodeNameToMetaVictims: offer({ n1: ['uid-be1'], n2: ['uid-be2'] }) });
+  t.same(ok, { NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) }, 'be1 gives back 4 GPUs, be2 would be 8');
+  const missing = await p.preempt({ Pod: ask('x', 4, 'nope'), NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) });
+  t.same(missing, { NodeNameToMetaVictims: {} }, 'a queue that does not exist preempts nothing');
+
+  t.equal(await waitFor(async () => (await store.preemptions.flush()) === 0, 5000) >= 0, true);
+  const rows = await store.pool.query('SELECT preemptor_pod, queue, node, gpus_freed, gpus_taken_back, victims, reason FROM preemptions');
+  t.same(rows.rows, [{
+    preemptor_pod: 'train-7', queue: 'team-b', node: 'n1', gpus_freed: 4, gpus_taken_back: 4,
+    victims: [{ namespace: 'team-a', pod: 'be1', uid: 'uid-be1', job: 'sweep', queue: 'team-a', gpus: 4 }],
+    reason: 'preempted by team-a/train-7, guaranteed in queue team-b',
+  }]);
+  const jobs = await store.pool.query(`SELECT name, state, preempted_by, finished_at IS NULL AS active FROM jobs ORDER BY id`);
+  t.same(jobs.rows, [{ name: 'sweep', state: 'preempted', preempted_by: 'team-a/train-7 (queue team-b)', active: true }], 'the active record is updated, not duplicated');
+
+  // A bare best-effort pod with no record: one is made, finished (a bare pod never comes back).
+  await p.preempt({ Pod: ask('train-8', 4), NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) });
+  await store.preemptions.flush();
+  const bare = await store.pool.query(`SELECT name, qos, queue, gpus, state, finished_at IS NOT NULL AS finished FROM jobs WHERE name = 'pod-be2'`);
+  t.same(bare.rows, [{ name: 'pod-be2', qos: 'best-effort', queue: 'team-a', gpus: 8, state: 'preempted', finished: true }]);
+  const m = await metrics.preemptions.get();
+  t.same(m.values.map((v) => [v.labels.queue, v.labels.reason, v.value]).sort(), [['nope', 'unknown_queue', 1], ['team-b', 'over_quota', 1], ['team-b', 'preempted', 2]]);
+  t.equal((await metrics.preemptedGpus.get()).values[0]!.value, 12);
+});
+
+t.test('Postgres down: preemption of best-effort pods goes on without the quota check, and says so', async (t) => {
+  const { store } = makeStore({ url: 'postgres://postgres@127.0.0.1:1/test', timeoutMs: 300 });
+  t.teardown(() => store.close());
+  const { log, lines } = logs();
+  const p = new Preempter({ cache: cluster(), queues: store.queues, sinks: [store.preemptions], log, metrics: new Metrics({ defaultMetrics: false }) });
+  const r = await p.preempt({ Pod: ask('train', 4), NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) });
+  t.same(r, { NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) });
+  t.ok(lines.some((l) => typeof l.msg === 'string' && /queue team-b cannot be read .*preempting best-effort pods without a quota check/.test(l.msg)));
+  t.equal(store.preemptions.pending, 1, 'the record waits for Postgres; the answer did not');
+});
+
+t.test('a node deleted while the quota is read is dropped; the other stays', async (t) => {
+  const cache = cluster();
+  const queues: QueueDirectory = {
+    lookup: async () => {
+      cache.deleteNode('n1'); // the watch delivers a node deletion during the await
+      return { status: 'found', queue: { name: 'team-b', parent: null, cohort: null, open: true, weight: 1, limits: [{ resource: R, model: '', guaranteed: 16, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }] } };
+    },
+  };
+  const p = new Preempter({ cache, queues, sinks: [], log: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }) });
+  const r = await p.preempt({ Pod: ask('train', 4), NodeNameToMetaVictims: offer({ n1: ['uid-be1'], n2: ['uid-be2'] }) });
+  t.same(r, { NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) });
+});
+
+t.test('Events on the victim and its owner reach the apiserver; a failing apiserver is only logged', async (t) => {
+  const got: Array<{ url: string; body: Record<string, unknown> }> = [];
+  let fail = false;
+  const server = createServer((req: IncomingMessage, res) => {
+    let data = '';
+    req.on('data', (c: Buffer) => (data += c.toString()));
+    req.on('end', () => {
+      if (fail) {
+        res.writeHead(403, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ kind: 'Status', status: 'Failure', message: 'events is forbidden: User "sluice" cannot create resource "events"', code: 403 }));
+        return;
+      }
+      got.push({ url: `${req.method} ${req.url}`, body: JSON.parse(data) as Record<string, unknown> });
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end(data);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const kc = kubeConfigFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  const { log, lines } = logs();
+  const events: PreemptionSink = new PreemptionEvents(kubeEventPoster(kc), log);
+  const cache = cluster();
+  const p = new Preempter({ cache, queues: { lookup: async () => ({ status: 'unavailable', reason: 'test' }) }, sinks: [events], log, metrics: new Metrics({ defaultMetrics: false }) });
+  await p.preempt({ Pod: ask('train-7', 4), NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) });
+  t.ok(await waitFor(() => got.length === 2, 3000) >= 0, 'two Events: pod and owner');
+  t.same(got.map((g) => g.url).sort(), ['POST /api/v1/namespaces/team-a/events', 'POST /api/v1/namespaces/team-a/events']);
+  const onPod = got.find((g) => (g.body.involvedObject as { kind: string }).kind === 'Pod')!.body;
+  t.match(onPod, {
+    involvedObject: { kind: 'Pod', name: 'be1', namespace: 'team-a', uid: 'uid-be1' },
+    reason: 'PreemptedBySluice', type: 'Warning',
+    message: 'preempted by team-a/train-7, guaranteed in queue team-b: 4 nvidia.com/gpu on node n1 taken back from this best-effort pod',
+  });
+  const onJob = got.find((g) => (g.body.involvedObject as { kind: string }).kind === 'Job')!.body;
+  t.match(onJob, { involvedObject: { kind: 'Job', name: 'sweep', apiVersion: 'batch/v1' }, message: /^preempted by team-a\/train-7, guaranteed in queue team-b: pod be1 on node n1 deleted/ });
+
+  fail = true;
+  const r = await p.preempt({ Pod: ask('train-8', 8), NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) });
+  t.same(r, { NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) }, 'the answer does not depend on the Event');
+  t.ok(await waitFor(() => lines.some((l) => /cannot create the preemption Event on Pod team-a\/be2 \(events is forbidden/.test(String(l.msg))), 3000) >= 0, 'the failure is logged with the apiserver\'s reason');
+});
