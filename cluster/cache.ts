@@ -24,6 +24,8 @@ export interface PodRecord {
   labels: Record<string, string>;
   requests: readonly ResourceAmount[];
   created: string;
+  /** When this cache first saw the pod (ms): orders pods created within the same second. */
+  seenMs: number;
   /** Names of spec.schedulingGates still on the pod (the queue manager removes sluice.io/queue). */
   gates: readonly string[];
   annotations: Readonly<Record<string, string>>;
@@ -146,6 +148,7 @@ export class ClusterCache {
       labels: pod.metadata?.labels ?? {},
       requests,
       created: timestamp(pod.metadata?.creationTimestamp),
+      seenMs: this.pods.get(uid)?.seenMs ?? this.now(),
       gates: (pod.spec?.schedulingGates ?? []).map((g) => g?.name ?? ''),
       annotations: pod.metadata?.annotations ?? {},
       nodeSelector: pod.spec?.nodeSelector ?? {},
@@ -239,7 +242,7 @@ export class ClusterCache {
     if (prev) this.account(prev, -1);
     const rec: PodRecord = prev
       ? { ...prev, nodeName: a.node }
-      : { uid, namespace, name, nodeName: a.node, terminal: false, priority: 0, labels: {}, requests: a.requests, created: new Date(this.now()).toISOString(), gates: [], annotations: {}, nodeSelector: {}, affinityTerms: null,
+      : { uid, namespace, name, nodeName: a.node, terminal: false, priority: 0, labels: {}, requests: a.requests, created: new Date(this.now()).toISOString(), seenMs: this.now(), gates: [], annotations: {}, nodeSelector: {}, affinityTerms: null,
           started: new Date(this.now()).toISOString(), terminating: false, owner: null };
     this.pods.set(uid, rec);
     this.account(rec, +1);

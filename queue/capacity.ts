@@ -1,18 +1,21 @@
 // Real capacity for the queue manager: can every pod of a unit be placed on the nodes as
 // they are, right now? Pure. Each pod is checked with placement/'s fit() (model, health,
-// cordon, size) plus its node selector and required node affinity, on the node the
-// binpack rule picks (fewest free GPUs that still fit), and the placement is kept for
-// the rest of the evaluation, so two units never count the same free GPUs.
+// cordon, size) plus its node selector and required node affinity, and the placement is
+// kept for the rest of the evaluation, so two units never count the same free GPUs.
 //
-// Guaranteed units also count GPUs held by best-effort pods as free: kube-scheduler takes
-// them back through the extender's preempt verb. Best-effort units see only idle GPUs.
+// Where a pod is modelled to land, in order:
+// 1. the node with the fewest idle GPUs that still fit it (binpack), as kube-scheduler
+//    places it when some node fits without preemption;
+// 2. for guaranteed pods only, when no node has enough idle GPUs: the node with the fewest
+//    idle + best-effort GPUs that fit, since kube-scheduler then preempts best-effort pods
+//    through the extender. Best-effort pods see only idle GPUs.
 //
 // Cost: nodes are indexed per resource by free GPUs, so one pod's check looks at the
-// nodes with just enough room first and stops at the first that fits; a cluster with no
-// room answers at once.
+// nodes with just enough room first and stops at the first that fits; a shape that found
+// no node is remembered until something changes.
 import { fit, type Misfit } from '../placement/fit.js';
 import { nodeMatches } from '../placement/node-selector.js';
-import { WHOLE, type GpuAsk, type NodeView } from '../placement/types.js';
+import { WHOLE, type NodeView } from '../placement/types.js';
 import type { QosClass } from '../webhooks/labels.js';
 import type { UnitPod } from './units.js';
 
@@ -28,7 +31,7 @@ export interface CapacityNode {
 }
 
 export type PlaceResult =
-  | { ok: true; nodes: string[] }
+  | { ok: true; nodes: string[]; /** Gives the GPUs back (a tentative placement). */ undo(): void }
   | { ok: false; reason: string; /** false when no amount of waiting can help (model, size, selector). */ resolvable: boolean };
 
 type Index = Map<number, Set<string>>; // free GPUs -> node names
@@ -36,6 +39,11 @@ interface Taken {
   resource: string;
   delta: { idle: number; bestEffort: number };
 }
+type Found = { ok: true; node: string } | { ok: false; reason: string; resolvable: boolean };
+
+/** A stable key for what a pod asks and where it may go. */
+const shapeOf = (pod: UnitPod): string =>
+  `${JSON.stringify(pod.requests)}|${pod.models.join(',')}|${JSON.stringify(pod.nodeSelector)}|${JSON.stringify(pod.affinityTerms)}`;
 
 export class CapacityModel {
   private readonly nodes = new Map<string, CapacityNode>();
@@ -43,8 +51,17 @@ export class CapacityModel {
   private readonly idle = new Map<string, Index>();
   private readonly reclaimable = new Map<string, Index>();
   private readonly maxCapacity = new Map<string, number>();
+  private readonly failed = new Map<string, { version: number; result: Found & { ok: false } }>();
+  /** Bumped by every change of free GPUs. */
+  private version = 0;
+  private readonly everFits = new Map<string, boolean>();
+  private empty: CapacityModel | null = null;
 
-  constructor(nodes: Iterable<CapacityNode>) {
+  /** `emptyCluster`: this model is every node with nothing on it (answers "could it ever fit?"). */
+  constructor(
+    nodes: Iterable<CapacityNode>,
+    private readonly emptyCluster = false,
+  ) {
     for (const n of nodes) {
       const copy = { ...n, free: { ...n.free }, bestEffort: { ...n.bestEffort } };
       this.nodes.set(n.name, copy);
@@ -67,18 +84,22 @@ export class CapacityModel {
     } else set?.delete(name);
   }
 
-  /** The node as placement/'s fit() sees it for this QoS. */
-  private view(n: CapacityNode, resource: string, qos: QosClass): NodeView {
+  /** The node as placement/'s fit() sees it: idle GPUs only, or idle + best-effort ones. */
+  private view(n: CapacityNode, resource: string, reclaim: boolean): NodeView {
     const capacity = n.capacity[resource] ?? 0;
     const idle = n.free[resource] ?? 0;
-    const freeWhole = qos === 'guaranteed' ? idle + (n.bestEffort[resource] ?? 0) : idle;
+    const freeWhole = reclaim ? idle + (n.bestEffort[resource] ?? 0) : idle;
     return { name: n.name, product: n.product, unusable: n.unusable, gpus: capacity > 0 ? { capacity, freeWhole, partialFree: [] } : undefined };
   }
 
-  /** Why this node cannot take the pod, or null. */
+  /** Why this node cannot take the pod (for this QoS: guaranteed may reclaim), or null. */
   misfit(n: CapacityNode, pod: UnitPod, qos: QosClass): Misfit | null {
+    return this.misfitOn(n, pod, qos === 'guaranteed');
+  }
+
+  private misfitOn(n: CapacityNode, pod: UnitPod, reclaim: boolean): Misfit | null {
     for (const r of pod.requests) {
-      const m = fit(this.view(n, r.resource, qos), askOf(pod, r.resource, r.count));
+      const m = fit(this.view(n, r.resource, reclaim), { resource: r.resource, count: r.count, milli: WHOLE, models: pod.models });
       if (m) return m;
     }
     if (!nodeMatches(n.name, n.labels, pod.nodeSelector, pod.affinityTerms)) {
@@ -90,22 +111,59 @@ export class CapacityModel {
   /** Places every pod or none: a failed unit leaves the model as it was. */
   place(pods: readonly UnitPod[], qos: QosClass): PlaceResult {
     const done: Array<{ node: string; taken: Taken[] }> = [];
+    const undo = (): void => {
+      for (const d of done.reverse()) this.give(d.node, d.taken);
+    };
     for (const pod of pods) {
       const r = this.placeOne(pod, qos);
       if (!r.ok) {
-        for (const d of done.reverse()) this.give(d.node, d.taken, qos);
-        return pods.length > 1 ? { ...r, reason: `gang of ${pods.length}: pod ${pod.name}: ${r.reason}` } : r;
+        undo();
+        if (pods.length === 1) return r;
+        // A gang may fail although each pod alone would fit an empty cluster: waiting
+        // helps only if the whole gang fits the empty cluster.
+        const resolvable = this.wouldFitEmpty(pods, qos);
+        const reason = resolvable ? `gang of ${pods.length}: pod ${pod.name}: ${r.reason}` : `gang of ${pods.length} could never fit all at once (the nodes are too few or too small for it); ${r.reason}`;
+        return { ok: false, reason, resolvable };
       }
       done.push({ node: r.node, taken: this.take(pod, r.node, qos) });
     }
-    return { ok: true, nodes: done.map((d) => d.node) };
+    return { ok: true, nodes: done.map((d) => d.node), undo };
   }
 
-  private placeOne(pod: UnitPod, qos: QosClass): { ok: true; node: string } | { ok: false; reason: string; resolvable: boolean } {
+  /** Would the pods fit now? Leaves the model unchanged. */
+  wouldPlace(pods: readonly UnitPod[], qos: QosClass): boolean {
+    const r = this.place(pods, qos);
+    if (r.ok) r.undo();
+    return r.ok;
+  }
+
+  /** Nodes that could ever host one of the pods (checked as if empty). */
+  eligibleNodes(pods: readonly UnitPod[], qos: QosClass): Set<string> {
+    const out = new Set<string>();
+    for (const n of this.nodes.values()) {
+      const empty = { ...n, free: { ...n.capacity }, bestEffort: {} };
+      if (pods.some((p) => !this.misfit(empty, p, qos))) out.add(n.name);
+    }
+    return out;
+  }
+
+  private wouldFitEmpty(pods: readonly UnitPod[], qos: QosClass): boolean {
+    const key = `${qos}|${pods.map(shapeOf).join('||')}`;
+    if (this.emptyCluster) return false; // failed on the empty cluster itself: never
+    let ever = this.everFits.get(key);
+    if (ever === undefined) {
+      this.empty ??= new CapacityModel([...this.nodes.values()].map((n) => ({ ...n, free: { ...n.capacity }, bestEffort: {} })), true);
+      ever = this.empty.wouldPlace(pods, qos);
+      this.everFits.set(key, ever);
+    }
+    return ever;
+  }
+
+  private placeOne(pod: UnitPod, qos: QosClass): Found {
     if (pod.requests.length === 0) return { ok: true, node: '' };
     // Many waiting pods share a shape: a shape that found no node stays unplaceable until
-    // something is placed (the model only loses room between placements).
-    const shape = `${qos}|${JSON.stringify(pod.requests)}|${pod.models.join(',')}|${JSON.stringify(pod.nodeSelector)}|${JSON.stringify(pod.affinityTerms)}`;
+    // the free GPUs change.
+    const shape = `${qos}|${shapeOf(pod)}`;
     const known = this.failed.get(shape);
     if (known && known.version === this.version) return known.result;
     const result = this.search(pod, qos);
@@ -113,21 +171,18 @@ export class CapacityModel {
     return result;
   }
 
-  private readonly failed = new Map<string, { version: number; result: { ok: false; reason: string; resolvable: boolean } }>();
-  /** Bumped by every placement. */
-  private version = 0;
-  private readonly everFits = new Map<string, boolean>();
-
-  private search(pod: UnitPod, qos: QosClass): { ok: true; node: string } | { ok: false; reason: string; resolvable: boolean } {
+  private search(pod: UnitPod, qos: QosClass): Found {
     const main = pod.requests.reduce((a, b) => (b.count > a.count ? b : a));
-    const ix = (qos === 'guaranteed' ? this.reclaimable : this.idle).get(main.resource);
     const max = this.maxCapacity.get(main.resource) ?? 0;
     let resolvable = false;
     let sample: string | null = null;
-    if (ix) {
+    const passes: Array<[Map<string, Index>, boolean]> = qos === 'guaranteed' ? [[this.idle, false], [this.reclaimable, true]] : [[this.idle, false]];
+    for (const [ix, reclaim] of passes) {
+      const byFree = ix.get(main.resource);
+      if (!byFree) continue;
       for (let free = main.count; free <= max; free++) {
-        for (const name of ix.get(free) ?? []) {
-          const m = this.misfit(this.nodes.get(name)!, pod, qos);
+        for (const name of byFree.get(free) ?? []) {
+          const m = this.misfitOn(this.nodes.get(name)!, pod, reclaim);
           if (!m) return { ok: true, node: name };
           if (m.resolvable) resolvable = true;
           sample ??= m.reason;
@@ -135,29 +190,12 @@ export class CapacityModel {
       }
     }
     // Nothing fits now. Would it fit an empty node somewhere (then waiting helps)?
-    resolvable ||= this.wouldEverFit(pod, qos);
+    resolvable ||= this.wouldFitEmpty([pod], qos);
     const what = `${main.count} ${qos === 'best-effort' ? 'idle ' : ''}${main.resource}${pod.models.length ? ` (${pod.models.join(',')})` : ''}`;
     const reason = resolvable
       ? `no node has ${what} free now`
       : `no node could ever take ${what}${sample ? ` (${sample})` : ''}; check the pod's GPU model, node selector and size`;
     return { ok: false, reason, resolvable };
-  }
-
-  private wouldEverFit(pod: UnitPod, qos: QosClass): boolean {
-    const shape = `${JSON.stringify(pod.requests)}|${pod.models.join(',')}|${JSON.stringify(pod.nodeSelector)}|${JSON.stringify(pod.affinityTerms)}`;
-    let ever = this.everFits.get(shape);
-    if (ever === undefined) {
-      ever = false;
-      for (const n of this.nodes.values()) {
-        const empty = { ...n, free: { ...n.capacity }, bestEffort: {} };
-        if (!this.misfit(empty, pod, qos)) {
-          ever = true;
-          break;
-        }
-      }
-      this.everFits.set(shape, ever);
-    }
-    return ever;
   }
 
   /** Counts the pod on the node; guaranteed pods take idle GPUs first, then reclaim best-effort ones. */
@@ -170,17 +208,15 @@ export class CapacityModel {
       const fromBestEffort = qos === 'guaranteed' ? count - fromIdle : 0;
       const delta = { idle: -fromIdle, bestEffort: qos === 'guaranteed' ? -fromBestEffort : count };
       this.adjust(n, resource, delta);
-      this.version++;
       return { resource, delta };
     });
   }
 
   /** Exact inverse of take(). */
-  private give(node: string, taken: readonly Taken[], _qos: QosClass): void {
+  private give(node: string, taken: readonly Taken[]): void {
     const n = this.nodes.get(node);
     if (!n) return;
     for (const t of taken) this.adjust(n, t.resource, { idle: -t.delta.idle, bestEffort: -t.delta.bestEffort });
-    this.version++; // what failed against the fuller state may fit now
   }
 
   private adjust(n: CapacityNode, resource: string, delta: { idle: number; bestEffort: number }): void {
@@ -192,36 +228,17 @@ export class CapacityModel {
     n.bestEffort[resource] = be + delta.bestEffort;
     this.index(this.idle, resource, n.free[resource]!, n.name, +1);
     this.index(this.reclaimable, resource, n.free[resource]! + n.bestEffort[resource]!, n.name, +1);
+    this.version++;
   }
 
-  /** Would the pods fit now? Leaves the model unchanged. */
-  wouldPlace(pods: readonly UnitPod[], qos: QosClass): boolean {
-    const done: Array<{ node: string; taken: Taken[] }> = [];
-    let ok = true;
-    for (const pod of pods) {
-      const r = this.placeOne(pod, qos);
-      if (!r.ok) {
-        ok = false;
-        break;
-      }
-      done.push({ node: r.node, taken: this.take(pod, r.node, qos) });
-    }
-    for (const d of done.reverse()) this.give(d.node, d.taken, qos);
-    return ok;
-  }
-
-  get nodeCount(): number {
-    return this.nodes.size;
-  }
-
-  /** Idle GPUs of a resource over healthy nodes (for the submit-time warning). */
+  /** Idle GPUs of a resource over healthy nodes. */
   idleGpus(resource: string): number {
     let n = 0;
     for (const node of this.nodes.values()) if (!node.unusable) n += node.free[resource] ?? 0;
     return n;
   }
-}
 
-function askOf(pod: UnitPod, resource: string, count: number): GpuAsk {
-  return { resource, count, milli: WHOLE, models: pod.models };
+  get nodeCount(): number {
+    return this.nodes.size;
+  }
 }

@@ -11,11 +11,11 @@
 //    on real nodes (capacity.ts). Its GPUs then count as held and placed for the rest of
 //    the pass.
 // 3. Backfill: a job that cannot go does not stop later jobs that can. But a job that has
-//    waited longer than the backfill guard reserves what it waits for: later jobs that
-//    would take the same GPUs (capacity: same resource and overlapping models, for
-//    guaranteed jobs only guaranteed ones, since best-effort GPUs are reclaimable) or the
-//    same quota (same queue, resource and QoS) wait behind it. So nothing starves: once a
-//    job is old enough, what frees up is kept for it.
+//    waited longer than the backfill guard reserves what it waits for, when it could ever
+//    get it: later jobs that would take the same quota (same queue, resource and QoS), or
+//    GPUs on a node it could use (same resource, overlapping models; for a guaranteed job
+//    only guaranteed ones, since best-effort GPUs are reclaimable) wait behind it. So
+//    nothing starves: once a job is old enough, what frees up is kept for it.
 // 4. A gang already in flight (some pods released) goes at once, without checks.
 import { modelMatches } from '../placement/gpu-model.js';
 import type { CapacityModel } from './capacity.js';
@@ -51,6 +51,8 @@ export interface EvaluationInput {
 interface Reservation {
   unit: Unit;
   kind: 'capacity' | 'quota';
+  /** capacity: the nodes the starving job could ever use. */
+  eligible: Set<string> | null;
 }
 
 export function evaluate(input: EvaluationInput): Evaluation {
@@ -119,22 +121,30 @@ export function evaluate(input: EvaluationInput): Evaluation {
     const starving = inp.nowMs - u.submittedMs > inp.backfillGuardMs;
     const quota = ledger.check(u);
     if (quota) {
-      if (starving && quota.waitingFor === 'quota') held.push({ unit: u, kind: 'quota' });
+      if (starving && quota.waitingFor === 'quota' && ledger.couldEverFit(u)) held.push({ unit: u, kind: 'quota', eligible: null });
       return quota;
     }
-    const blocker = held.find((r) => holdsBack(r, u));
-    if (blocker) {
-      const waited = Math.round((inp.nowMs - blocker.unit.submittedMs) / 1000);
-      const what = blocker.kind === 'quota' ? `queue ${u.queue}'s quota` : 'the GPUs it needs';
-      return { waitingFor: 'order', reason: `waits behind ${blocker.unit.namespace}/${blocker.unit.job}, which has waited ${waited} s (longer than the backfill guard) and holds ${what}` };
-    }
+    const quotaBlocker = held.find((r) => r.kind === 'quota' && holdsBack(r, u));
+    if (quotaBlocker) return behind(quotaBlocker, u, inp.nowMs);
     const placed = capacity.place(u.pods, u.qos);
     if (!placed.ok) {
-      if (starving && placed.resolvable) held.push({ unit: u, kind: 'capacity' });
+      if (starving && placed.resolvable) held.push({ unit: u, kind: 'capacity', eligible: capacity.eligibleNodes(u.pods, u.qos) });
       return { waitingFor: 'capacity', reason: placed.reason };
+    }
+    // Backfill only where it cannot delay a starving job: not onto a node it could use.
+    const capacityBlocker = held.find((r) => r.kind === 'capacity' && holdsBack(r, u) && placed.nodes.some((n) => r.eligible!.has(n)));
+    if (capacityBlocker) {
+      placed.undo();
+      return behind(capacityBlocker, u, inp.nowMs);
     }
     return null;
   }
+}
+
+function behind(blocker: Reservation, u: Unit, nowMs: number): { waitingFor: WaitingFor; reason: string } {
+  const waited = Math.round((nowMs - blocker.unit.submittedMs) / 1000);
+  const what = blocker.kind === 'quota' ? `queue ${u.queue}'s quota` : 'the GPUs it needs';
+  return { waitingFor: 'order', reason: `waits behind ${blocker.unit.namespace}/${blocker.unit.job}, which has waited ${waited} s (longer than the backfill guard) and holds ${what}` };
 }
 
 /** Would releasing `u` take what the starving reservation `r` waits for? */

@@ -28,6 +28,8 @@ export interface QueueSource {
   /** Every queue; throws when Postgres cannot be read. */
   listQueues(): Promise<QueueSpec[]>;
   onQueueChanged(fn: (queue: string) => void): void;
+  /** Why queues cannot be read yet (store not migrated), or null. */
+  notReady?(): string | null;
 }
 
 export interface QueueManagerOptions {
@@ -123,6 +125,11 @@ export class QueueManager {
       return;
     }
     if (this.loadingQueues) return this.loadingQueues;
+    const why = this.opts.source.notReady?.();
+    if (why) {
+      this.log.debug({ why }, 'queue definitions not loaded yet; jobs wait until the store is ready');
+      return;
+    }
     this.loadingQueues = (async () => {
       try {
         const list = await this.opts.source!.listQueues();
@@ -240,7 +247,7 @@ export class QueueManager {
         user: j.user,
         resource: j.gpus[0]?.resource ?? '',
         model: j.models.join(','),
-        gangSize: Math.max(1, j.pods.length),
+        gangSize: j.gangSize,
         gpusPerPod: live.length > 0 ? Math.round(gpus / live.length) : prev?.gpusPerPod ?? 0,
         gpus: live.length > 0 ? gpus : prev?.gpus ?? 0,
         state,
@@ -258,9 +265,9 @@ export class QueueManager {
     for (const [key, prev] of this.lastStates) {
       if (seen.has(key)) continue;
       this.lastStates.delete(key);
-      if (prev.state === 'finished') continue;
       // Every pod is gone without the job finishing first: deleted.
-      if (leader) this.opts.records?.observe({ ...prev, state: 'deleted', reason: '', waitingFor: '', finishedAt: new Date(nowMs) });
+      if (prev.state !== 'finished' && leader) this.opts.records?.observe({ ...prev, state: 'deleted', reason: '', waitingFor: '', finishedAt: new Date(nowMs) });
+      this.opts.records?.forget(prev.namespace, prev.name);
     }
     return states;
   }

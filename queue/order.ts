@@ -6,11 +6,13 @@ import type { Unit } from './units.js';
  * Release order of the jobs within one queue:
  * 1. higher pod priority first;
  * 2. earlier submission first (FIFO: the creation time of the job's oldest pod);
- * 3. then by key (namespace/job[/pod]), so every replica computes the same order.
+ * 3. creation times are whole seconds: within one, the pod sluice saw first;
+ * 4. then by key (namespace/job[/pod]), so the order is total.
  */
 export function compareUnits(a: Unit, b: Unit): number {
   if (a.priority !== b.priority) return b.priority - a.priority;
   if (a.submittedMs !== b.submittedMs) return a.submittedMs - b.submittedMs;
+  if (a.seenMs !== b.seenMs) return a.seenMs - b.seenMs;
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 

@@ -38,6 +38,7 @@ export function submitWarning(s: Snapshot | null, pod: V1Pod, resources: readonl
     user: labels[LABEL_USER] ?? '',
     priority: pod.spec?.priority ?? 0,
     submittedMs: nowMs,
+    seenMs: nowMs,
     gangSize,
     podsSeen: 0,
     pods: [{ uid: '', name: pod.metadata?.name ?? job, requests: perPod, models, nodeSelector: pod.spec?.nodeSelector ?? {}, affinityTerms: pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? null, gateIndex: 0 }],
@@ -50,6 +51,8 @@ export function submitWarning(s: Snapshot | null, pod: V1Pod, resources: readonl
   const ahead = waiting.filter((w) => compareUnits(w.unit, probe) < 0).length;
   const position = `position ${ahead + 1} of ${waiting.length + 1}`;
   const quota = s.ledger.check(probe);
+  // A queue the manager does not know: validation answers for it (denied, or the store is down).
+  if (quota?.waitingFor === 'queue_missing') return null;
   if (quota) return `queued in ${queue}: ${quota.reason.replace(/^queue [^:]+: /, '')}, ${position}`;
   if (gangSize > 1) return `queued in ${queue}: a gang of ${gangSize}; released when all ${gangSize} pods exist and fit, ${position}`;
   if (ahead === 0 && s.capacity.wouldPlace(probe.pods, probe.qos)) return `fits now: will be released at once (queue ${queue})`;

@@ -7,7 +7,7 @@
 //
 // Rows (queue_limits): a pod counts against each row of its queue with the same resource
 // whose model is '' (any) or matches the GPU product of the pod's node (or, before it is
-// bound, one of the models the pod accepts).
+// bound, one of the models the pod accepts; every row when it accepts any model).
 //
 // A unit may go when, for every resource it asks:
 // 1. guaranteed QoS: some applicable row has room: held guaranteed + need <= guaranteed;
@@ -55,6 +55,9 @@ function rowHolds(row: QueueLimit, resource: string, product: string | null, mod
   if (row.resource !== resource) return false;
   if (row.model === '') return true;
   if (product !== null) return product !== '' && modelMatches(product, row.model);
+  // Released, not bound, any model accepted: it may land on any model's node, so it counts
+  // against every row (the same rows admission and check() apply to it).
+  if (models.length === 0) return true;
   return models.some((m) => modelMatches(row.model, m) || modelMatches(m, row.model));
 }
 
@@ -118,6 +121,30 @@ export class QuotaLedger {
       if (userWait) return userWait;
     }
     return null;
+  }
+
+  /**
+   * Could the unit's quota ever allow it, with nothing else held? A job that waits on
+   * quota it can never get must not hold back others (backfill guard).
+   */
+  couldEverFit(unit: Pick<Unit, 'queue' | 'qos' | 'need' | 'models'>): boolean {
+    if (this.unlimited) return true;
+    const spec = this.queues.get(unit.queue);
+    if (!spec) return false;
+    return unit.need.every(({ resource, count }) => {
+      const rows = applicableLimits(spec.limits, resource, unit.models);
+      if (unit.qos === 'best-effort') return rows.some((r) => count <= r.bestEffortCap);
+      return rows.some((r) => count <= r.guaranteed || (spec.cohort !== null && count <= this.cohortTotal(spec.cohort, r)));
+    });
+  }
+
+  private cohortTotal(cohort: string, row: QueueLimit): number {
+    let total = 0;
+    for (const q of this.queues.values()) {
+      if (q.cohort !== cohort) continue;
+      for (const l of q.limits) if (l.resource === row.resource && l.model === row.model) total += l.guaranteed;
+    }
+    return total;
   }
 
   private guaranteedWait(spec: QueueSpec, resource: string, count: number, rows: RowUse[]): QuotaWait | null {

@@ -40,6 +40,8 @@ export interface Unit {
   priority: number;
   /** Creation time (ms) of the unit's oldest pod: its place in FIFO order. */
   submittedMs: number;
+  /** When sluice first saw the unit's oldest pod (ms): FIFO within one creation second. */
+  seenMs: number;
   gangSize: number;
   /** Live (non-terminal) pods of the job, gated or not. */
   podsSeen: number;
@@ -121,7 +123,7 @@ export function waitingUnits(pods: Iterable<Readonly<PodRecord>>, gated: (p: Rea
   for (const [key, members] of jobs) {
     const waiting = members.filter(gated);
     if (waiting.length === 0) continue;
-    waiting.sort((a, b) => createdMs(a) - createdMs(b) || a.name.localeCompare(b.name));
+    waiting.sort((a, b) => createdMs(a) - createdMs(b) || a.seenMs - b.seenMs || a.name.localeCompare(b.name));
     const sizes = new Set(members.map(gangSizeOf));
     const first = waiting[0]!;
     const base = {
@@ -176,6 +178,7 @@ function makeUnit(
     ...base,
     priority: Math.max(...members.map((m) => m.priority)),
     submittedMs: Math.min(...members.map(createdMs)),
+    seenMs: Math.min(...members.map((m) => m.seenMs)),
     gangSize,
     pods,
     inFlight,

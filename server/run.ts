@@ -257,7 +257,7 @@ async function startQueueManager(
     : null;
   manager = new QueueManager({
     cache,
-    source: store ? { listQueues: () => store.listQueues(), onQueueChanged: (fn) => store.onQueueChanged(fn) } : null,
+    source: store ? { listQueues: () => store.listQueues(), onQueueChanged: (fn) => store.onQueueChanged(fn), notReady: () => store.notReady() } : null,
     releaser,
     records,
     events: kc ? new KubeQueueEvents(kc, log, q.eventsPerSecond) : null,

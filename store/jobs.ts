@@ -60,21 +60,31 @@ const COLUMNS = `namespace text, name text, queue text, qos text, username text,
   gang_size int, gpus_per_pod int, gpus int, state text, reason text, waiting_for text, priority int,
   pods_seen int, submitted_at timestamptz, released_at timestamptz, finished_at timestamptz`;
 
-// One unfinished record per job (unique index jobs_active). A record the preemption path
-// marked 'preempted' keeps that state when the job then ends.
+// One unfinished record per job (unique index jobs_active): the batch updates it, or
+// inserts one when there is none. A job seen only after it finished (a restart) gets a
+// finished record only if none with its submission time exists yet. A record the
+// preemption path marked 'preempted' keeps that state when the job then ends.
 const UPSERT = `
+  WITH x AS (SELECT * FROM json_to_recordset($1::json) AS x(${COLUMNS})),
+  upd AS (
+    UPDATE jobs j SET
+      queue = x.queue, qos = x.qos, username = x.username, resource = x.resource, model = x.model,
+      gang_size = x.gang_size, gpus_per_pod = x.gpus_per_pod, gpus = x.gpus,
+      state = CASE WHEN j.state = 'preempted' AND x.finished_at IS NOT NULL THEN j.state ELSE x.state END,
+      reason = x.reason, waiting_for = x.waiting_for, priority = x.priority, pods_seen = x.pods_seen,
+      submitted_at = LEAST(j.submitted_at, x.submitted_at),
+      released_at = COALESCE(j.released_at, x.released_at), finished_at = x.finished_at, updated_at = now()
+    FROM x WHERE j.namespace = x.namespace AND j.name = x.name AND j.finished_at IS NULL
+    RETURNING j.namespace, j.name)
   INSERT INTO jobs (namespace, name, queue, qos, username, resource, model, gang_size, gpus_per_pod, gpus, state, reason,
                     waiting_for, priority, pods_seen, submitted_at, released_at, finished_at, updated_at)
   SELECT namespace, name, queue, qos, username, resource, model, gang_size, gpus_per_pod, gpus, state, reason,
          waiting_for, priority, pods_seen, submitted_at, released_at, finished_at, now()
-    FROM json_to_recordset($1::json) AS x(${COLUMNS})
-  ON CONFLICT (namespace, name) WHERE finished_at IS NULL DO UPDATE SET
-    queue = EXCLUDED.queue, qos = EXCLUDED.qos, username = EXCLUDED.username, resource = EXCLUDED.resource,
-    model = EXCLUDED.model, gang_size = EXCLUDED.gang_size, gpus_per_pod = EXCLUDED.gpus_per_pod, gpus = EXCLUDED.gpus,
-    state = CASE WHEN jobs.state = 'preempted' AND EXCLUDED.finished_at IS NOT NULL THEN jobs.state ELSE EXCLUDED.state END,
-    reason = EXCLUDED.reason, waiting_for = EXCLUDED.waiting_for, priority = EXCLUDED.priority, pods_seen = EXCLUDED.pods_seen,
-    submitted_at = LEAST(jobs.submitted_at, EXCLUDED.submitted_at),
-    released_at = COALESCE(jobs.released_at, EXCLUDED.released_at), finished_at = EXCLUDED.finished_at, updated_at = now()`;
+    FROM x
+   WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.namespace = x.namespace AND upd.name = x.name)
+     AND (x.finished_at IS NULL OR NOT EXISTS (
+           SELECT 1 FROM jobs j2 WHERE j2.namespace = x.namespace AND j2.name = x.name AND j2.submitted_at = x.submitted_at))
+  ON CONFLICT DO NOTHING`;
 
 export class JobRecorder {
   private readonly written = new Map<string, JobRecord>();
@@ -104,6 +114,12 @@ export class JobRecorder {
       return;
     }
     this.dirty.set(k, r);
+  }
+
+  /** The job is gone from the cluster and its last state observed: stop remembering it. */
+  forget(namespace: string, name: string): void {
+    const k = keyOf({ namespace, name });
+    if (!this.dirty.has(k)) this.written.delete(k);
   }
 
   /** Records not yet written (Postgres slow or down). */
@@ -148,8 +164,7 @@ export class JobRecorder {
       for (const r of batch) {
         const k = keyOf(r);
         if (this.dirty.get(k) === r) this.dirty.delete(k);
-        if (r.finishedAt) this.written.delete(k);
-        else this.written.set(k, r);
+        this.written.set(k, r);
       }
       if (this.failing) this.opts.log.info({ pending: this.dirty.size }, 'job records are being written to Postgres again');
       this.failing = false;

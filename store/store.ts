@@ -148,6 +148,7 @@ export class Store {
       this.migrate().then(
         (res) => {
           this.log.info({ schema: this.schema, applied: res.applied, version: res.version }, 'Postgres store ready');
+          this.queueChanged('*'); // whoever read queues before the tables existed reads again
         },
         (e: unknown) => {
           if (this.closed) return;
