@@ -14,7 +14,7 @@ export interface Toleration {
 
 export interface PriorityClassRef {
   name: string;
-  /** Must equal the PriorityClass object's value and preemptionPolicy (manifests/sluice.yaml). */
+  /** Must equal the PriorityClass object's value and preemptionPolicy (manifests/base/priorityclasses.yaml, charts/sluice). */
   value: number;
   preemptionPolicy: 'PreemptLowerPriority' | 'Never';
 }
