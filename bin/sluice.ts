@@ -3,6 +3,8 @@
 import { ConfigError, CONFIG_KEYS, loadConfig } from '../config/load.js';
 import { SnapshotError } from '../cluster/snapshot.js';
 import { certsCommand } from '../certs/cli.js';
+import { CliError } from '../cli/api-client.js';
+import { cliCommand } from '../cli/commands.js';
 import { CertError } from '../certs/generate.js';
 import { RotationPolicyError } from '../certs/rotation.js';
 import { PolicyError } from '../webhooks/policy.js';
@@ -15,6 +17,10 @@ commands:
              KUBECONFIG, or against a snapshot file with --cluster-snapshot FILE
   certs      certs generate --out DIR --service NAME --namespace NS [--dns ..] [--ip ..]:
              a CA and a serving certificate for the webhooks (sluice certs help)
+  get        get queues|jobs|nodes [-q QUEUE] [-o wide|json|yaml]: the admin API as tables
+  describe   describe job NAMESPACE/NAME
+  apply      apply -f FILE: create or replace the queues listed in FILE
+             (get, describe, apply: sluice get --help; also as kubectl sluice ...)
   help       show this text
 
 serve flags (each also settable in the --config YAML file or as an env variable):
@@ -38,6 +44,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'certs':
       return certsCommand(rest);
+    case 'get':
+    case 'describe':
+    case 'apply':
+      return cliCommand(argv);
     case undefined:
     case 'help':
     case '--help':
@@ -55,7 +65,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof ConfigError || e instanceof SnapshotError || e instanceof CertError || e instanceof PolicyError || e instanceof RotationPolicyError) {
+    if (e instanceof CliError || e instanceof ConfigError || e instanceof SnapshotError || e instanceof CertError || e instanceof PolicyError || e instanceof RotationPolicyError) {
       process.stderr.write(`sluice: ${e.message}\n`);
       process.exit(2);
     }

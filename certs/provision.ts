@@ -126,7 +126,7 @@ export class CertProvisioner {
           throw e;
         });
         if (!cfg) {
-          this.log.warn({ name }, `${k.kind} ${name} does not exist; apply manifests/webhooks.yaml so kube-apiserver calls sluice`);
+          this.log.warn({ name }, `${k.kind} ${name} does not exist; apply manifests/base/webhooks.yaml (kubectl apply -k manifests/, or the Helm chart) so kube-apiserver calls sluice`);
           break;
         }
         const ops = caBundlePatch(cfg, b64);

@@ -214,9 +214,11 @@ export class Metrics {
   });
 
   /** Where sluice_gpus reads the inventory from when scraped (set by the server). */
-  gpuInventory: (() => Iterable<{ resource: string; total: number; used: number; assumed: number; free: number }>) | null = null;
+  gpuInventory: (() => Iterable<{ resource: string; product: string; total: number; used: number; assumed: number; free: number; unusable: string | null }>) | null = null;
 
   readonly gpus: Gauge<'resource' | 'state'>;
+
+  readonly gpusByModel: Gauge<'resource' | 'model' | 'state'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const metrics = this;
@@ -237,6 +239,26 @@ export class Metrics {
           by.set(n.resource, t);
         }
         for (const [resource, t] of by) for (const [state, v] of Object.entries(t)) this.set({ resource, state }, v);
+      },
+    });
+    this.gpusByModel = new Gauge({
+      name: 'sluice_gpus_by_model',
+      help: "GPUs by resource, GPU model (the node's nvidia.com/gpu.product) and state (allocatable, used, free, unusable = on nodes whose GPUs cannot be used).",
+      labelNames: ['resource', 'model', 'state'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const by = new Map<string, { resource: string; model: string; allocatable: number; used: number; free: number; unusable: number }>();
+        for (const n of metrics.gpuInventory?.() ?? []) {
+          const k = `${n.resource}\u0000${n.product}`;
+          const t = by.get(k) ?? { resource: n.resource, model: n.product, allocatable: 0, used: 0, free: 0, unusable: 0 };
+          t.allocatable += n.total;
+          t.used += n.used + n.assumed;
+          t.free += n.free;
+          if (n.unusable) t.unusable += n.total;
+          by.set(k, t);
+        }
+        for (const { resource, model, ...states } of by.values()) for (const [state, v] of Object.entries(states)) this.set({ resource, model, state }, v);
       },
     });
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'sluice_' });

@@ -143,7 +143,7 @@ t.test('a missing webhook configuration is logged, not fatal', async (t) => {
   const lines: string[] = [];
   const log = createLogger('warn', { write: (s: string) => (lines.push(s), true) } as unknown as NodeJS.WritableStream);
   await new CertProvisioner(kc, cfg, log, new Metrics({ defaultMetrics: false })).ensure();
-  t.ok(lines.some((l) => l.includes('ValidatingWebhookConfiguration sluice does not exist; apply manifests/webhooks.yaml')), 'says what to do');
+  t.ok(lines.some((l) => l.includes('ValidatingWebhookConfiguration sluice does not exist; apply manifests/base/webhooks.yaml')), 'says what to do');
 });
 
 t.test('serve with certs.selfProvision: the listener starts from the Secret\'s serving pair', async (t) => {

@@ -1,5 +1,5 @@
 // End to end against a real cluster whose kube-scheduler uses sluice as its extender
-// (manifests/scheduler-config.yaml). Runs only when KUBECONFIG points at a reachable
+// (manifests/scheduler/extender.yaml). Runs only when KUBECONFIG points at a reachable
 // cluster; otherwise it reports itself skipped. It creates GPU nodes (Node objects whose
 // status capacity is patched, no kubelets needed), pods asking GPUs, and asserts where
 // they land; everything it creates is removed at the end.

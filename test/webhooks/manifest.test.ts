@@ -1,4 +1,4 @@
-// manifests/webhooks.yaml agrees with the code: paths, names the self-provisioner patches,
+// manifests/base/webhooks.yaml agrees with the code: paths, names the self-provisioner patches,
 // the Service its certificate names, and the safety settings the design asks for.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ interface Hook {
   namespaceSelector: { matchExpressions: Array<{ key: string; operator: string; values: string[] }> };
   clientConfig: { service: { name: string; namespace: string; path: string; port: number }; caBundle?: string };
 }
-const docs = yaml.loadAll(readFileSync(join(repoRoot, 'manifests/webhooks.yaml'), 'utf8')) as Array<{ kind: string; metadata: { name: string }; webhooks: Hook[] }>;
+const docs = yaml.loadAll(readFileSync(join(repoRoot, 'manifests/base/webhooks.yaml'), 'utf8')) as Array<{ kind: string; metadata: { name: string }; webhooks: Hook[] }>;
 const config = loadConfig({ env: {} });
 
 t.test('webhook configurations', async (t) => {
@@ -41,11 +41,11 @@ t.test('webhook configurations', async (t) => {
     t.equal(h.clientConfig.service.path, d.kind.startsWith('Mutating') ? '/webhooks/mutate' : '/webhooks/validate');
     t.notOk('caBundle' in h.clientConfig, `${d.kind}: no caBundle in the manifest (kubectl apply would wipe the injected one)`);
   }
-  t.equal(config.webhooks.serviceAccount, `system:serviceaccount:${config.certs.namespace}:sluice`, 'the default service account is the one manifests/sluice.yaml creates');
+  t.equal(config.webhooks.serviceAccount, `system:serviceaccount:${config.certs.namespace}:sluice`, 'the default service account is the one manifests/base/rbac.yaml creates');
 });
 
-t.test('the PriorityClasses in manifests/sluice.yaml match what the webhook writes into pods', async (t) => {
-  const objs = yaml.loadAll(readFileSync(join(repoRoot, 'manifests/sluice.yaml'), 'utf8')) as Array<{ kind: string; metadata: { name: string }; value?: number; preemptionPolicy?: string }>;
+t.test('the PriorityClasses in manifests/base/priorityclasses.yaml match what the webhook writes into pods', async (t) => {
+  const objs = yaml.loadAll(readFileSync(join(repoRoot, 'manifests/base/priorityclasses.yaml'), 'utf8')) as Array<{ kind: string; metadata: { name: string }; value?: number; preemptionPolicy?: string }>;
   const pc = (name: string) => objs.find((o) => o.kind === 'PriorityClass' && o.metadata.name === name);
   const w = config.webhooks;
   t.match(pc(w.guaranteedPriorityClass), { value: w.guaranteedPriority, preemptionPolicy: w.guaranteedPreemptionPolicy });
@@ -53,8 +53,10 @@ t.test('the PriorityClasses in manifests/sluice.yaml match what the webhook writ
 });
 
 t.test('the scheduler reads sluice\'s CA from a file (kept in step with the Secret), not a pasted caData', async (t) => {
-  const cfg = yaml.load(readFileSync(join(repoRoot, 'manifests/scheduler-config.yaml'), 'utf8')) as { extenders: Array<{ tlsConfig: Record<string, unknown> }> };
-  const tls = cfg.extenders[0]!.tlsConfig;
-  t.type(tls.caFile, 'string');
-  t.notOk('caData' in tls, 'no caData that goes stale when the CA rotates');
+  for (const file of ['manifests/scheduler/extender.yaml', 'manifests/scheduler/local.yaml', 'manifests/components/second-scheduler/scheduler-config.yaml']) {
+    const cfg = yaml.load(readFileSync(join(repoRoot, file), 'utf8')) as { extenders: Array<{ tlsConfig: Record<string, unknown> }> };
+    const tls = cfg.extenders[0]!.tlsConfig;
+    t.type(tls.caFile, 'string', file);
+    t.notOk('caData' in tls, `${file}: no caData that goes stale when the CA rotates`);
+  }
 });

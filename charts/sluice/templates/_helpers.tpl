@@ -1,0 +1,47 @@
+{{/* Labels on every object of the release. */}}
+{{- define "sluice.labels" -}}
+app.kubernetes.io/part-of: sluice
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
+{{- end }}
+
+{{/* The labels that select sluice's pods (Services, PDB, Deployment, anti-affinity). */}}
+{{- define "sluice.selectorLabels" -}}
+app.kubernetes.io/name: sluice
+app.kubernetes.io/instance: sluice
+{{- end }}
+
+{{- define "sluice.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{/* Secret and key that hold the Postgres URL. */}}
+{{- define "sluice.databaseSecret" -}}
+{{- if .Values.postgres.existingSecret }}{{ .Values.postgres.existingSecret }}{{ else }}sluice-store{{ end }}
+{{- end }}
+{{- define "sluice.redisSecret" -}}
+{{- if .Values.redis.existingSecret }}{{ .Values.redis.existingSecret }}{{ else }}sluice-store{{ end }}
+{{- end }}
+
+{{/* sluice's configuration file (README "Configuration"). */}}
+{{- define "sluice.config" -}}
+{{- $base := dict
+  "gpuResources" .Values.gpuResources
+  "defaultPolicy" .Values.defaultPolicy
+  "logLevel" .Values.logLevel
+  "https" (dict "port" 9443)
+  "http" (dict "port" 8080)
+  "webhooks" (dict "serviceAccount" (printf "system:serviceaccount:%s:sluice" .Release.Namespace))
+  "certs" (dict
+    "selfProvision" .Values.tls.selfProvision
+    "namespace" .Release.Namespace
+    "service" "sluice"
+    "secretName" "sluice-webhook-tls"
+    "webhookConfigName" "sluice"
+    "extraDns" (list "sluice-extender" (printf "sluice-extender.%s" .Release.Namespace) (printf "sluice-extender.%s.svc" .Release.Namespace) (printf "sluice-extender.%s.svc.cluster.local" .Release.Namespace)))
+-}}
+{{- if not .Values.tls.selfProvision }}
+{{- $_ := set $base "https" (dict "port" 9443 "certFile" "/etc/sluice/tls/tls.crt" "keyFile" "/etc/sluice/tls/tls.key") }}
+{{- end }}
+{{- toYaml (mustMergeOverwrite $base .Values.config) }}
+{{- end }}
