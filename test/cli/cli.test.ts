@@ -1,8 +1,8 @@
 // The CLI (sluice get / describe / apply, also kubectl sluice) against a real sluice server
 // (snapshot cluster, real Postgres store, static API token) for the routes that exist. The
-// two job routes the queue manager adds (GET /api/v1/queues/:name/jobs and
-// /api/v1/jobs/:namespace/:name) are not merged yet: those tests use a small HTTP server
-// answering recorded JSON in the shape the lead specified.
+// job routes (GET /api/v1/queues/:name/jobs, /api/v1/jobs/:namespace/:name) are also
+// rendered from recorded JSON in their shape, to show tables with waiting jobs that a
+// snapshot cluster does not have (test/queue-live covers the routes themselves).
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -66,7 +66,7 @@ t.test('get queues: kubectl-style table from the real API', async (t) => {
   const used = (k: 'guaranteed' | 'bestEffort'): number => usage.totals.reduce((s, x) => s + x[k], 0);
   t.ok(used('bestEffort') > 0, 'the snapshot has best-effort pods of team-a');
   const a = rows.find((r) => r[0] === 'team-a');
-  t.same(a, ['team-a', 'research', '2', `${used('guaranteed')}/8`, `${used('bestEffort')}/16`, '-'], 'quota from the store, usage from the cache; WAITING unknown without the jobs route');
+  t.same(a, ['team-a', 'research', '2', `${used('guaranteed')}/8`, `${used('bestEffort')}/16`, '0'], 'quota from the store, usage from the cache, WAITING from the queue manager');
   t.ok(rows.some((r) => r[0] === 'default'), 'the default queue');
   const wide = await run(['get', 'queues', '-o', 'wide', ...flags]);
   t.match(wide.split('\n')[0], /PARENT\s+OPEN\s+PODS\s+RESOURCES$/);
@@ -102,11 +102,11 @@ t.test('bad input says what to do and changes nothing', async (t) => {
   await t.rejects(run(['get', 'pods', ...flags]), { message: /unknown command "get pods"/ });
   await t.rejects(run(['get', 'queues', '-o', 'xml', ...flags]), { message: /output format "xml" is not one of wide, json, yaml/ });
   await t.rejects(run(['describe', 'job', 'nonamespace', ...flags]), { message: /describe job needs NAMESPACE\/NAME/ });
-  await t.rejects(run(['get', 'jobs', '-q', 'team-a', ...flags]), { message: /no jobs API/ }, 'this sluice has no jobs route yet: said plainly');
+  await t.rejects(run(['get', 'jobs', '-q', 'nope', ...flags]), { message: /404 queue nope does not exist/ }, 'an unknown queue: the API\'s refusal');
   await t.rejects(run(['get', 'nodes', '--server', 'http://127.0.0.1:1', '--token', TOKEN]), { message: /cannot reach the admin API at http:\/\/127\.0\.0\.1:1/ });
 });
 
-// ---- recorded JSON for the routes the queue manager adds (not merged yet) ----
+// ---- recorded JSON in the shape of the job routes ----
 const now = Date.now();
 const recordedJobs: QueueJobs = {
   queue: 'team-a',
