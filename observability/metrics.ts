@@ -20,6 +20,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly extenderNotReady = new Counter({
+    name: 'sluice_extender_not_ready_total',
+    help: 'Extender requests answered with a retryable error because the cluster cache had not synced (node and pod informers), by verb.',
+    labelNames: ['verb'] as const,
+    registers: [this.registry],
+  });
+
   readonly binds = new Counter({
     name: 'sluice_binds_total',
     help: 'Binds attempted by the extender, by result (bound, rejected, api_error).',

@@ -1,7 +1,9 @@
 // HTTP face of the extender: POST /scheduler/{filter,prioritize,bind}. Bodies are
 // validated by the route schemas (400 with the schema error on bad input); decisions
-// come from Extender.
-import type { FastifyPluginAsync } from 'fastify';
+// come from Extender. No verb decides before the cluster cache has synced (readiness gate
+// below): every route of this plugin, present or added later, goes through it.
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { Logger } from '../observability/logger.js';
 import { PodRequestError } from '../cluster/pod-request.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Extender } from './extender.js';
@@ -18,9 +20,31 @@ import {
 export interface SchedulerRoutesOptions {
   extender: Extender;
   metrics: Metrics;
+  log: Logger;
+  /** Why the extender must not decide yet (cluster cache not synced), or null when it may. */
+  notReady: () => string | null;
 }
 
-export const schedulerRoutes: FastifyPluginAsync<SchedulerRoutesOptions> = async (app, { extender, metrics }) => {
+export const schedulerRoutes: FastifyPluginAsync<SchedulerRoutesOptions> = async (app, { extender, metrics, log, notReady }) => {
+  // Readiness gate, before the body is even read. A decision made before both informers
+  // have listed the cluster sees nodes as empty (issue 12: 16 of 8 GPUs after a restart).
+  // Each verb answers in its own wire form with an error kube-scheduler retries: filter and
+  // bind with `Error` set, the others (prioritize, preempt) with HTTP 503.
+  let refusing = false;
+  app.addHook('onRequest', async (req, reply) => {
+    const why = notReady();
+    if (why === null) {
+      if (refusing) log.info('cluster cache synced: the extender decides again');
+      refusing = false;
+      return;
+    }
+    const verb = (req.routeOptions.url ?? req.url).split('/').pop() ?? '';
+    metrics.extenderNotReady.inc({ verb });
+    if (!refusing) log.warn({ reason: why }, `the extender refuses to decide until the cluster cache has synced (${why}); kube-scheduler retries`);
+    refusing = true;
+    const message = `sluice is not ready: ${why}; kube-scheduler retries this pod`;
+    return notReadyAnswer(reply, verb, message);
+  });
   const timed = <T>(verb: string, fn: () => T): T => {
     const end = metrics.extenderLatency.startTimer({ verb });
     try {
@@ -72,3 +96,11 @@ export const schedulerRoutes: FastifyPluginAsync<SchedulerRoutesOptions> = async
     return out;
   });
 };
+
+function notReadyAnswer(reply: FastifyReply, verb: string, message: string): FastifyReply {
+  if (verb === 'filter') {
+    return reply.code(200).send({ Nodes: null, NodeNames: [], FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error: message });
+  }
+  if (verb === 'bind') return reply.code(200).send({ Error: message });
+  return reply.code(503).send({ error: message });
+}

@@ -70,7 +70,10 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
     : fastify(common);
 
   const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, log, metrics });
-  await api.register(schedulerRoutes, { extender, metrics });
+  // Snapshot mode fills the cache in one replaceAll, which counts as synced.
+  const cacheNotReady = (): string | null =>
+    cache.synced ? null : 'the cluster cache has not synced yet (the node and pod informers have not both listed the cluster)';
+  await api.register(schedulerRoutes, { extender, metrics, log, notReady: cacheNotReady });
 
   const noStore: QueueDirectory = { lookup: async () => ({ status: 'unavailable', reason: 'no store configured (store.url is empty)' }) };
   const admission = new AdmissionHandler({
