@@ -1,9 +1,8 @@
 // The extender's decisions: filter, prioritize and bind over the cluster cache. Fit and
-// scores come from the pure placement layer; this class only resolves nodes, caches
-// parsed pods, and records binds in the assume ledger. HTTP lives in routes.ts, the
+// scores come from the pure placement layer; this class only resolves nodes, reads
+// the pod a bind names, and records binds in the assume ledger. HTTP lives in routes.ts, the
 // Kubernetes call of bind in binder.ts.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import { LRUCache } from 'lru-cache';
 import type { ClusterCache } from '../cluster/cache.js';
 import { PodRequestError, type ResourceAmount } from '../cluster/pod-request.js';
 import type { PolicyName } from '../config/schema.js';
@@ -40,10 +39,6 @@ export class Extender {
   private readonly log: Logger;
   private readonly metrics: Metrics;
   readonly defaultPolicy: PolicyName;
-  // Parsed pods by uid@resourceVersion: filter and prioritize of one cycle parse once.
-  private readonly parsed = new LRUCache<string, PodAsk>({ max: 10000 });
-  // What recently filtered pods ask, by uid: bind receives no pod, only its uid.
-  private readonly asksByUid = new LRUCache<string, readonly ResourceAmount[]>({ max: 10000 });
 
   constructor(opts: ExtenderOptions) {
     this.cache = opts.cache;
@@ -53,17 +48,10 @@ export class Extender {
     this.defaultPolicy = opts.defaultPolicy;
   }
 
+  // Parsed on every request: no cache by uid@resourceVersion, because a request from anyone
+  // could have planted an entry under a real pod's key. Parsing a pod takes microseconds.
   private ask(pod: V1Pod): PodAsk {
-    const uid = pod.metadata?.uid;
-    const key = uid ? `${uid}@${pod.metadata?.resourceVersion ?? ''}` : '';
-    const hit = key ? this.parsed.get(key) : undefined;
-    if (hit) return hit;
-    const a = podAsk(pod, this.cache.resources);
-    if (key) {
-      this.parsed.set(key, a);
-      this.asksByUid.set(uid!, a.asks.map((x) => ({ resource: x.resource, count: x.count })));
-    }
-    return a;
+    return podAsk(pod, this.cache.resources);
   }
 
   private candidates(args: ExtenderArgs): { list: Candidate[]; full: boolean } {
@@ -158,19 +146,47 @@ export class Extender {
     return list.map((c, i) => ({ Host: c.name, Score: fits[i] ? scaled[j++]! : 0 }));
   }
 
+  /**
+   * What the pod named by a bind asks, from the pod as the apiserver has it: the informer's
+   * copy, or one read when the informer has not delivered it yet. Never from a filter body:
+   * anyone who can reach the extender could have sent that (issue 12). The UID must be the
+   * one of the pod of that name, or the bind is refused.
+   */
+  private async bindRequests(args: ExtenderBindingArgs): Promise<{ requests: readonly ResourceAmount[] } | { error: string; result: string }> {
+    const pod = `${args.PodNamespace}/${args.PodName}`;
+    const known = this.cache.pod(args.PodUID);
+    if (known) {
+      if (known.namespace !== args.PodNamespace || known.name !== args.PodName) {
+        return { result: 'rejected', error: `pod ${args.PodUID} is ${known.namespace}/${known.name}, not ${pod}; refusing to bind (kube-scheduler sends the UID of the pod it names)` };
+      }
+      return { requests: known.requests };
+    }
+    let p: V1Pod;
+    try {
+      p = await this.binder.readPod(args.PodNamespace, args.PodName);
+    } catch (e) {
+      return { result: 'api_error', error: `cannot read pod ${pod} before binding it: ${errorText(e)}` };
+    }
+    if (p.metadata?.uid !== args.PodUID) {
+      return { result: 'rejected', error: `pod ${pod} has UID ${p.metadata?.uid ?? '(none)'} at the apiserver, not ${args.PodUID}; refusing to bind (it was deleted and recreated, or the request is forged)` };
+    }
+    try {
+      return { requests: podAsk(p, this.cache.resources).asks.map((a) => ({ resource: a.resource, count: a.count })) };
+    } catch (e) {
+      if (!(e instanceof PodRequestError)) throw e;
+      return { result: 'rejected', error: `pod ${pod}: ${e.message}` };
+    }
+  }
+
   async bind(args: ExtenderBindingArgs): Promise<ExtenderBindingResult> {
     const pod = `${args.PodNamespace}/${args.PodName}`;
-    let requests = this.asksByUid.get(args.PodUID) ?? this.cache.pod(args.PodUID)?.requests;
-    if (!requests) {
-      // Neither filter nor the watch has shown us this pod: ask the apiserver once.
-      try {
-        const p = await this.binder.readPod(args.PodNamespace, args.PodName);
-        requests = podAsk(p, this.cache.resources).asks.map((a) => ({ resource: a.resource, count: a.count }));
-      } catch (e) {
-        this.metrics.binds.inc({ result: 'api_error' });
-        return { Error: `cannot read pod ${pod} before binding it: ${errorText(e)}` };
-      }
+    const found = await this.bindRequests(args);
+    if ('error' in found) {
+      this.metrics.binds.inc({ result: found.result });
+      this.log.info({ verb: 'bind', pod, node: args.Node, reason: found.error }, 'bind refused');
+      return { Error: found.error };
     }
+    const requests = found.requests;
     const assumed = this.cache.assume(args.PodUID, args.Node, requests);
     if (!assumed.ok) {
       this.metrics.binds.inc({ result: 'rejected' });
