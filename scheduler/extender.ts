@@ -32,6 +32,10 @@ export interface ExtenderOptions {
 type Candidate = { name: string; node: V1Node | null };
 
 const NEUTRAL_SCORE = 5;
+// One shared string, without the name (the answer's key is the name): a request naming many
+// unknown nodes gets an answer about as large as itself, and kube-scheduler's event
+// aggregates identical reasons into one count.
+export const UNKNOWN_NODE = "not in sluice's cache (deleted, or not seen yet)";
 
 export class Extender {
   private readonly cache: ClusterCache;
@@ -115,7 +119,7 @@ export class Extender {
   private misfit(c: Candidate, asks: readonly GpuAsk[]): { reason: string; resolvable: boolean; kind: string } | null {
     for (const a of asks) {
       const v = this.view(c, a.resource);
-      if (!v) return { reason: `node ${c.name} is not in sluice's cache (deleted, or not seen yet)`, resolvable: false, kind: 'unknown_node' };
+      if (!v) return { reason: UNKNOWN_NODE, resolvable: false, kind: 'unknown_node' };
       const m = fit(v, a);
       if (m) return m;
     }

@@ -16,6 +16,7 @@ import { Metrics } from '../observability/metrics.js';
 import { KubeBinder, SnapshotBinder, type PodBinder } from '../scheduler/binder.js';
 import { Store } from '../store/store.js';
 import { buildServers, type Servers } from './app.js';
+import { keepTlsPolicy } from './listeners.js';
 
 export const TRY_WITHOUT_CLUSTER =
   'to try sluice without a cluster: npm start -- --cluster-snapshot examples/cluster-snapshot.json (see README "Without a cluster")';
@@ -137,7 +138,7 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
     audit: store?.audit,
     kubeConfig: liveKc,
   });
-  if (servers.tls) tlsCert.attach(servers.api.server as unknown as SecureContextTarget);
+  if (servers.tlsOptions) tlsCert.attach(keepTlsPolicy(servers.api.server as unknown as SecureContextTarget, servers.tlsOptions));
   const apiUrl = await servers.api.listen({ host: config.https.host, port: config.https.port });
   const opsUrl = await servers.ops.listen({ host: config.http.host, port: config.http.port });
   if (!servers.tls) {
