@@ -101,7 +101,8 @@ export function requireClientCerts(api: FastifyInstance, config: SluiceConfig): 
     if (!required.has(routeGroup(req.url))) return;
     const socket = req.raw.socket as TLSSocket;
     if (socket.authorized === true) return;
-    const why = socket.authorizationError ? String(socket.authorizationError) : 'no client certificate was presented';
+    const presented = Object.keys(socket.getPeerCertificate?.() ?? {}).length > 0;
+    const why = presented ? `the certificate was not accepted: ${String(socket.authorizationError ?? 'unknown reason')}` : 'no client certificate was presented';
     const message = `this route needs a client certificate signed by the CA in https.clientCaFile (${why}); configure the caller's client certificate`;
     // In the error shape of the route group: the admin API's, or the extender's and webhooks'.
     return reply.code(401).send(routeGroup(req.url) === 'api' ? { statusCode: 401, error: 'Unauthorized', message } : { error: message });
