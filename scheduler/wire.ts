@@ -53,7 +53,8 @@ export interface ExtenderPreemptionResult {
 // that is null, conditions that are not a list are 400s with the schema error, not 500s);
 // everything else passes through untouched.
 const stringMap = { type: ['object', 'null'], additionalProperties: { type: 'string' } } as const;
-const quantityMap = { type: ['object', 'null'], additionalProperties: { type: ['string', 'number'] } } as const;
+// Quantities are strings on the wire (resource.Quantity marshals as one).
+const quantityMap = { type: ['object', 'null'], additionalProperties: { type: 'string' } } as const;
 const nullableString = { type: ['string', 'null'] } as const;
 
 const metadataSchema = {
