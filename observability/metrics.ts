@@ -102,7 +102,7 @@ export class Metrics {
 
   readonly auditRecords = new Counter({
     name: 'sluice_audit_records_total',
-    help: 'Admission audit records by result (written, dropped = buffer full while Postgres was down).',
+    help: 'Admission audit records by result (written, dropped = buffer full while Postgres was down, rejected = refused by Postgres for its content too often).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

@@ -2,13 +2,28 @@
 // inserted into admission_decisions in batches in the background. When Postgres is down
 // the writer keeps retrying with backoff; past the bound the oldest records are dropped
 // (metric sluice_audit_records_total{result="dropped"} and one log line per outage).
+// A record Postgres refuses for what it holds (not for being unreachable) must not block
+// the rest: the batch is then written record by record, and a record refused
+// MAX_TRIES_PER_RECORD times is dropped (result="rejected", one log line).
 import type { Pool } from 'pg';
+import { isStoreUnavailable } from './connection.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AdmissionRecord, AuditSink } from './audit.js';
 
 interface Pending extends AdmissionRecord {
   at: Date;
+  /** Times Postgres refused this record for its content. */
+  tries: number;
+}
+
+/** A record refused this often for its content (not an outage) is dropped. */
+export const MAX_TRIES_PER_RECORD = 3;
+
+/** Postgres text cannot hold U+0000 (kube-apiserver accepts it in annotations): written as the text \u0000. */
+export function pgText(v: unknown): string {
+  const s = String(v ?? '');
+  return s.includes('\u0000') ? s.replaceAll('\u0000', '\\u0000') : s;
 }
 
 export interface AuditWriterOptions {
@@ -29,6 +44,7 @@ export class AuditWriter implements AuditSink {
   private backoffMs: number;
   private failing = false;
   private droppedThisOutage = 0;
+  private rejectedLogged = false;
   private closed = false;
 
   constructor(private readonly opts: AuditWriterOptions) {
@@ -41,7 +57,7 @@ export class AuditWriter implements AuditSink {
 
   recordAdmission(r: AdmissionRecord): void {
     try {
-      this.buf.push({ ...r, at: new Date() });
+      this.buf.push({ ...r, at: new Date(), tries: 0 });
       this.enforceBound();
       this.opts.metrics?.auditPending.set(this.buf.length);
       this.schedule(this.opts.intervalMs ?? 200);
@@ -87,32 +103,74 @@ export class AuditWriter implements AuditSink {
     const batch = this.buf.splice(0, this.opts.batchSize ?? 200);
     this.writing = this.insert(batch)
       .then(() => {
-        this.opts.metrics?.auditRecords.inc({ result: 'written' }, batch.length);
-        if (this.failing) this.opts.log.info({ dropped: this.droppedThisOutage }, 'admission audit writes to Postgres resumed');
-        this.failing = false;
-        this.droppedThisOutage = 0;
-        this.backoffMs = this.opts.intervalMs ?? 200;
+        this.written(batch.length);
         return true;
       })
-      .catch((e: unknown) => {
-        this.buf.unshift(...batch); // keep order; the bound applies again below
-        this.enforceBound();
-        if (!this.failing) {
-          this.opts.log.warn(
-            { err: (e as Error).message, pending: this.buf.length },
-            `admission audit records cannot be written to Postgres (${(e as Error).message}); buffering up to ${this.opts.maxBuffered} and retrying`,
-          );
-        }
-        this.failing = true;
-        this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 5000);
-        this.schedule(this.backoffMs);
-        return false;
-      })
+      .catch((e: unknown) => (isStoreUnavailable(e) ? this.outage(batch, e) : this.oneByOne(batch)))
       .finally(() => {
         this.writing = null;
         this.opts.metrics?.auditPending.set(this.buf.length);
       });
     return this.writing;
+  }
+
+  private written(n: number): void {
+    this.opts.metrics?.auditRecords.inc({ result: 'written' }, n);
+    if (this.failing) this.opts.log.info({ dropped: this.droppedThisOutage }, 'admission audit writes to Postgres resumed');
+    this.failing = false;
+    this.droppedThisOutage = 0;
+    this.backoffMs = this.opts.intervalMs ?? 200;
+  }
+
+  /** Postgres unreachable or failing: keep the batch, back off, retry (bounded by maxBuffered). */
+  private outage(batch: Pending[], e: unknown): boolean {
+    this.buf.unshift(...batch); // keep order; the bound applies again below
+    this.enforceBound();
+    if (!this.failing) {
+      this.opts.log.warn(
+        { err: (e as Error).message, pending: this.buf.length },
+        `admission audit records cannot be written to Postgres (${(e as Error).message}); buffering up to ${this.opts.maxBuffered} and retrying`,
+      );
+    }
+    this.failing = true;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 5000);
+    this.schedule(this.backoffMs);
+    return false;
+  }
+
+  /**
+   * Postgres refused the batch for its content: write each record alone so the good ones
+   * go through; a refused record is tried again later, and dropped after MAX_TRIES_PER_RECORD.
+   */
+  private async oneByOne(batch: Pending[]): Promise<boolean> {
+    const retry: Pending[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const r = batch[i]!;
+      try {
+        await this.insert([r]);
+        this.written(1);
+      } catch (e) {
+        if (isStoreUnavailable(e)) {
+          this.buf.unshift(...retry, ...batch.slice(i));
+          return this.outage([], e);
+        }
+        r.tries++;
+        if (r.tries < MAX_TRIES_PER_RECORD) retry.push(r);
+        else this.reject(r, e);
+      }
+    }
+    this.buf.push(...retry);
+    return true;
+  }
+
+  private reject(r: Pending, e: unknown): void {
+    this.opts.metrics?.auditRecords.inc({ result: 'rejected' });
+    if (this.rejectedLogged) return;
+    this.rejectedLogged = true;
+    this.opts.log.error(
+      { err: (e as Error).message, uid: r.uid, pod: r.pod, tries: r.tries },
+      `an admission audit record was refused by Postgres ${r.tries} times (${(e as Error).message}) and is dropped; later such records are only counted (sluice_audit_records_total{result="rejected"})`,
+    );
   }
 
   private enforceBound(): void {
@@ -137,14 +195,14 @@ export class AuditWriter implements AuditSink {
                             $7::boolean[], $8::int[], $9::text[], $10::boolean[])`,
       [
         batch.map((r) => r.at),
-        batch.map((r) => String(r.uid ?? '')),
-        batch.map((r) => String(r.operation ?? '')),
-        batch.map((r) => String(r.namespace ?? '')),
-        batch.map((r) => String(r.pod ?? '')),
-        batch.map((r) => String(r.user ?? '')),
+        batch.map((r) => pgText(r.uid)),
+        batch.map((r) => pgText(r.operation)),
+        batch.map((r) => pgText(r.namespace)),
+        batch.map((r) => pgText(r.pod)),
+        batch.map((r) => pgText(r.user)),
         batch.map((r) => r.allowed === true),
         batch.map((r) => (Number.isInteger(r.code) ? r.code : 0)),
-        batch.map((r) => String(r.reason ?? '')),
+        batch.map((r) => pgText(r.reason)),
         batch.map((r) => r.dryRun === true),
       ],
     );
