@@ -36,6 +36,17 @@ const NEUTRAL_SCORE = 5;
 // unknown nodes gets an answer about as large as itself, and kube-scheduler's event
 // aggregates identical reasons into one count.
 export const UNKNOWN_NODE = "not in sluice's cache (deleted, or not seen yet)";
+/** Unknown nodes listed with that reason; past this they are only counted. kube-scheduler
+ * names the nodes of its own informer, so hundreds of unknown names are not its requests,
+ * and they stay out of NodeNames either way. */
+export const MAX_UNKNOWN_LISTED = 100;
+/**
+ * Nodes decided between two yields to the event loop: the webhooks share this loop, and a
+ * 10,000-node filter decided in one go held it for 15-50 ms (README "Limits"). Requests
+ * with fewer nodes run without yielding.
+ */
+export const NODES_PER_SLICE = 1000;
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class Extender {
   private readonly cache: ClusterCache;
@@ -68,7 +79,7 @@ export class Extender {
     return c.node ? this.cache.viewOfNode(c.node, resource) : this.cache.nodeView(c.name, resource);
   }
 
-  filter(args: ExtenderArgs): ExtenderFilterResult {
+  async filter(args: ExtenderArgs): Promise<ExtenderFilterResult> {
     const { list, full } = this.candidates(args);
     const result: ExtenderFilterResult = {
       Nodes: null,
@@ -89,13 +100,17 @@ export class Extender {
     // Counted locally and added to the metric once per kind: a prom-client inc() per
     // rejected node showed up in the profile at 5,000 nodes.
     const rejected = new Map<string, number>();
-    for (const c of list) {
+    let unknown = 0;
+    for (let i = 0; i < list.length; i++) {
+      if (i > 0 && i % NODES_PER_SLICE === 0) await yieldToLoop();
+      const c = list[i]!;
       const reason = this.misfit(c, ask.asks);
       if (reason === null) {
         passed.push(c);
         continue;
       }
       rejected.set(reason.kind, (rejected.get(reason.kind) ?? 0) + 1);
+      if (reason.kind === 'unknown_node' && ++unknown > MAX_UNKNOWN_LISTED) continue;
       if (reason.resolvable) {
         result.FailedNodes[c.name] = reason.reason;
       } else {
@@ -106,6 +121,9 @@ export class Extender {
     if (full) result.Nodes = { items: passed.map((c) => c.node!) };
     else result.NodeNames = passed.map((c) => c.name);
 
+    if (unknown > MAX_UNKNOWN_LISTED) {
+      this.log.warn({ verb: 'filter', pod: podName(args.Pod), candidates: list.length, unknown }, `filter named ${unknown} nodes sluice does not know; the first ${MAX_UNKNOWN_LISTED} are listed as unresolvable`);
+    }
     const failed = list.length - passed.length;
     if (failed > 0 && passed.length === 0) {
       const sample = Object.values(result.FailedNodes).concat(Object.values(result.FailedAndUnresolvableNodes)).slice(0, 3);
@@ -126,7 +144,7 @@ export class Extender {
     return null;
   }
 
-  prioritize(args: ExtenderArgs): HostPriority[] {
+  async prioritize(args: ExtenderArgs): Promise<HostPriority[]> {
     const { list } = this.candidates(args);
     const ask = this.ask(args.Pod); // a malformed pod throws PodRequestError: routes answer 400
     if (ask.asks.length === 0) return list.map((c) => ({ Host: c.name, Score: NEUTRAL_SCORE }));
@@ -136,7 +154,9 @@ export class Extender {
     const mix = this.cache.sizeMix();
     const raw: number[] = [];
     const fits: boolean[] = [];
-    for (const c of list) {
+    for (let i = 0; i < list.length; i++) {
+      if (i > 0 && i % NODES_PER_SLICE === 0) await yieldToLoop();
+      const c = list[i]!;
       const v = this.view(c, main.resource);
       // One ask (the usual case): fit the view in hand rather than look the node up again
       // in misfit; the lookup by a freshly parsed name is most of this loop's cost (bench/).

@@ -47,10 +47,10 @@ export const schedulerRoutes: FastifyPluginAsync<SchedulerRoutesOptions> = async
     const message = `sluice is not ready: ${why}; kube-scheduler retries this pod`;
     return notReadyAnswer(reply, verb, message);
   });
-  const timed = <T>(verb: string, fn: () => T): T => {
+  const timed = async <T>(verb: string, fn: () => Promise<T>): Promise<T> => {
     const end = metrics.extenderLatency.startTimer({ verb });
     try {
-      const out = fn();
+      const out = await fn();
       metrics.extenderRequests.inc({ verb, outcome: 'ok' });
       return out;
     } catch (e) {

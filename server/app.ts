@@ -62,7 +62,7 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   const nodeOptions = nodeServerOptions(config);
   // maxParamLength up to Node's header limit: a long queue name gets the name rule (400)
   // from the route schema, not fastify's 414 FST_ERR_MAX_PARAM_LENGTH.
-  const common = { loggerInstance: logger, logController: quiet(), bodyLimit: config.limits.apiBodyBytes, maxParamLength: 16384, ajv, ...connections };
+  const common = { loggerInstance: logger, logController: quiet(), bodyLimit: config.limits.apiBodyBytes, routerOptions: { maxParamLength: 16384 }, ajv, ...connections };
   const tlsOptions = tls ? apiTlsOptions(config) : null;
   checkClientCertConfig(config, tls, log);
   // Typed as a plain FastifyInstance: the HTTPS one differs only in its raw server type.
