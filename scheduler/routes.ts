@@ -1,8 +1,8 @@
 // HTTP face of the extender: POST /scheduler/{filter,prioritize,bind}. Bodies are
 // validated by the route schemas (400 with the schema error on bad input); decisions
-// come from Extender. No verb decides before the cluster cache has synced (readiness gate
-// below): every route of this plugin, present or added later, goes through it.
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+// come from Extender. No verb decides before the cluster cache has synced (gateUntilSynced,
+// on the listener: every /scheduler/ route, of this plugin or another, goes through it).
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { Logger } from '../observability/logger.js';
 import { PodRequestError } from '../cluster/pod-request.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -20,33 +20,45 @@ import {
 export interface SchedulerRoutesOptions {
   extender: Extender;
   metrics: Metrics;
-  log: Logger;
-  /** Why the extender must not decide yet (cluster cache not synced), or null when it may. */
-  notReady: () => string | null;
   /** Most nodes one request may name (limits.extenderMaxNodes). */
   maxNodes: number;
 }
 
-export const schedulerRoutes: FastifyPluginAsync<SchedulerRoutesOptions> = async (app, { extender, metrics, log, notReady, maxNodes }) => {
-  // Readiness gate, before the body is even read. A decision made before both informers
-  // have listed the cluster sees nodes as empty (issue 12: 16 of 8 GPUs after a restart).
-  // Each verb answers in its own wire form with an error kube-scheduler retries: filter and
-  // bind with `Error` set, the others (prioritize, preempt) with HTTP 503.
+export interface ReadinessGateOptions {
+  metrics: Metrics;
+  log: Logger;
+  /** Why the extender must not decide yet (cluster cache not synced), or null when it may. */
+  notReady: () => string | null;
+}
+
+/**
+ * Readiness gate for every route under /scheduler/, before the body is even read; added to
+ * the listener itself, so a verb registered by any plugin is covered. A decision made before
+ * both informers have listed the cluster sees nodes as empty (issue 12: 16 of 8 GPUs after a
+ * restart). Each verb answers in its own wire form with an error kube-scheduler retries:
+ * filter and bind with `Error` set, the others (prioritize, preempt) with HTTP 503.
+ */
+export function gateUntilSynced(app: FastifyInstance, { metrics, log, notReady }: ReadinessGateOptions): void {
   let refusing = false;
   app.addHook('onRequest', async (req, reply) => {
+    const route = req.routeOptions.url;
+    if (route === undefined || !route.startsWith('/scheduler/')) return;
     const why = notReady();
     if (why === null) {
       if (refusing) log.info('cluster cache synced: the extender decides again');
       refusing = false;
       return;
     }
-    const verb = (req.routeOptions.url ?? req.url).split('/').pop() ?? '';
+    const verb = route.split('/').pop() ?? '';
     metrics.extenderNotReady.inc({ verb });
     if (!refusing) log.warn({ reason: why }, `the extender refuses to decide until the cluster cache has synced (${why}); kube-scheduler retries`);
     refusing = true;
     const message = `sluice is not ready: ${why}; kube-scheduler retries this pod`;
     return notReadyAnswer(reply, verb, message);
   });
+}
+
+export const schedulerRoutes: FastifyPluginAsync<SchedulerRoutesOptions> = async (app, { extender, metrics, maxNodes }) => {
   const timed = async <T>(verb: string, fn: () => Promise<T>): Promise<T> => {
     const end = metrics.extenderLatency.startTimer({ verb });
     try {

@@ -8,7 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { Extender } from '../scheduler/extender.js';
 import type { PodBinder } from '../scheduler/binder.js';
-import { schedulerRoutes } from '../scheduler/routes.js';
+import { gateUntilSynced, schedulerRoutes } from '../scheduler/routes.js';
 import { NamespaceStore } from '../cluster/namespaces.js';
 import type { AuditSink } from '../store/audit.js';
 import type { QueueDirectory } from '../store/queue-directory.js';
@@ -77,7 +77,8 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   // Snapshot mode fills the cache in one replaceAll, which counts as synced.
   const cacheNotReady = (): string | null =>
     cache.synced ? null : 'the cluster cache has not synced yet (the node and pod informers have not both listed the cluster)';
-  await api.register(schedulerRoutes, { extender, metrics, log, notReady: cacheNotReady, maxNodes: config.limits.extenderMaxNodes });
+  gateUntilSynced(api, { metrics, log, notReady: cacheNotReady });
+  await api.register(schedulerRoutes, { extender, metrics, maxNodes: config.limits.extenderMaxNodes });
 
   const noStore: QueueDirectory = { lookup: async () => ({ status: 'unavailable', reason: 'no store configured (store.url is empty)' }) };
   const admission = new AdmissionHandler({

@@ -59,3 +59,23 @@ t.test('binds fired before the pod informer has synced never overcommit', async 
   const inv = running.cache.inventory().find((n) => n.name === 'g1')!;
   t.equal(inv.used + inv.assumed, 8);
 });
+
+t.test('the gate covers every /scheduler/ verb, whichever plugin registers it (preempt)', async (t) => {
+  const { fastify } = await import('fastify');
+  const { gateUntilSynced } = await import('../../scheduler/routes.js');
+  const { Metrics } = await import('../../observability/metrics.js');
+  let synced = false;
+  const app = fastify();
+  gateUntilSynced(app, { metrics: new Metrics({ defaultMetrics: false }), log: createLogger('silent'), notReady: () => (synced ? null : 'not synced yet') });
+  await app.register(async (p) => {
+    p.post('/scheduler/preempt', async () => ({ NodeNameToMetaVictims: {} }));
+  });
+  app.get('/healthz-like', async () => ({ ok: true }));
+  t.teardown(() => app.close());
+  const before = await app.inject({ method: 'POST', url: '/scheduler/preempt', payload: {} });
+  t.equal(before.statusCode, 503, 'preempt: HTTP 503 before the cache has synced');
+  t.match(before.json(), { error: /sluice is not ready: not synced yet; kube-scheduler retries this pod/ });
+  t.equal((await app.inject({ method: 'GET', url: '/healthz-like' })).statusCode, 200, 'other routes are not gated');
+  synced = true;
+  t.equal((await app.inject({ method: 'POST', url: '/scheduler/preempt', payload: {} })).statusCode, 200, 'answered once synced');
+});
