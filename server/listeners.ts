@@ -61,7 +61,12 @@ export interface ApiTls {
  */
 export function apiTlsOptions(config: SluiceConfig): ApiTls {
   const h = config.https;
-  const ca = h.clientCaFile ? readFileSync(h.clientCaFile) : undefined;
+  let ca: Buffer | undefined;
+  try {
+    ca = h.clientCaFile ? readFileSync(h.clientCaFile) : undefined;
+  } catch (e) {
+    throw new ConfigError(`https.clientCaFile ${h.clientCaFile} cannot be read (${(e as Error).message}); point it at the PEM bundle of the client CA`);
+  }
   return {
     cert: readFileSync(h.certFile),
     key: readFileSync(h.keyFile),
