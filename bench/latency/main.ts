@@ -104,7 +104,7 @@ function noStoreConfig(): string {
 }
 
 /** The pod the n-th bind of the concurrency-c bind phase places. */
-const bindPod = (c: number, n: number): V1Pod => gpuPod(`bind-${c}-${n}`, `b1nd0000-0000-4000-8000-${String(n).padStart(12, '0')}`, 1);
+const bindPod = (c: number, n: number): V1Pod => gpuPod(`bind-${c}-${n}`, `b1nd0000-0000-4000-80${String(c).padStart(2, '0')}-${String(n).padStart(12, '0')}`, 1);
 const bindsPerPhase = (freeGpus: number): number => Math.min(1000, Math.floor(freeGpus / 3));
 
 /** The phases of one target, as steps to run in order (interleaved with the other
