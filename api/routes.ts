@@ -12,6 +12,7 @@ import { QueueError, type QueueInput } from '../store/queues.js';
 import type { QueueLimit } from '../store/queue-directory.js';
 import type { Store } from '../store/store.js';
 import type { ApiAuth } from './auth.js';
+import { BodyError, parseAdminBody } from './body.js';
 import { errorSchema, nameParams, nodesOut, queueInput, queueSchemas, usageOut } from './schemas.js';
 import { queueUsage } from './usage.js';
 import { jobRoutes, JobsApiError } from './jobs.js';
@@ -34,6 +35,8 @@ export interface AdminApiOptions {
 
 export const OPENAPI_PATH = '/api/v1/openapi.json';
 
+const QUEUE_NAME_RULE = "a queue name is a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters";
+
 class ApiError extends Error {
   constructor(
     readonly statusCode: number,
@@ -53,6 +56,16 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
   // like "guarnteed" is a 400 rather than a quota of 0.
   const ajv = new Ajv({ useDefaults: true, coerceTypes: false, removeAdditional: false, allErrors: false, strict: false });
   app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
+
+  // Our own JSON parser: its refusals name the key (fastify's says only "not valid JSON").
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
+    try {
+      done(null, parseAdminBody(text as string));
+    } catch (e) {
+      done(e as BodyError, undefined);
+    }
+  });
 
   app.addSchema(errorSchema);
   app.addSchema(queueSchemas.queueOut);
@@ -89,7 +102,10 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
 
   app.setErrorHandler(async (err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
     // Our refusals carry their own message; fastify's (validation, bad JSON) get a pointer to the schema.
-    if (err instanceof QueueError || err instanceof ApiError || err instanceof JobsApiError) return reply.code(err.statusCode).send(body(err.statusCode, err.message));
+    if (err instanceof QueueError || err instanceof ApiError || err instanceof JobsApiError || err instanceof BodyError) return reply.code(err.statusCode).send(body(err.statusCode, err.message));
+    if (err.validation && (err as { validationContext?: string }).validationContext === 'params') {
+      return reply.code(400).send(body(400, `${err.message}: ${QUEUE_NAME_RULE}`));
+    }
     if (err.validation || (err.statusCode && err.statusCode < 500)) {
       const code = err.statusCode ?? 400;
       return reply.code(code).send(body(code, `${err.message}; see ${OPENAPI_PATH} for the request schema`));

@@ -5,9 +5,23 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { SecureContextOptions } from 'node:tls';
 import type { KeyPairPem } from './generate.js';
 
-/** What setSecureContext needs; TLS 1.2 is the floor, as at start. */
+/**
+ * The TLS 1.2 suites accepted: ECDHE key exchange (forward secrecy) with AEAD ciphers
+ * only, as Mozilla's "intermediate" profile; no static-RSA suites such as AES128-SHA.
+ * TLS 1.3 suites are not affected by this list (all of them have forward secrecy).
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/** What setSecureContext needs; TLS 1.2 is the floor and the suites are those above, as at start. */
 export function secureContextOptions(pair: KeyPairPem): SecureContextOptions {
-  return { cert: pair.certPem, key: pair.keyPem, minVersion: 'TLSv1.2' };
+  return { cert: pair.certPem, key: pair.keyPem, minVersion: 'TLSv1.2', ciphers: TLS12_CIPHERS };
 }
 
 /** The part of tls.Server (and https.Server) that takes a new certificate. */

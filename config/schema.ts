@@ -26,13 +26,43 @@ export interface SluiceConfig {
     /** PEM files of the serving certificate; both empty = HTTPS listener off. */
     certFile: string;
     keyFile: string;
+    /** PEM bundle of the CAs whose client certificates are accepted; '' = client certificates not checked. */
+    clientCaFile: string;
+    /** Route groups that require a verified client certificate: extender (/scheduler), webhooks, api (/api/v1). */
+    requireClientCert: Array<'extender' | 'webhooks' | 'api'>;
   };
   http: {
     host: string;
     port: number;
   };
-  /** Largest request body the extender and webhooks accept, in bytes. */
-  bodyLimitBytes: number;
+  /** Work one request may cause, per route (413 above a body limit). */
+  limits: {
+    /** filter, prioritize, preempt: sized for the NodeNames form at 10,000 nodes (README). */
+    extenderBodyBytes: number;
+    /** Most nodes one filter/prioritize/preempt request may name (400 above). */
+    extenderMaxNodes: number;
+    bindBodyBytes: number;
+    /** AdmissionReview: kube-apiserver sends object and oldObject, each up to ~1.5 MiB. */
+    webhookBodyBytes: number;
+    /** Admin API request bodies (queue definitions). */
+    apiBodyBytes: number;
+  };
+  /** Connection handling of both listeners (Node's http server options). */
+  connections: {
+    /** Whole request (headers and body) must arrive within this; 0 = no limit. */
+    requestTimeoutSeconds: number;
+    /** Request headers must arrive within this (and the TLS handshake finish). */
+    headersTimeoutSeconds: number;
+    /** An idle keep-alive connection is closed after this. */
+    keepAliveTimeoutSeconds: number;
+    /** A connection with no traffic at all is closed after this. */
+    idleTimeoutSeconds: number;
+    /** Open connections per listener; more are closed at once (keep below the file-descriptor limit). */
+    maxConnections: number;
+    opsMaxConnections: number;
+    /** Requests served per keep-alive connection before it is closed; 0 = no limit. */
+    maxRequestsPerSocket: number;
+  };
   /** Postgres: queues, quotas, job records, admission audit (store/). */
   store: {
     /** postgres:// URL; env DATABASE_URL is honoured too; '' = no store (admin API and quota reads off). */
@@ -152,14 +182,21 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
     https: {
       type: 'object',
       additionalProperties: false,
-      default: { host: '0.0.0.0', port: 9443, certFile: '', keyFile: '' },
+      default: { host: '0.0.0.0', port: 9443, certFile: '', keyFile: '', clientCaFile: '', requireClientCert: [] },
       properties: {
         host: { type: 'string', default: '0.0.0.0' },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 9443 },
         certFile: { type: 'string', default: '' },
         keyFile: { type: 'string', default: '' },
+        clientCaFile: { type: 'string', default: '' },
+        requireClientCert: {
+          type: 'array',
+          items: { type: 'string', enum: ['extender', 'webhooks', 'api'] },
+          uniqueItems: true,
+          default: [],
+        },
       },
-      required: ['host', 'port', 'certFile', 'keyFile'],
+      required: ['host', 'port', 'certFile', 'keyFile', 'clientCaFile', 'requireClientCert'],
     },
     http: {
       type: 'object',
@@ -171,7 +208,42 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
       },
       required: ['host', 'port'],
     },
-    bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 268435456, default: 16777216 },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: { extenderBodyBytes: 2097152, extenderMaxNodes: 15000, bindBodyBytes: 16384, webhookBodyBytes: 4194304, apiBodyBytes: 262144 },
+      properties: {
+        extenderBodyBytes: { type: 'integer', minimum: 1024, maximum: 268435456, default: 2097152 },
+        extenderMaxNodes: { type: 'integer', minimum: 1, maximum: 1000000, default: 15000 },
+        bindBodyBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384 },
+        webhookBodyBytes: { type: 'integer', minimum: 1024, maximum: 268435456, default: 4194304 },
+        apiBodyBytes: { type: 'integer', minimum: 1024, maximum: 16777216, default: 262144 },
+      },
+      required: ['extenderBodyBytes', 'extenderMaxNodes', 'bindBodyBytes', 'webhookBodyBytes', 'apiBodyBytes'],
+    },
+    connections: {
+      type: 'object',
+      additionalProperties: false,
+      default: {
+        requestTimeoutSeconds: 10,
+        headersTimeoutSeconds: 5,
+        keepAliveTimeoutSeconds: 65,
+        idleTimeoutSeconds: 120,
+        maxConnections: 512,
+        opsMaxConnections: 64,
+        maxRequestsPerSocket: 0,
+      },
+      properties: {
+        requestTimeoutSeconds: { type: 'integer', minimum: 0, maximum: 3600, default: 10 },
+        headersTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 5 },
+        keepAliveTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 65 },
+        idleTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 120 },
+        maxConnections: { type: 'integer', minimum: 1, maximum: 1000000, default: 512 },
+        opsMaxConnections: { type: 'integer', minimum: 1, maximum: 1000000, default: 64 },
+        maxRequestsPerSocket: { type: 'integer', minimum: 0, maximum: 100000000, default: 0 },
+      },
+      required: ['requestTimeoutSeconds', 'headersTimeoutSeconds', 'keepAliveTimeoutSeconds', 'idleTimeoutSeconds', 'maxConnections', 'opsMaxConnections', 'maxRequestsPerSocket'],
+    },
     store: {
       type: 'object',
       additionalProperties: false,
@@ -321,7 +393,8 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
     'logLevel',
     'https',
     'http',
-    'bodyLimitBytes',
+    'limits',
+    'connections',
     'store',
     'api',
     'webhooks',

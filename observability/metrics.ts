@@ -20,6 +20,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly extenderNotReady = new Counter({
+    name: 'sluice_extender_not_ready_total',
+    help: 'Extender requests answered with a retryable error because the cluster cache had not synced (node and pod informers), by verb.',
+    labelNames: ['verb'] as const,
+    registers: [this.registry],
+  });
+
   readonly binds = new Counter({
     name: 'sluice_binds_total',
     help: 'Binds attempted by the extender, by result (bound, rejected, api_error).',
@@ -95,7 +102,7 @@ export class Metrics {
 
   readonly auditRecords = new Counter({
     name: 'sluice_audit_records_total',
-    help: 'Admission audit records by result (written, dropped = buffer full while Postgres was down).',
+    help: 'Admission audit records by result (written, dropped = buffer full while Postgres was down, rejected = refused by Postgres for its content too often).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

@@ -1,9 +1,8 @@
 // The extender's decisions: filter, prioritize and bind over the cluster cache. Fit and
-// scores come from the pure placement layer; this class only resolves nodes, caches
-// parsed pods, and records binds in the assume ledger. HTTP lives in routes.ts, the
+// scores come from the pure placement layer; this class only resolves nodes, reads
+// the pod a bind names, and records binds in the assume ledger. HTTP lives in routes.ts, the
 // Kubernetes call of bind in binder.ts.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import { LRUCache } from 'lru-cache';
 import type { ClusterCache } from '../cluster/cache.js';
 import { PodRequestError, type ResourceAmount } from '../cluster/pod-request.js';
 import type { PolicyName } from '../config/schema.js';
@@ -33,6 +32,21 @@ export interface ExtenderOptions {
 type Candidate = { name: string; node: V1Node | null };
 
 const NEUTRAL_SCORE = 5;
+// One shared string, without the name (the answer's key is the name): a request naming many
+// unknown nodes gets an answer about as large as itself, and kube-scheduler's event
+// aggregates identical reasons into one count.
+export const UNKNOWN_NODE = "not in sluice's cache (deleted, or not seen yet)";
+/** Unknown nodes listed with that reason; past this they are only counted. kube-scheduler
+ * names the nodes of its own informer, so hundreds of unknown names are not its requests,
+ * and they stay out of NodeNames either way. */
+export const MAX_UNKNOWN_LISTED = 100;
+/**
+ * Nodes decided between two yields to the event loop: the webhooks share this loop, and a
+ * 10,000-node filter decided in one go held it for 15-50 ms (README "Limits"). Requests
+ * with fewer nodes run without yielding.
+ */
+export const NODES_PER_SLICE = 1000;
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class Extender {
   private readonly cache: ClusterCache;
@@ -40,10 +54,6 @@ export class Extender {
   private readonly log: Logger;
   private readonly metrics: Metrics;
   readonly defaultPolicy: PolicyName;
-  // Parsed pods by uid@resourceVersion: filter and prioritize of one cycle parse once.
-  private readonly parsed = new LRUCache<string, PodAsk>({ max: 10000 });
-  // What recently filtered pods ask, by uid: bind receives no pod, only its uid.
-  private readonly asksByUid = new LRUCache<string, readonly ResourceAmount[]>({ max: 10000 });
 
   constructor(opts: ExtenderOptions) {
     this.cache = opts.cache;
@@ -53,17 +63,10 @@ export class Extender {
     this.defaultPolicy = opts.defaultPolicy;
   }
 
+  // Parsed on every request: no cache by uid@resourceVersion, because a request from anyone
+  // could have planted an entry under a real pod's key. Parsing a pod takes microseconds.
   private ask(pod: V1Pod): PodAsk {
-    const uid = pod.metadata?.uid;
-    const key = uid ? `${uid}@${pod.metadata?.resourceVersion ?? ''}` : '';
-    const hit = key ? this.parsed.get(key) : undefined;
-    if (hit) return hit;
-    const a = podAsk(pod, this.cache.resources);
-    if (key) {
-      this.parsed.set(key, a);
-      this.asksByUid.set(uid!, a.asks.map((x) => ({ resource: x.resource, count: x.count })));
-    }
-    return a;
+    return podAsk(pod, this.cache.resources);
   }
 
   private candidates(args: ExtenderArgs): { list: Candidate[]; full: boolean } {
@@ -76,7 +79,7 @@ export class Extender {
     return c.node ? this.cache.viewOfNode(c.node, resource) : this.cache.nodeView(c.name, resource);
   }
 
-  filter(args: ExtenderArgs): ExtenderFilterResult {
+  async filter(args: ExtenderArgs): Promise<ExtenderFilterResult> {
     const { list, full } = this.candidates(args);
     const result: ExtenderFilterResult = {
       Nodes: null,
@@ -97,13 +100,17 @@ export class Extender {
     // Counted locally and added to the metric once per kind: a prom-client inc() per
     // rejected node showed up in the profile at 5,000 nodes.
     const rejected = new Map<string, number>();
-    for (const c of list) {
+    let unknown = 0;
+    for (let i = 0; i < list.length; i++) {
+      if (i > 0 && i % NODES_PER_SLICE === 0) await yieldToLoop();
+      const c = list[i]!;
       const reason = this.misfit(c, ask.asks);
       if (reason === null) {
         passed.push(c);
         continue;
       }
       rejected.set(reason.kind, (rejected.get(reason.kind) ?? 0) + 1);
+      if (reason.kind === 'unknown_node' && ++unknown > MAX_UNKNOWN_LISTED) continue;
       if (reason.resolvable) {
         result.FailedNodes[c.name] = reason.reason;
       } else {
@@ -114,6 +121,9 @@ export class Extender {
     if (full) result.Nodes = { items: passed.map((c) => c.node!) };
     else result.NodeNames = passed.map((c) => c.name);
 
+    if (unknown > MAX_UNKNOWN_LISTED) {
+      this.log.warn({ verb: 'filter', pod: podName(args.Pod), candidates: list.length, unknown }, `filter named ${unknown} nodes sluice does not know; the first ${MAX_UNKNOWN_LISTED} are listed as unresolvable`);
+    }
     const failed = list.length - passed.length;
     if (failed > 0 && passed.length === 0) {
       const sample = Object.values(result.FailedNodes).concat(Object.values(result.FailedAndUnresolvableNodes)).slice(0, 3);
@@ -127,14 +137,14 @@ export class Extender {
   private misfit(c: Candidate, asks: readonly GpuAsk[]): { reason: string; resolvable: boolean; kind: string } | null {
     for (const a of asks) {
       const v = this.view(c, a.resource);
-      if (!v) return { reason: `node ${c.name} is not in sluice's cache (deleted, or not seen yet)`, resolvable: false, kind: 'unknown_node' };
+      if (!v) return { reason: UNKNOWN_NODE, resolvable: false, kind: 'unknown_node' };
       const m = fit(v, a);
       if (m) return m;
     }
     return null;
   }
 
-  prioritize(args: ExtenderArgs): HostPriority[] {
+  async prioritize(args: ExtenderArgs): Promise<HostPriority[]> {
     const { list } = this.candidates(args);
     const ask = this.ask(args.Pod); // a malformed pod throws PodRequestError: routes answer 400
     if (ask.asks.length === 0) return list.map((c) => ({ Host: c.name, Score: NEUTRAL_SCORE }));
@@ -144,7 +154,9 @@ export class Extender {
     const mix = this.cache.sizeMix();
     const raw: number[] = [];
     const fits: boolean[] = [];
-    for (const c of list) {
+    for (let i = 0; i < list.length; i++) {
+      if (i > 0 && i % NODES_PER_SLICE === 0) await yieldToLoop();
+      const c = list[i]!;
       const v = this.view(c, main.resource);
       // One ask (the usual case): fit the view in hand rather than look the node up again
       // in misfit; the lookup by a freshly parsed name is most of this loop's cost (bench/).
@@ -158,19 +170,47 @@ export class Extender {
     return list.map((c, i) => ({ Host: c.name, Score: fits[i] ? scaled[j++]! : 0 }));
   }
 
+  /**
+   * What the pod named by a bind asks, from the pod as the apiserver has it: the informer's
+   * copy, or one read when the informer has not delivered it yet. Never from a filter body:
+   * anyone who can reach the extender could have sent that (issue 12). The UID must be the
+   * one of the pod of that name, or the bind is refused.
+   */
+  private async bindRequests(args: ExtenderBindingArgs): Promise<{ requests: readonly ResourceAmount[] } | { error: string; result: string }> {
+    const pod = `${args.PodNamespace}/${args.PodName}`;
+    const known = this.cache.pod(args.PodUID);
+    if (known) {
+      if (known.namespace !== args.PodNamespace || known.name !== args.PodName) {
+        return { result: 'rejected', error: `pod ${args.PodUID} is ${known.namespace}/${known.name}, not ${pod}; refusing to bind (kube-scheduler sends the UID of the pod it names)` };
+      }
+      return { requests: known.requests };
+    }
+    let p: V1Pod;
+    try {
+      p = await this.binder.readPod(args.PodNamespace, args.PodName);
+    } catch (e) {
+      return { result: 'api_error', error: `cannot read pod ${pod} before binding it: ${errorText(e)}` };
+    }
+    if (p.metadata?.uid !== args.PodUID) {
+      return { result: 'rejected', error: `pod ${pod} has UID ${p.metadata?.uid ?? '(none)'} at the apiserver, not ${args.PodUID}; refusing to bind (it was deleted and recreated, or the request is forged)` };
+    }
+    try {
+      return { requests: podAsk(p, this.cache.resources).asks.map((a) => ({ resource: a.resource, count: a.count })) };
+    } catch (e) {
+      if (!(e instanceof PodRequestError)) throw e;
+      return { result: 'rejected', error: `pod ${pod}: ${e.message}` };
+    }
+  }
+
   async bind(args: ExtenderBindingArgs): Promise<ExtenderBindingResult> {
     const pod = `${args.PodNamespace}/${args.PodName}`;
-    let requests = this.asksByUid.get(args.PodUID) ?? this.cache.pod(args.PodUID)?.requests;
-    if (!requests) {
-      // Neither filter nor the watch has shown us this pod: ask the apiserver once.
-      try {
-        const p = await this.binder.readPod(args.PodNamespace, args.PodName);
-        requests = podAsk(p, this.cache.resources).asks.map((a) => ({ resource: a.resource, count: a.count }));
-      } catch (e) {
-        this.metrics.binds.inc({ result: 'api_error' });
-        return { Error: `cannot read pod ${pod} before binding it: ${errorText(e)}` };
-      }
+    const found = await this.bindRequests(args);
+    if ('error' in found) {
+      this.metrics.binds.inc({ result: found.result });
+      this.log.info({ verb: 'bind', pod, node: args.Node, reason: found.error }, 'bind refused');
+      return { Error: found.error };
     }
+    const requests = found.requests;
     const assumed = this.cache.assume(args.PodUID, args.Node, requests);
     if (!assumed.ok) {
       this.metrics.binds.inc({ result: 'rejected' });

@@ -49,26 +49,84 @@ export interface ExtenderPreemptionResult {
 
 // ---- JSON schemas (input validation, response serialization, OpenAPI) ---------------
 
+// The schemas type every field the extender reads (a label that is a number, a container
+// that is null, conditions that are not a list are 400s with the schema error, not 500s);
+// everything else passes through untouched.
+const stringMap = { type: ['object', 'null'], additionalProperties: { type: 'string' } } as const;
+// Quantities are strings on the wire (resource.Quantity marshals as one).
+const quantityMap = { type: ['object', 'null'], additionalProperties: { type: 'string' } } as const;
+const nullableString = { type: ['string', 'null'] } as const;
+
+const metadataSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    generateName: nullableString,
+    namespace: nullableString,
+    uid: nullableString,
+    resourceVersion: nullableString,
+    labels: stringMap,
+    annotations: stringMap,
+  },
+} as const;
+
+const containerSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    restartPolicy: nullableString,
+    resources: { type: ['object', 'null'], properties: { requests: quantityMap, limits: quantityMap } },
+  },
+} as const;
+
 const podSchema = {
   type: 'object',
   required: ['metadata', 'spec'],
   properties: {
-    metadata: { type: 'object' },
-    spec: { type: 'object', required: ['containers'], properties: { containers: { type: 'array' } } },
+    metadata: metadataSchema,
+    spec: {
+      type: 'object',
+      required: ['containers'],
+      properties: {
+        containers: { type: 'array', items: containerSchema },
+        initContainers: { type: ['array', 'null'], items: containerSchema },
+      },
+    },
   },
 } as const;
 
-export const extenderArgsSchema = {
+const nodeSchema = {
   type: 'object',
-  required: ['Pod'],
   properties: {
-    Pod: podSchema,
-    // Multi-type, not anyOf: fastify's ajv coerces types, and under anyOf a failed
-    // 'null' branch would unwrap a one-element array before the 'array' branch ran.
-    Nodes: { type: ['object', 'null'], properties: { items: { type: ['array', 'null'], items: { type: 'object' } } } },
-    NodeNames: { type: ['array', 'null'], items: { type: 'string' } },
+    metadata: metadataSchema,
+    spec: { type: ['object', 'null'], properties: { unschedulable: { type: ['boolean', 'null'] } } },
+    status: {
+      type: ['object', 'null'],
+      properties: {
+        allocatable: quantityMap,
+        conditions: {
+          type: ['array', 'null'],
+          items: { type: 'object', properties: { type: { type: 'string' }, status: { type: 'string' }, reason: nullableString } },
+        },
+      },
+    },
   },
 } as const;
+
+/** ExtenderArgs, with at most `maxNodes` nodes in either form (limits.extenderMaxNodes). */
+export function extenderArgsSchema(maxNodes: number) {
+  return {
+    type: 'object',
+    required: ['Pod'],
+    properties: {
+      Pod: podSchema,
+      // Multi-type, not anyOf: fastify's ajv coerces types, and under anyOf a failed
+      // 'null' branch would unwrap a one-element array before the 'array' branch ran.
+      Nodes: { type: ['object', 'null'], properties: { items: { type: ['array', 'null'], maxItems: maxNodes, items: nodeSchema } } },
+      NodeNames: { type: ['array', 'null'], maxItems: maxNodes, items: { type: 'string' } },
+    },
+  } as const;
+}
 
 export const filterResultSchema = {
   type: 'object',

@@ -1,7 +1,6 @@
 // The two listeners. `api` (HTTPS when TLS files are configured) carries the scheduler
 // extender - and the webhooks and admin API as they arrive; `ops` (plain HTTP) carries
 // /healthz, /readyz and /metrics for kubelet probes and Prometheus.
-import { readFileSync } from 'node:fs';
 import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { SluiceConfig } from '../config/schema.js';
 import type { ClusterCache } from '../cluster/cache.js';
@@ -10,7 +9,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { Extender } from '../scheduler/extender.js';
 import type { PodBinder } from '../scheduler/binder.js';
 import { Preempter } from '../scheduler/preempt.js';
-import { schedulerRoutes } from '../scheduler/routes.js';
+import { gateUntilSynced, schedulerRoutes } from '../scheduler/routes.js';
 import type { PreemptionSink } from '../store/preemptions.js';
 import { NamespaceStore } from '../cluster/namespaces.js';
 import type { PriorityClassStore } from '../cluster/priority-classes.js';
@@ -26,6 +25,7 @@ import { adminApi } from '../api/routes.js';
 import type { Store } from '../store/store.js';
 import type { QueueManager } from '../queue/manager.js';
 import { submitWarning } from '../queue/preview.js';
+import { apiTlsOptions, checkClientCertConfig, connectionOptions, limitBodies, nodeServerOptions, requireClientCerts, type ApiTls } from './listeners.js';
 
 export interface AppParts {
   config: SluiceConfig;
@@ -57,6 +57,8 @@ export interface Servers {
   ops: FastifyInstance;
   extender: Extender;
   tls: boolean;
+  /** The API listener's TLS options (null when plain HTTP): rotations must keep them. */
+  tlsOptions: ApiTls | null;
 }
 
 export async function buildServers(parts: AppParts): Promise<Servers> {
@@ -67,23 +69,29 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   const quiet = (): InstanceType<typeof LogController> => new LogController({ disableRequestLogging: true });
   // No type coercion: on these wire protocols "x" where a list belongs is an error, not ["x"].
   const ajv = { customOptions: { coerceTypes: false as const, removeAdditional: false as const } };
-  const common = { loggerInstance: logger, logController: quiet(), bodyLimit: config.bodyLimitBytes, ajv };
+  const connections = connectionOptions(config);
+  const nodeOptions = nodeServerOptions(config);
+  // maxParamLength up to Node's header limit: a long queue name gets the name rule (400)
+  // from the route schema, not fastify's 414 FST_ERR_MAX_PARAM_LENGTH.
+  const common = { loggerInstance: logger, logController: quiet(), bodyLimit: config.limits.apiBodyBytes, routerOptions: { maxParamLength: 16384 }, ajv, ...connections };
+  const tlsOptions = tls ? apiTlsOptions(config) : null;
+  checkClientCertConfig(config, tls, log);
   // Typed as a plain FastifyInstance: the HTTPS one differs only in its raw server type.
-  const api: FastifyInstance = tls
-    ? (fastify({
-        ...common,
-        https: {
-          cert: readFileSync(config.https.certFile),
-          key: readFileSync(config.https.keyFile),
-          minVersion: 'TLSv1.2' as const,
-        },
-      }) as unknown as FastifyInstance)
-    : fastify(common);
+  const api: FastifyInstance = tlsOptions
+    ? (fastify({ ...common, https: { ...tlsOptions, ...nodeOptions } }) as unknown as FastifyInstance)
+    : fastify({ ...common, http: nodeOptions });
+  api.server.maxConnections = config.connections.maxConnections;
+  requireClientCerts(api, config);
+  limitBodies(api, config);
 
   const noStore: QueueDirectory = { lookup: async () => ({ status: 'unavailable', reason: 'no store configured (store.url is empty)' }) };
   const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, log, metrics });
   const preempter = new Preempter({ cache, queues: parts.queues ?? noStore, sinks: parts.preemptionSinks ?? [], log, metrics });
-  await api.register(schedulerRoutes, { extender, preempter, metrics });
+  // Snapshot mode fills the cache in one replaceAll, which counts as synced.
+  const cacheNotReady = (): string | null =>
+    cache.synced ? null : 'the cluster cache has not synced yet (the node and pod informers have not both listed the cluster)';
+  gateUntilSynced(api, { metrics, log, notReady: cacheNotReady });
+  await api.register(schedulerRoutes, { extender, preempter, metrics, maxNodes: config.limits.extenderMaxNodes });
 
   const admission = new AdmissionHandler({
     policy: policyFromConfig(config.webhooks, config.gpuResources),
@@ -102,7 +110,8 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   const auth = new ApiAuth({ token: config.api.token, reviewer, adminGroups: config.api.adminGroups, log });
   await api.register(adminApi, { store: parts.store ?? null, cache, auth, gpuResources: config.gpuResources, metrics, log, queueManager: parts.queueManager ?? null });
 
-  const ops: FastifyInstance = fastify({ loggerInstance: logger, logController: quiet() });
+  const ops: FastifyInstance = fastify({ loggerInstance: logger, logController: quiet(), ...connections, http: nodeOptions });
+  ops.server.maxConnections = config.connections.opsMaxConnections;
   ops.get('/healthz', async () => ({ status: 'ok' }));
   ops.get('/readyz', async (_req, reply) => {
     const why = parts.notReady();
@@ -116,5 +125,5 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
 
   metrics.gpuInventory = () => cache.inventory();
 
-  return { api, ops, extender, tls };
+  return { api, ops, extender, tls, tlsOptions };
 }

@@ -27,6 +27,7 @@ import { GATE_QUEUE } from '../webhooks/labels.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { buildServers, type Servers } from './app.js';
+import { keepTlsPolicy } from './listeners.js';
 
 export const TRY_WITHOUT_CLUSTER =
   'to try sluice without a cluster: npm start -- --cluster-snapshot examples/cluster-snapshot.json (see README "Without a cluster")';
@@ -167,7 +168,7 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
     kubeConfig: liveKc,
     queueManager: queue?.manager ?? null,
   });
-  if (servers.tls) tlsCert.attach(servers.api.server as unknown as SecureContextTarget);
+  if (servers.tlsOptions) tlsCert.attach(keepTlsPolicy(servers.api.server as unknown as SecureContextTarget, servers.tlsOptions));
   const apiUrl = await servers.api.listen({ host: config.https.host, port: config.https.port });
   const opsUrl = await servers.ops.listen({ host: config.http.host, port: config.http.port });
   if (!servers.tls) {

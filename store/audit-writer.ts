@@ -2,15 +2,28 @@
 // in-memory buffer and inserts them in batches in the background, so the caller (a webhook,
 // the extender's preempt verb) never waits on Postgres. When Postgres is down it keeps
 // retrying with backoff; past the bound the oldest records are dropped (counted, one log
-// line per outage). AuditWriter is the webhooks' admission audit on top of it; the
-// preemption records (store/preemptions.ts) use it too.
+// line per outage). A record Postgres refuses for what it holds (not for being
+// unreachable) must not block the rest: the batch is then written record by record, and a
+// record refused MAX_TRIES_PER_RECORD times is dropped (counted, one log line).
+// AuditWriter is the webhooks' admission audit on top of it; the preemption records
+// (store/preemptions.ts) use it too.
 import type { Pool } from 'pg';
+import { isStoreUnavailable } from './connection.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AdmissionRecord, AuditSink } from './audit.js';
 
 interface Pending extends AdmissionRecord {
   at: Date;
+}
+
+/** A record refused this often for its content (not an outage) is dropped. */
+export const MAX_TRIES_PER_RECORD = 3;
+
+/** Postgres text cannot hold U+0000 (kube-apiserver accepts it in annotations): written as the text \u0000. */
+export function pgText(v: unknown): string {
+  const s = String(v ?? '');
+  return s.includes('\u0000') ? s.replaceAll('\u0000', '\\u0000') : s;
 }
 
 export interface BatchWriterOptions<T> {
@@ -25,6 +38,8 @@ export interface BatchWriterOptions<T> {
   maxBackoffMs?: number;
   onWritten?(n: number): void;
   onDropped?(n: number): void;
+  /** A record refused MAX_TRIES_PER_RECORD times for its content was dropped. */
+  onRejected?(n: number): void;
   onPending?(n: number): void;
 }
 
@@ -38,13 +53,20 @@ export interface AuditWriterOptions {
   maxBackoffMs?: number;
 }
 
+interface Entry<T> {
+  rec: T;
+  /** Times Postgres refused this record for its content. */
+  tries: number;
+}
+
 export class BatchWriter<T> {
-  private buf: T[] = [];
+  private buf: Array<Entry<T>> = [];
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<boolean> | null = null;
   private backoffMs: number;
   private failing = false;
   private droppedThisOutage = 0;
+  private rejectedLogged = false;
   private closed = false;
 
   constructor(private readonly opts: BatchWriterOptions<T>) {
@@ -58,7 +80,7 @@ export class BatchWriter<T> {
   /** Never throws, never blocks: the record is queued and written later. */
   add(r: T): void {
     try {
-      this.buf.push(r);
+      this.buf.push({ rec: r, tries: 0 });
       this.enforceBound();
       this.opts.onPending?.(this.buf.length);
       this.schedule(this.opts.intervalMs ?? 200);
@@ -102,34 +124,77 @@ export class BatchWriter<T> {
     if (this.writing) return this.writing;
     if (this.buf.length === 0) return Promise.resolve(true);
     const batch = this.buf.splice(0, this.opts.batchSize ?? 200);
-    this.writing = this.opts.insert(batch)
+    this.writing = this.opts
+      .insert(batch.map((e) => e.rec))
       .then(() => {
-        this.opts.onWritten?.(batch.length);
-        if (this.failing) this.opts.log.info({ dropped: this.droppedThisOutage }, `${this.opts.what}: writes to Postgres resumed`);
-        this.failing = false;
-        this.droppedThisOutage = 0;
-        this.backoffMs = this.opts.intervalMs ?? 200;
+        this.written(batch.length);
         return true;
       })
-      .catch((e: unknown) => {
-        this.buf.unshift(...batch); // keep order; the bound applies again below
-        this.enforceBound();
-        if (!this.failing) {
-          this.opts.log.warn(
-            { err: (e as Error).message, pending: this.buf.length },
-            `${this.opts.what} cannot be written to Postgres (${(e as Error).message}); buffering up to ${this.opts.maxBuffered} and retrying`,
-          );
-        }
-        this.failing = true;
-        this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 5000);
-        this.schedule(this.backoffMs);
-        return false;
-      })
+      .catch((e: unknown) => (isStoreUnavailable(e) ? this.outage(batch, e) : this.oneByOne(batch)))
       .finally(() => {
         this.writing = null;
         this.opts.onPending?.(this.buf.length);
       });
     return this.writing;
+  }
+
+  private written(n: number): void {
+    this.opts.onWritten?.(n);
+    if (this.failing) this.opts.log.info({ dropped: this.droppedThisOutage }, `${this.opts.what}: writes to Postgres resumed`);
+    this.failing = false;
+    this.droppedThisOutage = 0;
+    this.backoffMs = this.opts.intervalMs ?? 200;
+  }
+
+  /** Postgres unreachable or failing: keep the batch, back off, retry (bounded by maxBuffered). */
+  private outage(batch: Array<Entry<T>>, e: unknown): boolean {
+    this.buf.unshift(...batch); // keep order; the bound applies again below
+    this.enforceBound();
+    if (!this.failing) {
+      this.opts.log.warn(
+        { err: (e as Error).message, pending: this.buf.length },
+        `${this.opts.what} cannot be written to Postgres (${(e as Error).message}); buffering up to ${this.opts.maxBuffered} and retrying`,
+      );
+    }
+    this.failing = true;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 5000);
+    this.schedule(this.backoffMs);
+    return false;
+  }
+
+  /**
+   * Postgres refused the batch for its content: write each record alone so the good ones
+   * go through; a refused record is tried again later, and dropped after MAX_TRIES_PER_RECORD.
+   */
+  private async oneByOne(batch: Array<Entry<T>>): Promise<boolean> {
+    const retry: Array<Entry<T>> = [];
+    for (let i = 0; i < batch.length; i++) {
+      const r = batch[i]!;
+      try {
+        await this.opts.insert([r.rec]);
+        this.written(1);
+      } catch (e) {
+        if (isStoreUnavailable(e)) {
+          this.buf.unshift(...retry, ...batch.slice(i));
+          return this.outage([], e);
+        }
+        r.tries++;
+        if (r.tries < MAX_TRIES_PER_RECORD) retry.push(r);
+        else this.reject(r, e);
+      }
+    }
+    this.buf.push(...retry);
+    return true;
+  }
+
+  private reject(r: Entry<T>, e: unknown): void {
+    this.opts.onRejected?.(1);
+    if (this.rejectedLogged) return;
+    this.rejectedLogged = true;
+    this.opts.log.error(
+      { err: (e as Error).message, tries: r.tries },
+      `a record of the ${this.opts.what} was refused by Postgres ${r.tries} times (${(e as Error).message}) and is dropped; later such records are only counted`,
+    );
   }
 
   private enforceBound(): void {
@@ -160,6 +225,7 @@ export class AuditWriter extends BatchWriter<Pending> implements AuditSink {
       maxBackoffMs: o.maxBackoffMs,
       onWritten: (n) => o.metrics?.auditRecords.inc({ result: 'written' }, n),
       onDropped: (n) => o.metrics?.auditRecords.inc({ result: 'dropped' }, n),
+      onRejected: (n) => o.metrics?.auditRecords.inc({ result: 'rejected' }, n),
       onPending: (n) => o.metrics?.auditPending.set(n),
     });
   }
@@ -177,14 +243,14 @@ async function insertAdmissions(pool: Pool, batch: Pending[]): Promise<void> {
                           $7::boolean[], $8::int[], $9::text[], $10::boolean[])`,
     [
       batch.map((r) => r.at),
-      batch.map((r) => String(r.uid ?? '')),
-      batch.map((r) => String(r.operation ?? '')),
-      batch.map((r) => String(r.namespace ?? '')),
-      batch.map((r) => String(r.pod ?? '')),
-      batch.map((r) => String(r.user ?? '')),
+      batch.map((r) => pgText(r.uid)),
+      batch.map((r) => pgText(r.operation)),
+      batch.map((r) => pgText(r.namespace)),
+      batch.map((r) => pgText(r.pod)),
+      batch.map((r) => pgText(r.user)),
       batch.map((r) => r.allowed === true),
       batch.map((r) => (Number.isInteger(r.code) ? r.code : 0)),
-      batch.map((r) => String(r.reason ?? '')),
+      batch.map((r) => pgText(r.reason)),
       batch.map((r) => r.dryRun === true),
     ],
   );

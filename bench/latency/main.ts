@@ -18,6 +18,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Client, closedLoop, procSample, RssWatch, stats, type LatencyStats } from './driver.js';
 import { markdown, svg, type BenchResult, type PhaseResult, type TargetRun } from './report.js';
+import type { V1Pod } from '@kubernetes/client-node';
 import { freeGpuCount, gpuPod, nodeNamesForCycle, pendingPods, syntheticCluster } from './synthetic.js';
 
 interface Args {
@@ -102,6 +103,10 @@ function noStoreConfig(): string {
   return configFile;
 }
 
+/** The pod the n-th bind of the concurrency-c bind phase places. */
+const bindPod = (c: number, n: number): V1Pod => gpuPod(`bind-${c}-${n}`, `b1nd0000-0000-4000-80${String(c).padStart(2, '0')}-${String(n).padStart(12, '0')}`, 1);
+const bindsPerPhase = (freeGpus: number): number => Math.min(1000, Math.floor(freeGpus / 3));
+
 /** The phases of one target, as steps to run in order (interleaved with the other
  * target's, so that both see the same background load); results land in `out`. */
 function phasesFor(target: string, url: string, pid: number, nodes: number, freeGpus: number, args: Args, admission: Buffer): { out: PhaseResult[]; steps: (() => Promise<void>)[] } {
@@ -179,9 +184,9 @@ function phasesFor(target: string, url: string, pid: number, nodes: number, free
   // so each phase binds at most a third of the free GPUs, without warm-up.
   let bindSeq = 0;
   for (const c of [1, 16]) {
-    steps.push(() => phase('bind-cycle', c, Math.min(1000, Math.floor(freeGpus / 3)), async (cl, lat, i) => {
+    steps.push(() => phase('bind-cycle', c, bindsPerPhase(freeGpus), async (cl, lat, i) => {
       const n = bindSeq++;
-      const Pod = gpuPod(`bind-${c}-${n}`, `b1nd0000-0000-4000-8000-${String(n).padStart(12, '0')}`, 1);
+      const Pod = bindPod(c, n);
       const f = await cl.post('/scheduler/filter', json({ Pod, NodeNames: nodeNamesForCycle(nodes, i), Nodes: null }));
       rec(lat, 'filter', f.ms);
       const passed = (JSON.parse(f.body) as { NodeNames?: string[] }).NodeNames ?? [];
@@ -266,6 +271,9 @@ async function main(): Promise<void> {
     const file = join(tmpdir(), `sluice-bench-${process.pid}-${n}.json`);
     const cluster = syntheticCluster(n, pods);
     const freeGpus = freeGpuCount(cluster);
+    // The pods the bind phases bind wait in the snapshot, as the pod informer would show
+    // them: a bind counts the pod sluice's cache holds, never one from a filter body.
+    for (const c of [1, 16]) for (let n = 0; n < 2 * bindsPerPhase(freeGpus); n++) cluster.pods.push(bindPod(c, n));
     writeFileSync(file, JSON.stringify(cluster));
     try {
       const skip = (t: TargetRun['target']): TargetRun => ({ target: t, startupMs: 0, rssIdleMB: null, rssPeakMB: 0, phases: [] });

@@ -166,7 +166,7 @@ t.test('queue fit == extender filter, node by node, for every pod shape', async 
     const up = unitPod(cache.pod(pod.metadata!.uid!)!);
     for (const n of nodes) {
       const name = n.metadata!.name!;
-      const r = ext.filter({ Pod: pod, NodeNames: [name] });
+      const r = await ext.filter({ Pod: pod, NodeNames: [name] });
       const extOk = r.NodeNames?.includes(name) ?? false;
       const extResolvable = name in r.FailedNodes;
       const cn = capNodes.find((c) => c.name === name);
@@ -200,7 +200,7 @@ t.test('with best-effort pods on a node the answers differ only for guaranteed p
   const ext = extenderFor(cache);
   for (const pod of shapes) {
     const up = unitPod(cache.pod(pod.metadata!.uid!)!);
-    const r = ext.filter({ Pod: pod, NodeNames: ['n'] });
+    const r = await ext.filter({ Pod: pod, NodeNames: ['n'] });
     const extOk = r.NodeNames?.includes('n') ?? false;
     const bePlace = buildState(cache, 'unlimited', new Set()).capacity.wouldPlace([up], 'best-effort');
     const gPlace = buildState(cache, 'unlimited', new Set()).capacity.wouldPlace([up], 'guaranteed');

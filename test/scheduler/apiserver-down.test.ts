@@ -22,13 +22,13 @@ t.test('unreachable apiserver: not ready, logged, retried', async (t) => {
   const m = await (await fetch(running.opsUrl + '/metrics')).text();
   t.match(m, /sluice_cluster_cache_synced 0/);
   t.match(m, /sluice_informer_errors_total\{kind="(node|pod)"\} [1-9]/);
-  // The extender still answers, from an empty cache: every node is unknown.
+  // The extender answers, but decides nothing from an unsynced cache: a retryable Error.
   const f = await fetch(running.apiUrl + '/scheduler/filter', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ Pod: { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', resources: { limits: { 'nvidia.com/gpu': '1' } } }] } }, NodeNames: ['g1'] }),
   });
-  t.match(await f.json(), { NodeNames: [], FailedAndUnresolvableNodes: { g1: /not in sluice's cache/ } });
+  t.match(await f.json(), { NodeNames: [], Error: /sluice is not ready: the cluster cache has not synced yet/ });
 });
 
 t.test('no cluster configured at all: a clear error', async (t) => {

@@ -13,7 +13,7 @@ const good = (): ExtenderArgs => {
 };
 
 t.test('malformed requests: 400 with a message, cache untouched', async (t) => {
-  const s = await startServer({ nodes, pods }, { bodyLimitBytes: 64 * 1024 });
+  const s = await startServer({ nodes, pods }, { limits: { extenderBodyBytes: 64 * 1024 } });
   t.teardown(() => s.close());
   const before = JSON.stringify(s.running.cache.inventory());
   const cases: Array<[string, string, unknown, RegExp]> = [
@@ -55,13 +55,13 @@ t.test('a pod with malformed GPU requests: an Error in the filter result, 400 on
 });
 
 t.test('unknown nodes and nodes deleted mid-cycle', async (t) => {
-  const s = await startServer({ nodes, pods });
+  const s = await startServer({ nodes, pods: [...pods, good().Pod] }); // the pod waits, as the informer shows it
   t.teardown(() => s.close());
   const a = good();
   a.NodeNames = ['g1', 'ghost'];
   const r = await s.post<ExtenderFilterResult>('/scheduler/filter', a);
   t.same(r.body.NodeNames, ['g1']);
-  t.same(r.body.FailedAndUnresolvableNodes, { ghost: "node ghost is not in sluice's cache (deleted, or not seen yet)" });
+  t.same(r.body.FailedAndUnresolvableNodes, { ghost: "not in sluice's cache (deleted, or not seen yet)" });
 
   // g2 passes filter, then disappears before prioritize and bind.
   a.NodeNames = ['g1', 'g2'];
@@ -104,4 +104,48 @@ t.test('ops endpoints: health, readiness, metrics', async (t) => {
   t.match(m, /sluice_gpus\{resource="nvidia.com\/gpu",state="used"\} 3/);
   t.match(m, /sluice_extender_requests_total\{verb="filter",outcome="ok"\} 1/);
   t.match(m, /sluice_extender_duration_seconds_count\{verb="filter"\} 1/);
+});
+
+t.test('shapes that were 500s (issue 12): a 400 naming the field, cache untouched', async (t) => {
+  const s = await startServer({ nodes, pods });
+  t.teardown(() => s.close());
+  const before = JSON.stringify(s.running.cache.inventory());
+  const withPod = (edit: (p: any) => void): ExtenderArgs => {
+    const a = good();
+    edit(a.Pod);
+    return a;
+  };
+  const withNode = (edit: (n: any) => void): ExtenderArgs => {
+    const n: any = gpuNode('g1', { gpus: 8 });
+    edit(n);
+    return { ...good(), NodeNames: null, Nodes: { items: [n] } };
+  };
+  const cases: Array<[string, ExtenderArgs, RegExp]> = [
+    ['containers: [null]', withPod((p) => (p.spec.containers = [null])), /body\/Pod\/spec\/containers\/0 must be object/],
+    ['initContainers: 5', withPod((p) => (p.spec.initContainers = 5)), /body\/Pod\/spec\/initContainers must be array,null/],
+    ['gpu-model annotation: 5', withPod((p) => (p.metadata.annotations = { 'sluice.io/gpu-model': 5 })), /annotations\/sluice.io~1gpu-model must be string/],
+    ['status.conditions: 5', withNode((n) => (n.status.conditions = 5)), /conditions must be array,null/],
+    ['status.conditions: [null]', withNode((n) => (n.status.conditions = [null])), /conditions\/0 must be object/],
+  ];
+  for (const [what, body, msg] of cases) {
+    for (const verb of ['filter', 'prioritize']) {
+      const r = await s.post<{ error: string }>(`/scheduler/${verb}`, body);
+      t.equal(r.status, 400, `${what} (${verb}): 400`);
+      t.match(r.body.error, msg, `${what} (${verb}): names the field`);
+    }
+  }
+  // A node nested 10,000 deep: JSON.stringify cannot echo it back (stack overflow).
+  const deep = JSON.stringify(withNode((n) => (n.metadata.deep = 'DEEP'))).replace('"DEEP"', '{"x":'.repeat(10000) + '1' + '}'.repeat(10000));
+  const r = await s.post<{ error: string }>('/scheduler/filter', deep);
+  t.equal(r.status, 400, 'a node nested 10,000 deep: 400');
+  t.match(r.body.error, /nested too deeply/);
+  t.equal(JSON.stringify(s.running.cache.inventory()), before, 'cache unchanged');
+});
+
+t.test('more nodes than limits.extenderMaxNodes: 400 before any work', async (t) => {
+  const s = await startServer({ nodes, pods }, { limits: { extenderMaxNodes: 100 } });
+  t.teardown(() => s.close());
+  const r = await s.post<{ error: string }>('/scheduler/filter', { ...good(), NodeNames: Array.from({ length: 101 }, (_, i) => `n${i}`) });
+  t.equal(r.status, 400);
+  t.match(r.body.error, /NodeNames must NOT have more than 100 items/);
 });

@@ -22,6 +22,9 @@ const before = (n: number): V1Pod[] => podsOf(state1, (name) => name === 'cpu-on
 const afterPreempt1 = (): V1Pod[] => podsOf(state2, (name) => name !== 'urgent-1');
 
 const args = (f: string): ExtenderArgs => fixture<ExtenderArgs>(`scheduler-extender/${f}`);
+// The pods those requests were about, as the pod informer holds them while they wait: a bind
+// counts the pod sluice's cache has, never one from a filter body.
+const pendingOf = (...files: string[]): V1Pod[] => files.map((f) => args(f).Pod);
 
 async function withServer(pods: V1Pod[], fn: (s: TestServer) => Promise<void>, base: Record<string, unknown> = {}): Promise<void> {
   const s = await startServer({ nodes, pods }, base);
@@ -135,7 +138,7 @@ t.test('prioritize-3.json: low-5 with 2 GPUs free on each node', async (t) => {
 });
 
 t.test('bind-1.json / bind-full-nodes-1.json: binding counts at once; a second bind of the same pod is refused', async (t) => {
-  await withServer(before(1), async (s) => {
+  await withServer([...before(1), ...pendingOf('filter-1.json', 'filter-full-nodes-1.json')], async (s) => {
     await s.post('/scheduler/filter', args('filter-1.json')); // kube-scheduler filters before it binds
     const r = await s.post<{ Error: string }>('/scheduler/bind', fixture('scheduler-extender/bind-1.json'));
     t.same(r.body, { Error: '' });
@@ -154,15 +157,15 @@ t.test('bind-1.json / bind-full-nodes-1.json: binding counts at once; a second b
 });
 
 t.test('bind-2.json and bind-3.json bind the last GPUs; a bind with no room is refused', async (t) => {
-  await withServer(before(6), async (s) => {
+  await withServer([...before(6), ...pendingOf('filter-2.json')], async (s) => {
     await s.post('/scheduler/filter', args('filter-2.json'));
     t.same((await s.post('/scheduler/bind', fixture('scheduler-extender/bind-2.json'))).body, { Error: '' });
   });
-  await withServer(afterPreempt1(), async (s) => {
+  await withServer([...afterPreempt1(), ...pendingOf('filter-3.json')], async (s) => {
     await s.post('/scheduler/filter', args('filter-3.json'));
     t.same((await s.post('/scheduler/bind', fixture('scheduler-extender/bind-3.json'))).body, { Error: '' });
   });
-  await withServer(before(7), async (s) => {
+  await withServer([...before(7), ...pendingOf('filter-3.json')], async (s) => {
     await s.post('/scheduler/filter', args('filter-3.json'));
     const r = await s.post<{ Error: string }>('/scheduler/bind', fixture('scheduler-extender/bind-3.json'));
     t.equal(r.body.Error, 'node gpu-node-2: 0 of 8 nvidia.com/gpu free, pod needs 4');

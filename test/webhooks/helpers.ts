@@ -78,6 +78,8 @@ export interface Running {
   metrics: Metrics;
   store: Store;
   ca: string;
+  /** The cluster cache the listener decides from (testCluster()). */
+  cache: ClusterCache;
   post(path: string, body: unknown): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
 }
@@ -87,6 +89,8 @@ export interface StartOptions {
   storeUrl?: string;
   webhooks?: Record<string, unknown>;
   migrate?: boolean;
+  /** The admin API section of the config (e.g. a bearer token). */
+  api?: Record<string, unknown>;
 }
 
 /** sluice's api listener over HTTPS on 127.0.0.1:0 with a real Store in a random schema. */
@@ -101,6 +105,7 @@ export async function startSluice(o: StartOptions = {}): Promise<Running> {
       logLevel: 'silent',
       // Queueing on: these tests assert the scheduling gate (off by default until a queue manager runs).
       webhooks: { queueing: true, jobTypes: { notebook: { 'sluice.io/pool': 'notebooks' } }, ...(o.webhooks ?? {}) },
+      ...(o.api ? { api: o.api } : {}),
     },
   });
   const log = createLogger('silent');
@@ -111,7 +116,7 @@ export async function startSluice(o: StartOptions = {}): Promise<Running> {
   if (o.migrate !== false) await store.migrate();
   const servers = await buildServers({
     config, log, metrics, cache, binder: new SnapshotBinder(cache), notReady: () => null,
-    namespaces, queues: store.queues, audit: store.audit,
+    namespaces, queues: store.queues, audit: store.audit, store,
   });
   const url = await servers.api.listen({ host: '127.0.0.1', port: 0 });
   const ca = readFileSync(join(dir, 'ca.crt'), 'utf8');
@@ -137,7 +142,7 @@ export async function startSluice(o: StartOptions = {}): Promise<Running> {
       req.end(payload);
     });
   return {
-    url, servers, metrics, store, ca, post,
+    url, servers, metrics, store, ca, cache, post,
     async close() {
       agent.destroy();
       await servers.api.close();

@@ -1,0 +1,88 @@
+// Slow-body clients (issue 12, defect 4): connections that send headers and then trickle
+// nothing are closed after connections.requestTimeoutSeconds, connections past the cap are
+// closed at once, and meanwhile /healthz and admission keep answering.
+import t from 'tap';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { connect, type TLSSocket } from 'node:tls';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runGenerate } from '../../certs/cli.js';
+import { loadConfig } from '../../config/load.js';
+import { createLogger } from '../../observability/logger.js';
+import { serve } from '../../server/run.js';
+import { fixture, gpuNode } from '../helpers/k8s.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sluice-conn-'));
+runGenerate({ out: dir, service: 'sluice', namespace: 'sluice-system', dns: [], ips: ['127.0.0.1'], days: 2, caDays: 10 });
+writeFileSync(join(dir, 'snapshot.json'), JSON.stringify({ nodes: [gpuNode('gpu-node-1')], pods: [] }));
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
+t.test('slow-body connections are capped and closed; health and admission keep answering', async (t) => {
+  const config = loadConfig({
+    env: {},
+    base: {
+      clusterSnapshot: join(dir, 'snapshot.json'),
+      https: { host: '127.0.0.1', port: 0, certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') },
+      http: { host: '127.0.0.1', port: 0 },
+      store: { url: '' },
+      connections: { requestTimeoutSeconds: 2, headersTimeoutSeconds: 1, maxConnections: 40 },
+    },
+  });
+  const running = await serve(config, { log: createLogger('silent') });
+  t.teardown(() => running.close());
+  const api = new URL(running.apiUrl);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+  t.teardown(() => agent.destroy());
+  const review = fixture('admission/gpu-pod.json');
+  const mutate = (): Promise<{ status: number; ms: number }> =>
+    new Promise((resolve, reject) => {
+      const start = performance.now();
+      const req = request(running.apiUrl + '/webhooks/mutate', { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - start }));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(review));
+    });
+  t.equal((await mutate()).status, 200, 'kube-apiserver has its keep-alive connection');
+
+  const fdsBefore = openFds();
+  const slow: TLSSocket[] = [];
+  const closedAt: number[] = [];
+  let got408 = 0;
+  const opened = performance.now();
+  for (let i = 0; i < 100; i++) {
+    const s = connect({ host: api.hostname, port: Number(api.port), rejectUnauthorized: false });
+    s.on('error', () => undefined);
+    s.on('secureConnect', () => s.write('POST /webhooks/mutate HTTP/1.1\r\nHost: sluice\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{'));
+    s.on('close', () => closedAt.push(performance.now() - opened));
+    s.on('data', () => got408++);
+    slow.push(s);
+  }
+  t.teardown(() => slow.forEach((s) => s.destroy()));
+  await new Promise((r) => setTimeout(r, 500));
+  t.ok(closedAt.length >= 60, `connections past the cap of 40 are closed at once (${closedAt.length} of 100 closed)`);
+  t.ok(openFds() - fdsBefore < 40 + 40, `file descriptors stay bounded (${openFds() - fdsBefore} more than before)`);
+
+  const health = await fetch(running.opsUrl + '/healthz');
+  t.equal(health.status, 200, '/healthz answers while slow clients hold the API listener');
+  const during = await mutate();
+  t.equal(during.status, 200, 'admission answers on its keep-alive connection');
+  t.ok(during.ms < 200, `in ${during.ms.toFixed(1)} ms`);
+
+  const deadline = performance.now() + 6000;
+  while (closedAt.length < 100 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  t.comment(`408s: ${got408}, connected: ${slow.filter((s) => s.authorized !== undefined).length}`);
+  t.equal(closedAt.length, 100, `every slow connection is closed by sluice (the last after ${Math.max(...closedAt).toFixed(0)} ms)`);
+  const fresh = new Agent({ keepAlive: false, rejectUnauthorized: false });
+  const after = await new Promise<number>((resolve, reject) => {
+    const req = request(running.apiUrl + '/webhooks/mutate', { method: 'POST', agent: fresh, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(review));
+  });
+  t.equal(after, 200, 'a new connection is accepted again');
+});
