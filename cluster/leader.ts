@@ -17,17 +17,20 @@ export interface LeaderElectionOptions {
   renewDeadlineMs: number;
   retryPeriodMs: number;
   log: Logger;
-  onStartedLeading: () => void;
-  onStoppedLeading: () => void;
   now?: () => number;
 }
 
 export interface Leadership {
   isLeader(): boolean;
+  /** Calls `fn(true)` on becoming leader and `fn(false)` on losing it (at once if leading now). */
+  subscribe(fn: (leading: boolean) => void): void;
 }
 
 /** Always leader: a single sluice without an apiserver (snapshot mode). */
-export const SOLE_LEADER: Leadership = { isLeader: () => true };
+export const SOLE_LEADER: Leadership = {
+  isLeader: () => true,
+  subscribe: (fn) => fn(true),
+};
 
 const statusOf = (e: unknown): number | undefined => {
   const c = (e as { code?: unknown }).code;
@@ -42,6 +45,7 @@ export class LeaderElector implements Leadership {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly now: () => number;
+  private readonly listeners: Array<(leading: boolean) => void> = [];
 
   constructor(
     kc: KubeConfig,
@@ -53,6 +57,11 @@ export class LeaderElector implements Leadership {
 
   isLeader(): boolean {
     return this.leading;
+  }
+
+  subscribe(fn: (leading: boolean) => void): void {
+    this.listeners.push(fn);
+    if (this.leading) fn(true);
   }
 
   start(): void {
@@ -93,13 +102,9 @@ export class LeaderElector implements Leadership {
     if (leading === this.leading) return;
     this.leading = leading;
     const lease = `${this.opts.namespace}/${this.opts.name}`;
-    if (leading) {
-      this.opts.log.info({ lease, identity: this.opts.identity }, 'became leader: running the queue manager');
-      this.opts.onStartedLeading();
-    } else {
-      this.opts.log.warn({ lease, identity: this.opts.identity, why }, `stopped leading (${why}): releasing nothing until leader again`);
-      this.opts.onStoppedLeading();
-    }
+    if (leading) this.opts.log.info({ lease, identity: this.opts.identity }, 'became leader: serving the extender and running the queue manager');
+    else this.opts.log.warn({ lease, identity: this.opts.identity, why }, `stopped leading (${why}): no extender decisions and no releases until leader again`);
+    for (const fn of this.listeners) fn(leading);
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {

@@ -107,6 +107,9 @@ export interface SluiceConfig {
     /** Queue store unreadable (Postgres down, nothing cached): admit without quota checks, or deny. */
     onStoreDown: 'allow' | 'deny';
   };
+  /** Elect one leader among replicas with a Lease (queue.lease*): only the leader serves the
+   * extender and runs the queue manager. false: this process acts alone (one replica only). */
+  leaderElection: boolean;
   /** The queue manager (queue/): releases gated jobs when quota and capacity allow. */
   queue: {
     /** Run the queue manager (every replica evaluates; only the Lease holder releases). */
@@ -310,6 +313,7 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
       },
       required: ['gpuTaint', 'queueing', 'serviceAccount', 'jobTypes', 'guaranteedPriorityClass', 'guaranteedPriority', 'bestEffortPriorityClass', 'bestEffortPriority', 'guaranteedPreemptionPolicy', 'bestEffortPreemptionPolicy', 'onStoreDown'],
     },
+    leaderElection: { type: 'boolean', default: true },
     queue: {
       type: 'object',
       additionalProperties: false,
@@ -398,6 +402,7 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
     'store',
     'api',
     'webhooks',
+    'leaderElection',
     'queue',
     'certs',
   ],

@@ -110,12 +110,10 @@ export class QueueManager {
       this.log.warn({ err: (e as Error).message }, 'cannot read pending releases from Redis; they are carried out when Redis answers');
     }
     await this.opts.releaser.start();
-    this.metrics.leader.set(1);
     this.trigger('leader');
   }
 
   async stopLeading(): Promise<void> {
-    this.metrics.leader.set(0);
     await this.opts.releaser?.stop();
   }
 

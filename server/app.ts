@@ -24,6 +24,7 @@ import { ApiAuth, kubeTokenReviewer } from '../api/auth.js';
 import { adminApi } from '../api/routes.js';
 import type { Store } from '../store/store.js';
 import type { QueueManager } from '../queue/manager.js';
+import type { Leadership } from '../cluster/leader.js';
 import { submitWarning } from '../queue/preview.js';
 import { apiTlsOptions, checkClientCertConfig, connectionOptions, limitBodies, nodeServerOptions, requireClientCerts, type ApiTls } from './listeners.js';
 
@@ -48,6 +49,8 @@ export interface AppParts {
   preemptionSinks?: readonly PreemptionSink[];
   /** A live cluster, for TokenReview on the admin API (api.tokenReview). */
   kubeConfig?: KubeConfig | null;
+  /** Which replica serves the extender (absent: this one). */
+  leadership?: Leadership;
   /** The queue manager (admin API job routes, submit-time warnings); null when off. */
   queueManager?: QueueManager | null;
 }
@@ -88,9 +91,14 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, log, metrics });
   const preempter = new Preempter({ cache, queues: parts.queues ?? noStore, sinks: parts.preemptionSinks ?? [], log, metrics });
   // Snapshot mode fills the cache in one replaceAll, which counts as synced.
-  const cacheNotReady = (): string | null =>
-    cache.synced ? null : 'the cluster cache has not synced yet (the node and pod informers have not both listed the cluster)';
-  gateUntilSynced(api, { metrics, log, notReady: cacheNotReady });
+  // Followers never decide: the assume ledger that keeps binds from overcommitting is the
+  // leader's alone.
+  const extenderNotReady = (): string | null => {
+    if (!cache.synced) return 'the cluster cache has not synced yet (the node and pod informers have not both listed the cluster)';
+    if (parts.leadership && !parts.leadership.isLeader()) return `this replica is not the leader (Lease ${config.queue.leaseNamespace}/${config.queue.leaseName}); the extender Service routes to the leader`;
+    return null;
+  };
+  gateUntilSynced(api, { metrics, log, notReady: extenderNotReady });
   await api.register(schedulerRoutes, { extender, preempter, metrics, maxNodes: config.limits.extenderMaxNodes });
 
   const admission = new AdmissionHandler({

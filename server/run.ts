@@ -1,7 +1,7 @@
 // `sluice serve`: wires config, cache, the cluster source (live apiserver or snapshot
 // file) and the listeners, and shuts down cleanly on SIGTERM/SIGINT.
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig, VersionApi } from '@kubernetes/client-node';
 import type { SluiceConfig } from '../config/schema.js';
@@ -19,12 +19,12 @@ import { kubeEventPoster, PreemptionEvents } from '../scheduler/preempt-events.j
 import type { PreemptionSink } from '../store/preemptions.js';
 import { Store } from '../store/store.js';
 import { JobRecorder } from '../store/jobs.js';
-import { LeaderElector, SOLE_LEADER } from '../cluster/leader.js';
+import { LeaderElector, SOLE_LEADER, type Leadership } from '../cluster/leader.js';
+import { LeaderLabel } from '../cluster/leader-label.js';
 import { KubeQueueEvents } from '../queue/events.js';
 import { QueueManager } from '../queue/manager.js';
 import { BullReleaser, InMemoryReleaser, KubeGatePatcher, type ReleaseSink } from '../queue/releaser.js';
 import { GATE_QUEUE } from '../webhooks/labels.js';
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { buildServers, type Servers } from './app.js';
 import { keepTlsPolicy } from './listeners.js';
@@ -67,7 +67,15 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConfig?: KubeConfig } = {}): Promise<Running> {
+export interface ServeOptions {
+  log?: Logger;
+  kubeConfig?: KubeConfig;
+  /** This replica's pod (the leader labels it); default: env POD_NAME / POD_NAMESPACE. */
+  podName?: string;
+  podNamespace?: string;
+}
+
+export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Promise<Running> {
   const log = opts.log ?? createLogger(config.logLevel);
   const metrics = new Metrics();
   const cache = new ClusterCache({
@@ -144,7 +152,28 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
   if (store) store.startInBackground();
   else log.warn('store.url is empty: no Postgres store; queue lookups answer "unavailable", no audit records, the admin API queue routes answer 503');
 
-  const queue = config.queue.enabled ? await startQueueManager(config, { cache, store, kc: liveKc, log, metrics }) : null;
+  // One Lease decides which replica serves the extender (its assume ledger is per process)
+  // and runs the queue manager; every replica serves the webhooks and the read-only API.
+  const self = { name: opts.podName ?? process.env.POD_NAME ?? '', namespace: opts.podNamespace ?? process.env.POD_NAMESPACE ?? config.queue.leaseNamespace };
+  const elector = liveKc && config.leaderElection
+    ? new LeaderElector(liveKc, {
+        namespace: config.queue.leaseNamespace,
+        name: config.queue.leaseName,
+        identity: `${self.name || hostname()}-${randomBytes(3).toString('hex')}`,
+        leaseDurationMs: config.queue.leaseDurationSeconds * 1000,
+        renewDeadlineMs: config.queue.renewDeadlineSeconds * 1000,
+        retryPeriodMs: config.queue.retryPeriodSeconds * 1000,
+        log,
+      })
+    : null;
+  const leadership = elector ?? SOLE_LEADER;
+  leadership.subscribe((leading) => metrics.leader.set(leading ? 1 : 0));
+  if (liveKc && self.name) {
+    const label = new LeaderLabel(liveKc, self, log);
+    leadership.subscribe((leading) => void label.set(leading));
+  }
+  const queue = config.queue.enabled ? await startQueueManager(config, { cache, store, kc: liveKc, log, metrics, leadership }) : null;
+  elector?.start();
 
   // Preemptions: job records in Postgres, Events on the victims and their owners.
   const preemptionSinks: PreemptionSink[] = [];
@@ -167,6 +196,7 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
     preemptionSinks,
     kubeConfig: liveKc,
     queueManager: queue?.manager ?? null,
+    leadership,
   });
   if (servers.tlsOptions) tlsCert.attach(keepTlsPolicy(servers.api.server as unknown as SecureContextTarget, servers.tlsOptions));
   const apiUrl = await servers.api.listen({ host: config.https.host, port: config.https.port });
@@ -190,6 +220,7 @@ export async function serve(config: SluiceConfig, opts: { log?: Logger; kubeConf
       closed = true;
       clearInterval(expiry);
       tlsCert.stop();
+      await elector?.stop(); // gives the Lease up: a follower takes over within a retry period
       await queue?.stop();
       await watcher?.stop();
       await nsWatcher?.stop();
@@ -221,6 +252,7 @@ interface QueueParts {
   kc: KubeConfig | null;
   log: Logger;
   metrics: Metrics;
+  leadership: Leadership;
 }
 
 /**
@@ -230,7 +262,7 @@ interface QueueParts {
  */
 async function startQueueManager(
   config: SluiceConfig,
-  { cache, store, kc, log, metrics }: QueueParts,
+  { cache, store, kc, log, metrics, leadership }: QueueParts,
 ): Promise<{ manager: QueueManager; stop(): Promise<void> }> {
   const q = config.queue;
   let manager: QueueManager | null = null;
@@ -242,27 +274,13 @@ async function startQueueManager(
     : new InMemoryReleaser((uid) => cache.ungate(uid, GATE_QUEUE), onReleased);
   const records = store ? new JobRecorder({ pool: store.pool, log, historyDays: q.historyDays }) : null;
   records?.start();
-  const identity = `${process.env.POD_NAME || hostname()}-${randomBytes(3).toString('hex')}`;
-  const elector = kc
-    ? new LeaderElector(kc, {
-        namespace: q.leaseNamespace,
-        name: q.leaseName,
-        identity,
-        leaseDurationMs: q.leaseDurationSeconds * 1000,
-        renewDeadlineMs: q.renewDeadlineSeconds * 1000,
-        retryPeriodMs: q.retryPeriodSeconds * 1000,
-        log,
-        onStartedLeading: () => void manager?.startLeading(),
-        onStoppedLeading: () => void manager?.stopLeading(),
-      })
-    : null;
   manager = new QueueManager({
     cache,
     source: store ? { listQueues: () => store.listQueues(), onQueueChanged: (fn) => store.onQueueChanged(fn), notReady: () => store.notReady() } : null,
     releaser,
     records,
     events: kc ? new KubeQueueEvents(kc, log, q.eventsPerSecond) : null,
-    leadership: elector ?? SOLE_LEADER,
+    leadership,
     log,
     metrics,
     backfillGuardSeconds: q.backfillGuardSeconds,
@@ -271,14 +289,13 @@ async function startQueueManager(
     waitEventIntervalSeconds: q.waitEventIntervalSeconds,
   });
   await manager.start();
-  if (elector) elector.start();
-  else await manager.startLeading();
+  const m0 = manager;
+  leadership.subscribe((leading) => void (leading ? m0.startLeading() : m0.stopLeading()));
   if (!store) log.warn('no store: the queue manager releases jobs by capacity alone (no quotas known)');
   const m = manager;
   return {
     manager: m,
     async stop() {
-      await elector?.stop();
       await m.stopLeading();
       await m.stop();
       await releaser.close();

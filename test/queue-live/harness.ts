@@ -39,14 +39,15 @@ export interface SubmitOpts {
   model?: string;
 }
 
-export async function startLive(o: { nodes?: V1Node[]; queues?: Record<string, QueueInput>; config?: Record<string, unknown>; api?: StandInApiserver; schema?: string; prefix?: string } = {}): Promise<Live> {
+export async function startLive(o: { nodes?: V1Node[]; queues?: Record<string, QueueInput>; config?: Record<string, unknown>; api?: StandInApiserver; schema?: string; prefix?: string; podName?: string } = {}): Promise<Live> {
   const api = o.api ?? (await StandInApiserver.start());
-  for (const n of o.nodes ?? [gpuNode('g1', { gpus: 8 }), gpuNode('g2', { gpus: 8 })]) api.create('nodes', n);
+  if (!o.api) for (const n of o.nodes ?? [gpuNode('g1', { gpus: 8 }), gpuNode('g2', { gpus: 8 })]) api.create('nodes', n);
   const schema = o.schema ?? randomSchema();
   const prefix = o.prefix ?? `t${randomBytes(5).toString('hex')}`;
   const store = new Store({ url: DATABASE_URL, schema, log: createLogger('silent') });
   await store.migrate();
   for (const [name, q] of Object.entries(o.queues ?? {})) await store.putQueue(name, q);
+  if (o.podName) api.create('pods', { metadata: { name: o.podName, namespace: 'sluice-system', labels: { app: 'sluice' } }, spec: { containers: [{ name: 'sluice', image: 'sluice' }] } });
   const config = loadConfig({
     env: {},
     base: {
@@ -66,7 +67,7 @@ export async function startLive(o: { nodes?: V1Node[]; queues?: Record<string, Q
       done();
     },
   });
-  const running = await serve(config, { log: createLogger('debug', sink), kubeConfig: api.kubeConfig() });
+  const running = await serve(config, { log: createLogger('debug', sink), kubeConfig: api.kubeConfig(), podName: o.podName, podNamespace: 'sluice-system' });
   await waitFor(() => running.queue?.current() !== null, 10000);
   const pod = (name: string, ns = 'team-a'): V1Pod | undefined => api.get<V1Pod>('pods', ns, name);
   return {
@@ -109,7 +110,7 @@ export async function startLive(o: { nodes?: V1Node[]; queues?: Record<string, Q
     },
     async close() {
       await running.close();
-      await store.dropSchema().catch(() => undefined);
+      if (!o.schema) await store.dropSchema().catch(() => undefined);
       await store.close();
       if (!o.api) await api.close();
     },

@@ -36,7 +36,7 @@ t.test('a bind whose UID is not the pod of that name is refused', async (t) => {
 t.test('a pod the informer has not seen: counted from one apiserver read, UID checked', async (t) => {
   const apiserver = await startFakeApiserver({ nodes: [gpuNode('g1', { gpus: 8 })], pods: [gpuPod('holder', { node: 'g1', gpus: 4, uid: 'u-holder' })] });
   t.teardown(() => apiserver.close());
-  const config = loadConfig({ env: {}, base: { https: { host: '127.0.0.1', port: 0, certFile: '', keyFile: '' }, http: { host: '127.0.0.1', port: 0 }, store: { url: '' }, logLevel: 'silent' } });
+  const config = loadConfig({ env: {}, base: { https: { host: '127.0.0.1', port: 0, certFile: '', keyFile: '' }, http: { host: '127.0.0.1', port: 0 }, store: { url: '' }, logLevel: 'silent', leaderElection: false, queue: { enabled: false } } });
   const running = await serve(config, { log: createLogger('silent'), kubeConfig: kubeConfigFor(apiserver.url) });
   t.teardown(() => running.close());
   for (let i = 0; i < 250 && !running.cache.synced; i++) await new Promise((r) => setTimeout(r, 20));

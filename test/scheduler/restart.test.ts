@@ -25,7 +25,7 @@ t.test('binds fired before the pod informer has synced never overcommit', async 
 
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({ write: (c: Buffer, _e, d) => { for (const l of c.toString().split('\n')) if (l) logs.push(JSON.parse(l)); d(); } });
-  const config = loadConfig({ env: {}, base: { https: { host: '127.0.0.1', port: 0, certFile: '', keyFile: '' }, http: { host: '127.0.0.1', port: 0 }, store: { url: '' } } });
+  const config = loadConfig({ env: {}, base: { https: { host: '127.0.0.1', port: 0, certFile: '', keyFile: '' }, http: { host: '127.0.0.1', port: 0 }, store: { url: '' }, leaderElection: false, queue: { enabled: false } } });
   const running = await serve(config, { log: createLogger('info', sink), kubeConfig: kubeConfigFor(apiserver.url) });
   t.teardown(() => running.close());
   const post = async (path: string, body: unknown): Promise<{ status: number; body: any }> => {
