@@ -89,8 +89,7 @@ export interface SluiceConfig {
   webhooks: {
     /** Taint on GPU nodes that GPU pods get a toleration for, as key[=value]:Effect; '' = none. */
     gpuTaint: string;
-    /** Put the scheduling gate sluice.io/queue on GPU pods (the queue manager releases them).
-     * Off by default: with no queue manager running, gated pods would wait forever. */
+    /** Put the scheduling gate sluice.io/queue on GPU pods (the queue manager releases them). */
     queueing: boolean;
     /** The only user allowed to remove the gate or change sluice.io/queue, qos, user labels. */
     serviceAccount: string;
@@ -282,7 +281,7 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
       additionalProperties: false,
       default: {
         gpuTaint: 'nvidia.com/gpu:NoSchedule',
-        queueing: false,
+        queueing: true,
         serviceAccount: 'system:serviceaccount:sluice-system:sluice',
         jobTypes: {},
         guaranteedPriorityClass: 'sluice-guaranteed',
@@ -295,7 +294,7 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
       },
       properties: {
         gpuTaint: { type: 'string', default: 'nvidia.com/gpu:NoSchedule' },
-        queueing: { type: 'boolean', default: false },
+        queueing: { type: 'boolean', default: true },
         serviceAccount: { type: 'string', default: 'system:serviceaccount:sluice-system:sluice' },
         jobTypes: {
           type: 'object',

@@ -3,7 +3,7 @@
 // When the leader shuts down, the follower takes over: the gap is measured.
 import t from 'tap';
 import type { V1Pod } from '@kubernetes/client-node';
-import { StandInApiserver } from '../helpers/apiserver.js';
+import { StandInApiserver } from '../../bench/apiserver/standin.js';
 import { gpuNode, gpuPod } from '../helpers/k8s.js';
 import { randomSchema, waitFor } from '../store/helpers.js';
 import { startLive, type Live } from './harness.js';

@@ -8,7 +8,7 @@ import { createLogger } from '../../observability/logger.js';
 import { serve, type Running } from '../../server/run.js';
 import type { QueueInput } from '../../store/queues.js';
 import { Store } from '../../store/store.js';
-import { StandInApiserver } from '../helpers/apiserver.js';
+import { StandInApiserver } from '../../bench/apiserver/standin.js';
 import { gpuNode } from '../helpers/k8s.js';
 import { DATABASE_URL, randomSchema, waitFor } from '../store/helpers.js';
 

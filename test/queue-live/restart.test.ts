@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { createLogger } from '../../observability/logger.js';
 import { Store } from '../../store/store.js';
-import { StandInApiserver } from '../helpers/apiserver.js';
+import { StandInApiserver } from '../../bench/apiserver/standin.js';
 import { gpuNode, repoRoot } from '../helpers/k8s.js';
 import { DATABASE_URL, randomSchema, waitFor } from '../store/helpers.js';
 

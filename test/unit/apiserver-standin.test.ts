@@ -1,4 +1,4 @@
-// The stand-in apiserver (test/helpers/apiserver.ts) driven by @kubernetes/client-node 1.4
+// The stand-in apiserver (bench/apiserver/standin.ts) driven by @kubernetes/client-node 1.4
 // itself: informers across watch expiry and 410 relists, JSON/merge patches with the real
 // status codes, pods/binding rules, lease optimistic concurrency, lists, selectors, events.
 import t from 'tap';
@@ -6,7 +6,7 @@ import {
   CoordinationV1Api, CoreV1Api, EventsV1Api, PatchStrategy, makeInformer, setHeaderOptions,
   type V1Lease, type V1Pod,
 } from '@kubernetes/client-node';
-import { StandInApiserver } from '../helpers/apiserver.js';
+import { StandInApiserver } from '../../bench/apiserver/standin.js';
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {

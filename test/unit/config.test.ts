@@ -12,7 +12,7 @@ t.test('defaults', async (t) => {
   t.equal(c.defaultPolicy, 'binpack');
   t.equal(c.https.port, 9443);
   t.equal(c.http.port, 8080);
-  t.equal(c.webhooks.queueing, false, 'no scheduling gates until a queue manager runs to remove them');
+  t.equal(c.webhooks.queueing, true, 'GPU pods are gated: the queue manager releases them');
 });
 
 t.test('file < env < flags', async (t) => {

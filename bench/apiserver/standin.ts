@@ -1,4 +1,4 @@
-// An in-memory stand-in kube-apiserver for tests: plain HTTP on 127.0.0.1, speaking the
+// An in-memory stand-in kube-apiserver for tests and benchmarks: plain HTTP on 127.0.0.1, speaking the
 // real wire format well enough that @kubernetes/client-node 1.4 (makeInformer/ListWatch,
 // CoreV1Api, CoordinationV1Api, EventsV1Api) works against it unchanged.
 //
@@ -29,8 +29,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID, randomInt } from 'node:crypto';
-import type { KubeConfig, V1ObjectMeta } from '@kubernetes/client-node';
-import { kubeConfigFor } from './k8s.js';
+import { KubeConfig, type V1ObjectMeta } from '@kubernetes/client-node';
 
 export type Resource = 'pods' | 'nodes' | 'namespaces' | 'leases' | 'events' | 'priorityclasses';
 
@@ -314,7 +313,14 @@ export class StandInApiserver {
 
   /** A kubeconfig for this stand-in; with a token, requests carry it as a bearer token. */
   kubeConfig(token?: string): KubeConfig {
-    return kubeConfigFor(this.url, token);
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'standin', server: this.url, skipTLSVerify: true }],
+      users: [token === undefined ? { name: 'u' } : { name: 'u', token }],
+      contexts: [{ name: 'standin', cluster: 'standin', user: 'u' }],
+      currentContext: 'standin',
+    });
+    return kc;
   }
 
   /** The current (latest) resourceVersion. */
