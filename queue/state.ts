@@ -5,10 +5,10 @@ import type { ClusterCache, PodRecord } from '../cluster/cache.js';
 import { parseModelList } from '../placement/gpu-model.js';
 import { ANNOTATION_GPU_MODEL } from '../scheduler/pod-ask.js';
 import type { QueueSpec } from '../store/queue-directory.js';
-import { LABEL_GANG_SIZE, LABEL_QUEUE, LABEL_USER } from '../webhooks/labels.js';
+import { LABEL_QUEUE, LABEL_USER } from '../webhooks/labels.js';
 import { CapacityModel, type CapacityNode } from './capacity.js';
 import { QuotaLedger } from './quota.js';
-import { isGated, isQueued, jobKey, jobOf, qosOf, unitPod, waitingUnits, type Unit } from './units.js';
+import { gangSizeOf, isGated, isQueued, jobKey, jobOf, qosOf, unitPod, waitingUnits, type Unit } from './units.js';
 
 export interface JobView {
   key: string;
@@ -59,7 +59,7 @@ export function buildState(cache: ClusterCache, queues: ReadonlyMap<string, Queu
         qos: qosOf(p),
         user: p.labels[LABEL_USER] ?? '',
         priority: p.priority,
-        gangSize: declaredGangSize(p),
+        gangSize: gangSizeOf(p) ?? 1,
         pods: [],
         gpus: [],
         models: parseModelList(p.annotations[ANNOTATION_GPU_MODEL]),
@@ -107,9 +107,4 @@ export function buildState(cache: ClusterCache, queues: ReadonlyMap<string, Queu
   for (const p of releasedUnbound) capacity.place([unitPod(p)], qosOf(p));
 
   return { units: waitingUnits(queuedPods, gated), ledger, capacity, jobs };
-}
-
-function declaredGangSize(p: Readonly<PodRecord>): number {
-  const n = Number(p.labels[LABEL_GANG_SIZE] ?? p.annotations[LABEL_GANG_SIZE] ?? 1);
-  return Number.isInteger(n) && n >= 1 ? n : 1;
 }

@@ -75,7 +75,8 @@ export function qosOf(p: Readonly<PodRecord>): QosClass {
   return p.labels[LABEL_QOS] === 'best-effort' ? 'best-effort' : 'guaranteed';
 }
 
-function gangSizeOf(p: Readonly<PodRecord>): number | null {
+/** sluice.io/gang-size (label, else annotation): 1 when absent, null when not a whole number >= 1. */
+export function gangSizeOf(p: Readonly<PodRecord>): number | null {
   const raw = p.labels[LABEL_GANG_SIZE] ?? p.annotations[LABEL_GANG_SIZE];
   if (raw === undefined) return 1;
   const n = Number(raw);
