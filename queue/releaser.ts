@@ -207,8 +207,17 @@ export class BullReleaser implements ReleaseSink {
 
   /** UIDs of pods whose release is decided but not yet carried out (restart: they count as released). */
   async pendingUids(): Promise<Set<string>> {
-    const jobs = await this.queue.getJobs(['waiting', 'active', 'delayed', 'paused']);
-    return new Set(jobs.filter(Boolean).map((j) => j.data.uid));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('Redis did not answer within 5 s')), this.opts.enqueueTimeoutMs ?? 5000);
+      timer.unref();
+    });
+    try {
+      const jobs = await Promise.race([this.queue.getJobs(['waiting', 'active', 'delayed', 'paused']), timeout]);
+      return new Set(jobs.filter(Boolean).map((j) => j.data.uid));
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Starts working off the queue (the leader). */

@@ -29,8 +29,9 @@ export async function waitFor(check: () => Promise<boolean> | boolean, withinMs:
 }
 
 /**
- * A TCP relay in front of the real Postgres: stop() cuts every connection and refuses new
- * ones (a real outage as the store sees it), start() brings it back on the same port.
+ * A TCP relay in front of the real Postgres (or another service: `target`): stop() cuts
+ * every connection and refuses new ones (a real outage as the client sees it), start()
+ * brings it back on the same port.
  */
 export class PgRelay {
   private server: Server | null = null;
@@ -38,9 +39,11 @@ export class PgRelay {
   private readonly pairs = new Set<[Socket, Socket]>();
   port = 0;
 
+  constructor(private readonly targetUrl: string = DATABASE_URL) {}
+
   async start(): Promise<void> {
     if (this.server) return;
-    const target = new URL(DATABASE_URL);
+    const target = new URL(this.targetUrl);
     const server = createServer((client) => {
       const upstream = connect(Number(target.port || 5432), target.hostname);
       for (const s of [client, upstream]) {
@@ -84,7 +87,7 @@ export class PgRelay {
   }
 
   url(): string {
-    const u = new URL(DATABASE_URL);
+    const u = new URL(this.targetUrl);
     u.hostname = '127.0.0.1';
     u.port = String(this.port);
     return u.toString();
