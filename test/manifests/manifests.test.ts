@@ -19,7 +19,7 @@ import { validateObject, type K8sObject } from './k8s-schema.js';
 import { HELM_VALUE_SETS, helmLint, kustomizeEntryPoints, renderHelm, renderKustomize, type Rendering } from './render.js';
 
 /** Routes announced by branches not merged yet (the preemption helper adds the preempt verb). */
-const ANNOUNCED_ROUTES = ['/scheduler/preempt'];
+const ANNOUNCED_ROUTES: string[] = [];
 const served = (() => {
   const src = ['scheduler/routes.ts', 'webhooks/routes.ts'].map((f) => readFileSync(join(repoRoot, f), 'utf8')).join('\n');
   return new Set([...src.matchAll(/app\.post\('([^']+)'/g)].map((m) => m[1]!).concat(ANNOUNCED_ROUTES));

@@ -14,13 +14,7 @@ import { HELM_VALUE_SETS, kustomizeEntryPoints, renderHelm, renderKustomize, typ
  * Calls announced by branches not merged yet, counted as if the code made them. Once the
  * code makes one, its entry here is redundant (reported below) and can go.
  */
-const ANNOUNCED: ApiCall[] = [
-  { group: '', resource: 'pods', verb: 'patch', from: 'queue/ (queue manager, lead): removes the scheduling gate', via: 'announced' },
-  { group: '', resource: 'events', verb: 'create', from: 'queue/ (queue manager, lead)', via: 'announced' },
-  ...['get', 'create', 'update'].map((verb) => ({ group: 'coordination.k8s.io', resource: 'leases', verb, from: 'cluster/leader.ts (lead)', via: 'announced' })),
-  { group: '', resource: 'pods', verb: 'patch', from: 'cluster/leader.ts (lead): labels its own pod', via: 'announced' },
-  ...['list', 'watch'].map((verb) => ({ group: 'scheduling.k8s.io', resource: 'priorityclasses', verb, from: 'preemption helper', via: 'announced' })),
-];
+const ANNOUNCED: ApiCall[] = [];
 /** Source files whose calls happen only with certs.selfProvision on. */
 const SELF_PROVISION_ONLY = ['certs/provision.ts'];
 
