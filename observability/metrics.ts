@@ -200,6 +200,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly redisUp = new Gauge({
+    name: 'sluice_redis_up',
+    help: '1 while the release queue reaches Redis (last command succeeded), else 0; only the leader releases.',
+    registers: [this.registry],
+  });
+
   readonly leader = new Gauge({
     name: 'sluice_leader',
     help: '1 while this replica holds the sluice Lease (runs the queue manager), else 0.',

@@ -168,6 +168,7 @@ export class BullReleaser implements ReleaseSink {
       },
     });
     this.queue.on('error', (err) => {
+      opts.metrics.redisUp.set(0);
       if (!this.redisDown) opts.log.warn({ err: err.message }, `Redis error in the release queue (${err.message}); releases wait and resume when Redis is back`);
       this.redisDown = true;
     });
@@ -192,6 +193,8 @@ export class BullReleaser implements ReleaseSink {
     });
     try {
       const ok = await Promise.race([this.queue.addBulk(orders).then(() => true), timeout]);
+      if (ok) this.opts.metrics.redisUp.set(1);
+      else this.opts.metrics.redisUp.set(0);
       if (ok && this.redisDown) {
         this.redisDown = false;
         this.opts.log.info('Redis is back; releases continue');
