@@ -78,6 +78,8 @@ const jobOut = {
     releasedAt: { type: ['string', 'null'] },
     finishedAt: { type: ['string', 'null'] },
     position: { type: ['integer', 'null'] },
+    preemptedBy: { type: ['string', 'null'], description: 'the guaranteed pod that took the GPUs back, when preempted' },
+    preemptedAt: { type: ['string', 'null'] },
     pods: {
       type: 'array',
       items: { type: 'object', properties: { name: { type: 'string' }, node: { type: 'string' }, gated: { type: 'boolean' }, terminal: { type: 'boolean' } } },
@@ -153,6 +155,13 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
     },
   );
 
+  /** Who preempted a live job, from its record (null when not preempted, or no store). */
+  const preemption = async (namespace: string, name: string): Promise<{ preempted: boolean; preemptedBy: string | null; preemptedAt: string | null }> => {
+    if (!opts.store) return { preempted: false, preemptedBy: null, preemptedAt: null };
+    const stored = await getJob(opts.store.pool, namespace, name).catch(() => null);
+    return { preempted: stored?.state === 'preempted', preemptedBy: stored?.preemptedBy ?? null, preemptedAt: iso(stored?.preemptedAt) };
+  };
+
   app.get<{ Params: { namespace: string; name: string } }>(
     '/api/v1/jobs/:namespace/:name',
     {
@@ -173,6 +182,8 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
       const live = s?.jobs.get(`${namespace}/${name}`);
       if (s && live) {
         const rec = opts.manager!.jobRecord(namespace, name);
+        const { preempted, ...preemptedBy } = await preemption(namespace, name);
+        const state = s.states.get(live.key) ?? 'queued';
         const w = (s.waiting.get(live.queue) ?? []).find((x) => x.unit.namespace === namespace && x.unit.job === name);
         return {
           namespace,
@@ -184,13 +195,15 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
           model: live.models.join(','),
           gangSize: w?.unit.gangSize ?? rec?.gangSize ?? live.pods.length,
           gpus: live.gpus.reduce((a, g) => a + g.count, 0),
-          state: s.states.get(live.key) ?? 'queued',
+          // Victims still terminating: their record says preempted, which is what happened.
+          state: preempted && state !== 'queued' ? 'preempted' : state,
           waitingFor: w?.waitingFor ?? '',
           reason: w?.reason ?? '',
           submittedAt: new Date(live.submittedMs).toISOString(),
           releasedAt: iso(rec?.releasedAt),
           finishedAt: iso(rec?.finishedAt),
           position: w?.position ?? null,
+          ...preemptedBy,
           pods: live.pods.map((p) => ({ name: p.name, node: p.node, gated: p.gated, terminal: p.terminal })),
         };
       }
@@ -214,6 +227,8 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
         releasedAt: iso(stored.releasedAt),
         finishedAt: iso(stored.finishedAt),
         position: null,
+        preemptedBy: stored.preemptedBy,
+        preemptedAt: iso(stored.preemptedAt),
         pods: [],
       };
     },

@@ -7,7 +7,8 @@
 import type { Pool } from 'pg';
 import type { Logger } from '../observability/logger.js';
 
-export type JobState = 'queued' | 'released' | 'running' | 'finished' | 'deleted';
+/** 'preempted' is written by the preemption path (store/preemptions.ts), the rest by the queue manager. */
+export type JobState = 'queued' | 'released' | 'running' | 'finished' | 'deleted' | 'preempted';
 
 export interface JobRecord {
   namespace: string;
@@ -35,7 +36,8 @@ export interface StoredJob extends JobRecord {
   id: number;
   updatedAt: Date;
   /** Set by the preemption path when a best-effort job lost pods; null otherwise. */
-  preemptedBy?: string | null;
+  preemptedBy: string | null;
+  preemptedAt: Date | null;
 }
 
 export interface JobRecorderOptions {
@@ -61,16 +63,18 @@ const COLUMNS = `namespace text, name text, queue text, qos text, username text,
   pods_seen int, submitted_at timestamptz, released_at timestamptz, finished_at timestamptz`;
 
 // One unfinished record per job (unique index jobs_active): the batch updates it, or
-// inserts one when there is none. A job seen only after it finished (a restart) gets a
-// finished record only if none with its submission time exists yet. A record the
-// preemption path marked 'preempted' keeps that state when the job then ends.
+// inserts one when there is none. A job seen only after it finished (a restart, or a bare
+// pod whose record the preemption path already closed) gets a finished record only if no
+// record of it finished after this run was submitted. A record the
+// preemption path marked 'preempted' keeps that state while its victims terminate and when
+// the job ends; it changes only when the job queues again (a controller re-created it).
 const UPSERT = `
   WITH x AS (SELECT * FROM json_to_recordset($1::json) AS x(${COLUMNS})),
   upd AS (
     UPDATE jobs j SET
       queue = x.queue, qos = x.qos, username = x.username, resource = x.resource, model = x.model,
       gang_size = x.gang_size, gpus_per_pod = x.gpus_per_pod, gpus = x.gpus,
-      state = CASE WHEN j.state = 'preempted' AND x.finished_at IS NOT NULL THEN j.state ELSE x.state END,
+      state = CASE WHEN j.state = 'preempted' AND x.state IN ('running', 'finished', 'deleted') THEN j.state ELSE x.state END,
       reason = x.reason, waiting_for = x.waiting_for, priority = x.priority, pods_seen = x.pods_seen,
       submitted_at = LEAST(j.submitted_at, x.submitted_at),
       released_at = COALESCE(j.released_at, x.released_at), finished_at = x.finished_at, updated_at = now()
@@ -83,7 +87,8 @@ const UPSERT = `
     FROM x
    WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.namespace = x.namespace AND upd.name = x.name)
      AND (x.finished_at IS NULL OR NOT EXISTS (
-           SELECT 1 FROM jobs j2 WHERE j2.namespace = x.namespace AND j2.name = x.name AND j2.submitted_at = x.submitted_at))
+           SELECT 1 FROM jobs j2 WHERE j2.namespace = x.namespace AND j2.name = x.name
+              AND j2.finished_at IS NOT NULL AND j2.finished_at >= x.submitted_at))
   ON CONFLICT DO NOTHING`;
 
 export class JobRecorder {
@@ -215,6 +220,8 @@ interface JobRow {
   released_at: Date | null;
   finished_at: Date | null;
   updated_at: Date;
+  preempted_by: string | null;
+  preempted_at: Date | null;
 }
 
 function fromRow(r: JobRow): StoredJob {
@@ -239,6 +246,8 @@ function fromRow(r: JobRow): StoredJob {
     releasedAt: r.released_at,
     finishedAt: r.finished_at,
     updatedAt: r.updated_at,
+    preemptedBy: r.preempted_by,
+    preemptedAt: r.preempted_at,
   };
 }
 

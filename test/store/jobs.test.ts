@@ -50,3 +50,25 @@ t.test('queued -> running -> finished is one row; a finished job seen again writ
   await again.flush();
   t.same((await rows()).map((r) => r.state), ['finished', 'queued'], 'a new run of the job gets its own record');
 });
+
+t.test('a job the preemption path closed first keeps that record: the manager adds no second one', async (t) => {
+  const { store } = makeStore();
+  t.teardown(async () => {
+    await store.dropSchema();
+    await store.close();
+  });
+  await store.migrate();
+  // As store/preemptions.ts writes it when no record exists yet: finished, preempted.
+  await store.pool.query(
+    `INSERT INTO jobs (namespace, name, queue, qos, state, reason, submitted_at, finished_at, preempted_by, preempted_at)
+     VALUES ('lab', 'pod-be-1', 'lab', 'best-effort', 'preempted', 'preempted by prod/train', now(), now(), 'prod/train', now())`,
+  );
+  const rec = new JobRecorder({ pool: store.pool, log: createLogger('silent') });
+  const seen = { ...base, namespace: 'lab', name: 'pod-be-1', qos: 'best-effort' as const, submittedAt: new Date(Date.now() - 800) };
+  rec.observe({ ...seen, state: 'deleted', reason: '', waitingFor: '', finishedAt: new Date() });
+  await rec.flush();
+  const rows = (await store.pool.query<{ state: string }>(`SELECT state FROM jobs WHERE name = 'pod-be-1'`)).rows;
+  t.same(rows.map((r) => r.state), ['preempted'], 'one record, and it says preempted');
+  const j = await getJob(store.pool, 'lab', 'pod-be-1');
+  t.equal(j?.preemptedBy, 'prod/train', 'and by whom');
+});

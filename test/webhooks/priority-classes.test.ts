@@ -74,7 +74,7 @@ t.test('snapshot mode: PriorityClasses from the file; none in the file: the conf
     const r = await withClasses.post<{ response: { patch: string; warnings?: string[] } }>('/webhooks/mutate', review);
     const ops = decodePatch(r.body.response);
     t.same(ops.find((o: { path: string }) => o.path === '/spec/priority')?.value, 2500);
-    t.same(r.body.response.warnings, undefined);
+    t.notOk((r.body.response.warnings ?? []).some((w) => /PriorityClass/.test(w)), 'no PriorityClass warning (the queue position may be there)');
   } finally {
     await withClasses.close();
   }
