@@ -137,15 +137,26 @@ export class CapacityModel {
     return r.ok;
   }
 
-  /** Nodes that could ever host one of the pods (checked as if empty). */
+  /** Nodes that could ever host one of the pods (checked as if empty); the same Set for the same shapes. */
   eligibleNodes(pods: readonly UnitPod[], qos: QosClass): Set<string> {
-    const out = new Set<string>();
+    const key = this.shapesKey(pods, qos);
+    let out = this.eligible.get(key);
+    if (out) return out;
+    out = new Set<string>();
     for (const n of this.nodes.values()) {
       const empty = { ...n, free: { ...n.capacity }, bestEffort: {} };
       if (pods.some((p) => !this.misfit(empty, p, qos))) out.add(n.name);
     }
+    this.eligible.set(key, out);
     return out;
   }
+
+  /** What the pods ask and where they may go, as one key (pods of one shape count once). */
+  shapesKey(pods: readonly UnitPod[], qos: QosClass): string {
+    return `${qos}|${[...new Set(pods.map(shapeOf))].sort().join('||')}`;
+  }
+
+  private readonly eligible = new Map<string, Set<string>>();
 
   private wouldFitEmpty(pods: readonly UnitPod[], qos: QosClass): boolean {
     const key = `${qos}|${pods.map(shapeOf).join('||')}`;

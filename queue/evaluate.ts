@@ -53,7 +53,16 @@ interface Reservation {
   kind: 'capacity' | 'quota';
   /** capacity: the nodes the starving job could ever use. */
   eligible: Set<string> | null;
+  /** Reservations with one key hold back the same jobs: only the oldest is kept. */
+  key: string;
 }
+
+/** Adds a reservation unless an older one already holds back the same jobs. */
+function reserve(held: Reservation[], r: Reservation): void {
+  if (!held.some((h) => h.key === r.key)) held.push(r);
+}
+
+const resourcesOf = (u: Unit): string => u.need.map((n) => n.resource).sort().join(',');
 
 export function evaluate(input: EvaluationInput): Evaluation {
   const { ledger, capacity } = input;
@@ -121,14 +130,16 @@ export function evaluate(input: EvaluationInput): Evaluation {
     const starving = inp.nowMs - u.submittedMs > inp.backfillGuardMs;
     const quota = ledger.check(u);
     if (quota) {
-      if (starving && quota.waitingFor === 'quota' && ledger.couldEverFit(u)) held.push({ unit: u, kind: 'quota', eligible: null });
+      if (starving && quota.waitingFor === 'quota' && ledger.couldEverFit(u)) reserve(held, { unit: u, kind: 'quota', eligible: null, key: `quota|${u.queue}|${u.qos}|${resourcesOf(u)}` });
       return quota;
     }
     const quotaBlocker = held.find((r) => r.kind === 'quota' && holdsBack(r, u));
     if (quotaBlocker) return behind(quotaBlocker, u, inp.nowMs);
     const placed = capacity.place(u.pods, u.qos);
     if (!placed.ok) {
-      if (starving && placed.resolvable) held.push({ unit: u, kind: 'capacity', eligible: capacity.eligibleNodes(u.pods, u.qos) });
+      if (starving && placed.resolvable) {
+        reserve(held, { unit: u, kind: 'capacity', eligible: capacity.eligibleNodes(u.pods, u.qos), key: `capacity|${resourcesOf(u)}|${u.models.join(',')}|${capacity.shapesKey(u.pods, u.qos)}` });
+      }
       return { waitingFor: 'capacity', reason: placed.reason };
     }
     // Backfill only where it cannot delay a starving job: not onto a node it could use.
