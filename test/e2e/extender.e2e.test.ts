@@ -4,30 +4,14 @@
 // status capacity is patched, no kubelets needed), pods asking GPUs, and asserts where
 // they land; everything it creates is removed at the end.
 import t from 'tap';
-import { existsSync } from 'node:fs';
-import { CoreV1Api, KubeConfig, PatchStrategy, VersionApi, setHeaderOptions, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { reachableCluster } from './cluster.js';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Node, type V1Pod } from '@kubernetes/client-node';
 
 const NS = 'sluice-e2e';
 const RUN = Date.now().toString(36);
 
-async function reachableCluster(): Promise<{ kc: KubeConfig } | { skip: string }> {
-  const path = process.env.KUBECONFIG;
-  if (!path) return { skip: 'KUBECONFIG is not set: end-to-end tests need a real cluster with sluice as scheduler extender' };
-  if (!path.split(':').some((p) => existsSync(p))) return { skip: `KUBECONFIG=${path} names no existing file` };
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  try {
-    await Promise.race([
-      kc.makeApiClient(VersionApi).getCode(),
-      new Promise((_, rej) => setTimeout(() => rej(new Error('no answer in 5s')), 5000).unref()),
-    ]);
-  } catch (e) {
-    return { skip: `the cluster in KUBECONFIG is not reachable (${(e as Error).message})` };
-  }
-  return { kc };
-}
 
-const found = await reachableCluster();
+const found = await reachableCluster('sluice as scheduler extender');
 if ('skip' in found) {
   t.comment(`end-to-end tests skipped: ${found.skip}`);
   t.pass('skipped: no cluster', { skip: found.skip });

@@ -22,11 +22,12 @@
 // Without kubelets a deleted pod stays Terminating, so the test force-deletes pods once
 // they are marked, as a kubelet would finish them. Everything it creates is removed.
 import t from 'tap';
+import { reachableCluster } from './cluster.js';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { CoreV1Api, KubeConfig, PatchStrategy, SchedulingV1Api, VersionApi, setHeaderOptions, type V1Node, type V1Pod, type V1PriorityClass } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, PatchStrategy, SchedulingV1Api, setHeaderOptions, type V1Node, type V1Pod, type V1PriorityClass } from '@kubernetes/client-node';
 
 const RUN = Date.now().toString(36);
 const NS = `sluice-e2e-p-${RUN}`;
@@ -99,21 +100,11 @@ function kubectlCreate(pod: V1Pod, extra: readonly string[] = []): Promise<{ cod
   });
 }
 
-async function reachableCluster(): Promise<{ kc: KubeConfig } | { skip: string }> {
-  const path = process.env.KUBECONFIG;
-  if (!path) return { skip: 'KUBECONFIG is not set: end-to-end tests need a real cluster with sluice as scheduler extender' };
-  if (!path.split(':').some((p) => existsSync(p))) return { skip: `KUBECONFIG=${path} names no existing file` };
+async function preemptionCluster(): Promise<{ kc: KubeConfig } | { skip: string }> {
+  const found = await reachableCluster('sluice as scheduler extender (with preemptVerb) and queue manager');
+  if ('skip' in found) return found;
   if (!QUEUE) return { skip: 'SLUICE_E2E_QUEUE is not set: name a sluice queue with >= 8 guaranteed nvidia.com/gpu and a best-effort cap >= 16' };
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  try {
-    await Promise.race([
-      kc.makeApiClient(VersionApi).getCode(),
-      new Promise((_, rej) => setTimeout(() => rej(new Error('no answer in 5s')), 5000).unref()),
-    ]);
-  } catch (e) {
-    return { skip: `the cluster in KUBECONFIG is not reachable (${(e as Error).message})` };
-  }
+  const kc = found.kc;
   for (const name of ['sluice-guaranteed', 'sluice-best-effort']) {
     try {
       await kc.makeApiClient(SchedulingV1Api).readPriorityClass({ name });
@@ -124,7 +115,7 @@ async function reachableCluster(): Promise<{ kc: KubeConfig } | { skip: string }
   return { kc };
 }
 
-const found = await reachableCluster();
+const found = await preemptionCluster();
 if ('skip' in found) {
   t.comment(`preemption end-to-end tests skipped: ${found.skip}`);
   t.pass('skipped: no cluster', { skip: found.skip });

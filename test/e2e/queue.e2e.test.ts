@@ -15,15 +15,14 @@
 // end. SLUICE_E2E_METRICS_URL (sluice's ops listener, e.g. http://127.0.0.1:8080) adds a
 // check that the binds went through sluice's extender.
 import t, { type Test } from 'tap';
+import { reachableCluster } from './cluster.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import {
   CoreV1Api,
-  KubeConfig,
   PatchStrategy,
-  VersionApi,
   Watch,
   setHeaderOptions,
   type CoreV1Event,
@@ -39,22 +38,6 @@ const GPU = 'nvidia.com/gpu';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function reachableCluster(): Promise<{ kc: KubeConfig } | { skip: string }> {
-  const path = process.env.KUBECONFIG;
-  if (!path) return { skip: 'KUBECONFIG is not set: end-to-end tests need a real cluster with sluice as webhook, scheduler extender and queue manager' };
-  if (!path.split(':').some((p) => existsSync(p))) return { skip: `KUBECONFIG=${path} names no existing file` };
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  try {
-    await Promise.race([
-      kc.makeApiClient(VersionApi).getCode(),
-      new Promise((_, rej) => setTimeout(() => rej(new Error('no answer in 5s')), 5000).unref()),
-    ]);
-  } catch (e) {
-    return { skip: `the cluster in KUBECONFIG is not reachable (${(e as Error).message})` };
-  }
-  return { kc };
-}
 
 interface ApiAnswer {
   status: number;
@@ -129,7 +112,7 @@ function kubectlCreate(pod: V1Pod): Promise<{ code: number; warnings: string[]; 
   });
 }
 
-const found = await reachableCluster();
+const found = await reachableCluster('sluice as webhook, scheduler extender and queue manager');
 const apiUrl = process.env.SLUICE_E2E_API_URL;
 const token = process.env.SLUICE_API_TOKEN;
 const caFile = process.env.SLUICE_E2E_CA_FILE;
