@@ -301,7 +301,12 @@ export class StandInApiserver {
   private readonly hooks: RequestHook[] = [];
   private readonly snapshots = new Map<string, { rv: number; items: Obj[] }>();
 
-  private constructor(private readonly server: Server, readonly url: string, private readonly opts: StandInOptions) {}
+  /** TCP connections accepted so far (a client that reuses connections opens few). */
+  connections = 0;
+
+  private constructor(private readonly server: Server, readonly url: string, private readonly opts: StandInOptions) {
+    server.on('connection', () => this.connections++);
+  }
 
   static async start(opts: StandInOptions = {}): Promise<StandInApiserver> {
     let self: StandInApiserver | undefined;

@@ -3,7 +3,9 @@
 // - a method of a @kubernetes/client-node API class (createNamespacedPodBinding, ...): its
 //   HTTP method and path come from the library's generated code, not from a table here;
 // - makeInformer(kc, '/api/v1/pods', ...): list and watch of that path;
-// - a Watch on a path (.watch('/api/v1/...')): watch.
+// - a Watch on a path (.watch('/api/v1/...')): watch;
+// - a call made without client-node (the keep-alive bind), declared where it is made by a
+//   comment `// api-call: POST /api/v1/namespaces/{namespace}/pods/{name}/binding`.
 // A method counts when its receiver is known as a client in that file: assigned from
 // makeApiClient(X) or declared with the type X (a client-node API class).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -114,6 +116,10 @@ export function apiCallsInCode(root: string): ApiCall[] {
     for (const m of src.matchAll(/makeInformer\s*(?:<[^>]*>)?\(\s*\w+\s*,\s*['"`]([^'"`]+)['"`]/g)) {
       const r = rbacOf('GET', normalisePath(m[1]!));
       if (r) for (const verb of ['list', 'watch']) calls.push({ ...r, verb, from: file, via: `makeInformer ${m[1]}` });
+    }
+    for (const m of src.matchAll(/\/\/ api-call: (GET|POST|PUT|PATCH|DELETE) (\/\S+)/g)) {
+      const r = rbacOf(m[1]!, m[2]!);
+      if (r) calls.push({ ...r, from: file, via: `${m[1]} ${m[2]}` });
     }
     for (const m of src.matchAll(/\.watch\(\s*['"`](\/[^'"`]+)['"`]/g)) {
       const r = rbacOf('GET', normalisePath(m[1]!));
