@@ -93,7 +93,7 @@ export function checkClientCertConfig(config: SluiceConfig, tls: boolean, log: L
   if (open.length > 0) {
     log.warn(
       { unauthenticated: open },
-      `the ${open.join(' and ')} route${open.length > 1 ? 's accept' : ' accepts'} callers without a client certificate: anyone who can reach the API listener can call ${open.length > 1 ? 'them' : 'it'}; set https.clientCaFile and https.requireClientCert, and apply manifests/networkpolicy.yaml`,
+      `the ${open.join(' and ')} route${open.length > 1 ? 's accept' : ' accepts'} callers without a client certificate: anyone who can reach the API listener can call ${open.length > 1 ? 'them' : 'it'}; set https.clientCaFile and https.requireClientCert (on in the Helm chart; kustomize: components/client-auth), and a NetworkPolicy (components/network-policy, or the chart's networkPolicy.enabled)`,
     );
   }
 }

@@ -26,7 +26,7 @@ const served = (() => {
 })();
 
 /** Secrets an install expects the admin (or sluice itself) to create. */
-const PROVIDED_ELSEWHERE = new Set(['sluice-store', 'sluice-tls', 'sluice-webhook-tls', 'my-redis']);
+const PROVIDED_ELSEWHERE = new Set(['sluice-store', 'sluice-tls', 'sluice-webhook-tls', 'my-redis', 'sluice-scheduler-client', 'my-client-ca']);
 
 type Pod = { metadata: { labels: Record<string, string> }; spec: PodSpec };
 type PodSpec = {
@@ -162,6 +162,14 @@ t.test('cross-references', async (t) => {
         t.ok(config.certs.extraDns.includes(`sluice-extender.${r.namespace}.svc`), 'the certificate names the extender Service');
         t.equal(container.args?.[container.args.indexOf('--config') + 1], `/etc/sluice/config/${'config.yaml'}`);
         t.ok((container.volumeMounts ?? []).some((m) => m.name === 'config' && m.mountPath === '/etc/sluice/config'), 'mounted where --config reads it');
+        // Client certificates: the CA file sluice reads is ca.crt of a mounted Secret.
+        if (config.https.requireClientCert.length > 0) {
+          const mount = (container.volumeMounts ?? []).find((m) => config.https.clientCaFile.startsWith(`${m.mountPath}/`));
+          const volume = pod.spec.volumes?.find((v) => v.name === mount?.name) as { secret?: { secretName: string; items?: Array<{ key: string; path: string }> } } | undefined;
+          const item = volume?.secret?.items?.find((i) => `${mount!.mountPath}/${i.path}` === config.https.clientCaFile);
+          t.equal(item?.key, 'ca.crt', `https.clientCaFile ${config.https.clientCaFile} is ca.crt of the mounted Secret ${volume?.secret?.secretName}`);
+          t.equal(volume?.secret?.items?.length, 1, 'and only ca.crt: sluice never sees the clients\' keys');
+        }
         const tlsMode = config.certs.selfProvision ? 'self' : config.https.certFile ? 'secret' : 'none';
         // The base alone has no TLS yet; every overlay and the chart pick one.
         if (r.name !== 'kustomize manifests/base') t.not(tlsMode, 'none', `TLS: ${tlsMode}`);

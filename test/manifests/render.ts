@@ -52,7 +52,24 @@ export const HELM_VALUE_SETS: Record<string, string[]> = {
     '--set-json', 'gpuResources=["nvidia.com/gpu","amd.com/gpu"]',
     '--set-json', 'queues=[{"name":"team-a","cohort":"research","limits":[{"resource":"nvidia.com/gpu","guaranteed":8,"bestEffortCap":16}]}]',
   ],
+  'client certificates off, NetworkPolicy on': [
+    '--set', 'clientAuth.enabled=false',
+    '--set', 'networkPolicy.enabled=true',
+    '--set-json', 'networkPolicy.controlPlaneCIDRs=["10.0.0.0/24","192.168.10.5/32"]',
+    '--set-json', 'networkPolicy.nodeCIDRs=["10.0.0.0/16"]',
+    '--set-json', 'networkPolicy.extraApiPeers=[{"namespaceSelector":{"matchLabels":{"sluice.io/admin-api":"true"}}}]',
+    '--set-json', 'queues=[{"name":"team-a"}]',
+  ],
+  'client certificates for webhooks too, from an existing Secret': [
+    '--set', 'clientAuth.requireForWebhooks=true',
+    '--set', 'clientAuth.existingSecret=my-client-ca',
+  ],
 };
+
+/** `helm template` of the chart with extra arguments (values); the parsed objects. */
+export function helmTemplate(args: string[], namespace = 'gpu-platform', dir = chartDir): K8sObject[] {
+  return parse(execFileSync(helmPath(), ['template', 'sluice', dir, '--namespace', namespace, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
 
 export function renderHelm(valueSet: string, namespace = 'gpu-platform'): Rendering {
   const args = ['template', 'sluice', chartDir, '--namespace', namespace, ...HELM_VALUE_SETS[valueSet]!];

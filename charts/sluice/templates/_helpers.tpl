@@ -23,6 +23,13 @@ app.kubernetes.io/instance: sluice
 {{- if .Values.redis.existingSecret }}{{ .Values.redis.existingSecret }}{{ else }}sluice-store{{ end }}
 {{- end }}
 
+{{/* The Secret whose ca.crt is the client CA sluice trusts (clientAuth). */}}
+{{- define "sluice.clientCaSecret" -}}
+{{- .Values.clientAuth.existingSecret | default "sluice-scheduler-client" }}
+{{- end }}
+{{/* Where sluice reads the client CA: the clientAuth Secret's ca.crt, mounted alone. */}}
+{{- define "sluice.clientCaDir" -}}/etc/sluice/client-ca{{- end }}
+
 {{/* sluice's configuration file (README "Configuration"). */}}
 {{- define "sluice.config" -}}
 {{- $base := dict
@@ -41,7 +48,12 @@ app.kubernetes.io/instance: sluice
     "extraDns" (list "sluice-extender" (printf "sluice-extender.%s" .Release.Namespace) (printf "sluice-extender.%s.svc" .Release.Namespace) (printf "sluice-extender.%s.svc.cluster.local" .Release.Namespace)))
 -}}
 {{- if not .Values.tls.selfProvision }}
-{{- $_ := set $base "https" (dict "port" 9443 "certFile" "/etc/sluice/tls/tls.crt" "keyFile" "/etc/sluice/tls/tls.key") }}
+{{- $_ := set $base.https "certFile" "/etc/sluice/tls/tls.crt" }}
+{{- $_ := set $base.https "keyFile" "/etc/sluice/tls/tls.key" }}
+{{- end }}
+{{- if .Values.clientAuth.enabled }}
+{{- $_ := set $base.https "clientCaFile" (printf "%s/ca.crt" (include "sluice.clientCaDir" .)) }}
+{{- $_ := set $base.https "requireClientCert" (ternary (list "extender" "webhooks") (list "extender") .Values.clientAuth.requireForWebhooks) }}
 {{- end }}
 {{- toYaml (mustMergeOverwrite $base .Values.config) }}
 {{- end }}
