@@ -241,11 +241,17 @@ export class BullReleaser implements ReleaseSink {
     }
   }
 
-  /** Stops taking new jobs at once (lost the Lease); the ones running finish. */
+  /**
+   * Stops taking new jobs (lost the Lease); the ones running finish. Not bull's forced
+   * variant (doNotWaitActive): that reconnects the blocking Redis connection, and closing
+   * the queue during that reconnection left a rejected promise nobody handled. A job a
+   * blocked wait still hands over afterwards was decided by the new leader: carrying it
+   * out is harmless (the patch is idempotent).
+   */
   async stop(): Promise<void> {
     if (!this.processing) return;
     this.processing = false;
-    await this.queue.pause(true, true).catch(() => undefined);
+    await this.queue.pause(true).catch(() => undefined);
   }
 
   async close(): Promise<void> {
