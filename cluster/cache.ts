@@ -7,45 +7,14 @@
 // using its GPUs at once, until the watch shows the binding (or a TTL passes): this is
 // what keeps two binds racing for the last GPUs from both succeeding, without node
 // locks or API reads on the hot path.
-import type { V1Node, V1NodeSelectorTerm as NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { nodeFacts, type NodeFacts } from './node-facts.js';
-import { podGpuRequests, PodRequestError, type ResourceAmount } from './pod-request.js';
+import type { ResourceAmount } from './pod-request.js';
+import { podRecord, type PodRecord } from './pod-record.js';
+
+export type { PodOwner, PodRecord } from './pod-record.js';
 import { RecentSizes } from '../placement/size-mix.js';
 import { WHOLE, type NodeView, type SizeMix } from '../placement/types.js';
-
-export interface PodRecord {
-  uid: string;
-  namespace: string;
-  name: string;
-  nodeName: string;
-  /** Succeeded or Failed: holds no GPUs any more. */
-  terminal: boolean;
-  priority: number;
-  labels: Record<string, string>;
-  requests: readonly ResourceAmount[];
-  created: string;
-  /** When this cache first saw the pod (ms): orders pods created within the same second. */
-  seenMs: number;
-  /** Names of spec.schedulingGates still on the pod (the queue manager removes sluice.io/queue). */
-  gates: readonly string[];
-  annotations: Readonly<Record<string, string>>;
-  /** spec.nodeSelector and the required node-affinity terms, as the queue's fit check reads them. */
-  nodeSelector: Readonly<Record<string, string>>;
-  affinityTerms: readonly NodeSelectorTerm[] | null;
-  /** status.startTime, else creationTimestamp ('' when neither is known). */
-  started: string;
-  /** metadata.deletionTimestamp is set: being deleted, still holding its GPUs. */
-  terminating: boolean;
-  /** The controller that owns the pod (ownerReferences with controller: true), if any. */
-  owner: PodOwner | null;
-}
-
-export interface PodOwner {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-}
 
 /** A change the cache applied, for whoever must react (the queue manager). */
 export type CacheChange =
@@ -130,35 +99,9 @@ export class ClusterCache {
   upsertPod(pod: V1Pod): void {
     const uid = pod.metadata?.uid;
     if (!uid) return;
-    let requests: readonly ResourceAmount[];
-    try {
-      requests = podGpuRequests(pod, this.resources);
-    } catch (e) {
-      if (!(e instanceof PodRequestError)) throw e;
-      requests = []; // the apiserver would not have admitted it; count nothing
-    }
-    const phase = pod.status?.phase;
-    const next: PodRecord = {
-      uid,
-      namespace: pod.metadata?.namespace ?? '',
-      name: pod.metadata?.name ?? '',
-      nodeName: pod.spec?.nodeName ?? '',
-      terminal: phase === 'Succeeded' || phase === 'Failed',
-      priority: pod.spec?.priority ?? 0,
-      labels: pod.metadata?.labels ?? {},
-      requests,
-      created: timestamp(pod.metadata?.creationTimestamp),
-      seenMs: this.pods.get(uid)?.seenMs ?? this.now(),
-      gates: (pod.spec?.schedulingGates ?? []).map((g) => g?.name ?? ''),
-      annotations: pod.metadata?.annotations ?? {},
-      nodeSelector: pod.spec?.nodeSelector ?? {},
-      affinityTerms: pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? null,
-      started: timestamp(pod.status?.startTime) || timestamp(pod.metadata?.creationTimestamp),
-      terminating: !!pod.metadata?.deletionTimestamp,
-      owner: ownerOf(pod),
-    };
     const prev = this.pods.get(uid);
-    if (!prev) for (const r of requests) this.recent.record(r.count, WHOLE);
+    const next = podRecord(pod, uid, this.resources, prev?.seenMs ?? this.now());
+    if (!prev) for (const r of next.requests) this.recent.record(r.count, WHOLE);
     if (prev) this.account(prev, -1);
     this.pods.set(uid, next);
     this.account(next, +1);
@@ -422,17 +365,4 @@ export class ClusterCache {
   get podCount(): number {
     return this.pods.size;
   }
-}
-
-/** creationTimestamp as client-node delivers it (a Date) or as JSON has it (a string). */
-function timestamp(v: Date | string | undefined): string {
-  if (v === undefined || v === null) return '';
-  if (v instanceof Date) return Number.isNaN(v.getTime()) ? '' : v.toISOString();
-  return String(v);
-}
-
-function ownerOf(pod: V1Pod): PodOwner | null {
-  const refs = pod.metadata?.ownerReferences;
-  const o = Array.isArray(refs) ? refs.find((r) => r?.controller === true) : undefined;
-  return o && o.kind && o.name ? { apiVersion: o.apiVersion ?? '', kind: o.kind, name: o.name, uid: o.uid ?? '' } : null;
 }

@@ -1,6 +1,8 @@
-// Shared by the end-to-end files: the cluster in KUBECONFIG when it is there and answers,
-// else the reason the file reports itself skipped.
+// Shared by the end-to-end files: the cluster in KUBECONFIG when it is there and answers
+// (else the reason the file reports itself skipped), and sluice's admin API and metrics.
 import { existsSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
 import { KubeConfig, VersionApi } from '@kubernetes/client-node';
 
 export async function reachableCluster(needs: string): Promise<{ kc: KubeConfig } | { skip: string }> {
@@ -18,4 +20,51 @@ export async function reachableCluster(needs: string): Promise<{ kc: KubeConfig 
     return { skip: `the cluster in KUBECONFIG is not reachable (${(e as Error).message})` };
   }
   return { kc };
+}
+
+export interface ApiAnswer {
+  status: number;
+  body: unknown;
+}
+
+/** The sluice admin API (HTTPS with an optional CA file, or plain HTTP). */
+export function sluiceApi(base: string, token: string, ca: Buffer | undefined) {
+  return (method: string, path: string, body?: unknown): Promise<ApiAnswer> =>
+    new Promise((resolve, reject) => {
+      const url = new URL(path, base);
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+      if (payload !== undefined) headers['content-type'] = 'application/json';
+      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const req = send(url, { method, headers, ca, timeout: 5000 }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          let parsed: unknown = text;
+          try {
+            parsed = text ? JSON.parse(text) : null;
+          } catch {
+            // not JSON: keep the text
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`sluice API ${method} ${path}: no answer in 5 s`)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+}
+
+export function getText(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { timeout: 5000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve(text));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }

@@ -22,11 +22,9 @@
 // Without kubelets a deleted pod stays Terminating, so the test force-deletes pods once
 // they are marked, as a kubelet would finish them. Everything it creates is removed.
 import t from 'tap';
-import { reachableCluster } from './cluster.js';
+import { getText, reachableCluster, sluiceApi } from './cluster.js';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
-import { request as httpRequest } from 'node:http';
 import { CoreV1Api, KubeConfig, PatchStrategy, SchedulingV1Api, setHeaderOptions, type V1Node, type V1Pod, type V1PriorityClass } from '@kubernetes/client-node';
 
 const RUN = Date.now().toString(36);
@@ -35,44 +33,6 @@ const QUEUE = process.env.SLUICE_E2E_QUEUE ?? '';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The sluice admin API (HTTPS with an optional CA file, or plain HTTP). */
-function sluiceApi(base: string, token: string, ca: Buffer | undefined) {
-  return (method: string, path: string): Promise<{ status: number; body: unknown }> =>
-    new Promise((resolve, reject) => {
-      const url = new URL(path, base);
-      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-      const req = send(url, { method, headers: { authorization: `Bearer ${token}` }, ca, timeout: 5000 }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          let parsed: unknown = text;
-          try {
-            parsed = text ? JSON.parse(text) : null;
-          } catch {
-            // not JSON: keep the text
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-      });
-      req.on('timeout', () => req.destroy(new Error(`sluice API ${method} ${path}: no answer in 5 s`)));
-      req.on('error', reject);
-      req.end();
-    });
-}
-
-function getText(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { timeout: 5000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve(text));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** Sum of a Prometheus counter over the series whose labels include every one of `match`. */
 function counter(metrics: string, name: string, match: readonly string[]): number {

@@ -15,11 +15,9 @@
 // end. SLUICE_E2E_METRICS_URL (sluice's ops listener, e.g. http://127.0.0.1:8080) adds a
 // check that the binds went through sluice's extender.
 import t, { type Test } from 'tap';
-import { reachableCluster } from './cluster.js';
+import { getText, reachableCluster, sluiceApi } from './cluster.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
-import { request as httpRequest } from 'node:http';
 import {
   CoreV1Api,
   PatchStrategy,
@@ -39,52 +37,6 @@ const GPU = 'nvidia.com/gpu';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 
-interface ApiAnswer {
-  status: number;
-  body: unknown;
-}
-
-/** The sluice admin API (HTTPS with an optional CA file, or plain HTTP). */
-function sluiceApi(base: string, token: string, ca: Buffer | undefined) {
-  return (method: string, path: string, body?: unknown): Promise<ApiAnswer> =>
-    new Promise((resolve, reject) => {
-      const url = new URL(path, base);
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-      if (payload !== undefined) headers['content-type'] = 'application/json';
-      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-      const req = send(url, { method, headers, ca, timeout: 5000 }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          let parsed: unknown = text;
-          try {
-            parsed = text ? JSON.parse(text) : null;
-          } catch {
-            // not JSON: keep the text
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-      });
-      req.on('timeout', () => req.destroy(new Error(`sluice API ${method} ${path}: no answer in 5 s`)));
-      req.on('error', reject);
-      req.end(payload);
-    });
-}
-
-function getText(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { timeout: 5000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve(text));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** Sum of a Prometheus counter over the series whose labels include `match`. */
 function counter(metrics: string, name: string, match: string): number {

@@ -105,17 +105,8 @@ export function unit(key: string, o: Partial<Unit> & { gpus?: number; podCount?:
   };
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32): the simulator's. */
+export { seededRandom as prng } from '../../bench/simulate/engine.js';
 
 /** One evaluation pass over the cache, as the manager runs it. */
 export function pass(

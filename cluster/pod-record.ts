@@ -1,0 +1,86 @@
+// What the cluster cache keeps of a pod: the fields the extender, the queue manager and
+// the preemption path read, taken from the V1Pod once per watch event (full pods are not
+// kept). Pure.
+import type { V1NodeSelectorTerm as NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
+import { podGpuRequests, PodRequestError, type ResourceAmount } from './pod-request.js';
+
+export interface PodRecord {
+  uid: string;
+  namespace: string;
+  name: string;
+  nodeName: string;
+  /** Succeeded or Failed: holds no GPUs any more. */
+  terminal: boolean;
+  priority: number;
+  labels: Record<string, string>;
+  requests: readonly ResourceAmount[];
+  created: string;
+  /** When this cache first saw the pod (ms): orders pods created within the same second. */
+  seenMs: number;
+  /** Names of spec.schedulingGates still on the pod (the queue manager removes sluice.io/queue). */
+  gates: readonly string[];
+  annotations: Readonly<Record<string, string>>;
+  /** spec.nodeSelector and the required node-affinity terms, as the queue's fit check reads them. */
+  nodeSelector: Readonly<Record<string, string>>;
+  affinityTerms: readonly NodeSelectorTerm[] | null;
+  /** status.startTime, else creationTimestamp ('' when neither is known). */
+  started: string;
+  /** metadata.deletionTimestamp is set: being deleted, still holding its GPUs. */
+  terminating: boolean;
+  /** The controller that owns the pod (ownerReferences with controller: true), if any. */
+  owner: PodOwner | null;
+}
+
+export interface PodOwner {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+}
+
+/**
+ * The record of a pod; `seenMs` is when the cache first saw it (kept across updates). A pod
+ * whose GPU requests cannot be read counts no GPUs: the apiserver would not have admitted it.
+ */
+export function podRecord(pod: V1Pod, uid: string, resources: readonly string[], seenMs: number): PodRecord {
+  let requests: readonly ResourceAmount[];
+  try {
+    requests = podGpuRequests(pod, resources);
+  } catch (e) {
+    if (!(e instanceof PodRequestError)) throw e;
+    requests = [];
+  }
+  const phase = pod.status?.phase;
+  return {
+    uid,
+    namespace: pod.metadata?.namespace ?? '',
+    name: pod.metadata?.name ?? '',
+    nodeName: pod.spec?.nodeName ?? '',
+    terminal: phase === 'Succeeded' || phase === 'Failed',
+    priority: pod.spec?.priority ?? 0,
+    labels: pod.metadata?.labels ?? {},
+    requests,
+    created: timestamp(pod.metadata?.creationTimestamp),
+    seenMs,
+    gates: (pod.spec?.schedulingGates ?? []).map((g) => g?.name ?? ''),
+    annotations: pod.metadata?.annotations ?? {},
+    nodeSelector: pod.spec?.nodeSelector ?? {},
+    affinityTerms: pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? null,
+    started: timestamp(pod.status?.startTime) || timestamp(pod.metadata?.creationTimestamp),
+    terminating: !!pod.metadata?.deletionTimestamp,
+    owner: ownerOf(pod),
+  };
+}
+
+/** creationTimestamp as client-node delivers it (a Date) or as JSON has it (a string). */
+function timestamp(v: Date | string | undefined): string {
+  if (v === undefined || v === null) return '';
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? '' : v.toISOString();
+  return String(v);
+}
+
+function ownerOf(pod: V1Pod): PodOwner | null {
+  const refs = pod.metadata?.ownerReferences;
+  const o = Array.isArray(refs) ? refs.find((r) => r?.controller === true) : undefined;
+  return o && o.kind && o.name ? { apiVersion: o.apiVersion ?? '', kind: o.kind, name: o.name, uid: o.uid ?? '' } : null;
+}
