@@ -15,7 +15,7 @@ t.test('Redis down: releases wait and resume when it is back; readiness and the 
   const live = await startLive({ nodes: [gpuNode('g1', { gpus: 8 })], queues: { q: quota(16) }, config: { queue: { redisUrl: `redis://127.0.0.1:${relay.port}` } } });
   t.teardown(() => live.close());
   live.submit('first', { queue: 'q', gpus: 1 });
-  t.ok((await waitFor(() => !live.gated('first'), 8000)) >= 0, 'released while Redis is up');
+  t.ok((await waitFor(() => !live.gated('first'), 15000)) >= 0, 'released while Redis is up');
   await relay.stop();
   live.submit('during', { queue: 'q', gpus: 2 });
   await new Promise((r) => setTimeout(r, 1500));
@@ -37,13 +37,13 @@ t.test('Postgres down: releases continue by the last known quotas; job records c
     await live.close();
   });
   for (const n of ['p1', 'p2', 'p3']) live.submit(n, { queue: 'q', gpus: 4 });
-  await waitFor(() => !live.gated('p1') && !live.gated('p2'), 8000);
+  await waitFor(() => !live.gated('p1') && !live.gated('p2'), 15000);
   live.bind('p1', 'g1');
   live.bind('p2', 'g1');
   await new Promise((r) => setTimeout(r, 1500)); // records written
   await relay.stop();
   live.finish('p1');
-  t.ok((await waitFor(() => !live.gated('p3'), 8000)) >= 0, 'p3 released with Postgres down: the quota (8) is still known');
+  t.ok((await waitFor(() => !live.gated('p3'), 15000)) >= 0, 'p3 released with Postgres down: the quota (8) is still known');
   live.bind('p3', 'g1');
   await new Promise((r) => setTimeout(r, 1500));
   const state = async (job: string) =>

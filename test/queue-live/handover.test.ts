@@ -17,10 +17,10 @@ t.test('leader hand-over: one replica decides at a time, the follower takes over
   const prefix = `h${Date.now().toString(36)}`;
   const a = await startLive({ api, schema, prefix, podName: 'sluice-a' });
   t.teardown(() => a.close());
-  await waitFor(() => a.running.metrics.leader.get !== undefined && leaderOf(api) !== null, 5000);
+  await waitFor(() => a.running.metrics.leader.get !== undefined && leaderOf(api) !== null, 15000);
   const b = await startLive({ api, schema, prefix, podName: 'sluice-b' });
   t.teardown(() => b.close());
-  await waitFor(() => leaderOf(api) !== null, 5000);
+  await waitFor(() => leaderOf(api) !== null, 15000);
   t.equal(leaderOf(api), 'sluice-a', 'the first replica holds the Lease and labels its pod');
 
   const filter = (l: Live) =>
@@ -43,7 +43,7 @@ t.test('leader hand-over: one replica decides at a time, the follower takes over
   }
   t.ok(gap >= 0, `the follower decides ${gap} ms after the leader shut down`);
   t.comment(`hand-over gap (graceful shutdown, retryPeriod 1 s): ${gap} ms`);
-  await waitFor(() => leaderOf(api) === 'sluice-b', 5000);
+  await waitFor(() => leaderOf(api) === 'sluice-b', 15000);
   t.equal(leaderOf(api), 'sluice-b', 'the label moved to the new leader');
   t.equal(labelOf(api, 'sluice-a'), undefined, 'and is gone from the old one');
 });

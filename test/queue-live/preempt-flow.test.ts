@@ -30,13 +30,13 @@ t.test('guaranteed job over best-effort-filled nodes: released, then the fewest 
   ];
   for (const [name, node, gpus, qos, queue] of placed) {
     live.submit(name, { queue, gpus, qos });
-    await waitFor(() => !live.gated(name), 5000);
+    await waitFor(() => !live.gated(name), 15000);
     live.bind(name, node);
   }
   t.ok(placed.every(([n]) => !live.gated(n)), 'the cluster is full: 16 of 16 GPUs');
 
   live.submit('train', { queue: 'prod', gpus: 8, priority: 1000 });
-  t.ok((await waitFor(() => !live.gated('train'), 5000)) >= 0, 'the guaranteed job is released although no GPU is idle (best-effort GPUs count as free)');
+  t.ok((await waitFor(() => !live.gated('train'), 15000)) >= 0, 'the guaranteed job is released although no GPU is idle (best-effort GPUs count as free)');
 
   const pod = (n: string): V1Pod => live.api.get<V1Pod>('pods', 'team-a', n)!;
   const uid = (n: string): string => pod(n).metadata!.uid!;

@@ -14,7 +14,7 @@ t.test('releases within quota, holds the rest, releases the next when a pod fini
   const live = await startLive({ nodes: [gpuNode('g1', { gpus: 8 }), gpuNode('g2', { gpus: 8 })], queues: { 'team-a': quota(8) } });
   t.teardown(() => live.close());
   for (const n of ['p1', 'p2', 'p3']) live.submit(n, { queue: 'team-a', gpus: 4 });
-  t.ok((await waitFor(() => !live.gated('p1') && !live.gated('p2'), 5000)) >= 0, 'p1 and p2 released (8 of 8 guaranteed)');
+  t.ok((await waitFor(() => !live.gated('p1') && !live.gated('p2'), 15000)) >= 0, 'p1 and p2 released (8 of 8 guaranteed)');
   await new Promise((r) => setTimeout(r, 300));
   t.ok(live.gated('p3'), 'p3 still gated: quota full');
   const snap = live.running.queue!.current()!;
@@ -32,7 +32,7 @@ t.test('releases within quota, holds the rest, releases the next when a pod fini
   live.bind('p2', 'g1');
   const start = Date.now();
   live.finish('p1');
-  t.ok((await waitFor(() => !live.gated('p3'), 5000)) >= 0, 'p3 released once p1 finished');
+  t.ok((await waitFor(() => !live.gated('p3'), 15000)) >= 0, 'p3 released once p1 finished');
   t.comment(`gate removed ${Date.now() - start} ms after the pod finished`);
   await live.running.queue!.current();
 });
@@ -41,11 +41,11 @@ t.test('capacity, not quota: a job waits for a node with room, and best-effort w
   const live = await startLive({ nodes: [gpuNode('g1', { gpus: 8 })], queues: { big: quota(100) } });
   t.teardown(() => live.close());
   live.submit('a', { queue: 'big', gpus: 6 });
-  await waitFor(() => !live.gated('a'), 5000);
+  await waitFor(() => !live.gated('a'), 15000);
   live.bind('a', 'g1');
   live.submit('b', { queue: 'big', gpus: 4 });
   live.submit('c', { queue: 'big', gpus: 2, qos: 'best-effort' });
-  await waitFor(() => !live.gated('c'), 5000);
+  await waitFor(() => !live.gated('c'), 15000);
   t.notOk(live.gated('c'), 'c (2, best-effort) fits the 2 idle GPUs: backfilled past b');
   t.ok(live.gated('b'), 'b (4) waits: only 2 free');
   const w = live.running.queue!.current()!.waiting.get('big')!;
@@ -63,5 +63,5 @@ t.test('a gang is released whole, only once every pod exists', async (t) => {
   const w = live.running.queue!.current()!.waiting.get('team-a')!;
   t.equal(w[0]!.reason, 'gang: 3 of 4 pods seen; the job starts when all 4 exist');
   live.submit('w3', { queue: 'team-a', gpus: 4, job: 'job-train', gang: 4 });
-  t.ok((await waitFor(() => ['w0', 'w1', 'w2', 'w3'].every((n) => !live.gated(n)), 5000)) >= 0, 'all four released');
+  t.ok((await waitFor(() => ['w0', 'w1', 'w2', 'w3'].every((n) => !live.gated(n)), 15000)) >= 0, 'all four released');
 });

@@ -81,7 +81,7 @@ t.test('SIGKILL during releases, restart: each fitting job released once, in ord
 
   let child = start();
   t.teardown(() => child.kill('SIGKILL'));
-  t.ok((await waitFor(() => released().length >= 3, 8000)) >= 0, 'releases under way');
+  t.ok((await waitFor(() => released().length >= 3, 30000)) >= 0, 'releases under way');
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
   const atKill = released();
