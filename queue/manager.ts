@@ -69,8 +69,6 @@ export class QueueManager {
   private queues: Map<string, QueueSpec> | null = null;
   /** uid -> when its release was enqueued. */
   private readonly releasing = new Map<string, number>();
-  /** Units being enqueued right now (not evaluated again meanwhile). */
-  private readonly enqueueing = new Set<string>();
   private pendingSinceMs: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private resync: NodeJS.Timeout | null = null;
@@ -181,11 +179,16 @@ export class QueueManager {
     const nowMs = this.now();
     for (const [uid, since] of this.releasing) if (nowMs - since > STALE_RELEASE_MS) this.releasing.delete(uid);
     const state = buildState(this.cache, this.opts.source ? this.queues : 'unlimited', new Set(this.releasing.keys()));
-    const units = state.units.filter((u) => !this.enqueueing.has(u.key));
+    const units = state.units;
     const weights = new Map([...this.queues.values()].map((q) => [q.name, q.weight]));
     const ev = evaluate({ units, ledger: state.ledger, capacity: state.capacity, weights, nowMs, backfillGuardMs: this.opts.backfillGuardSeconds * 1000 });
     const leader = this.opts.leadership.isLeader() && this.opts.releaser !== null;
-    if (leader) for (const u of ev.releases) void this.release(u, eventAt);
+    if (leader) {
+      // Counted as released from this moment, so an evaluation while Redis takes the order
+      // cannot hand the same quota and GPUs to another job; undone if Redis refuses.
+      for (const u of ev.releases) for (const p of u.pods) this.releasing.set(p.uid, nowMs);
+      for (const u of ev.releases) void this.release(u, eventAt);
+    }
     const states = this.recordJobs(state.jobs, ev, leader, nowMs);
     this.snapshot = { evaluatedAtMs: nowMs, waiting: ev.waiting, jobs: state.jobs, ledger: state.ledger, capacity: state.capacity, states, queues: this.queues };
     this.exportMetrics(ev);
@@ -201,18 +204,18 @@ export class QueueManager {
   }
 
   private async release(u: Unit, eventAt: number): Promise<void> {
-    this.enqueueing.add(u.key);
     try {
       const ok = await this.opts.releaser!.enqueue(u, eventAt);
-      if (!ok) return;
+      if (!ok) {
+        for (const p of u.pods) this.releasing.delete(p.uid); // decided again at the next evaluation
+        return;
+      }
       const at = this.now();
-      for (const p of u.pods) this.releasing.set(p.uid, at);
       this.metrics.admittedJobs.inc({ queue: u.queue });
       this.metrics.admissionWait.observe({ queue: u.queue }, Math.max(0, at - u.submittedMs) / 1000);
       this.log.info({ job: `${u.namespace}/${u.job}`, queue: u.queue, qos: u.qos, pods: u.pods.length, gpus: u.need }, 'job released');
       this.opts.events?.released(u);
     } finally {
-      this.enqueueing.delete(u.key);
       this.trigger('released');
     }
   }

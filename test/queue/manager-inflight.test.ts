@@ -1,0 +1,61 @@
+// A release counts as made from the moment it is decided: while Redis is still taking the
+// order, another evaluation must not hand the same quota to a second job; if Redis refuses,
+// the job is decided again.
+import t from 'tap';
+import { createLogger } from '../../observability/logger.js';
+import { Metrics } from '../../observability/metrics.js';
+import { SOLE_LEADER } from '../../cluster/leader.js';
+import { QueueManager } from '../../queue/manager.js';
+import type { ReleaseSink } from '../../queue/releaser.js';
+import type { Unit } from '../../queue/units.js';
+import { gpuNode } from '../helpers/k8s.js';
+import { limit, newCache, queuedPod, queueSpec, T0 } from './helpers.js';
+
+/** Takes orders and answers only when told to (Redis slow, then up or down). */
+class HeldSink implements ReleaseSink {
+  readonly orders: Unit[] = [];
+  private answers: Array<(ok: boolean) => void> = [];
+  enqueue(u: Unit): Promise<boolean> {
+    this.orders.push(u);
+    return new Promise((resolve) => this.answers.push(resolve));
+  }
+  answerAll(ok: boolean): void {
+    for (const a of this.answers.splice(0)) a(ok);
+  }
+  async pendingUids(): Promise<Set<string>> {
+    return new Set();
+  }
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+t.test('a decided release holds its quota until Redis answers; a refused one is decided again', async (t) => {
+  const cache = newCache([gpuNode('g1', { gpus: 8 })], [queuedPod('a', { gpus: 4, created: T0 }), queuedPod('b', { gpus: 4, created: T0 + 1000 })]);
+  const sink = new HeldSink();
+  const manager = new QueueManager({
+    cache,
+    source: { listQueues: async () => [queueSpec('team-a', [limit({ guaranteed: 4 })])], onQueueChanged: () => undefined },
+    releaser: sink,
+    records: null,
+    events: null,
+    leadership: SOLE_LEADER,
+    log: createLogger('silent'),
+    metrics: new Metrics({ defaultMetrics: false }),
+    backfillGuardSeconds: 600,
+    debounceMs: 1,
+    resyncSeconds: 3600,
+    waitEventIntervalSeconds: 60,
+  });
+  t.teardown(() => manager.stop());
+  await manager.start();
+  await manager.startLeading();
+  manager.evaluateNow();
+  t.same(sink.orders.map((u) => u.job), ['a'], 'a is released (4 of 4 guaranteed)');
+  const again = manager.evaluateNow();
+  t.same(again?.releases.map((u) => u.job), [], 'while Redis has not answered, b does not get the same quota');
+  t.match(again?.waiting.get('team-a')?.[0]?.reason ?? '', /4 of 4 guaranteed/, 'b waits on quota: a counts as released');
+  sink.answerAll(false);
+  await new Promise((r) => setTimeout(r, 50)); // the refusal triggers an evaluation of its own
+  t.same(sink.orders.map((u) => u.job), ['a', 'a'], 'Redis refused: a is decided again, first in line, and b still waits');
+});
