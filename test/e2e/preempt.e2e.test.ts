@@ -1,5 +1,5 @@
 // End to end: best-effort preemption through the real kube-scheduler with sluice as its
-// extender (manifests/scheduler-config.yaml with preemptVerb), sluice's webhooks, queue
+// extender (manifests/scheduler/extender.yaml, with preemptVerb), sluice's webhooks, queue
 // manager and PriorityClasses installed (manifests/). Runs only when KUBECONFIG points at a
 // reachable cluster and SLUICE_E2E_QUEUE names a queue with at least 8 guaranteed
 // nvidia.com/gpu and a best-effort cap of at least 16; otherwise it reports itself skipped.
