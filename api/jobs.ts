@@ -115,9 +115,7 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
         throw new JobsApiError(404, `queue ${name} does not exist; list queues with GET /api/v1/queues`);
       }
       const running = [];
-      for (const j of s.jobs.values()) {
-        if (j.queue !== name) continue;
-        const state = s.states.get(j.key);
+      for (const { view: j, state } of opts.manager!.jobsOf(name)) {
         if (state !== 'running' && state !== 'released') continue;
         const rec = opts.manager!.jobRecord(j.namespace, j.job);
         running.push({
@@ -179,11 +177,12 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
     async (req) => {
       const { namespace, name } = req.params;
       const s = opts.manager?.current();
-      const live = s?.jobs.get(`${namespace}/${name}`);
-      if (s && live) {
+      const found = opts.manager?.job(namespace, name);
+      if (s && found) {
+        const live = found.view;
         const rec = opts.manager!.jobRecord(namespace, name);
         const { preempted, ...preemptedBy } = await preemption(namespace, name);
-        const state = s.states.get(live.key) ?? 'queued';
+        const state = found.state;
         const w = (s.waiting.get(live.queue) ?? []).find((x) => x.unit.namespace === namespace && x.unit.job === name);
         return {
           namespace,

@@ -51,7 +51,8 @@ export class CapacityModel {
   private readonly idle = new Map<string, Index>();
   private readonly reclaimable = new Map<string, Index>();
   private readonly maxCapacity = new Map<string, number>();
-  private readonly failed = new Map<string, { version: number; result: Found & { ok: false } }>();
+  /** The last search for each shape, valid while the free GPUs have not changed (version). */
+  private readonly searched = new Map<string, { version: number; result: Found }>();
   /** Bumped by every change of free GPUs. */
   private version = 0;
   private readonly everFits = new Map<string, boolean>();
@@ -130,10 +131,12 @@ export class CapacityModel {
     return { ok: true, nodes: done.map((d) => d.node), undo };
   }
 
-  /** Would the pods fit now? Leaves the model unchanged. */
+  /** Would the pods fit now? Leaves the model unchanged (so what it learned stays valid). */
   wouldPlace(pods: readonly UnitPod[], qos: QosClass): boolean {
+    const version = this.version;
     const r = this.place(pods, qos);
     if (r.ok) r.undo();
+    this.version = version; // the same free GPUs as before: remembered searches still hold
     return r.ok;
   }
 
@@ -172,13 +175,12 @@ export class CapacityModel {
 
   private placeOne(pod: UnitPod, qos: QosClass): Found {
     if (pod.requests.length === 0) return { ok: true, node: '' };
-    // Many waiting pods share a shape: a shape that found no node stays unplaceable until
-    // the free GPUs change.
+    // Many waiting pods share a shape: its search holds until the free GPUs change.
     const shape = `${qos}|${shapeOf(pod)}`;
-    const known = this.failed.get(shape);
+    const known = this.searched.get(shape);
     if (known && known.version === this.version) return known.result;
     const result = this.search(pod, qos);
-    if (!result.ok) this.failed.set(shape, { version: this.version, result });
+    this.searched.set(shape, { version: this.version, result });
     return result;
   }
 

@@ -8,7 +8,7 @@
 // Every replica evaluates, so that every replica can answer the admin API and the
 // submit-time warning; only the Lease holder acts (enqueues releases, emits Events).
 // Decisions: evaluate.ts. Carrying them out: releaser.ts. Records: store/jobs.ts.
-import type { ClusterCache, CacheChange } from '../cluster/cache.js';
+import type { ClusterCache, CacheChange, PodRecord } from '../cluster/cache.js';
 import type { Leadership } from '../cluster/leader.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -19,7 +19,8 @@ import type { QueueEvents } from './events.js';
 import type { QuotaLedger } from './quota.js';
 import type { CapacityModel } from './capacity.js';
 import type { ReleaseSink } from './releaser.js';
-import { buildState, type JobView } from './state.js';
+import { buildState, jobStateOf, jobView, type JobView } from './state.js';
+import { isGated, isQueued, jobKey } from './units.js';
 import { GATE_QUEUE } from '../webhooks/labels.js';
 import type { Unit } from './units.js';
 
@@ -52,14 +53,14 @@ export interface Snapshot {
   evaluatedAtMs: number;
   /** Per queue: waiting jobs in release order. */
   waiting: ReadonlyMap<string, readonly Waiting[]>;
-  jobs: ReadonlyMap<string, JobView>;
   ledger: QuotaLedger;
   capacity: CapacityModel;
-  states: ReadonlyMap<string, JobState>;
   queues: ReadonlyMap<string, QueueSpec>;
 }
 
 const STALE_RELEASE_MS = 5 * 60_000;
+/** With nothing waiting or being released, a full pass runs at most this often (metrics). */
+const IDLE_REFRESH_MS = 60_000;
 
 export class QueueManager {
   private readonly cache: ClusterCache;
@@ -77,6 +78,15 @@ export class QueueManager {
   private snapshot: Snapshot | null = null;
   private readonly lastWaitEvent = new Map<string, number>();
   private readonly lastStates = new Map<string, JobRecord>();
+  // Maintained from cache events, so that what a pass costs follows what changed: the
+  // managed pods of each job, the jobs whose record may have changed, the pods waiting.
+  private readonly podsByJob = new Map<string, Set<string>>();
+  private readonly jobOfPod = new Map<string, string>();
+  private readonly dirtyJobs = new Set<string>();
+  private readonly gatedPods = new Set<string>();
+  private lastWaitingOf = new Map<string, Waiting>();
+  private lastFullMs = 0;
+  private forceFull = true;
   private stopped = false;
   private loadingQueues: Promise<void> | null = null;
 
@@ -89,6 +99,7 @@ export class QueueManager {
 
   async start(): Promise<void> {
     this.cache.onChange((c) => this.onCacheChange(c));
+    for (const p of this.cache.allPods()) this.index(p.uid, p);
     this.opts.source?.onQueueChanged(() => void this.reloadQueues());
     await this.reloadQueues();
     this.resync = setInterval(() => {
@@ -142,8 +153,31 @@ export class QueueManager {
     return this.loadingQueues;
   }
 
+  /** Keeps the job index and the waiting set in step with one pod. */
+  private index(uid: string, p: Readonly<PodRecord> | undefined): void {
+    const key = p && isQueued(p) ? jobKey(p) : undefined;
+    const was = this.jobOfPod.get(uid);
+    if (was !== undefined && was !== key) {
+      const set = this.podsByJob.get(was);
+      set?.delete(uid);
+      if (set && set.size === 0) this.podsByJob.delete(was);
+      this.jobOfPod.delete(uid);
+      this.dirtyJobs.add(was);
+    }
+    if (key !== undefined) {
+      let set = this.podsByJob.get(key);
+      if (!set) this.podsByJob.set(key, (set = new Set()));
+      set.add(uid);
+      this.jobOfPod.set(uid, key);
+      this.dirtyJobs.add(key);
+    }
+    if (p && key !== undefined && !p.terminal && isGated(p)) this.gatedPods.add(uid);
+    else this.gatedPods.delete(uid);
+  }
+
   private onCacheChange(c: CacheChange): void {
     if (c.kind === 'pod') {
+      this.index(c.uid, c.after);
       const after = c.after;
       // A release shows up in the watch: it is no longer "being released".
       if (this.releasing.has(c.uid) && (!after || !after.gates.includes(GATE_QUEUE))) this.releasing.delete(c.uid);
@@ -155,8 +189,9 @@ export class QueueManager {
   }
 
   /** Asks for an evaluation soon; `why` only for logs. */
-  trigger(_why: string): void {
+  trigger(why: string): void {
     if (this.stopped) return;
+    if (why === 'quota' || why === 'start' || why === 'leader') this.forceFull = true;
     this.pendingSinceMs ??= this.now();
     if (this.timer) return;
     // Debounced, and never more than half the time spent evaluating.
@@ -168,7 +203,12 @@ export class QueueManager {
     this.timer.unref();
   }
 
-  /** One evaluation, and (as leader) its releases. Returns what it decided. */
+  /**
+   * One evaluation, and (as leader) its releases; null when there was nothing to decide.
+   * A full pass (every waiting job against quota and capacity) runs when a pod waits or is
+   * being released, after a quota change, and otherwise at most once a minute; job records
+   * follow the jobs that changed.
+   */
   evaluateNow(): Evaluation | null {
     const eventAt = this.pendingSinceMs ?? this.now();
     this.pendingSinceMs = null;
@@ -178,27 +218,46 @@ export class QueueManager {
     const start = performance.now();
     const nowMs = this.now();
     for (const [uid, since] of this.releasing) if (nowMs - since > STALE_RELEASE_MS) this.releasing.delete(uid);
-    const state = buildState(this.cache, this.opts.source ? this.queues : 'unlimited', new Set(this.releasing.keys()));
-    const units = state.units;
-    const weights = new Map([...this.queues.values()].map((q) => [q.name, q.weight]));
-    const ev = evaluate({ units, ledger: state.ledger, capacity: state.capacity, weights, nowMs, backfillGuardMs: this.opts.backfillGuardSeconds * 1000 });
     const leader = this.opts.leadership.isLeader() && this.opts.releaser !== null;
-    if (leader) {
-      // Counted as released from this moment, so an evaluation while Redis takes the order
-      // cannot hand the same quota and GPUs to another job; undone if Redis refuses.
-      for (const u of ev.releases) for (const p of u.pods) this.releasing.set(p.uid, nowMs);
-      for (const u of ev.releases) void this.release(u, eventAt);
+    const full = this.forceFull || this.gatedPods.size > 0 || this.releasing.size > 0 || nowMs - this.lastFullMs >= IDLE_REFRESH_MS;
+    let ev: Evaluation | null = null;
+    let releasedJobs = new Set<string>();
+    if (full) {
+      this.forceFull = false;
+      this.lastFullMs = nowMs;
+      const state = buildState(this.cache, this.opts.source ? this.queues : 'unlimited', new Set(this.releasing.keys()));
+      const weights = new Map([...this.queues.values()].map((q) => [q.name, q.weight]));
+      ev = evaluate({ units: state.units, ledger: state.ledger, capacity: state.capacity, weights, nowMs, backfillGuardMs: this.opts.backfillGuardSeconds * 1000 });
+      if (leader) {
+        // Counted as released from this moment, so an evaluation while Redis takes the order
+        // cannot hand the same quota and GPUs to another job; undone if Redis refuses.
+        for (const u of ev.releases) for (const p of u.pods) this.releasing.set(p.uid, nowMs);
+        for (const u of ev.releases) void this.release(u, eventAt);
+      }
+      releasedJobs = new Set(ev.releases.map((u) => `${u.namespace}/${u.job}`));
+      // The waiting set as this pass saw it (heals anything a relist removed without an event).
+      this.gatedPods.clear();
+      for (const u of state.units) for (const p of u.pods) if (!this.releasing.has(p.uid)) this.gatedPods.add(p.uid);
+      this.lastWaitingOf = new Map();
+      for (const list of ev.waiting.values()) {
+        for (const w of list) {
+          const key = `${w.unit.namespace}/${w.unit.job}`;
+          if (!this.lastWaitingOf.has(key)) this.lastWaitingOf.set(key, w);
+          this.dirtyJobs.add(key); // its reason or position may have changed
+        }
+      }
+      for (const key of releasedJobs) this.dirtyJobs.add(key);
+      this.snapshot = { evaluatedAtMs: nowMs, waiting: ev.waiting, ledger: state.ledger, capacity: state.capacity, queues: this.queues };
+      this.exportMetrics(ev);
+      if (leader) this.waitEvents(ev, nowMs);
     }
-    const states = this.recordJobs(state.jobs, ev, leader, nowMs);
-    this.snapshot = { evaluatedAtMs: nowMs, waiting: ev.waiting, jobs: state.jobs, ledger: state.ledger, capacity: state.capacity, states, queues: this.queues };
-    this.exportMetrics(ev);
-    if (leader) this.waitEvents(ev, nowMs);
+    this.recordJobs(releasedJobs, leader, nowMs);
     const took = performance.now() - start;
     this.lastDurationMs = took;
     this.lastEvalMs = this.now();
-    this.metrics.queueEvaluation.observe(took / 1000);
-    if (ev.releases.length > 0) {
-      this.log.info({ released: ev.releases.length, waiting: units.length - ev.releases.length, ms: Math.round(took) }, leader ? 'releasing jobs' : 'jobs would be released (not leader)');
+    if (full) this.metrics.queueEvaluation.observe(took / 1000);
+    if (ev && ev.releases.length > 0) {
+      this.log.info({ released: ev.releases.length, waiting: this.gatedPods.size, ms: Math.round(took) }, leader ? 'releasing jobs' : 'jobs would be released (not leader)');
     }
     return ev;
   }
@@ -225,52 +284,76 @@ export class QueueManager {
     this.metrics.gateRemoval.observe(Math.max(0, this.now() - eventAtMs) / 1000);
   }
 
-  private recordJobs(jobs: ReadonlyMap<string, JobView>, ev: Evaluation, leader: boolean, nowMs: number): Map<string, JobState> {
-    const waitingOf = new Map<string, Waiting>();
-    for (const list of ev.waiting.values()) for (const w of list) if (!waitingOf.has(`${w.unit.namespace}/${w.unit.job}`)) waitingOf.set(`${w.unit.namespace}/${w.unit.job}`, w);
-    const released = new Set(ev.releases.map((u) => `${u.namespace}/${u.job}`));
-    const states = new Map<string, JobState>();
-    const seen = new Set<string>();
-    for (const j of jobs.values()) {
-      seen.add(j.key);
-      const live = j.pods.filter((p) => !p.terminal);
-      const w = waitingOf.get(j.key);
-      const state: JobState =
-        live.length === 0 ? 'finished' : live.some((p) => p.node) ? 'running' : live.some((p) => p.gated) && !released.has(j.key) ? 'queued' : 'released';
-      states.set(j.key, state);
-      const prev = this.lastStates.get(j.key);
-      const gpus = j.gpus.reduce((a, g) => a + g.count, 0);
+  /** The records of the jobs that changed since the last pass (states for the API alike). */
+  private recordJobs(releasedJobs: ReadonlySet<string>, leader: boolean, nowMs: number): void {
+    const releasing = new Set(this.releasing.keys());
+    for (const key of this.dirtyJobs) {
+      const view = this.viewOf(key, releasing);
+      const prev = this.lastStates.get(key);
+      if (!view) {
+        // Every pod is gone: deleted, unless it had finished first.
+        this.lastStates.delete(key);
+        if (prev && prev.state !== 'finished' && leader) this.opts.records?.observe({ ...prev, state: 'deleted', reason: '', waitingFor: '', finishedAt: new Date(nowMs) });
+        if (prev) this.opts.records?.forget(prev.namespace, prev.name);
+        continue;
+      }
+      const live = view.pods.filter((p) => !p.terminal);
+      const w = this.lastWaitingOf.get(key);
+      let state: JobState = jobStateOf(view);
+      if (state === 'queued' && releasedJobs.has(key)) state = 'released';
+      const gpus = view.gpus.reduce((a, g) => a + g.count, 0);
       const rec: JobRecord = {
-        namespace: j.namespace,
-        name: j.job,
-        queue: j.queue,
-        qos: j.qos,
-        user: j.user,
-        resource: j.gpus[0]?.resource ?? '',
-        model: j.models.join(','),
-        gangSize: j.gangSize,
+        namespace: view.namespace,
+        name: view.job,
+        queue: view.queue,
+        qos: view.qos,
+        user: view.user,
+        resource: view.gpus[0]?.resource ?? prev?.resource ?? '',
+        model: view.models.join(','),
+        gangSize: view.gangSize,
         gpusPerPod: live.length > 0 ? Math.round(gpus / live.length) : prev?.gpusPerPod ?? 0,
         gpus: live.length > 0 ? gpus : prev?.gpus ?? 0,
         state,
         reason: state === 'queued' ? (w?.reason ?? '') : '',
         waitingFor: state === 'queued' ? (w?.waitingFor ?? '') : '',
-        priority: j.priority,
-        podsSeen: j.pods.length,
-        submittedAt: new Date(Number.isFinite(j.submittedMs) ? j.submittedMs : nowMs),
+        priority: view.priority,
+        podsSeen: view.pods.length,
+        submittedAt: new Date(Number.isFinite(view.submittedMs) ? view.submittedMs : nowMs),
         releasedAt: state === 'queued' ? null : prev?.releasedAt ?? new Date(nowMs),
         finishedAt: state === 'finished' ? prev?.finishedAt ?? new Date(nowMs) : null,
       };
-      this.lastStates.set(j.key, rec);
+      this.lastStates.set(key, rec);
       if (leader) this.opts.records?.observe(rec);
     }
-    for (const [key, prev] of this.lastStates) {
-      if (seen.has(key)) continue;
-      this.lastStates.delete(key);
-      // Every pod is gone without the job finishing first: deleted.
-      if (prev.state !== 'finished' && leader) this.opts.records?.observe({ ...prev, state: 'deleted', reason: '', waitingFor: '', finishedAt: new Date(nowMs) });
-      this.opts.records?.forget(prev.namespace, prev.name);
+    this.dirtyJobs.clear();
+  }
+
+  private viewOf(key: string, releasing: ReadonlySet<string>): JobView | undefined {
+    const uids = this.podsByJob.get(key);
+    if (!uids) return undefined;
+    const pods: Array<Readonly<PodRecord>> = [];
+    for (const uid of uids) {
+      const p = this.cache.pod(uid);
+      if (p) pods.push(p);
     }
-    return states;
+    return jobView(key, pods, releasing);
+  }
+
+  /** One live job (the admin API), with its state; undefined when none of its pods exists. */
+  job(namespace: string, name: string): { view: JobView; state: JobState } | undefined {
+    const view = this.viewOf(`${namespace}/${name}`, new Set(this.releasing.keys()));
+    return view ? { view, state: jobStateOf(view) } : undefined;
+  }
+
+  /** The live jobs of a queue (the admin API's running list). */
+  jobsOf(queue: string): Array<{ view: JobView; state: JobState }> {
+    const releasing = new Set(this.releasing.keys());
+    const out: Array<{ view: JobView; state: JobState }> = [];
+    for (const key of this.podsByJob.keys()) {
+      const view = this.viewOf(key, releasing);
+      if (view && view.queue === queue) out.push({ view, state: jobStateOf(view) });
+    }
+    return out;
   }
 
   private exportMetrics(ev: Evaluation): void {

@@ -30,7 +30,6 @@ export interface QueueState {
   units: Unit[];
   ledger: QuotaLedger;
   capacity: CapacityModel;
-  jobs: Map<string, JobView>;
 }
 
 /**
@@ -42,42 +41,11 @@ export function buildState(cache: ClusterCache, queues: ReadonlyMap<string, Queu
   const ledger = queues === 'unlimited' ? new QuotaLedger(new Map(), true) : new QuotaLedger(queues);
   const bestEffortOn = new Map<string, Record<string, number>>();
   const releasedUnbound: Array<Readonly<PodRecord>> = [];
-  const jobs = new Map<string, JobView>();
   const queuedPods: Array<Readonly<PodRecord>> = [];
 
   for (const p of cache.allPods()) {
     if (!isQueued(p)) continue;
     queuedPods.push(p);
-    const k = jobKey(p);
-    let j = jobs.get(k);
-    if (!j) {
-      j = {
-        key: k,
-        namespace: p.namespace,
-        job: jobOf(p),
-        queue: p.labels[LABEL_QUEUE]!,
-        qos: qosOf(p),
-        user: p.labels[LABEL_USER] ?? '',
-        priority: p.priority,
-        gangSize: gangSizeOf(p) ?? 1,
-        pods: [],
-        gpus: [],
-        models: parseModelList(p.annotations[ANNOTATION_GPU_MODEL]),
-        submittedMs: Number.POSITIVE_INFINITY,
-      };
-      jobs.set(k, j);
-    }
-    j.pods.push({ uid: p.uid, name: p.name, node: p.nodeName, gated: gated(p), terminal: p.terminal });
-    j.priority = Math.max(j.priority, p.priority);
-    const t = Date.parse(p.created);
-    if (Number.isFinite(t)) j.submittedMs = Math.min(j.submittedMs, t);
-    if (!p.terminal) {
-      for (const r of p.requests) {
-        const g = j.gpus.find((x) => x.resource === r.resource);
-        if (g) g.count += r.count;
-        else j.gpus.push({ resource: r.resource, count: r.count });
-      }
-    }
     if (p.terminal || gated(p)) continue;
     // Held: bound, or released and not yet bound.
     const qos = qosOf(p);
@@ -106,5 +74,50 @@ export function buildState(cache: ClusterCache, queues: ReadonlyMap<string, Queu
   // Released pods not yet bound will take GPUs somewhere: count them before anyone else.
   for (const p of releasedUnbound) capacity.place([unitPod(p)], qosOf(p));
 
-  return { units: waitingUnits(queuedPods, gated), ledger, capacity, jobs };
+  return { units: waitingUnits(queuedPods, gated), ledger, capacity };
+}
+
+/**
+ * One job as the admin API and the job records show it, from its pods (queued pods of one
+ * namespace and sluice.io/job). Built on demand for the jobs that changed, not for every
+ * pod at every evaluation: with 100,000 managed pods that cost 0.4 s per pass.
+ */
+export function jobView(key: string, pods: ReadonlyArray<Readonly<PodRecord>>, releasing: ReadonlySet<string>): JobView | undefined {
+  const first = pods[0];
+  if (!first) return undefined;
+  const j: JobView = {
+    key,
+    namespace: first.namespace,
+    job: jobOf(first),
+    queue: first.labels[LABEL_QUEUE]!,
+    qos: qosOf(first),
+    user: first.labels[LABEL_USER] ?? '',
+    priority: first.priority,
+    gangSize: gangSizeOf(first) ?? 1,
+    pods: [],
+    gpus: [],
+    models: parseModelList(first.annotations[ANNOTATION_GPU_MODEL]),
+    submittedMs: Number.POSITIVE_INFINITY,
+  };
+  for (const p of pods) {
+    j.pods.push({ uid: p.uid, name: p.name, node: p.nodeName, gated: isGated(p) && !releasing.has(p.uid), terminal: p.terminal });
+    j.priority = Math.max(j.priority, p.priority);
+    const t = Date.parse(p.created);
+    if (Number.isFinite(t)) j.submittedMs = Math.min(j.submittedMs, t);
+    if (p.terminal) continue;
+    for (const r of p.requests) {
+      const g = j.gpus.find((x) => x.resource === r.resource);
+      if (g) g.count += r.count;
+      else j.gpus.push({ resource: r.resource, count: r.count });
+    }
+  }
+  return j;
+}
+
+/** A job's state from its pods: queued while a pod is gated, running once one is bound. */
+export function jobStateOf(j: JobView): 'queued' | 'released' | 'running' | 'finished' {
+  const live = j.pods.filter((p) => !p.terminal);
+  if (live.length === 0) return 'finished';
+  if (live.some((p) => p.node)) return 'running';
+  return live.some((p) => p.gated) ? 'queued' : 'released';
 }
