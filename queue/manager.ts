@@ -185,6 +185,9 @@ export class QueueManager {
       // Only what can change a decision: gates, binding, end of life, arrival, deletion.
       if (b && after && b.nodeName === after.nodeName && b.terminal === after.terminal && b.gates.length === after.gates.length && b.labels === after.labels) return;
     }
+    // Room or quota may have changed: the next pass is a full one, so that what the submit
+    // warning and the metrics read is current, not only what waiting jobs need.
+    this.forceFull = true;
     this.trigger(c.kind);
   }
 
@@ -205,9 +208,9 @@ export class QueueManager {
 
   /**
    * One evaluation, and (as leader) its releases; null when there was nothing to decide.
-   * A full pass (every waiting job against quota and capacity) runs when a pod waits or is
-   * being released, after a quota change, and otherwise at most once a minute; job records
-   * follow the jobs that changed.
+   * A full pass (every waiting job against quota and capacity) runs after a change of the
+   * cluster or the quotas, and on the resync timer only while a pod waits or is being
+   * released (else once a minute); job records follow the jobs that changed.
    */
   evaluateNow(): Evaluation | null {
     const eventAt = this.pendingSinceMs ?? this.now();
