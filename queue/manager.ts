@@ -8,7 +8,7 @@
 // Every replica evaluates, so that every replica can answer the admin API and the
 // submit-time warning; only the Lease holder acts (enqueues releases, emits Events).
 // Decisions: evaluate.ts. Carrying them out: releaser.ts. Records: store/jobs.ts.
-import type { ClusterCache, CacheChange, PodRecord } from '../cluster/cache.js';
+import type { ClusterCache, CacheChange } from '../cluster/cache.js';
 import type { Leadership } from '../cluster/leader.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -19,8 +19,8 @@ import type { QueueEvents } from './events.js';
 import type { QuotaLedger } from './quota.js';
 import type { CapacityModel } from './capacity.js';
 import type { ReleaseSink } from './releaser.js';
-import { buildState, jobStateOf, jobView, type JobView } from './state.js';
-import { isGated, isQueued, jobKey } from './units.js';
+import { buildState, jobStateOf } from './state.js';
+import { JobIndex, type LiveJob } from './job-index.js';
 import { GATE_QUEUE } from '../webhooks/labels.js';
 import type { Unit } from './units.js';
 
@@ -78,12 +78,8 @@ export class QueueManager {
   private snapshot: Snapshot | null = null;
   private readonly lastWaitEvent = new Map<string, number>();
   private readonly lastStates = new Map<string, JobRecord>();
-  // Maintained from cache events, so that what a pass costs follows what changed: the
-  // managed pods of each job, the jobs whose record may have changed, the pods waiting.
-  private readonly podsByJob = new Map<string, Set<string>>();
-  private readonly jobOfPod = new Map<string, string>();
-  private readonly dirtyJobs = new Set<string>();
-  private readonly gatedPods = new Set<string>();
+  /** Managed pods by job, from cache events: what a pass costs follows what changed. */
+  private readonly jobs: JobIndex;
   private lastWaitingOf = new Map<string, Waiting>();
   private lastFullMs = 0;
   private forceFull = true;
@@ -95,11 +91,12 @@ export class QueueManager {
     this.log = opts.log;
     this.metrics = opts.metrics;
     this.now = opts.now ?? Date.now;
+    this.jobs = new JobIndex(opts.cache);
   }
 
   async start(): Promise<void> {
     this.cache.onChange((c) => this.onCacheChange(c));
-    for (const p of this.cache.allPods()) this.index(p.uid, p);
+    for (const p of this.cache.allPods()) this.jobs.update(p.uid, p);
     this.opts.source?.onQueueChanged(() => void this.reloadQueues());
     await this.reloadQueues();
     this.resync = setInterval(() => {
@@ -153,31 +150,9 @@ export class QueueManager {
     return this.loadingQueues;
   }
 
-  /** Keeps the job index and the waiting set in step with one pod. */
-  private index(uid: string, p: Readonly<PodRecord> | undefined): void {
-    const key = p && isQueued(p) ? jobKey(p) : undefined;
-    const was = this.jobOfPod.get(uid);
-    if (was !== undefined && was !== key) {
-      const set = this.podsByJob.get(was);
-      set?.delete(uid);
-      if (set && set.size === 0) this.podsByJob.delete(was);
-      this.jobOfPod.delete(uid);
-      this.dirtyJobs.add(was);
-    }
-    if (key !== undefined) {
-      let set = this.podsByJob.get(key);
-      if (!set) this.podsByJob.set(key, (set = new Set()));
-      set.add(uid);
-      this.jobOfPod.set(uid, key);
-      this.dirtyJobs.add(key);
-    }
-    if (p && key !== undefined && !p.terminal && isGated(p)) this.gatedPods.add(uid);
-    else this.gatedPods.delete(uid);
-  }
-
   private onCacheChange(c: CacheChange): void {
     if (c.kind === 'pod') {
-      this.index(c.uid, c.after);
+      this.jobs.update(c.uid, c.after);
       const after = c.after;
       // A release shows up in the watch: it is no longer "being released".
       if (this.releasing.has(c.uid) && (!after || !after.gates.includes(GATE_QUEUE))) this.releasing.delete(c.uid);
@@ -222,7 +197,7 @@ export class QueueManager {
     const nowMs = this.now();
     for (const [uid, since] of this.releasing) if (nowMs - since > STALE_RELEASE_MS) this.releasing.delete(uid);
     const leader = this.opts.leadership.isLeader() && this.opts.releaser !== null;
-    const full = this.forceFull || this.gatedPods.size > 0 || this.releasing.size > 0 || nowMs - this.lastFullMs >= IDLE_REFRESH_MS;
+    const full = this.forceFull || this.jobs.gated.size > 0 || this.releasing.size > 0 || nowMs - this.lastFullMs >= IDLE_REFRESH_MS;
     let ev: Evaluation | null = null;
     let releasedJobs = new Set<string>();
     if (full) {
@@ -239,17 +214,17 @@ export class QueueManager {
       }
       releasedJobs = new Set(ev.releases.map((u) => `${u.namespace}/${u.job}`));
       // The waiting set as this pass saw it (heals anything a relist removed without an event).
-      this.gatedPods.clear();
-      for (const u of state.units) for (const p of u.pods) if (!this.releasing.has(p.uid)) this.gatedPods.add(p.uid);
+      this.jobs.gated.clear();
+      for (const u of state.units) for (const p of u.pods) if (!this.releasing.has(p.uid)) this.jobs.gated.add(p.uid);
       this.lastWaitingOf = new Map();
       for (const list of ev.waiting.values()) {
         for (const w of list) {
           const key = `${w.unit.namespace}/${w.unit.job}`;
           if (!this.lastWaitingOf.has(key)) this.lastWaitingOf.set(key, w);
-          this.dirtyJobs.add(key); // its reason or position may have changed
+          this.jobs.dirty.add(key); // its reason or position may have changed
         }
       }
-      for (const key of releasedJobs) this.dirtyJobs.add(key);
+      for (const key of releasedJobs) this.jobs.dirty.add(key);
       this.snapshot = { evaluatedAtMs: nowMs, waiting: ev.waiting, ledger: state.ledger, capacity: state.capacity, queues: this.queues };
       this.exportMetrics(ev);
       if (leader) this.waitEvents(ev, nowMs);
@@ -260,7 +235,7 @@ export class QueueManager {
     this.lastEvalMs = this.now();
     if (full) this.metrics.queueEvaluation.observe(took / 1000);
     if (ev && ev.releases.length > 0) {
-      this.log.info({ released: ev.releases.length, waiting: this.gatedPods.size, ms: Math.round(took) }, leader ? 'releasing jobs' : 'jobs would be released (not leader)');
+      this.log.info({ released: ev.releases.length, waiting: this.jobs.gated.size, ms: Math.round(took) }, leader ? 'releasing jobs' : 'jobs would be released (not leader)');
     }
     return ev;
   }
@@ -290,8 +265,8 @@ export class QueueManager {
   /** The records of the jobs that changed since the last pass (states for the API alike). */
   private recordJobs(releasedJobs: ReadonlySet<string>, leader: boolean, nowMs: number): void {
     const releasing = new Set(this.releasing.keys());
-    for (const key of this.dirtyJobs) {
-      const view = this.viewOf(key, releasing);
+    for (const key of this.jobs.dirty) {
+      const view = this.jobs.view(key, releasing);
       const prev = this.lastStates.get(key);
       if (!view) {
         // Every pod is gone: deleted, unless it had finished first.
@@ -328,35 +303,17 @@ export class QueueManager {
       this.lastStates.set(key, rec);
       if (leader) this.opts.records?.observe(rec);
     }
-    this.dirtyJobs.clear();
-  }
-
-  private viewOf(key: string, releasing: ReadonlySet<string>): JobView | undefined {
-    const uids = this.podsByJob.get(key);
-    if (!uids) return undefined;
-    const pods: Array<Readonly<PodRecord>> = [];
-    for (const uid of uids) {
-      const p = this.cache.pod(uid);
-      if (p) pods.push(p);
-    }
-    return jobView(key, pods, releasing);
+    this.jobs.dirty.clear();
   }
 
   /** One live job (the admin API), with its state; undefined when none of its pods exists. */
-  job(namespace: string, name: string): { view: JobView; state: JobState } | undefined {
-    const view = this.viewOf(`${namespace}/${name}`, new Set(this.releasing.keys()));
-    return view ? { view, state: jobStateOf(view) } : undefined;
+  job(namespace: string, name: string): LiveJob | undefined {
+    return this.jobs.job(`${namespace}/${name}`, new Set(this.releasing.keys()));
   }
 
   /** The live jobs of a queue (the admin API's running list). */
-  jobsOf(queue: string): Array<{ view: JobView; state: JobState }> {
-    const releasing = new Set(this.releasing.keys());
-    const out: Array<{ view: JobView; state: JobState }> = [];
-    for (const key of this.podsByJob.keys()) {
-      const view = this.viewOf(key, releasing);
-      if (view && view.queue === queue) out.push({ view, state: jobStateOf(view) });
-    }
-    return out;
+  jobsOf(queue: string): LiveJob[] {
+    return this.jobs.jobsOf(queue, new Set(this.releasing.keys()));
   }
 
   private exportMetrics(ev: Evaluation): void {

@@ -3,7 +3,8 @@
 import { existsSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { spawn } from 'node:child_process';
+import { KubeConfig, VersionApi, type V1Pod } from '@kubernetes/client-node';
 
 export async function reachableCluster(needs: string): Promise<{ kc: KubeConfig } | { skip: string }> {
   const path = process.env.KUBECONFIG;
@@ -66,5 +67,21 @@ export function getText(url: string): Promise<string> {
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** `kubectl create -f -`: kubectl prints the AdmissionReview warnings on stderr ("Warning: ..."). */
+export function kubectlCreate(pod: V1Pod, extra: readonly string[] = []): Promise<{ code: number; warnings: string[]; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('kubectl', ['create', ...extra, '-f', '-'], { stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
+    let stderr = '';
+    p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    p.stdout.resume();
+    p.on('error', reject);
+    p.on('close', (code) => {
+      const warnings = stderr.split('\n').filter((l) => l.startsWith('Warning: ')).map((l) => l.slice('Warning: '.length));
+      resolve({ code: code ?? 1, warnings, stderr });
+    });
+    p.stdin.end(JSON.stringify(pod));
   });
 }

@@ -22,8 +22,7 @@
 // Without kubelets a deleted pod stays Terminating, so the test force-deletes pods once
 // they are marked, as a kubelet would finish them. Everything it creates is removed.
 import t from 'tap';
-import { getText, reachableCluster, sluiceApi } from './cluster.js';
-import { spawn } from 'node:child_process';
+import { getText, kubectlCreate, reachableCluster, sluiceApi } from './cluster.js';
 import { readFileSync } from 'node:fs';
 import { CoreV1Api, KubeConfig, PatchStrategy, SchedulingV1Api, setHeaderOptions, type V1Node, type V1Pod, type V1PriorityClass } from '@kubernetes/client-node';
 
@@ -44,21 +43,6 @@ function counter(metrics: string, name: string, match: readonly string[]): numbe
   return sum;
 }
 
-/** `kubectl create -f -`: kubectl prints the AdmissionReview warnings on stderr ("Warning: ..."). */
-function kubectlCreate(pod: V1Pod, extra: readonly string[] = []): Promise<{ code: number; warnings: string[]; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('kubectl', ['create', ...extra, '-f', '-'], { stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
-    let stderr = '';
-    p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    p.stdout.resume();
-    p.on('error', reject);
-    p.on('close', (code) => {
-      const warnings = stderr.split('\n').filter((l) => l.startsWith('Warning: ')).map((l) => l.slice('Warning: '.length));
-      resolve({ code: code ?? 1, warnings, stderr });
-    });
-    p.stdin.end(JSON.stringify(pod));
-  });
-}
 
 async function preemptionCluster(): Promise<{ kc: KubeConfig } | { skip: string }> {
   const found = await reachableCluster('sluice as scheduler extender (with preemptVerb) and queue manager');

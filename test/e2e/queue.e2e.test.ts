@@ -15,8 +15,8 @@
 // end. SLUICE_E2E_METRICS_URL (sluice's ops listener, e.g. http://127.0.0.1:8080) adds a
 // check that the binds went through sluice's extender.
 import t, { type Test } from 'tap';
-import { getText, reachableCluster, sluiceApi } from './cluster.js';
-import { spawn, spawnSync } from 'node:child_process';
+import { getText, kubectlCreate, reachableCluster, sluiceApi } from './cluster.js';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import {
   CoreV1Api,
@@ -48,21 +48,6 @@ function counter(metrics: string, name: string, match: string): number {
   return sum;
 }
 
-/** `kubectl create -f -`: kubectl prints the AdmissionReview warnings on stderr ("Warning: ..."). */
-function kubectlCreate(pod: V1Pod): Promise<{ code: number; warnings: string[]; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('kubectl', ['create', '-f', '-'], { stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
-    let stderr = '';
-    p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    p.stdout.resume();
-    p.on('error', reject);
-    p.on('close', (code) => {
-      const warnings = stderr.split('\n').filter((l) => l.startsWith('Warning: ')).map((l) => l.slice('Warning: '.length));
-      resolve({ code: code ?? 1, warnings, stderr });
-    });
-    p.stdin.end(JSON.stringify(pod));
-  });
-}
 
 const found = await reachableCluster('sluice as webhook, scheduler extender and queue manager');
 const apiUrl = process.env.SLUICE_E2E_API_URL;
