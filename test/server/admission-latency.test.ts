@@ -9,8 +9,22 @@ import t from 'tap';
 import { Worker } from 'node:worker_threads';
 import { fixture, gpuNode } from '../helpers/k8s.js';
 import { startServer } from '../helpers/server.js';
+import { Writable } from 'node:stream';
+import { ClusterCache } from '../../cluster/cache.js';
+import { KubeBinder } from '../../scheduler/binder.js';
+import { Extender, NODES_PER_SLICE } from '../../scheduler/extender.js';
+import { createLogger } from '../../observability/logger.js';
+import { Metrics } from '../../observability/metrics.js';
+import { unreachableKubeConfig } from '../helpers/k8s.js';
 
-const BUDGET_MS = 50;
+// What the timed part guards is the defect, not a latency figure (those are `npm run bench`'s):
+// before the fix a 13 MB filter body held the event loop for 5-9 s. On this shared 2-core
+// machine, with three other test files beside it, mutate's p99 under this load is 12-50 ms
+// and was once 54 ms (a CI failure at a 50 ms budget), so the budget sits well clear of
+// that noise. The yielding that took p99 here from 100-600 ms down is checked without a
+// clock, by counting the loop's turns (the third test).
+const BUDGET_MS = 250;
+const STALL_MS = 1000;
 const N = 10000;
 const nodes = Array.from({ length: N }, (_, i) => gpuNode(`gpu-node-${i + 1}`, { gpus: 8 }));
 const s = await startServer({ nodes, pods: [] }, { logLevel: 'error' });
@@ -112,11 +126,43 @@ t.test(`mutate p99 < ${BUDGET_MS} ms while the largest extender requests run`, a
   t.comment(`extender requests: ${JSON.stringify(statuses)}`);
   const best = windows.reduce((a, b) => (b.p99 < a.p99 ? b : a));
   t.ok(best.p99 < BUDGET_MS, `mutate p99 ${best.p99.toFixed(1)} ms < ${BUDGET_MS} ms`);
+  t.ok(best.max < STALL_MS, `no mutate waited behind the extender (max ${best.max.toFixed(1)} ms < ${STALL_MS} ms)`);
   t.equal(windows.reduce((n, w) => n + w.wrong, 0), 0, 'every mutate answered with its patch');
   t.ok(Object.keys(statuses).some((k) => k === '13 MB filter 413' || k === '13 MB filter closed'), 'the 13 MB body is refused (413)');
   t.notOk(Object.keys(statuses).some((k) => k.startsWith('13 MB filter 200')), 'and never decided');
   t.ok((statuses['10k names filter 200'] ?? 0) > 0 && (statuses['10k names prioritize 200'] ?? 0) > 0, '10,000-node filters and prioritizes are served');
   t.ok((statuses['unknown at limit filter 200'] ?? 0) > 0, 'a body at the limit is served');
+});
+
+// The yielding fix itself, without a clock: while one 10,000-node filter or prioritize is
+// decided, other work on the loop (here a chain of setImmediate turns, as a mutate's I/O
+// would be) gets a turn after every slice of nodes.
+t.test(`a 10,000-node filter and prioritize give the loop a turn every ${NODES_PER_SLICE} nodes`, async (t) => {
+  const cache = new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 30000, recentPodWindow: 10 });
+  cache.replaceAll(nodes, []);
+  const ext = new Extender({
+    cache,
+    binder: new KubeBinder(unreachableKubeConfig()),
+    defaultPolicy: 'binpack',
+    log: createLogger('error', new Writable({ write: (_c, _e, d) => d() })),
+    metrics: new Metrics({ defaultMetrics: false }),
+  });
+  const args = JSON.parse(names10k) as Parameters<Extender['filter']>[0];
+  for (const verb of ['filter', 'prioritize'] as const) {
+    let turns = 0;
+    let running = true;
+    const spin = (): void => {
+      if (!running) return;
+      turns++;
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    const answer = await ext[verb](args);
+    running = false;
+    const expected = N / NODES_PER_SLICE - 1;
+    t.ok(turns >= expected, `${verb}: ${turns} other turns while deciding (at least ${expected})`);
+    t.ok(Array.isArray(verb === 'filter' ? (answer as { NodeNames: string[] }).NodeNames : answer), `${verb} answered`);
+  }
 });
 
 t.test('a filter naming 15,000 unknown nodes: a small answer', async (t) => {

@@ -69,7 +69,8 @@ t.test('slow-body connections are capped and closed; health and admission keep a
   t.equal(health.status, 200, '/healthz answers while slow clients hold the API listener');
   const during = await mutate();
   t.equal(during.status, 200, 'admission answers on its keep-alive connection');
-  t.ok(during.ms < 200, `in ${during.ms.toFixed(1)} ms`);
+  // One sample on a shared machine: the bound is against waiting behind slow clients (seconds).
+  t.ok(during.ms < 1000, `in ${during.ms.toFixed(1)} ms`);
 
   const deadline = performance.now() + 6000;
   while (closedAt.length < 100 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
