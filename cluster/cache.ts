@@ -185,7 +185,7 @@ export class ClusterCache {
     if (prev) this.account(prev, -1);
     const rec: PodRecord = prev
       ? { ...prev, nodeName: a.node }
-      : { uid, namespace, name, nodeName: a.node, terminal: false, priority: 0, labels: {}, requests: a.requests, created: new Date(this.now()).toISOString(), seenMs: this.now(), gates: [], annotations: {}, nodeSelector: {}, affinityTerms: null,
+      : { uid, namespace, name, nodeName: a.node, terminal: false, succeeded: false, priority: 0, labels: {}, requests: a.requests, created: new Date(this.now()).toISOString(), seenMs: this.now(), gates: [], annotations: {}, nodeSelector: {}, affinityTerms: null,
           started: new Date(this.now()).toISOString(), terminating: false, owner: null };
     this.pods.set(uid, rec);
     this.account(rec, +1);

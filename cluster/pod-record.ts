@@ -11,6 +11,8 @@ export interface PodRecord {
   nodeName: string;
   /** Succeeded or Failed: holds no GPUs any more. */
   terminal: boolean;
+  /** Succeeded (a Failed pod is usually re-created by its controller; a Succeeded one is not). */
+  succeeded: boolean;
   priority: number;
   labels: Record<string, string>;
   requests: readonly ResourceAmount[];
@@ -57,6 +59,7 @@ export function podRecord(pod: V1Pod, uid: string, resources: readonly string[],
     name: pod.metadata?.name ?? '',
     nodeName: pod.spec?.nodeName ?? '',
     terminal: phase === 'Succeeded' || phase === 'Failed',
+    succeeded: phase === 'Succeeded',
     priority: pod.spec?.priority ?? 0,
     labels: pod.metadata?.labels ?? {},
     requests,

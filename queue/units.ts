@@ -9,6 +9,10 @@
 //   pods exist ("gang: 2 of 4 pods seen" until then). A gang with pods already released
 //   is in flight (a restart in the middle of its release, or a member re-created by its
 //   controller): its gated pods are released at once, never left half started.
+// - A gang whose other members already Succeeded needs only the rest: a member that
+//   failed and was re-created completes it, so it waits for quota and room, not for pods
+//   that will never come. Succeeded members count modulo the gang size, so the next wave
+//   of a Job whose completions exceed its parallelism is again a whole gang.
 import type { PodRecord } from '../cluster/cache.js';
 import type { ResourceAmount } from '../cluster/pod-request.js';
 import { parseModelList } from '../placement/gpu-model.js';
@@ -113,8 +117,13 @@ function sumNeed(pods: readonly UnitPod[]): ResourceAmount[] {
  */
 export function waitingUnits(pods: Iterable<Readonly<PodRecord>>, gated: (p: Readonly<PodRecord>) => boolean = isGated): Unit[] {
   const jobs = new Map<string, Array<Readonly<PodRecord>>>();
+  const succeeded = new Map<string, number>();
   for (const p of pods) {
-    if (p.terminal || !isQueued(p)) continue;
+    if (!isQueued(p)) continue;
+    if (p.terminal) {
+      if (p.succeeded) succeeded.set(jobKey(p), (succeeded.get(jobKey(p)) ?? 0) + 1);
+      continue;
+    }
     const k = jobKey(p);
     const list = jobs.get(k);
     if (list) list.push(p);
@@ -147,8 +156,11 @@ export function waitingUnits(pods: Iterable<Readonly<PodRecord>>, gated: (p: Rea
       continue;
     }
     const released = members.length - waiting.length;
+    const finished = (succeeded.get(key) ?? 0) % gang;
     if (released > 0) {
       units.push(makeUnit(key, base, gang, waiting, true, null));
+    } else if (finished > 0 && waiting.length <= gang - finished) {
+      units.push(makeUnit(key, base, gang, waiting, false, null));
     } else if (waiting.length < gang) {
       const reason = `gang: ${waiting.length} of ${gang} pods seen; the job starts when all ${gang} exist`;
       units.push(makeUnit(key, base, gang, waiting, false, { waitingFor: 'gang', reason }));

@@ -2,7 +2,7 @@
 // head has waited longer than the backfill guard; then what it needs is kept for it.
 import t from 'tap';
 import { gpuNode } from '../helpers/k8s.js';
-import { T0, bug, keys, limit, newCache, pass, queuedPod, queueSpec, queues, waitOf } from './helpers.js';
+import { T0, keys, limit, newCache, pass, queuedPod, queueSpec, queues, waitOf } from './helpers.js';
 
 const GUARD = 600_000;
 const nodes = () => [gpuNode('n1', { gpus: 8 }), gpuNode('n2', { gpus: 8 })];

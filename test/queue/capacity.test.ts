@@ -14,7 +14,7 @@ import { buildState } from '../../queue/state.js';
 import { unitPod } from '../../queue/units.js';
 import type { ClusterCache } from '../../cluster/cache.js';
 import { gpuNode, gpuPod, unreachableKubeConfig } from '../helpers/k8s.js';
-import { GPU, T0, bug, keys, newCache, pass, queuedPod, unitPodOf, waitOf } from './helpers.js';
+import { GPU, T0, keys, newCache, pass, queuedPod, unitPodOf, waitOf } from './helpers.js';
 
 const H100 = 'NVIDIA-H100-80GB-HBM3';
 const A10 = 'NVIDIA-A10';

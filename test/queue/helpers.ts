@@ -129,9 +129,3 @@ export function waitOf(ev: Evaluation, key: string): Waiting | undefined {
   for (const list of ev.waiting.values()) for (const w of list) if (w.unit.key === key) return w;
   return undefined;
 }
-
-/**
- * Marks a test of a known bug as todo so the suite stays green. Run with
- * QUEUE_SHOW_BUGS=1 to run these tests for real and see them fail.
- */
-export const bug = (what: string): { todo: string | false } => ({ todo: process.env.QUEUE_SHOW_BUGS ? false : `bug: ${what}` });

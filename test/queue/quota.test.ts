@@ -3,7 +3,7 @@
 import t from 'tap';
 import { QuotaLedger } from '../../queue/quota.js';
 import { gpuNode } from '../helpers/k8s.js';
-import { GPU, T0, bug, keys, limit, newCache, pass, queuedPod, queueSpec, queues, unit, waitOf } from './helpers.js';
+import { GPU, T0, keys, limit, newCache, pass, queuedPod, queueSpec, queues, unit, waitOf } from './helpers.js';
 
 const room = () => [gpuNode('n1', { gpus: 8 }), gpuNode('n2', { gpus: 8 })];
 const H100 = 'NVIDIA-H100-80GB-HBM3';

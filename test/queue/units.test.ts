@@ -5,7 +5,7 @@ import t from 'tap';
 import { waitingUnits } from '../../queue/units.js';
 import { CapacityModel } from '../../queue/capacity.js';
 import { gpuNode } from '../helpers/k8s.js';
-import { GPU, T0, bug, keys, newCache, pass, queuedPod, unitPodOf, waitOf } from './helpers.js';
+import { GPU, T0, keys, newCache, pass, queuedPod, unitPodOf, waitOf } from './helpers.js';
 
 const records = (pods: ReturnType<typeof queuedPod>[]) => [...newCache([], pods).allPods()];
 
@@ -135,18 +135,32 @@ t.test('gang capacity is all-or-nothing: 4 x 2 GPUs fit two nodes with 4 free, n
   t.ok(three.place([unitPodOf('x', 3), unitPodOf('y', 3), unitPodOf('z', 3)], 'guaranteed').ok);
 });
 
-t.test('a re-created member of a gang whose other pods already ran to completion is in flight', bug('units.ts waitingUnits() drops terminal pods before grouping, so a gang whose released members finished looks like "gang: 1 of 4 pods seen" and its re-created pod waits forever'), async (t) => {
-  // Gang of 4: three pods were released and Succeeded; the fourth failed and its
-  // controller re-created it (gated again by the webhook). It belongs to a gang that was
-  // already released and must go at once, not wait for 3 more pods that will never come.
+t.test('a re-created member of a gang whose other pods already ran to completion waits only for quota and room', async (t) => {
+  // Gang of 4: three pods were released and Succeeded; the fourth Failed and its
+  // controller re-created it (gated again by the webhook). The gang needs only that pod:
+  // it must not wait for 3 more that will never come. Its predecessors' quota is free
+  // again, so it goes through quota and capacity like any job (not in flight).
   const pods = [
     queuedPod('g0', { job: 'j', gang: 4, node: 'n1', phase: 'Succeeded' }),
     queuedPod('g1', { job: 'j', gang: 4, node: 'n1', phase: 'Succeeded' }),
     queuedPod('g2', { job: 'j', gang: 4, node: 'n1', phase: 'Succeeded' }),
+    queuedPod('g3', { job: 'j', gang: 4, node: 'n1', phase: 'Failed' }),
     queuedPod('g3-retry', { job: 'j', gang: 4 }),
   ];
   const units = waitingUnits(records(pods));
   t.equal(units.length, 1);
   t.equal(units[0]!.problem, null, 'not "gang: 1 of 4 pods seen"');
-  t.equal(units[0]!.inFlight, true);
+  t.equal(units[0]!.inFlight, false, 'checked against quota and capacity');
+  t.same(units[0]!.pods.map((p) => p.name), ['g3-retry']);
+});
+
+t.test('the next wave of a gang Job (completions beyond parallelism) is a whole gang again', async (t) => {
+  const done = [0, 1, 2, 3].map((i) => queuedPod(`w1-${i}`, { job: 'j', gang: 4, node: 'n1', phase: 'Succeeded' }));
+  const two = [queuedPod('w2-0', { job: 'j', gang: 4 }), queuedPod('w2-1', { job: 'j', gang: 4 })];
+  t.match(waitingUnits(records([...done, ...two]))[0]!.problem, { waitingFor: 'gang', reason: /2 of 4 pods seen/ }, 'two of the next four: wait');
+  const four = [...two, queuedPod('w2-2', { job: 'j', gang: 4 }), queuedPod('w2-3', { job: 'j', gang: 4 })];
+  const units = waitingUnits(records([...done, ...four]));
+  t.equal(units.length, 1);
+  t.equal(units[0]!.problem, null);
+  t.equal(units[0]!.pods.length, 4, 'released whole');
 });
