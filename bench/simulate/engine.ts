@@ -116,6 +116,9 @@ export interface SimOptions {
    * their default weight 1 (placement/kube-scores.ts). Without it, nodes are ranked by the
    * policy's raw scores. */
   extenderScores?: { weight: number } | undefined;
+  /** How equal node scores are broken: 'random' (kube-scheduler v1.28, the default) or
+   * 'name' (the smallest node name: the FGD artifact's scheduler, the default for fgd). */
+  ties?: 'random' | 'name';
   /** Replaces the named policy's scoring, to try variants (results keep the name). */
   custom?: (node: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: SizeMix) => { choice: GpuChoice; score: number };
 }
@@ -140,6 +143,34 @@ function breakdown(views: readonly (NodeView & { gpus: GpuSlots })[]): Unallocat
 }
 
 type Placement = { choice: GpuChoice; score: number };
+
+/** A trace node, empty, as the placement code sees it. */
+export const traceView = (n: TraceNode): NodeView & { gpus: GpuSlots } => ({
+  name: n.name,
+  product: n.model,
+  unusable: null,
+  gpus: { capacity: n.gpus, freeWhole: n.gpus, partialFree: [] },
+  cpuFreeMilli: n.cpuMilli,
+  memFreeMiB: n.memMiB,
+});
+
+/** What a trace pod asks (one GPU resource, named 'gpu' here). */
+export const traceAsk = (p: TracePod, resource = 'gpu'): GpuAsk => ({
+  resource,
+  count: p.numGpu,
+  milli: p.numGpu === 0 ? 0 : p.gpuMilli,
+  models: p.models,
+  cpuMilli: p.cpuMilli,
+  memMiB: p.memMiB,
+});
+
+/** The simulator's scoring of sluice's policy on one node: the function the extender's
+ * prioritize runs (placement/policies.ts fragmentationAware.score), here with the node's
+ * fragmentation before the placement cached. test/bench/extender-equality.test.ts holds
+ * the two to the same ranking. */
+export function sluiceScore(v: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: SizeMix, before?: number): Placement {
+  return fragmentationPlacement(v, ask, mix, before);
+}
 
 /** The slot choice of FGD's GPU pick. occupy() takes the lowest-index GPU(s) in the chosen
  * state, which is the one FGD picked: FGD takes the lowest index among equal scores, and
@@ -198,14 +229,7 @@ export function simulate(opts: SimOptions): SimResult {
   const fgdPod = (a: GpuAsk, gpuSpec: string): FgdPod => ({ cpuMilli: a.cpuMilli ?? 0, milli: a.milli, count: a.count, gpuType: gpuSpec });
   const fgdShapes = policyName === 'fgd' ? fgdTypicalShapes(opts.pods.map((p) => ({ cpuMilli: p.cpuMilli, milli: p.numGpu === 0 ? 0 : p.gpuMilli, count: p.numGpu, gpuType: p.gpuSpec }))) : [];
 
-  const views: (NodeView & { gpus: GpuSlots })[] = nodes.map((n) => ({
-    name: n.name,
-    product: n.model,
-    unusable: null,
-    gpus: { capacity: n.gpus, freeWhole: n.gpus, partialFree: [] },
-    cpuFreeMilli: n.cpuMilli,
-    memFreeMiB: n.memMiB,
-  }));
+  const views = nodes.map(traceView);
   const used = nodes.map((n) => new Int32Array(n.gpus));
 
   // Interned ask shapes and the per-(node, shape) cache of placements.
@@ -218,7 +242,7 @@ export function simulate(opts: SimOptions): SimResult {
     if (id === undefined) {
       id = asks.length;
       shapeIds.set(k, id);
-      const ask: GpuAsk = { resource: 'gpu', count: p.numGpu, milli: p.numGpu === 0 ? 0 : p.gpuMilli, models: p.models, cpuMilli: p.cpuMilli, memMiB: p.memMiB };
+      const ask = traceAsk(p);
       asks.push(ask);
       fgdPods.push(fgdPod(ask, p.gpuSpec));
     }
@@ -247,7 +271,7 @@ export function simulate(opts: SimOptions): SimResult {
     if (!other) {
       let before = fragBefore[n]!;
       if (Number.isNaN(before)) before = fragBefore[n] = fragmentation(v.gpus, mix, v);
-      return fragmentationPlacement(v, ask, mix, before);
+      return sluiceScore(v, ask, mix, before);
     }
     return { choice: other.choose(v.gpus, ask, mix), score: other.score(v, ask, mix) };
   };
@@ -256,7 +280,7 @@ export function simulate(opts: SimOptions): SimResult {
   // them; the FGD artifact's vendored scheduler (v1.20.5-minor, generic_scheduler.go) was
   // changed to pick the lexicographically smallest node name, "for reproducibility".
   let ties = 0;
-  const byName = policyName === 'fgd';
+  const byName = (opts.ties ?? (policyName === 'fgd' ? 'name' : 'random')) === 'name';
   const tieWins = (n: number, incumbent: number): boolean => (byName ? nodes[n]!.name < nodes[incumbent]!.name : rng() * ++ties < 1);
 
   const points: SimPoint[] = [];
