@@ -1,6 +1,6 @@
-// One simulation run of the trace replay (method of the FGD paper, ATC '23): pods arrive
-// one at a time in a seeded random order and never leave; arrivals go on until the GPU
-// they asked for reaches `inflation` (1.3) x cluster capacity; a pod that fits no node
+// One simulation run of the trace replay (method of the FGD paper's artifact, ATC '23):
+// pods arrive one at a time in a seeded random order and never leave; the list is tuned
+// to `inflation` (1.3) x cluster GPU capacity (see arrivals); a pod that fits no node
 // fails and is skipped. Fit, scores and GPU choice are the pure placement code the
 // extender uses (placement/); this file only keeps the cluster state.
 //
@@ -116,8 +116,9 @@ export interface SimOptions {
    * their default weight 1 (placement/kube-scores.ts). Without it, nodes are ranked by the
    * policy's raw scores. */
   extenderScores?: { weight: number } | undefined;
-  /** How equal node scores are broken: 'random' (kube-scheduler v1.28, the default) or
-   * 'name' (the smallest node name: the FGD artifact's scheduler, the default for fgd). */
+  /** How equal node scores are broken: 'name' (the smallest node name, as the FGD
+   * artifact's scheduler; the default) or 'random' (kube-scheduler v1.28; the default
+   * with extenderScores). */
   ties?: 'random' | 'name';
   /** Replaces the named policy's scoring, to try variants (results keep the name). */
   custom?: (node: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: SizeMix) => { choice: GpuChoice; score: number };
@@ -276,11 +277,13 @@ export function simulate(opts: SimOptions): SimResult {
     return { choice: other.choose(v.gpus, ask, mix), score: other.score(v, ask, mix) };
   };
 
-  // Equal node scores: kube-scheduler (v1.28 selectHost) picks uniformly at random among
-  // them; the FGD artifact's vendored scheduler (v1.20.5-minor, generic_scheduler.go) was
-  // changed to pick the lexicographically smallest node name, "for reproducibility".
+  // Equal node scores: the FGD artifact's vendored scheduler (v1.20.5-minor,
+  // generic_scheduler.go selectHost) picks the lexicographically smallest node name "for
+  // reproducibility": every policy gets that rule when ranked by its own scores, so all
+  // compete under the scheduler the published figures come from. Through kube-scheduler
+  // (extenderScores) ties are drawn uniformly at random, as v1.28's selectHost does.
   let ties = 0;
-  const byName = (opts.ties ?? (policyName === 'fgd' ? 'name' : 'random')) === 'name';
+  const byName = (opts.ties ?? (opts.extenderScores ? 'random' : 'name')) === 'name';
   const tieWins = (n: number, incumbent: number): boolean => (byName ? nodes[n]!.name < nodes[incumbent]!.name : rng() * ++ties < 1);
 
   const points: SimPoint[] = [];

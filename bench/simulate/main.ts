@@ -12,7 +12,7 @@
 //   --lists a,b       pod lists DIR/openb_pod_list_<name>.csv (default: the four lists
 //                     the paper published figures for, else every such file in DIR)
 //   --seeds N         seeds per policy and pod list (default 10)
-//   --policies a,b    policies (default: fragmentation, fgd, best-fit)
+//   --policies a,b    policies (default: fragmentation, fgd; also best-fit, binpack, spread, random)
 //   --workers N       worker threads (default: number of CPUs, at most 4)
 //   --out DIR         results folder (default bench/results)
 //   --extender-scores [W,W]  rank nodes as kube-scheduler does with the extender at these
@@ -30,7 +30,7 @@ import { aggregate, asciiCurves, comparison, markdown, svg, type Curve } from '.
 import { ALL_NODE_LIST, GPU_NODE_LIST, SHARED_LISTS, loadNodes, loadPods, podListName, podListsIn, type PodListSource } from './trace.js';
 import type { SimJob } from './worker.js';
 
-export const DEFAULT_POLICIES: readonly SimPolicyName[] = ['fragmentation', 'fgd', 'best-fit'];
+export const DEFAULT_POLICIES: readonly SimPolicyName[] = ['fragmentation', 'fgd'];
 export const DEFAULT_EXTENDER_WEIGHTS = [1, 5, 10];
 
 export interface SimulateArgs {
@@ -203,7 +203,7 @@ export async function runFull(args: SimulateArgs): Promise<{ curves: Curve[]; fi
     date: new Date().toISOString(),
     method:
       'replay as the FGD artifact (ATC 23): pod list shuffled per seed, then tuned to 130% of GPU capacity (random pods appended, or removed when over), ' +
-      'no departures, a pod that fits no node fails and is skipped; ties between equal node scores broken at random' +
+      'no departures, a pod that fits no node fails and is skipped; equal node scores go to the smallest node name (the artifact\'s scheduler), through kube-scheduler (wW) at random' +
       (args.extenderWeights ? `; "fragmentation wW" = through kube-scheduler with the extender at weight W (its LeastAllocated + BalancedAllocation + 10 x W x the 0..10 score)` : ''),
     cluster: args.nodesFile,
     lists: args.lists,
