@@ -22,7 +22,7 @@
 //                     invariants only (what CI runs; see test/bench/simulate-quick.test.ts)
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SIM_POLICIES, simulate, type SimPolicyName, type SimResult } from './engine.js';
@@ -205,8 +205,8 @@ export async function runFull(args: SimulateArgs): Promise<{ curves: Curve[]; fi
       'replay as the FGD artifact (ATC 23): pod list shuffled per seed, then tuned to 130% of GPU capacity (random pods appended, or removed when over), ' +
       'no departures, a pod that fits no node fails and is skipped; equal node scores go to the smallest node name (the artifact\'s scheduler), through kube-scheduler (wW) at random' +
       (args.extenderWeights ? `; "fragmentation wW" = through kube-scheduler with the extender at weight W (its LeastAllocated + BalancedAllocation + 10 x W x the 0..10 score)` : ''),
-    cluster: args.nodesFile,
-    lists: args.lists,
+    cluster: basename(args.nodesFile),
+    lists: args.lists.map((l) => basename(l.file)),
     seeds: args.seeds,
     seconds: (Date.now() - started) / 1000,
   };

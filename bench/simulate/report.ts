@@ -257,27 +257,31 @@ export function comparison(curves: readonly Curve[], sluice = 'fragmentation'): 
 }
 
 /** Unallocated GPU % against arrived demand, as text: one block per pod list, a column
- * per 5 % of arrived demand from 70 % to 130 %, one letter per policy. */
+ * per 5 % of arrived demand from 95 %, one letter per policy. The y axis spans the values
+ * from 100 % arrived on (below that the cluster is not full yet and every policy sits near
+ * 100 - arrived); higher values are drawn at the top edge. */
 export function asciiCurves(curves: readonly Curve[]): string {
   const out: string[] = [];
-  const H = 12;
+  const H = 10;
   for (const list of [...new Set(curves.map((c) => c.list))]) {
     const cs = curves.filter((c) => c.list === list);
-    const xs = cs[0]!.points.map((p) => p.arrivedPct).filter((x) => x >= 70);
+    const xs = cs[0]!.points.map((p) => p.arrivedPct).filter((x) => x >= 95);
     const val = (c: Curve, x: number): number => 100 - (c.points.find((p) => p.arrivedPct === x)?.allocationPct ?? 100);
-    const hi = Math.max(...cs.flatMap((c) => xs.map((x) => val(c, x))));
-    const lo = Math.min(...cs.flatMap((c) => xs.map((x) => val(c, x))));
-    const grid = Array.from({ length: H + 1 }, () => Array.from({ length: xs.length * 4 }, () => ' '));
+    const full = cs.flatMap((c) => xs.filter((x) => x >= 100).map((x) => val(c, x)));
+    if (full.length === 0) continue;
+    const hi = Math.max(...full);
+    const lo = Math.min(...full);
+    const grid = Array.from({ length: H + 1 }, () => Array.from({ length: xs.length * 5 }, () => ' '));
     cs.forEach((c, k) => {
       const mark = String.fromCharCode(65 + k);
       xs.forEach((x, i) => {
-        const row = hi > lo ? Math.round(((hi - val(c, x)) / (hi - lo)) * H) : 0;
-        grid[row]![i * 4 + 1] = grid[row]![i * 4 + 1] === ' ' ? mark : '*';
+        const row = hi > lo ? Math.max(0, Math.round(((hi - val(c, x)) / (hi - lo)) * H)) : 0;
+        grid[row]![i * 5 + 2] = grid[row]![i * 5 + 2] === ' ' ? mark : '*';
       });
     });
-    out.push(`${list}: unallocated GPUs % (y, ${lo.toFixed(1)}..${hi.toFixed(1)}) vs arrived demand % (x); ${cs.map((c, k) => `${String.fromCharCode(65 + k)} = ${c.policy}`).join(', ')}, * = overlap`);
-    grid.forEach((r, i) => out.push(`${(hi - ((hi - lo) * i) / H).toFixed(1).padStart(6)} |${r.join('')}`));
-    out.push(`       +${'-'.repeat(xs.length * 4)}`, `        ${xs.map((x) => String(x).padEnd(4)).join('')}`, '');
+    out.push(`${list}: unallocated GPUs % (y) vs arrived GPU demand % (x); ${cs.map((c, k) => `${String.fromCharCode(65 + k)} = ${c.policy}`).join(', ')}; * = both`);
+    grid.forEach((r, i) => out.push(`${(hi - ((hi - lo) * i) / H).toFixed(2).padStart(6)} |${r.join('')}`));
+    out.push(`       +${'-'.repeat(xs.length * 5)}`, `        ${xs.map((x) => String(x).padStart(4).padEnd(5)).join('')}`, '');
   }
   return out.join('\n');
 }
