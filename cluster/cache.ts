@@ -14,6 +14,8 @@ import { podRecord, type PodRecord } from './pod-record.js';
 
 export type { PodOwner, PodRecord } from './pod-record.js';
 import { RecentSizes } from '../placement/size-mix.js';
+import { parseModelList } from '../placement/gpu-model.js';
+import { ANNOTATION_GPU_MODEL } from '../scheduler/pod-ask.js';
 import { WHOLE, type NodeView, type SizeMix } from '../placement/types.js';
 
 /** A change the cache applied, for whoever must react (the queue manager). */
@@ -32,6 +34,9 @@ interface NodeRecord {
   name: string;
   facts: NodeFacts | null; // null: pods name this node but the node itself is not (or no longer) known
   used: Record<string, number>;
+  /** CPU (milli) and memory (MiB) the node's non-terminal pods request. */
+  usedCpuMilli: number;
+  usedMemMiB: number;
   assumed: Record<string, number>;
   pods: Set<string>;
   views: Record<string, NodeView> | null; // per resource, rebuilt lazily after a change
@@ -101,7 +106,10 @@ export class ClusterCache {
     if (!uid) return;
     const prev = this.pods.get(uid);
     const next = podRecord(pod, uid, this.resources, prev?.seenMs ?? this.now());
-    if (!prev) for (const r of next.requests) this.recent.record(r.count, WHOLE);
+    if (!prev) {
+      const models = parseModelList(next.annotations[ANNOTATION_GPU_MODEL]);
+      for (const r of next.requests) this.recent.record({ count: r.count, milli: WHOLE, cpuMilli: next.cpuMilli, memMiB: next.memMiB, models });
+    }
     if (prev) this.account(prev, -1);
     this.pods.set(uid, next);
     this.account(next, +1);
@@ -136,7 +144,7 @@ export class ClusterCache {
   private record(name: string): NodeRecord {
     let rec = this.nodes.get(name);
     if (!rec) {
-      rec = { name, facts: null, used: {}, assumed: {}, pods: new Set(), views: null };
+      rec = { name, facts: null, used: {}, usedCpuMilli: 0, usedMemMiB: 0, assumed: {}, pods: new Set(), views: null };
       this.nodes.set(name, rec);
     }
     return rec;
@@ -148,7 +156,11 @@ export class ClusterCache {
     if (!rec) return;
     if (sign > 0) rec.pods.add(p.uid);
     else rec.pods.delete(p.uid);
-    if (!p.terminal) for (const r of p.requests) rec.used[r.resource] = (rec.used[r.resource] ?? 0) + sign * r.count;
+    if (!p.terminal) {
+      for (const r of p.requests) rec.used[r.resource] = (rec.used[r.resource] ?? 0) + sign * r.count;
+      rec.usedCpuMilli += sign * p.cpuMilli;
+      rec.usedMemMiB += sign * p.memMiB;
+    }
     rec.views = null;
     if (sign < 0 && !rec.facts && rec.pods.size === 0 && this.assumedOn(rec.name) === 0) this.nodes.delete(rec.name);
   }
@@ -185,7 +197,7 @@ export class ClusterCache {
     if (prev) this.account(prev, -1);
     const rec: PodRecord = prev
       ? { ...prev, nodeName: a.node }
-      : { uid, namespace, name, nodeName: a.node, terminal: false, succeeded: false, priority: 0, labels: {}, requests: a.requests, created: new Date(this.now()).toISOString(), seenMs: this.now(), gates: [], annotations: {}, nodeSelector: {}, affinityTerms: null,
+      : { uid, namespace, name, nodeName: a.node, terminal: false, succeeded: false, priority: 0, labels: {}, requests: a.requests, cpuMilli: 0, memMiB: 0, created: new Date(this.now()).toISOString(), seenMs: this.now(), gates: [], annotations: {}, nodeSelector: {}, affinityTerms: null,
           started: new Date(this.now()).toISOString(), terminating: false, owner: null };
     this.pods.set(uid, rec);
     this.account(rec, +1);
@@ -271,19 +283,24 @@ export class ClusterCache {
    * usage sluice knows of. */
   viewOfNode(node: V1Node, resource: string): NodeView {
     const facts = nodeFacts(node, this.resources);
-    const rec = this.nodes.get(facts.name) ?? { name: facts.name, facts, used: {}, assumed: {}, pods: new Set<string>(), views: null };
+    const rec = this.nodes.get(facts.name) ?? { name: facts.name, facts, used: {}, usedCpuMilli: 0, usedMemMiB: 0, assumed: {}, pods: new Set<string>(), views: null };
     return this.buildView(rec, facts, resource);
   }
 
   private buildView(rec: NodeRecord, facts: NodeFacts, resource: string): NodeView {
     const capacity = facts.allocatable[resource] ?? 0;
     const free = Math.max(0, capacity - (rec.used[resource] ?? 0) - (rec.assumed[resource] ?? 0));
-    return {
+    const view: NodeView = {
       name: facts.name,
       product: facts.product,
       unusable: facts.unusable,
       gpus: capacity > 0 ? { capacity, freeWhole: free, partialFree: NO_PARTIALS } : undefined,
     };
+    // Free CPU and memory, when the node reports them: the fragmentation policy counts
+    // GPUs that spent CPU or memory strand (the simulator scores with the same view).
+    if (facts.cpuMilli > 0) view.cpuFreeMilli = facts.cpuMilli - rec.usedCpuMilli;
+    if (facts.memMiB > 0) view.memFreeMiB = facts.memMiB - rec.usedMemMiB;
+    return view;
   }
 
   /** Labels of a known node (node selectors and affinity are matched against them). */
@@ -317,7 +334,7 @@ export class ClusterCache {
     return this.pods.values();
   }
 
-  /** The recent mix of GPU ask sizes (whole GPUs), for the fragmentation policy. */
+  /** The recent mix of GPU ask shapes (GPUs, CPU, memory, models), for the fragmentation policy. */
   sizeMix(): SizeMix {
     return this.recent.mix();
   }

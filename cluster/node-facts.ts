@@ -19,6 +19,9 @@ export interface NodeFacts {
   unusable: string | null;
   /** The node's labels (node selectors and affinity are matched against them). */
   labels: Readonly<Record<string, string>>;
+  /** Allocatable CPU (milli) and memory (MiB); 0 when the node does not report them. */
+  cpuMilli: number;
+  memMiB: number;
 }
 
 export function nodeFacts(node: V1Node, resources: readonly string[]): NodeFacts {
@@ -31,6 +34,8 @@ export function nodeFacts(node: V1Node, resources: readonly string[]): NodeFacts
     allocatable[r] = Number.isFinite(n) && n > 0 ? n : 0;
   }
   const mem = Math.floor(parseQuantity(labels[LABEL_GPU_MEMORY]));
+  const cpu = parseQuantity(alloc['cpu']);
+  const hostMem = parseQuantity(alloc['memory']);
   return {
     name,
     allocatable,
@@ -38,6 +43,8 @@ export function nodeFacts(node: V1Node, resources: readonly string[]): NodeFacts
     memoryMiB: Number.isFinite(mem) && mem > 0 ? mem : 0,
     unusable: unusableReason(node),
     labels,
+    cpuMilli: Number.isFinite(cpu) && cpu > 0 ? Math.round(cpu * 1000) : 0,
+    memMiB: Number.isFinite(hostMem) && hostMem > 0 ? hostMem / 2 ** 20 : 0,
   };
 }
 

@@ -2,7 +2,7 @@
 // the preemption path read, taken from the V1Pod once per watch event (full pods are not
 // kept). Pure.
 import type { V1NodeSelectorTerm as NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
-import { podGpuRequests, PodRequestError, type ResourceAmount } from './pod-request.js';
+import { podGpuRequests, podHostRequests, PodRequestError, type ResourceAmount } from './pod-request.js';
 
 export interface PodRecord {
   uid: string;
@@ -16,6 +16,9 @@ export interface PodRecord {
   priority: number;
   labels: Record<string, string>;
   requests: readonly ResourceAmount[];
+  /** CPU (milli) and memory (MiB) requested, as kube-scheduler counts them. */
+  cpuMilli: number;
+  memMiB: number;
   created: string;
   /** When this cache first saw the pod (ms): orders pods created within the same second. */
   seenMs: number;
@@ -53,6 +56,7 @@ export function podRecord(pod: V1Pod, uid: string, resources: readonly string[],
     requests = [];
   }
   const phase = pod.status?.phase;
+  const host = podHostRequests(pod);
   return {
     uid,
     namespace: pod.metadata?.namespace ?? '',
@@ -63,6 +67,8 @@ export function podRecord(pod: V1Pod, uid: string, resources: readonly string[],
     priority: pod.spec?.priority ?? 0,
     labels: pod.metadata?.labels ?? {},
     requests,
+    cpuMilli: host.cpuMilli,
+    memMiB: host.memMiB,
     created: timestamp(pod.metadata?.creationTimestamp),
     seenMs,
     gates: (pod.spec?.schedulingGates ?? []).map((g) => g?.name ?? ''),

@@ -11,15 +11,20 @@
 //                2. on the node, put a GPU share on the fullest GPU it fits on.
 // spread         1. prefer the node left with the most free GPU capacity (share);
 //                2. on the node, put a share on an idle GPU, else the emptiest one.
-// fragmentation  (Fragmentation Gradient Descent, Weng et al., ATC '23)
+// fragmentation  (Fragmentation Gradient Descent, Weng et al., ATC '23, made CPU- and
+//                memory-aware)
 //                1. prefer the placement that grows the node's expected fragmentation
-//                   least, where a node's fragmentation for one ask shape is the free GPU
-//                   capacity that shape cannot use (all of it when the node lacks the
-//                   GPUs, CPU or memory for the shape or has a GPU model it does not
-//                   accept, else the free milli of GPUs too small for it, plus the part
-//                   of the rest that free CPU/memory cannot back; see fragmentation()),
-//                   weighted by how often that shape arrives (size mix);
-//                2. ties go to the node left with less free GPU capacity (binpack);
+//                   least, in levels: score = int(100 x sigmoid(-growth / 4 GPUs)), so
+//                   placements within a few hundredths of a GPU of each other score alike.
+//                   A node's fragmentation for one ask shape is the free GPU capacity the
+//                   shape cannot use: all of it when the node lacks the GPUs, CPU or memory
+//                   for even one copy of the shape or has a GPU model it does not accept;
+//                   else the free milli of GPUs too small for it, plus, for GPU shares,
+//                   half of the rest that free CPU/memory cannot back (see fragmentation()).
+//                   Weighted by how often the shape arrives (size mix).
+//                2. equal levels: the scheduler's tie rule (kube-scheduler: at random; the
+//                   trace simulator, as the FGD artifact's scheduler: the smallest node
+//                   name, which fills nodes in a fixed order and keeps the rest whole);
 //                3. on the node, the GPU whose use grows fragmentation least; among
 //                   equals, the fullest GPU the share fits on (choicesFor order).
 // Reference policies for the simulator (random, best-fit) are in reference-policies.ts.
@@ -116,14 +121,16 @@ function acceptedMemo(product: string, models: readonly string[]): boolean {
 
 /** Expected free milli on the node that an ask drawn from `mix` could not use.
  *
- * Per shape, as FGD: all free GPU when the node cannot take the shape at all; else the
- * free milli of GPUs too small for it. Beyond FGD, CPU and memory are counted as
- * capacity, not only as a yes/no: when they let the node host only k of the n copies of
- * the shape its GPUs could take, only k/n of the GPU the shape could use counts as
- * usable. (FGD alone let GPUs strand behind spent CPU: on the openb trace this measure
- * leaves ~0.8 points fewer GPUs unallocated; see bench/results.) Without host figures,
- * or when GPUs bind first, this is exactly FGD. CPU-only shapes (count 0) are skipped:
- * FGD counts all free GPU as their fragment on every node, the same for every placement. */
+ * Per shape, as FGD: all free GPU when the node cannot take one copy of the shape (too
+ * few GPUs with its share free, a GPU model it does not accept, or - unlike FGD, which
+ * checks CPU only - too little free CPU or memory); else the free milli of GPUs too small
+ * for it. Beyond FGD, for a GPU share that the node's GPUs could take n copies of but its
+ * free CPU and memory only k: half of the GPU the shape could use times (1 - k/n) counts
+ * too. (Counting all of it helped share-only traces and hurt multi-GPU and model-bound
+ * ones; counting it for whole-GPU shapes hurt both: bench/results, README "Placement
+ * quality".) Without host figures this is exactly FGD's measure. CPU-only shapes (count 0)
+ * are skipped: FGD counts all free GPU as their fragment on every node, which grows alike
+ * for every placement of a pod. */
 export function fragmentation(s: GpuSlots, mix: SizeMix, host?: HostFree): number {
   const free = freeMilli(s);
   if (free === 0) return 0;
@@ -147,10 +154,15 @@ export function fragmentation(s: GpuSlots, mix: SizeMix, host?: HostFree): numbe
       }
     }
     const k = copies === 0 ? 0 : Math.min(copies, hostCopies(host, t));
-    total += t.weight * (copies === 0 ? free : free - (usable * k) / copies);
+    if (k === 0) total += t.weight * free;
+    else if (t.milli >= WHOLE) total += t.weight * (free - usable);
+    else total += t.weight * (free - usable + SHARE_HOST_PART * usable * (1 - k / copies));
   }
   return total;
 }
+
+/** Part of the GPU share capacity that free CPU/memory cannot back counted as fragment. */
+const SHARE_HOST_PART = 0.5;
 
 /** How many copies of the shape the node's free CPU and memory (and GPU model) allow. */
 function hostCopies(h: HostFree | undefined, t: SizeMixEntry): number {
@@ -193,7 +205,13 @@ export function bestByFragmentation(
   return best ?? { choice: { on: 'whole' }, delta: 0 };
 }
 
-/** Score (criteria 1 and 2) and GPU choice (criterion 3) of the fragmentation policy. */
+/** Width of a score level, in milli-GPU of fragmentation growth (the sigmoid's scale;
+ * FGD's plugin uses 1000 with its own mix weights). Tuned on the four shared openb lists
+ * (README "Placement quality"). */
+export const FRAGMENTATION_LEVEL_MILLI = 4000;
+
+/** Score (criterion 1) and GPU choice (criterion 3) of the fragmentation policy: an
+ * integer 0..100, 50 when fragmentation does not grow. */
 export function fragmentationPlacement(
   node: NodeView & { gpus: GpuSlots },
   ask: GpuAsk,
@@ -201,8 +219,7 @@ export function fragmentationPlacement(
   before?: number,
 ): { choice: GpuChoice; score: number } {
   const { choice, delta } = bestByFragmentation(node, ask, mix, before);
-  // Tie-break toward binpack: a fraction of one milli can never outweigh a real delta.
-  return { choice, score: -delta - 0.5 * freeShareAfter(node.gpus, ask) };
+  return { choice, score: Math.trunc(100 / (1 + Math.exp(delta / FRAGMENTATION_LEVEL_MILLI))) };
 }
 
 export const fragmentationAware: Policy = {

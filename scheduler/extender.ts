@@ -4,7 +4,7 @@
 // Kubernetes call of bind in binder.ts.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import type { ClusterCache } from '../cluster/cache.js';
-import { PodRequestError, type ResourceAmount } from '../cluster/pod-request.js';
+import { podHostRequests, PodRequestError, type ResourceAmount } from '../cluster/pod-request.js';
 import type { PolicyName } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -149,8 +149,11 @@ export class Extender {
     const ask = this.ask(args.Pod); // a malformed pod throws PodRequestError: routes answer 400
     if (ask.asks.length === 0) return list.map((c) => ({ Host: c.name, Score: NEUTRAL_SCORE }));
     const policy = POLICY_BY_NAME[ask.policy ?? this.defaultPolicy];
-    // Score by the pod's largest ask; a pod asking two GPU resources at once is rare.
-    const main = ask.asks.reduce((a, b) => (b.count > a.count ? b : a));
+    // Score by the pod's largest ask; a pod asking two GPU resources at once is rare. The
+    // pod's CPU and memory go with it: the fragmentation policy counts GPUs they strand.
+    const host = podHostRequests(args.Pod);
+    const largest = ask.asks.reduce((a, b) => (b.count > a.count ? b : a));
+    const main: GpuAsk = { ...largest, cpuMilli: host.cpuMilli, memMiB: host.memMiB };
     const mix = this.cache.sizeMix();
     const raw: number[] = [];
     const fits: boolean[] = [];

@@ -1,6 +1,6 @@
-// One simulation run of the trace replay (method of the FGD paper, ATC '23): pods arrive
-// one at a time in a seeded random order and never leave; arrivals go on until the GPU
-// they asked for reaches `inflation` (1.3) x cluster capacity; a pod that fits no node
+// One simulation run of the trace replay (method of the FGD paper's artifact, ATC '23):
+// pods arrive one at a time in a seeded random order and never leave; the list is tuned
+// to `inflation` (1.3) x cluster GPU capacity (see arrivals); a pod that fits no node
 // fails and is skipped. Fit, scores and GPU choice are the pure placement code the
 // extender uses (placement/); this file only keeps the cluster state.
 //
@@ -9,11 +9,13 @@
 import { fit, fits } from '../../placement/fit.js';
 import { applyChoice, binpack, fragmentation, fragmentationAware, fragmentationPlacement, spread, toExtenderScores, type GpuChoice, type Policy } from '../../placement/policies.js';
 import { makeBestFitPolicy, makeRandomPolicy } from '../../placement/reference-policies.js';
+import { fgdFragmentation, fgdPlace, fgdTypicalShapes, type FgdNode, type FgdPod } from '../../placement/fgd-reference.js';
 import { sizeMix } from '../../placement/size-mix.js';
 import { WHOLE, type GpuAsk, type GpuSlots, type NodeView, type SizeMix } from '../../placement/types.js';
+import { kubeSchedulerTotal } from '../../placement/kube-scores.js';
 import type { TraceNode, TracePod } from './trace.js';
 
-export const SIM_POLICIES = ['fragmentation', 'binpack', 'spread', 'best-fit', 'random'] as const;
+export const SIM_POLICIES = ['fragmentation', 'fgd', 'binpack', 'spread', 'best-fit', 'random'] as const;
 export type SimPolicyName = (typeof SIM_POLICIES)[number];
 
 /** Small seeded PRNG (mulberry32): uniform in [0, 1). */
@@ -30,31 +32,34 @@ export function seededRandom(seed: number): () => number {
 
 export const podGpuMilli = (p: TracePod): number => p.numGpu * p.gpuMilli;
 
-/** The arrival sequence: the whole pod list plus pods drawn from it at random until the
- * GPU asked reaches `inflation` x capacity, all shuffled; cut where that is reached. */
+/** The arrival sequence, as the FGD artifact builds it (pkg/simulator: SortClusterPods,
+ * then TunePodsByNodeTotalResource with -tune 1.3): the pod list shuffled; then, while its
+ * GPU demand exceeds `inflation` x capacity, a random pod removed; else pods drawn from the
+ * list (in file order) at random appended until the next one would pass that target
+ * (the artifact compares with the drawn pod's per-GPU share, kept here). */
 export function arrivals(pods: readonly TracePod[], capacityMilli: number, inflation: number, rng: () => number): TracePod[] {
   const target = inflation * capacityMilli;
   const out = [...pods];
-  let demand = out.reduce((s, p) => s + podGpuMilli(p), 0);
-  while (demand < target && pods.length > 0) {
-    const p = pods[Math.floor(rng() * pods.length)]!;
-    out.push(p);
-    demand += podGpuMilli(p);
-  }
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(rng() * (i + 1));
     [out[i], out[j]] = [out[j]!, out[i]!];
   }
-  let sum = 0;
-  let cut = out.length;
-  for (let i = 0; i < out.length; i++) {
-    sum += podGpuMilli(out[i]!);
-    if (sum >= target) {
-      cut = i + 1;
-      break;
+  let demand = out.reduce((s, p) => s + podGpuMilli(p), 0);
+  if (demand > target) {
+    while (demand > target && out.length > 0) {
+      const [p] = out.splice(Math.floor(rng() * out.length), 1);
+      demand -= podGpuMilli(p!);
     }
+    return out;
   }
-  return out.slice(0, cut);
+  if (!pods.some((p) => podGpuMilli(p) > 0)) return out;
+  while (true) {
+    const p = pods[Math.floor(rng() * pods.length)]!;
+    if (demand + p.gpuMilli > target) break;
+    out.push(p);
+    demand += podGpuMilli(p);
+  }
+  return out;
 }
 
 /** The trace's GPU pod shapes (GPUs, share, CPU, memory, models) by frequency: FGD's target workload. */
@@ -105,10 +110,16 @@ export interface SimOptions {
   mix?: SizeMix;
   inflation?: number;
   stepPct?: number;
-  /** Rank nodes by the 0..10 integers the extender answers kube-scheduler with
-   * (toExtenderScores over the feasible nodes) instead of the raw scores: what placement
-   * looks like through the real extender, where the coarse scores tie more often. */
-  extenderScores?: boolean;
+  /** Rank nodes as kube-scheduler does with sluice as its extender: the policy's 0..10
+   * integers (toExtenderScores over the feasible nodes) x (100/10) x `weight`, plus
+   * kube-scheduler's NodeResourcesFit (LeastAllocated) and BalancedAllocation scores at
+   * their default weight 1 (placement/kube-scores.ts). Without it, nodes are ranked by the
+   * policy's raw scores. */
+  extenderScores?: { weight: number } | undefined;
+  /** How equal node scores are broken: 'name' (the smallest node name, as the FGD
+   * artifact's scheduler; the default) or 'random' (kube-scheduler v1.28; the default
+   * with extenderScores). */
+  ties?: 'random' | 'name';
   /** Replaces the named policy's scoring, to try variants (results keep the name). */
   custom?: (node: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: SizeMix) => { choice: GpuChoice; score: number };
 }
@@ -134,7 +145,44 @@ function breakdown(views: readonly (NodeView & { gpus: GpuSlots })[]): Unallocat
 
 type Placement = { choice: GpuChoice; score: number };
 
-function makePolicy(name: Exclude<SimPolicyName, 'fragmentation'>, nodes: readonly TraceNode[], rng: () => number): Policy {
+/** A trace node, empty, as the placement code sees it. */
+export const traceView = (n: TraceNode): NodeView & { gpus: GpuSlots } => ({
+  name: n.name,
+  product: n.model,
+  unusable: null,
+  gpus: { capacity: n.gpus, freeWhole: n.gpus, partialFree: [] },
+  cpuFreeMilli: n.cpuMilli,
+  memFreeMiB: n.memMiB,
+});
+
+/** What a trace pod asks (one GPU resource, named 'gpu' here). */
+export const traceAsk = (p: TracePod, resource = 'gpu'): GpuAsk => ({
+  resource,
+  count: p.numGpu,
+  milli: p.numGpu === 0 ? 0 : p.gpuMilli,
+  models: p.models,
+  cpuMilli: p.cpuMilli,
+  memMiB: p.memMiB,
+});
+
+/** The simulator's scoring of sluice's policy on one node: the function the extender's
+ * prioritize runs (placement/policies.ts fragmentationAware.score), here with the node's
+ * fragmentation before the placement cached. test/bench/extender-equality.test.ts holds
+ * the two to the same ranking. */
+export function sluiceScore(v: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: SizeMix, before?: number): Placement {
+  return fragmentationPlacement(v, ask, mix, before);
+}
+
+/** The slot choice of FGD's GPU pick. occupy() takes the lowest-index GPU(s) in the chosen
+ * state, which is the one FGD picked: FGD takes the lowest index among equal scores, and
+ * GPUs with equal free milli score alike. */
+function fgdChoice(node: FgdNode, ask: GpuAsk, gpus: readonly number[]): GpuChoice {
+  if (ask.count === 0 || ask.milli >= WHOLE) return { on: 'whole' };
+  const left = node.gpuLeft[gpus[0]!]!;
+  return left === WHOLE ? { on: 'idle' } : { on: 'partial', free: left };
+}
+
+function makePolicy(name: Exclude<SimPolicyName, 'fragmentation' | 'fgd'>, nodes: readonly TraceNode[], rng: () => number): Policy {
   if (name === 'binpack') return binpack;
   if (name === 'spread') return spread;
   if (name === 'random') return makeRandomPolicy(rng);
@@ -178,28 +226,26 @@ export function simulate(opts: SimOptions): SimResult {
   const capacityMilli = nodes.reduce((s, n) => s + n.gpus * WHOLE, 0);
   const order = arrivals(opts.pods, capacityMilli, inflation, seededRandom(seed));
   const rng = seededRandom(seed ^ 0x9e3779b9);
-  const other = policyName === 'fragmentation' ? null : makePolicy(policyName, nodes, rng);
+  const other = policyName === 'fragmentation' || policyName === 'fgd' ? null : makePolicy(policyName, nodes, rng);
+  const fgdPod = (a: GpuAsk, gpuSpec: string): FgdPod => ({ cpuMilli: a.cpuMilli ?? 0, milli: a.milli, count: a.count, gpuType: gpuSpec });
+  const fgdShapes = policyName === 'fgd' ? fgdTypicalShapes(opts.pods.map((p) => ({ cpuMilli: p.cpuMilli, milli: p.numGpu === 0 ? 0 : p.gpuMilli, count: p.numGpu, gpuType: p.gpuSpec }))) : [];
 
-  const views: (NodeView & { gpus: GpuSlots })[] = nodes.map((n) => ({
-    name: n.name,
-    product: n.model,
-    unusable: null,
-    gpus: { capacity: n.gpus, freeWhole: n.gpus, partialFree: [] },
-    cpuFreeMilli: n.cpuMilli,
-    memFreeMiB: n.memMiB,
-  }));
+  const views = nodes.map(traceView);
   const used = nodes.map((n) => new Int32Array(n.gpus));
 
   // Interned ask shapes and the per-(node, shape) cache of placements.
   const shapeIds = new Map<string, number>();
   const asks: GpuAsk[] = [];
+  const fgdPods: FgdPod[] = [];
   const shapeOf = (p: TracePod): number => {
-    const k = `${p.numGpu}/${p.gpuMilli}/${p.cpuMilli}/${p.memMiB}/${p.models.join('|')}`;
+    const k = `${p.numGpu}/${p.gpuMilli}/${p.cpuMilli}/${p.memMiB}/${p.gpuSpec}`;
     let id = shapeIds.get(k);
     if (id === undefined) {
       id = asks.length;
       shapeIds.set(k, id);
-      asks.push({ resource: 'gpu', count: p.numGpu, milli: p.numGpu === 0 ? 0 : p.gpuMilli, models: p.models, cpuMilli: p.cpuMilli, memMiB: p.memMiB });
+      const ask = traceAsk(p);
+      asks.push(ask);
+      fgdPods.push(fgdPod(ask, p.gpuSpec));
     }
     return id;
   };
@@ -208,16 +254,37 @@ export function simulate(opts: SimOptions): SimResult {
   const cache: (Placement | undefined)[] = new Array(nodes.length * nShapes);
   const fragBefore = new Float64Array(nodes.length).fill(Number.NaN);
 
-  const place = (n: number, ask: GpuAsk): Placement => {
+  const fgdNode = (n: number): FgdNode => ({
+    cpuLeft: views[n]!.cpuFreeMilli ?? 0,
+    gpuLeft: Array.from(used[n]!, (u) => WHOLE - u),
+    gpuType: nodes[n]!.model,
+  });
+  const place = (n: number, ask: GpuAsk, s: number): Placement => {
     const v = views[n]!;
     if (opts.custom) return opts.custom(v, ask, mix);
+    if (policyName === 'fgd') {
+      const node = fgdNode(n);
+      let before = fragBefore[n]!;
+      if (Number.isNaN(before)) before = fragBefore[n] = fgdFragmentation(node, fgdShapes);
+      const { score, gpus } = fgdPlace(node, fgdPods[s]!, fgdShapes, before);
+      return { choice: fgdChoice(node, ask, gpus), score };
+    }
     if (!other) {
       let before = fragBefore[n]!;
       if (Number.isNaN(before)) before = fragBefore[n] = fragmentation(v.gpus, mix, v);
-      return fragmentationPlacement(v, ask, mix, before);
+      return sluiceScore(v, ask, mix, before);
     }
     return { choice: other.choose(v.gpus, ask, mix), score: other.score(v, ask, mix) };
   };
+
+  // Equal node scores: the FGD artifact's vendored scheduler (v1.20.5-minor,
+  // generic_scheduler.go selectHost) picks the lexicographically smallest node name "for
+  // reproducibility": every policy gets that rule when ranked by its own scores, so all
+  // compete under the scheduler the published figures come from. Through kube-scheduler
+  // (extenderScores) ties are drawn uniformly at random, as v1.28's selectHost does.
+  let ties = 0;
+  const byName = (opts.ties ?? (opts.extenderScores ? 'random' : 'name')) === 'name';
+  const tieWins = (n: number, incumbent: number): boolean => (byName ? nodes[n]!.name < nodes[incumbent]!.name : rng() * ++ties < 1);
 
   const points: SimPoint[] = [];
   let nextPct = step;
@@ -233,17 +300,17 @@ export function simulate(opts: SimOptions): SimResult {
     let best = -Infinity;
     let bestNode = -1;
     let bestPlacement: Placement | undefined;
-    let ties = 0;
+    ties = 0;
     const feasible: number[] = [];
     const placements: Placement[] = [];
     for (let n = 0; n < views.length; n++) {
       if (!fits(views[n]!, ask)) continue;
       let p: Placement;
       if (policyName === 'random') {
-        p = place(n, ask);
+        p = place(n, ask, s);
       } else {
         const k = n * nShapes + s;
-        p = cache[k] ?? (cache[k] = place(n, ask));
+        p = cache[k] ?? (cache[k] = place(n, ask, s));
       }
       if (opts.extenderScores) {
         feasible.push(n);
@@ -255,8 +322,8 @@ export function simulate(opts: SimOptions): SimResult {
         bestNode = n;
         bestPlacement = p;
         ties = 1;
-      } else if (p.score === best && rng() * ++ties < 1) {
-        // Equal scores: uniform choice among them, as kube-scheduler's selectHost.
+      } else if (p.score === best && tieWins(n, bestNode)) {
+        // Equal scores: see tieWins.
         bestNode = n;
         bestPlacement = p;
       }
@@ -264,13 +331,21 @@ export function simulate(opts: SimOptions): SimResult {
     if (opts.extenderScores && feasible.length > 0) {
       const scaled = toExtenderScores(placements.map((p) => p.score), other?.scale ?? fragmentationAware.scale);
       for (let j = 0; j < feasible.length; j++) {
-        const sc = scaled[j]!;
+        const n = feasible[j]!;
+        const v = views[n]!;
+        const load = {
+          allocCpuMilli: nodes[n]!.cpuMilli,
+          allocMemMiB: nodes[n]!.memMiB,
+          reqCpuMilli: nodes[n]!.cpuMilli - (v.cpuFreeMilli ?? 0) + (ask.cpuMilli ?? 0),
+          reqMemMiB: nodes[n]!.memMiB - (v.memFreeMiB ?? 0) + (ask.memMiB ?? 0),
+        };
+        const sc = kubeSchedulerTotal(load, scaled[j]!, opts.extenderScores.weight);
         if (sc > best) {
           best = sc;
           bestNode = feasible[j]!;
           bestPlacement = placements[j];
           ties = 1;
-        } else if (sc === best && rng() * ++ties < 1) {
+        } else if (sc === best && tieWins(feasible[j]!, bestNode)) {
           bestNode = feasible[j]!;
           bestPlacement = placements[j];
         }

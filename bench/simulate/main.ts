@@ -1,70 +1,118 @@
-// `npm run simulate`: replays the openb GPU trace through sluice's placement policies and
-// writes bench/results/simulate-<date>.{json,md,svg}. Progress goes to stderr.
+// `npm run simulate`: replays a GPU pod trace through sluice's placement policy and the
+// reference policies (FGD as its authors' artifact runs it, best-fit, ...) on one cluster,
+// all in the same run, and writes bench/results/simulate-<date>.{json,md,svg}. Progress
+// goes to stderr.
 //
 //   --data DIR        trace folder (default ../shared/data/openb from the repo root)
+//   --nodes FILE      node list CSV (sn,cpu_milli,memory_mib,gpu,model); default
+//                     DIR/openb_node_list_gpu_node.csv, the FGD paper's cluster
+//   --all-nodes       DIR/openb_node_list_all_node.csv instead (GPU and CPU-only nodes)
+//   --pods F[,F]      pod list CSVs (cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec]),
+//                     each replayed as its own list
+//   --lists a,b       pod lists DIR/openb_pod_list_<name>.csv (default: the four lists
+//                     the paper published figures for, else every such file in DIR)
 //   --seeds N         seeds per policy and pod list (default 10)
-//   --lists a,b       pod lists (default: default,multigpu50,gpushare100,gpuspec33)
-//   --policies a,b    policies (default: all five)
+//   --policies a,b    policies (default: fragmentation, fgd; also best-fit, binpack, spread, random)
 //   --workers N       worker threads (default: number of CPUs, at most 4)
 //   --out DIR         results folder (default bench/results)
-//   --extender-scores rank nodes by the extender's 0..10 integer scores, not raw scores
-//                     (results go to simulate-<date>-extender-scores.*)
+//   --extender-scores [W,W]  rank nodes as kube-scheduler does with the extender at these
+//                     weights (default 1,5,10): its LeastAllocated and BalancedAllocation
+//                     scores plus the policy's 0..10 x 10 x W (simulate-<date>-extender-scores.*)
 //   --quick           one seed, default list, a quarter of the nodes, in-process; checks
 //                     invariants only (what CI runs; see test/bench/simulate-quick.test.ts)
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SIM_POLICIES, simulate, type SimPolicyName, type SimResult } from './engine.js';
-import { aggregate, markdown, svg, type Curve } from './report.js';
-import { loadTrace, POD_LISTS, type PodListName } from './trace.js';
+import { aggregate, asciiCurves, comparison, markdown, svg, type Curve } from './report.js';
+import { ALL_NODE_LIST, GPU_NODE_LIST, SHARED_LISTS, loadNodes, loadPods, podListName, podListsIn, type PodListSource } from './trace.js';
 import type { SimJob } from './worker.js';
+
+export const DEFAULT_POLICIES: readonly SimPolicyName[] = ['fragmentation', 'fgd'];
+export const DEFAULT_EXTENDER_WEIGHTS = [1, 5, 10];
 
 export interface SimulateArgs {
   dataDir: string;
+  nodesFile: string;
+  lists: PodListSource[];
   seeds: number;
-  lists: PodListName[];
   policies: SimPolicyName[];
   workers: number;
   outDir: string;
   quick: boolean;
-  extenderScores: boolean;
+  /** Extender weights to rank nodes with; null = raw policy scores. */
+  extenderWeights: number[] | null;
 }
+
+const positiveInt = (v: string, what: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${what} must be a positive integer, got ${v}`);
+  return n;
+};
 
 export function parseArgs(argv: readonly string[], cwd = process.cwd()): SimulateArgs {
   const get = (name: string): string | undefined => {
     const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : undefined;
+    if (i < 0) return undefined;
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
+    return v;
   };
-  const csv = <T extends string>(v: string | undefined, all: readonly T[], what: string): T[] => {
-    if (!v) return [...all];
-    const out = v.split(',').filter(Boolean);
-    for (const x of out) if (!(all as readonly string[]).includes(x)) throw new Error(`unknown ${what} ${x}; choose from ${all.join(', ')}`);
-    return out as T[];
-  };
+  const dataDir = resolve(cwd, get('data') ?? '../shared/data/openb');
+  const nodesArg = get('nodes');
+  if (nodesArg && argv.includes('--all-nodes')) throw new Error('--nodes and --all-nodes exclude each other');
+  const nodesFile = nodesArg ? resolve(cwd, nodesArg) : join(dataDir, argv.includes('--all-nodes') ? ALL_NODE_LIST : GPU_NODE_LIST);
+  const podsArg = get('pods');
+  const listsArg = get('lists');
+  if (podsArg && listsArg) throw new Error('--pods and --lists exclude each other');
+  let lists: PodListSource[];
+  if (podsArg) {
+    lists = podsArg.split(',').filter(Boolean).map((f) => ({ name: podListName(f), file: resolve(cwd, f) }));
+  } else {
+    const inDir = existsSync(dataDir) ? podListsIn(dataDir) : [];
+    const byName = new Map(inDir.map((l) => [l.name, l]));
+    const names = listsArg ? listsArg.split(',').filter(Boolean) : SHARED_LISTS.every((n) => byName.has(n)) ? [...SHARED_LISTS] : [...byName.keys()];
+    lists = names.map((n) => {
+      const l = byName.get(n);
+      if (!l) throw new Error(`no pod list ${n} in ${dataDir} (openb_pod_list_${n}.csv); found ${[...byName.keys()].join(', ') || 'none'}`);
+      return l;
+    });
+  }
+  if (lists.length === 0) throw new Error(`no pod lists: give --pods FILE or a --data folder with openb_pod_list_*.csv`);
+  for (const f of [nodesFile, ...lists.map((l) => l.file)]) if (!existsSync(f)) throw new Error(`no such file ${f}`);
+  const policies = (get('policies')?.split(',').filter(Boolean) ?? [...DEFAULT_POLICIES]) as SimPolicyName[];
+  for (const p of policies) if (!(SIM_POLICIES as readonly string[]).includes(p)) throw new Error(`unknown policy ${p}; choose from ${SIM_POLICIES.join(', ')}`);
+  let extenderWeights: number[] | null = null;
+  const ei = argv.indexOf('--extender-scores');
+  if (ei >= 0) {
+    const v = argv[ei + 1];
+    extenderWeights = v && !v.startsWith('--') ? v.split(',').map((w) => positiveInt(w, 'extender weight')) : [...DEFAULT_EXTENDER_WEIGHTS];
+  }
   return {
-    dataDir: resolve(cwd, get('data') ?? '../shared/data/openb'),
-    seeds: Number(get('seeds') ?? 10),
-    lists: csv(get('lists'), POD_LISTS, 'pod list'),
-    policies: csv(get('policies'), SIM_POLICIES, 'policy'),
-    workers: Number(get('workers') ?? Math.min(4, availableParallelism())),
+    dataDir,
+    nodesFile,
+    lists,
+    seeds: positiveInt(get('seeds') ?? '10', '--seeds'),
+    policies,
+    workers: positiveInt(get('workers') ?? String(Math.min(4, availableParallelism())), '--workers'),
     outDir: resolve(cwd, get('out') ?? 'bench/results'),
     quick: argv.includes('--quick'),
-    extenderScores: argv.includes('--extender-scores'),
+    extenderWeights,
   };
 }
 
-/** CI mode: one seed, the default list on every 4th node, all policies, in this thread.
+/** CI mode: one seed, the default list on every 4th GPU node, all policies, in this thread.
  * simulate() throws on any broken invariant (overcommitted GPU, CPU or memory; an
  * infeasible placement; slot bookkeeping that disagrees with per-GPU occupancy). */
 export function runQuick(dataDir: string, policies: readonly SimPolicyName[] = SIM_POLICIES): SimResult[] {
-  const t = loadTrace(dataDir, 'default');
-  const nodes = t.nodes.filter((_, i) => i % 4 === 0);
-  return policies.map((policy) => simulate({ nodes, pods: t.pods, policy, seed: 1 }));
+  const nodes = loadNodes(join(dataDir, GPU_NODE_LIST)).filter((_, i) => i % 4 === 0);
+  const pods = loadPods(join(dataDir, 'openb_pod_list_default.csv'));
+  return policies.map((policy) => simulate({ nodes, pods, policy, seed: 1 }));
 }
 
-async function runPool(args: SimulateArgs, jobs: SimJob[], onDone: (job: SimJob, r: SimResult) => void): Promise<void> {
+async function runPool(args: SimulateArgs, jobs: readonly SimJob[], onDone: (job: SimJob, r: SimResult) => void): Promise<void> {
   const workerUrl = new URL('./worker.js', import.meta.url);
   let next = 0;
   const runWorker = (): Promise<void> =>
@@ -94,16 +142,46 @@ async function runPool(args: SimulateArgs, jobs: SimJob[], onDone: (job: SimJob,
   await Promise.all(Array.from({ length: Math.max(1, Math.min(args.workers, jobs.length)) }, runWorker));
 }
 
-export async function runFull(args: SimulateArgs): Promise<{ curves: Curve[]; files: string[] }> {
-  const jobs: SimJob[] = [];
+/** What one curve is: a policy, ranked by raw scores or through kube-scheduler at a weight. */
+interface Series {
+  label: string;
+  policy: SimPolicyName;
+  weight: number | null;
+}
+
+/** In extender mode sluice's policy runs at each weight beside its raw ranking; the
+ * reference policies (FGD is a kube-scheduler plugin in its artifact) run as they are. */
+function seriesOf(args: SimulateArgs): Series[] {
+  const out: Series[] = [];
+  for (const policy of args.policies) {
+    out.push({ label: policy, policy, weight: null });
+    if (args.extenderWeights && policy === 'fragmentation')
+      for (const w of args.extenderWeights) out.push({ label: `${policy} w${w}`, policy, weight: w });
+  }
+  return out;
+}
+
+export async function runFull(args: SimulateArgs): Promise<{ curves: Curve[]; files: string[]; summary: string }> {
+  const series = seriesOf(args);
+  const jobs: (SimJob & { label: string })[] = [];
   for (const list of args.lists)
     for (let seed = 1; seed <= args.seeds; seed++)
-      for (const policy of args.policies) jobs.push({ id: jobs.length, dataDir: args.dataDir, list, policy, seed, extenderScores: args.extenderScores });
+      for (const s of series)
+        jobs.push({
+          id: jobs.length,
+          nodesFile: args.nodesFile,
+          podsFile: list.file,
+          list: list.name,
+          policy: s.policy,
+          seed,
+          extenderScores: s.weight === null ? null : { weight: s.weight },
+          label: s.label,
+        });
   const runs = new Map<string, SimResult[]>();
   const started = Date.now();
   let done = 0;
   await runPool(args, jobs, (job, r) => {
-    const k = `${job.list}/${job.policy}`;
+    const k = `${job.list}/${jobs[job.id]!.label}`;
     runs.set(k, [...(runs.get(k) ?? []), r]);
     done++;
     const p100 = r.points.find((p) => p.arrivedPct === 100);
@@ -114,27 +192,30 @@ export async function runFull(args: SimulateArgs): Promise<{ curves: Curve[]; fi
   });
   const curves: Curve[] = [];
   for (const list of args.lists)
-    for (const policy of args.policies) {
-      const rs = (runs.get(`${list}/${policy}`) ?? []).sort((a, b) => a.seed - b.seed);
-      curves.push(aggregate(list, policy, rs));
+    for (const s of series) {
+      const rs = (runs.get(`${list.name}/${s.label}`) ?? []).sort((a, b) => a.seed - b.seed);
+      curves.push(aggregate(list.name, s.label, rs));
     }
   const date = new Date().toISOString().slice(0, 10);
   mkdirSync(args.outDir, { recursive: true });
-  const base = join(args.outDir, `simulate-${date}${args.extenderScores ? '-extender-scores' : ''}`);
+  const base = join(args.outDir, `simulate-${date}${args.extenderWeights ? '-extender-scores' : ''}`);
   const meta = {
     date: new Date().toISOString(),
     method:
-      'FGD (ATC 23) replay: seeded random arrival, no departures, until 130% of GPU capacity; failed pods skipped' +
-      (args.extenderScores ? '; nodes ranked by the extender 0..10 scores' : '; nodes ranked by raw policy scores'),
-    cluster: 'openb_node_list_all_node.csv',
+      'replay as the FGD artifact (ATC 23): pod list shuffled per seed, then tuned to 130% of GPU capacity (random pods appended, or removed when over), ' +
+      'no departures, a pod that fits no node fails and is skipped; equal node scores go to the smallest node name (the artifact\'s scheduler), through kube-scheduler (wW) at random' +
+      (args.extenderWeights ? `; "fragmentation wW" = through kube-scheduler with the extender at weight W (its LeastAllocated + BalancedAllocation + 10 x W x the 0..10 score)` : ''),
+    cluster: basename(args.nodesFile),
+    lists: args.lists.map((l) => basename(l.file)),
     seeds: args.seeds,
     seconds: (Date.now() - started) / 1000,
   };
+  const summary = comparison(curves);
   writeFileSync(`${base}.json`, JSON.stringify({ ...meta, curves }, null, 1) + '\n');
-  const md = `### Trace simulation ${date}\n\n${meta.method}; mean of ${args.seeds} seeds; ran in ${meta.seconds.toFixed(0)} s.\n\n${markdown(curves)}`;
+  const md = `### Trace simulation ${date}\n\n${meta.method}; cluster ${meta.cluster}; ${args.seeds} seeds; ran in ${meta.seconds.toFixed(0)} s.\n\n${summary}\n${markdown(curves)}`;
   writeFileSync(`${base}.md`, md);
-  writeFileSync(`${base}.svg`, svg(curves, `GPU allocation vs arrived demand, openb trace, mean of ${args.seeds} seeds`));
-  return { curves, files: [`${base}.json`, `${base}.md`, `${base}.svg`] };
+  writeFileSync(`${base}.svg`, svg(curves, `GPU allocation vs arrived demand, mean of ${args.seeds} seeds`));
+  return { curves, files: [`${base}.json`, `${base}.md`, `${base}.svg`], summary };
 }
 
 async function main(): Promise<void> {
@@ -148,8 +229,8 @@ async function main(): Promise<void> {
     process.stdout.write('quick simulation done; invariants held\n');
     return;
   }
-  const { curves, files } = await runFull(args);
-  process.stdout.write(markdown(curves) + '\n' + files.map((f) => `wrote ${f}`).join('\n') + '\n');
+  const { curves, files, summary } = await runFull(args);
+  process.stdout.write(markdown(curves) + '\n' + summary + '\n' + asciiCurves(curves) + '\n' + files.map((f) => `wrote ${f}`).join('\n') + '\n');
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

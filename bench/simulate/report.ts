@@ -1,6 +1,6 @@
 // Aggregates simulation runs over seeds and renders them: Markdown tables and an SVG plot
 // of GPU allocation against arrived GPU demand (hand-written SVG, no dependencies).
-import type { SimPolicyName, SimResult } from './engine.js';
+import type { SimResult } from './engine.js';
 
 export interface CurvePoint {
   arrivedPct: number;
@@ -14,7 +14,10 @@ export interface CurvePoint {
 
 export interface Curve {
   list: string;
-  policy: SimPolicyName;
+  /** Policy, or "policy wW" when ranked through kube-scheduler at extender weight W. */
+  policy: string;
+  /** Unallocated GPU % at 100 % arrived, per seed (seed order). */
+  unallocatedPctAt100: number[];
   seeds: number;
   capacityGpus: number;
   points: CurvePoint[];
@@ -26,7 +29,7 @@ export interface Curve {
 
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
-export function aggregate(list: string, policy: SimPolicyName, runs: readonly SimResult[]): Curve {
+export function aggregate(list: string, policy: string, runs: readonly SimResult[]): Curve {
   const first = runs[0];
   if (!first) throw new Error(`no runs for ${list}/${policy}`);
   const points: CurvePoint[] = first.points.map((p, i) => {
@@ -44,6 +47,10 @@ export function aggregate(list: string, policy: SimPolicyName, runs: readonly Si
   return {
     list,
     policy,
+    unallocatedPctAt100: runs.map((r) => {
+      const p = r.points.find((x) => Math.abs(x.arrivedPct - 100) < 1e-9);
+      return p ? 100 - p.allocationPct : Number.NaN;
+    }),
     seeds: runs.length,
     capacityGpus: first.capacityMilli / 1000,
     points,
@@ -80,17 +87,22 @@ export function markdown(curves: readonly Curve[]): string {
   return out.join('\n');
 }
 
-const COLORS: Record<SimPolicyName, string> = {
+const COLORS: Record<string, string> = {
   fragmentation: '#d62728',
+  fgd: '#ff7f0e',
   binpack: '#1f77b4',
   spread: '#2ca02c',
   'best-fit': '#9467bd',
   random: '#7f7f7f',
 };
+const EXTRA_COLORS = ['#8c564b', '#e377c2', '#17becf', '#bcbd22'];
+const colorOf = (policy: string, all: readonly string[]): string =>
+  COLORS[policy] ?? EXTRA_COLORS[all.filter((p) => !(p in COLORS)).indexOf(policy) % EXTRA_COLORS.length]!;
 
 /** A 2x2 grid of panels (one per pod list): allocation % against arrived demand %. */
 export function svg(curves: readonly Curve[], title: string): string {
   const lists = [...new Set(curves.map((c) => c.list))];
+  const policies = [...new Set(curves.map((c) => c.policy))];
   const W = 420;
   const H = 300;
   const pad = { l: 48, r: 12, t: 28, b: 36 };
@@ -125,15 +137,151 @@ export function svg(curves: readonly Curve[], title: string): string {
     parts.push(`<text transform="translate(${ox + 12},${oy + H / 2}) rotate(-90)" text-anchor="middle">GPU allocated, %</text>`);
     for (const c of cs) {
       const d = c.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p.arrivedPct).toFixed(1)},${y(Math.max(yMin, p.allocationPct)).toFixed(1)}`).join(' ');
-      parts.push(`<path d="${d}" fill="none" stroke="${COLORS[c.policy]}" stroke-width="1.6"/>`);
+      parts.push(`<path d="${d}" fill="none" stroke="${colorOf(c.policy, policies)}" stroke-width="1.6"/>`);
     }
   });
   const ly = height - legendH / 2;
-  Object.entries(COLORS).forEach(([name, color], i) => {
-    const lx = 20 + i * 120;
+  policies.forEach((name, i) => {
+    const color = colorOf(name, policies);
+    const lx = 20 + i * 130;
     parts.push(`<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"/>`);
     parts.push(`<text x="${lx + 30}" y="${ly + 4}">${name}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n') + '\n';
+}
+
+/** FGD paper (ATC '23), unallocated GPU % at 100 % arrived on the 1,213-GPU-node cluster:
+ * mean and standard deviation over its 10 runs, and BestFit's mean. */
+export const PUBLISHED: Record<string, { fgd: number; fgdSd: number; bestFit: number }> = {
+  default: { fgd: 4.77, fgdSd: 0.11, bestFit: 7.14 },
+  multigpu50: { fgd: 2.91, fgdSd: 0.11, bestFit: 4.38 },
+  gpushare100: { fgd: 13.36, fgdSd: 0.16, bestFit: 15.38 },
+  gpuspec33: { fgd: 12.16, fgdSd: 0.18, bestFit: 19.61 },
+};
+
+export const meanOf = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+/** Sample standard deviation (n - 1). */
+export function sdOf(xs: readonly number[]): number {
+  if (xs.length < 2) return 0;
+  const m = meanOf(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+}
+
+export interface Verdict {
+  list: string;
+  sluice: number;
+  sluiceSd: number;
+  fgd: number;
+  fgdSd: number;
+  /** fgd - sluice, unallocated % (positive: sluice leaves fewer GPUs idle). */
+  margin: number;
+  /** 2 x the larger of the two standard deviations over seeds. */
+  spread: number;
+  /** Seeds on which sluice left fewer GPUs unallocated than fgd (same seed, same arrivals). */
+  seedsWon: number;
+  seeds: number;
+  wins: boolean;
+  /** fgd within the paper's mean +- 2 sd (null when the list has no published figure). */
+  fgdMatchesPaper: boolean | null;
+}
+
+/** sluice ("fragmentation") against fgd on each list: a win is a margin larger than the
+ * spread over seeds. */
+export function verdicts(curves: readonly Curve[], sluice = 'fragmentation'): Verdict[] {
+  const out: Verdict[] = [];
+  for (const list of [...new Set(curves.map((c) => c.list))]) {
+    const a = curves.find((c) => c.list === list && c.policy === sluice);
+    const b = curves.find((c) => c.list === list && c.policy === 'fgd');
+    if (!a || !b) continue;
+    const s = meanOf(a.unallocatedPctAt100);
+    const f = meanOf(b.unallocatedPctAt100);
+    const sSd = sdOf(a.unallocatedPctAt100);
+    const fSd = sdOf(b.unallocatedPctAt100);
+    const spread = 2 * Math.max(sSd, fSd);
+    const pub = PUBLISHED[list];
+    let seedsWon = 0;
+    a.unallocatedPctAt100.forEach((x, i) => {
+      if (x < b.unallocatedPctAt100[i]!) seedsWon++;
+    });
+    out.push({
+      list,
+      sluice: s,
+      sluiceSd: sSd,
+      fgd: f,
+      fgdSd: fSd,
+      margin: f - s,
+      spread,
+      seedsWon,
+      seeds: a.unallocatedPctAt100.length,
+      wins: f - s > spread,
+      fgdMatchesPaper: pub ? Math.abs(f - pub.fgd) <= 2 * pub.fgdSd : null,
+    });
+  }
+  return out;
+}
+
+/** The side-by-side table: sluice and fgd from the same run, FGD's published figure. */
+export function comparison(curves: readonly Curve[], sluice = 'fragmentation'): string {
+  const vs = verdicts(curves, sluice);
+  if (vs.length === 0) return '';
+  const rows = [
+    `#### ${sluice} (sluice) vs fgd, same run: unallocated GPUs % at 100 % arrived, mean ± sd over seeds`,
+    '',
+    '| pod list | sluice | fgd | FGD published (± 2 sd) | fgd within published | margin | spread (2 sd) | seeds won | sluice lower by more than the spread |',
+    '|---|---:|---:|---:|:---:|---:|---:|---:|:---:|',
+  ];
+  for (const v of vs) {
+    const pub = PUBLISHED[v.list];
+    rows.push(
+      `| ${v.list} | ${v.sluice.toFixed(2)} ± ${v.sluiceSd.toFixed(2)} | ${v.fgd.toFixed(2)} ± ${v.fgdSd.toFixed(2)} | ${pub ? `${pub.fgd.toFixed(2)} ± ${(2 * pub.fgdSd).toFixed(2)}` : '-'} | ${v.fgdMatchesPaper === null ? '-' : v.fgdMatchesPaper ? 'yes' : 'no'} | ${v.margin.toFixed(2)} | ${v.spread.toFixed(2)} | ${v.seedsWon}/${v.seeds} | ${v.wins ? 'yes' : 'no'} |`,
+    );
+  }
+  const w = curves.filter((c) => /^fragmentation w\d+$/.test(c.policy));
+  if (w.length > 0) {
+    rows.push('', '#### Through kube-scheduler (its LeastAllocated + BalancedAllocation scores added): share of the raw policy\'s margin over fgd that survives', '');
+    const weights = [...new Set(w.map((c) => c.policy))];
+    rows.push(`| pod list | raw margin | ${weights.map((x) => `${x}: unalloc. % / margin / kept`).join(' | ')} |`, `|---|---:|${weights.map(() => '---:').join('|')}|`);
+    for (const v of vs) {
+      const cells = weights.map((label) => {
+        const c = curves.find((x) => x.list === v.list && x.policy === label);
+        if (!c) return '-';
+        const u = meanOf(c.unallocatedPctAt100);
+        const m = v.fgd - u;
+        return `${u.toFixed(2)} / ${m.toFixed(2)} / ${v.margin > 0 ? `${Math.round((100 * m) / v.margin)} %` : '-'}`;
+      });
+      rows.push(`| ${v.list} | ${v.margin.toFixed(2)} | ${cells.join(' | ')} |`);
+    }
+  }
+  return rows.join('\n') + '\n';
+}
+
+/** Unallocated GPU % against arrived demand, as text: one block per pod list, a column
+ * per 5 % of arrived demand from 95 %, one letter per policy. The y axis spans the values
+ * from 100 % arrived on (below that the cluster is not full yet and every policy sits near
+ * 100 - arrived); higher values are drawn at the top edge. */
+export function asciiCurves(curves: readonly Curve[]): string {
+  const out: string[] = [];
+  const H = 10;
+  for (const list of [...new Set(curves.map((c) => c.list))]) {
+    const cs = curves.filter((c) => c.list === list);
+    const xs = cs[0]!.points.map((p) => p.arrivedPct).filter((x) => x >= 95);
+    const val = (c: Curve, x: number): number => 100 - (c.points.find((p) => p.arrivedPct === x)?.allocationPct ?? 100);
+    const full = cs.flatMap((c) => xs.filter((x) => x >= 100).map((x) => val(c, x)));
+    if (full.length === 0) continue;
+    const hi = Math.max(...full);
+    const lo = Math.min(...full);
+    const grid = Array.from({ length: H + 1 }, () => Array.from({ length: xs.length * 5 }, () => ' '));
+    cs.forEach((c, k) => {
+      const mark = String.fromCharCode(65 + k);
+      xs.forEach((x, i) => {
+        const row = hi > lo ? Math.max(0, Math.round(((hi - val(c, x)) / (hi - lo)) * H)) : 0;
+        grid[row]![i * 5 + 2] = grid[row]![i * 5 + 2] === ' ' ? mark : '*';
+      });
+    });
+    out.push(`${list}: unallocated GPUs % (y) vs arrived GPU demand % (x); ${cs.map((c, k) => `${String.fromCharCode(65 + k)} = ${c.policy}`).join(', ')}; * = both`);
+    grid.forEach((r, i) => out.push(`${(hi - ((hi - lo) * i) / H).toFixed(2).padStart(6)} |${r.join('')}`));
+    out.push(`       +${'-'.repeat(xs.length * 5)}`, `        ${xs.map((x) => String(x).padStart(4).padEnd(5)).join('')}`, '');
+  }
+  return out.join('\n');
 }

@@ -1,25 +1,34 @@
 // worker_threads entry of the simulator: runs the jobs main.ts posts, one at a time.
 import { parentPort } from 'node:worker_threads';
 import { simulate, type SimPolicyName } from './engine.js';
-import { loadTrace, type PodListName, type TraceNode, type TracePod } from './trace.js';
+import { loadNodes, loadPods, type TraceNode, type TracePod } from './trace.js';
 
 export interface SimJob {
   id: number;
-  dataDir: string;
-  list: PodListName;
+  nodesFile: string;
+  podsFile: string;
+  list: string;
   policy: SimPolicyName;
   seed: number;
-  extenderScores: boolean;
+  extenderScores: ExtenderScoresOption | null;
 }
 
-const traces = new Map<string, { nodes: TraceNode[]; pods: TracePod[] }>();
+/** Rank nodes as kube-scheduler does with the extender: its own plugins' scores plus the
+ * extender's 0..10 score x (100/10) x weight (see engine.ts). */
+export interface ExtenderScoresOption {
+  weight: number;
+}
+
+const nodeLists = new Map<string, TraceNode[]>();
+const podLists = new Map<string, TracePod[]>();
 
 parentPort?.on('message', (job: SimJob) => {
   try {
-    const key = `${job.dataDir}:${job.list}`;
-    let t = traces.get(key);
-    if (!t) traces.set(key, (t = loadTrace(job.dataDir, job.list)));
-    const result = simulate({ nodes: t.nodes, pods: t.pods, policy: job.policy, seed: job.seed, extenderScores: job.extenderScores });
+    let nodes = nodeLists.get(job.nodesFile);
+    if (!nodes) nodeLists.set(job.nodesFile, (nodes = loadNodes(job.nodesFile)));
+    let pods = podLists.get(job.podsFile);
+    if (!pods) podLists.set(job.podsFile, (pods = loadPods(job.podsFile)));
+    const result = simulate({ nodes, pods, policy: job.policy, seed: job.seed, extenderScores: job.extenderScores ?? undefined });
     parentPort?.postMessage({ id: job.id, result });
   } catch (e) {
     parentPort?.postMessage({ id: job.id, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });

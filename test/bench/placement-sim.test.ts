@@ -28,15 +28,20 @@ t.test('a CPU-only ask fits on CPU and memory alone, even on a node without GPUs
 });
 
 t.test('fragmentation counts GPUs that free CPU cannot back', async (t) => {
-  const mix = sizeMix([{ count: 1, milli: 1000, weight: 1, cpuMilli: 8000 }]);
+  const whole = sizeMix([{ count: 1, milli: 1000, weight: 1, cpuMilli: 8000 }]);
   const n = gpuNode();
-  t.equal(fragmentation(n.gpus, mix), 0, 'without host figures: FGD, no fragment');
-  // 8 idle GPUs but CPU for only 2 copies: 6 GPUs are stranded.
-  t.equal(fragmentation(n.gpus, mix, n), 6000);
-  t.equal(fragmentation(n.gpus, mix, { ...n, cpuFreeMilli: 4000 }), 8000, 'no copy fits: all free GPU');
-  t.equal(fragmentation(n.gpus, mix, { ...n, product: 'T4' }), 6000, 'no models on the shape: the product does not matter');
+  t.equal(fragmentation(n.gpus, whole), 0, 'without host figures: FGD, no fragment');
+  // Whole-GPU shape: a yes/no, as FGD (CPU for 2 of 8 copies: the node can host it).
+  t.equal(fragmentation(n.gpus, whole, n), 0);
+  t.equal(fragmentation(n.gpus, whole, { ...n, cpuFreeMilli: 4000 }), 8000, 'no copy fits: all free GPU');
+  t.equal(fragmentation(n.gpus, whole, { ...n, memFreeMiB: 0 }), 0, 'the shape names no memory: memory is not checked');
+  t.equal(fragmentation(n.gpus, sizeMix([{ count: 1, milli: 1000, weight: 1, memMiB: 4096 }]), { ...n, memFreeMiB: 1024 }), 8000, 'too little memory: all free GPU');
+  t.equal(fragmentation(n.gpus, whole, { ...n, product: 'T4' }), 0, 'no models on the shape: the product does not matter');
   const t4only = sizeMix([{ count: 1, milli: 1000, weight: 1, models: ['T4'] }]);
   t.equal(fragmentation(n.gpus, t4only, n), 8000, 'a shape that rejects the model cannot use any of it');
+  // GPU share: 8 idle GPUs take 16 copies of 500m, CPU backs 2: half of 14/16 of 8000.
+  const share = sizeMix([{ count: 1, milli: 500, weight: 1, cpuMilli: 8000 }]);
+  t.equal(fragmentation(n.gpus, share, n), 0.5 * 8000 * (14 / 16));
 });
 
 t.test('the fragmentation choice prefers a placement that leaves CPU for the GPUs', async (t) => {

@@ -1,4 +1,4 @@
-// The trace simulator's CI mode: one seed on a quarter of the openb cluster, every policy.
+// The trace simulator's CI mode: one seed on a quarter of the openb GPU nodes, every policy.
 // simulate() throws when an invariant breaks (overcommitted GPU/CPU/memory, infeasible
 // placement, slot bookkeeping out of step with per-GPU occupancy); here we also check the
 // counters and curves it reports. No timing assertions: this is not a benchmark.
@@ -18,7 +18,10 @@ t.test('quick simulation completes with invariants held', { skip: existsSync(dat
   for (const r of results) {
     t.equal(r.placed + r.failed, r.arrived, `${r.policy}: every arrival placed or failed`);
     t.equal(r.checkedPlacements, r.placed, `${r.policy}: every placement checked`);
-    t.equal(r.points.length, 26, `${r.policy}: a point at each 5% up to 130%`);
+    // The list is tuned to at most 130% of capacity (as the FGD artifact tunes it), so the
+    // 130% point is reached only when the last pod lands exactly there.
+    t.same(r.points.slice(0, 25).map((p) => p.arrivedPct), Array.from({ length: 25 }, (_, i) => 5 * (i + 1)), `${r.policy}: a point at each 5% up to 125%`);
+    t.ok(r.points.length <= 26, `${r.policy}: nothing past 130%`);
     let prev = 0;
     let monotone = true;
     for (const p of r.points) {

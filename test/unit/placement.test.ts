@@ -97,13 +97,13 @@ t.test('extender scores are integers 0..10; equal relative scores are neutral', 
 t.test('recent sizes: a bounded window of what arrived', async (t) => {
   const r = new RecentSizes(3);
   t.same(r.mix(), []);
-  r.record(1, 1000);
-  r.record(1, 1000);
-  r.record(8, 1000);
+  r.record({ count: 1, milli: 1000 });
+  r.record({ count: 1, milli: 1000 });
+  r.record({ count: 8, milli: 1000 });
   t.same(r.mix().map((e) => [e.count, +e.weight.toFixed(3)]), [[1, 0.667], [8, 0.333]]);
-  r.record(8, 1000); // pushes the oldest 1-GPU ask out
+  r.record({ count: 8, milli: 1000 }); // pushes the oldest 1-GPU ask out
   t.same(r.mix().map((e) => [e.count, e.weight]), [[1, 1 / 3], [8, 2 / 3]]);
-  r.record(8, 1000); // and the other one
+  r.record({ count: 8, milli: 1000 }); // and the other one
   t.same(r.mix().map((e) => [e.count, e.weight]), [[8, 1]]);
   t.equal(r.size, 3);
 });

@@ -1,0 +1,125 @@
+// One policy, not two: the extender's prioritize and the trace simulator's scoring of
+// sluice's policy rank the same cluster alike for the same pod. The cluster is built
+// twice from the same figures: as V1 objects in the extender's cache (CPU and memory
+// from the pods' requests, the size mix from the pods seen) and as trace rows in the
+// simulator's node views.
+import t from 'tap';
+import { Writable } from 'node:stream';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { ClusterCache } from '../../cluster/cache.js';
+import { Extender } from '../../scheduler/extender.js';
+import type { PodBinder } from '../../scheduler/binder.js';
+import { createLogger } from '../../observability/logger.js';
+import { Metrics } from '../../observability/metrics.js';
+import { sluiceScore, traceAsk, traceView } from '../../bench/simulate/engine.js';
+import type { TraceNode, TracePod } from '../../bench/simulate/trace.js';
+import { fits } from '../../placement/fit.js';
+import { applyChoice, toExtenderScores } from '../../placement/policies.js';
+
+const RES = 'nvidia.com/gpu';
+
+function node(n: TraceNode): V1Node {
+  const alloc = { cpu: `${n.cpuMilli}m`, memory: `${n.memMiB}Mi`, pods: '110', [RES]: String(n.gpus) };
+  return {
+    metadata: { name: n.name, labels: { 'nvidia.com/gpu.product': n.model } },
+    spec: {},
+    status: { allocatable: alloc, capacity: alloc, conditions: [{ type: 'Ready', status: 'True' }] },
+  } as V1Node;
+}
+
+let uid = 0;
+function pod(p: TracePod, nodeName?: string, initCpuMilli = Math.floor(p.cpuMilli / 2)): V1Pod {
+  // Split across a container, a sidecar and an init container (which, with the sidecar
+  // started before it, peaks at the pod's CPU unless told otherwise).
+  const half = Math.floor(p.cpuMilli / 2);
+  return {
+    metadata: { name: `p${++uid}`, namespace: 'ns', uid: `u${uid}`, annotations: p.models.length ? { 'sluice.io/gpu-model': p.models.join(',') } : {} },
+    spec: {
+      nodeName,
+      containers: [{ name: 'main', resources: { requests: { cpu: `${half}m`, memory: `${p.memMiB}Mi`, [RES]: String(p.numGpu) }, limits: { [RES]: String(p.numGpu) } } }],
+      initContainers: [
+        { name: 'side', restartPolicy: 'Always', resources: { requests: { cpu: `${p.cpuMilli - half}m` } } },
+        { name: 'init', resources: { requests: { cpu: `${initCpuMilli}m`, memory: '1Mi' } } },
+      ],
+    },
+    status: { phase: nodeName ? 'Running' : 'Pending' },
+  } as V1Pod;
+}
+
+const noBinder: PodBinder = { bind: () => Promise.reject(new Error('not in this test')) } as unknown as PodBinder;
+
+t.test('extender prioritize and the simulator scoring rank nodes identically', async (t) => {
+  // Deterministic small cluster: mixed models, GPU counts, CPU and memory.
+  const models = ['A100', 'T4', 'V100'];
+  const nodes: TraceNode[] = Array.from({ length: 24 }, (_, i) => ({
+    name: `n${String(i).padStart(2, '0')}`,
+    cpuMilli: [32000, 64000, 96000][i % 3]!,
+    memMiB: [131072, 262144][i % 2]!,
+    gpus: [2, 4, 8][(i >> 1) % 3]!,
+    model: models[i % 3]!,
+  }));
+  const shapes: TracePod[] = [
+    { cpuMilli: 4000, memMiB: 16384, numGpu: 1, gpuMilli: 1000, models: [], gpuSpec: '' },
+    { cpuMilli: 16000, memMiB: 65536, numGpu: 2, gpuMilli: 1000, models: [], gpuSpec: '' },
+    { cpuMilli: 24000, memMiB: 98304, numGpu: 4, gpuMilli: 1000, models: ['T4'], gpuSpec: 'T4' },
+    { cpuMilli: 8000, memMiB: 32768, numGpu: 1, gpuMilli: 1000, models: ['A100', 'V100'], gpuSpec: 'A100|V100' },
+    { cpuMilli: 40000, memMiB: 131072, numGpu: 8, gpuMilli: 1000, models: [], gpuSpec: '' },
+  ];
+  // Pods already running, placed first-fit in the simulator's views and given to the cache.
+  const views = nodes.map(traceView);
+  const running: V1Pod[] = [];
+  for (let k = 0; k < 40; k++) {
+    const p = shapes[(k * 7) % shapes.length]!;
+    const ask = traceAsk(p, RES);
+    const i = views.findIndex((v, j) => (j * 5 + k) % 3 !== 0 && fits(v, ask));
+    if (i < 0) continue;
+    const v = views[i]!;
+    v.gpus = applyChoice(v.gpus, ask, { on: 'whole' });
+    v.cpuFreeMilli! -= p.cpuMilli;
+    v.memFreeMiB! -= p.memMiB;
+    running.push(pod(p, v.name));
+  }
+  t.ok(running.length >= 30, `${running.length} pods running`);
+
+  const cache = new ClusterCache({ resources: [RES], assumeTtlMs: 30000, recentPodWindow: 1000 });
+  cache.replaceAll(nodes.map(node), running);
+  const log = createLogger('error', new Writable({ write: (_c, _e, d) => d() }));
+  const ext = new Extender({ cache, binder: noBinder, defaultPolicy: 'fragmentation', log, metrics: new Metrics({ defaultMetrics: false }) });
+  const mix = cache.sizeMix();
+  t.ok(mix.some((e) => e.cpuMilli !== undefined && e.memMiB !== undefined && e.models !== undefined), 'the size mix keeps CPU, memory and models');
+
+  for (const p of shapes) {
+    const incoming = pod(p);
+    const got = await ext.prioritize({ Pod: incoming, NodeNames: nodes.map((n) => n.name) });
+    const ask = traceAsk(p, RES);
+    const feasible = views.map((v) => fits(v, ask));
+    const raw = views.filter((_, i) => feasible[i]).map((v) => sluiceScore(v, ask, mix).score);
+    const scaled = toExtenderScores(raw, 'relative');
+    let j = 0;
+    const want = views.map((_, i) => (feasible[i] ? scaled[j++]! : 0));
+    t.same(got.map((h) => h.Score), want, `${p.numGpu} GPU(s), ${p.cpuMilli}m, models ${p.models.join('|') || 'any'}: the same 0..10 scores`);
+    // And the same order: the simulator's best node gets the extender's best score, and no
+    // pair of nodes is ranked one way by the simulator and the other way by the extender.
+    const rawAll = views.map((v, i) => (feasible[i] ? sluiceScore(v, ask, mix).score : -Infinity));
+    let inversions = 0;
+    for (let a = 0; a < views.length; a++)
+      for (let b = 0; b < views.length; b++) if (rawAll[a]! > rawAll[b]! && got[a]!.Score < got[b]!.Score) inversions++;
+    t.equal(inversions, 0, 'no ranking inversions');
+    if (raw.length > 1) t.ok(new Set(raw).size > 1, 'the scores discriminate');
+  }
+});
+
+t.test('CPU and memory are counted as kube-scheduler counts them', async (t) => {
+  const cache = new ClusterCache({ resources: [RES], assumeTtlMs: 30000, recentPodWindow: 10 });
+  const n: TraceNode = { name: 'n', cpuMilli: 16000, memMiB: 65536, gpus: 4, model: 'T4' };
+  const p = pod({ cpuMilli: 3000, memMiB: 1024, numGpu: 1, gpuMilli: 1000, models: [], gpuSpec: '' }, 'n', 3000);
+  p.spec!.overhead = { cpu: '250m', memory: '64Mi' };
+  cache.replaceAll([node(n)], [p]);
+  const v = cache.nodeView('n', RES)!;
+  // containers 1500m + sidecar 1500m = 3000m; init peak = sidecar 1500m + 3000m = 4500m; + 250m overhead.
+  t.equal(v.cpuFreeMilli, 16000 - 4750);
+  // memory: max(1024 + 0, 0 + 1) + 64 overhead.
+  t.equal(v.memFreeMiB, 65536 - 1088);
+  cache.deletePod(p.metadata!.uid!);
+  t.equal(cache.nodeView('n', RES)!.cpuFreeMilli, 16000, 'freed when the pod goes');
+});

@@ -1,0 +1,78 @@
+// Pieces of the trace simulator on tiny synthetic inputs: the artifact's arrival tuning,
+// FGD as the artifact computes it, kube-scheduler's own scores, and the command line.
+import t from 'tap';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { arrivals, seededRandom, simulate } from '../../bench/simulate/engine.js';
+import { parseArgs } from '../../bench/simulate/main.js';
+import { parsePods, type TraceNode, type TracePod } from '../../bench/simulate/trace.js';
+import { fgdFragmentation, fgdPlace, fgdTypicalShapes } from '../../placement/fgd-reference.js';
+import { balancedAllocationScore, kubeSchedulerTotal, leastAllocatedScore } from '../../placement/kube-scores.js';
+
+const pod = (numGpu: number, gpuMilli: number, cpuMilli = 4000, gpuSpec = ''): TracePod => ({
+  cpuMilli, memMiB: 8192, numGpu, gpuMilli, models: gpuSpec ? gpuSpec.split('|').sort() : [], gpuSpec,
+});
+
+t.test('arrivals: shuffled list, tuned up or down to the GPU target', async (t) => {
+  const pods = [pod(1, 1000), pod(2, 1000), pod(0, 0), pod(1, 500)];
+  const up = arrivals(pods, 10_000, 1.3, seededRandom(7));
+  const demand = (xs: TracePod[]): number => xs.reduce((s, p) => s + p.numGpu * p.gpuMilli, 0);
+  t.ok(up.length > pods.length, 'pods appended');
+  t.ok(demand(up) <= 13_000 + 2000, `demand ${demand(up)} stops near 130 %`);
+  t.same(arrivals(pods, 10_000, 1.3, seededRandom(7)), up, 'a seed gives the same sequence');
+  const many = Array.from({ length: 40 }, () => pod(1, 1000));
+  const down = arrivals(many, 10_000, 1.3, seededRandom(1));
+  t.equal(demand(down), 13_000, 'over the target: random pods removed until it is met');
+  t.same(arrivals([pod(0, 0)], 10_000, 1.3, seededRandom(1)).length, 1, 'no GPU pods: nothing to tune');
+});
+
+t.test('fgd: typical shapes cover 95 % of pods, CPU-only included', async (t) => {
+  const pods = [...Array(60).fill({ cpuMilli: 4000, milli: 1000, count: 1, gpuType: '' }), ...Array(36).fill({ cpuMilli: 2000, milli: 0, count: 0, gpuType: '' }), ...Array(4).fill({ cpuMilli: 8000, milli: 500, count: 1, gpuType: 'T4' })];
+  const shapes = fgdTypicalShapes(pods);
+  t.same(shapes.map((s) => [s.count, s.milli, s.weight]), [[1, 1000, 60 / 96], [0, 0, 36 / 96]], 'the 4 % tail is cut, weights renormalized');
+  // Node: 4 GPUs, one with 300m free. The whole-GPU shape cannot use 300m; the CPU-only
+  // shape counts all free GPU.
+  const node = { cpuLeft: 32000, gpuLeft: [1000, 1000, 1000, 300], gpuType: 'T4' };
+  t.equal(fgdFragmentation(node, shapes), (60 / 96) * 300 + (36 / 96) * 3300);
+  t.equal(fgdFragmentation({ ...node, cpuLeft: 1000 }, shapes), 3300, 'no CPU for either shape: all of it');
+  const share = fgdPlace(node, { cpuMilli: 1000, milli: 300, count: 1, gpuType: '' }, shapes);
+  t.same(share.gpus, [3], 'a 300m share fills the GPU with 300m left');
+  t.ok(Number.isInteger(share.score) && share.score > 50, `integer score above neutral (${share.score})`);
+  t.same(fgdPlace(node, { cpuMilli: 1000, milli: 1000, count: 2, gpuType: '' }, shapes).gpus, [0, 1], 'whole GPUs: the lowest-index idle ones');
+});
+
+t.test('fgd on a tiny cluster: deterministic, invariants held', async (t) => {
+  const nodes: TraceNode[] = Array.from({ length: 6 }, (_, i) => ({ name: `n${i}`, cpuMilli: 32000, memMiB: 131072, gpus: [2, 4, 8][i % 3]!, model: i % 2 ? 'T4' : 'V100' }));
+  const pods = [pod(1, 1000), pod(1, 500), pod(2, 1000), pod(0, 0, 2000), pod(1, 1000, 4000, 'T4'), pod(4, 1000, 16000)];
+  const a = simulate({ nodes, pods, policy: 'fgd', seed: 3 });
+  const b = simulate({ nodes, pods, policy: 'fgd', seed: 3 });
+  t.same(a.points, b.points);
+  t.equal(a.placed + a.failed, a.arrived);
+  const s = simulate({ nodes, pods, policy: 'fragmentation', seed: 3, extenderScores: { weight: 10 } });
+  t.equal(s.placed + s.failed, s.arrived, 'through kube-scheduler scores too');
+});
+
+t.test('kube-scheduler scores (v1.28 formulas)', async (t) => {
+  const h = { allocCpuMilli: 4000, allocMemMiB: 8192, reqCpuMilli: 1000, reqMemMiB: 6144 };
+  t.equal(leastAllocatedScore(h), Math.trunc((75 + 25) / 2));
+  t.equal(balancedAllocationScore(h), Math.trunc((1 - Math.abs(0.25 - 0.75) / 2) * 100));
+  t.equal(leastAllocatedScore({ ...h, reqCpuMilli: 5000 }), Math.trunc((0 + 25) / 2), 'over-requested resource scores 0');
+  t.equal(kubeSchedulerTotal(h, 7, 5), 50 + 75 + 7 * 5 * 10);
+});
+
+t.test('command line: any trace, clear errors on bad input', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-sim-'));
+  writeFileSync(join(dir, 'nodes.csv'), 'sn,cpu_milli,memory_mib,gpu,model\nn0,32000,131072,8,A100\n');
+  writeFileSync(join(dir, 'openb_pod_list_mine.csv'), 'name,cpu_milli,memory_mib,num_gpu,gpu_milli\np0,4000,8192,1,1000\n');
+  const a = parseArgs(['--nodes', join(dir, 'nodes.csv'), '--pods', join(dir, 'openb_pod_list_mine.csv'), '--seeds', '2']);
+  t.same(a.lists.map((l) => l.name), ['mine']);
+  t.equal(a.seeds, 2);
+  t.same(parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv')]).lists.map((l) => l.name), ['mine'], 'a folder: its openb_pod_list_*.csv');
+  t.same(parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--extender-scores']).extenderWeights, [1, 5, 10]);
+  t.throws(() => parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--lists', 'nope']), /no pod list nope/);
+  t.throws(() => parseArgs(['--data', dir, '--nodes', join(dir, 'missing.csv')]), /no such file/);
+  t.throws(() => parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--policies', 'magic']), /unknown policy magic/);
+  t.throws(() => parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--seeds', '0']), /positive integer/);
+  t.throws(() => parsePods('cpu_milli,memory_mib,num_gpu\n1,1,1\n'), /no column gpu_milli/);
+});
