@@ -1,12 +1,15 @@
 // The benchmarks' baseline: a minimal fastify server that parses the same request bodies
 // as sluice and returns a trivial valid answer (every node passes, score 5, bind ok,
 // admission allowed). sluice/baseline ratios factor out the machine and the HTTP/JSON
-// cost that any extender pays. Given an apiserver URL (second argument, plain HTTP, no
-// auth: the stand-in or a local `kubectl proxy`), bind really posts pods/binding there over
-// one keep-alive agent, as a no-op extender that binds must (the cluster benchmarks).
+// cost that any extender pays. Given an apiserver (second argument: a plain-HTTP URL with
+// no auth, like the stand-in, or `kubeconfig:PATH` for a real cluster), bind really posts
+// pods/binding there over one keep-alive connection pool, as a no-op extender that binds
+// must (the cluster benchmarks).
 // Prints one JSON line {"msg":"baseline is serving","api":URL}.
 import { Agent, request } from 'node:http';
 import { fastify } from 'fastify';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ApiTransport } from '../cluster/api-transport.js';
 
 interface Args {
   NodeNames?: string[] | null;
@@ -36,8 +39,25 @@ function postBinding(apiserver: URL, agent: Agent, a: BindingArgs): Promise<stri
   });
 }
 
-export async function startBaseline(port = 0, apiserverUrl = ''): Promise<{ url: string; close: () => Promise<void> }> {
-  const apiserver = apiserverUrl ? new URL(apiserverUrl) : null;
+/** The same POST through a kubeconfig's server and credentials (a real cluster). */
+async function postBindingKube(api: ApiTransport, a: BindingArgs): Promise<string> {
+  const body = JSON.stringify({ apiVersion: 'v1', kind: 'Binding', metadata: { name: a.PodName, namespace: a.PodNamespace, uid: a.PodUID }, target: { apiVersion: 'v1', kind: 'Node', name: a.Node } });
+  try {
+    await api.call('POST', `/api/v1/namespaces/${encodeURIComponent(a.PodNamespace)}/pods/${encodeURIComponent(a.PodName)}/binding`, { body, timeoutMs: 10_000 });
+    return '';
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+export async function startBaseline(port = 0, apiserverArg = ''): Promise<{ url: string; close: () => Promise<void> }> {
+  let kube: ApiTransport | null = null;
+  if (apiserverArg.startsWith('kubeconfig:')) {
+    const kc = new KubeConfig();
+    kc.loadFromFile(apiserverArg.slice('kubeconfig:'.length));
+    kube = new ApiTransport(kc);
+  }
+  const apiserver = apiserverArg && !kube ? new URL(apiserverArg) : null;
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
   const app = fastify({ logger: false, bodyLimit: 16 * 1024 * 1024 });
   app.post('/scheduler/filter', async (req) => {
@@ -48,13 +68,16 @@ export async function startBaseline(port = 0, apiserverUrl = ''): Promise<{ url:
     const a = req.body as Args;
     return (a.NodeNames ?? []).map((Host) => ({ Host, Score: 5 }));
   });
-  app.post('/scheduler/bind', async (req) => ({ Error: apiserver ? await postBinding(apiserver, agent, req.body as BindingArgs) : '' }));
+  app.post('/scheduler/bind', async (req) => {
+    const a = req.body as BindingArgs;
+    return { Error: kube ? await postBindingKube(kube, a) : apiserver ? await postBinding(apiserver, agent, a) : '' };
+  });
   app.post('/webhooks/mutate', async (req) => {
     const r = req.body as { apiVersion?: string; request?: { uid?: string } };
     return { apiVersion: r.apiVersion ?? 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: r.request?.uid ?? '', allowed: true } };
   });
   const url = await app.listen({ host: '127.0.0.1', port });
-  return { url, close: () => app.close().then(() => agent.destroy()) };
+  return { url, close: () => app.close().then(() => (agent.destroy(), kube?.close())) };
 }
 
 if (process.argv[1]?.endsWith('baseline-server.js')) {
