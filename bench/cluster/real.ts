@@ -238,12 +238,15 @@ async function clearPods(api: ApiTransport): Promise<void> {
 }
 
 async function runVariant(variant: Variant, round: number, args: Args, api: ApiTransport, kc: KubeConfig): Promise<VariantResult> {
+  // All pods first, while no scheduler serves their schedulerName: what is measured is
+  // scheduling (first binding to last), not how fast this script creates pods.
+  log(`${variant} round ${round}: creating ${args.pods} pods`);
+  await pool(Array.from({ length: args.pods }, (_, i) => i), 32, (i) => create(api, `/api/v1/namespaces/${namespace}/pods`, pod(i, round, variant)));
   const ext = await startExtender(variant, args);
   if (ext) {
     children.add(ext.child);
     ext.child.on('exit', () => children.delete(ext.child));
   }
-  const sched = startScheduler(args.scheduler, schedulerConfig(args.kubeconfig, ext?.url ?? null));
   // Bound pods, seen through a watch of the namespace (as the test itself, not the extender).
   const boundAt: number[] = [];
   const seen = new Set<string>();
@@ -261,20 +264,20 @@ async function runVariant(variant: Variant, round: number, args: Args, api: ApiT
   };
   watch.on('add', onPod);
   watch.on('update', onPod);
+  let sched: ChildProcess | null = null;
   try {
     await watch.start();
-    await sleep(5000); // kube-scheduler lists nodes and pods
     const c0 = ext ? procSample(ext.child.pid!) : null;
     let peak = 0;
     const rss = setInterval(() => {
       const s = ext ? procSample(ext.child.pid!) : null;
       if (s && s.rssMB > peak) peak = s.rssMB;
     }, 200);
-    log(`${variant} round ${round}: creating ${args.pods} pods`);
     const t0 = performance.now();
-    await pool(Array.from({ length: args.pods }, (_, i) => i), 32, (i) => create(api, `/api/v1/namespaces/${namespace}/pods`, pod(i, round, variant)));
-    while (seen.size < args.pods && performance.now() - t0 < 15 * 60_000) await sleep(200);
+    sched = startScheduler(args.scheduler, schedulerConfig(args.kubeconfig, ext?.url ?? null));
+    while (seen.size < args.pods && performance.now() - t0 < 15 * 60_000) await sleep(100);
     if (seen.size < args.pods) log(`${variant} round ${round}: only ${seen.size} of ${args.pods} pods bound after 15 minutes`);
+    await sleep(1000); // the extender's watch sees the last bindings
     clearInterval(rss);
     const c1 = ext ? procSample(ext.child.pid!) : null;
     const first = boundAt[0] ?? t0;
@@ -293,9 +296,12 @@ async function runVariant(variant: Variant, round: number, args: Args, api: ApiT
     return r;
   } finally {
     await watch.stop();
-    stopping.add(sched);
-    sched.kill('SIGTERM');
-    await new Promise((r) => (sched.exitCode !== null ? r(null) : sched.once('exit', r)));
+    if (sched) {
+      stopping.add(sched);
+      const s = sched;
+      s.kill('SIGTERM');
+      await new Promise((r) => (s.exitCode !== null ? r(null) : s.once('exit', r)));
+    }
     if (ext) await stop(ext.child);
     await clearPods(api);
   }
