@@ -300,7 +300,7 @@ function markdown(date: string, args: Args, runs: ScheduleResult[], mem: MemoryR
     '',
     `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), node ${process.version}; stand-in apiserver, driver and extender on the same machine; 1-minute load average ${load[0].toFixed(1)} at the start, ${load[1].toFixed(1)} at the end. ${args.nodes} nodes, ${args.pods} one-GPU pods per round; sluice build ${args.dist === join(repoRoot, 'dist') ? 'of this tree' : args.dist}.`,
     '',
-    '| target | round | bound | refused | seconds | pods/s (driver) | CPU ms per scheduled pod | idle CPU % | RSS peak MB |',
+    '| target | run | bound | refused | seconds | pods/s (driver) | CPU ms per scheduled pod | idle CPU % | RSS peak MB |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...runs.map((r, i) => `| ${r.target} | ${i} | ${r.bound} | ${r.refused} | ${r.seconds} | ${r.podsPerSecond} | ${r.cpuMsPerPod} | ${r.idleCpuPercent} | ${r.rssPeakMB} |`),
     '',
