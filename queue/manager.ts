@@ -46,6 +46,8 @@ export interface QueueManagerOptions {
   debounceMs: number;
   resyncSeconds: number;
   waitEventIntervalSeconds: number;
+  /** While nothing waits: how long a cluster change may wait for its pass (default IDLE_CHANGE_DEBOUNCE_MS). */
+  idleChangeDebounceMs?: number;
   now?: () => number;
 }
 
@@ -196,7 +198,7 @@ export class QueueManager {
     }
     const sinceLast = this.now() - this.lastEvalMs;
     const wait = lazy
-      ? Math.max(IDLE_CHANGE_DEBOUNCE_MS, IDLE_BUSY_FACTOR * this.lastDurationMs - sinceLast)
+      ? Math.max(this.opts.idleChangeDebounceMs ?? IDLE_CHANGE_DEBOUNCE_MS, IDLE_BUSY_FACTOR * this.lastDurationMs - sinceLast)
       : Math.max(this.opts.debounceMs, this.lastDurationMs - sinceLast);
     this.timerLazy = lazy;
     this.timer = setTimeout(() => {
