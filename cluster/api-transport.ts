@@ -54,7 +54,7 @@ export class ApiTransport {
     }
     return new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = send(url, { method, agent, auth: opts.auth, headers, ...(o.timeoutMs ? { timeout: o.timeoutMs } : {}), ...(o.signal ? { signal: o.signal } : {}) }, resolve);
-      if (o.timeoutMs) req.on('timeout', () => req.destroy(new Error(`the apiserver did not answer ${method} ${url.pathname} within ${o.timeoutMs} ms`)));
+      if (o.timeoutMs) req.on('timeout', () => req.destroy(new Error(`nothing from the apiserver on ${method} ${url.pathname} for ${o.timeoutMs} ms`)));
       req.on('error', reject);
       req.end(o.body);
     });

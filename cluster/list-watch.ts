@@ -152,7 +152,9 @@ export class ListWatch<T> {
   private async watchOnce(signal: AbortSignal): Promise<void> {
     const timeout = this.o.watchTimeoutSeconds ?? 300 + Math.floor(Math.random() * 300);
     const q = `?watch=true&allowWatchBookmarks=true&timeoutSeconds=${timeout}&resourceVersion=${encodeURIComponent(this.resourceVersion)}`;
-    const res = await this.api.open('GET', this.o.path + q, { signal });
+    // The apiserver ends the watch after `timeout`; silence well past that is a dead
+    // connection (no FIN seen): the idle timeout breaks it and the owner restarts.
+    const res = await this.api.open('GET', this.o.path + q, { signal, timeoutMs: (timeout + 60) * 1000 });
     const status = res.statusCode ?? 0;
     if (status === 410) {
       await readText(res);
