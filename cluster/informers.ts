@@ -1,8 +1,11 @@
-// Keeps the ClusterCache in step with the apiserver: list+watch informers on nodes and
-// pods (@kubernetes/client-node). An informer that fails (apiserver unreachable, watch
-// broken) is restarted with exponential backoff; the cache counts as synced once both
-// informers have completed a list. Restarts: watch-with-backoff.ts.
-import { CoreV1Api, makeInformer, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
+// Keeps the ClusterCache in step with the apiserver: list+watch of nodes and pods
+// (list-watch.ts, objects projected by slim.ts before anything keeps them). A list+watch
+// that fails (apiserver unreachable, watch broken) is restarted with exponential backoff;
+// the cache counts as synced once both have completed a list. Restarts: watch-with-backoff.ts.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { ApiTransport } from './api-transport.js';
+import { ListWatch } from './list-watch.js';
+import { slimNode, slimPod } from './slim.js';
 import type { ClusterCache } from './cache.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -10,6 +13,7 @@ import { WatchWithBackoff } from './watch-with-backoff.js';
 
 export class ClusterWatcher {
   private readonly watched: WatchWithBackoff[];
+  private readonly api: ApiTransport;
 
   constructor(
     kc: KubeConfig,
@@ -17,16 +21,17 @@ export class ClusterWatcher {
     log: Logger,
     private readonly metrics: Metrics,
   ) {
-    const core = kc.makeApiClient(CoreV1Api);
-    const nodes = makeInformer<V1Node>(kc, '/api/v1/nodes', () => core.listNode());
-    const pods = makeInformer<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces());
+    // Two watches held open plus the list pages: its own connections, apart from the binds'.
+    this.api = new ApiTransport(kc, { maxSockets: 4 });
+    const nodes = listWatch(this.api, '/api/v1/nodes', slimNode, (n) => n.metadata?.name ?? '');
+    const pods = listWatch(this.api, '/api/v1/pods', slimPod, (p) => p.metadata?.uid ?? '');
 
     nodes.on('add', (n) => this.applied('node', 'add', () => cache.upsertNode(n)));
     nodes.on('update', (n) => this.applied('node', 'update', () => cache.upsertNode(n)));
-    nodes.on('delete', (n) => this.applied('node', 'delete', () => cache.deleteNode(n.metadata?.name ?? '')));
+    nodes.on('delete', (name) => this.applied('node', 'delete', () => cache.deleteNode(name)));
     pods.on('add', (p) => this.applied('pod', 'add', () => cache.upsertPod(p)));
     pods.on('update', (p) => this.applied('pod', 'update', () => cache.upsertPod(p)));
-    pods.on('delete', (p) => this.applied('pod', 'delete', () => cache.deletePod(p.metadata?.uid ?? '')));
+    pods.on('delete', (uid) => this.applied('pod', 'delete', () => cache.deletePod(uid)));
 
     const onSynced = (): void => this.updateSynced();
     this.watched = [
@@ -57,5 +62,10 @@ export class ClusterWatcher {
 
   async stop(): Promise<void> {
     for (const w of this.watched) await w.stop();
+    this.api.close();
   }
+}
+
+function listWatch<T>(api: ApiTransport, path: string, project: (raw: unknown) => T, keyOf: (o: T) => string): ListWatch<T> {
+  return new ListWatch(api, { path, project, keyOf });
 }

@@ -662,6 +662,9 @@ export class StandInApiserver {
       this.snapshots.set(id, snap);
       metadata.continue = Buffer.from(`${id}:${end}`).toString('base64url');
       metadata.remainingItemCount = snap.items.length - end;
+    } else if (q.continue) {
+      // Last page served: forget the snapshot (a 100,000-pod list is kept whole meanwhile).
+      this.snapshots.delete(Buffer.from(q.continue, 'base64url').toString('utf8').split(':')[0] ?? '');
     }
     const k = KINDS[r.resource];
     this.reply(res, 200, { kind: `${k.kind}List`, apiVersion: r.eventsV1 ? 'events.k8s.io/v1' : k.group ? `${k.group}/v1` : 'v1', metadata, items: snap.items.slice(start, end) });

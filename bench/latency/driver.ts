@@ -3,6 +3,8 @@
 // CPU and RSS read from /proc/<pid>/stat.
 import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 
 export interface Reply {
   status: number;
@@ -116,3 +118,48 @@ export class RssWatch {
     this.sample();
   }
 }
+
+export interface Started {
+  child: ChildProcess;
+  url: string;
+  startupMs: number;
+  /** The whole "serving" line (sluice's has ops: its /readyz and /metrics URL). */
+  line: Record<string, unknown>;
+}
+
+/** Starts a server child and waits for its "serving" JSON line (fields api or url). */
+export function startChild(cmd: string[], marker: string, env: NodeJS.ProcessEnv): Promise<Started> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, cmd, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  return new Promise((resolveP, reject) => {
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    const lines = createInterface({ input: child.stdout! });
+    const timer = setTimeout(() => reject(new Error(`${cmd.join(' ')} did not report "${marker}" in 120 s`)), 120_000);
+    lines.on('line', (line) => {
+      if (!line.includes(marker)) return;
+      try {
+        const j = JSON.parse(line) as { api?: string };
+        if (!j.api) return;
+        clearTimeout(timer);
+        resolveP({ child, url: j.api.replace('0.0.0.0', '127.0.0.1'), startupMs: performance.now() - t0, line: j as Record<string, unknown> });
+      } catch {
+        /* not JSON: keep waiting */
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${cmd.join(' ')} exited with ${code} before serving: ${stderr}`));
+    });
+  });
+}
+
+export function stop(child: ChildProcess): Promise<void> {
+  return new Promise((r) => {
+    if (child.exitCode !== null) return r();
+    child.on('exit', () => r());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+  });
+}
+

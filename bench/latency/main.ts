@@ -10,13 +10,12 @@
 //   --profile DIR           run sluice under node --cpu-prof, profiles into DIR
 //   --only sluice|baseline  run one target only (profiling)
 //   --phases cycle,admission,bind-cycle  run only these phases (profiling)
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { Client, closedLoop, procSample, RssWatch, stats, type LatencyStats } from './driver.js';
+import { Client, closedLoop, procSample, RssWatch, startChild, stats, stop, type LatencyStats } from './driver.js';
 import { markdown, svg, type BenchResult, type PhaseResult, type TargetRun } from './report.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import { freeGpuCount, gpuPod, nodeNamesForCycle, pendingPods, syntheticCluster } from './synthetic.js';
@@ -52,48 +51,6 @@ function parseArgs(argv: readonly string[]): Args {
 }
 
 const log = (s: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-  startupMs: number;
-}
-
-/** Starts a server child and waits for its "serving" JSON line (fields api or url). */
-function startChild(cmd: string[], marker: string, env: NodeJS.ProcessEnv): Promise<Started> {
-  const t0 = performance.now();
-  const child = spawn(process.execPath, cmd, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  return new Promise((resolveP, reject) => {
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-    const lines = createInterface({ input: child.stdout! });
-    const timer = setTimeout(() => reject(new Error(`${cmd.join(' ')} did not report "${marker}" in 120 s`)), 120_000);
-    lines.on('line', (line) => {
-      if (!line.includes(marker)) return;
-      try {
-        const j = JSON.parse(line) as { api?: string };
-        if (!j.api) return;
-        clearTimeout(timer);
-        resolveP({ child, url: j.api.replace('0.0.0.0', '127.0.0.1'), startupMs: performance.now() - t0 });
-      } catch {
-        /* not JSON: keep waiting */
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${cmd.join(' ')} exited with ${code} before serving: ${stderr}`));
-    });
-  });
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((r) => {
-    if (child.exitCode !== null) return r();
-    child.on('exit', () => r());
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-  });
-}
 
 const json = (o: unknown): Buffer => Buffer.from(JSON.stringify(o));
 

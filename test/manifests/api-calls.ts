@@ -113,7 +113,7 @@ export function apiCallsInCode(root: string): ApiCall[] {
       const r = rbacOf(ep.method, ep.path);
       if (r) calls.push({ ...r, from: file, via: `${cls}.${m[2]}` });
     }
-    for (const m of src.matchAll(/makeInformer\s*(?:<[^>]*>)?\(\s*\w+\s*,\s*['"`]([^'"`]+)['"`]/g)) {
+    for (const m of src.matchAll(/(?:makeInformer|listWatch)\s*(?:<[^>]*>)?\(\s*[\w.]+\s*,\s*['"`]([^'"`]+)['"`]/g)) {
       const r = rbacOf('GET', normalisePath(m[1]!));
       if (r) for (const verb of ['list', 'watch']) calls.push({ ...r, verb, from: file, via: `makeInformer ${m[1]}` });
     }

@@ -8,7 +8,7 @@ import { SOLE_LEADER } from '../../cluster/leader.js';
 import { QueueManager } from '../../queue/manager.js';
 import type { ReleaseSink } from '../../queue/releaser.js';
 import type { Unit } from '../../queue/units.js';
-import { gpuNode } from '../helpers/k8s.js';
+import { gpuNode, gpuPod } from '../helpers/k8s.js';
 import { limit, newCache, queuedPod, queueSpec, T0 } from './helpers.js';
 
 /** Takes orders and answers only when told to (Redis slow, then up or down). */
@@ -58,4 +58,49 @@ t.test('a decided release holds its quota until Redis answers; a refused one is 
   sink.answerAll(false);
   await new Promise((r) => setTimeout(r, 50)); // the refusal triggers an evaluation of its own
   t.same(sink.orders.map((u) => u.job), ['a', 'a'], 'Redis refused: a is decided again, first in line, and b still waits');
+});
+
+t.test('while nothing waits, cluster changes wait for a later pass; a pod arriving gated is decided at once', async (t) => {
+  const cache = newCache([gpuNode('g1', { gpus: 8 })], []);
+  const orders: string[] = [];
+  const sink: ReleaseSink = {
+    enqueue: async (u) => (orders.push(u.job), true),
+    pendingUids: async () => new Set(),
+    start: async () => undefined,
+    stop: async () => undefined,
+    close: async () => undefined,
+  };
+  const manager = new QueueManager({
+    cache,
+    source: { listQueues: async () => [queueSpec('team-a', [limit({ guaranteed: 8 })])], onQueueChanged: () => undefined },
+    releaser: sink,
+    records: null,
+    events: null,
+    leadership: SOLE_LEADER,
+    log: createLogger('silent'),
+    metrics: new Metrics({ defaultMetrics: false }),
+    backfillGuardSeconds: 600,
+    debounceMs: 1,
+    resyncSeconds: 3600,
+    waitEventIntervalSeconds: 60,
+    idleChangeDebounceMs: 60_000,
+  });
+  t.teardown(() => manager.stop());
+  await manager.start();
+  await manager.startLeading();
+  manager.evaluateNow();
+  const settled = manager.current()!.evaluatedAtMs;
+  await new Promise((r) => setTimeout(r, 20));
+
+  // An unmanaged pod is bound and runs: nothing waits, so no pass for now.
+  cache.upsertPod(gpuPod('other', { gpus: 2, node: 'g1', phase: 'Running' }));
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(manager.current()!.evaluatedAtMs, settled, 'no pass right after a change while nothing waits');
+
+  // A gated pod arrives while that late pass is pending: it does not wait for it.
+  cache.upsertPod(queuedPod('c', { gpus: 4 }));
+  const until = Date.now() + 15_000;
+  while (!orders.includes('c') && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  t.same(orders, ['c'], 'the gated pod is released without waiting for the idle-time pass');
+  t.ok(manager.current()!.evaluatedAtMs > settled);
 });
