@@ -57,3 +57,26 @@ t.test('bad config: one line naming the key', async (t) => {
   t.match(bad(['--config', join(dir, 'missing.yaml')]), /cannot be read/);
   t.equal(bad([], { SLUICE_GPU_RESOURCES: 'bad resource!' }), 'invalid config key gpuResources.0: must match pattern "^([a-z0-9.-]+/)?[A-Za-z0-9._-]+$"');
 });
+
+t.test('scheduler.filterBest: off by default, a whole number >= 0 from file, env or flag', async (t) => {
+  t.equal(loadConfig({ env: {} }).scheduler.filterBest, 0, 'default 0: every fitting node passes filter');
+  t.equal(loadConfig({ argv: ['--scheduler-filter-best', '1'], env: {} }).scheduler.filterBest, 1, 'flag');
+  t.equal(loadConfig({ env: { SLUICE_SCHEDULER_FILTER_BEST: '3' } }).scheduler.filterBest, 3, 'env');
+  const f = join(dir, 'fb.yaml');
+  writeFileSync(f, 'scheduler:\n  filterBest: 2\n');
+  t.equal(loadConfig({ argv: ['--config', f], env: {} }).scheduler.filterBest, 2, 'file');
+  const bad = (argv: string[], env = {}): string => {
+    try {
+      loadConfig({ argv, env });
+    } catch (e) {
+      t.type(e, ConfigError);
+      return (e as Error).message;
+    }
+    return 'no error';
+  };
+  t.equal(bad(['--scheduler-filter-best', '-1']), 'invalid config key scheduler.filterBest: must be >= 0');
+  t.equal(bad(['--scheduler-filter-best', '1.5']), 'invalid config key scheduler.filterBest: must be integer');
+  t.equal(bad([], { SLUICE_SCHEDULER_FILTER_BEST: 'best' }), 'invalid config key scheduler.filterBest: must be integer');
+  writeFileSync(f, 'scheduler:\n  filterBst: 2\n');
+  t.equal(bad(['--config', f]), 'invalid config key scheduler "filterBst": must NOT have additional properties');
+});
