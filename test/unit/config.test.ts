@@ -34,8 +34,10 @@ t.test('every key has an env name and a flag', async (t) => {
   t.same(k && [k.env, k.flag], ['SLUICE_HTTPS_CERT_FILE', '--https-cert-file']);
 });
 
-t.test('bad config: one line naming the key', async (t) => {
-  const bad = (argv: string[], env = {}) => {
+/** The message loadConfig refuses these arguments with (a ConfigError), or 'no error'. */
+const refusal =
+  (t: Pick<typeof import('tap').default, 'type'>) =>
+  (argv: string[], env = {}): string => {
     try {
       loadConfig({ argv, env });
     } catch (e) {
@@ -44,6 +46,9 @@ t.test('bad config: one line naming the key', async (t) => {
     }
     return 'no error';
   };
+
+t.test('bad config: one line naming the key', async (t) => {
+  const bad = refusal(t);
   t.equal(bad(['--http-port', 'abc']), 'invalid config key http.port: must be integer');
   t.equal(bad(['--http-port', '70000']), 'invalid config key http.port: must be <= 65535');
   t.equal(bad(['--default-policy', 'best']), 'invalid config key defaultPolicy: must be equal to one of the allowed values (binpack, spread, fragmentation)');
@@ -65,15 +70,7 @@ t.test('scheduler.filterBest: off by default, a whole number >= 0 from file, env
   const f = join(dir, 'fb.yaml');
   writeFileSync(f, 'scheduler:\n  filterBest: 2\n');
   t.equal(loadConfig({ argv: ['--config', f], env: {} }).scheduler.filterBest, 2, 'file');
-  const bad = (argv: string[], env = {}): string => {
-    try {
-      loadConfig({ argv, env });
-    } catch (e) {
-      t.type(e, ConfigError);
-      return (e as Error).message;
-    }
-    return 'no error';
-  };
+  const bad = refusal(t);
   t.equal(bad(['--scheduler-filter-best', '-1']), 'invalid config key scheduler.filterBest: must be >= 0');
   t.equal(bad(['--scheduler-filter-best', '1.5']), 'invalid config key scheduler.filterBest: must be integer');
   t.equal(bad([], { SLUICE_SCHEDULER_FILTER_BEST: 'best' }), 'invalid config key scheduler.filterBest: must be integer');
