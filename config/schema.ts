@@ -20,6 +20,13 @@ export interface SluiceConfig {
   /** How many recent GPU pod sizes the fragmentation policy learns from. */
   recentPodWindow: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** The scheduler extender's answers. */
+  scheduler: {
+    /** k > 0: filter answers only the k nodes the pod's policy places a GPU pod best on
+     * (full-precision scores, equal scores to the smallest node name); the others fail
+     * as resolvable. 0 = every node that fits passes (README "Scheduler configuration"). */
+    filterBest: number;
+  };
   https: {
     host: string;
     port: number;
@@ -180,6 +187,15 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
       type: 'string',
       enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
       default: 'info',
+    },
+    scheduler: {
+      type: 'object',
+      additionalProperties: false,
+      default: { filterBest: 0 },
+      properties: {
+        filterBest: { type: 'integer', minimum: 0, maximum: 100000, default: 0 },
+      },
+      required: ['filterBest'],
     },
     https: {
       type: 'object',
@@ -394,6 +410,7 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
     'assumeTtlSeconds',
     'recentPodWindow',
     'logLevel',
+    'scheduler',
     'https',
     'http',
     'limits',

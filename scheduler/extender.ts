@@ -10,8 +10,9 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PodBinder } from './binder.js';
 import { fit } from '../placement/fit.js';
-import { POLICY_BY_NAME, toExtenderScores } from '../placement/policies.js';
-import type { GpuAsk, NodeView } from '../placement/types.js';
+import { bestFeasible } from '../placement/best-nodes.js';
+import { POLICY_BY_NAME, toExtenderScores, type Policy } from '../placement/policies.js';
+import type { GpuAsk, NodeView, SizeMix } from '../placement/types.js';
 import { podAsk, type PodAsk } from './pod-ask.js';
 import type {
   ExtenderArgs,
@@ -27,6 +28,9 @@ export interface ExtenderOptions {
   defaultPolicy: PolicyName;
   log: Logger;
   metrics: Metrics;
+  /** scheduler.filterBest: k > 0 = filter passes only the k nodes the policy places a GPU
+   * pod best on; 0 (default) = every node that fits. */
+  filterBest?: number;
 }
 
 type Candidate = { name: string; node: V1Node | null };
@@ -46,6 +50,11 @@ export const MAX_UNKNOWN_LISTED = 100;
  * with fewer nodes run without yielding.
  */
 export const NODES_PER_SLICE = 1000;
+/** The one reason of every node that fits but is not among the filterBest best (shared,
+ * as UNKNOWN_NODE, so kube-scheduler's event counts it once). Resolvable: preemption
+ * still considers these nodes. */
+export const placedWorse = (k: number): string =>
+  `sluice keeps the ${k} best-placed node${k === 1 ? '' : 's'} (scheduler.filterBest); this one placed worse`;
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class Extender {
@@ -54,8 +63,12 @@ export class Extender {
   private readonly log: Logger;
   private readonly metrics: Metrics;
   readonly defaultPolicy: PolicyName;
+  readonly filterBest: number;
 
   constructor(opts: ExtenderOptions) {
+    const k = opts.filterBest ?? 0;
+    if (!Number.isInteger(k) || k < 0) throw new Error(`filterBest must be a whole number >= 0, got ${k}`);
+    this.filterBest = k;
     this.cache = opts.cache;
     this.binder = opts.binder;
     this.log = opts.log;
@@ -117,9 +130,17 @@ export class Extender {
         result.FailedAndUnresolvableNodes[c.name] = reason.reason;
       }
     }
+    let kept = passed;
+    if (this.filterBest > 0 && ask.asks.length > 0 && passed.length > this.filterBest) {
+      kept = await this.keepBest(args.Pod, ask, passed);
+      const reason = placedWorse(this.filterBest);
+      const keptSet = new Set(kept);
+      for (const c of passed) if (!keptSet.has(c)) result.FailedNodes[c.name] = reason;
+      rejected.set('not_best', passed.length - kept.length);
+    }
     for (const [reason, n] of rejected) this.metrics.filterRejections.inc({ reason }, n);
-    if (full) result.Nodes = { items: passed.map((c) => c.node!) };
-    else result.NodeNames = passed.map((c) => c.name);
+    if (full) result.Nodes = { items: kept.map((c) => c.node!) };
+    else result.NodeNames = kept.map((c) => c.name);
 
     if (unknown > MAX_UNKNOWN_LISTED) {
       this.log.warn({ verb: 'filter', pod: podName(args.Pod), candidates: list.length, unknown }, `filter named ${unknown} nodes sluice does not know; the first ${MAX_UNKNOWN_LISTED} are listed as unresolvable`);
@@ -129,7 +150,7 @@ export class Extender {
       const sample = Object.values(result.FailedNodes).concat(Object.values(result.FailedAndUnresolvableNodes)).slice(0, 3);
       this.log.info({ verb: 'filter', pod: podName(args.Pod), candidates: list.length, reasons: sample }, 'no node fits the pod');
     } else {
-      this.log.debug({ verb: 'filter', pod: podName(args.Pod), candidates: list.length, passed: passed.length }, 'filtered');
+      this.log.debug({ verb: 'filter', pod: podName(args.Pod), candidates: list.length, passed: passed.length, kept: kept.length }, 'filtered');
     }
     return result;
   }
@@ -144,17 +165,41 @@ export class Extender {
     return null;
   }
 
+  /**
+   * The nodes of `passed` (all fit the pod) the pod's policy places it best on, at most
+   * filterBest of them, in their request order: ranked by the policy's full-precision
+   * score (the one prioritize scales to 0..10), equal scores to the smallest node name
+   * (placement/best-nodes.ts; the trace simulator's --filter-best).
+   */
+  private async keepBest(pod: V1Pod, ask: PodAsk, passed: readonly Candidate[]): Promise<Candidate[]> {
+    const { policy, main } = this.scoring(pod, ask);
+    const mix = this.cache.sizeMix();
+    const scores: number[] = [];
+    for (let i = 0; i < passed.length; i++) {
+      if (i > 0 && i % NODES_PER_SLICE === 0) await yieldToLoop();
+      const v = this.view(passed[i]!, main.resource);
+      // Passed nodes have a view with GPUs (fit checks it); a node deleted since ranks last.
+      scores.push(v?.gpus ? policy.score(v as NodeView & { gpus: NonNullable<NodeView['gpus']> }, main, mix) : -Infinity);
+    }
+    return bestFeasible(scores, passed.map((c) => c.name), this.filterBest).map((i) => passed[i]!);
+  }
+
+  /** The pod's policy and the ask it is scored by: the largest one, with the pod's CPU and
+   * memory (the fragmentation policy counts GPUs they strand). A pod asking two GPU
+   * resources at once is rare. Call only for a pod that asks GPUs. */
+  private scoring(pod: V1Pod, ask: PodAsk): { policy: Policy; main: GpuAsk } {
+    const policy = POLICY_BY_NAME[ask.policy ?? this.defaultPolicy];
+    const host = podHostRequests(pod);
+    const largest = ask.asks.reduce((a, b) => (b.count > a.count ? b : a));
+    return { policy, main: { ...largest, cpuMilli: host.cpuMilli, memMiB: host.memMiB } };
+  }
+
   async prioritize(args: ExtenderArgs): Promise<HostPriority[]> {
     const { list } = this.candidates(args);
     const ask = this.ask(args.Pod); // a malformed pod throws PodRequestError: routes answer 400
     if (ask.asks.length === 0) return list.map((c) => ({ Host: c.name, Score: NEUTRAL_SCORE }));
-    const policy = POLICY_BY_NAME[ask.policy ?? this.defaultPolicy];
-    // Score by the pod's largest ask; a pod asking two GPU resources at once is rare. The
-    // pod's CPU and memory go with it: the fragmentation policy counts GPUs they strand.
-    const host = podHostRequests(args.Pod);
-    const largest = ask.asks.reduce((a, b) => (b.count > a.count ? b : a));
-    const main: GpuAsk = { ...largest, cpuMilli: host.cpuMilli, memMiB: host.memMiB };
-    const mix = this.cache.sizeMix();
+    const { policy, main } = this.scoring(args.Pod, ask);
+    const mix: SizeMix = this.cache.sizeMix();
     const raw: number[] = [];
     const fits: boolean[] = [];
     for (let i = 0; i < list.length; i++) {

@@ -88,7 +88,7 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   limitBodies(api, config);
 
   const noStore: QueueDirectory = { lookup: async () => ({ status: 'unavailable', reason: 'no store configured (store.url is empty)' }) };
-  const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, log, metrics });
+  const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, filterBest: config.scheduler.filterBest, log, metrics });
   const preempter = new Preempter({ cache, queues: parts.queues ?? noStore, sinks: parts.preemptionSinks ?? [], log, metrics });
   // Snapshot mode fills the cache in one replaceAll, which counts as synced.
   // Followers never decide: the assume ledger that keeps binds from overcommitting is the

@@ -13,6 +13,7 @@ import { fgdFragmentation, fgdPlace, fgdTypicalShapes, type FgdNode, type FgdPod
 import { sizeMix } from '../../placement/size-mix.js';
 import { WHOLE, type GpuAsk, type GpuSlots, type NodeView, type SizeMix } from '../../placement/types.js';
 import { kubeSchedulerTotal } from '../../placement/kube-scores.js';
+import { bestFeasible } from '../../placement/best-nodes.js';
 import type { TraceNode, TracePod } from './trace.js';
 
 export const SIM_POLICIES = ['fragmentation', 'fgd', 'binpack', 'spread', 'best-fit', 'random'] as const;
@@ -120,6 +121,11 @@ export interface SimOptions {
    * artifact's scheduler; the default) or 'random' (kube-scheduler v1.28; the default
    * with extenderScores). */
   ties?: 'random' | 'name';
+  /** With extenderScores: the extender's filter keeps only the `filterBest` feasible nodes
+   * the policy ranks highest (its raw scores, equal scores to the smallest node name:
+   * bestFeasible), as sluice's scheduler.filterBest does; kube-scheduler then scores those
+   * alone. Applies to every policy alike (fgd and the reference policies too). */
+  filterBest?: number | undefined;
   /** Replaces the named policy's scoring, to try variants (results keep the name). */
   custom?: (node: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: SizeMix) => { choice: GpuChoice; score: number };
 }
@@ -329,8 +335,17 @@ export function simulate(opts: SimOptions): SimResult {
       }
     }
     if (opts.extenderScores && feasible.length > 0) {
-      const scaled = toExtenderScores(placements.map((p) => p.score), other?.scale ?? fragmentationAware.scale);
-      for (let j = 0; j < feasible.length; j++) {
+      let shown = feasible.map((_, j) => j);
+      if (opts.filterBest && opts.filterBest > 0) {
+        shown = bestFeasible(
+          placements.map((p) => p.score),
+          feasible.map((n) => nodes[n]!.name),
+          opts.filterBest,
+        );
+      }
+      const scaled = toExtenderScores(shown.map((j) => placements[j]!.score), other?.scale ?? fragmentationAware.scale);
+      for (let jj = 0; jj < shown.length; jj++) {
+        const j = shown[jj]!;
         const n = feasible[j]!;
         const v = views[n]!;
         const load = {
@@ -339,7 +354,7 @@ export function simulate(opts: SimOptions): SimResult {
           reqCpuMilli: nodes[n]!.cpuMilli - (v.cpuFreeMilli ?? 0) + (ask.cpuMilli ?? 0),
           reqMemMiB: nodes[n]!.memMiB - (v.memFreeMiB ?? 0) + (ask.memMiB ?? 0),
         };
-        const sc = kubeSchedulerTotal(load, scaled[j]!, opts.extenderScores.weight);
+        const sc = kubeSchedulerTotal(load, scaled[jj]!, opts.extenderScores.weight);
         if (sc > best) {
           best = sc;
           bestNode = feasible[j]!;

@@ -18,6 +18,10 @@
 //   --extender-scores [W,W]  rank nodes as kube-scheduler does with the extender at these
 //                     weights (default 1,5,10): its LeastAllocated and BalancedAllocation
 //                     scores plus the policy's 0..10 x 10 x W (simulate-<date>-extender-scores.*)
+//   --filter-best K[,K]  with --extender-scores: the extender's filter answers only the K
+//                     nodes each policy ranks best (sluice's scheduler.filterBest), for
+//                     every policy alike (fgd too); kube-scheduler scores those alone
+//                     (simulate-<date>-filter-best.*)
 //   --quick           one seed, default list, a quarter of the nodes, in-process; checks
 //                     invariants only (what CI runs; see test/bench/simulate-quick.test.ts)
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -44,6 +48,8 @@ export interface SimulateArgs {
   quick: boolean;
   /** Extender weights to rank nodes with; null = raw policy scores. */
   extenderWeights: number[] | null;
+  /** With extenderWeights: filterBest values to run each policy through; null = none. */
+  filterBest: number[] | null;
 }
 
 const positiveInt = (v: string, what: string): number => {
@@ -90,6 +96,9 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): Simulat
     const v = argv[ei + 1];
     extenderWeights = v && !v.startsWith('--') ? v.split(',').map((w) => positiveInt(w, 'extender weight')) : [...DEFAULT_EXTENDER_WEIGHTS];
   }
+  const fb = get('filter-best');
+  const filterBest = fb === undefined ? null : fb.split(',').map((k) => positiveInt(k, '--filter-best'));
+  if (filterBest && !extenderWeights) throw new Error('--filter-best needs --extender-scores (it models the extender in front of kube-scheduler)');
   return {
     dataDir,
     nodesFile,
@@ -100,6 +109,7 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): Simulat
     outDir: resolve(cwd, get('out') ?? 'bench/results'),
     quick: argv.includes('--quick'),
     extenderWeights,
+    filterBest,
   };
 }
 
@@ -147,6 +157,7 @@ interface Series {
   label: string;
   policy: SimPolicyName;
   weight: number | null;
+  filterBest?: number;
 }
 
 /** In extender mode sluice's policy runs at each weight beside its raw ranking; the
@@ -155,8 +166,13 @@ function seriesOf(args: SimulateArgs): Series[] {
   const out: Series[] = [];
   for (const policy of args.policies) {
     out.push({ label: policy, policy, weight: null });
-    if (args.extenderWeights && policy === 'fragmentation')
+    if (args.extenderWeights && args.filterBest) {
+      // Filter-best: every policy through the same path, so the comparison is fair.
+      for (const w of args.extenderWeights)
+        for (const k of args.filterBest) out.push({ label: `${policy} w${w} k${k}`, policy, weight: w, filterBest: k });
+    } else if (args.extenderWeights && policy === 'fragmentation') {
       for (const w of args.extenderWeights) out.push({ label: `${policy} w${w}`, policy, weight: w });
+    }
   }
   return out;
 }
@@ -175,6 +191,7 @@ export async function runFull(args: SimulateArgs): Promise<{ curves: Curve[]; fi
           policy: s.policy,
           seed,
           extenderScores: s.weight === null ? null : { weight: s.weight },
+          ...(s.filterBest ? { filterBest: s.filterBest } : {}),
           label: s.label,
         });
   const runs = new Map<string, SimResult[]>();
@@ -198,13 +215,14 @@ export async function runFull(args: SimulateArgs): Promise<{ curves: Curve[]; fi
     }
   const date = new Date().toISOString().slice(0, 10);
   mkdirSync(args.outDir, { recursive: true });
-  const base = join(args.outDir, `simulate-${date}${args.extenderWeights ? '-extender-scores' : ''}`);
+  const base = join(args.outDir, `simulate-${date}${args.filterBest ? '-filter-best' : args.extenderWeights ? '-extender-scores' : ''}`);
   const meta = {
     date: new Date().toISOString(),
     method:
       'replay as the FGD artifact (ATC 23): pod list shuffled per seed, then tuned to 130% of GPU capacity (random pods appended, or removed when over), ' +
       'no departures, a pod that fits no node fails and is skipped; equal node scores go to the smallest node name (the artifact\'s scheduler), through kube-scheduler (wW) at random' +
-      (args.extenderWeights ? `; "fragmentation wW" = through kube-scheduler with the extender at weight W (its LeastAllocated + BalancedAllocation + 10 x W x the 0..10 score)` : ''),
+      (args.extenderWeights ? `; "fragmentation wW" = through kube-scheduler with the extender at weight W (its LeastAllocated + BalancedAllocation + 10 x W x the 0..10 score)` : '') +
+      (args.filterBest ? `; "P wW kK" = policy P through kube-scheduler at weight W with the extender's filter answering only the K nodes P ranks best (raw scores, equal scores to the smallest name), the 0..10 scores scaled over those K` : ''),
     cluster: basename(args.nodesFile),
     lists: args.lists.map((l) => basename(l.file)),
     seeds: args.seeds,

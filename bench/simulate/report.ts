@@ -237,18 +237,23 @@ export function comparison(curves: readonly Curve[], sluice = 'fragmentation'): 
       `| ${v.list} | ${v.sluice.toFixed(2)} ± ${v.sluiceSd.toFixed(2)} | ${v.fgd.toFixed(2)} ± ${v.fgdSd.toFixed(2)} | ${pub ? `${pub.fgd.toFixed(2)} ± ${(2 * pub.fgdSd).toFixed(2)}` : '-'} | ${v.fgdMatchesPaper === null ? '-' : v.fgdMatchesPaper ? 'yes' : 'no'} | ${v.margin.toFixed(2)} | ${v.spread.toFixed(2)} | ${v.seedsWon}/${v.seeds} | ${v.wins ? 'yes' : 'no'} |`,
     );
   }
-  const w = curves.filter((c) => /^fragmentation w\d+$/.test(c.policy));
+  const w = curves.filter((c) => /^fragmentation w\d+( k\d+)?$/.test(c.policy));
   if (w.length > 0) {
-    rows.push('', '#### Through kube-scheduler (its LeastAllocated + BalancedAllocation scores added): share of the raw policy\'s margin over fgd that survives', '');
+    rows.push('', '#### Through kube-scheduler (its LeastAllocated + BalancedAllocation scores added): share of the raw policy\'s margin over fgd (as its artifact runs it) that survives; "kK" columns (the extender\'s filter passes only the K best nodes) also give fgd through the same filter and the margin over it', '');
     const weights = [...new Set(w.map((c) => c.policy))];
-    rows.push(`| pod list | raw margin | ${weights.map((x) => `${x}: unalloc. % / margin / kept`).join(' | ')} |`, `|---|---:|${weights.map(() => '---:').join('|')}|`);
+    rows.push(`| pod list | raw margin | ${weights.map((x) => `${x}: unalloc. % / margin / kept${/ k\d+$/.test(x) ? ' / same path' : ''}`).join(' | ')} |`, `|---|---:|${weights.map(() => '---:').join('|')}|`);
     for (const v of vs) {
       const cells = weights.map((label) => {
         const c = curves.find((x) => x.list === v.list && x.policy === label);
         if (!c) return '-';
         const u = meanOf(c.unallocatedPctAt100);
         const m = v.fgd - u;
-        return `${u.toFixed(2)} / ${m.toFixed(2)} / ${v.margin > 0 ? `${Math.round((100 * m) / v.margin)} %` : '-'}`;
+        const kept = `${m.toFixed(2)} / ${v.margin > 0 ? `${Math.round((100 * m) / v.margin)} %` : '-'}`;
+        // Filter-best series ("... wW kK") are also set against fgd through the same filter.
+        const fgdSame = / k\d+$/.test(label) ? curves.find((x) => x.list === v.list && x.policy === label.replace(/^fragmentation/, 'fgd')) : undefined;
+        if (!fgdSame) return `${u.toFixed(2)} / ${kept}`;
+        const f = meanOf(fgdSame.unallocatedPctAt100);
+        return `${u.toFixed(2)} / ${kept} / fgd ${f.toFixed(2)}, margin ${(f - u).toFixed(2)}`;
       });
       rows.push(`| ${v.list} | ${v.margin.toFixed(2)} | ${cells.join(' | ')} |`);
     }

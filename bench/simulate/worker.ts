@@ -11,6 +11,8 @@ export interface SimJob {
   policy: SimPolicyName;
   seed: number;
   extenderScores: ExtenderScoresOption | null;
+  /** With extenderScores: the extender's filter answers only this many best nodes (0: all). */
+  filterBest?: number;
 }
 
 /** Rank nodes as kube-scheduler does with the extender: its own plugins' scores plus the
@@ -28,7 +30,7 @@ parentPort?.on('message', (job: SimJob) => {
     if (!nodes) nodeLists.set(job.nodesFile, (nodes = loadNodes(job.nodesFile)));
     let pods = podLists.get(job.podsFile);
     if (!pods) podLists.set(job.podsFile, (pods = loadPods(job.podsFile)));
-    const result = simulate({ nodes, pods, policy: job.policy, seed: job.seed, extenderScores: job.extenderScores ?? undefined });
+    const result = simulate({ nodes, pods, policy: job.policy, seed: job.seed, extenderScores: job.extenderScores ?? undefined, filterBest: job.filterBest });
     parentPort?.postMessage({ id: job.id, result });
   } catch (e) {
     parentPort?.postMessage({ id: job.id, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });

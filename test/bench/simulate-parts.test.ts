@@ -8,6 +8,7 @@ import { arrivals, seededRandom, simulate } from '../../bench/simulate/engine.js
 import { parseArgs } from '../../bench/simulate/main.js';
 import { parsePods, type TraceNode, type TracePod } from '../../bench/simulate/trace.js';
 import { fgdFragmentation, fgdPlace, fgdTypicalShapes } from '../../placement/fgd-reference.js';
+import { bestFeasible } from '../../placement/best-nodes.js';
 import { balancedAllocationScore, kubeSchedulerTotal, leastAllocatedScore } from '../../placement/kube-scores.js';
 
 const pod = (numGpu: number, gpuMilli: number, cpuMilli = 4000, gpuSpec = ''): TracePod => ({
@@ -53,6 +54,41 @@ t.test('fgd on a tiny cluster: deterministic, invariants held', async (t) => {
   t.equal(s.placed + s.failed, s.arrived, 'through kube-scheduler scores too');
 });
 
+t.test('filter-best: k = 1 through kube-scheduler places as the raw policy (ties to the name)', async (t) => {
+  const nodes: TraceNode[] = Array.from({ length: 30 }, (_, i) => ({ name: `n${String(i).padStart(2, '0')}`, cpuMilli: [32000, 64000][i % 2]!, memMiB: 131072, gpus: [2, 4, 8][i % 3]!, model: i % 2 ? 'T4' : 'V100' }));
+  const shapes = [pod(1, 1000), pod(1, 500, 2000), pod(2, 1000), pod(0, 0, 2000), pod(1, 1000, 4000, 'T4'), pod(4, 1000, 16000), pod(1, 250)];
+  const pods = Array.from({ length: 120 }, (_, i) => shapes[(i * 5) % shapes.length]!);
+  let differs = 0;
+  for (const policy of ['fragmentation', 'fgd', 'binpack'] as const) {
+    const raw = simulate({ nodes, pods, policy, seed: 5 });
+    const k1 = simulate({ nodes, pods, policy, seed: 5, extenderScores: { weight: 10 }, filterBest: 1 });
+    t.same(k1.points, raw.points, `${policy}: k=1 keeps the raw policy's placements exactly`);
+    const all = simulate({ nodes, pods, policy, seed: 5, extenderScores: { weight: 10 } });
+    const kBig = simulate({ nodes, pods, policy, seed: 5, extenderScores: { weight: 10 }, filterBest: 1000 });
+    t.same(kBig.points, all.points, `${policy}: k above the node count = no filter`);
+    if (JSON.stringify(all.points) !== JSON.stringify(raw.points)) differs++;
+  }
+  t.ok(differs > 0, `without the filter kube-scheduler's scores change the outcome (${differs} of 3 policies): the k=1 check has teeth`);
+});
+
+t.test('bestFeasible: higher score first, equal scores to the smaller name, request order kept', async (t) => {
+  const names = ['d', 'b', 'a', 'c', 'e'];
+  const scores = [5, 7, 5, 7, 1];
+  t.same(bestFeasible(scores, names, 1), [1], 'b: 7, and smaller than c');
+  t.same(bestFeasible(scores, names, 3), [1, 2, 3], 'b, c, then a (5) before d (5)');
+  t.same(bestFeasible(scores, names, 5), [0, 1, 2, 3, 4]);
+  t.same(bestFeasible(scores, names, 9), [0, 1, 2, 3, 4]);
+  t.same(bestFeasible(scores, names, 0), []);
+  // The sorting path (k above 32) agrees with the insertion path.
+  const rng = seededRandom(7);
+  const many = Array.from({ length: 500 }, () => Math.floor(rng() * 20));
+  const manyNames = many.map((_, i) => `n${String((i * 37) % 500).padStart(3, '0')}`);
+  const ranked = many.map((_, i) => i).sort((a, b) => many[b]! - many[a]! || (manyNames[a]! < manyNames[b]! ? -1 : 1));
+  for (const k of [1, 32, 33, 100, 499])
+    t.same(bestFeasible(many, manyNames, k), ranked.slice(0, k).sort((a, b) => a - b), `k=${k}`);
+  t.throws(() => bestFeasible([1], ['a', 'b'], 1), /1 scores for 2 names/);
+});
+
 t.test('kube-scheduler scores (v1.28 formulas)', async (t) => {
   const h = { allocCpuMilli: 4000, allocMemMiB: 8192, reqCpuMilli: 1000, reqMemMiB: 6144 };
   t.equal(leastAllocatedScore(h), Math.trunc((75 + 25) / 2));
@@ -74,5 +110,8 @@ t.test('command line: any trace, clear errors on bad input', async (t) => {
   t.throws(() => parseArgs(['--data', dir, '--nodes', join(dir, 'missing.csv')]), /no such file/);
   t.throws(() => parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--policies', 'magic']), /unknown policy magic/);
   t.throws(() => parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--seeds', '0']), /positive integer/);
+  t.same(parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--extender-scores', '10', '--filter-best', '1,3']).filterBest, [1, 3]);
+  t.throws(() => parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--filter-best', '1']), /--filter-best needs --extender-scores/);
+  t.throws(() => parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--extender-scores', '10', '--filter-best', '0']), /positive integer/);
   t.throws(() => parsePods('cpu_milli,memory_mib,num_gpu\n1,1,1\n'), /no column gpu_milli/);
 });

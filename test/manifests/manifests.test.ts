@@ -160,6 +160,7 @@ t.test('cross-references', async (t) => {
         t.equal(config.certs.namespace, r.namespace, 'certs.namespace is the install namespace');
         t.equal(config.webhooks.serviceAccount, `system:serviceaccount:${r.namespace}:sluice`, 'webhooks.serviceAccount is sluice\'s own');
         t.ok(config.certs.extraDns.includes(`sluice-extender.${r.namespace}.svc`), 'the certificate names the extender Service');
+        t.equal(config.scheduler.filterBest, 1, 'filter passes only the best-placed node of a GPU pod (README "Scheduler configuration")');
         t.equal(container.args?.[container.args.indexOf('--config') + 1], `/etc/sluice/config/${'config.yaml'}`);
         t.ok((container.volumeMounts ?? []).some((m) => m.name === 'config' && m.mountPath === '/etc/sluice/config'), 'mounted where --config reads it');
         // Client certificates: the CA file sluice reads is ca.crt of a mounted Secret.

@@ -34,8 +34,10 @@ t.test('every key has an env name and a flag', async (t) => {
   t.same(k && [k.env, k.flag], ['SLUICE_HTTPS_CERT_FILE', '--https-cert-file']);
 });
 
-t.test('bad config: one line naming the key', async (t) => {
-  const bad = (argv: string[], env = {}) => {
+/** The message loadConfig refuses these arguments with (a ConfigError), or 'no error'. */
+const refusal =
+  (t: Pick<typeof import('tap').default, 'type'>) =>
+  (argv: string[], env = {}): string => {
     try {
       loadConfig({ argv, env });
     } catch (e) {
@@ -44,6 +46,9 @@ t.test('bad config: one line naming the key', async (t) => {
     }
     return 'no error';
   };
+
+t.test('bad config: one line naming the key', async (t) => {
+  const bad = refusal(t);
   t.equal(bad(['--http-port', 'abc']), 'invalid config key http.port: must be integer');
   t.equal(bad(['--http-port', '70000']), 'invalid config key http.port: must be <= 65535');
   t.equal(bad(['--default-policy', 'best']), 'invalid config key defaultPolicy: must be equal to one of the allowed values (binpack, spread, fragmentation)');
@@ -56,4 +61,19 @@ t.test('bad config: one line naming the key', async (t) => {
   t.match(bad(['--config', f]), /^config file .* is not valid YAML/);
   t.match(bad(['--config', join(dir, 'missing.yaml')]), /cannot be read/);
   t.equal(bad([], { SLUICE_GPU_RESOURCES: 'bad resource!' }), 'invalid config key gpuResources.0: must match pattern "^([a-z0-9.-]+/)?[A-Za-z0-9._-]+$"');
+});
+
+t.test('scheduler.filterBest: off by default, a whole number >= 0 from file, env or flag', async (t) => {
+  t.equal(loadConfig({ env: {} }).scheduler.filterBest, 0, 'default 0: every fitting node passes filter');
+  t.equal(loadConfig({ argv: ['--scheduler-filter-best', '1'], env: {} }).scheduler.filterBest, 1, 'flag');
+  t.equal(loadConfig({ env: { SLUICE_SCHEDULER_FILTER_BEST: '3' } }).scheduler.filterBest, 3, 'env');
+  const f = join(dir, 'fb.yaml');
+  writeFileSync(f, 'scheduler:\n  filterBest: 2\n');
+  t.equal(loadConfig({ argv: ['--config', f], env: {} }).scheduler.filterBest, 2, 'file');
+  const bad = refusal(t);
+  t.equal(bad(['--scheduler-filter-best', '-1']), 'invalid config key scheduler.filterBest: must be >= 0');
+  t.equal(bad(['--scheduler-filter-best', '1.5']), 'invalid config key scheduler.filterBest: must be integer');
+  t.equal(bad([], { SLUICE_SCHEDULER_FILTER_BEST: 'best' }), 'invalid config key scheduler.filterBest: must be integer');
+  writeFileSync(f, 'scheduler:\n  filterBst: 2\n');
+  t.equal(bad(['--config', f]), 'invalid config key scheduler "filterBst": must NOT have additional properties');
 });

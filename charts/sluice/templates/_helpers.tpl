@@ -36,6 +36,7 @@ app.kubernetes.io/instance: sluice
   "gpuResources" .Values.gpuResources
   "defaultPolicy" .Values.defaultPolicy
   "logLevel" .Values.logLevel
+  "scheduler" (dict "filterBest" (int .Values.scheduler.filterBest))
   "https" (dict "port" 9443)
   "http" (dict "port" 8080)
   "webhooks" (dict "serviceAccount" (printf "system:serviceaccount:%s:sluice" .Release.Namespace))
