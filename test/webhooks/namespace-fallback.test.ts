@@ -68,7 +68,9 @@ t.test('a slow or failing apiserver: unmanaged after a short timeout, counted', 
   t.teardown(s.close);
   const start = performance.now();
   const res = await s.servers.api.inject({ method: 'POST', url: '/webhooks/validate', payload: reviewIn('slow') });
-  t.ok(performance.now() - start < 1000, 'answered within the timeout');
+  // Bounded far above the 50 ms timeout: what it guards is an answer at all (a hung read would
+  // hold the apiserver's call for its full 10 s), and CI machines can be loaded.
+  t.ok(performance.now() - start < 5000, 'answered within the timeout');
   t.equal(res.json().response.allowed, true, 'treated as unmanaged');
   t.equal((await metrics.namespaceReads.get()).values.find((v) => v.labels.result === 'error')?.value, 1, 'counted: error');
 });
