@@ -66,11 +66,14 @@ export async function insertPreemptions(pool: Pool, batch: readonly PreemptionRe
       for (const job of victimJobs(r.victims)) {
         // A job whose pods come back (made by a controller) keeps its active record, so the
         // queue manager continues it; a bare pod never comes back, so its record is finished.
+        // The record to mark is the active one, or the one the queue manager already closed as
+        // 'deleted' after this decision: kube-scheduler deletes the victims at once, and the
+        // queue manager can record that before this batch is written (seen on a real cluster).
         const finished = job.controlled ? null : r.at;
         const up = await client.query(
-          `UPDATE jobs SET state = 'preempted', reason = $3, preempted_by = $4, preempted_at = $5, updated_at = $5,
-                           finished_at = COALESCE($6, finished_at)
-            WHERE namespace = $1 AND name = $2 AND finished_at IS NULL`,
+          `UPDATE jobs SET state = 'preempted', reason = $3, preempted_by = $4, preempted_at = $5, updated_at = GREATEST(updated_at, $5),
+                           finished_at = COALESCE(finished_at, $6)
+            WHERE namespace = $1 AND name = $2 AND (finished_at IS NULL OR (state = 'deleted' AND finished_at >= $5))`,
           [job.namespace, job.job, r.reason, by, r.at, finished],
         );
         if (up.rowCount === 0) {

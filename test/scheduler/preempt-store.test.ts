@@ -86,9 +86,19 @@ t.test('guaranteed quota: within it preempts, over it preempts nothing; records 
   await store.preemptions.flush();
   const bare = await store.pool.query(`SELECT name, qos, queue, gpus, state, finished_at IS NOT NULL AS finished FROM jobs WHERE name = 'pod-be2'`);
   t.same(bare.rows, [{ name: 'pod-be2', qos: 'best-effort', queue: 'team-a', gpus: 8, state: 'preempted', finished: true }]);
+  // The victim's deletion recorded by the queue manager before this batch is written: the
+  // closed record becomes 'preempted' (not a second record beside a 'deleted' one).
+  await store.pool.query(`INSERT INTO jobs (namespace, name, queue, qos, state) VALUES ('team-a', 'pod-be3', 'team-a', 'best-effort', 'running')`);
+  cache.upsertPod(pod('be3', { node: 'n2', gpus: 8, qos: 'best-effort', queue: 'team-a' }));
+  cache.deletePod('uid-be2');
+  await p.preempt({ Pod: ask('train-9', 4), NodeNameToMetaVictims: offer({ n2: ['uid-be3'] }) });
+  await store.pool.query(`UPDATE jobs SET state = 'deleted', finished_at = now() + interval '1 second' WHERE name = 'pod-be3'`);
+  await store.preemptions.flush();
+  const raced = await store.pool.query(`SELECT state, preempted_by, finished_at IS NOT NULL AS finished FROM jobs WHERE name = 'pod-be3'`);
+  t.same(raced.rows, [{ state: 'preempted', preempted_by: 'team-a/train-9 (queue team-b)', finished: true }]);
   const m = await metrics.preemptions.get();
-  t.same(m.values.map((v) => [v.labels.queue, v.labels.reason, v.value]).sort(), [['nope', 'unknown_queue', 1], ['team-b', 'over_quota', 1], ['team-b', 'preempted', 2]]);
-  t.equal((await metrics.preemptedGpus.get()).values[0]!.value, 12);
+  t.same(m.values.map((v) => [v.labels.queue, v.labels.reason, v.value]).sort(), [['nope', 'unknown_queue', 1], ['team-b', 'over_quota', 1], ['team-b', 'preempted', 3]]);
+  t.equal((await metrics.preemptedGpus.get()).values[0]!.value, 20);
 });
 
 t.test('Postgres down: preemption of best-effort pods goes on without the quota check, and says so', async (t) => {
