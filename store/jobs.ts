@@ -63,9 +63,10 @@ const COLUMNS = `namespace text, name text, queue text, qos text, username text,
   pods_seen int, submitted_at timestamptz, released_at timestamptz, finished_at timestamptz`;
 
 // One unfinished record per job (unique index jobs_active): the batch updates it, or
-// inserts one when there is none. A job seen only after it finished (a restart, or a bare
-// pod whose record the preemption path already closed) gets a finished record only if no
-// record of it finished after this run was submitted. A record the
+// inserts one when there is none, and only if no record of it finished after this run was
+// submitted: that run is over (a restart seeing a finished job again, or a bare pod whose
+// record the preemption path closed while the pod was still terminating; pods of a later
+// run are created later, so they get their own record). A record the
 // preemption path marked 'preempted' keeps that state while its victims terminate and when
 // the job ends; it changes only when the job queues again (a controller re-created it).
 const UPSERT = `
@@ -86,9 +87,9 @@ const UPSERT = `
          waiting_for, priority, pods_seen, submitted_at, released_at, finished_at, now()
     FROM x
    WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.namespace = x.namespace AND upd.name = x.name)
-     AND (x.finished_at IS NULL OR NOT EXISTS (
+     AND NOT EXISTS (
            SELECT 1 FROM jobs j2 WHERE j2.namespace = x.namespace AND j2.name = x.name
-              AND j2.finished_at IS NOT NULL AND j2.finished_at >= x.submitted_at))
+              AND j2.finished_at IS NOT NULL AND j2.finished_at >= x.submitted_at)
   ON CONFLICT DO NOTHING`;
 
 export class JobRecorder {

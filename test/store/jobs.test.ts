@@ -67,6 +67,9 @@ t.test('a job the preemption path closed first keeps that record: the manager ad
   const seen = { ...base, namespace: 'lab', name: 'pod-be-1', qos: 'best-effort' as const, submittedAt: new Date(Date.now() - 800) };
   rec.observe({ ...seen, state: 'deleted', reason: '', waitingFor: '', finishedAt: new Date() });
   await rec.flush();
+  // The pod is still terminating when the manager looks again: it writes no new active record.
+  rec.observe({ ...seen, state: 'running', reason: '', waitingFor: '' });
+  await rec.flush();
   const rows = (await store.pool.query<{ state: string }>(`SELECT state FROM jobs WHERE name = 'pod-be-1'`)).rows;
   t.same(rows.map((r) => r.state), ['preempted'], 'one record, and it says preempted');
   const j = await getJob(store.pool, 'lab', 'pod-be-1');
