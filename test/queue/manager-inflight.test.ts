@@ -30,13 +30,18 @@ class HeldSink implements ReleaseSink {
   async close(): Promise<void> {}
 }
 
-t.test('a decided release holds its quota until Redis answers; a refused one is decided again', async (t) => {
-  const cache = newCache([gpuNode('g1', { gpus: 8 })], [queuedPod('a', { gpus: 4, created: T0 }), queuedPod('b', { gpus: 4, created: T0 + 1000 })]);
-  const sink = new HeldSink();
+/** A sole-leader manager of queue team-a (guaranteed GPUs as given), started and leading. */
+async function leadingManager(
+  t: { teardown(fn: () => unknown): void },
+  cache: ReturnType<typeof newCache>,
+  releaser: ReleaseSink,
+  guaranteed: number,
+  extra: { idleChangeDebounceMs?: number } = {},
+): Promise<QueueManager> {
   const manager = new QueueManager({
     cache,
-    source: { listQueues: async () => [queueSpec('team-a', [limit({ guaranteed: 4 })])], onQueueChanged: () => undefined },
-    releaser: sink,
+    source: { listQueues: async () => [queueSpec('team-a', [limit({ guaranteed })])], onQueueChanged: () => undefined },
+    releaser,
     records: null,
     events: null,
     leadership: SOLE_LEADER,
@@ -46,10 +51,18 @@ t.test('a decided release holds its quota until Redis answers; a refused one is 
     debounceMs: 1,
     resyncSeconds: 3600,
     waitEventIntervalSeconds: 60,
+    ...extra,
   });
   t.teardown(() => manager.stop());
   await manager.start();
   await manager.startLeading();
+  return manager;
+}
+
+t.test('a decided release holds its quota until Redis answers; a refused one is decided again', async (t) => {
+  const cache = newCache([gpuNode('g1', { gpus: 8 })], [queuedPod('a', { gpus: 4, created: T0 }), queuedPod('b', { gpus: 4, created: T0 + 1000 })]);
+  const sink = new HeldSink();
+  const manager = await leadingManager(t, cache, sink, 4);
   manager.evaluateNow();
   t.same(sink.orders.map((u) => u.job), ['a'], 'a is released (4 of 4 guaranteed)');
   const again = manager.evaluateNow();
@@ -70,24 +83,7 @@ t.test('while nothing waits, cluster changes wait for a later pass; a pod arrivi
     stop: async () => undefined,
     close: async () => undefined,
   };
-  const manager = new QueueManager({
-    cache,
-    source: { listQueues: async () => [queueSpec('team-a', [limit({ guaranteed: 8 })])], onQueueChanged: () => undefined },
-    releaser: sink,
-    records: null,
-    events: null,
-    leadership: SOLE_LEADER,
-    log: createLogger('silent'),
-    metrics: new Metrics({ defaultMetrics: false }),
-    backfillGuardSeconds: 600,
-    debounceMs: 1,
-    resyncSeconds: 3600,
-    waitEventIntervalSeconds: 60,
-    idleChangeDebounceMs: 60_000,
-  });
-  t.teardown(() => manager.stop());
-  await manager.start();
-  await manager.startLeading();
+  const manager = await leadingManager(t, cache, sink, 8, { idleChangeDebounceMs: 60_000 });
   manager.evaluateNow();
   const settled = manager.current()!.evaluatedAtMs;
   await new Promise((r) => setTimeout(r, 20));
