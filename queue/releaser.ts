@@ -148,6 +148,7 @@ export class BullReleaser implements ReleaseSink {
   private processing = false;
   private registered = false;
   private redisDown = false;
+  private closing = false;
   private readonly bucket: TokenBucket;
 
   constructor(private readonly opts: ReleaserOptions) {
@@ -167,9 +168,12 @@ export class BullReleaser implements ReleaseSink {
         removeOnFail: 1000,
       },
     });
-    this.queue.on('error', (err) => {
+    handleWorkerNaming(this.queue, (err) => opts.log.debug({ err: err.message }, 'naming the release worker connection failed (harmless)'));
+    this.queue.on('error', (e: unknown) => {
+      if (this.closing) return; // bull reports the connections it is closing
+      const message = errorMessage(e);
       opts.metrics.redisUp.set(0);
-      if (!this.redisDown) opts.log.warn({ err: err.message }, `Redis error in the release queue (${err.message}); releases wait and resume when Redis is back`);
+      if (!this.redisDown) opts.log.warn({ err: message }, `Redis error in the release queue (${message}); releases wait and resume when Redis is back`);
       this.redisDown = true;
     });
     this.queue.on('failed', (job, err) => {
@@ -235,7 +239,10 @@ export class BullReleaser implements ReleaseSink {
         this.opts.metrics.releaseActions.inc({ result: outcome });
         this.opts.onReleased?.(job.data, outcome);
         return outcome;
-      }).catch((e: unknown) => this.opts.log.warn({ err: (e as Error).message }, 'release worker stopped'));
+      }).catch((e: unknown) => {
+        // bull rejects with undefined when the worker connection ends before it was ready.
+        if (!this.closing) this.opts.log.warn({ err: errorMessage(e) }, 'release worker stopped');
+      });
     } else {
       await this.queue.resume(true);
     }
@@ -255,9 +262,43 @@ export class BullReleaser implements ReleaseSink {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     this.processing = false;
+    // bull opens the worker's connections lazily, part-way through process(), and its close()
+    // does not wait for that start-up. A close before that point misses them, and the ones
+    // opened afterwards stay up (seen: a Redis socket still 'ready' after close, keeping Node
+    // alive). Opening them now puts them among the connections close() ends.
+    if (this.registered) {
+      const lazy = this.queue as Bull.Queue & { client?: unknown; eclient?: unknown; bclient?: unknown };
+      void [lazy.client, lazy.eclient, lazy.bclient];
+    }
     await this.queue.close().catch(() => undefined);
+    // A connection still connecting when bull disconnected it can finish connecting
+    // afterwards (ioredis ignores a disconnect before its socket exists): end it then.
+    for (const c of this.queue.clients) {
+      if (c.status === 'end') continue;
+      c.once('ready', () => c.disconnect());
+      c.disconnect();
+    }
   }
+}
+
+/**
+ * bull's process() sends CLIENT SETNAME on the worker's blocking connection and never
+ * awaits it (`setWorkerName`, bull 4.16). A close before Redis answers rejects that command
+ * with "Connection is closed." and nobody listening: an unhandledRejection, which stops
+ * Node. Seen when a replica became leader and shut down within the same second. The name
+ * only labels the connection in CLIENT LIST, so a failure is logged and otherwise ignored.
+ */
+function handleWorkerNaming(queue: Bull.Queue, onError: (err: Error) => void): void {
+  const q = queue as Bull.Queue & { setWorkerName?: () => Promise<unknown> };
+  const setWorkerName = q.setWorkerName;
+  if (typeof setWorkerName !== 'function') return;
+  q.setWorkerName = () => setWorkerName.call(queue).catch((e: unknown) => onError(new Error(errorMessage(e))));
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : e === undefined ? 'connection ended before it was ready' : String(e);
 }
 
 /** `perSecond` tokens a second, at most `perSecond` at once; take() waits for one. */
