@@ -27,6 +27,11 @@ export class LeaderLabel {
     return this.chain;
   }
 
+  /** Resolves when every change asked for so far has been tried. */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+
   private async patch(leading: boolean): Promise<void> {
     const { namespace, name } = this.pod;
     try {

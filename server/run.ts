@@ -168,10 +168,8 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
     : null;
   const leadership = elector ?? SOLE_LEADER;
   leadership.subscribe((leading) => metrics.leader.set(leading ? 1 : 0));
-  if (liveKc && self.name) {
-    const label = new LeaderLabel(liveKc, self, log);
-    leadership.subscribe((leading) => void label.set(leading));
-  }
+  const label = liveKc && self.name ? new LeaderLabel(liveKc, self, log) : null;
+  if (label) leadership.subscribe((leading) => void label.set(leading));
   const queue = config.queue.enabled ? await startQueueManager(config, { cache, store, kc: liveKc, log, metrics, leadership }) : null;
   elector?.start();
 
@@ -221,6 +219,7 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
       clearInterval(expiry);
       tlsCert.stop();
       await elector?.stop(); // gives the Lease up: a follower takes over within a retry period
+      await label?.settled(); // the label goes before the client's connections close
       await queue?.stop();
       await watcher?.stop();
       await nsWatcher?.stop();
