@@ -18,6 +18,8 @@
 //
 //   --nodes 1000 --pods 2000       schedule phase size
 //   --rounds 2                     schedule rounds per target (alternating)
+//   --filter-best 1                sluice's scheduler.filterBest (1 as the manifests ship it;
+//                                  0 answers every fitting node, the config's default)
 //   --mem-nodes 5000 --mem-pods 100000   memory phase size (--mem-pods 0 skips it)
 //   --dist DIR                     the sluice build to run (default: this repo's dist; an
 //                                  older build gives before/after figures)
@@ -42,6 +44,7 @@ interface Args {
   nodes: number;
   pods: number;
   rounds: number;
+  filterBest: number;
   memNodes: number;
   memPods: number;
   dist: string;
@@ -60,6 +63,7 @@ function parseArgs(argv: readonly string[]): Args {
     nodes: Number(get('nodes') ?? 1000),
     pods: Number(get('pods') ?? 2000),
     rounds: Number(get('rounds') ?? 2),
+    filterBest: Number(get('filter-best') ?? 1),
     memNodes: Number(get('mem-nodes') ?? 5000),
     memPods: Number(get('mem-pods') ?? 100000),
     dist: resolve(process.cwd(), get('dist') ?? join(repoRoot, 'dist')),
@@ -112,10 +116,10 @@ async function cluster(nodes: number, background: number): Promise<{ api: StandI
   return { api, free, names: c.nodes.map((n) => n.metadata!.name!) };
 }
 
-function sluiceConfig(kubeconfig: string): string {
+function sluiceConfig(kubeconfig: string, filterBest: number): string {
   const file = join(tmpdir(), `sluice-path-${process.pid}.yaml`);
   // No Postgres store; the queue manager runs (it consumes every pod event) on its own Redis prefix.
-  writeFileSync(file, `kubeconfig: ${kubeconfig}\nstore:\n  url: ''\nqueue:\n  redisPrefix: sluice-bench-path-${process.pid}\n`);
+  writeFileSync(file, `kubeconfig: ${kubeconfig}\nstore:\n  url: ''\nscheduler:\n  filterBest: ${filterBest}\nqueue:\n  redisPrefix: sluice-bench-path-${process.pid}\n`);
   return file;
 }
 
@@ -126,7 +130,7 @@ async function startTarget(target: Target, api: StandInApiserver, args: Args): P
   const kubeconfig = join(tmpdir(), `sluice-path-${process.pid}.kubeconfig`);
   writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
   const prof = args.profileDir ? ['--cpu-prof', '--cpu-prof-dir', args.profileDir] : [];
-  const s = await startChild([...prof, join(args.dist, 'bin/sluice.js'), 'serve', '--config', sluiceConfig(kubeconfig), '--https-host', '127.0.0.1', '--https-port', '0', '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'info'], 'sluice is serving', env);
+  const s = await startChild([...prof, join(args.dist, 'bin/sluice.js'), 'serve', '--config', sluiceConfig(kubeconfig, args.filterBest), '--https-host', '127.0.0.1', '--https-port', '0', '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'info'], 'sluice is serving', env);
   const ops = String(s.line.ops ?? '').replace('0.0.0.0', '127.0.0.1');
   for (let i = 0; ; i++) {
     const r = await fetch(`${ops}/readyz`).catch(() => null);
@@ -298,7 +302,7 @@ function markdown(date: string, args: Args, runs: ScheduleResult[], mem: MemoryR
   const lines = [
     `### Cluster-path benchmark ${date}`,
     '',
-    `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), node ${process.version}; stand-in apiserver, driver and extender on the same machine; 1-minute load average ${load[0].toFixed(1)} at the start, ${load[1].toFixed(1)} at the end. ${args.nodes} nodes, ${args.pods} one-GPU pods per round; sluice build ${args.dist === join(repoRoot, 'dist') ? 'of this tree' : args.dist}.`,
+    `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), node ${process.version}; stand-in apiserver, driver and extender on the same machine; 1-minute load average ${load[0].toFixed(1)} at the start, ${load[1].toFixed(1)} at the end. ${args.nodes} nodes, ${args.pods} one-GPU pods per round; sluice with scheduler.filterBest ${args.filterBest}; sluice build ${args.dist === join(repoRoot, 'dist') ? 'of this tree' : args.dist}.`,
     '',
     '| target | run | bound | refused | seconds | pods/s (driver) | CPU ms per scheduled pod | idle CPU % | RSS peak MB |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
