@@ -3,7 +3,7 @@
 // and sluice as filter+prioritize+bind extender; prints pods/s of each and the ratios, and
 // the extenders' CPU per scheduled pod.
 //
-//   KUBECONFIG=... KUBE_SCHEDULER=/path/to/kube-scheduler npm run bench:cluster -- [--nodes 1000] [--pods 2000] [--rounds 1]
+//   KUBECONFIG=... KUBE_SCHEDULER=/path/to/kube-scheduler npm run bench:cluster -- [--nodes 1000] [--pods 2000] [--rounds 1] [--filter-best 1]
 //
 // Extenders are configured in kube-scheduler's own configuration, so the script starts
 // its own kube-scheduler (KUBE_SCHEDULER, same minor version as the cluster; extra flags in
@@ -44,6 +44,7 @@ interface Args {
   nodes: number;
   pods: number;
   rounds: number;
+  filterBest: number;
   variants: Variant[];
   outDir: string;
   scheduler: string;
@@ -65,6 +66,7 @@ function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Args {
     nodes: Number(get('nodes') ?? 1000),
     pods: Number(get('pods') ?? 2000),
     rounds: Number(get('rounds') ?? 1),
+    filterBest: Number(get('filter-best') ?? 1),
     variants,
     outDir: resolve(process.cwd(), get('out') ?? 'bench/results'),
     scheduler,
@@ -206,7 +208,7 @@ async function startExtender(variant: Variant, args: Args): Promise<Started | nu
   // No Postgres store, no queue manager (no Redis needed), no leader election: the
   // extender path only. A config of your own: SLUICE_BENCH_CONFIG.
   const config = process.env.SLUICE_BENCH_CONFIG ?? join(tmpdir(), `sluice-bench-${process.pid}.yaml`);
-  if (!process.env.SLUICE_BENCH_CONFIG) writeFileSync(config, `kubeconfig: ${args.kubeconfig}\nleaderElection: false\nstore:\n  url: ''\nqueue:\n  enabled: false\n`);
+  if (!process.env.SLUICE_BENCH_CONFIG) writeFileSync(config, `kubeconfig: ${args.kubeconfig}\nleaderElection: false\nstore:\n  url: ''\nscheduler:\n  filterBest: ${args.filterBest}\nqueue:\n  enabled: false\n`);
   const s = await startChild([join(repoRoot, 'dist/bin/sluice.js'), 'serve', '--config', config, '--https-host', '127.0.0.1', '--https-port', '0', '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'info'], 'sluice is serving', env);
   const ops = String(s.line.ops ?? '').replace('0.0.0.0', '127.0.0.1');
   for (let i = 0; ; i++) {
@@ -358,7 +360,7 @@ async function main(): Promise<void> {
   const lines = [
     `### Real kube-scheduler run ${new Date().toISOString().slice(0, 10)}`,
     '',
-    `${kc.getCurrentCluster()?.server}; ${cpus().length} CPUs here, load average ${load0.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end; ${args.nodes} nodes (${GPUS_PER_NODE} GPUs each), ${args.pods} one-GPU pods per variant, client QPS 1000.`,
+    `${kc.getCurrentCluster()?.server}; ${cpus().length} CPUs here, load average ${load0.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end; ${args.nodes} nodes (${GPUS_PER_NODE} GPUs each), ${args.pods} one-GPU pods per variant, client QPS 1000; sluice with ${process.env.SLUICE_BENCH_CONFIG ? `the config ${process.env.SLUICE_BENCH_CONFIG}` : `scheduler.filterBest ${args.filterBest}`}.`,
     '',
     '| variant | round | bound | pods/s | extender CPU ms per pod | extender RSS peak MB |',
     '|---|---:|---:|---:|---:|---:|',
