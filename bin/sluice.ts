@@ -28,6 +28,9 @@ serve flags (each also settable in the --config YAML file or as an env variable)
 ${CONFIG_KEYS.map((k) => `  ${k.flag.padEnd(28)} ${k.env}`).join('\n')}
 `;
 
+/** Longest graceful shutdown before sluice exits anyway. */
+const SHUTDOWN_LIMIT_MS = 25_000;
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
@@ -36,6 +39,12 @@ async function main(argv: string[]): Promise<number> {
       const running = await serve(config);
       const stop = (signal: string): void => {
         running.log.info({ signal }, 'shutting down');
+        // Inside kubelet's default grace period (30 s): a shutdown step stuck on an
+        // unreachable apiserver or Postgres must not leave the process to SIGKILL.
+        setTimeout(() => {
+          running.log.error({ afterMs: SHUTDOWN_LIMIT_MS }, 'shutdown did not finish in time; exiting');
+          process.exit(1);
+        }, SHUTDOWN_LIMIT_MS).unref();
         void running.close().then(() => process.exit(0));
       };
       process.once('SIGTERM', () => stop('SIGTERM'));

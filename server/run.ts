@@ -20,7 +20,7 @@ import type { PreemptionSink } from '../store/preemptions.js';
 import { Store } from '../store/store.js';
 import { JobRecorder } from '../store/jobs.js';
 import { LeaderElector, SOLE_LEADER, type Leadership } from '../cluster/leader.js';
-import { LeaderLabel } from '../cluster/leader-label.js';
+import { LABEL_LEADER, LeaderLabel } from '../cluster/leader-label.js';
 import { KubeQueueEvents } from '../queue/events.js';
 import { QueueManager } from '../queue/manager.js';
 import { BullReleaser, InMemoryReleaser, KubeGatePatcher, type ReleaseSink } from '../queue/releaser.js';
@@ -219,7 +219,12 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
       clearInterval(expiry);
       tlsCert.stop();
       await elector?.stop(); // gives the Lease up: a follower takes over within a retry period
-      await label?.settled(); // the label goes before the client's connections close
+      // The label goes before the client's connections close; bounded, because the patch
+      // has no timeout of its own and a stalled apiserver must not hold up the store's
+      // audit flush below.
+      if (label && !(await settledWithin(label.settled(), LABEL_SHUTDOWN_WAIT_MS))) {
+        log.warn({ waitedMs: LABEL_SHUTDOWN_WAIT_MS }, `the ${LABEL_LEADER} label was not removed in time; the pod goes anyway, and a follower refuses extender calls until it leads`);
+      }
       await queue?.stop();
       await watcher?.stop();
       await nsWatcher?.stop();
@@ -229,6 +234,23 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
       await store?.close(); // after the webhooks stop: flushes the audit buffer
     },
   };
+}
+
+/** How long a shutdown waits for the leader label's removal. */
+const LABEL_SHUTDOWN_WAIT_MS = 3000;
+
+/** True when `p` settled within `ms`. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([p.then(() => true, () => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function probeApiserver(kc: KubeConfig): Promise<string | null> {
