@@ -3,7 +3,7 @@
 // and sluice as filter+prioritize+bind extender; prints pods/s of each and the ratios, and
 // the extenders' CPU per scheduled pod.
 //
-//   KUBECONFIG=... KUBE_SCHEDULER=/path/to/kube-scheduler npm run bench:cluster -- [--nodes 1000] [--pods 2000] [--rounds 1] [--filter-best 1]
+//   KUBECONFIG=... KUBE_SCHEDULER=/path/to/kube-scheduler npm run bench:cluster -- [--nodes 1000] [--pods 2000] [--rounds 1] [--filter-best 1] [--profile DIR]
 //
 // Extenders are configured in kube-scheduler's own configuration, so the script starts
 // its own kube-scheduler (KUBE_SCHEDULER, same minor version as the cluster; extra flags in
@@ -45,6 +45,7 @@ interface Args {
   pods: number;
   rounds: number;
   filterBest: number;
+  profileDir: string | null;
   variants: Variant[];
   outDir: string;
   scheduler: string;
@@ -67,6 +68,7 @@ function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Args {
     pods: Number(get('pods') ?? 2000),
     rounds: Number(get('rounds') ?? 1),
     filterBest: Number(get('filter-best') ?? 1),
+    profileDir: get('profile') ? resolve(process.cwd(), get('profile')!) : null,
     variants,
     outDir: resolve(process.cwd(), get('out') ?? 'bench/results'),
     scheduler,
@@ -209,7 +211,8 @@ async function startExtender(variant: Variant, args: Args): Promise<Started | nu
   // extender path only. A config of your own: SLUICE_BENCH_CONFIG.
   const config = process.env.SLUICE_BENCH_CONFIG ?? join(tmpdir(), `sluice-bench-${process.pid}.yaml`);
   if (!process.env.SLUICE_BENCH_CONFIG) writeFileSync(config, `kubeconfig: ${args.kubeconfig}\nleaderElection: false\nstore:\n  url: ''\nscheduler:\n  filterBest: ${args.filterBest}\nqueue:\n  enabled: false\n`);
-  const s = await startChild([join(repoRoot, 'dist/bin/sluice.js'), 'serve', '--config', config, '--https-host', '127.0.0.1', '--https-port', '0', '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'info'], 'sluice is serving', env);
+  const prof = args.profileDir ? ['--cpu-prof', '--cpu-prof-dir', args.profileDir] : [];
+  const s = await startChild([...prof, join(repoRoot, 'dist/bin/sluice.js'), 'serve', '--config', config, '--https-host', '127.0.0.1', '--https-port', '0', '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'info'], 'sluice is serving', env);
   const ops = String(s.line.ops ?? '').replace('0.0.0.0', '127.0.0.1');
   for (let i = 0; ; i++) {
     if ((await fetch(`${ops}/readyz`).catch(() => null))?.status === 200) break;
