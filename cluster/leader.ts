@@ -8,6 +8,7 @@
 // follower takes over within one retry period instead of a lease duration.
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
+import { settledWithin } from './settled-within.js';
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -44,6 +45,8 @@ export class LeaderElector implements Leadership {
   private observed: { holder: string; renewTime: string; atMs: number } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** The acquire-or-renew call in flight, if any (stop() waits for it). */
+  private ticking: Promise<void> | null = null;
   private readonly now: () => number;
   private readonly listeners: Array<(leading: boolean) => void> = [];
 
@@ -66,18 +69,27 @@ export class LeaderElector implements Leadership {
 
   start(): void {
     this.stopped = false;
-    void this.tick();
+    this.runTick();
   }
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), this.opts.retryPeriodMs);
+    this.timer = setTimeout(() => this.runTick(), this.opts.retryPeriodMs);
     this.timer.unref();
+  }
+
+  private runTick(): void {
+    const t = this.tick().finally(() => {
+      if (this.ticking === t) this.ticking = null;
+    });
+    this.ticking = t;
   }
 
   private async tick(): Promise<void> {
     try {
       const ok = await this.tryAcquireOrRenew();
+      // stop() came while the call was out: it gives the Lease up; the answer changes nothing.
+      if (this.stopped) return;
       if (ok) {
         this.lastRenewMs = this.now();
         this.setLeading(true);
@@ -85,6 +97,7 @@ export class LeaderElector implements Leadership {
         this.setLeading(false, 'another replica holds the Lease');
       }
     } catch (e) {
+      if (this.stopped) return;
       if (this.leading && this.now() - this.lastRenewMs > this.opts.renewDeadlineMs) {
         this.setLeading(false, `could not renew the Lease for ${this.opts.renewDeadlineMs} ms (${(e as Error).message})`);
       } else if (!this.leading) {
@@ -172,8 +185,15 @@ export class LeaderElector implements Leadership {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    if (!this.leading) return;
-    this.setLeading(false, 'shutting down');
+    // A renewal or acquisition still out may land after this point and leave the Lease with
+    // this replica (seen: a replica re-became leader 15 ms after stopping, and its followers
+    // waited the whole lease duration). Wait for it, bounded by the renew deadline, so that
+    // giving the Lease up comes after it.
+    const inFlight = this.ticking;
+    const mayHold = this.leading || inFlight !== null;
+    if (this.leading) this.setLeading(false, 'shutting down');
+    if (!mayHold) return;
+    if (inFlight) await settledWithin(inFlight, this.opts.renewDeadlineMs);
     try {
       const { namespace, name } = this.opts;
       const lease = await this.api.readNamespacedLease({ name, namespace });

@@ -21,6 +21,7 @@ import { Store } from '../store/store.js';
 import { JobRecorder } from '../store/jobs.js';
 import { LeaderElector, SOLE_LEADER, type Leadership } from '../cluster/leader.js';
 import { LABEL_LEADER, LeaderLabel } from '../cluster/leader-label.js';
+import { settledWithin } from '../cluster/settled-within.js';
 import { KubeQueueEvents } from '../queue/events.js';
 import { QueueManager } from '../queue/manager.js';
 import { BullReleaser, InMemoryReleaser, KubeGatePatcher, type ReleaseSink } from '../queue/releaser.js';
@@ -238,20 +239,6 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
 
 /** How long a shutdown waits for the leader label's removal. */
 const LABEL_SHUTDOWN_WAIT_MS = 3000;
-
-/** True when `p` settled within `ms`. */
-async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-    timer.unref();
-  });
-  try {
-    return await Promise.race([p.then(() => true, () => true), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function probeApiserver(kc: KubeConfig): Promise<string | null> {
   try {

@@ -42,3 +42,32 @@ t.test('a live leader keeps the Lease; a cut-off leader steps down before the fo
   await a.stop();
   await b.stop();
 });
+
+t.test('stop() while a renewal is out: the replica does not lead again, and gives the Lease up after it', async (t) => {
+  const api = await StandInApiserver.start({ users: { 'token-a': 'replica-a' } });
+  t.teardown(() => api.close());
+  const a = new LeaderElector(api.kubeConfig('token-a'), { namespace: 'sluice-system', name: 'sluice', identity: 'a', ...timing, log: createLogger('silent') });
+  const changes: boolean[] = [];
+  a.subscribe((l) => changes.push(l));
+  a.start();
+  while (!a.isLeader()) await new Promise((r) => setTimeout(r, 20));
+
+  // Hold a's next renewal at its first step (reading the Lease) for 300 ms, then let the
+  // stand-in answer it: with the state after stop() gave the Lease up, which the renewal
+  // then takes as free and acquires.
+  let renewalOut: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (renewalOut = resolve));
+  const unhook = api.onRequest((r) => {
+    if (r.method !== 'GET' || !r.path.includes('/leases/')) return undefined;
+    renewalOut();
+    return new Promise((resolve) => setTimeout(() => resolve(undefined), 300));
+  });
+  await held;
+  unhook();
+  await a.stop();
+  await new Promise((r) => setTimeout(r, 500));
+  t.notOk(a.isLeader(), 'not leading after stop, though the renewal succeeded after it');
+  t.same(changes, [true, false], 'led once, stopped once: no second "became leader"');
+  const lease = api.get<{ spec?: { holderIdentity?: string } }>('leases', 'sluice-system', 'sluice');
+  t.equal(lease?.spec?.holderIdentity, '', 'the Lease is given up, so a follower need not wait for it to expire');
+});
