@@ -3,6 +3,7 @@
 // down within the renew deadline, before the follower takes over after the lease duration,
 // so two replicas never both lead.
 import t from 'tap';
+import type { V1Lease } from '@kubernetes/client-node';
 import { StandInApiserver } from '../../bench/apiserver/standin.js';
 import { LeaderElector } from '../../cluster/leader.js';
 import { createLogger } from '../../observability/logger.js';
@@ -68,6 +69,6 @@ t.test('stop() while a renewal is out: the replica does not lead again, and give
   await new Promise((r) => setTimeout(r, 500));
   t.notOk(a.isLeader(), 'not leading after stop, though the renewal succeeded after it');
   t.same(changes, [true, false], 'led once, stopped once: no second "became leader"');
-  const lease = api.get<{ spec?: { holderIdentity?: string } }>('leases', 'sluice-system', 'sluice');
+  const lease = api.get<V1Lease>('leases', 'sluice-system', 'sluice');
   t.equal(lease?.spec?.holderIdentity, '', 'the Lease is given up, so a follower need not wait for it to expire');
 });
