@@ -168,7 +168,7 @@ export class BullReleaser implements ReleaseSink {
         removeOnFail: 1000,
       },
     });
-    handleWorkerNaming(this.queue, (err) => opts.log.debug({ err: err.message }, 'naming the release worker connection failed (harmless)'));
+    handleWorkerNaming(this.queue, (err) => opts.log.debug({ err }, 'naming the release worker connection failed (harmless)'));
     this.queue.on('error', (e: unknown) => {
       if (this.closing) return; // bull reports the connections it is closing
       const message = errorMessage(e);
@@ -290,11 +290,11 @@ export class BullReleaser implements ReleaseSink {
  * Node. Seen when a replica became leader and shut down within the same second. The name
  * only labels the connection in CLIENT LIST, so a failure is logged and otherwise ignored.
  */
-function handleWorkerNaming(queue: Bull.Queue, onError: (err: Error) => void): void {
+function handleWorkerNaming(queue: Bull.Queue, onError: (message: string) => void): void {
   const q = queue as Bull.Queue & { setWorkerName?: () => Promise<unknown> };
   const setWorkerName = q.setWorkerName;
   if (typeof setWorkerName !== 'function') return;
-  q.setWorkerName = () => setWorkerName.call(queue).catch((e: unknown) => onError(new Error(errorMessage(e))));
+  q.setWorkerName = () => setWorkerName.call(queue).catch((e: unknown) => onError(errorMessage(e)));
 }
 
 function errorMessage(e: unknown): string {
