@@ -14,14 +14,18 @@
 // fragmentation  (Fragmentation Gradient Descent, Weng et al., ATC '23, made CPU- and
 //                memory-aware)
 //                1. prefer the placement that grows the node's expected fragmentation
-//                   least, in levels: score = int(100 x sigmoid(-growth / 4 GPUs)), so
-//                   placements within a few hundredths of a GPU of each other score alike.
+//                   plus twice the GPU it strands least, in levels: score =
+//                   int(100 x sigmoid(-growth / 6 GPUs)), so placements within a few
+//                   hundredths of a GPU of each other score alike.
 //                   A node's fragmentation for one ask shape is the free GPU capacity the
 //                   shape cannot use: all of it when the node lacks the GPUs, CPU or memory
 //                   for even one copy of the shape or has a GPU model it does not accept;
 //                   else the free milli of GPUs too small for it, plus, for GPU shares,
 //                   half of the rest that free CPU/memory cannot back (see fragmentation()).
 //                   Weighted by how often the shape arrives (size mix).
+//                   Stranded GPU: the node's free GPU that its free CPU or memory cannot
+//                   back at the size mix's CPU and memory per GPU (strandedMilli()). Only
+//                   growth is charged: a placement that un-strands GPU earns nothing.
 //                2. equal levels: the scheduler's tie rule (kube-scheduler: at random; the
 //                   trace simulator, as the FGD artifact's scheduler: the smallest node
 //                   name, which fills nodes in a fixed order and keeps the rest whole);
@@ -205,13 +209,72 @@ export function bestByFragmentation(
   return best ?? { choice: { on: 'whole' }, delta: 0 };
 }
 
-/** Width of a score level, in milli-GPU of fragmentation growth (the sigmoid's scale;
- * FGD's plugin uses 1000 with its own mix weights). Tuned on the four shared openb lists
- * (README "Placement quality"). */
-export const FRAGMENTATION_LEVEL_MILLI = 4000;
+/** Width of a score level, in milli-GPU of growth (the sigmoid's scale; FGD's plugin
+ * uses 1000 with its own mix weights). Tuned on the four shared openb lists (README
+ * "Placement quality"). */
+export const FRAGMENTATION_LEVEL_MILLI = 6000;
+
+/** How many milli of fragmentation growth one milli of newly stranded GPU counts as. */
+export const STRANDING_CHARGE = 2;
+
+/** CPU and memory the mix's GPU shapes ask per whole GPU (pod-weighted); undefined when
+ * no shape carries the figure. */
+export interface HostPerGpu {
+  cpuMilli?: number | undefined;
+  memMiB?: number | undefined;
+}
+
+// The mix changes far less often than nodes are scored (the simulator's is fixed, the
+// extender's RecentSizes hands out one array until a new shape arrives).
+const perGpuOfMix = new WeakMap<SizeMix, HostPerGpu>();
+
+/** CPU and memory per GPU of the mix's GPU shapes, each over the shapes that name it. */
+export function hostPerGpu(mix: SizeMix): HostPerGpu {
+  let out = perGpuOfMix.get(mix);
+  if (out) return out;
+  let cpu = 0;
+  let cpuGpus = 0;
+  let mem = 0;
+  let memGpus = 0;
+  for (const t of mix) {
+    if (t.count === 0) continue;
+    const gpus = (t.weight * t.count * t.milli) / WHOLE;
+    if (t.cpuMilli !== undefined) {
+      cpu += t.weight * t.cpuMilli;
+      cpuGpus += gpus;
+    }
+    if (t.memMiB !== undefined) {
+      mem += t.weight * t.memMiB;
+      memGpus += gpus;
+    }
+  }
+  out = { cpuMilli: cpuGpus > 0 ? cpu / cpuGpus : undefined, memMiB: memGpus > 0 ? mem / memGpus : undefined };
+  perGpuOfMix.set(mix, out);
+  return out;
+}
+
+/** Free GPU milli that the free CPU or memory cannot back at `perGpu` (the larger
+ * shortfall of the two); a figure the node or the mix lacks is not counted. */
+export function strandedMilli(freeGpuMilli: number, host: HostFree, perGpu: HostPerGpu): number {
+  let backed = Infinity;
+  if (perGpu.cpuMilli && host.cpuFreeMilli !== undefined) backed = Math.min(backed, (Math.max(0, host.cpuFreeMilli) / perGpu.cpuMilli) * WHOLE);
+  if (perGpu.memMiB && host.memFreeMiB !== undefined) backed = Math.min(backed, (Math.max(0, host.memFreeMiB) / perGpu.memMiB) * WHOLE);
+  return Math.max(0, freeGpuMilli - backed);
+}
+
+/** How much GPU placing the ask strands on the node (0 when it strands none or frees some:
+ * crediting that would pull pods onto CPU-poor nodes, which measured worse). */
+export function strandingGrowth(node: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: SizeMix): number {
+  const perGpu = hostPerGpu(mix);
+  if (perGpu.cpuMilli === undefined && perGpu.memMiB === undefined) return 0;
+  const free = freeMilli(node.gpus);
+  const before = strandedMilli(free, node, perGpu);
+  const after = strandedMilli(free - ask.count * ask.milli, { cpuFreeMilli: minus(node.cpuFreeMilli, ask.cpuMilli), memFreeMiB: minus(node.memFreeMiB, ask.memMiB) }, perGpu);
+  return Math.max(0, after - before);
+}
 
 /** Score (criterion 1) and GPU choice (criterion 3) of the fragmentation policy: an
- * integer 0..100, 50 when fragmentation does not grow. */
+ * integer 0..100, 50 when neither fragmentation nor stranded GPU grows. */
 export function fragmentationPlacement(
   node: NodeView & { gpus: GpuSlots },
   ask: GpuAsk,
@@ -219,7 +282,8 @@ export function fragmentationPlacement(
   before?: number,
 ): { choice: GpuChoice; score: number } {
   const { choice, delta } = bestByFragmentation(node, ask, mix, before);
-  return { choice, score: Math.trunc(100 / (1 + Math.exp(delta / FRAGMENTATION_LEVEL_MILLI))) };
+  const growth = delta + STRANDING_CHARGE * strandingGrowth(node, ask, mixOrSelf(mix, ask));
+  return { choice, score: Math.trunc(100 / (1 + Math.exp(growth / FRAGMENTATION_LEVEL_MILLI))) };
 }
 
 export const fragmentationAware: Policy = {
