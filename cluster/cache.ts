@@ -17,6 +17,7 @@ import { RecentSizes } from '../placement/size-mix.js';
 import { parseModelList } from '../placement/gpu-model.js';
 import { ANNOTATION_GPU_MODEL } from '../scheduler/pod-ask.js';
 import { WHOLE, type NodeView, type SizeMix } from '../placement/types.js';
+import { nodeClasses, nodeClassKey, withScarcity, type NodeClass } from '../placement/scarcity.js';
 
 /** A change the cache applied, for whoever must react (the queue manager). */
 export type CacheChange =
@@ -64,6 +65,10 @@ export class ClusterCache {
   /** True once the first full list of nodes and pods has been applied. */
   synced = false;
   private readonly listeners: Array<(c: CacheChange) => void> = [];
+  /** Node classes for the shapes' scarcity: null after a node's class changed. */
+  private classes: NodeClass[] | null = null;
+  /** The recent mix last weighed by scarcity, and the result. */
+  private mixWeighed: { from: SizeMix; classes: NodeClass[]; out: SizeMix } | null = null;
 
   constructor(opts: ClusterCacheOptions) {
     this.resources = opts.resources;
@@ -87,6 +92,8 @@ export class ClusterCache {
     const facts = nodeFacts(node, this.resources);
     if (!facts.name) return;
     const rec = this.record(facts.name);
+    // Status updates arrive every few seconds per node; only a new class changes scarcity.
+    if (!rec.facts || classKey(rec.facts, this.resources) !== classKey(facts, this.resources)) this.classes = null;
     rec.facts = facts;
     rec.views = null;
     if (this.listeners.length) this.emit({ kind: 'node', name: facts.name });
@@ -95,6 +102,7 @@ export class ClusterCache {
   deleteNode(name: string): void {
     const rec = this.nodes.get(name);
     if (!rec) return;
+    if (rec.facts) this.classes = null;
     rec.facts = null;
     rec.views = null;
     if (rec.pods.size === 0 && this.assumedOn(name) === 0) this.nodes.delete(name);
@@ -132,6 +140,7 @@ export class ClusterCache {
   replaceAll(nodes: readonly V1Node[], pods: readonly V1Pod[]): void {
     const ledger = [...this.ledger.values()];
     this.nodes.clear();
+    this.classes = null;
     this.pods.clear();
     this.ledger.clear();
     for (const n of nodes) this.upsertNode(n);
@@ -334,9 +343,22 @@ export class ClusterCache {
     return this.pods.values();
   }
 
-  /** The recent mix of GPU ask shapes (GPUs, CPU, memory, models), for the fragmentation policy. */
+  /** The recent mix of GPU ask shapes (GPUs, CPU, memory, models), each with its scarcity
+   * on the known nodes (placement/scarcity.ts), for the fragmentation policy. The same
+   * array until a new pod is seen or a node's class changes. */
   sizeMix(): SizeMix {
-    return this.recent.mix();
+    const from = this.recent.mix();
+    const classes = (this.classes ??= nodeClasses(this.classFigures()));
+    const w = this.mixWeighed;
+    if (w && w.from === from && w.classes === classes) return w.out;
+    const out = withScarcity(from, classes);
+    this.mixWeighed = { from, classes, out };
+    return out;
+  }
+
+  /** What an empty node of each known node can take: all its managed GPUs, product, CPU, memory. */
+  private *classFigures(): Iterable<Omit<NodeClass, 'nodes'>> {
+    for (const rec of this.nodes.values()) if (rec.facts) yield classOf(rec.facts, this.resources);
   }
 
   /** GPU inventory per node: what /api/v1/nodes and the metrics report. */
@@ -383,3 +405,12 @@ export class ClusterCache {
     return this.pods.size;
   }
 }
+
+/** A node's class figures (see NodeClass): GPUs of every managed resource together. */
+function classOf(f: NodeFacts, resources: readonly string[]): Omit<NodeClass, 'nodes'> {
+  let gpus = 0;
+  for (const r of resources) gpus += f.allocatable[r] ?? 0;
+  return { gpus, product: f.product, cpuMilli: f.cpuMilli > 0 ? f.cpuMilli : undefined, memMiB: f.memMiB > 0 ? f.memMiB : undefined };
+}
+
+const classKey = (f: NodeFacts, resources: readonly string[]): string => nodeClassKey(classOf(f, resources));

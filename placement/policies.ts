@@ -15,14 +15,15 @@
 //                memory-aware)
 //                1. prefer the placement that grows the node's expected fragmentation
 //                   plus twice the GPU it strands least, in levels: score =
-//                   int(100 x sigmoid(-growth / 6 GPUs)), so placements within a few
+//                   int(100 x sigmoid(-growth / 4 GPUs)), so placements within a few
 //                   hundredths of a GPU of each other score alike.
 //                   A node's fragmentation for one ask shape is the free GPU capacity the
 //                   shape cannot use: all of it when the node lacks the GPUs, CPU or memory
 //                   for even one copy of the shape or has a GPU model it does not accept;
 //                   else the free milli of GPUs too small for it, plus, for GPU shares,
 //                   half of the rest that free CPU/memory cannot back (see fragmentation()).
-//                   Weighted by how often the shape arrives (size mix).
+//                   Weighted by how often the shape arrives (size mix) times how scarce
+//                   the nodes that can take it are (scarcity.ts).
 //                   Stranded GPU: the node's free GPU that its free CPU or memory cannot
 //                   back at the size mix's CPU and memory per GPU (strandedMilli()). Only
 //                   growth is charged: a placement that un-strands GPU earns nothing.
@@ -132,8 +133,8 @@ function acceptedMemo(product: string, models: readonly string[]): boolean {
  * free CPU and memory only k: half of the GPU the shape could use times (1 - k/n) counts
  * too. (Counting all of it helped share-only traces and hurt multi-GPU and model-bound
  * ones; counting it for whole-GPU shapes hurt both: bench/results, README "Placement
- * quality".) Without host figures this is exactly FGD's measure. CPU-only shapes (count 0)
- * are skipped: FGD counts all free GPU as their fragment on every node, which grows alike
+ * quality".) Each shape counts weight x scarcity (scarcity.ts; absent: 1). Without host
+ * figures or scarcity this is exactly FGD's measure. CPU-only shapes (count 0) are skipped: FGD counts all free GPU as their fragment on every node, which grows alike
  * for every placement of a pod. */
 export function fragmentation(s: GpuSlots, mix: SizeMix, host?: HostFree): number {
   const free = freeMilli(s);
@@ -158,9 +159,10 @@ export function fragmentation(s: GpuSlots, mix: SizeMix, host?: HostFree): numbe
       }
     }
     const k = copies === 0 ? 0 : Math.min(copies, hostCopies(host, t));
-    if (k === 0) total += t.weight * free;
-    else if (t.milli >= WHOLE) total += t.weight * (free - usable);
-    else total += t.weight * (free - usable + SHARE_HOST_PART * usable * (1 - k / copies));
+    const w = t.weight * (t.scarcity ?? 1);
+    if (k === 0) total += w * free;
+    else if (t.milli >= WHOLE) total += w * (free - usable);
+    else total += w * (free - usable + SHARE_HOST_PART * usable * (1 - k / copies));
   }
   return total;
 }
@@ -212,7 +214,7 @@ export function bestByFragmentation(
 /** Width of a score level, in milli-GPU of growth (the sigmoid's scale; FGD's plugin
  * uses 1000 with its own mix weights). Tuned on the four shared openb lists (README
  * "Placement quality"). */
-export const FRAGMENTATION_LEVEL_MILLI = 6000;
+export const FRAGMENTATION_LEVEL_MILLI = 4000;
 
 /** How many milli of fragmentation growth one milli of newly stranded GPU counts as. */
 export const STRANDING_CHARGE = 2;

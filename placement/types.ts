@@ -55,6 +55,9 @@ export interface SizeMixEntry {
   /** Accepted GPU models of the shape (empty or absent = any); a node of another model
    * cannot serve it, so all its free GPU counts as fragment for it. */
   models?: readonly string[];
+  /** How scarce the nodes that can take the shape are (scarcity.ts); the fragmentation
+   * policy weighs the shape's fragment by weight x scarcity. Absent: 1. */
+  scarcity?: number;
 }
 export type SizeMix = readonly SizeMixEntry[];
 

@@ -11,6 +11,7 @@ import { applyChoice, binpack, fragmentation, fragmentationAware, fragmentationP
 import { makeBestFitPolicy, makeRandomPolicy } from '../../placement/reference-policies.js';
 import { fgdFragmentation, fgdPlace, fgdTypicalShapes, type FgdNode, type FgdPod } from '../../placement/fgd-reference.js';
 import { sizeMix } from '../../placement/size-mix.js';
+import { nodeClasses, withScarcity, type NodeClass } from '../../placement/scarcity.js';
 import { WHOLE, type GpuAsk, type GpuSlots, type NodeView, type SizeMix } from '../../placement/types.js';
 import { kubeSchedulerTotal } from '../../placement/kube-scores.js';
 import { bestFeasible } from '../../placement/best-nodes.js';
@@ -77,6 +78,11 @@ export function traceSizeMix(pods: readonly TracePod[]): SizeMix {
   return sizeMix([...tally.values()]);
 }
 
+/** The trace cluster's node classes, for the shapes' scarcity (placement/scarcity.ts); the
+ * extender's cache builds the same from the nodes' allocatable figures. */
+export const traceNodeClasses = (nodes: readonly TraceNode[]): NodeClass[] =>
+  nodeClasses(nodes.map((n) => ({ gpus: n.gpus, product: n.model, cpuMilli: n.cpuMilli, memMiB: n.memMiB })));
+
 export interface SimPoint {
   /** Arrived GPU demand, % of capacity (5, 10, ... 130). */
   arrivedPct: number;
@@ -107,7 +113,8 @@ export interface SimOptions {
   pods: readonly TracePod[];
   policy: SimPolicyName;
   seed: number;
-  /** Size mix for the fragmentation policy; default: the pod list's own shapes. */
+  /** Size mix for the fragmentation policy; default: the pod list's own shapes, with
+   * their scarcity on this cluster. */
   mix?: SizeMix;
   inflation?: number;
   stepPct?: number;
@@ -228,7 +235,7 @@ export function simulate(opts: SimOptions): SimResult {
   const { nodes, policy: policyName, seed } = opts;
   const inflation = opts.inflation ?? 1.3;
   const step = opts.stepPct ?? 5;
-  const mix = opts.mix ?? traceSizeMix(opts.pods);
+  const mix = opts.mix ?? withScarcity(traceSizeMix(opts.pods), traceNodeClasses(nodes));
   const capacityMilli = nodes.reduce((s, n) => s + n.gpus * WHOLE, 0);
   const order = arrivals(opts.pods, capacityMilli, inflation, seededRandom(seed));
   const rng = seededRandom(seed ^ 0x9e3779b9);

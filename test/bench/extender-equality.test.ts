@@ -11,7 +11,8 @@ import { Extender } from '../../scheduler/extender.js';
 import type { PodBinder } from '../../scheduler/binder.js';
 import { createLogger } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
-import { sluiceScore, traceAsk, traceView } from '../../bench/simulate/engine.js';
+import { sluiceScore, traceAsk, traceNodeClasses, traceView } from '../../bench/simulate/engine.js';
+import { withScarcity } from '../../placement/scarcity.js';
 import type { TraceNode, TracePod } from '../../bench/simulate/trace.js';
 import { fits } from '../../placement/fit.js';
 import { applyChoice, toExtenderScores } from '../../placement/policies.js';
@@ -87,6 +88,11 @@ t.test('extender prioritize and the simulator scoring rank nodes identically', a
   const ext = new Extender({ cache, binder: noBinder, defaultPolicy: 'fragmentation', log, metrics: new Metrics({ defaultMetrics: false }) });
   const mix = cache.sizeMix();
   t.ok(mix.some((e) => e.cpuMilli !== undefined && e.memMiB !== undefined && e.models !== undefined), 'the size mix keeps CPU, memory and models');
+  // The simulator weighs its mix by scarcity on its own node list (engine.ts); the cache,
+  // on the nodes it was given: the same cluster gives the same weights.
+  const unweighed = mix.map(({ scarcity: _, ...e }) => e);
+  t.same(withScarcity(unweighed, traceNodeClasses(nodes)), mix, 'scarcity from the trace nodes equals the cache\'s');
+  t.ok(new Set(mix.map((e) => e.scarcity)).size > 1, 'the shapes differ in scarcity');
 
   for (const p of shapes) {
     const incoming = pod(p);
