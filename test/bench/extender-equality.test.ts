@@ -100,7 +100,7 @@ t.test('extender prioritize and the simulator scoring rank nodes identically', a
     const ask = traceAsk(p, RES);
     const feasible = views.map((v) => fits(v, ask));
     const raw = views.filter((_, i) => feasible[i]).map((v) => sluiceScore(v, ask, mix).score);
-    const scaled = toExtenderScores(raw, 'relative');
+    const scaled = toExtenderScores(raw, 'levels');
     let j = 0;
     const want = views.map((_, i) => (feasible[i] ? scaled[j++]! : 0));
     t.same(got.map((h) => h.Score), want, `${p.numGpu} GPU(s), ${p.cpuMilli}m, models ${p.models.join('|') || 'any'}: the same 0..10 scores`);

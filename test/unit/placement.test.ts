@@ -91,6 +91,9 @@ t.test('fragmentation policy fills the GPU a share fits exactly', async (t) => {
 t.test('extender scores are integers 0..10; equal relative scores are neutral', async (t) => {
   t.same(toExtenderScores([-5, 0, 5], 'relative'), [0, 5, 10]);
   t.same(toExtenderScores([3, 3], 'relative'), [5, 5]);
+  t.same(toExtenderScores([50, 49, 47, 12], 'levels'), [10, 9, 7, 0], 'levels: one point per level below the best, a far-off node does not squeeze the rest');
+  t.same(toExtenderScores([50, 50], 'levels'), [5, 5]);
+  t.equal(fragmentationAware.scale, 'levels');
   t.same(toExtenderScores([12.4, -1, 4.6], 'absolute'), [10, 0, 5]);
 });
 
