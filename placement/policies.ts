@@ -227,8 +227,8 @@ export interface HostPerGpu {
   memMiB?: number | undefined;
 }
 
-// The mix changes far less often than nodes are scored (the simulator's is fixed, the
-// extender's RecentSizes hands out one array until a new shape arrives).
+// The mix changes far less often than nodes are scored (the simulator's is fixed; the
+// extender's cache hands out one array until the next GPU pod is seen).
 const perGpuOfMix = new WeakMap<SizeMix, HostPerGpu>();
 
 /** CPU and memory per GPU of the mix's GPU shapes, each over the shapes that name it. */
