@@ -8,7 +8,7 @@
 // what keeps two binds racing for the last GPUs from both succeeding, without node
 // locks or API reads on the hot path.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import { nodeFacts, type NodeFacts } from './node-facts.js';
+import { nodeClassFigures, nodeFacts, sameNodeClass, type NodeFacts } from './node-facts.js';
 import type { ResourceAmount } from './pod-request.js';
 import { podRecord, type PodRecord } from './pod-record.js';
 
@@ -17,7 +17,7 @@ import { RecentSizes } from '../placement/size-mix.js';
 import { parseModelList } from '../placement/gpu-model.js';
 import { ANNOTATION_GPU_MODEL } from '../scheduler/pod-ask.js';
 import { WHOLE, type NodeView, type SizeMix } from '../placement/types.js';
-import { nodeClasses, nodeClassKey, withScarcity, type NodeClass } from '../placement/scarcity.js';
+import { nodeClasses, withScarcity, type NodeClass } from '../placement/scarcity.js';
 
 /** A change the cache applied, for whoever must react (the queue manager). */
 export type CacheChange =
@@ -93,7 +93,7 @@ export class ClusterCache {
     if (!facts.name) return;
     const rec = this.record(facts.name);
     // Status updates arrive every few seconds per node; only a new class changes scarcity.
-    if (!rec.facts || classKey(rec.facts, this.resources) !== classKey(facts, this.resources)) this.classes = null;
+    if (!rec.facts || !sameNodeClass(rec.facts, facts, this.resources)) this.classes = null;
     rec.facts = facts;
     rec.views = null;
     if (this.listeners.length) this.emit({ kind: 'node', name: facts.name });
@@ -358,7 +358,7 @@ export class ClusterCache {
 
   /** What an empty node of each known node can take: all its managed GPUs, product, CPU, memory. */
   private *classFigures(): Iterable<Omit<NodeClass, 'nodes'>> {
-    for (const rec of this.nodes.values()) if (rec.facts) yield classOf(rec.facts, this.resources);
+    for (const rec of this.nodes.values()) if (rec.facts) yield nodeClassFigures(rec.facts, this.resources);
   }
 
   /** GPU inventory per node: what /api/v1/nodes and the metrics report. */
@@ -405,12 +405,3 @@ export class ClusterCache {
     return this.pods.size;
   }
 }
-
-/** A node's class figures (see NodeClass): GPUs of every managed resource together. */
-function classOf(f: NodeFacts, resources: readonly string[]): Omit<NodeClass, 'nodes'> {
-  let gpus = 0;
-  for (const r of resources) gpus += f.allocatable[r] ?? 0;
-  return { gpus, product: f.product, cpuMilli: f.cpuMilli > 0 ? f.cpuMilli : undefined, memMiB: f.memMiB > 0 ? f.memMiB : undefined };
-}
-
-const classKey = (f: NodeFacts, resources: readonly string[]): string => nodeClassKey(classOf(f, resources));

@@ -57,3 +57,19 @@ function unusableReason(node: V1Node): string | null {
   if (ready.status !== 'True') return `node is NotReady (${ready.reason ?? ready.status})`;
   return null;
 }
+
+/** What an empty node can take, for the shapes' scarcity (placement/scarcity.ts): the GPUs
+ * of every managed resource together, product, CPU and memory (undefined when not reported). */
+export function nodeClassFigures(f: NodeFacts, resources: readonly string[]): { gpus: number; product: string; cpuMilli: number | undefined; memMiB: number | undefined } {
+  let gpus = 0;
+  for (const r of resources) gpus += f.allocatable[r] ?? 0;
+  return { gpus, product: f.product, cpuMilli: f.cpuMilli > 0 ? f.cpuMilli : undefined, memMiB: f.memMiB > 0 ? f.memMiB : undefined };
+}
+
+/** Do two facts of a node give the same class figures (compared without building keys:
+ * this runs on every node status update). */
+export function sameNodeClass(a: NodeFacts, b: NodeFacts, resources: readonly string[]): boolean {
+  if (a.product !== b.product || a.cpuMilli !== b.cpuMilli || a.memMiB !== b.memMiB) return false;
+  for (const r of resources) if ((a.allocatable[r] ?? 0) !== (b.allocatable[r] ?? 0)) return false;
+  return true;
+}

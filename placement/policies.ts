@@ -285,7 +285,8 @@ export function fragmentationPlacement(
   before?: number,
 ): { choice: GpuChoice; score: number } {
   const { choice, delta } = bestByFragmentation(node, ask, mix, before);
-  const growth = delta + STRANDING_CHARGE * strandingGrowth(node, ask, mixOrSelf(mix, ask));
+  // With no history the mix names no CPU or memory, and nothing counts as stranded.
+  const growth = delta + STRANDING_CHARGE * strandingGrowth(node, ask, mix);
   return { choice, score: Math.trunc(100 / (1 + Math.exp(growth / FRAGMENTATION_LEVEL_MILLI))) };
 }
 

@@ -101,6 +101,10 @@ t.test('the size mix carries each shape\'s scarcity on the known nodes, kept unt
   t.ok(m2[1]!.scarcity! < m[1]!.scarcity!, 'a second 8-GPU node: the 8-GPU shape is less scarce');
   c.deleteNode('big2');
   t.same(c.sizeMix(), m, 'and back when it goes');
+  c.upsertNode(gpuNode('big', { gpus: 4 }));
+  t.ok(c.sizeMix()[1]!.scarcity! < m[1]!.scarcity!, 'a node that changes class (8 GPUs to 4): no home for 8 GPUs, scarcity falls back to 1 before scaling');
+  c.upsertNode(gpuNode('big', { gpus: 8 }));
+  t.same(c.sizeMix(), m);
   c.replaceAll([gpuNode('big', { gpus: 8 })], []);
   t.equal(c.sizeMix()[1]!.scarcity, c.sizeMix()[0]!.scarcity, 'a relist with only 8-GPU nodes: no shape is scarcer');
 });
