@@ -25,11 +25,10 @@ import {
   Watch,
   setHeaderOptions,
   type V1CustomResourceDefinition,
-  type V1Node,
   type V1Pod,
   type V1PodTemplateSpec,
 } from '@kubernetes/client-node';
-import { reachableCluster, sluiceApi } from './cluster.js';
+import { makeGpuNode, reachableCluster, sluiceApi } from './cluster.js';
 
 const RUN = Date.now().toString(36);
 const NS = `sluice-e2e-jobs-${RUN}`;
@@ -111,13 +110,7 @@ if (skip !== null || 'skip' in found) {
     });
   };
 
-  const makeNode = async (name: string, gpus: number): Promise<void> => {
-    await core.createNode({ body: { metadata: { name, labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB', 'sluice.io/e2e': RUN } } } as V1Node });
-    await core.patchNode({ name, body: { spec: { taints: null } } }, merge);
-    const alloc = { cpu: '64', memory: '256Gi', pods: '110', [GPU]: String(gpus) };
-    const now = new Date();
-    await core.patchNodeStatus({ name, body: { status: { capacity: alloc, allocatable: alloc, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'sluice jobs e2e', lastHeartbeatTime: now, lastTransitionTime: now }] } } }, merge);
-  };
+  const makeNode = (name: string, gpus: number): Promise<void> => makeGpuNode(core, name, gpus, RUN, 'sluice jobs e2e');
 
   /** A pod template as an operator's manifest has it: no sluice labels at all. */
   const podTemplate = (gpus: number): V1PodTemplateSpec => ({
