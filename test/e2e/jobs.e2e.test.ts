@@ -93,7 +93,7 @@ if (skip !== null || 'skip' in found) {
       group,
       scope: 'Namespaced',
       names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
-      versions: versions.map((name, i) => ({ name, served: true, storage: i === 0, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } })),
+      versions: versions.map((name, i) => ({ name, served: true, storage: i === 0, schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } } })),
     },
   });
   const installCrd = async (c: V1CustomResourceDefinition): Promise<void> => {
