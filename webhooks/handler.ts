@@ -1,8 +1,9 @@
 // The webhooks at the edge: reads the request, asks the pure decisions (mutate.ts,
 // validate.ts), reads the queue directory (cached; no database round trip in the common
-// case) and the pod's owning workload (workloads/, cached per object), logs one line per decision, records it in the audit (never for dryRun) and
-// counts it. Nothing here throws for a request it cannot understand: such a request gets
-// a well-formed answer saying why.
+// case) and the workload that owns the pod (workloads/, cached per object), logs one line
+// per decision, records it in the audit (never for dryRun) and counts it. Nothing here
+// throws for a request it cannot understand: such a request gets a well-formed answer
+// saying why.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -14,7 +15,7 @@ import { inScope } from './pod-facts.js';
 import type { ClusterFacts, WebhookPolicy } from './policy.js';
 import { checkPodSpec, checkQueue, checkUpdate, isJobAsk, type Verdict } from './validate.js';
 import { templateAsksGpu } from '../workloads/kind.js';
-import { resolveWorkload, type ObjectReader, type Resolution } from '../workloads/resolve.js';
+import { NO_WORKLOAD, resolveWorkload, type ObjectReader, type Resolution } from '../workloads/resolve.js';
 
 export interface AdmissionHandlerOptions {
   policy: WebhookPolicy;
@@ -28,8 +29,6 @@ export interface AdmissionHandlerOptions {
   /** Reads the workloads that own pods (job frameworks); absent = off: a job is the pod's controller. */
   workloads?: ObjectReader | null;
 }
-
-const NO_WORKLOAD: Resolution = Object.freeze({ status: 'none' });
 
 type Webhook = 'mutate' | 'validate';
 

@@ -46,7 +46,8 @@ export type Resolution =
   | { status: 'found'; workload: Workload }
   | { status: 'unreadable'; reason: string };
 
-const NONE: Resolution = Object.freeze({ status: 'none' });
+/** No known workload owns the pod. */
+export const NO_WORKLOAD: Resolution = Object.freeze({ status: 'none' });
 
 /** Rule 1: where the pod's workload chain starts, if anywhere. */
 export function entryOf(pod: V1Pod): { kind: WorkloadKind; ref: WorkloadRef } | undefined {
@@ -68,7 +69,7 @@ function parentOf(obj: KubeObject): { kind: WorkloadKind; ref: WorkloadRef } | u
 
 export async function resolveWorkload(pod: V1Pod, namespace: string, reader: ObjectReader, gpuResources: readonly string[]): Promise<Resolution> {
   let at = entryOf(pod);
-  if (!at) return NONE;
+  if (!at) return NO_WORKLOAD;
   const chain: Array<{ kind: WorkloadKind; obj: KubeObject }> = [];
   for (let depth = 0; at && depth < MAX_DEPTH; depth++) {
     const { kind, ref } = at;
