@@ -113,6 +113,16 @@ export interface SluiceConfig {
     /** Queue store unreadable (Postgres down, nothing cached): admit without quota checks, or deny. */
     onStoreDown: 'allow' | 'deny';
   };
+  /** Job frameworks (workloads/): a pod's job and gang from the workload that owns it
+   * (Job, JobSet, PyTorchJob, TFJob, MPIJob, RayCluster, RayJob, LeaderWorkerSet). */
+  jobFrameworks: {
+    /** Read owning workloads (needs get on their kinds); false: a job is the pod's controller, a gang only by sluice.io/gang-size. */
+    enabled: boolean;
+    /** How long a workload object read from the apiserver is used before it is read again. */
+    cacheSeconds: number;
+    /** Give up reading a workload after this long; its pods are then their own jobs (with a warning). */
+    readTimeoutMs: number;
+  };
   /** Elect one leader among replicas with a Lease (queue.lease*): only the leader serves the
    * extender and runs the queue manager. false: this process acts alone (one replica only). */
   leaderElection: boolean;
@@ -328,6 +338,17 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
       },
       required: ['gpuTaint', 'queueing', 'serviceAccount', 'jobTypes', 'guaranteedPriorityClass', 'guaranteedPriority', 'bestEffortPriorityClass', 'bestEffortPriority', 'guaranteedPreemptionPolicy', 'bestEffortPreemptionPolicy', 'onStoreDown'],
     },
+    jobFrameworks: {
+      type: 'object',
+      additionalProperties: false,
+      default: { enabled: true, cacheSeconds: 30, readTimeoutMs: 1000 },
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        cacheSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 30 },
+        readTimeoutMs: { type: 'integer', minimum: 50, maximum: 4000, default: 1000 },
+      },
+      required: ['enabled', 'cacheSeconds', 'readTimeoutMs'],
+    },
     leaderElection: { type: 'boolean', default: true },
     queue: {
       type: 'object',
@@ -418,6 +439,7 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
     'store',
     'api',
     'webhooks',
+    'jobFrameworks',
     'leaderElection',
     'queue',
     'certs',

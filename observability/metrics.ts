@@ -68,6 +68,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly workloadReads = new Counter({
+    name: 'sluice_workload_reads_total',
+    help: 'Workload objects (Job, JobSet, PyTorchJob, ...) read from the apiserver to find a pod\'s job and gang, by kind and result (found, not_found, no_crd, forbidden, error); cache hits are not counted.',
+    labelNames: ['kind', 'result'] as const,
+    registers: [this.registry],
+  });
+
   readonly assumedPods = new Gauge({
     name: 'sluice_assumed_pods',
     help: 'Pods bound by the extender whose binding the watch has not shown yet.',

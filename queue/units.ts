@@ -8,7 +8,11 @@
 // - gang size g > 1: the job's gated pods form one unit, released whole, and only once g
 //   pods exist ("gang: 2 of 4 pods seen" until then). A gang with pods already released
 //   is in flight (a restart in the middle of its release, or a member re-created by its
-//   controller): its gated pods are released at once, never left half started.
+//   controller): its gated pods up to the gang size are released at once, never left half
+//   started.
+// - Pods above a gang whose g members are all released are elastic members (a RayCluster's
+//   autoscaled workers above minReplicas): each is a unit of its own, checked against
+//   quota and room like a gang-size-1 pod.
 // - A gang whose other members already Succeeded needs only the rest: a member that
 //   failed and was re-created completes it, so it waits for quota and room, not for pods
 //   that will never come. Succeeded members count modulo the gang size, so the next wave
@@ -158,7 +162,9 @@ export function waitingUnits(pods: Iterable<Readonly<PodRecord>>, gated: (p: Rea
     const released = members.length - waiting.length;
     const finished = (succeeded.get(key) ?? 0) % gang;
     if (released > 0) {
-      units.push(makeUnit(key, base, gang, waiting, true, null));
+      const missing = Math.max(0, gang - released);
+      if (missing > 0) units.push(makeUnit(key, base, gang, waiting.slice(0, missing), true, null));
+      for (const p of waiting.slice(missing)) units.push(makeUnit(`${key}/${p.name}`, base, 1, [p], false, null));
     } else if (finished > 0 && waiting.length <= gang - finished) {
       units.push(makeUnit(key, base, gang, waiting, false, null));
     } else if (waiting.length < gang) {

@@ -26,6 +26,7 @@ import type { Store } from '../store/store.js';
 import type { QueueManager } from '../queue/manager.js';
 import type { Leadership } from '../cluster/leader.js';
 import { submitWarning } from '../queue/preview.js';
+import type { ObjectReader } from '../workloads/resolve.js';
 import { apiTlsOptions, checkClientCertConfig, connectionOptions, limitBodies, nodeServerOptions, requireClientCerts, type ApiTls } from './listeners.js';
 
 export interface AppParts {
@@ -53,6 +54,8 @@ export interface AppParts {
   leadership?: Leadership;
   /** The queue manager (admin API job routes, submit-time warnings); null when off. */
   queueManager?: QueueManager | null;
+  /** Reads the workloads that own pods (jobFrameworks); absent/null = off. */
+  workloads?: ObjectReader | null;
 }
 
 export interface Servers {
@@ -111,6 +114,7 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
     queuePreview: parts.queueManager
       ? (pod) => submitWarning(parts.queueManager!.current(), pod, config.gpuResources, Date.now())
       : undefined,
+    workloads: parts.workloads ?? null,
   });
   await api.register(webhookRoutes, { handler: admission, metrics });
 

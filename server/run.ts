@@ -27,6 +27,8 @@ import { QueueManager } from '../queue/manager.js';
 import { BullReleaser, InMemoryReleaser, KubeGatePatcher, type ReleaseSink } from '../queue/releaser.js';
 import { GATE_QUEUE } from '../webhooks/labels.js';
 import { randomBytes } from 'node:crypto';
+import { ApiTransport } from '../cluster/api-transport.js';
+import { WorkloadReader } from '../workloads/reader.js';
 import { buildServers, type Servers } from './app.js';
 import { keepTlsPolicy } from './listeners.js';
 
@@ -179,6 +181,15 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
   if (store) preemptionSinks.push(store.preemptions);
   if (liveKc) preemptionSinks.push(new PreemptionEvents(kubeEventPoster(liveKc), log));
 
+  // Job frameworks: the workloads that own pods, read on the admission path (cached).
+  const workloadApi = liveKc && config.jobFrameworks.enabled ? new ApiTransport(liveKc, { maxSockets: 4 }) : null;
+  const workloads = workloadApi
+    ? new WorkloadReader((path, timeoutMs) => workloadApi.call('GET', path, { timeoutMs }), log, metrics, {
+        cacheTtlMs: config.jobFrameworks.cacheSeconds * 1000,
+        timeoutMs: config.jobFrameworks.readTimeoutMs,
+      })
+    : null;
+
   const tlsCert = await prepareServingCert(config, liveKc, log, metrics);
   const servers = await buildServers({
     config: tlsCert.config,
@@ -196,6 +207,7 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
     kubeConfig: liveKc,
     queueManager: queue?.manager ?? null,
     leadership,
+    workloads,
   });
   if (servers.tlsOptions) tlsCert.attach(keepTlsPolicy(servers.api.server as unknown as SecureContextTarget, servers.tlsOptions));
   const apiUrl = await servers.api.listen({ host: config.https.host, port: config.https.port });
@@ -232,6 +244,7 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
       await pcWatcher?.stop();
       await servers.api.close();
       await servers.ops.close();
+      workloadApi?.close();
       await store?.close(); // after the webhooks stop: flushes the audit buffer
     },
   };

@@ -1,8 +1,9 @@
 // The webhooks at the edge: reads the request, asks the pure decisions (mutate.ts,
 // validate.ts), reads the queue directory (cached; no database round trip in the common
-// case), logs one line per decision, records it in the audit (never for dryRun) and
-// counts it. Nothing here throws for a request it cannot understand: such a request gets
-// a well-formed answer saying why.
+// case) and the workload that owns the pod (workloads/, cached per object), logs one line
+// per decision, records it in the audit (never for dryRun) and counts it. Nothing here
+// throws for a request it cannot understand: such a request gets a well-formed answer
+// saying why.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -13,6 +14,8 @@ import { mutatePod } from './mutate.js';
 import { inScope } from './pod-facts.js';
 import type { ClusterFacts, WebhookPolicy } from './policy.js';
 import { checkPodSpec, checkQueue, checkUpdate, isJobAsk, type Verdict } from './validate.js';
+import { templateAsksGpu } from '../workloads/kind.js';
+import { NO_WORKLOAD, resolveWorkload, type ObjectReader, type Resolution } from '../workloads/resolve.js';
 
 export interface AdmissionHandlerOptions {
   policy: WebhookPolicy;
@@ -23,6 +26,8 @@ export interface AdmissionHandlerOptions {
   metrics: Metrics;
   /** Where a pod gated now stands in its queue (queue/preview.ts); absent = no warning. */
   queuePreview?: (pod: V1Pod) => string | null;
+  /** Reads the workloads that own pods (job frameworks); absent = off: a job is the pod's controller. */
+  workloads?: ObjectReader | null;
 }
 
 type Webhook = 'mutate' | 'validate';
@@ -111,8 +116,11 @@ export class AdmissionHandler {
     if (typeof pod === 'string') return { ...allowUntouched(req, `${pod}; left unchanged`), outcome: 'unreadable' };
     if (isKubeletPod(pod, req)) return allowUntouched(req, KUBELET_POD);
     const nsLabels = await this.namespaceLabels(req);
-    if (!inScope(pod, nsLabels)) return allowUntouched(req, 'not in a sluice-managed namespace and no sluice.io/queue label');
-    const m = mutatePod({ pod, username: str(req.userInfo?.username), nsLabels, policy: this.o.policy, facts: this.o.facts });
+    const found = await this.workloadOf(pod, req);
+    const workload = found.status === 'found' ? found.workload : null;
+    if (!inScope(pod, nsLabels, workload?.labels)) return allowUntouched(req, 'not in a sluice-managed namespace and no sluice.io/queue label');
+    const m = mutatePod({ pod, username: str(req.userInfo?.username), nsLabels, policy: this.o.policy, facts: this.o.facts, workload });
+    if (found.status === 'unreadable') m.warnings.push(`sluice cannot tell this pod's job and gang: ${found.reason}; the pod is queued as a job of its own, with no gang`);
     const warnings = m.warnings.length > 0 ? { warnings: m.warnings } : {};
     if (m.ops.length === 0) {
       return { response: { uid: req.uid, allowed: true, ...warnings }, outcome: 'allowed', reason: m.warnings[0] ?? (m.gpu ? 'already complete' : 'asks no GPU'), record: m.gpu };
@@ -128,6 +136,13 @@ export class AdmissionHandler {
       reason: `patched ${m.changes.join(', ')}${m.warnings.length > 0 ? `; ${m.warnings.join('; ')}` : ''}`,
       record: true,
     };
+  }
+
+  /** The GPU pod's workload; none for pods that ask no GPU (they are never queued). */
+  private workloadOf(pod: V1Pod, req: AdmissionRequest): Resolution | Promise<Resolution> {
+    const reader = this.o.workloads;
+    if (!reader || !templateAsksGpu(pod, this.o.policy.gpuResources)) return NO_WORKLOAD;
+    return resolveWorkload(pod, str(req.namespace), reader, this.o.policy.gpuResources);
   }
 
   private async decideValidate(req: AdmissionRequest): Promise<Outcome> {

@@ -9,6 +9,8 @@ export const LABEL_USER = 'sluice.io/user';
 export const LABEL_JOB = 'sluice.io/job';
 export const LABEL_JOB_TYPE = 'sluice.io/job-type';
 export const LABEL_GANG_SIZE = 'sluice.io/gang-size';
+/** Kueue's queue label: names the queue when no sluice.io/queue is set (moving from Kueue). */
+export const LABEL_KUEUE_QUEUE = 'kueue.x-k8s.io/queue-name';
 export const ANN_GPUS = 'sluice.io/gpus';
 export const ANN_GPU_CONTAINER = 'sluice.io/gpu-container';
 /** The same annotation the extender reads (one definition: scheduler/pod-ask.ts). */

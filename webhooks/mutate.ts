@@ -4,7 +4,9 @@
 //
 // Steps, for CREATE of an in-scope pod (README "Admission webhooks"):
 //   1. resources: sluice.io/gpus shorthand; requests = limits for managed resources
-//   2. labels sluice.io/queue, qos, user (+ annotations with the raw name and user-verified), job
+//   2. labels sluice.io/queue, qos, user (+ annotations with the raw name and user-verified), job,
+//      gang-size; queue, qos, job and gang come from the owning workload when the pod has none
+//      (workloads/resolve.ts)
 //   (pods asking no managed resource stop here: they are left untouched)
 //   3. toleration for the GPU taint
 //   4. priorityClassName + priority + preemptionPolicy from the QoS label, with the values of
@@ -17,10 +19,12 @@ import { modelAccepted, parseModelList } from '../placement/gpu-model.js';
 import { parseQuantity } from '../cluster/quantity.js';
 import type { PatchOp } from './admission.js';
 import {
-  ANN_GPU_MODEL, ANN_USER, ANN_USER_VERIFIED, escapePointer, GATE_QUEUE, isQos, LABEL_JOB, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe,
+  ANN_GPU_MODEL, ANN_USER, ANN_USER_VERIFIED, escapePointer, GATE_QUEUE, isLabelValue, isQos, LABEL_GANG_SIZE, LABEL_JOB, LABEL_QOS, LABEL_QUEUE, LABEL_USER,
+  labelSafe,
 } from './labels.js';
 import { controllerOf, derivedJob, jobTypeOf, podAnnotations, podLabels, queueOf, shorthandOf } from './pod-facts.js';
 import type { ClusterFacts, Toleration, WebhookPolicy } from './policy.js';
+import type { Workload } from '../workloads/resolve.js';
 
 export interface MutateInput {
   pod: V1Pod;
@@ -28,6 +32,8 @@ export interface MutateInput {
   nsLabels: Readonly<Record<string, string>> | undefined;
   policy: WebhookPolicy;
   facts: ClusterFacts;
+  /** The workload that owns the pod (its job, gang, labels); null/absent: none known. */
+  workload?: Workload | null;
 }
 
 export interface Mutation {
@@ -158,12 +164,13 @@ function mutateResources(pod: V1Pod, policy: WebhookPolicy, ops: PatchOp[], chan
 /** Step 2. Returns the pod's QoS label value after the patch. */
 function mutateLabels(input: MutateInput, ops: PatchOp[], changes: string[]): string {
   const { pod, nsLabels, username } = input;
+  const wl = input.workload ?? null;
   const labels = podLabels(pod);
   const addLabels: Array<[string, string]> = [];
   const addAnns: Array<[string, string]> = [];
 
-  if (labels[LABEL_QUEUE] === undefined) addLabels.push([LABEL_QUEUE, queueOf(pod, nsLabels)]);
-  const qos = labels[LABEL_QOS] ?? 'guaranteed';
+  if (labels[LABEL_QUEUE] === undefined) addLabels.push([LABEL_QUEUE, queueOf(pod, nsLabels, wl?.labels)]);
+  const qos = labels[LABEL_QOS] ?? wl?.labels[LABEL_QOS] ?? 'guaranteed';
   if (labels[LABEL_QOS] === undefined) addLabels.push([LABEL_QOS, qos]);
   // The requester is the user, except for pods a controller makes: there the requester is
   // the controller, and a user label from the pod template is kept.
@@ -180,8 +187,13 @@ function mutateLabels(input: MutateInput, ops: PatchOp[], changes: string[]): st
     if (anns[ANN_USER_VERIFIED] !== 'true') addAnns.push([ANN_USER_VERIFIED, 'true']);
   }
   if (labels[LABEL_JOB] === undefined) {
-    const job = derivedJob(pod);
+    const job = wl?.job ?? derivedJob(pod);
     if (job !== undefined) addLabels.push([LABEL_JOB, job]);
+  }
+  // An explicit sluice.io/gang-size on the pod wins (validation checks whichever is written).
+  // A workload's value that cannot be a label value goes in as an annotation, for validation to deny.
+  if (wl?.gangSize !== undefined && labels[LABEL_GANG_SIZE] === undefined && anns[LABEL_GANG_SIZE] === undefined) {
+    (isLabelValue(wl.gangSize) ? addLabels : addAnns).push([LABEL_GANG_SIZE, wl.gangSize]);
   }
   pushMapOps(ops, '/metadata/labels', pod.metadata?.labels, addLabels, pod.metadata === undefined);
   pushMapOps(ops, '/metadata/annotations', pod.metadata?.annotations, addAnns, pod.metadata === undefined && addLabels.length === 0);

@@ -4,7 +4,7 @@ import type { V1Container, V1OwnerReference, V1Pod } from '@kubernetes/client-no
 import { parseQuantity } from '../cluster/quantity.js';
 import {
   ANN_GPUS, ANN_GPU_CONTAINER, DEFAULT_QUEUE, isLabelValue, LABEL_DEFAULT_QUEUE_NS, LABEL_JOB_TYPE,
-  LABEL_MANAGED_NS, LABEL_QUEUE, labelSafe,
+  LABEL_KUEUE_QUEUE, LABEL_MANAGED_NS, LABEL_QUEUE, labelSafe,
 } from './labels.js';
 
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
@@ -12,14 +12,27 @@ const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 export const podLabels = (pod: V1Pod): Readonly<Record<string, string>> => pod.metadata?.labels ?? NO_LABELS;
 export const podAnnotations = (pod: V1Pod): Readonly<Record<string, string>> => pod.metadata?.annotations ?? NO_LABELS;
 
-/** sluice handles pods in namespaces labelled sluice.io/managed=true and pods that name a queue. */
-export function inScope(pod: V1Pod, nsLabels: Readonly<Record<string, string>> | undefined): boolean {
-  return nsLabels?.[LABEL_MANAGED_NS] === 'true' || podLabels(pod)[LABEL_QUEUE] !== undefined;
+/** The labels of the workload that owns the pod (workloads/resolve.ts), when it has one. */
+export type WorkloadLabels = Readonly<Record<string, string>> | undefined;
+
+/**
+ * sluice handles pods in namespaces labelled sluice.io/managed=true and pods that name a
+ * queue, on themselves or on their workload. (Kueue's queue-name label alone does not
+ * bring a pod in: with Kueue installed, that pod is Kueue's.)
+ */
+export function inScope(pod: V1Pod, nsLabels: Readonly<Record<string, string>> | undefined, workload?: WorkloadLabels): boolean {
+  return nsLabels?.[LABEL_MANAGED_NS] === 'true' || podLabels(pod)[LABEL_QUEUE] !== undefined || workload?.[LABEL_QUEUE] !== undefined;
 }
 
-/** The pod's queue: its label, else the namespace's default-queue label, else "default". */
-export function queueOf(pod: V1Pod, nsLabels: Readonly<Record<string, string>> | undefined): string {
-  const own = podLabels(pod)[LABEL_QUEUE];
+/**
+ * The pod's queue, the first of:
+ *   1. its sluice.io/queue label, 2. its workload's sluice.io/queue label,
+ *   3. its kueue.x-k8s.io/queue-name label, 4. its workload's kueue.x-k8s.io/queue-name label,
+ *   5. the namespace's sluice.io/default-queue label, 6. "default".
+ */
+export function queueOf(pod: V1Pod, nsLabels: Readonly<Record<string, string>> | undefined, workload?: WorkloadLabels): string {
+  const labels = podLabels(pod);
+  const own = labels[LABEL_QUEUE] ?? workload?.[LABEL_QUEUE] ?? labels[LABEL_KUEUE_QUEUE] ?? workload?.[LABEL_KUEUE_QUEUE];
   if (own !== undefined) return own;
   const ns = nsLabels?.[LABEL_DEFAULT_QUEUE_NS];
   return ns !== undefined && ns !== '' && isLabelValue(ns) ? ns : DEFAULT_QUEUE;

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { spawn } from 'node:child_process';
-import { KubeConfig, VersionApi, type V1Pod } from '@kubernetes/client-node';
+import { KubeConfig, PatchStrategy, VersionApi, setHeaderOptions, type CoreV1Api, type V1Node, type V1Pod } from '@kubernetes/client-node';
 
 export async function reachableCluster(needs: string): Promise<{ kc: KubeConfig } | { skip: string }> {
   const path = process.env.KUBECONFIG;
@@ -84,4 +84,25 @@ export function kubectlCreate(pod: V1Pod, extra: readonly string[] = []): Promis
     });
     p.stdin.end(JSON.stringify(pod));
   });
+}
+
+/**
+ * A GPU node without a kubelet: a Node object labelled `sluice.io/e2e: run`, untainted,
+ * with `gpus` A100s and a Ready condition in its status.
+ */
+export async function makeGpuNode(core: CoreV1Api, name: string, gpus: number, run: string, message: string): Promise<void> {
+  const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  await core.createNode({
+    body: {
+      metadata: { name, labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB', 'nvidia.com/gpu.count': String(gpus), 'sluice.io/e2e': run } },
+    } as V1Node,
+  });
+  // TaintNodesByCondition put node.kubernetes.io/not-ready on it; no node controller lifts it here.
+  await core.patchNode({ name, body: { spec: { taints: null } } }, merge);
+  const alloc = { cpu: '64', memory: '256Gi', pods: '110', 'nvidia.com/gpu': String(gpus) };
+  const now = new Date();
+  await core.patchNodeStatus(
+    { name, body: { status: { capacity: alloc, allocatable: alloc, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message, lastHeartbeatTime: now, lastTransitionTime: now }] } } },
+    merge,
+  );
 }

@@ -15,7 +15,7 @@
 // end. SLUICE_E2E_METRICS_URL (sluice's ops listener, e.g. http://127.0.0.1:8080) adds a
 // check that the binds went through sluice's extender.
 import t, { type Test } from 'tap';
-import { getText, kubectlCreate, reachableCluster, sluiceApi } from './cluster.js';
+import { getText, kubectlCreate, makeGpuNode, reachableCluster, sluiceApi } from './cluster.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import {
@@ -24,7 +24,6 @@ import {
   Watch,
   setHeaderOptions,
   type CoreV1Event,
-  type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
 
@@ -90,21 +89,7 @@ if (skip !== null || 'skip' in found) {
     seen.set(name, s);
   };
 
-  const makeNode = async (name: string, gpus: number): Promise<void> => {
-    await core.createNode({
-      body: {
-        metadata: { name, labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB', 'nvidia.com/gpu.count': String(gpus), 'sluice.io/e2e': RUN } },
-      } as V1Node,
-    });
-    // TaintNodesByCondition put node.kubernetes.io/not-ready on it; no node controller lifts it here.
-    await core.patchNode({ name, body: { spec: { taints: null } } }, merge);
-    const alloc = { cpu: '64', memory: '256Gi', pods: '110', [GPU]: String(gpus) };
-    const now = new Date();
-    await core.patchNodeStatus(
-      { name, body: { status: { capacity: alloc, allocatable: alloc, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'sluice queue e2e', lastHeartbeatTime: now, lastTransitionTime: now }] } } },
-      merge,
-    );
-  };
+  const makeNode = (name: string, gpus: number): Promise<void> => makeGpuNode(core, name, gpus, RUN, 'sluice queue e2e');
 
   /** A plain pod: no sluice labels; the namespace makes it sluice's and names its queue. */
   const gpuPod = (name: string, gpus: number, labels: Record<string, string> = {}): V1Pod => ({
