@@ -6,6 +6,7 @@ import type { SluiceConfig } from '../config/schema.js';
 import type { ClusterCache } from '../cluster/cache.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { HamiNodeLocks, type HamiApi } from '../scheduler/hami-bind.js';
 import { Extender } from '../scheduler/extender.js';
 import type { PodBinder } from '../scheduler/binder.js';
 import { Preempter } from '../scheduler/preempt.js';
@@ -88,7 +89,21 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   limitBodies(api, config);
 
   const noStore: QueueDirectory = { lookup: async () => ({ status: 'unavailable', reason: 'no store configured (store.url is empty)' }) };
-  const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, filterBest: config.scheduler.filterBest, log, metrics });
+  // GPU shares speak HAMi's protocol to the apiserver; without one (snapshot mode) share
+  // pods are bound into the in-memory copy like whole-GPU pods.
+  const hamiApi = config.sharing.enabled && isHamiApi(parts.binder) ? parts.binder : null;
+  const shares = hamiApi
+    ? {
+        api: hamiApi,
+        locks: new HamiNodeLocks({
+          api: hamiApi,
+          lockExpireMs: config.sharing.nodeLockExpireSeconds * 1000,
+          lockWaitMs: config.sharing.lockWaitSeconds * 1000,
+          peekLock: (node) => cache.hamiLock(node),
+        }),
+      }
+    : undefined;
+  const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, filterBest: config.scheduler.filterBest, log, metrics, ...(shares ? { shares } : {}) });
   const preempter = new Preempter({ cache, queues: parts.queues ?? noStore, sinks: parts.preemptionSinks ?? [], log, metrics });
   // Snapshot mode fills the cache in one replaceAll, which counts as synced.
   // Followers never decide: the assume ledger that keeps binds from overcommitting is the
@@ -135,3 +150,6 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
 
   return { api, ops, extender, tls, tlsOptions };
 }
+
+const isHamiApi = (b: unknown): b is HamiApi & AppParts['binder'] =>
+  typeof (b as Partial<HamiApi>).patchNodeAnnotations === 'function' && typeof (b as Partial<HamiApi>).readNode === 'function';

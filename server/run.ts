@@ -16,6 +16,7 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { KubeBinder, SnapshotBinder, type PodBinder } from '../scheduler/binder.js';
 import { kubeEventPoster, PreemptionEvents } from '../scheduler/preempt-events.js';
+import { watchAllocationOutcomes } from '../scheduler/hami-bind.js';
 import type { PreemptionSink } from '../store/preemptions.js';
 import { Store } from '../store/store.js';
 import { JobRecorder } from '../store/jobs.js';
@@ -83,6 +84,24 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
     resources: config.gpuResources,
     assumeTtlMs: config.assumeTtlSeconds * 1000,
     recentPodWindow: config.recentPodWindow,
+    ...(config.sharing.enabled
+      ? {
+          sharing: {
+            names: { resource: config.sharing.resource, memory: config.sharing.memoryResource, memoryPercent: config.sharing.memoryPercentResource, cores: config.sharing.coresResource },
+            handshakeTimeoutMs: config.sharing.handshakeTimeoutSeconds * 1000,
+          },
+        }
+      : {}),
+  });
+  // A malformed HAMi registration is ignored (the node's GPUs count as whole ones): say so
+  // once per node and problem, naming the node and the field.
+  const registrationWarned = new Map<string, string>();
+  cache.onChange((c) => {
+    if (c.kind !== 'node') return;
+    const problem = cache.registrationProblem(c.name);
+    if (problem && registrationWarned.get(c.name) !== problem) log.warn({ node: c.name }, `${problem}; its GPUs are not shared until the device plugin registers them again`);
+    if (problem) registrationWarned.set(c.name, problem);
+    else registrationWarned.delete(c.name);
   });
 
   let binder: PodBinder;
@@ -178,6 +197,8 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
   const preemptionSinks: PreemptionSink[] = [];
   if (store) preemptionSinks.push(store.preemptions);
   if (liveKc) preemptionSinks.push(new PreemptionEvents(kubeEventPoster(liveKc), log));
+  // HAMi's device plugin answers a share bind with bind phase success or failed.
+  if (liveKc && config.sharing.enabled) watchAllocationOutcomes((fn) => cache.onChange(fn), kubeEventPoster(liveKc), log, () => metrics.binds.inc({ result: 'allocation_failed' }));
 
   const tlsCert = await prepareServingCert(config, liveKc, log, metrics);
   const servers = await buildServers({
