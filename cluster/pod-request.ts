@@ -97,6 +97,11 @@ export interface ShareNames {
   cores: string;
 }
 
+/** The share names of the `sharing` config section; null when sharing is off. */
+export function shareNamesOf(c: { enabled: boolean; resource: string; memoryResource: string; memoryPercentResource: string; coresResource: string }): ShareNames | null {
+  return c.enabled ? { resource: c.resource, memory: c.memoryResource, memoryPercent: c.memoryPercentResource, cores: c.coresResource } : null;
+}
+
 /** What one container asks of shared GPUs (placement/shares.ts ShareAsk). */
 export interface ContainerShare {
   count: number;

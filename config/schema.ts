@@ -43,7 +43,8 @@ export interface SluiceConfig {
     handshakeTimeoutSeconds: number;
     /** A node lock (hami.io/mutex.lock) older than this is stale and taken over (HAMi: HAMI_NODELOCK_EXPIRE, 5m). */
     nodeLockExpireSeconds: number;
-    /** How long a bind waits for another pod's node lock on the same node before it fails. */
+    /** How long a bind waits for another pod's node lock on the same node before it fails
+     * (keep below the extender's httpTimeout in the scheduler configuration, 5s). */
     lockWaitSeconds: number;
   };
   https: {
@@ -219,7 +220,7 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
     sharing: {
       type: 'object',
       additionalProperties: false,
-      default: { enabled: true, resource: 'nvidia.com/gpu', memoryResource: 'nvidia.com/gpumem', memoryPercentResource: 'nvidia.com/gpumem-percentage', coresResource: 'nvidia.com/gpucores', handshakeTimeoutSeconds: 60, nodeLockExpireSeconds: 300, lockWaitSeconds: 20 },
+      default: { enabled: true, resource: 'nvidia.com/gpu', memoryResource: 'nvidia.com/gpumem', memoryPercentResource: 'nvidia.com/gpumem-percentage', coresResource: 'nvidia.com/gpucores', handshakeTimeoutSeconds: 60, nodeLockExpireSeconds: 300, lockWaitSeconds: 4 },
       properties: {
         enabled: { type: 'boolean', default: true },
         resource: { type: 'string', minLength: 1, default: 'nvidia.com/gpu' },
@@ -228,7 +229,7 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
         coresResource: { type: 'string', minLength: 1, default: 'nvidia.com/gpucores' },
         handshakeTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
         nodeLockExpireSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
-        lockWaitSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 20 },
+        lockWaitSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 4 },
       },
       required: ['enabled', 'resource', 'memoryResource', 'memoryPercentResource', 'coresResource', 'handshakeTimeoutSeconds', 'nodeLockExpireSeconds', 'lockWaitSeconds'],
     },

@@ -6,6 +6,7 @@ import type { SluiceConfig } from '../config/schema.js';
 import type { ClusterCache } from '../cluster/cache.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { shareNamesOf } from '../cluster/pod-request.js';
 import { HamiNodeLocks, type HamiApi } from '../scheduler/hami-bind.js';
 import { Extender } from '../scheduler/extender.js';
 import type { PodBinder } from '../scheduler/binder.js';
@@ -117,7 +118,7 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   await api.register(schedulerRoutes, { extender, preempter, metrics, maxNodes: config.limits.extenderMaxNodes });
 
   const admission = new AdmissionHandler({
-    policy: policyFromConfig(config.webhooks, config.gpuResources),
+    policy: policyFromConfig(config.webhooks, config.gpuResources, shareNamesOf(config.sharing)),
     facts: new CacheFacts(cache, parts.namespaces ?? new NamespaceStore(), Date.now, parts.priorityClasses ?? null),
     queues: parts.queues ?? noStore,
     audit: parts.audit ?? { recordAdmission: () => undefined },

@@ -16,6 +16,7 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { KubeBinder, SnapshotBinder, type PodBinder } from '../scheduler/binder.js';
 import { kubeEventPoster, PreemptionEvents } from '../scheduler/preempt-events.js';
+import { shareNamesOf } from '../cluster/pod-request.js';
 import { watchAllocationOutcomes } from '../scheduler/hami-bind.js';
 import type { PreemptionSink } from '../store/preemptions.js';
 import { Store } from '../store/store.js';
@@ -84,14 +85,7 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
     resources: config.gpuResources,
     assumeTtlMs: config.assumeTtlSeconds * 1000,
     recentPodWindow: config.recentPodWindow,
-    ...(config.sharing.enabled
-      ? {
-          sharing: {
-            names: { resource: config.sharing.resource, memory: config.sharing.memoryResource, memoryPercent: config.sharing.memoryPercentResource, cores: config.sharing.coresResource },
-            handshakeTimeoutMs: config.sharing.handshakeTimeoutSeconds * 1000,
-          },
-        }
-      : {}),
+    ...(config.sharing.enabled ? { sharing: { names: shareNamesOf(config.sharing)!, handshakeTimeoutMs: config.sharing.handshakeTimeoutSeconds * 1000 } } : {}),
   });
   // A malformed HAMi registration is ignored (the node's GPUs count as whole ones): say so
   // once per node and problem, naming the node and the field.
