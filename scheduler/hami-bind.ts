@@ -98,6 +98,30 @@ export class HamiNodeLocks {
     return false;
   }
 
+  private readonly waiting = new Map<string, Set<() => void>>();
+
+  /** The informer saw the node change (its lock may be gone): wakes the binds waiting on it. */
+  nodeChanged(node: string): void {
+    const w = this.waiting.get(node);
+    if (!w) return;
+    this.waiting.delete(node);
+    for (const wake of w) wake();
+  }
+
+  /** Sleeps `ms`, or less when the node changes meanwhile. */
+  private pauseOn(node: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.waiting.get(node);
+      if (!set) this.waiting.set(node, (set = new Set()));
+      const wake = (): void => {
+        set!.delete(wake);
+        resolve();
+      };
+      set.add(wake);
+      void this.sleep(ms).then(wake);
+    });
+  }
+
   async acquire(node: string, namespace: string, name: string): Promise<void> {
     const deadline = this.now() + this.o.lockWaitMs;
     let pause = 20;
@@ -120,7 +144,7 @@ export class HamiNodeLocks {
       if (this.now() >= deadline) {
         throw new NodeLockBusy(`node ${node} is locked (${HAMI_NODE_LOCK}: ${seen ?? '?'}) by another pod HAMi's device plugin has not finished allocating for, for over ${Math.round(this.o.lockWaitMs / 1000)} s; kube-scheduler retries the pod`);
       }
-      await this.sleep(pause);
+      await this.pauseOn(node, pause);
       pause = Math.min(250, pause * 2);
     }
   }

@@ -105,18 +105,19 @@ export class HamiAgent {
     return pod;
   }
 
-  /** Calls allocate on every node every `everyMs` until stopped. */
+  /** Calls allocate on each node every `everyMs` until stopped, one loop per node (one
+   * plugin per node, as HAMi's DaemonSet runs). */
   run(nodes: readonly string[], everyMs = 20): () => Promise<void> {
     let stopped = false;
-    const loop = (async () => {
+    const loops = nodes.map(async (n) => {
       while (!stopped) {
-        for (const n of nodes) await this.allocate(n).catch(() => undefined);
+        await this.allocate(n).catch(() => undefined);
         await new Promise((r) => setTimeout(r, everyMs));
       }
-    })();
+    });
     return async () => {
       stopped = true;
-      await loop;
+      await Promise.all(loops);
     };
   }
 }

@@ -37,6 +37,7 @@ async function setup(t: { teardown: (fn: () => unknown) => void }, nodes: string
   await until('cache sync', () => watcher.synced());
   const binder = new KubeBinder(kc);
   const locks = new HamiNodeLocks({ api: binder, lockExpireMs: 300000, lockWaitMs: o.lockWaitMs ?? 10000, peekLock: (n) => cache.hamiLock(n) });
+  cache.onChange((c) => c.kind === 'node' && locks.nodeChanged(c.name));
   const ext = new Extender({ cache, binder, defaultPolicy: o.policy ?? 'binpack', log: quiet, metrics, shares: { locks, api: binder } });
   t.teardown(async () => {
     await watcher.stop();
