@@ -140,7 +140,7 @@ export function hamiNode(name: string, o: { gpus?: number; memMiB?: number; spli
   return {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': type }, annotations: { 'hami.io/node-nvidia-register': register } },
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': type.replace(/[^A-Za-z0-9_.-]/g, '-') }, annotations: { 'hami.io/node-nvidia-register': register } },
     spec: {},
     status: { capacity: alloc, allocatable: alloc, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady' }] },
   };
