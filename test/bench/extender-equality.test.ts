@@ -47,6 +47,16 @@ function pod(p: TracePod, nodeName?: string, initCpuMilli = Math.floor(p.cpuMill
   } as V1Pod;
 }
 
+/** The simulator's 0..10 scores of every view for the ask (0 where it does not fit), as the
+ * extender's prioritize scales them, with which views fit and their raw scores. */
+function simulatorScores(views: ReturnType<typeof traceView>[], ask: ReturnType<typeof traceAsk>, mix: ReturnType<ClusterCache['sizeMix']>) {
+  const feasible = views.map((v) => fits(v, ask));
+  const raw = views.filter((_, i) => feasible[i]).map((v) => sluiceScore(v, ask, mix).score);
+  const scaled = toExtenderScores(raw, 'levels');
+  let j = 0;
+  return { feasible, raw, want: views.map((_, i) => (feasible[i] ? scaled[j++]! : 0)) };
+}
+
 const noBinder: PodBinder = { bind: () => Promise.reject(new Error('not in this test')) } as unknown as PodBinder;
 
 t.test('extender prioritize and the simulator scoring rank nodes identically', async (t) => {
@@ -98,11 +108,7 @@ t.test('extender prioritize and the simulator scoring rank nodes identically', a
     const incoming = pod(p);
     const got = await ext.prioritize({ Pod: incoming, NodeNames: nodes.map((n) => n.name) });
     const ask = traceAsk(p, RES);
-    const feasible = views.map((v) => fits(v, ask));
-    const raw = views.filter((_, i) => feasible[i]).map((v) => sluiceScore(v, ask, mix).score);
-    const scaled = toExtenderScores(raw, 'levels');
-    let j = 0;
-    const want = views.map((_, i) => (feasible[i] ? scaled[j++]! : 0));
+    const { feasible, raw, want } = simulatorScores(views, ask, mix);
     t.same(got.map((h) => h.Score), want, `${p.numGpu} GPU(s), ${p.cpuMilli}m, models ${p.models.join('|') || 'any'}: the same 0..10 scores`);
     // And the same order: the simulator's best node gets the extender's best score, and no
     // pair of nodes is ranked one way by the simulator and the other way by the extender.
@@ -201,11 +207,7 @@ t.test('shares on partly used GPUs: the same scores, and the bind picks the GPU 
     q.spec!.containers[0]!.resources!.limits = limits;
     const got = await ext.prioritize({ Pod: q, NodeNames: nodes.map((n) => n.name) });
     const ask = traceAsk(p, RES);
-    const feasible = views.map((v) => fits(v, ask));
-    const raw = views.filter((_, i) => feasible[i]).map((v) => sluiceScore(v, ask, mix).score);
-    const scaled = toExtenderScores(raw, 'levels');
-    let j = 0;
-    const want = views.map((_, i) => (feasible[i] ? scaled[j++]! : 0));
+    const { feasible, raw, want } = simulatorScores(views, ask, mix);
     t.same(got.map((h) => h.Score), want, `${p.numGpu} x ${p.gpuMilli}m: the same 0..10 scores`);
     if (raw.length > 1) t.ok(new Set(raw).size > 1, 'the scores discriminate');
     if (p.numGpu !== 1 || p.gpuMilli >= 1000) continue;
