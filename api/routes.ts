@@ -231,6 +231,12 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
           free: n.free,
           health: n.unusable ? 'unusable' : 'healthy',
           reason: n.unusable ?? '',
+          ...(n.gpus
+            ? {
+                gpus: n.gpus.map((g) => ({ index: g.index, uuid: g.uuid, type: g.type, memoryMiB: g.memMiB, usedMemoryMiB: g.usedMemMiB, cores: g.cores, usedCores: g.usedCores, slots: g.slots, usedSlots: g.usedSlots })),
+                excluded: n.excluded ?? [],
+              }
+            : {}),
         })),
     }),
   );

@@ -18,7 +18,12 @@ flags: --server URL (SLUICE_API_URL), --token TOKEN (SLUICE_API_TOKEN; else the 
 interface Limit { resource: string; model: string; guaranteed: number; bestEffortCap: number; perJobMax: number }
 interface Queue { name: string; parent: string | null; cohort: string | null; open: boolean; weight: number; limits: Limit[] }
 interface Usage { queue: string; pods: number; totals: Array<{ resource: string; guaranteed: number; bestEffort: number }> }
-interface NodeRow { name: string; resource: string; model: string; memoryMiB: number; total: number; used: number; assumed: number; free: number; health: string; reason: string }
+interface SharedGpuRow { index: number; uuid: string; memoryMiB: number; usedMemoryMiB: number; cores: number; usedCores: number; slots: number; usedSlots: number }
+interface NodeRow { name: string; resource: string; model: string; memoryMiB: number; total: number; used: number; assumed: number; free: number; health: string; reason: string; gpus?: SharedGpuRow[] }
+
+/** Shared GPUs of a node, one "GPU <index> <used>/<total>Mi <cores>% <slots>/<slots>" each. */
+const sharedGpus = (n: NodeRow): string =>
+  n.gpus ? n.gpus.map((g) => `${g.index}:${g.usedMemoryMiB}/${g.memoryMiB}Mi,${g.usedCores}/${g.cores}c,${g.usedSlots}/${g.slots}`).join(' ') || 'none' : '-';
 export interface WaitingJob { position: number; namespace: string; name: string; user: string; qos: string; gpus: number; resource: string; model: string; gangSize: number; podsSeen: number; waitingFor: string; reason: string; submittedAt: string }
 export interface RunningJob { namespace: string; name: string; user: string; qos: string; gpus: number; resource: string; releasedAt: string }
 export interface QueueJobs { queue: string; waiting: WaitingJob[]; running: RunningJob[] }
@@ -155,12 +160,15 @@ async function getJobs(conn: Connection, p: Parsed, out: NodeJS.WritableStream):
 async function getNodes(conn: Connection, p: Parsed, out: NodeJS.WritableStream): Promise<void> {
   const body = await get<{ items: NodeRow[] }>(conn, '/api/v1/nodes');
   emit(out, p.output, body, () => {
+    const shared = body.items.some((n) => n.gpus);
     const headers = ['NAME', 'RESOURCE', 'MODEL', 'TOTAL', 'USED', 'FREE', 'HEALTH'];
+    if (shared) headers.push('GPUS (MEM,CORES,SLOTS USED/TOTAL)');
     if (p.output === 'wide') headers.push('MEMORY', 'ASSUMED', 'REASON');
     return table(
       headers,
       body.items.map((n) => {
         const row = [n.name, n.resource, dash(n.model), String(n.total), String(n.used), String(n.free), n.health];
+        if (shared) row.push(sharedGpus(n));
         if (p.output === 'wide') row.push(n.memoryMiB ? `${n.memoryMiB}Mi` : '-', String(n.assumed), dash(n.reason));
         return row;
       }),

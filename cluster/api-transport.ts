@@ -39,7 +39,7 @@ export class ApiTransport {
   }
 
   /** Opens a request; resolves with the response once its headers arrived. */
-  async open(method: string, path: string, o: { body?: string; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<http.IncomingMessage> {
+  async open(method: string, path: string, o: { body?: string; timeoutMs?: number; signal?: AbortSignal; contentType?: string } = {}): Promise<http.IncomingMessage> {
     const server = this.kc.getCurrentCluster()?.server;
     if (!server) throw new Error('the kubeconfig names no cluster server');
     const opts: https.RequestOptions = {};
@@ -49,7 +49,7 @@ export class ApiTransport {
     const send = url.protocol === 'https:' ? https.request : http.request;
     const headers: http.OutgoingHttpHeaders = { ...(opts.headers as http.OutgoingHttpHeaders | undefined), accept: 'application/json' };
     if (o.body !== undefined) {
-      headers['content-type'] = 'application/json';
+      headers['content-type'] = o.contentType ?? 'application/json';
       headers['content-length'] = Buffer.byteLength(o.body);
     }
     return new Promise<http.IncomingMessage>((resolve, reject) => {
@@ -61,7 +61,7 @@ export class ApiTransport {
   }
 
   /** A whole request: resolves with the body text of a 2xx answer, rejects with ApiError otherwise. */
-  async call(method: string, path: string, o: { body?: string; timeoutMs?: number } = {}): Promise<string> {
+  async call(method: string, path: string, o: { body?: string; timeoutMs?: number; contentType?: string } = {}): Promise<string> {
     const res = await this.open(method, path, o);
     const text = await readText(res);
     const status = res.statusCode ?? 0;

@@ -8,8 +8,9 @@
 // what keeps two binds racing for the last GPUs from both succeeding, without node
 // locks or API reads on the hot path.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import { nodeClassFigures, nodeFacts, sameNodeClass, type NodeFacts } from './node-facts.js';
-import type { ResourceAmount } from './pod-request.js';
+import { nodeClassFigures, nodeFacts, sameNodeClass, type NodeFacts, type SharingFacts } from './node-facts.js';
+import type { ResourceAmount, ShareNames } from './pod-request.js';
+import { shareMilli, slotsOfDevices, type DeviceUse, type GpuDevice } from '../placement/shares.js';
 import { podRecord, type PodRecord } from './pod-record.js';
 
 export type { PodOwner, PodRecord } from './pod-record.js';
@@ -28,7 +29,16 @@ interface Assumed {
   uid: string;
   node: string;
   requests: readonly ResourceAmount[];
+  /** The GPUs a share bind took (HAMi's protocol), until the pod's annotations show them. */
+  uses: readonly DeviceUse[] | null;
   expiresAt: number;
+}
+
+/** What is placed on one shared GPU. */
+interface DeviceLoad {
+  memMiB: number;
+  cores: number;
+  slots: number;
 }
 
 interface NodeRecord {
@@ -40,6 +50,8 @@ interface NodeRecord {
   usedMemMiB: number;
   assumed: Record<string, number>;
   pods: Set<string>;
+  /** Per shared GPU UUID: what pods holding it (and binds in flight) use. */
+  deviceLoad: Map<string, DeviceLoad>;
   views: Record<string, NodeView> | null; // per resource, rebuilt lazily after a change
 }
 
@@ -50,6 +62,8 @@ export interface ClusterCacheOptions {
   assumeTtlMs: number;
   recentPodWindow: number;
   now?: () => number;
+  /** GPU shares through HAMi's device plugin; absent = GPUs are whole only. */
+  sharing?: { names: ShareNames; handshakeTimeoutMs: number };
 }
 
 const NO_PARTIALS: readonly number[] = Object.freeze([]);
@@ -62,6 +76,9 @@ export class ClusterCache {
   private readonly recent: RecentSizes;
   private readonly assumeTtlMs: number;
   private readonly now: () => number;
+  /** Share resource names; null when sharing is off. */
+  readonly shareNames: ShareNames | null;
+  private readonly sharingFacts: SharingFacts | undefined;
   /** True once the first full list of nodes and pods has been applied. */
   synced = false;
   private readonly listeners: Array<(c: CacheChange) => void> = [];
@@ -75,6 +92,8 @@ export class ClusterCache {
     this.assumeTtlMs = opts.assumeTtlMs;
     this.now = opts.now ?? Date.now;
     this.recent = new RecentSizes(opts.recentPodWindow);
+    this.shareNames = opts.sharing?.names ?? null;
+    this.sharingFacts = opts.sharing ? { resource: opts.sharing.names.resource, handshakeTimeoutMs: opts.sharing.handshakeTimeoutMs, now: this.now } : undefined;
   }
 
   /** Calls `fn` after every node or pod change (and once per object on replaceAll). */
@@ -89,7 +108,7 @@ export class ClusterCache {
   // ---- feeding -------------------------------------------------------------------
 
   upsertNode(node: V1Node): void {
-    const facts = nodeFacts(node, this.resources);
+    const facts = nodeFacts(node, this.resources, this.sharingFacts);
     if (!facts.name) return;
     const rec = this.record(facts.name);
     // Status updates arrive every few seconds per node; only a new class changes scarcity.
@@ -113,16 +132,18 @@ export class ClusterCache {
     const uid = pod.metadata?.uid;
     if (!uid) return;
     const prev = this.pods.get(uid);
-    const next = podRecord(pod, uid, this.resources, prev?.seenMs ?? this.now());
+    const next = podRecord(pod, uid, this.resources, prev?.seenMs ?? this.now(), this.shareNames ?? undefined);
     if (!prev) {
       const models = parseModelList(next.annotations[ANNOTATION_GPU_MODEL]);
-      for (const r of next.requests) this.recent.record({ count: r.count, milli: WHOLE, cpuMilli: next.cpuMilli, memMiB: next.memMiB, models });
+      for (const r of next.requests) this.recent.record({ count: r.count, milli: this.recordedMilli(next, r.resource, r.count), cpuMilli: next.cpuMilli, memMiB: next.memMiB, models });
     }
     if (prev) this.account(prev, -1);
     this.pods.set(uid, next);
     this.account(next, +1);
     // The watch now shows the binding: the pod's own accounting takes over.
-    if (next.nodeName || next.terminal) this.dropAssumed(uid);
+    if (next.nodeName || next.terminal || next.annotations['hami.io/bind-phase'] === 'failed') this.dropAssumed(uid);
+    // The pod's annotations now name its GPUs: they count through the pod, not the ledger.
+    else if (next.hold) this.dropAssumedUses(uid);
     if (this.listeners.length) this.emit({ kind: 'pod', uid, before: prev, after: next });
   }
 
@@ -146,20 +167,44 @@ export class ClusterCache {
     for (const n of nodes) this.upsertNode(n);
     for (const p of pods) this.upsertPod(p);
     // Keep binds in flight that the new list does not show yet.
-    for (const a of ledger) if (!this.pods.get(a.uid)?.nodeName) this.addAssumed(a);
+    for (const a of ledger) {
+      const p = this.pods.get(a.uid);
+      if (!p?.nodeName) this.addAssumed(p?.hold ? { ...a, uses: null } : a);
+    }
     this.synced = true;
   }
+
+  /** The size-mix milli of a pod's ask: its share of one GPU (by the memory of the GPUs
+   * HAMi registered, the first node seen), else whole GPUs. */
+  private recordedMilli(p: PodRecord, resource: string, count: number): number {
+    if (count !== 1 || !p.shares || resource !== this.shareNames?.resource) return WHOLE;
+    const a = p.shares.find((x) => x !== null);
+    if (!a) return WHOLE;
+    if (this.shareGpuMemMiB === 0) {
+      for (const rec of this.nodes.values()) {
+        const g = rec.facts?.sharedGpus?.gpus[0];
+        if (g) {
+          this.shareGpuMemMiB = g.memMiB;
+          break;
+        }
+      }
+    }
+    return shareMilli(a, this.shareGpuMemMiB);
+  }
+
+  private shareGpuMemMiB = 0;
 
   private record(name: string): NodeRecord {
     let rec = this.nodes.get(name);
     if (!rec) {
-      rec = { name, facts: null, used: {}, usedCpuMilli: 0, usedMemMiB: 0, assumed: {}, pods: new Set(), views: null };
+      rec = { name, facts: null, used: {}, usedCpuMilli: 0, usedMemMiB: 0, assumed: {}, pods: new Set(), deviceLoad: new Map(), views: null };
       this.nodes.set(name, rec);
     }
     return rec;
   }
 
   private account(p: PodRecord, sign: 1 | -1): void {
+    if (p.hold && !p.terminal) this.load(sign > 0 ? this.record(p.hold.node) : this.nodes.get(p.hold.node), p.hold.uses, sign);
     if (!p.nodeName) return;
     const rec = sign > 0 ? this.record(p.nodeName) : this.nodes.get(p.nodeName);
     if (!rec) return;
@@ -174,13 +219,27 @@ export class ClusterCache {
     if (sign < 0 && !rec.facts && rec.pods.size === 0 && this.assumedOn(rec.name) === 0) this.nodes.delete(rec.name);
   }
 
+  /** Adds (sign 1) or removes (-1) GPU uses on the node's shared GPUs. */
+  private load(rec: NodeRecord | undefined, uses: readonly DeviceUse[], sign: 1 | -1): void {
+    if (!rec) return;
+    for (const u of uses) {
+      const l = rec.deviceLoad.get(u.uuid) ?? { memMiB: 0, cores: 0, slots: 0 };
+      l.memMiB += sign * u.memMiB;
+      l.cores += sign * u.cores;
+      l.slots += sign;
+      if (l.slots <= 0) rec.deviceLoad.delete(u.uuid);
+      else rec.deviceLoad.set(u.uuid, l);
+    }
+    rec.views = null;
+  }
+
   // ---- assume ledger -------------------------------------------------------------
 
   /**
    * Counts the pod as placed on `node` now, if its GPUs still fit there. The check and
    * the increment happen in one synchronous step, so concurrent binds cannot overcommit.
    */
-  assume(uid: string, node: string, requests: readonly ResourceAmount[]): AssumeResult {
+  assume(uid: string, node: string, requests: readonly ResourceAmount[], place?: (devices: readonly GpuDevice[]) => { uses: readonly DeviceUse[] } | { misfit: string }): AssumeResult & { uses?: readonly DeviceUse[] } {
     if (this.ledger.has(uid)) return { ok: false, reason: `pod ${uid} is already being bound to ${this.ledger.get(uid)!.node}` };
     const bound = this.pods.get(uid)?.nodeName;
     if (bound) return { ok: false, reason: `pod ${uid} is already bound to node ${bound}` };
@@ -192,8 +251,40 @@ export class ClusterCache {
         return { ok: false, reason: `node ${node}: ${free} of ${rec.facts.allocatable[r.resource] ?? 0} ${r.resource} free, pod needs ${r.count}` };
       }
     }
-    this.addAssumed({ uid, node, requests, expiresAt: this.now() + this.assumeTtlMs });
-    return { ok: true };
+    // Shared GPUs: the GPUs are chosen on the devices as they are now, in the same
+    // synchronous step, so two binds never take the same memory, cores or slot. A pod whose
+    // annotations already hold GPUs (a bind cut short by a restart) is placed without them.
+    let uses: readonly DeviceUse[] | null = null;
+    if (place) {
+      const own = this.pods.get(uid)?.hold;
+      const devices = this.devices(rec, own?.node === node ? own.uses : []);
+      if (!devices) return { ok: false, reason: `node ${node} has no GPUs registered by HAMi's device plugin (${this.shareNames?.resource ?? 'shares'} cannot be placed there)` };
+      const placed = place(devices);
+      if ('misfit' in placed) return { ok: false, reason: `node ${node}: ${placed.misfit}` };
+      uses = placed.uses;
+    }
+    this.addAssumed({ uid, node, requests, uses, expiresAt: this.now() + this.assumeTtlMs });
+    return uses ? { ok: true, uses } : { ok: true };
+  }
+
+  /** The node's shared GPUs with what is placed on them (less `minus`); null when the
+   * node has no HAMi registration. */
+  private devices(rec: NodeRecord, minus: readonly DeviceUse[] = []): GpuDevice[] | null {
+    const shared = rec.facts?.sharedGpus;
+    if (!shared) return null;
+    return shared.gpus.map((g) => {
+      const l = rec.deviceLoad.get(g.uuid);
+      let usedMemMiB = l?.memMiB ?? 0;
+      let usedCores = l?.cores ?? 0;
+      let usedSlots = l?.slots ?? 0;
+      for (const u of minus) {
+        if (u.uuid !== g.uuid) continue;
+        usedMemMiB -= u.memMiB;
+        usedCores -= u.cores;
+        usedSlots -= 1;
+      }
+      return { uuid: g.uuid, index: g.index, type: g.type, numa: g.numa, memMiB: g.memMiB, cores: g.cores, slots: g.slots, usedMemMiB, usedCores, usedSlots };
+    });
   }
 
   /** Turns an assumption into a bound pod, as the watch would (snapshot mode, where
@@ -207,7 +298,8 @@ export class ClusterCache {
     const rec: PodRecord = prev
       ? { ...prev, nodeName: a.node }
       : { uid, namespace, name, nodeName: a.node, terminal: false, succeeded: false, priority: 0, labels: {}, requests: a.requests, cpuMilli: 0, memMiB: 0, created: new Date(this.now()).toISOString(), seenMs: this.now(), gates: [], annotations: {}, nodeSelector: {}, affinityTerms: null,
-          started: new Date(this.now()).toISOString(), terminating: false, owner: null };
+          started: new Date(this.now()).toISOString(), terminating: false, owner: null, shares: null, hold: null };
+    if (a.uses && !rec.hold) rec.hold = { node: a.node, uses: a.uses };
     this.pods.set(uid, rec);
     this.account(rec, +1);
     if (this.listeners.length) this.emit({ kind: 'pod', uid, before: prev, after: rec });
@@ -250,7 +342,15 @@ export class ClusterCache {
     this.ledger.set(a.uid, a);
     const rec = this.record(a.node);
     for (const r of a.requests) rec.assumed[r.resource] = (rec.assumed[r.resource] ?? 0) + r.count;
+    if (a.uses) this.load(rec, a.uses, +1);
     rec.views = null;
+  }
+
+  private dropAssumedUses(uid: string): void {
+    const a = this.ledger.get(uid);
+    if (!a?.uses) return;
+    this.load(this.nodes.get(a.node), a.uses, -1);
+    this.ledger.set(uid, { ...a, uses: null });
   }
 
   private dropAssumed(uid: string): void {
@@ -260,6 +360,7 @@ export class ClusterCache {
     const rec = this.nodes.get(a.node);
     if (!rec) return;
     for (const r of a.requests) rec.assumed[r.resource] = (rec.assumed[r.resource] ?? 0) - r.count;
+    if (a.uses) this.load(rec, a.uses, -1);
     rec.views = null;
   }
 
@@ -291,8 +392,9 @@ export class ClusterCache {
   /** A view from a Node object sent in the request (nodeCacheCapable false), with the
    * usage sluice knows of. */
   viewOfNode(node: V1Node, resource: string): NodeView {
-    const facts = nodeFacts(node, this.resources);
-    const rec = this.nodes.get(facts.name) ?? { name: facts.name, facts, used: {}, usedCpuMilli: 0, usedMemMiB: 0, assumed: {}, pods: new Set<string>(), views: null };
+    const facts = nodeFacts(node, this.resources, this.sharingFacts);
+    const known = this.nodes.get(facts.name);
+    const rec = known ? { ...known, facts } : { name: facts.name, facts, used: {}, usedCpuMilli: 0, usedMemMiB: 0, assumed: {}, pods: new Set<string>(), deviceLoad: new Map<string, DeviceLoad>(), views: null };
     return this.buildView(rec, facts, resource);
   }
 
@@ -305,11 +407,29 @@ export class ClusterCache {
       unusable: facts.unusable,
       gpus: capacity > 0 ? { capacity, freeWhole: free, partialFree: NO_PARTIALS } : undefined,
     };
+    // GPUs HAMi's device plugin splits: the policies see each GPU's free share, fit sees
+    // its memory, cores and slots (placement/shares.ts).
+    const shared = facts.sharedGpus;
+    if (shared && shared.resource === resource) {
+      const devices = this.devices(rec)!;
+      view.gpus = devices.length > 0 ? slotsOfDevices(devices) : undefined;
+      if (devices.length === 0 && shared.excluded.length > 0 && !view.unusable) view.unusable = `no usable GPU: ${shared.excluded.slice(0, 2).join('; ')}`;
+    }
     // Free CPU and memory, when the node reports them: the fragmentation policy counts
     // GPUs that spent CPU or memory strand (the simulator scores with the same view).
     if (facts.cpuMilli > 0) view.cpuFreeMilli = facts.cpuMilli - rec.usedCpuMilli;
     if (facts.memMiB > 0) view.memFreeMiB = facts.memMiB - rec.usedMemMiB;
     return view;
+  }
+
+  /** HAMi's node lock on the node as the informer last saw it (undefined: none). */
+  hamiLock(name: string): string | undefined {
+    return this.nodes.get(name)?.facts?.hamiLock;
+  }
+
+  /** Why the node's HAMi registration was ignored (malformed), or null. */
+  registrationProblem(name: string): string | null {
+    return this.nodes.get(name)?.facts?.registrationProblem ?? null;
   }
 
   /** Labels of a known node (node selectors and affinity are matched against them). */
@@ -372,6 +492,10 @@ export class ClusterCache {
     assumed: number;
     free: number;
     unusable: string | null;
+    /** Shared GPUs (HAMi's registration) with what is placed on each; absent otherwise. */
+    gpus?: GpuDevice[];
+    /** GPUs left out of the registration, each with why. */
+    excluded?: string[];
   }> {
     const out = [];
     for (const rec of this.nodes.values()) {
@@ -389,6 +513,7 @@ export class ClusterCache {
           assumed: rec.assumed[resource] ?? 0,
           free: this.freeOf(rec, resource),
           unusable: rec.facts.unusable,
+          ...(rec.facts.sharedGpus?.resource === resource ? { gpus: this.devices(rec)!, excluded: rec.facts.sharedGpus.excluded } : {}),
         });
       }
     }

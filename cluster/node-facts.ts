@@ -2,6 +2,7 @@
 // memory (NVIDIA GPU Feature Discovery labels), and whether GPU work may land there.
 import type { V1Node } from '@kubernetes/client-node';
 import { parseQuantity } from './quantity.js';
+import { HAMI_NODE_LOCK, HAMI_REGISTER, handshakeStale, parseRegistration, type RegisteredGpu } from './hami.js';
 
 export const LABEL_GPU_PRODUCT = 'nvidia.com/gpu.product';
 export const LABEL_GPU_MEMORY = 'nvidia.com/gpu.memory';
@@ -22,9 +23,31 @@ export interface NodeFacts {
   /** Allocatable CPU (milli) and memory (MiB); 0 when the node does not report them. */
   cpuMilli: number;
   memMiB: number;
+  /** GPUs HAMi's device plugin registered (hami.io/node-nvidia-register), healthy ones only;
+   * null when the node has no (readable) registration. */
+  sharedGpus: SharedGpus | null;
+  /** Why the registration was ignored (malformed): names the node and the field; null when fine. */
+  registrationProblem: string | null;
+  /** HAMi's node lock (hami.io/mutex.lock) as the informer last saw it; undefined when free. */
+  hamiLock: string | undefined;
 }
 
-export function nodeFacts(node: V1Node, resources: readonly string[]): NodeFacts {
+export interface SharedGpus {
+  /** The GPU count resource the GPUs are split under. */
+  resource: string;
+  gpus: RegisteredGpu[];
+  /** GPUs left out, each with why (unhealthy; all of them when the handshake is stale). */
+  excluded: string[];
+}
+
+/** How to read HAMi's registration: under which resource, the handshake timeout, the clock. */
+export interface SharingFacts {
+  resource: string;
+  handshakeTimeoutMs: number;
+  now: () => number;
+}
+
+export function nodeFacts(node: V1Node, resources: readonly string[], sharing?: SharingFacts): NodeFacts {
   const name = node.metadata?.name ?? '';
   const labels = node.metadata?.labels ?? {};
   const alloc = node.status?.allocatable ?? {};
@@ -33,6 +56,7 @@ export function nodeFacts(node: V1Node, resources: readonly string[]): NodeFacts
     const n = Math.floor(parseQuantity(alloc[r]));
     allocatable[r] = Number.isFinite(n) && n > 0 ? n : 0;
   }
+  const shared = sharing ? sharedGpus(name, node.metadata?.annotations ?? {}, allocatable[sharing.resource] ?? 0, sharing) : { gpus: null, problem: null };
   const mem = Math.floor(parseQuantity(labels[LABEL_GPU_MEMORY]));
   const cpu = parseQuantity(alloc['cpu']);
   const hostMem = parseQuantity(alloc['memory']);
@@ -45,7 +69,21 @@ export function nodeFacts(node: V1Node, resources: readonly string[]): NodeFacts
     labels,
     cpuMilli: Number.isFinite(cpu) && cpu > 0 ? Math.round(cpu * 1000) : 0,
     memMiB: Number.isFinite(hostMem) && hostMem > 0 ? hostMem / 2 ** 20 : 0,
+    sharedGpus: shared.gpus,
+    registrationProblem: shared.problem,
+    hamiLock: node.metadata?.annotations?.[HAMI_NODE_LOCK],
   };
+}
+
+function sharedGpus(name: string, annotations: Readonly<Record<string, string>>, advertised: number, sharing: SharingFacts): { gpus: SharedGpus | null; problem: string | null } {
+  const value = annotations[HAMI_REGISTER];
+  if (value === undefined) return { gpus: null, problem: null };
+  const reg = parseRegistration(value);
+  if ('error' in reg) return { gpus: null, problem: `node ${name}: ignoring ${HAMI_REGISTER}: ${reg.error}` };
+  const stale = handshakeStale(annotations, advertised, sharing.now(), sharing.handshakeTimeoutMs);
+  if (stale) return { gpus: { resource: sharing.resource, gpus: [], excluded: reg.gpus.map((g) => `GPU ${g.index} (${g.uuid}): ${stale}`) }, problem: null };
+  const excluded = reg.gpus.filter((g) => !g.healthy).map((g) => `GPU ${g.index} (${g.uuid}): reported unhealthy by the device plugin`);
+  return { gpus: { resource: sharing.resource, gpus: reg.gpus.filter((g) => g.healthy), excluded }, problem: null };
 }
 
 function unusableReason(node: V1Node): string | null {

@@ -2,7 +2,9 @@
 // the preemption path read, taken from the V1Pod once per watch event (full pods are not
 // kept). Pure.
 import type { V1NodeSelectorTerm as NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
-import { podGpuRequests, podHostRequests, PodRequestError, type ResourceAmount } from './pod-request.js';
+import { podGpuRequests, podHostRequests, podShareAsks, PodRequestError, type ContainerShare, type ResourceAmount, type ShareNames } from './pod-request.js';
+import { podDeviceHold } from './hami.js';
+import type { DeviceUse } from '../placement/shares.js';
 
 export interface PodRecord {
   uid: string;
@@ -34,6 +36,11 @@ export interface PodRecord {
   terminating: boolean;
   /** The controller that owns the pod (ownerReferences with controller: true), if any. */
   owner: PodOwner | null;
+  /** Per container (init first) what it asks of shared GPUs, null entries for containers
+   * without GPUs; null when sharing is off or the pod asks no shared GPU. */
+  shares: ReadonlyArray<ContainerShare | null> | null;
+  /** The GPUs the pod holds through HAMi's protocol (cluster/hami.ts podDeviceHold). */
+  hold: { node: string; uses: readonly DeviceUse[] } | null;
 }
 
 export interface PodOwner {
@@ -47,10 +54,12 @@ export interface PodOwner {
  * The record of a pod; `seenMs` is when the cache first saw it (kept across updates). A pod
  * whose GPU requests cannot be read counts no GPUs: the apiserver would not have admitted it.
  */
-export function podRecord(pod: V1Pod, uid: string, resources: readonly string[], seenMs: number): PodRecord {
+export function podRecord(pod: V1Pod, uid: string, resources: readonly string[], seenMs: number, shareNames?: ShareNames): PodRecord {
   let requests: readonly ResourceAmount[];
+  let shares: Array<ContainerShare | null> | null = null;
   try {
     requests = podGpuRequests(pod, resources);
+    if (shareNames && requests.some((r) => r.resource === shareNames.resource)) shares = podShareAsks(pod, shareNames);
   } catch (e) {
     if (!(e instanceof PodRequestError)) throw e;
     requests = [];
@@ -78,6 +87,8 @@ export function podRecord(pod: V1Pod, uid: string, resources: readonly string[],
     started: timestamp(pod.status?.startTime) || timestamp(pod.metadata?.creationTimestamp),
     terminating: !!pod.metadata?.deletionTimestamp,
     owner: ownerOf(pod),
+    shares,
+    hold: shareNames && phase !== 'Succeeded' && phase !== 'Failed' ? podDeviceHold(pod.metadata?.annotations ?? {}, pod.spec?.nodeName ?? '') : null,
   };
 }
 

@@ -84,3 +84,55 @@ export function podHostRequests(pod: V1Pod): HostRequests {
   const mem = effective(spec, (c) => requestOf(c, 'memory')) + over('memory');
   return { cpuMilli: Math.round(cpu * 1000), memMiB: mem / 2 ** 20 };
 }
+
+/** The resource names of GPU shares (config `sharing`), as HAMi's device plugin names them. */
+export interface ShareNames {
+  /** The GPU count resource whose GPUs are shared, e.g. nvidia.com/gpu. */
+  resource: string;
+  /** Memory per GPU in MiB, e.g. nvidia.com/gpumem. */
+  memory: string;
+  /** Memory per GPU as a percentage, e.g. nvidia.com/gpumem-percentage. */
+  memoryPercent: string;
+  /** Compute per GPU in percent, e.g. nvidia.com/gpucores. */
+  cores: string;
+}
+
+/** The share names of the `sharing` config section; null when sharing is off. */
+export function shareNamesOf(c: { enabled: boolean; resource: string; memoryResource: string; memoryPercentResource: string; coresResource: string }): ShareNames | null {
+  return c.enabled ? { resource: c.resource, memory: c.memoryResource, memoryPercent: c.memoryPercentResource, cores: c.coresResource } : null;
+}
+
+/** What one container asks of shared GPUs (placement/shares.ts ShareAsk). */
+export interface ContainerShare {
+  count: number;
+  memMiB: number;
+  memPercent: number;
+  cores: number;
+}
+
+/**
+ * Per container of the pod, init containers first (the order HAMi's device lists use),
+ * what it asks of each shared GPU, or null for a container that asks no GPU. Like HAMi's
+ * scheduler: limits first, then requests; no memory asked = 100 % of the GPU; no cores = 0.
+ * Throws PodRequestError on an amount that is not a whole number in range.
+ */
+export function podShareAsks(pod: V1Pod, names: ShareNames): Array<ContainerShare | null> {
+  const spec = pod.spec;
+  if (!spec || !Array.isArray(spec.containers)) throw new PodRequestError('pod has no spec.containers');
+  const amount = (c: V1Container, r: string, max: number): number | undefined => {
+    const raw = c.resources?.limits?.[r] ?? c.resources?.requests?.[r];
+    if (raw === undefined) return undefined;
+    const n = parseQuantity(raw);
+    if (!Number.isInteger(n) || n < 0 || n > max) {
+      throw new PodRequestError(`container ${c.name} asks "${String(raw)}" ${r}; it must be a whole number from 0 to ${max}`);
+    }
+    return n;
+  };
+  return [...(spec.initContainers ?? []), ...spec.containers].map((c) => {
+    const count = amount(c, names.resource, 1024) ?? 0;
+    if (count === 0) return null;
+    const memMiB = amount(c, names.memory, 2 ** 31 - 1) ?? 0;
+    const pct = amount(c, names.memoryPercent, 100);
+    return { count, memMiB, memPercent: memMiB === 0 ? (pct && pct > 0 ? pct : 100) : 0, cores: amount(c, names.cores, 100) ?? 0 };
+  });
+}

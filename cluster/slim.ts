@@ -11,7 +11,8 @@
 // schedulingGates, priority, priorityClassName, nodeSelector, affinity.nodeAffinity,
 // tolerations, overhead, containers[] and initContainers[] as name + resources (all
 // requests and limits) + restartPolicy (sidecars); status phase and startTime.
-// Kept, nodes: metadata name, uid, labels, resourceVersion; spec unschedulable and taints;
+// Kept, nodes: metadata name, uid, labels, resourceVersion, the hami.io/ annotations (HAMi's
+// device registration, handshake and node lock; cluster/hami.ts); spec unschedulable and taints;
 // status capacity, allocatable and conditions (type, status, reason).
 //
 // Pure; timestamps stay strings (podRecord reads both strings and Dates).
@@ -80,7 +81,14 @@ export function slimPod(raw: unknown): V1Pod {
 export function slimNode(raw: unknown): V1Node {
   const n = obj(raw) ?? {};
   const meta: Raw = {};
-  pick(meta, obj(n.metadata), ['name', 'uid', 'labels', 'resourceVersion']);
+  const m = obj(n.metadata);
+  pick(meta, m, ['name', 'uid', 'labels', 'resourceVersion']);
+  const annotations = obj(m?.annotations);
+  if (annotations) {
+    let hami: Record<string, string> | undefined;
+    for (const k in annotations) if (k.startsWith('hami.io/')) (hami ??= {})[k] = annotations[k] as string;
+    if (hami) meta.annotations = hami;
+  }
   const spec: Raw = {};
   pick(spec, obj(n.spec), ['unschedulable', 'taints']);
   const status: Raw = {};

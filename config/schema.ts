@@ -27,6 +27,26 @@ export interface SluiceConfig {
      * as resolvable. 0 = every node that fits passes (README "Scheduler configuration"). */
     filterBest: number;
   };
+  /** GPU shares through HAMi's device plugin (docs/gpu-sharing.md). */
+  sharing: {
+    /** Read HAMi's registration on nodes and place shares; false = GPUs are whole only. */
+    enabled: boolean;
+    /** The GPU count resource whose GPUs HAMi's plugin splits (one of gpuResources). */
+    resource: string;
+    /** Memory per GPU in MiB. */
+    memoryResource: string;
+    /** Memory per GPU as a percentage of the GPU. */
+    memoryPercentResource: string;
+    /** Compute per GPU in percent (100 = the GPU alone). */
+    coresResource: string;
+    /** A handshake left "Requesting_" this long (and no GPUs advertised) drops the node's GPUs (HAMi: 60). */
+    handshakeTimeoutSeconds: number;
+    /** A node lock (hami.io/mutex.lock) older than this is stale and taken over (HAMi: HAMI_NODELOCK_EXPIRE, 5m). */
+    nodeLockExpireSeconds: number;
+    /** How long a bind waits for another pod's node lock on the same node before it fails
+     * (keep below the extender's httpTimeout in the scheduler configuration, 5s). */
+    lockWaitSeconds: number;
+  };
   https: {
     host: string;
     port: number;
@@ -206,6 +226,22 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
         filterBest: { type: 'integer', minimum: 0, maximum: 100000, default: 0 },
       },
       required: ['filterBest'],
+    },
+    sharing: {
+      type: 'object',
+      additionalProperties: false,
+      default: { enabled: true, resource: 'nvidia.com/gpu', memoryResource: 'nvidia.com/gpumem', memoryPercentResource: 'nvidia.com/gpumem-percentage', coresResource: 'nvidia.com/gpucores', handshakeTimeoutSeconds: 60, nodeLockExpireSeconds: 300, lockWaitSeconds: 4 },
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        resource: { type: 'string', minLength: 1, default: 'nvidia.com/gpu' },
+        memoryResource: { type: 'string', minLength: 1, default: 'nvidia.com/gpumem' },
+        memoryPercentResource: { type: 'string', minLength: 1, default: 'nvidia.com/gpumem-percentage' },
+        coresResource: { type: 'string', minLength: 1, default: 'nvidia.com/gpucores' },
+        handshakeTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
+        nodeLockExpireSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
+        lockWaitSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 4 },
+      },
+      required: ['enabled', 'resource', 'memoryResource', 'memoryPercentResource', 'coresResource', 'handshakeTimeoutSeconds', 'nodeLockExpireSeconds', 'lockWaitSeconds'],
     },
     https: {
       type: 'object',
@@ -432,6 +468,7 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
     'recentPodWindow',
     'logLevel',
     'scheduler',
+    'sharing',
     'https',
     'http',
     'limits',

@@ -3,6 +3,7 @@
 // when nothing on the node can change the answer (wrong model, GPUs disabled, too few
 // GPUs in all) - kube-scheduler then does not try to preempt there.
 import { modelAccepted } from './gpu-model.js';
+import { devicesMisfit, neverFits, shareMilli } from './shares.js';
 import { WHOLE, type GpuAsk, type GpuSlots, type NodeView } from './types.js';
 
 export interface Misfit {
@@ -45,6 +46,7 @@ export function fit(node: NodeView, ask: GpuAsk): Misfit | null {
       kind: 'too_big',
     };
   }
+  if (ask.shares && s.devices) return sharesMisfit(n, s.devices, ask) ?? cpuMemMisfit(node, ask);
   if (!slotsFit(s, ask)) {
     const reason =
       ask.milli >= WHOLE
@@ -53,6 +55,31 @@ export function fit(node: NodeView, ask: GpuAsk): Misfit | null {
     return { reason, resolvable: true, kind: 'insufficient' };
   }
   return cpuMemMisfit(node, ask);
+}
+
+/** Fit on GPUs split by memory, cores and slots: unresolvable when no GPU of the node
+ * could hold a container's share even empty (naming the largest), else the exact check. */
+function sharesMisfit(n: string, devices: NonNullable<GpuSlots['devices']>, ask: GpuAsk): Misfit | null {
+  for (const a of ask.shares!) {
+    if (devices.length > 0 && devices.every((d) => neverFits(d, a) !== null)) {
+      const largest = devices.reduce((b, d) => (d.memMiB > b.memMiB ? d : b));
+      return { reason: `node ${n}: no GPU could ever hold the share (${neverFits(largest, a)}; largest GPU ${largest.memMiB} MiB, ${largest.cores} cores)`, resolvable: false, kind: 'too_big' };
+    }
+  }
+  const why = devicesMisfit(devices, ask.shares!);
+  return why === null ? null : { reason: `node ${n}: ${why}`, resolvable: true, kind: 'insufficient' };
+}
+
+/** The ask with its one-dimensional share (milli) worked out for this node's GPUs: the
+ * largest container share, by the node's largest GPU memory; whole GPUs for an ask of
+ * several (the policies model shares of one GPU only). Unchanged without shares. */
+export function askOnNode(ask: GpuAsk, s: GpuSlots | undefined): GpuAsk {
+  if (!ask.shares || ask.shares.length === 0 || ask.count > 1) return ask;
+  let mem = 0;
+  for (const d of s?.devices ?? []) if (d.memMiB > mem) mem = d.memMiB;
+  let milli = 0;
+  for (const a of ask.shares) milli = Math.max(milli, shareMilli(a, mem));
+  return milli === ask.milli ? ask : { ...ask, milli };
 }
 
 function cpuMemMisfit(node: NodeView, ask: GpuAsk): Misfit | null {
@@ -74,5 +101,6 @@ export function fits(node: NodeView, ask: GpuAsk): boolean {
   const s = node.gpus;
   if (node.unusable || !s || s.capacity === 0 || ask.count > s.capacity) return false;
   if (ask.models.length > 0 && !modelAccepted(node.product, ask.models)) return false;
+  if (ask.shares && s.devices) return fit(node, ask) === null;
   return slotsFit(s, ask);
 }

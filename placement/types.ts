@@ -3,6 +3,8 @@
 // them from their own clusters. Nothing here does I/O.
 
 /** The node scoring policies a pod or the config may name. */
+import type { GpuDevice, ShareAsk } from './shares.js';
+
 export const POLICIES = ['binpack', 'spread', 'fragmentation'] as const;
 export type PolicyName = (typeof POLICIES)[number];
 
@@ -15,6 +17,9 @@ export interface GpuSlots {
   /** Free milli of each partly used GPU (0 < free < 1000). Empty when GPUs are only
    * handed out whole, as with plain device-plugin resources such as nvidia.com/gpu. */
   partialFree: readonly number[];
+  /** Each GPU's memory, cores and slots, when a node agent splits them (HAMi's device
+   * plugin; placement/shares.ts): fit is then decided on these. */
+  devices?: readonly GpuDevice[];
 }
 
 export interface NodeView {
@@ -41,6 +46,9 @@ export interface GpuAsk {
   models: readonly string[];
   cpuMilli?: number;
   memMiB?: number;
+  /** Per container, the memory and cores asked of each GPU (resources such as
+   * nvidia.com/gpumem); checked against `devices` of nodes that have them. */
+  shares?: readonly ShareAsk[];
 }
 
 /** How often each GPU ask shape is seen; weights sum to 1 (see size-mix.ts). */

@@ -9,6 +9,7 @@
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { ClusterCache } from '../cluster/cache.js';
 import { ApiError, ApiTransport } from '../cluster/api-transport.js';
+import type { HamiApi } from './hami-bind.js';
 
 export interface PodBinder {
   bind(namespace: string, name: string, uid: string, node: string): Promise<void>;
@@ -18,7 +19,7 @@ export interface PodBinder {
 /** An apiserver refusal of a binding (code = HTTP status, body = its text). */
 export { ApiError as BindError };
 
-export class KubeBinder implements PodBinder {
+export class KubeBinder implements PodBinder, HamiApi {
   private readonly core: CoreV1Api;
   private readonly api: ApiTransport;
 
@@ -43,6 +44,36 @@ export class KubeBinder implements PodBinder {
 
   readPod(namespace: string, name: string): Promise<V1Pod> {
     return this.core.readNamespacedPod({ name, namespace });
+  }
+
+  // HAMi's protocol (scheduler/hami-bind.ts): on the same keep-alive transport as the bind.
+  async readNode(name: string): Promise<{ resourceVersion: string; annotations: Record<string, string> }> {
+    // api-call: GET /api/v1/nodes/{name}
+    const n = JSON.parse(await this.api.call('GET', `/api/v1/nodes/${encodeURIComponent(name)}`, { timeoutMs: this.timeoutMs })) as { metadata?: { resourceVersion?: string; annotations?: Record<string, string> } };
+    return { resourceVersion: n.metadata?.resourceVersion ?? '', annotations: n.metadata?.annotations ?? {} };
+  }
+
+  async patchNodeAnnotations(name: string, annotations: Record<string, string | null>, resourceVersion: string): Promise<void> {
+    const body = JSON.stringify({ metadata: { annotations, resourceVersion } });
+    // api-call: PATCH /api/v1/nodes/{name}
+    await this.api.call('PATCH', `/api/v1/nodes/${encodeURIComponent(name)}`, { body, timeoutMs: this.timeoutMs, contentType: 'application/merge-patch+json' });
+  }
+
+  async patchPodAnnotations(namespace: string, name: string, annotations: Record<string, string>): Promise<void> {
+    const body = JSON.stringify({ metadata: { annotations } });
+    // api-call: PATCH /api/v1/namespaces/{namespace}/pods/{name}
+    await this.api.call('PATCH', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`, { body, timeoutMs: this.timeoutMs, contentType: 'application/merge-patch+json' });
+  }
+
+  async podExists(namespace: string, name: string): Promise<boolean> {
+    try {
+      // api-call: GET /api/v1/namespaces/{namespace}/pods/{name}
+      await this.api.call('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`, { timeoutMs: this.timeoutMs });
+      return true;
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 404) return false;
+      throw e;
+    }
   }
 }
 

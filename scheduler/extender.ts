@@ -4,12 +4,14 @@
 // Kubernetes call of bind in binder.ts.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import type { ClusterCache } from '../cluster/cache.js';
-import { podHostRequests, PodRequestError, type ResourceAmount } from '../cluster/pod-request.js';
+import { podHostRequests, podShareAsks, PodRequestError, type ContainerShare, type ResourceAmount } from '../cluster/pod-request.js';
+import { placeContainers, policyPick, type DeviceUse } from '../placement/shares.js';
+import { bindShares, type HamiApi, type HamiNodeLocks } from './hami-bind.js';
 import type { PolicyName } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PodBinder } from './binder.js';
-import { fit } from '../placement/fit.js';
+import { askOnNode, fit } from '../placement/fit.js';
 import { bestFeasible } from '../placement/best-nodes.js';
 import { POLICY_BY_NAME, toExtenderScores, type Policy } from '../placement/policies.js';
 import type { GpuAsk, NodeView, SizeMix } from '../placement/types.js';
@@ -31,6 +33,9 @@ export interface ExtenderOptions {
   /** scheduler.filterBest: k > 0 = filter passes only the k nodes the policy places a GPU
    * pod best on; 0 (default) = every node that fits. */
   filterBest?: number;
+  /** GPU shares: HAMi's node lock and the apiserver calls of its protocol (hami-bind.ts);
+   * absent = share pods are bound like whole-GPU pods. */
+  shares?: { locks: HamiNodeLocks; api: HamiApi };
 }
 
 type Candidate = { name: string; node: V1Node | null };
@@ -59,6 +64,7 @@ export class Extender {
   private readonly metrics: Metrics;
   readonly defaultPolicy: PolicyName;
   readonly filterBest: number;
+  private readonly shares: ExtenderOptions['shares'];
 
   constructor(opts: ExtenderOptions) {
     const k = opts.filterBest ?? 0;
@@ -69,12 +75,13 @@ export class Extender {
     this.log = opts.log;
     this.metrics = opts.metrics;
     this.defaultPolicy = opts.defaultPolicy;
+    this.shares = opts.shares;
   }
 
   // Parsed on every request: no cache by uid@resourceVersion, because a request from anyone
   // could have planted an entry under a real pod's key. Parsing a pod takes microseconds.
   private ask(pod: V1Pod): PodAsk {
-    return podAsk(pod, this.cache.resources);
+    return podAsk(pod, this.cache.resources, this.cache.shareNames);
   }
 
   private candidates(args: ExtenderArgs): { list: Candidate[]; full: boolean } {
@@ -176,7 +183,7 @@ export class Extender {
       if (i > 0 && i % NODES_PER_SLICE === 0) await yieldToLoop();
       const v = this.view(passed[i]!, main.resource);
       // Passed nodes have a view with GPUs (fit checks it); a node deleted since ranks last.
-      scores.push(v?.gpus ? policy.score(v as NodeView & { gpus: NonNullable<NodeView['gpus']> }, main, mix) : -Infinity);
+      scores.push(v?.gpus ? policy.score(v as NodeView & { gpus: NonNullable<NodeView['gpus']> }, askOnNode(main, v.gpus), mix) : -Infinity);
     }
     return bestFeasible(scores, passed.map((c) => c.name), this.filterBest).map((i) => passed[i]!);
   }
@@ -203,11 +210,13 @@ export class Extender {
       if (i > 0 && i % NODES_PER_SLICE === 0) await yieldToLoop();
       const c = list[i]!;
       const v = this.view(c, main.resource);
+      // A share's one-dimensional size depends on the node's GPU memory (placement/shares.ts).
+      const a = askOnNode(main, v?.gpus);
       // One ask (the usual case): fit the view in hand rather than look the node up again
       // in misfit; the lookup by a freshly parsed name is most of this loop's cost (bench/).
-      const ok = !!v && v.gpus !== undefined && (ask.asks.length === 1 ? fit(v, main) === null : this.misfit(c, ask.asks) === null);
+      const ok = !!v && v.gpus !== undefined && (ask.asks.length === 1 ? fit(v, a) === null : this.misfit(c, ask.asks) === null);
       fits.push(ok);
-      raw.push(ok ? policy.score(v as NodeView & { gpus: NonNullable<NodeView['gpus']> }, main, mix) : 0);
+      raw.push(ok ? policy.score(v as NodeView & { gpus: NonNullable<NodeView['gpus']> }, a, mix) : 0);
     }
     const fitRaw = raw.filter((_, i) => fits[i]);
     const scaled = toExtenderScores(fitRaw, policy.scale);
@@ -221,14 +230,14 @@ export class Extender {
    * anyone who can reach the extender could have sent that (issue 12). The UID must be the
    * one of the pod of that name, or the bind is refused.
    */
-  private async bindRequests(args: ExtenderBindingArgs): Promise<{ requests: readonly ResourceAmount[] } | { error: string; result: string }> {
+  private async bindRequests(args: ExtenderBindingArgs): Promise<BindAsk | { error: string; result: string }> {
     const pod = `${args.PodNamespace}/${args.PodName}`;
     const known = this.cache.pod(args.PodUID);
     if (known) {
       if (known.namespace !== args.PodNamespace || known.name !== args.PodName) {
         return { result: 'rejected', error: `pod ${args.PodUID} is ${known.namespace}/${known.name}, not ${pod}; refusing to bind (kube-scheduler sends the UID of the pod it names)` };
       }
-      return { requests: known.requests };
+      return { requests: known.requests, shares: known.shares, policy: known.annotations['sluice.io/policy'] };
     }
     let p: V1Pod;
     try {
@@ -240,11 +249,38 @@ export class Extender {
       return { result: 'rejected', error: `pod ${pod} has UID ${p.metadata?.uid ?? '(none)'} at the apiserver, not ${args.PodUID}; refusing to bind (it was deleted and recreated, or the request is forged)` };
     }
     try {
-      return { requests: podAsk(p, this.cache.resources).asks.map((a) => ({ resource: a.resource, count: a.count })) };
+      const names = this.cache.shareNames;
+      const requests = podAsk(p, this.cache.resources, names).asks.map((a) => ({ resource: a.resource, count: a.count }));
+      const shares = names && requests.some((r) => r.resource === names.resource) ? podShareAsks(p, names) : null;
+      return { requests, shares, policy: p.metadata?.annotations?.['sluice.io/policy'] };
     } catch (e) {
       if (!(e instanceof PodRequestError)) throw e;
       return { result: 'rejected', error: `pod ${pod}: ${e.message}` };
     }
+  }
+
+  /**
+   * For a share pod bound to a node whose GPUs HAMi's plugin splits: how the assume step
+   * places its containers (each on GPUs the pod's policy chooses, placement/shares.ts), and
+   * how the GPUs of the asking containers map back onto all containers. null when the node
+   * has no shared GPUs (the pod is then bound as whole GPUs).
+   */
+  private sharePlacer(shares: ReadonlyArray<ContainerShare | null>, policyName: string | undefined, node: string) {
+    const resource = this.cache.shareNames!.resource;
+    if (!this.cache.nodeView(node, resource)?.gpus?.devices) return null;
+    const policy = POLICY_BY_NAME[(policyName && policyName in POLICY_BY_NAME ? policyName : this.defaultPolicy) as PolicyName];
+    const asks = shares.filter((x): x is ContainerShare => x !== null);
+    const pick = policyPick(policy, this.cache.sizeMix(), resource);
+    return {
+      place: (devices: Parameters<typeof placeContainers>[0]) => {
+        const placed = placeContainers(devices, asks, pick);
+        return 'misfit' in placed ? placed : { uses: placed.uses.flat() };
+      },
+      perContainer: (uses: readonly DeviceUse[]): DeviceUse[][] => {
+        let k = 0;
+        return shares.map((x) => (x === null ? [] : uses.slice(k, (k += x.count))));
+      },
+    };
   }
 
   async bind(args: ExtenderBindingArgs): Promise<ExtenderBindingResult> {
@@ -256,7 +292,8 @@ export class Extender {
       return { Error: found.error };
     }
     const requests = found.requests;
-    const assumed = this.cache.assume(args.PodUID, args.Node, requests);
+    const shared = this.shares && found.shares ? this.sharePlacer(found.shares, found.policy, args.Node) : null;
+    const assumed = this.cache.assume(args.PodUID, args.Node, requests, shared?.place);
     if (!assumed.ok) {
       this.metrics.binds.inc({ result: 'rejected' });
       this.log.info({ verb: 'bind', pod, node: args.Node, reason: assumed.reason }, 'bind refused');
@@ -264,7 +301,13 @@ export class Extender {
     }
     this.metrics.assumedPods.set(this.cache.assumedCount);
     try {
-      await this.binder.bind(args.PodNamespace, args.PodName, args.PodUID, args.Node);
+      const post = (): Promise<void> => this.binder.bind(args.PodNamespace, args.PodName, args.PodUID, args.Node);
+      if (shared && assumed.uses) {
+        const containers = shared.perContainer(assumed.uses);
+        await bindShares(this.shares!.locks, this.shares!.api, post, { namespace: args.PodNamespace, name: args.PodName, node: args.Node }, containers);
+      } else {
+        await post();
+      }
     } catch (e) {
       this.cache.forget(args.PodUID);
       this.metrics.assumedPods.set(this.cache.assumedCount);
@@ -280,6 +323,13 @@ export class Extender {
     if (this.log.isLevelEnabled('debug')) this.log.debug({ verb: 'bind', pod, node: args.Node, reason: `bound with ${requests.map((r) => `${r.count} ${r.resource}`).join(', ') || 'no GPUs'}` }, 'pod bound');
     return { Error: '' };
   }
+}
+
+/** What a bind needs of the pod: GPU counts, per-container shares, the policy it names. */
+interface BindAsk {
+  requests: readonly ResourceAmount[];
+  shares: ReadonlyArray<ContainerShare | null> | null;
+  policy: string | undefined;
 }
 
 export function podName(p: V1Pod | undefined): string {

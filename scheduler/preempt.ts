@@ -70,7 +70,7 @@ export class Preempter {
     const pod = args.Pod;
     const proposals = proposedVictims(args);
     const none = (outcome: PreemptOutcome, reason: string): PreemptDecision => ({ result: { NodeNameToMetaVictims: {} }, outcome, reason, record: null });
-    const asks = podAsk(pod, this.o.cache.resources).asks;
+    const asks = podAsk(pod, this.o.cache.resources, this.o.cache.shareNames).asks;
     if (asks.length === 0) return none('no_gpu', 'the pod asks no GPU resource sluice manages');
     if (asks.length > 1) return none('several_resources', `the pod asks ${asks.map((a) => a.resource).join(' and ')}; sluice preempts only for pods asking one GPU resource`);
     const ask = asks[0]!;

@@ -6,6 +6,8 @@ import type { SluiceConfig } from '../config/schema.js';
 import type { ClusterCache } from '../cluster/cache.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { shareNamesOf } from '../cluster/pod-request.js';
+import { HamiNodeLocks, type HamiApi } from '../scheduler/hami-bind.js';
 import { Extender } from '../scheduler/extender.js';
 import type { PodBinder } from '../scheduler/binder.js';
 import { Preempter } from '../scheduler/preempt.js';
@@ -91,7 +93,23 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   limitBodies(api, config);
 
   const noStore: QueueDirectory = { lookup: async () => ({ status: 'unavailable', reason: 'no store configured (store.url is empty)' }) };
-  const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, filterBest: config.scheduler.filterBest, log, metrics });
+  // GPU shares speak HAMi's protocol to the apiserver; without one (snapshot mode) share
+  // pods are bound into the in-memory copy like whole-GPU pods.
+  const hamiApi = config.sharing.enabled && isHamiApi(parts.binder) ? parts.binder : null;
+  const shares = hamiApi
+    ? {
+        api: hamiApi,
+        locks: new HamiNodeLocks({
+          api: hamiApi,
+          lockExpireMs: config.sharing.nodeLockExpireSeconds * 1000,
+          lockWaitMs: config.sharing.lockWaitSeconds * 1000,
+          peekLock: (node) => cache.hamiLock(node),
+        }),
+      }
+    : undefined;
+  // A node update may be a released lock: binds waiting for it look again at once.
+  if (shares) cache.onChange((c) => c.kind === 'node' && shares.locks.nodeChanged(c.name));
+  const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, filterBest: config.scheduler.filterBest, log, metrics, ...(shares ? { shares } : {}) });
   const preempter = new Preempter({ cache, queues: parts.queues ?? noStore, sinks: parts.preemptionSinks ?? [], log, metrics });
   // Snapshot mode fills the cache in one replaceAll, which counts as synced.
   // Followers never decide: the assume ledger that keeps binds from overcommitting is the
@@ -105,7 +123,7 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   await api.register(schedulerRoutes, { extender, preempter, metrics, maxNodes: config.limits.extenderMaxNodes });
 
   const admission = new AdmissionHandler({
-    policy: policyFromConfig(config.webhooks, config.gpuResources),
+    policy: policyFromConfig(config.webhooks, config.gpuResources, shareNamesOf(config.sharing)),
     facts: new CacheFacts(cache, parts.namespaces ?? new NamespaceStore(), Date.now, parts.priorityClasses ?? null),
     queues: parts.queues ?? noStore,
     audit: parts.audit ?? { recordAdmission: () => undefined },
@@ -139,3 +157,6 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
 
   return { api, ops, extender, tls, tlsOptions };
 }
+
+const isHamiApi = (b: unknown): b is HamiApi & AppParts['binder'] =>
+  typeof (b as Partial<HamiApi>).patchNodeAnnotations === 'function' && typeof (b as Partial<HamiApi>).readNode === 'function';

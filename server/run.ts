@@ -16,6 +16,8 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { KubeBinder, SnapshotBinder, type PodBinder } from '../scheduler/binder.js';
 import { kubeEventPoster, PreemptionEvents } from '../scheduler/preempt-events.js';
+import { shareNamesOf } from '../cluster/pod-request.js';
+import { watchAllocationOutcomes } from '../scheduler/hami-bind.js';
 import type { PreemptionSink } from '../store/preemptions.js';
 import { Store } from '../store/store.js';
 import { JobRecorder } from '../store/jobs.js';
@@ -85,6 +87,17 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
     resources: config.gpuResources,
     assumeTtlMs: config.assumeTtlSeconds * 1000,
     recentPodWindow: config.recentPodWindow,
+    ...(config.sharing.enabled ? { sharing: { names: shareNamesOf(config.sharing)!, handshakeTimeoutMs: config.sharing.handshakeTimeoutSeconds * 1000 } } : {}),
+  });
+  // A malformed HAMi registration is ignored (the node's GPUs count as whole ones): say so
+  // once per node and problem, naming the node and the field.
+  const registrationWarned = new Map<string, string>();
+  cache.onChange((c) => {
+    if (c.kind !== 'node') return;
+    const problem = cache.registrationProblem(c.name);
+    if (problem && registrationWarned.get(c.name) !== problem) log.warn({ node: c.name }, `${problem}; its GPUs are not shared until the device plugin registers them again`);
+    if (problem) registrationWarned.set(c.name, problem);
+    else registrationWarned.delete(c.name);
   });
 
   let binder: PodBinder;
@@ -180,6 +193,8 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
   const preemptionSinks: PreemptionSink[] = [];
   if (store) preemptionSinks.push(store.preemptions);
   if (liveKc) preemptionSinks.push(new PreemptionEvents(kubeEventPoster(liveKc), log));
+  // HAMi's device plugin answers a share bind with bind phase success or failed.
+  if (liveKc && config.sharing.enabled) watchAllocationOutcomes((fn) => cache.onChange(fn), kubeEventPoster(liveKc), log, () => metrics.binds.inc({ result: 'allocation_failed' }));
 
   // Job frameworks: the workloads that own pods, read on the admission path (cached).
   const workloadApi = liveKc && config.jobFrameworks.enabled ? new ApiTransport(liveKc, { maxSockets: 4 }) : null;

@@ -53,13 +53,24 @@ export class CacheFacts implements ClusterFacts {
     return max;
   }
 
+  largestSharedGpu(): { node: string; index: number; memMiB: number; cores: number } | null {
+    this.refresh();
+    return this.largestShared;
+  }
+
+  private largestShared: { node: string; index: number; memMiB: number; cores: number } | null = null;
+
   private refresh(): void {
     const now = this.now();
     if (now - this.at < REFRESH_MS) return;
     this.at = now;
     const products = new Map<string, Set<string>>();
     const sizes = new Map<string, NodeSize[]>();
+    let largest: CacheFacts['largestShared'] = null;
     for (const n of this.cache.inventory()) {
+      for (const g of n.gpus ?? []) {
+        if (!largest || g.memMiB > largest.memMiB || (g.memMiB === largest.memMiB && g.cores > largest.cores)) largest = { node: n.name, index: g.index, memMiB: g.memMiB, cores: g.cores };
+      }
       if (n.product) {
         let set = products.get(n.resource);
         if (!set) products.set(n.resource, (set = new Set()));
@@ -71,5 +82,6 @@ export class CacheFacts implements ClusterFacts {
     }
     this.productsBy = new Map([...products].map(([r, s]) => [r, [...s].sort()]));
     this.sizesBy = sizes;
+    this.largestShared = largest;
   }
 }

@@ -13,7 +13,7 @@ import { encodePatch, patched, readPod, reviewResponse, type AdmissionRequest, t
 import { mutatePod } from './mutate.js';
 import { inScope } from './pod-facts.js';
 import type { ClusterFacts, WebhookPolicy } from './policy.js';
-import { checkPodSpec, checkQueue, checkUpdate, isJobAsk, type Verdict } from './validate.js';
+import { checkPodSpec, checkQueue, checkShares, checkUpdate, isJobAsk, type Verdict } from './validate.js';
 import { templateAsksGpu } from '../workloads/kind.js';
 import { NO_WORKLOAD, resolveWorkload, type ObjectReader, type Resolution } from '../workloads/resolve.js';
 
@@ -166,6 +166,8 @@ export class AdmissionHandler {
     const ask = checkPodSpec(pod, nsLabels, str(req.userInfo?.username), this.o.policy);
     if (ask === null) return { ...allowUntouched(req, 'asks no GPU'), record: false };
     if (!isJobAsk(ask)) return verdictOutcome(req, ask);
+    const shares = checkShares(pod, this.o.policy, this.o.facts);
+    if (!shares.allowed) return verdictOutcome(req, shares);
     const lookup = await this.o.queues.lookup(ask.queue);
     const v = checkQueue(ask, lookup, this.o.policy, this.o.facts);
     if (lookup.status === 'unavailable') {

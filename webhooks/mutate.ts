@@ -22,7 +22,7 @@ import {
   ANN_GPU_MODEL, ANN_USER, ANN_USER_VERIFIED, escapePointer, GATE_QUEUE, isLabelValue, isQos, LABEL_GANG_SIZE, LABEL_JOB, LABEL_QOS, LABEL_QUEUE, LABEL_USER,
   labelSafe,
 } from './labels.js';
-import { controllerOf, derivedJob, jobTypeOf, podAnnotations, podLabels, queueOf, shorthandOf } from './pod-facts.js';
+import { controllerOf, derivedJob, jobTypeOf, podAnnotations, podLabels, queueOf, shorthandOf, type Shorthand } from './pod-facts.js';
 import type { ClusterFacts, Toleration, WebhookPolicy } from './policy.js';
 import type { Workload } from '../workloads/resolve.js';
 
@@ -117,6 +117,16 @@ export function mutatePod(input: MutateInput): Mutation {
   return { ops, changes, gpu, warnings };
 }
 
+/** The resources and amounts the sluice.io/gpus shorthand stands for: a GPU count of the
+ * first managed resource; a share asks one GPU of the shared resource (HAMi's names) with
+ * that percentage of its memory and cores, or that much memory. */
+export function shorthandResources(sh: Extract<Shorthand, { kind: 'ok' }>, policy: WebhookPolicy): Array<[string, number]> {
+  if (!sh.share || !policy.sharing) return [[policy.gpuResources[0]!, sh.gpus]];
+  const n = policy.sharing;
+  if ('percent' in sh.share) return [[n.resource, 1], [n.memoryPercent, sh.share.percent], [n.cores, sh.share.percent]];
+  return [[n.resource, 1], [n.memory, sh.share.memMiB]];
+}
+
 /** Step 1. Returns whether the pod asks a managed GPU resource afterwards. */
 function mutateResources(pod: V1Pod, policy: WebhookPolicy, ops: PatchOp[], changes: string[]): boolean {
   const spec = pod.spec!;
@@ -135,10 +145,11 @@ function mutateResources(pod: V1Pod, policy: WebhookPolicy, ops: PatchOp[], chan
         else (newRequests ??= { ...(requests as Record<string, string>) })[r] = v;
       };
       if (sh.kind === 'ok' && field === 'containers' && i === sh.container) {
-        const r = policy.gpuResources[0]!;
-        const v = String(sh.gpus);
-        if (parseQuantity(limits[r]) !== sh.gpus) set(r, v, 'l');
-        if (parseQuantity(requests[r]) !== sh.gpus) set(r, v, 'r');
+        for (const [r, n] of shorthandResources(sh, policy)) {
+          const v = String(n);
+          if (parseQuantity(limits[r]) !== n) set(r, v, 'l');
+          if (parseQuantity(requests[r]) !== n) set(r, v, 'r');
+        }
       }
       for (const r of policy.gpuResources) {
         const l = newLimits?.[r] ?? limits[r];

@@ -66,28 +66,53 @@ export function wholeCount(q: unknown): number {
 
 export type Shorthand =
   | { kind: 'none' }
-  | { kind: 'ok'; gpus: number; container: number }
+  | { kind: 'ok'; gpus: number; container: number; share?: ShorthandShare }
   | { kind: 'bad'; message: string };
+
+/** The share form of sluice.io/gpus: a fraction of one GPU ("0.25": that share of its
+ * memory and of its cores) or a memory size ("8Gi", "6000Mi": that much of one GPU's memory). */
+export type ShorthandShare = { percent: number } | { memMiB: number };
+
+const SIZE = /^\s*(\d+(?:\.\d+)?)\s*(Mi|Gi|Ti|M|G|T)\s*$/;
+const MIB: Record<string, number> = { Mi: 1, Gi: 1024, Ti: 1024 * 1024, M: 1e6 / 2 ** 20, G: 1e9 / 2 ** 20, T: 1e12 / 2 ** 20 };
+
+function shareForm(raw: string): ShorthandShare | string | null {
+  const frac = /^\s*0?\.(\d+)\s*$/.exec(raw);
+  if (frac) {
+    const percent = Number(`0.${frac[1]}`) * 100;
+    if (!Number.isInteger(Math.round(percent * 1e6) / 1e6) || percent < 1) return `annotation ${ANN_GPUS} is "${raw}"; a GPU share must be whole percent of one GPU, from 0.01 to 0.99, such as "0.25"`;
+    return { percent: Math.round(percent) };
+  }
+  const size = SIZE.exec(raw);
+  if (size) {
+    const memMiB = Math.floor(Number(size[1]) * MIB[size[2]!]!);
+    if (memMiB < 1) return `annotation ${ANN_GPUS} is "${raw}"; a GPU memory share must be at least 1Mi`;
+    return { memMiB };
+  }
+  return null;
+}
 
 /** The sluice.io/gpus annotation and the container it applies to. */
 export function shorthandOf(pod: V1Pod): Shorthand {
   const ann = podAnnotations(pod);
   const raw = ann[ANN_GPUS];
   if (raw === undefined) return { kind: 'none' };
-  const gpus = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  const share = /^\s*\d+\s*$/.test(raw) ? null : shareForm(raw);
+  if (typeof share === 'string') return { kind: 'bad', message: share };
+  const gpus = share ? 1 : /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(gpus)) {
-    return { kind: 'bad', message: `annotation ${ANN_GPUS} is "${raw}"; it must be a whole number of GPUs such as "2"` };
+    return { kind: 'bad', message: `annotation ${ANN_GPUS} is "${raw}"; it must be a whole number of GPUs such as "2", a share of one GPU such as "0.25", or GPU memory such as "8Gi"` };
   }
   const containers = (pod.spec?.containers ?? []) as V1Container[];
   const named = ann[ANN_GPU_CONTAINER];
   if (named === undefined) {
     if (containers.length === 0) return { kind: 'bad', message: 'the pod has no containers to put GPUs on' };
-    return { kind: 'ok', gpus, container: 0 };
+    return { kind: 'ok', gpus, container: 0, ...(share ? { share } : {}) };
   }
   const i = containers.findIndex((c) => c.name === named);
   if (i < 0) {
     const names = containers.map((c) => c.name).join(', ');
     return { kind: 'bad', message: `annotation ${ANN_GPU_CONTAINER} names container "${named}" but the pod has only ${names}; fix the name` };
   }
-  return { kind: 'ok', gpus, container: i };
+  return { kind: 'ok', gpus, container: i, ...(share ? { share } : {}) };
 }

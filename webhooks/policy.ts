@@ -3,6 +3,7 @@
 // read (namespace labels, GPU products, node sizes). Both are plain data or small
 // read-only interfaces, so mutate.ts and validate.ts stay pure.
 import type { QosClass } from './labels.js';
+import type { ShareNames } from '../cluster/pod-request.js';
 import type { SluiceConfig } from '../config/schema.js';
 
 export interface Toleration {
@@ -34,6 +35,8 @@ export interface WebhookPolicy {
   priorityClasses: Readonly<Record<QosClass, PriorityClassRef>>;
   /** What validation does when the queue cannot be read (Postgres down, nothing cached). */
   onStoreDown: 'allow' | 'deny';
+  /** GPU share resource names (config sharing); null when sharing is off. */
+  sharing: ShareNames | null;
 }
 
 /** The `webhooks` section of the configuration (config/schema.ts). */
@@ -55,7 +58,7 @@ export function parseTaint(s: string): Toleration | null {
     : { key: m[1]!, operator: 'Exists', effect: m[3]! };
 }
 
-export function policyFromConfig(c: WebhooksConfig, gpuResources: readonly string[]): WebhookPolicy {
+export function policyFromConfig(c: WebhooksConfig, gpuResources: readonly string[], sharing: ShareNames | null = null): WebhookPolicy {
   const jobTypes = new Map<string, ReadonlyArray<readonly [string, string]>>();
   for (const [type, labels] of Object.entries(c.jobTypes)) {
     // Sorted so the affinity term (and so the patch) is the same on every call.
@@ -72,6 +75,7 @@ export function policyFromConfig(c: WebhooksConfig, gpuResources: readonly strin
       'best-effort': { name: c.bestEffortPriorityClass, value: c.bestEffortPriority, preemptionPolicy: c.bestEffortPreemptionPolicy },
     },
     onStoreDown: c.onStoreDown,
+    sharing,
   };
 }
 
@@ -98,4 +102,7 @@ export interface ClusterFacts {
    * undefined when it is not known (not listed yet, or no source): use the configured values.
    */
   priorityClass?(name: string): { value: number; preemptionPolicy: 'PreemptLowerPriority' | 'Never' } | null | undefined;
+  /** The largest GPU HAMi's device plugin registered (memory first, then cores), or null
+   * when no node has shared GPUs. */
+  largestSharedGpu?(): { node: string; index: number; memMiB: number; cores: number } | null;
 }

@@ -15,7 +15,8 @@
 // or the user-verified annotation (403).
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { parseModelList } from '../placement/gpu-model.js';
-import { podGpuRequests, PodRequestError } from '../cluster/pod-request.js';
+import { podGpuRequests, podShareAsks, PodRequestError } from '../cluster/pod-request.js';
+import { shorthandResources } from './mutate.js';
 import { parseQuantity } from '../cluster/quantity.js';
 import { applicableLimits, type QueueLookup } from '../store/queue-directory.js';
 import { ANN_GPU_MODEL, ANN_GPUS, ANN_USER_VERIFIED, GATE_QUEUE, isQos, LABEL_GANG_SIZE, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe, QOS_CLASSES, type QosClass } from './labels.js';
@@ -50,10 +51,12 @@ export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, strin
   if (sh.kind === 'ok') {
     // The mutating webhook makes these agree; a mismatch means it was skipped (it fails open).
     const c = pod.spec!.containers[sh.container]!;
-    const r = policy.gpuResources[0]!;
-    const have = wholeCount(c.resources?.limits?.[r] ?? 0);
-    if (have !== sh.gpus) {
-      return deny(422, `annotation ${ANN_GPUS} asks ${sh.gpus} ${r} but container ${c.name} has ${Number.isNaN(have) ? 'an invalid count' : have}; sluice's mutating webhook did not run, create the pod again`);
+    if (sh.share && !policy.sharing) return deny(422, `annotation ${ANN_GPUS} asks a share of a GPU but GPU sharing is off in sluice (config sharing.enabled); ask whole GPUs such as "1"`);
+    for (const [r, n] of shorthandResources(sh, policy)) {
+      const have = wholeCount(c.resources?.limits?.[r] ?? 0);
+      if (have !== n) {
+        return deny(422, `annotation ${ANN_GPUS} asks ${n} ${r} but container ${c.name} has ${Number.isNaN(have) ? 'an invalid amount' : have}; sluice's mutating webhook did not run, create the pod again`);
+      }
     }
   }
   const labels = podLabels(pod);
@@ -156,6 +159,31 @@ export function checkQueue(ask: JobAsk, lookup: QueueLookup, policy: WebhookPoli
     if (largest !== null && count > largest) {
       return deny(403, `pod asks ${count} ${resource} but the largest node with a matching GPU has ${largest} (${count - largest} too many); split the job into pods of at most ${largest}`);
     }
+  }
+  return ALLOW;
+}
+
+/**
+ * A GPU share no registered GPU could ever hold (memory or cores above the largest GPU of
+ * the cluster's HAMi nodes): denied with the numbers and the largest GPU. Allowed when
+ * sharing is off, the pod asks no share, or no node has shared GPUs (nothing to conclude).
+ */
+export function checkShares(pod: V1Pod, policy: WebhookPolicy, facts: ClusterFacts): Verdict {
+  if (!policy.sharing || !facts.largestSharedGpu) return ALLOW;
+  let asks: ReturnType<typeof podShareAsks>;
+  try {
+    asks = podShareAsks(pod, policy.sharing);
+  } catch (e) {
+    if (e instanceof PodRequestError) return deny(422, e.message);
+    throw e;
+  }
+  const largest = facts.largestSharedGpu();
+  if (!largest) return ALLOW;
+  const gpu = `the largest GPU is ${largest.memMiB} MiB with ${largest.cores} cores (GPU ${largest.index} of node ${largest.node})`;
+  for (const a of asks) {
+    if (!a) continue;
+    if (a.memMiB > largest.memMiB) return deny(403, `pod asks ${a.memMiB} MiB of GPU memory (${policy.sharing.memory}) but ${gpu}; ask at most ${largest.memMiB}`);
+    if (a.cores > largest.cores) return deny(403, `pod asks ${a.cores} GPU cores (${policy.sharing.cores}) but ${gpu}`);
   }
   return ALLOW;
 }

@@ -47,6 +47,16 @@ function pod(p: TracePod, nodeName?: string, initCpuMilli = Math.floor(p.cpuMill
   } as V1Pod;
 }
 
+/** The simulator's 0..10 scores of every view for the ask (0 where it does not fit), as the
+ * extender's prioritize scales them, with which views fit and their raw scores. */
+function simulatorScores(views: ReturnType<typeof traceView>[], ask: ReturnType<typeof traceAsk>, mix: ReturnType<ClusterCache['sizeMix']>) {
+  const feasible = views.map((v) => fits(v, ask));
+  const raw = views.filter((_, i) => feasible[i]).map((v) => sluiceScore(v, ask, mix).score);
+  const scaled = toExtenderScores(raw, 'levels');
+  let j = 0;
+  return { feasible, raw, want: views.map((_, i) => (feasible[i] ? scaled[j++]! : 0)) };
+}
+
 const noBinder: PodBinder = { bind: () => Promise.reject(new Error('not in this test')) } as unknown as PodBinder;
 
 t.test('extender prioritize and the simulator scoring rank nodes identically', async (t) => {
@@ -98,11 +108,7 @@ t.test('extender prioritize and the simulator scoring rank nodes identically', a
     const incoming = pod(p);
     const got = await ext.prioritize({ Pod: incoming, NodeNames: nodes.map((n) => n.name) });
     const ask = traceAsk(p, RES);
-    const feasible = views.map((v) => fits(v, ask));
-    const raw = views.filter((_, i) => feasible[i]).map((v) => sluiceScore(v, ask, mix).score);
-    const scaled = toExtenderScores(raw, 'levels');
-    let j = 0;
-    const want = views.map((_, i) => (feasible[i] ? scaled[j++]! : 0));
+    const { feasible, raw, want } = simulatorScores(views, ask, mix);
     t.same(got.map((h) => h.Score), want, `${p.numGpu} GPU(s), ${p.cpuMilli}m, models ${p.models.join('|') || 'any'}: the same 0..10 scores`);
     // And the same order: the simulator's best node gets the extender's best score, and no
     // pair of nodes is ranked one way by the simulator and the other way by the extender.
@@ -128,4 +134,99 @@ t.test('CPU and memory are counted as kube-scheduler counts them', async (t) => 
   t.equal(v.memFreeMiB, 65536 - 1088);
   cache.deletePod(p.metadata!.uid!);
   t.equal(cache.nodeView('n', RES)!.cpuFreeMilli, 16000, 'freed when the pod goes');
+});
+
+// GPU shares: nodes whose GPUs HAMi's device plugin splits (16000 MiB, 100 cores), partly
+// used by share pods. The extender reads them from the registration and the pods' device
+// lists; the simulator holds the same GPUs as free milli. A share asks memory and cores
+// in proportion (milli x 16 MiB, milli / 10 cores), so both sides see the same share.
+t.test('shares on partly used GPUs: the same scores, and the bind picks the GPU the simulator would', async (t) => {
+  const { hamiNode } = await import('../helpers/hami-agent.js');
+  const { POLICY_BY_NAME, choicesFor } = await import('../../placement/policies.js');
+  const { placeContainers, policyPick, freeShareMilli } = await import('../../placement/shares.js');
+  const GPU_MIB = 16000;
+  const nodes: TraceNode[] = Array.from({ length: 12 }, (_, i) => ({ name: `h${String(i).padStart(2, '0')}`, cpuMilli: [32000, 64000][i % 2]!, memMiB: 262144, gpus: [2, 4, 8][i % 3]!, model: 'T4' }));
+  const v1Nodes = nodes.map((n) => {
+    const v = hamiNode(n.name, { gpus: n.gpus, memMiB: GPU_MIB, split: 10, product: 'T4' });
+    v.status!.allocatable = { ...v.status!.allocatable, cpu: `${n.cpuMilli}m`, memory: `${n.memMiB}Mi` };
+    return v;
+  });
+  const views = nodes.map(traceView);
+  const shareOf = (milli: number) => ({ mem: milli * 16, cores: milli / 10 });
+  const running: V1Pod[] = [];
+  // Deterministic partial use: GPU g of node i gets shares from this list while they fit.
+  const sizes = [250, 500, 300, 100, 700, 200];
+  let k = 0;
+  nodes.forEach((n, i) => {
+    const v = views[i]!;
+    const partial: number[] = [];
+    let idle = 0;
+    for (let g = 0; g < n.gpus; g++) {
+      if ((i + g) % 3 === 0) {
+        idle++;
+        continue;
+      }
+      let used = 0;
+      const want = 1 + ((i * 7 + g) % 3);
+      for (let j = 0; j < want; j++) {
+        const m = sizes[k++ % sizes.length]!;
+        if (used + m >= 1000) break;
+        used += m;
+        const { mem, cores } = shareOf(m);
+        const p = pod({ cpuMilli: 2000, memMiB: 8192, numGpu: 1, gpuMilli: m, models: [], gpuSpec: '' }, n.name);
+        p.spec!.containers[0]!.resources!.limits = { [RES]: '1', 'nvidia.com/gpumem': String(mem), 'nvidia.com/gpucores': String(cores) };
+        const list = `GPU-${n.name}-${g},NVIDIA,${mem},${cores}:;`;
+        p.metadata!.annotations = { ...p.metadata!.annotations, 'hami.io/vgpu-node': n.name, 'hami.io/bind-phase': 'success', 'hami.io/vgpu-devices-allocated': list };
+        running.push(p);
+        v.cpuFreeMilli! -= 2000;
+        v.memFreeMiB! -= 8192;
+      }
+      if (used > 0) partial.push(1000 - used);
+      else idle++;
+    }
+    v.gpus = { capacity: n.gpus, freeWhole: idle, partialFree: partial };
+  });
+  t.ok(running.length >= 20, `${running.length} share pods running`);
+
+  const cache = new ClusterCache({ resources: [RES], assumeTtlMs: 30000, recentPodWindow: 1000, sharing: { names: { resource: RES, memory: 'nvidia.com/gpumem', memoryPercent: 'nvidia.com/gpumem-percentage', cores: 'nvidia.com/gpucores' }, handshakeTimeoutMs: 60000 } });
+  cache.replaceAll(v1Nodes, running);
+  for (let i = 0; i < nodes.length; i++) {
+    const cv = cache.nodeView(nodes[i]!.name, RES)!;
+    t.same([cv.gpus!.freeWhole, [...cv.gpus!.partialFree].sort()], [views[i]!.gpus.freeWhole, [...views[i]!.gpus.partialFree].sort()], `${nodes[i]!.name}: the same free GPUs and shares`);
+  }
+  const log = createLogger('error', new Writable({ write: (_c, _e, d) => d() }));
+  const ext = new Extender({ cache, binder: noBinder, defaultPolicy: 'fragmentation', log, metrics: new Metrics({ defaultMetrics: false }) });
+  const mix = cache.sizeMix();
+  t.ok(mix.some((e) => e.milli < 1000), 'the size mix holds the shares');
+  const incoming: TracePod[] = [250, 500, 400, 100, 1000].map((m) => ({ cpuMilli: 2000, memMiB: 8192, numGpu: 1, gpuMilli: m, models: [], gpuSpec: '' }));
+  incoming.push({ cpuMilli: 4000, memMiB: 16384, numGpu: 2, gpuMilli: 1000, models: [], gpuSpec: '' });
+  for (const p of incoming) {
+    const q = pod(p);
+    const limits: Record<string, string> = { [RES]: String(p.numGpu) };
+    if (p.gpuMilli < 1000) Object.assign(limits, { 'nvidia.com/gpumem': String(shareOf(p.gpuMilli).mem), 'nvidia.com/gpucores': String(shareOf(p.gpuMilli).cores) });
+    q.spec!.containers[0]!.resources!.limits = limits;
+    const got = await ext.prioritize({ Pod: q, NodeNames: nodes.map((n) => n.name) });
+    const ask = traceAsk(p, RES);
+    const { feasible, raw, want } = simulatorScores(views, ask, mix);
+    t.same(got.map((h) => h.Score), want, `${p.numGpu} x ${p.gpuMilli}m: the same 0..10 scores`);
+    if (raw.length > 1) t.ok(new Set(raw).size > 1, 'the scores discriminate');
+    if (p.numGpu !== 1 || p.gpuMilli >= 1000) continue;
+    // On every feasible node: the GPU the bind picks is the one the simulator's choice names.
+    for (let i = 0; i < views.length; i++) {
+      if (!feasible[i]) continue;
+      const choice = POLICY_BY_NAME.fragmentation.choose(views[i]!.gpus, ask, mix);
+      t.ok(choicesFor(views[i]!.gpus, ask).some((c) => JSON.stringify(c) === JSON.stringify(choice)), 'a valid choice');
+      const devices = cache.inventory().find((n) => n.name === nodes[i]!.name)!.gpus!;
+      const s = { count: 1, memMiB: shareOf(p.gpuMilli).mem, memPercent: 0, cores: shareOf(p.gpuMilli).cores };
+      const placed = placeContainers(devices, [s], policyPick(POLICY_BY_NAME.fragmentation, mix, RES));
+      if (!('uses' in placed)) {
+        t.fail(`bind found no GPU on ${nodes[i]!.name}`);
+        continue;
+      }
+      const d = devices.find((x) => x.uuid === placed.uses[0]![0]!.uuid)!;
+      const idle = d.usedSlots === 0;
+      const wantGpu = choice.on === 'idle' ? 'idle' : choice.on === 'partial' ? choice.free : 'whole';
+      t.equal(idle ? 'idle' : freeShareMilli(d), wantGpu, `${nodes[i]!.name}, ${p.gpuMilli}m: GPU ${d.index}`);
+    }
+  }
 });

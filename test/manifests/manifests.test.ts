@@ -194,7 +194,10 @@ t.test('scheduler configurations call routes sluice serves, at names its certifi
       t.ok(served.has(`${url.pathname}/${String(e[verb])}`), `${f}: ${verb} ${url.pathname}/${String(e[verb])} is served`);
     }
     t.equal(e.nodeCacheCapable, true);
-    t.same((e.managedResources as Array<{ name: string }>).map((m) => m.name), config.gpuResources, 'managedResources are the GPU resources');
+    const managed = e.managedResources as Array<{ name: string; ignoredByScheduler: boolean }>;
+    t.same(managed.filter((m) => !m.ignoredByScheduler).map((m) => m.name), config.gpuResources, 'managedResources are the GPU resources');
+    // GPU shares: the share resources no node advertises reach sluice, ignored by kube-scheduler.
+    t.same(managed.filter((m) => m.ignoredByScheduler).map((m) => m.name), [config.sharing.memoryResource, config.sharing.memoryPercentResource, config.sharing.coresResource], 'share resources managed, ignored by kube-scheduler');
     if (f.includes('local')) t.equal(url.host, '127.0.0.1:9443');
     else {
       t.equal(url.hostname, 'sluice-extender.sluice-system.svc', 'the leader-only Service');
