@@ -487,7 +487,7 @@ async function queuesPage() {
 
 // ---- Jobs -------------------------------------------------------------------------------
 
-const jobLink = (ns, name) => h('a', { href: `#/job/${encodeURIComponent(ns)}/${encodeURIComponent(name)}` }, `${ns}/${name}`);
+const jobLink = (ns, name) => h('a', { class: 'job', href: `#/job/${encodeURIComponent(ns)}/${encodeURIComponent(name)}` }, `${ns}/${name}`);
 
 async function jobsPage() {
   const { queues } = await api('/ui/api/queues');
@@ -502,6 +502,7 @@ async function jobsPage() {
     if (j.waiting.length > 0) {
       const eta = j.waiting.some((w) => w.estimatedStartTime);
       const head = ['Position', 'Job', 'User', 'GPUs', 'Waiting for', 'Reason', ...(eta ? ['Estimated start'] : []), 'Submitted'];
+      out.push(h('h3', {}, 'Waiting, in release order'));
       out.push(
         h(
           'div',
@@ -510,7 +511,7 @@ async function jobsPage() {
             'table',
             { class: 'cards waiting', 'data-queue': q.name },
             h('caption', { class: 'sr' }, `Waiting jobs of queue ${q.name}, in release order`),
-            h('thead', {}, h('tr', {}, head.map((x) => h('th', { scope: 'col' }, x)))),
+            h('thead', {}, h('tr', {}, head.map((x) => h('th', { scope: 'col', class: x === 'Position' || x === 'GPUs' ? 'n' : null }, x)))),
             h(
               'tbody',
               {},
@@ -544,7 +545,7 @@ async function jobsPage() {
             'table',
             { class: 'cards running', 'data-queue': q.name },
             h('caption', { class: 'sr' }, `Running jobs of queue ${q.name}`),
-            h('thead', {}, h('tr', {}, ['Job', 'User', 'QoS', 'GPUs', 'State', 'Released'].map((x) => h('th', { scope: 'col' }, x)))),
+            h('thead', {}, h('tr', {}, ['Job', 'User', 'QoS', 'GPUs', 'State', 'Released'].map((x) => h('th', { scope: 'col', class: x === 'GPUs' ? 'n' : null }, x)))),
             h(
               'tbody',
               {},
@@ -586,8 +587,19 @@ async function jobPage(r) {
   const history = [['gated', 'Submitted and gated', j.submittedAt]];
   if (j.releasedAt) history.push(['released', 'Released by the queue', j.releasedAt]);
   const bound = j.pods.filter((p) => p.node);
-  if (bound.length) history.push(['running', `Bound: ${plural(bound.length, 'pod')} on ${[...new Set(bound.map((p) => p.node))].join(', ')}`, null]);
+  // Bound has no time of its own in the record: it follows the release (or the submission).
+  if (bound.length) history.push(['running', `Bound: ${plural(bound.length, 'pod')} on ${[...new Set(bound.map((p) => p.node))].join(', ')}`, null, `${j.releasedAt ?? j.submittedAt}~`]);
   if (j.preemptedBy) history.push(['preempted', `Preempted by ${j.preemptedBy}`, j.preemptedAt]);
+  // Preemptions this job made, from the store's records (absent without a store).
+  const activity = await api('/ui/api/activity').catch(() => ({ items: [] }));
+  for (const it of activity.items) {
+    if (it.kind === 'preempted' && it.namespace === j.namespace && it.name === j.name) {
+      const taken = it.victims.map((v) => (v.namespace ? `${v.namespace}/${v.pod}` : 'a pod in another namespace')).join(', ');
+      history.push(['preempted', `Preempted for it: ${taken} (${it.text})`, it.at]);
+    }
+  }
+  const when = (e) => e[3] ?? e[2] ?? '';
+  history.sort((a, b) => (when(a) < when(b) ? -1 : when(a) > when(b) ? 1 : 0));
   if (j.finishedAt) history.push(['finished', 'Finished', j.finishedAt]);
   const perPod = j.pods.length > 0 ? Math.round((j.gpus / Math.max(1, j.gangSize)) * 100) / 100 : 0;
   setPage(
@@ -604,7 +616,7 @@ async function jobPage(r) {
             'table',
             { class: 'cards', id: 'pods' },
             h('caption', { class: 'sr' }, 'Pods of the job'),
-            h('thead', {}, h('tr', {}, ['Pod', 'Node', 'GPUs', 'State'].map((x) => h('th', { scope: 'col' }, x)))),
+            h('thead', {}, h('tr', {}, ['Pod', 'Node', 'GPUs', 'State'].map((x) => h('th', { scope: 'col', class: x === 'GPUs' ? 'n' : null }, x)))),
             h(
               'tbody',
               {},

@@ -45,7 +45,8 @@ const row = (guaranteed: number, bestEffortCap: number) => [{ resource: 'nvidia.
 /**
  * team-a: a guaranteed job and best-effort pods; a guaranteed 8-GPU job "train" preempts
  * three best-effort pods through the extender's preempt verb; "big" then waits for quota.
- * team-b: "b-run" runs on the H100 node and "b-wait" waits for quota. bad1 is NotReady.
+ * team-b: "b-run" runs on the H100 node on quota borrowed from prod (same cohort) and
+ * "b-wait" waits for quota. bad1 is NotReady.
  */
 export async function startScenario(): Promise<Live> {
   const api = await StandInApiserver.start();
@@ -57,8 +58,8 @@ export async function startScenario(): Promise<Live> {
     api,
     queues: {
       lab: { limits: row(0, 16) },
-      prod: { cohort: 'training', weight: 2, limits: row(8, 0) },
-      research: { cohort: 'training', limits: row(4, 0) },
+      prod: { cohort: 'training', weight: 2, limits: row(10, 0) },
+      research: { cohort: 'training', limits: row(1, 0) },
     },
     config: { api: { token: ADMIN_TOKEN, tokenReview: true, adminGroups: ['sluice:admins'] } },
   });
@@ -86,16 +87,19 @@ export async function startScenario(): Promise<Live> {
     body: JSON.stringify({ Pod: pod('train'), NodeNameToVictims: null, NodeNameToMetaVictims: { g1: victims(['g-keep', 'be-a']), g2: victims(['be-d', 'be-e', 'be-f']) } }),
   });
   if (res.status !== 200) throw new Error(`preempt answered ${res.status}: ${await res.text()}`);
+  const answer = (await res.json()) as { NodeNameToMetaVictims?: Record<string, unknown> };
+  if (!answer.NodeNameToMetaVictims?.g2) throw new Error(`the extender chose no victims on g2: ${JSON.stringify(answer)}`);
   for (const v of ['be-d', 'be-e', 'be-f']) live.api.delete('pods', 'team-a', v);
   live.bind('train', 'g2');
 
   live.submit('big', { queue: 'prod', gpus: 8, user: 'alice' });
   live.submit('b-wait', { queue: 'research', gpus: 4, namespace: 'team-b', user: 'carol' });
-  await waitFor(async () => {
+  const settled = await waitFor(async () => {
     const rows = await live.store.pool.query(`SELECT count(*)::int AS n FROM preemptions`);
     const s = live.running.queue?.current();
     return rows.rows[0].n > 0 && (s?.waiting.get('prod')?.length ?? 0) === 1 && (s?.waiting.get('research')?.length ?? 0) === 1;
   }, 15000);
+  if (settled < 0) throw new Error('the scenario did not settle: no preemption recorded, or big and b-wait not waiting');
   return live;
 }
 
