@@ -74,7 +74,13 @@ export async function consoleRoutes(app: FastifyInstance, opts: ConsoleOptions):
       log: opts.log,
     });
   const live = new LiveFeed({ cache: opts.cache, manager: opts.manager, tickMs: opts.tickMs });
-  app.addHook('onClose', async () => live.stop());
+  // Open event streams are never idle: end them when sluice shuts down, or closing the
+  // listener would wait for every open browser tab.
+  const streams = new Set<{ end(): void }>();
+  app.addHook('preClose', async () => {
+    for (const s of streams) s.end();
+    live.stop();
+  });
   const viewers = new WeakMap<FastifyRequest, Viewer>();
   const viewerOf = (req: FastifyRequest): Viewer => viewers.get(req)!;
 
@@ -198,7 +204,9 @@ export async function consoleRoutes(app: FastifyInstance, opts: ConsoleOptions):
     const stop = live.add({ send: (event, data) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`) });
     const beat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     beat.unref();
+    streams.add(res);
     res.on('close', () => {
+      streams.delete(res);
       clearInterval(beat);
       stop();
     });
