@@ -146,13 +146,16 @@ function onEvent(event, data) {
   else if (event === 'changed' && page !== 'cluster') scheduleRefresh(100);
 }
 
-/** Fetches the open page again soon; changes arriving meanwhile are folded into one fetch. */
+/** Fetches the open page again soon, at most once a second; changes arriving meanwhile
+ * are folded into one fetch. */
 function scheduleRefresh(ms) {
   if (state.refreshTimer) return;
+  const wait = Math.max(ms, 1000 - (performance.now() - (state.refreshedAt ?? -Infinity)));
   state.refreshTimer = setTimeout(() => {
     state.refreshTimer = null;
+    state.refreshedAt = performance.now();
     render(true);
-  }, ms);
+  }, wait);
 }
 
 // ---- routing ----------------------------------------------------------------------------
