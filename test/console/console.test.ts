@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import t from 'tap';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { loadConfig } from '../../config/load.js';
@@ -270,7 +270,7 @@ t.test(`first render of ${BIG_NODES} nodes (${BIG_NODES * 8} GPUs) and a live up
   const running = await serve(config, { log: createLogger('silent') });
   t.teardown(async () => {
     await running.close();
-    rmSync(file, { force: true });
+    rmSync(dirname(file), { recursive: true, force: true });
   });
   const { page, errors } = await open(browser, running.apiUrl, ADMIN_TOKEN);
   const times: number[] = [];
