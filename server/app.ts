@@ -24,6 +24,7 @@ import { webhookRoutes } from '../webhooks/routes.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ApiAuth, kubeTokenReviewer } from '../api/auth.js';
 import { adminApi } from '../api/routes.js';
+import { consoleRoutes } from '../console/routes.js';
 import type { Store } from '../store/store.js';
 import type { QueueManager } from '../queue/manager.js';
 import type { Leadership } from '../cluster/leader.js';
@@ -139,6 +140,7 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   const reviewer = config.api.tokenReview && parts.kubeConfig ? kubeTokenReviewer(parts.kubeConfig) : null;
   const auth = new ApiAuth({ token: config.api.token, reviewer, adminGroups: config.api.adminGroups, log });
   await api.register(adminApi, { store: parts.store ?? null, cache, auth, gpuResources: config.gpuResources, metrics, log, queueManager: parts.queueManager ?? null });
+  await api.register(consoleRoutes, { cache, store: parts.store ?? null, manager: parts.queueManager ?? null, auth, kubeConfig: reviewer ? (parts.kubeConfig ?? null) : null, log });
 
   const ops: FastifyInstance = fastify({ loggerInstance: logger, logController: quiet(), ...connections, http: nodeOptions });
   ops.server.maxConnections = config.connections.opsMaxConnections;
