@@ -1,0 +1,194 @@
+// When will each waiting job start? A forward run of the queue manager's own decision pass
+// (evaluate.ts: order, quota, capacity, backfill guard, gangs) on a simulated clock. Pure.
+//
+// The run, from now:
+// 1. decide with the pass as the manager would at this moment; what it releases starts now
+//    (at this simulated time) and holds its GPUs, on the nodes the pass placed it, for its
+//    expected duration;
+// 2. jump to the next expected end of a running job (ends within `quantumMs` of it fold
+//    into one step, taken at the last of them), give its GPUs and quota back, go to 1;
+// 3. stop when nothing waits, when no running job has a known end, after `maxSteps` steps
+//    or past `horizonMs`: a job not started by then has no estimate ("not known").
+// Only ends matter: between two ends no GPU or quota frees, so the pass cannot release
+// more (the backfill guard only reorders and holds back).
+//
+// The whole run is done three times, with every duration at the low, middle and high end
+// of its range (duration.ts); the middle run is the estimate, the earliest and latest start
+// over the three runs its range.
+//
+// What it leaves out, on purpose: a guaranteed job modelled to reclaim best-effort GPUs
+// does not end the best-effort job early (its GPUs come back only at its own end), and pods
+// released but not yet bound hold quota but not node GPUs.
+import type { ResourceAmount } from '../cluster/pod-request.js';
+import type { QueueSpec } from '../store/queue-directory.js';
+import type { QosClass } from '../webhooks/labels.js';
+import { CapacityModel, type CapacityNode } from './capacity.js';
+import type { DurationEstimate, Scenario } from './duration.js';
+import { remainingSeconds, scenarioSeconds, SCENARIOS } from './duration.js';
+import { evaluate, type Evaluation, type EvaluationInput } from './evaluate.js';
+import { QuotaLedger, type Holding } from './quota.js';
+import type { Unit } from './units.js';
+
+/** A job holding GPUs now. */
+export interface RunningJob {
+  key: string;
+  qos: QosClass;
+  /** What it holds against quota (one entry per pod). */
+  holdings: Holding[];
+  /** Where its pods run, with their GPUs ('' = not bound yet: holds quota only). */
+  pods: Array<{ node: string; requests: readonly ResourceAmount[] }>;
+  /** When it started (ms). */
+  startedMs: number;
+  duration: DurationEstimate;
+}
+
+export interface WaitingJob {
+  unit: Unit;
+  duration: DurationEstimate;
+}
+
+/** The decision pass to run forward: the manager's evaluate(), or (bench/replay) a baseline. */
+export type DecisionPass = (input: EvaluationInput) => Pick<Evaluation, 'releases' | 'placements'>;
+
+export interface ForecastInput {
+  nowMs: number;
+  /** Nodes as they are now: free GPUs already net of everything running. */
+  nodes: readonly CapacityNode[];
+  running: readonly RunningJob[];
+  waiting: readonly WaitingJob[];
+  queues: ReadonlyMap<string, QueueSpec> | 'unlimited';
+  weights: ReadonlyMap<string, number>;
+  backfillGuardMs: number;
+  pass?: DecisionPass;
+  maxSteps?: number;
+  horizonMs?: number;
+  quantumMs?: number;
+  /** Stop once these units (keys) have started (the replay asks about one job at a time). */
+  until?: ReadonlySet<string>;
+}
+
+export interface StartEstimate {
+  /** Expected start (ms), from the middle run. */
+  atMs: number;
+  /** Earliest and latest start over the low, middle and high runs (null: not within bounds). */
+  earliestMs: number;
+  latestMs: number | null;
+}
+
+export interface Forecast {
+  /** Per waiting unit key: its estimate; absent when it did not start within the bounds. */
+  starts: Map<string, StartEstimate>;
+  /** Decision passes run over the three runs (the cost). */
+  steps: number;
+  /** The middle run stopped at a bound (steps, horizon) with jobs still waiting. */
+  truncated: boolean;
+}
+
+export const DEFAULT_MAX_STEPS = 400;
+export const DEFAULT_HORIZON_MS = 7 * 86_400_000;
+export const DEFAULT_QUANTUM_MS = 60_000;
+
+interface Sim {
+  end: number | null;
+  qos: QosClass;
+  holdings: Holding[];
+  /** GPUs taken per node (idle and best-effort deltas), given back at the end. */
+  taken: Array<{ node: string; resource: string; idle: number; bestEffort: number }>;
+}
+
+export function forecast(input: ForecastInput): Forecast {
+  const runs = SCENARIOS.map((s) => runOnce(input, s));
+  const mid = runs[1]!;
+  const starts = new Map<string, StartEstimate>();
+  for (const [key, atMs] of mid.starts) {
+    const all = runs.map((r) => r.starts.get(key));
+    const known = all.filter((x): x is number => x !== undefined);
+    starts.set(key, { atMs, earliestMs: Math.min(...known), latestMs: known.length === runs.length ? Math.max(...known) : null });
+  }
+  return { starts, steps: runs.reduce((a, r) => a + r.steps, 0), truncated: mid.truncated };
+}
+
+function runOnce(input: ForecastInput, scenario: Scenario): { starts: Map<string, number>; steps: number; truncated: boolean } {
+  const pass = input.pass ?? evaluate;
+  const maxSteps = input.maxSteps ?? DEFAULT_MAX_STEPS;
+  const horizon = input.nowMs + (input.horizonMs ?? DEFAULT_HORIZON_MS);
+  const quantum = input.quantumMs ?? DEFAULT_QUANTUM_MS;
+  const nodes = new Map(input.nodes.map((n) => [n.name, { ...n, free: { ...n.free }, bestEffort: { ...n.bestEffort } }]));
+  const durationOf = new Map(input.waiting.map((w) => [w.unit.key, w.duration]));
+
+  const running: Sim[] = input.running.map((r) => {
+    const left = remainingSeconds(r.duration, Math.max(0, input.nowMs - r.startedMs) / 1000, scenario);
+    const taken = r.pods.flatMap((p) =>
+      p.node ? p.requests.map((q) => ({ node: p.node, resource: q.resource, idle: -q.count, bestEffort: r.qos === 'best-effort' ? q.count : 0 })) : [],
+    );
+    return { end: left === null ? null : input.nowMs + left * 1000, qos: r.qos, holdings: r.holdings, taken };
+  });
+
+  let waiting = [...input.waiting.map((w) => w.unit)];
+  const starts = new Map<string, number>();
+  let t = input.nowMs;
+  let steps = 0;
+  let truncated = false;
+  for (;;) {
+    const ledger = input.queues === 'unlimited' ? new QuotaLedger(new Map(), true) : new QuotaLedger(input.queues);
+    for (const r of running) for (const h of r.holdings) ledger.add(h);
+    const capacity = new CapacityModel(nodes.values());
+    const ev = pass({ units: waiting, ledger, capacity, weights: input.weights, nowMs: t, backfillGuardMs: input.backfillGuardMs });
+    steps++;
+    if (ev.releases.length > 0) {
+      const gone = new Set(ev.releases);
+      for (const u of ev.releases) {
+        starts.set(u.key, t);
+        const d = durationOf.get(u.key);
+        const s = d ? scenarioSeconds(d, scenario) : null;
+        running.push(startJob(u, ev.placements.get(u) ?? [], t, s, nodes));
+      }
+      waiting = waiting.filter((u) => !gone.has(u));
+    }
+    if (waiting.length === 0) break;
+    if (input.until && [...input.until].every((k) => starts.has(k) || !waiting.some((u) => u.key === k))) break;
+    let next = Number.POSITIVE_INFINITY;
+    for (const r of running) if (r.end !== null && r.end < next) next = r.end;
+    if (!Number.isFinite(next)) break; // nothing running has a known end: the rest is not known
+    if (steps >= maxSteps || next > horizon) {
+      truncated = true;
+      break;
+    }
+    // Ends within the quantum fold into one step, taken at the last of them.
+    let last = next;
+    for (const r of running) if (r.end !== null && r.end <= next + quantum && r.end > last) last = r.end;
+    t = Math.max(t, last);
+    for (let i = running.length - 1; i >= 0; i--) {
+      const r = running[i]!;
+      if (r.end === null || r.end > t) continue;
+      for (const k of r.taken) {
+        const n = nodes.get(k.node);
+        if (!n) continue;
+        n.free[k.resource] = (n.free[k.resource] ?? 0) - k.idle;
+        n.bestEffort[k.resource] = Math.max(0, (n.bestEffort[k.resource] ?? 0) - k.bestEffort);
+      }
+      running.splice(i, 1);
+    }
+  }
+  return { starts, steps, truncated };
+}
+
+/** A released unit as a running job: its GPUs taken on the placed nodes as capacity.ts takes them. */
+function startJob(u: Unit, placedOn: readonly string[], t: number, seconds: number | null, nodes: Map<string, CapacityNode>): Sim {
+  const taken: Sim['taken'] = [];
+  u.pods.forEach((p, i) => {
+    const n = nodes.get(placedOn[i] ?? '');
+    if (!n) return;
+    for (const { resource, count } of p.requests) {
+      const idle = n.free[resource] ?? 0;
+      const fromIdle = Math.min(idle, count);
+      const fromBestEffort = u.qos === 'guaranteed' ? count - fromIdle : 0;
+      const delta = { idle: -fromIdle, bestEffort: u.qos === 'guaranteed' ? -fromBestEffort : count };
+      n.free[resource] = idle + delta.idle;
+      n.bestEffort[resource] = (n.bestEffort[resource] ?? 0) + delta.bestEffort;
+      taken.push({ node: n.name, resource, ...delta });
+    }
+  });
+  const holdings = u.pods.map((p) => ({ queue: u.queue, user: u.user, qos: u.qos, requests: p.requests, product: null, models: p.models }));
+  return { end: seconds === null ? null : t + seconds * 1000, qos: u.qos, holdings, taken };
+}
