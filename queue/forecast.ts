@@ -7,8 +7,12 @@
 //    expected duration;
 // 2. jump to the next expected end of a running job (ends within `quantumMs` of it fold
 //    into one step, taken at the last of them), give its GPUs and quota back, go to 1;
-// 3. stop when nothing waits, when no running job has a known end, after `maxSteps` steps
-//    or past `horizonMs`: a job not started by then has no estimate ("not known").
+// 3. stop when nothing waits, when no running job has a known end, after `maxSteps` steps,
+//    past `horizonMs` or past the time budget `budgetMs`: a job not started by then has
+//    no estimate ("not known").
+// Only the first `maxWaiting` waiting jobs (in the order given: the caller passes them in
+// release order) take part; the ones behind them get no estimate. Like Slurm's
+// bf_max_job_test, this bounds the cost: each step is one pass over the jobs taking part.
 // Only ends matter: between two ends no GPU or quota frees, so the pass cannot release
 // more (the backfill guard only reorders and holds back).
 //
@@ -24,7 +28,7 @@ import type { QueueSpec } from '../store/queue-directory.js';
 import type { QosClass } from '../webhooks/labels.js';
 import { CapacityModel, type CapacityNode } from './capacity.js';
 import type { DurationEstimate, Scenario } from './duration.js';
-import { remainingSeconds, scenarioSeconds, SCENARIOS } from './duration.js';
+import { remainingSeconds, scenarioSeconds } from './duration.js';
 import { evaluate, type Evaluation, type EvaluationInput } from './evaluate.js';
 import { QuotaLedger, type Holding } from './quota.js';
 import type { Unit } from './units.js';
@@ -61,6 +65,10 @@ export interface ForecastInput {
   backfillGuardMs: number;
   pass?: DecisionPass;
   maxSteps?: number;
+  /** Waiting jobs taking part, the first of `waiting` (default DEFAULT_MAX_WAITING). */
+  maxWaiting?: number;
+  /** Wall-clock budget for the three runs together (ms); default none. */
+  budgetMs?: number;
   horizonMs?: number;
   quantumMs?: number;
   /** Stop once these units (keys) have started (the replay asks about one job at a time). */
@@ -80,11 +88,12 @@ export interface Forecast {
   starts: Map<string, StartEstimate>;
   /** Decision passes run over the three runs (the cost). */
   steps: number;
-  /** The middle run stopped at a bound (steps, horizon) with jobs still waiting. */
+  /** The middle run stopped at a bound (steps, horizon, budget, maxWaiting) with jobs left without an estimate. */
   truncated: boolean;
 }
 
 export const DEFAULT_MAX_STEPS = 400;
+export const DEFAULT_MAX_WAITING = 1000;
 export const DEFAULT_HORIZON_MS = 7 * 86_400_000;
 export const DEFAULT_QUANTUM_MS = 60_000;
 
@@ -97,18 +106,22 @@ interface Sim {
 }
 
 export function forecast(input: ForecastInput): Forecast {
-  const runs = SCENARIOS.map((s) => runOnce(input, s));
-  const mid = runs[1]!;
+  const deadline = input.budgetMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + input.budgetMs;
+  const max = input.maxWaiting ?? DEFAULT_MAX_WAITING;
+  const taking = input.waiting.length > max ? { ...input, waiting: input.waiting.slice(0, max) } : input;
+  // The middle run first: it is the estimate; the others only widen its range.
+  const mid = runOnce(taking, 'mid', deadline);
+  const runs = [runOnce(taking, 'low', deadline), mid, runOnce(taking, 'high', deadline)];
   const starts = new Map<string, StartEstimate>();
   for (const [key, atMs] of mid.starts) {
     const all = runs.map((r) => r.starts.get(key));
     const known = all.filter((x): x is number => x !== undefined);
     starts.set(key, { atMs, earliestMs: Math.min(...known), latestMs: known.length === runs.length ? Math.max(...known) : null });
   }
-  return { starts, steps: runs.reduce((a, r) => a + r.steps, 0), truncated: mid.truncated };
+  return { starts, steps: runs.reduce((a, r) => a + r.steps, 0), truncated: mid.truncated || taking !== input };
 }
 
-function runOnce(input: ForecastInput, scenario: Scenario): { starts: Map<string, number>; steps: number; truncated: boolean } {
+function runOnce(input: ForecastInput, scenario: Scenario, deadline: number): { starts: Map<string, number>; steps: number; truncated: boolean } {
   const pass = input.pass ?? evaluate;
   const maxSteps = input.maxSteps ?? DEFAULT_MAX_STEPS;
   const horizon = input.nowMs + (input.horizonMs ?? DEFAULT_HORIZON_MS);
@@ -150,7 +163,7 @@ function runOnce(input: ForecastInput, scenario: Scenario): { starts: Map<string
     let next = Number.POSITIVE_INFINITY;
     for (const r of running) if (r.end !== null && r.end < next) next = r.end;
     if (!Number.isFinite(next)) break; // nothing running has a known end: the rest is not known
-    if (steps >= maxSteps || next > horizon) {
+    if (steps >= maxSteps || next > horizon || performance.now() > deadline) {
       truncated = true;
       break;
     }

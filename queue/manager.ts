@@ -326,6 +326,7 @@ export class QueueManager {
         submittedAt: new Date(Number.isFinite(view.submittedMs) ? view.submittedMs : nowMs),
         releasedAt: state === 'queued' ? null : prev?.releasedAt ?? new Date(nowMs),
         finishedAt: state === 'finished' ? prev?.finishedAt ?? new Date(nowMs) : null,
+        kind: view.kind,
       };
       this.lastStates.set(key, rec);
       if (leader) this.opts.records?.observe(rec);
