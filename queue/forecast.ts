@@ -129,7 +129,7 @@ function runOnce(input: ForecastInput, scenario: Scenario, deadline: number): { 
   const nodes = new Map(input.nodes.map((n) => [n.name, { ...n, free: { ...n.free }, bestEffort: { ...n.bestEffort } }]));
   const durationOf = new Map(input.waiting.map((w) => [w.unit.key, w.duration]));
 
-  const running: Sim[] = input.running.map((r) => {
+  let running: Sim[] = input.running.map((r) => {
     const left = remainingSeconds(r.duration, Math.max(0, input.nowMs - r.startedMs) / 1000, scenario);
     const taken = r.pods.flatMap((p) =>
       p.node ? p.requests.map((q) => ({ node: p.node, resource: q.resource, idle: -q.count, bestEffort: r.qos === 'best-effort' ? q.count : 0 })) : [],
@@ -137,6 +137,18 @@ function runOnce(input: ForecastInput, scenario: Scenario, deadline: number): { 
     return { end: left === null ? null : input.nowMs + left * 1000, qos: r.qos, holdings: r.holdings, taken };
   });
 
+  // What running jobs hold against quota, folded by holding: thousands of running jobs
+  // are a few dozen distinct (queue, user, QoS, ask, product) entries for the ledger.
+  const held = new Map<string, { holding: Holding; n: number }>();
+  const hold = (hs: readonly Holding[], sign: 1 | -1): void => {
+    for (const h of hs) {
+      const k = `${h.queue}|${h.user}|${h.qos}|${h.product}|${h.models.join(',')}|${h.requests.map((q) => `${q.resource}=${q.count}`).join(',')}`;
+      const e = held.get(k);
+      if (e) e.n += sign;
+      else held.set(k, { holding: h, n: sign });
+    }
+  };
+  for (const r of running) hold(r.holdings, 1);
   let waiting = [...input.waiting.map((w) => w.unit)];
   const starts = new Map<string, number>();
   let t = input.nowMs;
@@ -144,7 +156,7 @@ function runOnce(input: ForecastInput, scenario: Scenario, deadline: number): { 
   let truncated = false;
   for (;;) {
     const ledger = input.queues === 'unlimited' ? new QuotaLedger(new Map(), true) : new QuotaLedger(input.queues);
-    for (const r of running) for (const h of r.holdings) ledger.add(h);
+    for (const h of held.values()) if (h.n > 0) ledger.add({ ...h.holding, requests: h.holding.requests.map((q) => ({ resource: q.resource, count: q.count * h.n })) });
     const capacity = new CapacityModel(nodes.values());
     const ev = pass({ units: waiting, ledger, capacity, weights: input.weights, nowMs: t, backfillGuardMs: input.backfillGuardMs });
     steps++;
@@ -154,7 +166,9 @@ function runOnce(input: ForecastInput, scenario: Scenario, deadline: number): { 
         starts.set(u.key, t);
         const d = durationOf.get(u.key);
         const s = d ? scenarioSeconds(d, scenario) : null;
-        running.push(startJob(u, ev.placements.get(u) ?? [], t, s, nodes));
+        const job = startJob(u, ev.placements.get(u) ?? [], t, s, nodes);
+        running.push(job);
+        hold(job.holdings, 1);
       }
       waiting = waiting.filter((u) => !gone.has(u));
     }
@@ -171,17 +185,21 @@ function runOnce(input: ForecastInput, scenario: Scenario, deadline: number): { 
     let last = next;
     for (const r of running) if (r.end !== null && r.end <= next + quantum && r.end > last) last = r.end;
     t = Math.max(t, last);
-    for (let i = running.length - 1; i >= 0; i--) {
-      const r = running[i]!;
-      if (r.end === null || r.end > t) continue;
+    const left: Sim[] = [];
+    for (const r of running) {
+      if (r.end === null || r.end > t) {
+        left.push(r);
+        continue;
+      }
       for (const k of r.taken) {
         const n = nodes.get(k.node);
         if (!n) continue;
         n.free[k.resource] = (n.free[k.resource] ?? 0) - k.idle;
         n.bestEffort[k.resource] = Math.max(0, (n.bestEffort[k.resource] ?? 0) - k.bestEffort);
       }
-      running.splice(i, 1);
+      hold(r.holdings, -1);
     }
+    running = left;
   }
   return { starts, steps, truncated };
 }
