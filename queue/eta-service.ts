@@ -143,7 +143,7 @@ export class EtaService {
     const max = this.opts.maxJobs ?? 1000;
     const waiting = [...b.input.waiting.slice(0, max), { unit, duration }];
     const f = forecast({ ...b.input, nowMs, waiting, maxWaiting: waiting.length, budgetMs: budget, until: new Set([unit.key]) });
-    if (!f.starts.has(unit.key)) return null;
+    if (!f.starts.has(unit.key) && f.truncated) return null; // the budget ran out: not yet known
     const durations = new Map(b.durations).set(unit.key, duration);
     return this.etaOf(unit, f.starts, { ...b, durations }, nowMs, false, waiting.length);
   }
