@@ -179,7 +179,8 @@ export class EtaService {
     for (const p of cache.allPods()) {
       if (!isQueued(p)) continue;
       podByUid.set(p.uid, p);
-      if (p.terminal || isGated(p) || !p.nodeName) continue;
+      // Bound pods, and released ones not bound yet (they hold quota; buildState placed them).
+      if (p.terminal || isGated(p)) continue;
       const k = jobKey(p);
       const list = runningPods.get(k);
       if (list) list.push(p);
@@ -212,7 +213,7 @@ export class EtaService {
           user: p.labels[LABEL_USER] ?? '',
           qos: qosOf(p),
           requests: p.requests,
-          product: cache.nodeView(p.nodeName, p.requests[0]?.resource ?? cache.resources[0]!)?.product ?? '',
+          product: p.nodeName ? (cache.nodeView(p.nodeName, p.requests[0]?.resource ?? cache.resources[0]!)?.product ?? '') : null,
           models: [],
         })),
         pods: pods.map((p) => ({ node: p.nodeName, requests: p.requests })),

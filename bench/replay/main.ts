@@ -6,12 +6,12 @@
 //   --data DIR       trace folder (default ../shared/data/openb, else /work/shared/data/openb)
 //   --list NAME      pod list openb_pod_list_NAME.csv (default: default)
 //   --from-day D     start of the window, trace day (default 118: arrivals are dense from day 110)
-//   --days N         length of the window in days (default 1)
+//   --days N         length of the window in days (default 4)
 //   --gpus N         cluster size: GPU nodes taken in a stable order until N GPUs (default 48)
 //   --queues N       queues team-a.. assigned by a stable hash of the pod name (default 4)
-//   --quota N        guaranteed GPUs per queue (default 40 % of the cluster: quotas add up
+//   --quota N        guaranteed GPUs per queue (default 30 % of the cluster: quotas add up
 //                    to more than the cluster, so jobs wait on quota and on capacity)
-//   --compress K     arrivals K times closer together, run times as they were (default 6):
+//   --compress K     arrivals K times closer together, run times as they were (default 10):
 //                    the openb sample is light (under 2 % of its cluster busy), so the load
 //                    is raised to make queues wait; 1 = the trace's own pace
 //   --guard S        backfill guard, seconds (default 600, the configuration default)
@@ -62,12 +62,12 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ReplayA
     dataDir,
     list: get('list') ?? 'default',
     fromDay: number(get('from-day') ?? '118', '--from-day'),
-    days: number(get('days') ?? '1', '--days', 0.01),
+    days: number(get('days') ?? '4', '--days', 0.01),
     gpus,
     queues: number(get('queues') ?? '4', '--queues', 1),
-    quota: number(get('quota') ?? String(Math.ceil(gpus * 0.4)), '--quota', 1),
+    quota: number(get('quota') ?? String(Math.ceil(gpus * 0.3)), '--quota', 1),
     guardS: number(get('guard') ?? '600', '--guard'),
-    compress: number(get('compress') ?? '6', '--compress', 1),
+    compress: number(get('compress') ?? '10', '--compress', 1),
     durations: d === 'both' ? ['learned', 'declared'] : [d as 'learned' | 'declared'],
     outDir: argv.includes('--no-write') ? null : resolve(cwd, get('out') ?? 'bench/results'),
   };
