@@ -167,7 +167,7 @@ async function main(): Promise<void> {
     writeFileSync(`${base}.json`, JSON.stringify({ args: { ...args, dataDir: args.dataDir }, seconds, results }, null, 2) + '\n');
     writeFileSync(`${base}.md`, text + `\nRun time: ${seconds.toFixed(1)} s on the shared 2-core machine.\n`);
     const plot = results.learned ?? results.declared!;
-    writeFileSync(`${base}.svg`, svg(`openb ${args.list}, days ${args.fromDay}-${args.fromDay + args.days}: ${gpus} GPUs, ${jobs.length} jobs`, plot));
+    writeFileSync(`${base}.svg`, svg(`openb ${args.list}, trace days ${args.fromDay}-${args.fromDay + args.days} (arrivals ${args.compress}x denser): ${gpus} GPUs, ${jobs.length} jobs; hours of simulated time`, plot));
     process.stderr.write(`wrote ${base}.{json,md,svg}\n`);
   }
 }

@@ -196,9 +196,9 @@ export function svg(title: string, figs: readonly PolicyFigures[]): string {
     }
     return parts.join('\n');
   };
-  const legend = figs.map((f, i) => `<rect x="${left + i * 280}" y="${2 * H + 110}" width="12" height="12" fill="${COLORS[f.policy]}"/><text x="${left + 18 + i * 280}" y="${2 * H + 121}" font-size="11">${f.label}</text>`).join('\n');
+  const legend = figs.map((f, i) => `<rect x="${left}" y="${2 * H + 110 + i * 16}" width="12" height="12" fill="${COLORS[f.policy]}"/><text x="${left + 18}" y="${2 * H + 121 + i * 16}" font-size="11">${f.label}</text>`).join('\n');
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${2 * H + 130}" font-family="sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${2 * H + 120 + figs.length * 16}" font-family="sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${W / 2}" y="18" font-size="15" text-anchor="middle">${title}</text>`,
     panel(45, 'GPU utilisation (share of GPUs busy, per hour)', 100, (p) => p.utilisation * 100, '%'),
