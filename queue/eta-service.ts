@@ -137,6 +137,9 @@ export class EtaService {
     const b = this.built;
     const budget = this.opts.admissionBudgetMs ?? 20;
     if (!b || budget <= 0) return null;
+    // The budget is checked between passes: when one pass of the last forecast took longer
+    // than the whole budget, do not start (admission must not wait on it).
+    if (this.lastCost.passes > 0 && this.lastCost.ms / this.lastCost.passes > budget) return null;
     const nowMs = this.now();
     const spec = b.input.queues === 'unlimited' ? undefined : b.input.queues.get(unit.queue);
     const duration = estimateDuration({ annotation, maxDurationSeconds: spec?.maxDurationSeconds ?? null, history: this.opts.history?.get({ queue: unit.queue, user: unit.user, kind }) ?? [], nowMs });

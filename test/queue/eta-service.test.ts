@@ -75,3 +75,11 @@ t.test('words and the CLI cell', async (t) => {
   t.equal(etaCell(new Date(T0 + 40 * MIN).toISOString(), T0), '~40m');
   t.equal(etaCell(new Date(T0 - MIN).toISOString(), T0), 'now');
 });
+
+t.test('the what-if does not start when one pass of the last forecast took longer than its budget', async (t) => {
+  const { manager, eta } = await setup(t);
+  const small = queuedPod('w2', { gpus: 4, created: NOW });
+  small.metadata!.annotations!['sluice.io/expected-duration'] = '30m';
+  eta.lastCost = { ms: 1000, passes: 10, waiting: 1, estimated: 1 }; // 100 ms a pass, budget 20 ms
+  t.match(submitWarning(manager.current(), small, [GPU], NOW, eta), /; ETA not yet known$/);
+});
