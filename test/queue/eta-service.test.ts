@@ -1,48 +1,14 @@
 // The ETA service on a real cluster cache and queue manager: what it estimates for a waiting
 // job, what it rests on, and the words the submit warning and the wait Events use.
 import t from 'tap';
-import { SOLE_LEADER } from '../../cluster/leader.js';
 import { createLogger } from '../../observability/logger.js';
-import { Metrics } from '../../observability/metrics.js';
 import { EtaService, etaPhrase, humanDelay } from '../../queue/eta-service.js';
-import { QueueManager } from '../../queue/manager.js';
 import { submitWarning } from '../../queue/preview.js';
 import { eta as etaCell } from '../../cli/format.js';
-import { gpuNode } from '../helpers/k8s.js';
-import { GPU, limit, newCache, queuedPod, queueSpec, T0 } from './helpers.js';
+import { NOW, setup } from './eta-fixture.js';
+import { GPU, queuedPod, T0 } from './helpers.js';
 
 const MIN = 60_000;
-const NOW = T0 + 10 * MIN;
-
-async function setup(t: { teardown(fn: () => unknown): void }) {
-  const declared = queuedPod('r1', { gpus: 4, node: 'n1' });
-  declared.metadata!.annotations!['sluice.io/expected-duration'] = '1h';
-  const w1 = queuedPod('w1', { gpus: 4, created: T0 + MIN });
-  w1.metadata!.annotations!['sluice.io/expected-duration'] = '20m';
-  const cache = newCache([gpuNode('n1', { gpus: 8 })], [declared, queuedPod('r2', { gpus: 4, node: 'n1' }), w1]);
-  const manager = new QueueManager({
-    cache,
-    source: { listQueues: async () => [queueSpec('team-a', [limit({ guaranteed: 16 })])], onQueueChanged: () => undefined },
-    releaser: null,
-    records: null,
-    events: null,
-    leadership: SOLE_LEADER,
-    log: createLogger('silent'),
-    metrics: new Metrics({ defaultMetrics: false }),
-    backfillGuardSeconds: 600,
-    debounceMs: 1,
-    resyncSeconds: 3600,
-    waitEventIntervalSeconds: 60,
-    now: () => NOW,
-  });
-  t.teardown(() => manager.stop());
-  await manager.start();
-  manager.evaluateNow();
-  const eta = new EtaService({ cache, manager, history: null, log: createLogger('silent'), backfillGuardMs: 600_000, now: () => NOW });
-  manager.eta = eta;
-  eta.recompute();
-  return { cache, manager, eta };
-}
 
 t.test('a waiting job starts when the running job of known duration ends', async (t) => {
   const { eta } = await setup(t);
