@@ -2,6 +2,7 @@
 // job's record. Live jobs come from the queue manager's last evaluation (every replica
 // evaluates); jobs no longer in the cluster come from their Postgres record.
 import type { FastifyInstance } from 'fastify';
+import { basisText, type JobEta } from '../queue/eta-service.js';
 import type { QueueManager } from '../queue/manager.js';
 import { getJob } from '../store/jobs.js';
 import type { Store } from '../store/store.js';
@@ -32,6 +33,32 @@ const waitingJob = {
     waitingFor: { type: 'string', description: 'quota, user_quota, capacity, gang, order, queue_missing or invalid' },
     reason: { type: 'string' },
     submittedAt: { type: 'string' },
+    estimatedStartTime: { type: ['string', 'null'], description: 'expected start (docs/eta.md); null when not known' },
+  },
+} as const;
+
+const etaOut = {
+  type: ['object', 'null'],
+  description: 'How the estimated start was made (docs/eta.md); null when no estimate was made for this job',
+  properties: {
+    earliest: { type: ['string', 'null'] },
+    latest: { type: ['string', 'null'], description: 'null when the longest-duration run did not reach the start' },
+    computedAt: { type: 'string' },
+    unknownReason: { type: ['string', 'null'] },
+    basis: {
+      type: 'object',
+      properties: {
+        declared: { type: 'integer', description: 'jobs ahead or running whose run time is declared (sluice.io/expected-duration)' },
+        learned: { type: 'integer', description: 'jobs ahead or running whose run time is learned from finished jobs like them' },
+        learnedFrom: { type: 'integer', description: 'finished jobs behind the learned run times' },
+        unknown: { type: 'integer', description: 'jobs of unknown run time (taken as never ending)' },
+        summary: { type: 'string' },
+      },
+    },
+    expectedDuration: {
+      type: 'object',
+      properties: { basis: { type: 'string', description: 'annotation, history or unknown' }, seconds: { type: ['number', 'null'] }, samples: { type: 'integer' } },
+    },
   },
 } as const;
 
@@ -78,6 +105,8 @@ const jobOut = {
     releasedAt: { type: ['string', 'null'] },
     finishedAt: { type: ['string', 'null'] },
     position: { type: ['integer', 'null'] },
+    estimatedStartTime: { type: ['string', 'null'], description: 'expected start of a waiting job (docs/eta.md); null when not known or not waiting' },
+    estimatedStart: etaOut,
     preemptedBy: { type: ['string', 'null'], description: 'the guaranteed pod that took the GPUs back, when preempted' },
     preemptedAt: { type: ['string', 'null'] },
     pods: {
@@ -88,6 +117,19 @@ const jobOut = {
 } as const;
 
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
+const isoMs = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+
+function etaView(e: JobEta | undefined): Record<string, unknown> | null {
+  if (!e) return null;
+  return {
+    earliest: isoMs(e.earliestMs),
+    latest: isoMs(e.latestMs),
+    computedAt: new Date(e.computedAtMs).toISOString(),
+    unknownReason: e.unknownReason,
+    basis: { declared: e.basis.declared, learned: e.basis.learned, learnedFrom: e.basis.learnedFrom, unknown: e.basis.unknown, summary: basisText(e.basis) },
+    expectedDuration: e.basis.duration,
+  };
+}
 
 export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | null; store: Store | null }, errors: (...codes: number[]) => Record<number, { $ref: string }>): void {
   const snapshot = () => {
@@ -147,6 +189,7 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
           waitingFor: w.waitingFor,
           reason: w.reason,
           submittedAt: new Date(w.unit.submittedMs).toISOString(),
+          estimatedStartTime: isoMs(opts.manager!.eta?.forJob(w.unit.namespace, w.unit.job)?.estimatedStartMs),
         })),
         running,
       };
@@ -202,6 +245,8 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
           releasedAt: iso(rec?.releasedAt),
           finishedAt: iso(rec?.finishedAt),
           position: w?.position ?? null,
+          estimatedStartTime: state === 'queued' ? isoMs(opts.manager!.eta?.forJob(namespace, name)?.estimatedStartMs) : null,
+          estimatedStart: state === 'queued' ? etaView(opts.manager!.eta?.forJob(namespace, name)) : null,
           ...preemptedBy,
           pods: live.pods.map((p) => ({ name: p.name, node: p.node, gated: p.gated, terminal: p.terminal })),
         };
@@ -226,6 +271,8 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
         releasedAt: iso(stored.releasedAt),
         finishedAt: iso(stored.finishedAt),
         position: null,
+        estimatedStartTime: null,
+        estimatedStart: null,
         preemptedBy: stored.preemptedBy,
         preemptedAt: iso(stored.preemptedAt),
         pods: [],

@@ -40,6 +40,7 @@ const queueOut = {
     cohort: { type: ['string', 'null'] },
     open: { type: 'boolean' },
     weight: { type: 'number' },
+    maxDurationSeconds: { type: ['integer', 'null'], description: 'Longest sluice.io/expected-duration a job may declare (seconds); null = no cap.' },
     limits: { type: 'array', items: limit },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
@@ -61,6 +62,10 @@ export const queueInput = {
     cohort: { type: ['string', 'null'], maxLength: 253, default: null },
     open: { type: 'boolean', default: true },
     weight: { type: 'number', exclusiveMinimum: 0, maximum: 1000000, default: 1 },
+    maxDurationSeconds: {
+      type: ['integer', 'null'], minimum: 1, maximum: 31536000, default: null,
+      description: 'Longest sluice.io/expected-duration a job may declare, in seconds (admission denies longer); null = no cap. A best-effort job running past it is reclaimed first.',
+    },
     limits: { type: 'array', items: limitIn, maxItems: 256, default: [] },
   },
 } as const;

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
 import { call, CliError, connect, get, type Connection, type ConnectionFlags } from './api-client.js';
-import { age, dash, table } from './format.js';
+import { age, dash, eta, table } from './format.js';
 
 export const CLI_USAGE = `usage:
   sluice get queues [-o wide|json|yaml]
@@ -24,12 +24,13 @@ interface NodeRow { name: string; resource: string; model: string; memoryMiB: nu
 /** Shared GPUs of a node, one "GPU <index> <used>/<total>Mi <cores>% <slots>/<slots>" each. */
 const sharedGpus = (n: NodeRow): string =>
   n.gpus ? n.gpus.map((g) => `${g.index}:${g.usedMemoryMiB}/${g.memoryMiB}Mi,${g.usedCores}/${g.cores}c,${g.usedSlots}/${g.slots}`).join(' ') || 'none' : '-';
-export interface WaitingJob { position: number; namespace: string; name: string; user: string; qos: string; gpus: number; resource: string; model: string; gangSize: number; podsSeen: number; waitingFor: string; reason: string; submittedAt: string }
+export interface WaitingJob { position: number; namespace: string; name: string; user: string; qos: string; gpus: number; resource: string; model: string; gangSize: number; podsSeen: number; waitingFor: string; reason: string; submittedAt: string; estimatedStartTime?: string | null }
 export interface RunningJob { namespace: string; name: string; user: string; qos: string; gpus: number; resource: string; releasedAt: string }
 export interface QueueJobs { queue: string; waiting: WaitingJob[]; running: RunningJob[] }
 export interface JobDetail {
   namespace: string; name: string; queue: string; qos: string; user: string; resource: string; model: string; gangSize: number; gpus: number;
   state: string; reason: string; submittedAt: string | null; releasedAt: string | null; finishedAt: string | null; position: number | null;
+  estimatedStartTime?: string | null; estimatedStart?: { earliest: string | null; latest: string | null; unknownReason: string | null; basis: { summary: string } } | null;
   pods: Array<{ name: string; phase: string; node: string | null; gated: boolean }>;
 }
 
@@ -135,19 +136,19 @@ async function getJobs(conn: Connection, p: Parsed, out: NodeJS.WritableStream):
   }
   emit(out, p.output, { items: all }, () => {
     const wide = p.output === 'wide';
-    const headers = ['POSITION', 'JOB', 'USER', 'GPUS', 'QOS', 'WAITING FOR', 'REASON'];
+    const headers = ['POSITION', 'JOB', 'USER', 'GPUS', 'QOS', 'WAITING FOR', 'ETA', 'REASON'];
     if (wide || !p.queue) headers.splice(1, 0, 'QUEUE');
     if (wide) headers.push('MODEL', 'PODS', 'AGE');
     const rows: string[][] = [];
     for (const q of all) {
       for (const j of q.waiting) {
-        const row = [String(j.position), `${j.namespace}/${j.name}`, j.user, String(j.gpus), j.qos, j.waitingFor, j.reason];
+        const row = [String(j.position), `${j.namespace}/${j.name}`, j.user, String(j.gpus), j.qos, j.waitingFor, eta(j.estimatedStartTime), j.reason];
         if (wide || !p.queue) row.splice(1, 0, q.queue);
         if (wide) row.push(dash(j.model), `${j.podsSeen}/${j.gangSize}`, age(j.submittedAt));
         rows.push(row);
       }
       for (const j of q.running) {
-        const row = ['running', `${j.namespace}/${j.name}`, j.user, String(j.gpus), j.qos, '-', `released ${age(j.releasedAt)} ago`];
+        const row = ['running', `${j.namespace}/${j.name}`, j.user, String(j.gpus), j.qos, '-', '-', `released ${age(j.releasedAt)} ago`];
         if (wide || !p.queue) row.splice(1, 0, q.queue);
         if (wide) row.push('-', '-', '-');
         rows.push(row);
@@ -196,6 +197,7 @@ async function describeJob(conn: Connection, p: Parsed, out: NodeJS.WritableStre
     field('State', j.state) +
     field('Position', dash(j.position)) +
     field('Reason', dash(j.reason)) +
+    (j.estimatedStart ? field('ETA', j.estimatedStartTime ? `${j.estimatedStartTime} (${eta(j.estimatedStartTime)}; ${j.estimatedStart.basis.summary}${j.estimatedStart.earliest ? `; range ${j.estimatedStart.earliest} to ${j.estimatedStart.latest ?? 'unknown'}` : ''})` : `not known: ${j.estimatedStart.unknownReason}`) : '') +
     field('Submitted', dash(j.submittedAt)) +
     field('Released', dash(j.releasedAt)) +
     field('Finished', dash(j.finishedAt)) +

@@ -23,3 +23,12 @@ export function age(since: string | null | undefined, now = Date.now()): string 
 }
 
 export const dash = (v: string | number | null | undefined): string => (v === null || v === undefined || v === '' ? '-' : String(v));
+
+/** An estimated start as the ETA column shows it: ~40m, ~3h, now, or - when not known. */
+export function eta(at: string | null | undefined, now = Date.now()): string {
+  if (!at) return '-';
+  const t = Date.parse(at);
+  if (Number.isNaN(t)) return '-';
+  if (t <= now) return 'now';
+  return `~${age(new Date(now - (t - now)).toISOString(), now)}`;
+}

@@ -172,6 +172,14 @@ export interface SluiceConfig {
     historyDays: number;
     /** A waiting job gets a "Queued" Event at most this often. */
     waitEventIntervalSeconds: number;
+    /** Estimated start times (docs/eta.md): at most one forecast this often (s). */
+    etaIntervalSeconds?: number;
+    /** Waiting jobs the forecast follows, nearest to starting first (the rest: not known). */
+    etaMaxJobs?: number;
+    /** Wall-clock budget of one forecast (ms). */
+    etaBudgetMs?: number;
+    /** Budget of the what-if behind the submit-time warning's ETA (ms); 0 = no ETA in the warning. */
+    etaAdmissionBudgetMs?: number;
     /** Most pod Events per second the queue manager sends. */
     eventsPerSecond: number;
   };
@@ -422,6 +430,10 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
         historyDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
         waitEventIntervalSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
         eventsPerSecond: { type: 'integer', minimum: 1, maximum: 1000, default: 20 },
+        etaIntervalSeconds: { type: 'integer', nullable: true, minimum: 1, maximum: 3600, default: 10, description: 'Estimated start times: at most one forecast this often (docs/eta.md).' },
+        etaMaxJobs: { type: 'integer', nullable: true, minimum: 1, maximum: 100000, default: 1000, description: 'Waiting jobs the ETA forecast follows, nearest to starting first; the rest get "not known".' },
+        etaBudgetMs: { type: 'integer', nullable: true, minimum: 10, maximum: 60000, default: 2000, description: 'Wall-clock budget of one ETA forecast (off the admission path).' },
+        etaAdmissionBudgetMs: { type: 'integer', nullable: true, minimum: 0, maximum: 1000, default: 20, description: 'Budget of the what-if forecast behind the submit-time warning; 0 = the warning gives no ETA.' },
       },
       required: ['enabled', 'backfillGuardSeconds', 'debounceMs', 'resyncSeconds', 'redisUrl', 'redisPrefix', 'releaseRatePerSecond', 'leaseNamespace', 'leaseName', 'leaseDurationSeconds', 'renewDeadlineSeconds', 'retryPeriodSeconds', 'historyDays', 'waitEventIntervalSeconds', 'eventsPerSecond'],
     },

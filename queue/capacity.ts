@@ -254,4 +254,9 @@ export class CapacityModel {
   get nodeCount(): number {
     return this.nodes.size;
   }
+
+  /** Every node as this model has it now (copies): where a forecast starts from. */
+  nodeList(): CapacityNode[] {
+    return [...this.nodes.values()].map((n) => ({ ...n, free: { ...n.free }, bestEffort: { ...n.bestEffort } }));
+  }
 }

@@ -35,6 +35,8 @@ export interface Waiting {
 
 export interface Evaluation {
   releases: Unit[];
+  /** Per released unit, the node each of its pods is modelled to land on ('' when unknown). */
+  placements: Map<Unit, readonly string[]>;
   /** Per queue, its waiting jobs in release order. */
   waiting: Map<string, Waiting[]>;
 }
@@ -76,6 +78,7 @@ export function evaluate(input: EvaluationInput): Evaluation {
 
   const next = new Map<string, number>();
   const releases: Unit[] = [];
+  const placements = new Map<Unit, readonly string[]>();
   const verdicts = new Map<Unit, { waitingFor: WaitingFor; reason: string }>();
   const reservations: Reservation[] = [];
 
@@ -119,12 +122,13 @@ export function evaluate(input: EvaluationInput): Evaluation {
     }
     waiting.set(name, w);
   }
-  return { releases, waiting };
+  return { releases, placements, waiting };
 
   function decide(u: Unit, inp: EvaluationInput, held: Reservation[]): { waitingFor: WaitingFor; reason: string } | null {
     if (u.problem) return u.problem;
     if (u.inFlight) {
-      capacity.place(u.pods, u.qos); // counts its GPUs if they fit; it goes regardless
+      const p = capacity.place(u.pods, u.qos); // counts its GPUs if they fit; it goes regardless
+      placements.set(u, p.ok ? p.nodes : u.pods.map(() => ''));
       return null;
     }
     const starving = inp.nowMs - u.submittedMs > inp.backfillGuardMs;
@@ -148,6 +152,7 @@ export function evaluate(input: EvaluationInput): Evaluation {
       placed.undo();
       return behind(capacityBlocker, u, inp.nowMs);
     }
+    placements.set(u, placed.nodes);
     return null;
   }
 }

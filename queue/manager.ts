@@ -23,6 +23,7 @@ import { buildState, jobStateOf } from './state.js';
 import { JobIndex, type LiveJob } from './job-index.js';
 import { GATE_QUEUE } from '../webhooks/labels.js';
 import type { Unit } from './units.js';
+import type { EtaService } from './eta-service.js';
 
 
 export interface QueueSource {
@@ -97,6 +98,10 @@ export class QueueManager {
   private lastFullMs = 0;
   private forceFull = true;
   private stopped = false;
+  /** Estimated start times of the waiting jobs (admin API, submit warning); null = none. */
+  eta: EtaService | null = null;
+  /** Adds the estimated start to the wait Events (set by the ETA service); none by default. */
+  private etaNote: ((u: Unit, nowMs: number) => string) | null = null;
   private loadingQueues: Promise<void> | null = null;
 
   constructor(private readonly opts: QueueManagerOptions) {
@@ -118,6 +123,11 @@ export class QueueManager {
     }, this.opts.resyncSeconds * 1000);
     this.resync.unref();
     this.trigger('start');
+  }
+
+  /** The ETA service's text for a waiting unit, appended to its wait Event. */
+  setEtaNote(fn: (u: Unit, nowMs: number) => string): void {
+    this.etaNote = fn;
   }
 
   /** Becoming leader: decided releases still in Redis count as released, then work them off. */
@@ -326,6 +336,7 @@ export class QueueManager {
         submittedAt: new Date(Number.isFinite(view.submittedMs) ? view.submittedMs : nowMs),
         releasedAt: state === 'queued' ? null : prev?.releasedAt ?? new Date(nowMs),
         finishedAt: state === 'finished' ? prev?.finishedAt ?? new Date(nowMs) : null,
+        kind: view.kind,
       };
       this.lastStates.set(key, rec);
       if (leader) this.opts.records?.observe(rec);
@@ -374,7 +385,7 @@ export class QueueManager {
         const last = this.lastWaitEvent.get(w.unit.key);
         if (last !== undefined && nowMs - last < every) continue;
         this.lastWaitEvent.set(w.unit.key, nowMs);
-        this.opts.events.waiting(w.unit, `waiting in queue ${queue}, position ${w.position} of ${list.length}: ${w.reason}`);
+        this.opts.events.waiting(w.unit, `waiting in queue ${queue}, position ${w.position} of ${list.length}: ${w.reason}${this.etaNote?.(w.unit, nowMs) ?? ''}`);
       }
     }
     for (const k of this.lastWaitEvent.keys()) if (!live.has(k)) this.lastWaitEvent.delete(k);

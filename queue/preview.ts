@@ -2,17 +2,22 @@
 // its queue, from the queue manager's last evaluation. No I/O and one quota and one
 // placement check, so admission stays within its latency budget:
 //   "fits now: will be released at once (queue team-a)"
-//   "queued in team-a: 14 of 16 guaranteed nvidia.com/gpu in use, job needs 4, position 3 of 5"
+//   "queued in team-a: 14 of 16 guaranteed nvidia.com/gpu in use, job needs 4, position 3 of 5;
+//    expected start in about 40 min (from 12 finished jobs like the ones ahead)"
+// The ETA is a what-if on the ETA service's last input, within its small admission budget;
+// when that is not enough (or there is no ETA service) the warning says "ETA not yet known".
 import type { V1Pod } from '@kubernetes/client-node';
 import { podGpuRequests, PodRequestError } from '../cluster/pod-request.js';
 import { parseModelList } from '../placement/gpu-model.js';
 import { ANNOTATION_GPU_MODEL } from '../scheduler/pod-ask.js';
 import { LABEL_GANG_SIZE, LABEL_JOB, LABEL_QOS, LABEL_QUEUE, LABEL_USER } from '../webhooks/labels.js';
+import { ANNOTATION_EXPECTED_DURATION } from './duration.js';
+import { etaPhrase, type EtaService } from './eta-service.js';
 import type { Snapshot } from './manager.js';
 import { compareUnits } from './order.js';
 import type { Unit } from './units.js';
 
-export function submitWarning(s: Snapshot | null, pod: V1Pod, resources: readonly string[], nowMs: number): string | null {
+export function submitWarning(s: Snapshot | null, pod: V1Pod, resources: readonly string[], nowMs: number, eta: EtaService | null = null): string | null {
   const labels = pod.metadata?.labels ?? {};
   const queue = labels[LABEL_QUEUE];
   if (!queue) return null;
@@ -47,14 +52,19 @@ export function submitWarning(s: Snapshot | null, pod: V1Pod, resources: readonl
     need: perPod.map((r) => ({ resource: r.resource, count: r.count * gangSize })),
     models,
   };
+  const eta_ = (): string => {
+    if (!eta) return '';
+    const kind = pod.metadata?.ownerReferences?.find((o) => o.controller)?.kind ?? 'Pod';
+    return etaPhrase(eta.whatIf({ ...probe, key: `${probe.key}#submitted` }, pod.metadata?.annotations?.[ANNOTATION_EXPECTED_DURATION], kind), nowMs);
+  };
   const waiting = s.waiting.get(queue) ?? [];
   const ahead = waiting.filter((w) => compareUnits(w.unit, probe) < 0).length;
   const position = `position ${ahead + 1} of ${waiting.length + 1}`;
   const quota = s.ledger.check(probe);
   // A queue the manager does not know: validation answers for it (denied, or the store is down).
   if (quota?.waitingFor === 'queue_missing') return null;
-  if (quota) return `queued in ${queue}: ${quota.reason.replace(/^queue [^:]+: /, '')}, ${position}`;
+  if (quota) return `queued in ${queue}: ${quota.reason.replace(/^queue [^:]+: /, '')}, ${position}${eta_()}`;
   if (gangSize > 1) return `queued in ${queue}: a gang of ${gangSize}; released when all ${gangSize} pods exist and fit, ${position}`;
   if (ahead === 0 && s.capacity.wouldPlace(probe.pods, probe.qos)) return `fits now: will be released at once (queue ${queue})`;
-  return `queued in ${queue}: no node has room for it now, ${position}`;
+  return `queued in ${queue}: no node has room for it now, ${position}${eta_()}`;
 }

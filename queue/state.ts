@@ -24,6 +24,8 @@ export interface JobView {
   gpus: Array<{ resource: string; count: number }>;
   models: string[];
   submittedMs: number;
+  /** The kind of the first pod's owner (Job, JobSet, ...), Pod for a bare pod. */
+  kind: string;
 }
 
 export interface QueueState {
@@ -98,6 +100,7 @@ export function jobView(key: string, pods: ReadonlyArray<Readonly<PodRecord>>, r
     gpus: [],
     models: parseModelList(first.annotations[ANNOTATION_GPU_MODEL]),
     submittedMs: Number.POSITIVE_INFINITY,
+    kind: first.owner?.kind ?? 'Pod',
   };
   for (const p of pods) {
     j.pods.push({ uid: p.uid, name: p.name, node: p.nodeName, gated: isGated(p) && !releasing.has(p.uid), terminal: p.terminal });

@@ -131,7 +131,7 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
     log,
     metrics,
     queuePreview: parts.queueManager
-      ? (pod) => submitWarning(parts.queueManager!.current(), pod, config.gpuResources, Date.now())
+      ? (pod) => submitWarning(parts.queueManager!.current(), pod, config.gpuResources, Date.now(), parts.queueManager!.eta)
       : undefined,
     workloads: parts.workloads ?? null,
   });

@@ -28,6 +28,9 @@ import { KubeQueueEvents } from '../queue/events.js';
 import { QueueManager } from '../queue/manager.js';
 import { BullReleaser, InMemoryReleaser, KubeGatePatcher, type ReleaseSink } from '../queue/releaser.js';
 import { GATE_QUEUE } from '../webhooks/labels.js';
+import { DurationHistory } from '../queue/duration-history.js';
+import { EtaService, etaPhrase } from '../queue/eta-service.js';
+import { finishedDurations } from '../store/jobs.js';
 import { randomBytes } from 'node:crypto';
 import { ApiTransport } from '../cluster/api-transport.js';
 import { WorkloadReader } from '../workloads/reader.js';
@@ -325,6 +328,20 @@ async function startQueueManager(
     waitEventIntervalSeconds: q.waitEventIntervalSeconds,
   });
   await manager.start();
+  const eta = new EtaService({
+    cache,
+    manager,
+    history: store ? new DurationHistory({ read: (k) => finishedDurations(store.pool, k), log, onLoaded: () => eta.markDirty() }) : null,
+    log,
+    backfillGuardMs: q.backfillGuardSeconds * 1000,
+    intervalMs: (q.etaIntervalSeconds ?? 10) * 1000,
+    maxJobs: q.etaMaxJobs ?? 1000,
+    budgetMs: q.etaBudgetMs ?? 2000,
+    admissionBudgetMs: q.etaAdmissionBudgetMs ?? 20,
+  });
+  manager.eta = eta;
+  manager.setEtaNote((u, nowMs) => etaPhrase(eta.forJob(u.namespace, u.job), nowMs));
+  eta.start();
   const m0 = manager;
   leadership.subscribe((leading) => void (leading ? m0.startLeading() : m0.stopLeading()));
   if (!store) log.warn('no store: the queue manager releases jobs by capacity alone (no quotas known)');
@@ -332,6 +349,7 @@ async function startQueueManager(
   return {
     manager: m,
     async stop() {
+      eta.stop();
       await m.stopLeading();
       await m.stop();
       await releaser.close();

@@ -30,6 +30,8 @@ export interface JobRecord {
   submittedAt: Date;
   releasedAt: Date | null;
   finishedAt: Date | null;
+  /** The kind of the pods' owner (Job, JobSet, ...; Pod for a bare pod): what history groups by. */
+  kind?: string;
 }
 
 export interface StoredJob extends JobRecord {
@@ -53,14 +55,14 @@ const keyOf = (r: Pick<JobRecord, 'namespace' | 'name'>): string => `${r.namespa
 function sameRecord(a: JobRecord, b: JobRecord): boolean {
   return (
     a.state === b.state && a.reason === b.reason && a.waitingFor === b.waitingFor && a.queue === b.queue && a.gpus === b.gpus &&
-    a.podsSeen === b.podsSeen && a.priority === b.priority && a.user === b.user && a.gangSize === b.gangSize &&
+    a.podsSeen === b.podsSeen && a.priority === b.priority && (a.kind ?? '') === (b.kind ?? '') && a.user === b.user && a.gangSize === b.gangSize &&
     (a.releasedAt?.getTime() ?? 0) === (b.releasedAt?.getTime() ?? 0) && (a.finishedAt?.getTime() ?? 0) === (b.finishedAt?.getTime() ?? 0)
   );
 }
 
 const COLUMNS = `namespace text, name text, queue text, qos text, username text, resource text, model text,
   gang_size int, gpus_per_pod int, gpus int, state text, reason text, waiting_for text, priority int,
-  pods_seen int, submitted_at timestamptz, released_at timestamptz, finished_at timestamptz`;
+  pods_seen int, submitted_at timestamptz, released_at timestamptz, finished_at timestamptz, kind text`;
 
 // One unfinished record per job (unique index jobs_active): the batch updates it, or
 // inserts one when there is none, and only if no record of it finished after this run was
@@ -78,13 +80,13 @@ const UPSERT = `
       state = CASE WHEN j.state = 'preempted' AND x.state IN ('running', 'finished', 'deleted') THEN j.state ELSE x.state END,
       reason = x.reason, waiting_for = x.waiting_for, priority = x.priority, pods_seen = x.pods_seen,
       submitted_at = LEAST(j.submitted_at, x.submitted_at),
-      released_at = COALESCE(j.released_at, x.released_at), finished_at = x.finished_at, updated_at = now()
+      released_at = COALESCE(j.released_at, x.released_at), finished_at = x.finished_at, kind = x.kind, updated_at = now()
     FROM x WHERE j.namespace = x.namespace AND j.name = x.name AND j.finished_at IS NULL
     RETURNING j.namespace, j.name)
   INSERT INTO jobs (namespace, name, queue, qos, username, resource, model, gang_size, gpus_per_pod, gpus, state, reason,
-                    waiting_for, priority, pods_seen, submitted_at, released_at, finished_at, updated_at)
+                    waiting_for, priority, pods_seen, submitted_at, released_at, finished_at, kind, updated_at)
   SELECT namespace, name, queue, qos, username, resource, model, gang_size, gpus_per_pod, gpus, state, reason,
-         waiting_for, priority, pods_seen, submitted_at, released_at, finished_at, now()
+         waiting_for, priority, pods_seen, submitted_at, released_at, finished_at, kind, now()
     FROM x
    WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.namespace = x.namespace AND upd.name = x.name)
      AND NOT EXISTS (
@@ -164,6 +166,7 @@ export class JobRecorder {
       submitted_at: r.submittedAt.toISOString(),
       released_at: r.releasedAt?.toISOString() ?? null,
       finished_at: r.finishedAt?.toISOString() ?? null,
+      kind: r.kind ?? '',
     }));
     try {
       await this.opts.pool.query(UPSERT, [JSON.stringify(rows)]);
@@ -259,4 +262,26 @@ export async function getJob(pool: Pool, namespace: string, name: string): Promi
     [namespace, name],
   );
   return res.rows[0] ? fromRow(res.rows[0]) : null;
+}
+
+/** Which finished jobs are "like" a job: same user, queue and kind. */
+export interface HistoryKey {
+  queue: string;
+  user: string;
+  kind: string;
+}
+
+/**
+ * How long the latest finished jobs like this ran (released to finished, seconds), newest
+ * first, at most `limit` of them (index jobs_history).
+ */
+export async function finishedDurations(pool: Pool, key: HistoryKey, limit = 50): Promise<Array<{ seconds: number; finishedAt: Date }>> {
+  const res = await pool.query<{ seconds: string; finished_at: Date }>(
+    `SELECT EXTRACT(EPOCH FROM (finished_at - released_at)) AS seconds, finished_at FROM jobs
+      WHERE queue = $1 AND username = $2 AND kind = $3 AND state = 'finished'
+        AND released_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at > released_at
+      ORDER BY finished_at DESC LIMIT $4`,
+    [key.queue, key.user, key.kind, limit],
+  );
+  return res.rows.map((r) => ({ seconds: Number(r.seconds), finishedAt: r.finished_at }));
 }

@@ -45,6 +45,11 @@ export interface QueueSpec {
   weight: number;
   /** No rows = no guaranteed quota and no per-job limit (see README "Store"). */
   limits: QueueLimit[];
+  /**
+   * Longest sluice.io/expected-duration a job may declare (s); null or absent = no cap.
+   * Also a limit: a best-effort job running past it is the first to be reclaimed (docs/eta.md).
+   */
+  maxDurationSeconds?: number | null;
 }
 
 export type QueueLookup =

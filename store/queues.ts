@@ -24,6 +24,7 @@ interface QueueRow {
   cohort: string | null;
   open: boolean;
   weight: number;
+  max_duration_seconds: number | null;
   created_at: Date;
   updated_at: Date;
   limits: Array<{ resource: string; model: string; guaranteed: number; best_effort_cap: number; per_job_max: number; per_user_max: number }> | null;
@@ -35,7 +36,7 @@ export interface StoredQueue extends QueueSpec {
 }
 
 const SELECT_QUEUES = `
-  SELECT q.name, q.parent, q.cohort, q.open, q.weight, q.created_at, q.updated_at,
+  SELECT q.name, q.parent, q.cohort, q.open, q.weight, q.max_duration_seconds, q.created_at, q.updated_at,
          (SELECT json_agg(json_build_object('resource', l.resource, 'model', l.model, 'guaranteed', l.guaranteed,
                  'best_effort_cap', l.best_effort_cap, 'per_job_max', l.per_job_max, 'per_user_max', l.per_user_max) ORDER BY l.resource, l.model)
             FROM queue_limits l WHERE l.queue = q.name) AS limits
@@ -48,6 +49,7 @@ function fromRow(r: QueueRow): StoredQueue {
     cohort: r.cohort,
     open: r.open,
     weight: Number(r.weight),
+    maxDurationSeconds: r.max_duration_seconds,
     limits: (r.limits ?? []).map((l) => ({
       resource: l.resource,
       model: l.model,
@@ -79,6 +81,7 @@ export interface QueueInput {
   open?: boolean;
   weight?: number;
   limits?: QueueLimit[];
+  maxDurationSeconds?: number | null;
 }
 
 /** Creates or replaces a queue and all its limits in one transaction. */
@@ -114,11 +117,11 @@ export async function putQueue(pool: Pool, name: string, input: QueueInput, log?
           }
         }
         const up = await client.query<{ created: boolean }>(
-          `INSERT INTO queues (name, parent, cohort, open, weight) VALUES ($1, $2, $3, $4, $5)
+          `INSERT INTO queues (name, parent, cohort, open, weight, max_duration_seconds) VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (name) DO UPDATE SET parent = EXCLUDED.parent, cohort = EXCLUDED.cohort, open = EXCLUDED.open,
-             weight = EXCLUDED.weight, updated_at = now()
+             weight = EXCLUDED.weight, max_duration_seconds = EXCLUDED.max_duration_seconds, updated_at = now()
            RETURNING (xmax = 0) AS created`,
-          [name, parent, input.cohort ?? null, input.open ?? true, input.weight ?? 1],
+          [name, parent, input.cohort ?? null, input.open ?? true, input.weight ?? 1, input.maxDurationSeconds ?? null],
         );
         await client.query('DELETE FROM queue_limits WHERE queue = $1', [name]);
         if (limits.length > 0) {

@@ -10,6 +10,8 @@
 //   3. the job is not larger than the queue's per-job maximum (403)
 //   4. the job could ever fit: not larger than the queue's quota for its QoS, not a pod
 //      larger than the largest node with a matching GPU (403)
+//   5. a declared sluice.io/expected-duration is well-formed (422, in step 1) and within
+//      the queue's maxDuration (403)
 // A job merely over its queue's current free quota is allowed: it waits in the queue.
 // UPDATE: only sluice's service account removes the gate or changes queue/qos/user labels
 // or the user-verified annotation (403).
@@ -18,6 +20,7 @@ import { parseModelList } from '../placement/gpu-model.js';
 import { podGpuRequests, podShareAsks, PodRequestError } from '../cluster/pod-request.js';
 import { shorthandResources } from './mutate.js';
 import { parseQuantity } from '../cluster/quantity.js';
+import { ANNOTATION_EXPECTED_DURATION, DURATION_FORMAT, formatDuration, parseDuration } from '../queue/duration.js';
 import { applicableLimits, type QueueLookup } from '../store/queue-directory.js';
 import { ANN_GPU_MODEL, ANN_GPUS, ANN_USER_VERIFIED, GATE_QUEUE, isQos, LABEL_GANG_SIZE, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe, QOS_CLASSES, type QosClass } from './labels.js';
 import { controllerOf, jobTypeOf, podAnnotations, podLabels, queueOf, shorthandOf, wholeCount } from './pod-facts.js';
@@ -39,6 +42,8 @@ export interface JobAsk {
   /** Pods in the gang (sluice.io/gang-size, default 1). */
   gangSize: number;
   models: string[];
+  /** sluice.io/expected-duration in seconds, when declared. */
+  expectedSeconds?: number | null;
 }
 
 /**
@@ -110,7 +115,12 @@ export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, strin
   const rawGang = labels[LABEL_GANG_SIZE] ?? podAnnotations(pod)[LABEL_GANG_SIZE];
   const gangSize = rawGang === undefined ? 1 : wholeCount(rawGang);
   if (!(gangSize >= 1)) return deny(422, `${LABEL_GANG_SIZE} is "${rawGang}"; it must be a whole number of pods, at least 1`);
-  return { queue: queueOf(pod, nsLabels), qos, perPod, gangSize, models: parseModelList(podAnnotations(pod)[ANN_GPU_MODEL]) };
+  const rawDuration = podAnnotations(pod)[ANNOTATION_EXPECTED_DURATION];
+  const expectedSeconds = rawDuration === undefined ? null : parseDuration(rawDuration);
+  if (rawDuration !== undefined && expectedSeconds === null) {
+    return deny(422, `annotation ${ANNOTATION_EXPECTED_DURATION} is "${rawDuration}"; write ${DURATION_FORMAT}`);
+  }
+  return { queue: queueOf(pod, nsLabels), qos, perPod, gangSize, models: parseModelList(podAnnotations(pod)[ANN_GPU_MODEL]), expectedSeconds };
 }
 
 export const isJobAsk = (v: Verdict | JobAsk | null): v is JobAsk => v !== null && 'perPod' in v;
@@ -129,6 +139,10 @@ export function checkQueue(ask: JobAsk, lookup: QueueLookup, policy: WebhookPoli
   }
   const queue = lookup.queue;
   if (!queue.open) return deny(403, `queue ${q} is closed to new jobs; submit to another queue or ask a sluice admin to reopen it`);
+  const cap = queue.maxDurationSeconds ?? null;
+  if (cap !== null && ask.expectedSeconds != null && ask.expectedSeconds > cap) {
+    return deny(403, `annotation ${ANNOTATION_EXPECTED_DURATION} declares ${formatDuration(ask.expectedSeconds)} (${ask.expectedSeconds} s) but queue ${q} allows at most ${formatDuration(cap)} (${cap} s); declare at most ${formatDuration(cap)} or submit to another queue`);
+  }
 
   for (const { resource, count } of ask.perPod) {
     const job = count * ask.gangSize;

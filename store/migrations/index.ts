@@ -3,6 +3,7 @@
 import { sql as m001 } from './001-initial.js';
 import { sql as m002 } from './002-queue-manager.js';
 import { sql as m003 } from './003-preemption.js';
+import { sql as m004 } from './004-eta.js';
 
 export interface Migration {
   id: number;
@@ -14,4 +15,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 1, name: 'initial', sql: m001 },
   { id: 2, name: 'queue-manager', sql: m002 },
   { id: 3, name: 'preemption', sql: m003 },
+  { id: 4, name: 'eta', sql: m004 },
 ];

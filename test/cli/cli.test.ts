@@ -112,13 +112,15 @@ const recordedJobs: QueueJobs = {
   queue: 'team-a',
   waiting: [
     { position: 1, namespace: 'ml', name: 'train-llm', user: 'alice', qos: 'guaranteed', gpus: 16, resource: 'nvidia.com/gpu', model: 'a100', gangSize: 2, podsSeen: 2, waitingFor: 'capacity', reason: 'needs 2 nodes with 8 free a100 GPUs; 1 has them', submittedAt: new Date(now - 300_000).toISOString() },
-    { position: 2, namespace: 'ml', name: 'sweep-3', user: 'bob', qos: 'best-effort', gpus: 1, resource: 'nvidia.com/gpu', model: '', gangSize: 1, podsSeen: 1, waitingFor: 'order', reason: 'behind ml/train-llm', submittedAt: new Date(now - 60_000).toISOString() },
+    { position: 2, namespace: 'ml', name: 'sweep-3', user: 'bob', qos: 'best-effort', gpus: 1, resource: 'nvidia.com/gpu', model: '', gangSize: 1, podsSeen: 1, waitingFor: 'order', reason: 'behind ml/train-llm', submittedAt: new Date(now - 60_000).toISOString(), estimatedStartTime: new Date(now + 40 * 60_000 + 30_000).toISOString() },
   ],
   running: [{ namespace: 'ml', name: 'eval', user: 'carol', qos: 'guaranteed', gpus: 4, resource: 'nvidia.com/gpu', releasedAt: new Date(now - 7_200_000).toISOString() }],
 };
 const recordedJob: JobDetail = {
   namespace: 'ml', name: 'train-llm', queue: 'team-a', qos: 'guaranteed', user: 'alice', resource: 'nvidia.com/gpu', model: 'a100', gangSize: 2, gpus: 16,
   state: 'waiting', reason: 'needs 2 nodes with 8 free a100 GPUs; 1 has them', submittedAt: '2026-11-29T10:00:00.000Z', releasedAt: null, finishedAt: null, position: 1,
+  estimatedStartTime: null,
+  estimatedStart: { earliest: null, latest: null, unknownReason: 'it waits on jobs whose run time is unknown', basis: { summary: 'no running job to wait for' } },
   pods: [{ name: 'train-llm-0', phase: 'Pending', node: null, gated: true }, { name: 'train-llm-1', phase: 'Pending', node: null, gated: true }],
 };
 const recorded: Record<string, unknown> = {
@@ -138,10 +140,10 @@ const rec = ['--server', `http://127.0.0.1:${(recorder.address() as AddressInfo)
 
 t.test('get jobs (recorded JSON): waiting in release order, then running', async (t) => {
   const lines = (await run(['get', 'jobs', '-q', 'team-a', ...rec])).trimEnd().split('\n');
-  t.match(lines[0], /^POSITION\s+JOB\s+USER\s+GPUS\s+QOS\s+WAITING FOR\s+REASON$/);
-  t.same(lines[1]!.split(/\s{3,}/), ['1', 'ml/train-llm', 'alice', '16', 'guaranteed', 'capacity', 'needs 2 nodes with 8 free a100 GPUs; 1 has them']);
-  t.same(lines[2]!.split(/\s{3,}/), ['2', 'ml/sweep-3', 'bob', '1', 'best-effort', 'order', 'behind ml/train-llm']);
-  t.same(lines[3]!.split(/\s{3,}/), ['running', 'ml/eval', 'carol', '4', 'guaranteed', '-', 'released 2h ago']);
+  t.match(lines[0], /^POSITION\s+JOB\s+USER\s+GPUS\s+QOS\s+WAITING FOR\s+ETA\s+REASON$/);
+  t.same(lines[1]!.split(/\s{3,}/), ['1', 'ml/train-llm', 'alice', '16', 'guaranteed', 'capacity', '-', 'needs 2 nodes with 8 free a100 GPUs; 1 has them'], 'no estimatedStartTime in the answer: -');
+  t.same(lines[2]!.split(/\s{3,}/), ['2', 'ml/sweep-3', 'bob', '1', 'best-effort', 'order', '~40m', 'behind ml/train-llm'], 'the ETA column');
+  t.same(lines[3]!.split(/\s{3,}/), ['running', 'ml/eval', 'carol', '4', 'guaranteed', '-', '-', 'released 2h ago']);
   const all = (await run(['get', 'jobs', ...rec])).split('\n');
   t.match(all[0], /^POSITION\s+QUEUE\s+JOB/, 'without -q: a QUEUE column, every queue');
   const wide = (await run(['get', 'jobs', '-q', 'team-a', '-o', 'wide', ...rec])).split('\n');
@@ -155,6 +157,7 @@ t.test('describe job (recorded JSON)', async (t) => {
   t.match(text, /^Name:\s+train-llm\nNamespace:\s+ml\nQueue:\s+team-a\n/);
   t.match(text, /GPUs:\s+16 nvidia\.com\/gpu \(a100\)\n/);
   t.match(text, /Position:\s+1\n/);
+  t.match(text, /ETA:\s+not known: it waits on jobs whose run time is unknown\n/);
   t.match(text, /Released:\s+-\n/);
   t.match(text, /Pods:\n  NAME\s+PHASE\s+NODE\s+GATED\n  train-llm-0\s+Pending\s+-\s+yes\n/);
   await t.rejects(run(['describe', 'job', 'ml/nope', ...rec]), { message: /job ml\/nope: 404 job ml\/nope is not known/ });
