@@ -88,7 +88,7 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
   app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
 
   app.addHook('onRequest', async (req, reply) => {
-    if (req.url === OPENAPI_PATH) return;
+    if (req.routeOptions.url === OPENAPI_PATH) return;
     const res = await auth.check(req.headers.authorization);
     if (!res.ok) {
       return reply.code(401).header('www-authenticate', 'Bearer realm="sluice"').send({ statusCode: 401, error: 'Unauthorized', message: res.reason });
