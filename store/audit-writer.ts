@@ -12,6 +12,7 @@ import { isStoreUnavailable } from './connection.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AdmissionRecord, AuditSink } from './audit.js';
+import { storableText } from './pg-text.js';
 
 interface Pending extends AdmissionRecord {
   at: Date;
@@ -20,10 +21,9 @@ interface Pending extends AdmissionRecord {
 /** A record refused this often for its content (not an outage) is dropped. */
 export const MAX_TRIES_PER_RECORD = 3;
 
-/** Postgres text cannot hold U+0000 (kube-apiserver accepts it in annotations): written as the text \u0000. */
+/** Text Postgres can store (store/pg-text.ts: U+0000 as the text \u0000, lone surrogates as U+FFFD). */
 export function pgText(v: unknown): string {
-  const s = String(v ?? '');
-  return s.includes('\u0000') ? s.replaceAll('\u0000', '\\u0000') : s;
+  return storableText(v).text;
 }
 
 export interface BatchWriterOptions<T> {
