@@ -121,6 +121,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly connectionsRefused = new Counter({
+    name: 'sluice_connections_refused_total',
+    help: 'Connections closed at once because their client address already held connections.*MaxConnectionsPerClient, by listener.',
+    labelNames: ['listener'] as const,
+    registers: [this.registry],
+  });
+
   readonly auditPending = new Gauge({
     name: 'sluice_audit_pending',
     help: 'Admission audit records buffered in memory, not yet written to Postgres.',
