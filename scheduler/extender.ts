@@ -10,10 +10,14 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PodBinder } from './binder.js';
 import { fit } from '../placement/fit.js';
+import { podFitsNode, type NodeLookup, type PodMisfit, type PodNeeds } from '../placement/pod-fits-node.js';
+import { parseModelList } from '../placement/gpu-model.js';
+import { WHOLE } from '../placement/types.js';
+import { podRecord, type PodRecord } from '../cluster/pod-record.js';
 import { bestFeasible } from '../placement/best-nodes.js';
 import { POLICY_BY_NAME, toExtenderScores, type Policy } from '../placement/policies.js';
 import type { GpuAsk, NodeView, SizeMix } from '../placement/types.js';
-import { podAsk, type PodAsk } from './pod-ask.js';
+import { ANNOTATION_GPU_MODEL, podAsk, type PodAsk } from './pod-ask.js';
 import type {
   ExtenderArgs,
   ExtenderBindingArgs,
@@ -39,7 +43,13 @@ const NEUTRAL_SCORE = 5;
 // One shared string, without the name (the answer's key is the name): a request naming many
 // unknown nodes gets an answer about as large as itself, and kube-scheduler's event
 // aggregates identical reasons into one count.
-export const UNKNOWN_NODE = "not in sluice's cache (deleted, or not seen yet)";
+export { UNKNOWN_NODE } from '../placement/pod-fits-node.js';
+
+/** Where a pod may run, from its record (the informer's copy of the pod as the apiserver has it). */
+function needsOf(p: Pick<PodRecord, 'requests' | 'annotations' | 'nodeSelector' | 'affinityTerms'>): PodNeeds {
+  const models = parseModelList(p.annotations[ANNOTATION_GPU_MODEL]);
+  return { asks: p.requests.map((r) => ({ resource: r.resource, count: r.count, milli: WHOLE, models })), nodeSelector: p.nodeSelector, affinityTerms: p.affinityTerms };
+}
 /** Unknown nodes listed with that reason; past this they are only counted. kube-scheduler
  * names the nodes of its own informer, so hundreds of unknown names are not its requests,
  * and they stay out of NodeNames either way. */
@@ -104,6 +114,7 @@ export class Extender {
       result.Error = `pod ${podName(args.Pod)}: ${e.message}`;
       return result;
     }
+    const needs = filterNeeds(ask.asks);
     const passed: Candidate[] = [];
     // Counted locally and added to the metric once per kind: a prom-client inc() per
     // rejected node showed up in the profile at 5,000 nodes.
@@ -112,7 +123,7 @@ export class Extender {
     for (let i = 0; i < list.length; i++) {
       if (i > 0 && i % NODES_PER_SLICE === 0) await yieldToLoop();
       const c = list[i]!;
-      const reason = this.misfit(c, ask.asks);
+      const reason = this.misfit(c, needs);
       if (reason === null) {
         passed.push(c);
         continue;
@@ -152,15 +163,21 @@ export class Extender {
     return result;
   }
 
-  private misfit(c: Candidate, asks: readonly GpuAsk[]): { reason: string; resolvable: boolean; kind: string } | null {
-    for (const a of asks) {
-      const v = this.view(c, a.resource);
-      if (!v) return { reason: UNKNOWN_NODE, resolvable: false, kind: 'unknown_node' };
-      const m = fit(v, a);
-      if (m) return m;
-    }
-    return null;
+  private misfit(c: Candidate, needs: PodNeeds): PodMisfit | null {
+    return podFitsNode(needs, c, this.candidateLookup);
   }
+
+  private readonly candidateLookup: NodeLookup<Candidate> = {
+    name: (c) => c.name,
+    view: (c, resource) => this.view(c, resource),
+    labels: (c) => (c.node ? c.node.metadata?.labels : this.cache.nodeLabels(c.name)),
+  };
+
+  private readonly nodeByName: NodeLookup<string> = {
+    name: (n) => n,
+    view: (n, resource) => this.cache.nodeView(n, resource),
+    labels: (n) => this.cache.nodeLabels(n),
+  };
 
   /**
    * The nodes of `passed` (all fit the pod) the pod's policy places it best on, at most
@@ -205,7 +222,7 @@ export class Extender {
       const v = this.view(c, main.resource);
       // One ask (the usual case): fit the view in hand rather than look the node up again
       // in misfit; the lookup by a freshly parsed name is most of this loop's cost (bench/).
-      const ok = !!v && v.gpus !== undefined && (ask.asks.length === 1 ? fit(v, main) === null : this.misfit(c, ask.asks) === null);
+      const ok = !!v && v.gpus !== undefined && (ask.asks.length === 1 ? fit(v, main) === null : this.misfit(c, filterNeeds(ask.asks)) === null);
       fits.push(ok);
       raw.push(ok ? policy.score(v as NodeView & { gpus: NonNullable<NodeView['gpus']> }, main, mix) : 0);
     }
@@ -221,14 +238,14 @@ export class Extender {
    * anyone who can reach the extender could have sent that (issue 12). The UID must be the
    * one of the pod of that name, or the bind is refused.
    */
-  private async bindRequests(args: ExtenderBindingArgs): Promise<{ requests: readonly ResourceAmount[] } | { error: string; result: string }> {
+  private async bindRequests(args: ExtenderBindingArgs): Promise<{ requests: readonly ResourceAmount[]; needs: PodNeeds } | { error: string; result: string }> {
     const pod = `${args.PodNamespace}/${args.PodName}`;
     const known = this.cache.pod(args.PodUID);
     if (known) {
       if (known.namespace !== args.PodNamespace || known.name !== args.PodName) {
         return { result: 'rejected', error: `pod ${args.PodUID} is ${known.namespace}/${known.name}, not ${pod}; refusing to bind (kube-scheduler sends the UID of the pod it names)` };
       }
-      return { requests: known.requests };
+      return { requests: known.requests, needs: needsOf(known) };
     }
     let p: V1Pod;
     try {
@@ -240,7 +257,9 @@ export class Extender {
       return { result: 'rejected', error: `pod ${pod} has UID ${p.metadata?.uid ?? '(none)'} at the apiserver, not ${args.PodUID}; refusing to bind (it was deleted and recreated, or the request is forged)` };
     }
     try {
-      return { requests: podAsk(p, this.cache.resources).asks.map((a) => ({ resource: a.resource, count: a.count })) };
+      const asks = podAsk(p, this.cache.resources).asks;
+      const rec = podRecord(p, args.PodUID, this.cache.resources, Date.now());
+      return { requests: asks.map((a) => ({ resource: a.resource, count: a.count })), needs: { ...needsOf(rec), asks } };
     } catch (e) {
       if (!(e instanceof PodRequestError)) throw e;
       return { result: 'rejected', error: `pod ${pod}: ${e.message}` };
@@ -256,6 +275,14 @@ export class Extender {
       return { Error: found.error };
     }
     const requests = found.requests;
+    // Everything filter checks, from the real pod: a bind needs no filter before it.
+    const misfit = podFitsNode(found.needs, args.Node, this.nodeByName);
+    if (misfit) {
+      this.metrics.binds.inc({ result: 'rejected' });
+      const reason = misfit.kind === 'unknown_node' ? `node ${args.Node} is ${misfit.reason}` : misfit.reason;
+      this.log.info({ verb: 'bind', pod, node: args.Node, reason }, 'bind refused');
+      return { Error: reason };
+    }
     const assumed = this.cache.assume(args.PodUID, args.Node, requests);
     if (!assumed.ok) {
       this.metrics.binds.inc({ result: 'rejected' });
@@ -281,6 +308,10 @@ export class Extender {
     return { Error: '' };
   }
 }
+
+const NO_SELECTOR: Readonly<Record<string, string>> = Object.freeze({});
+/** Filter's needs of a pod: its asks only, since kube-scheduler's NodeAffinity filter ran before the extender's. */
+const filterNeeds = (asks: readonly GpuAsk[]): PodNeeds => ({ asks, nodeSelector: NO_SELECTOR, affinityTerms: null });
 
 export function podName(p: V1Pod | undefined): string {
   return `${p?.metadata?.namespace ?? '?'}/${p?.metadata?.name ?? p?.metadata?.generateName ?? '?'}`;
