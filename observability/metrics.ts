@@ -116,7 +116,7 @@ export class Metrics {
 
   readonly storeValuesRewritten = new Counter({
     name: 'sluice_store_values_rewritten_total',
-    help: 'Values changed before being written to Postgres, by record kind and change (escaped = U+0000 or a lone surrogate replaced, Postgres text cannot hold them).',
+    help: 'Values changed before being written to Postgres, by record kind and change (escaped = U+0000 or a lone surrogate replaced, Postgres text cannot hold them; cut = longer than its limit, cut and marked).',
     labelNames: ['records', 'change'] as const,
     registers: [this.registry],
   });

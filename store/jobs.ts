@@ -12,7 +12,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { MAX_TRIES_PER_RECORD } from './audit-writer.js';
 import { isStoreUnavailable } from './connection.js';
-import { storableText } from './pg-text.js';
+import { MAX_MESSAGE_CHARS, MAX_NAME_CHARS, storableText } from './pg-text.js';
 
 /** 'preempted' is written by the preemption path (store/preemptions.ts), the rest by the queue manager. */
 export type JobState = 'queued' | 'released' | 'running' | 'finished' | 'deleted' | 'preempted';
@@ -103,15 +103,18 @@ const UPSERT = `
 interface PreparedRow {
   record: JobRecord;
   row: Record<string, string | number | null>;
-  /** Text values escaped to be storable. */
+  /** Text values escaped to be storable, and cut to their limit. */
   escapes: number;
+  cuts: number;
 }
 
 function toRow(r: JobRecord): PreparedRow {
   let escapes = 0;
-  const text = (v: string): string => {
-    const t = storableText(v);
+  let cuts = 0;
+  const text = (v: string, max = MAX_NAME_CHARS): string => {
+    const t = storableText(v, max);
     if (t.escaped) escapes++;
+    if (t.cut) cuts++;
     return t.text;
   };
   const row = {
@@ -121,20 +124,20 @@ function toRow(r: JobRecord): PreparedRow {
     qos: r.qos,
     username: text(r.user),
     resource: text(r.resource),
-    model: text(r.model),
+    model: text(r.model, MAX_MESSAGE_CHARS),
     gang_size: r.gangSize,
     gpus_per_pod: r.gpusPerPod,
     gpus: r.gpus,
     state: r.state,
-    reason: text(r.reason),
-    waiting_for: text(r.waitingFor),
+    reason: text(r.reason, MAX_MESSAGE_CHARS),
+    waiting_for: text(r.waitingFor, MAX_MESSAGE_CHARS),
     priority: r.priority,
     pods_seen: r.podsSeen,
     submitted_at: r.submittedAt.toISOString(),
     released_at: r.releasedAt?.toISOString() ?? null,
     finished_at: r.finishedAt?.toISOString() ?? null,
   };
-  return { record: r, row, escapes };
+  return { record: r, row, escapes, cuts };
 }
 
 export class JobRecorder {
@@ -214,15 +217,18 @@ export class JobRecorder {
   private async insert(rows: PreparedRow[]): Promise<void> {
     await this.opts.pool.query(UPSERT, [JSON.stringify(rows.map((r) => r.row))]);
     let escaped = 0;
-    for (const { record, escapes } of rows) {
+    let cut = 0;
+    for (const { record, escapes, cuts } of rows) {
       const k = keyOf(record);
       if (this.dirty.get(k) === record) this.dirty.delete(k);
       this.written.set(k, record);
       this.refusals.delete(k);
       escaped += escapes;
+      cut += cuts;
     }
     this.opts.metrics?.jobRecords.inc({ result: 'written' }, rows.length);
     if (escaped > 0) this.opts.metrics?.storeValuesRewritten.inc({ records: 'jobs', change: 'escaped' }, escaped);
+    if (cut > 0) this.opts.metrics?.storeValuesRewritten.inc({ records: 'jobs', change: 'cut' }, cut);
   }
 
   private unavailable(e: unknown): void {
