@@ -12,9 +12,9 @@ import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import forge from 'node-forge';
 import { runGenerate } from '../../certs/cli.js';
-import { generateCa, serialHex, type KeyPairPem } from '../../certs/generate.js';
+import { generateCa, type KeyPairPem } from '../../certs/generate.js';
+import { clientCert } from '../helpers/client-cert.js';
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../observability/logger.js';
 import { serve } from '../../server/run.js';
@@ -27,22 +27,9 @@ const serverCa = readFileSync(join(dir, 'ca.crt'), 'utf8');
 const pending = gpuPod('victim', { gpus: 1, uid: 'u-victim' });
 writeFileSync(join(dir, 'snapshot.json'), JSON.stringify({ nodes: [gpuNode('gpu-node-1')], pods: [pending] }));
 
-function clientCert(ca: KeyPairPem): KeyPairPem {
-  const keys = forge.pki.rsa.generateKeyPair(2048);
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = keys.publicKey;
-  cert.serialNumber = serialHex();
-  cert.validity.notBefore = new Date(Date.now() - 60_000);
-  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
-  cert.setSubject([{ name: 'commonName', value: 'kube-scheduler' }]);
-  cert.setIssuer(forge.pki.certificateFromPem(ca.certPem).subject.attributes);
-  cert.setExtensions([{ name: 'extKeyUsage', clientAuth: true }]);
-  cert.sign(forge.pki.privateKeyFromPem(ca.keyPem), forge.md.sha256.create());
-  return { certPem: forge.pki.certificateToPem(cert), keyPem: forge.pki.privateKeyToPem(keys.privateKey) };
-}
 const clientCa = generateCa({ validDays: 2, commonName: 'control-plane-clients' });
 writeFileSync(join(dir, 'client-ca.crt'), clientCa.certPem);
-const scheduler = clientCert(clientCa);
+const scheduler = clientCert(clientCa, 'kube-scheduler');
 
 const config = loadConfig({
   env: {},
