@@ -1,12 +1,16 @@
 // Who may use the admin API: a bearer token equal to api.token (compared in constant
 // time), or - when a cluster is configured and api.tokenReview is on - a Kubernetes
 // token that a TokenReview authenticates for a user in one of api.adminGroups.
+// TokenReviews cost the apiserver: each client address may start a few per second (a
+// token bucket), refused tokens are remembered briefly in a cache of their own (so a flood
+// of bogus tokens neither repeats reviews nor pushes accepted tokens out), and accepted
+// ones for reviewTtlMs.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../observability/logger.js';
 
-export type AuthResult = { ok: true; user: string } | { ok: false; reason: string };
+export type AuthResult = { ok: true; user: string } | { ok: false; reason: string; /** 429 when the client is over its review budget; else 401. */ status?: 429; retryAfterSeconds?: number };
 
 /** Asks the apiserver who a token belongs to; null = not authenticated. */
 export type TokenReviewer = (token: string) => Promise<{ user: string; groups: string[] } | null>;
@@ -21,6 +25,17 @@ export interface AuthOptions {
   reviewTtlMs?: number;
   /** How long to wait for the apiserver's TokenReview answer (default 5 s). */
   reviewTimeoutMs?: number;
+  /** How long a refused token's answer is reused (default 5 s). */
+  negativeTtlMs?: number;
+  /** TokenReviews a client address may start: per second, and at once (defaults 2 and 10). */
+  reviewsPerClientPerSecond?: number;
+  reviewBurstPerClient?: number;
+  now?: () => number;
+}
+
+interface Bucket {
+  tokens: number;
+  atMs: number;
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -28,16 +43,34 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 export class ApiAuth {
   private readonly tokenDigest: Buffer | null;
   private readonly reviews: LRUCache<string, AuthResult>;
+  private readonly refusals: LRUCache<string, AuthResult>;
+  private readonly budgets = new LRUCache<string, Bucket>({ max: 10000 });
   /** Reviews in flight by token digest: identical tokens arriving together make one call. */
   private readonly inflight = new Map<string, Promise<AuthResult>>();
 
   constructor(private readonly opts: AuthOptions) {
     this.tokenDigest = opts.token ? digest(opts.token) : null;
-    this.reviews = new LRUCache({ max: 1000, ttl: opts.reviewTtlMs ?? 30000 });
+    const clock = opts.now ? { perf: { now: opts.now }, ttlResolution: 0 } : {};
+    this.reviews = new LRUCache({ max: 1000, ttl: opts.reviewTtlMs ?? 30000, ...clock });
+    this.refusals = new LRUCache({ max: 10000, ttl: opts.negativeTtlMs ?? 5000, ...clock });
   }
 
-  /** Checks an Authorization header value. */
-  async check(header: string | undefined): Promise<AuthResult> {
+  /** Takes one review from the client's bucket; the seconds until one is available when empty. */
+  private spend(client: string): number {
+    const rate = this.opts.reviewsPerClientPerSecond ?? 2;
+    const burst = this.opts.reviewBurstPerClient ?? 10;
+    const now = (this.opts.now ?? Date.now)();
+    const b = this.budgets.get(client) ?? { tokens: burst, atMs: now };
+    b.tokens = Math.min(burst, b.tokens + ((now - b.atMs) / 1000) * rate);
+    b.atMs = now;
+    this.budgets.set(client, b);
+    if (b.tokens < 1) return Math.ceil((1 - b.tokens) / rate);
+    b.tokens -= 1;
+    return 0;
+  }
+
+  /** Checks an Authorization header value sent from `client` (its address). */
+  async check(header: string | undefined, client = 'unknown'): Promise<AuthResult> {
     if (!this.tokenDigest && !this.opts.reviewer) {
       return { ok: false, reason: 'the admin API has no credentials configured; set api.token (env SLUICE_API_TOKEN) or run with a cluster and api.tokenReview' };
     }
@@ -55,10 +88,19 @@ export class ApiAuth {
     if (this.tokenDigest && timingSafeEqual(d, this.tokenDigest)) return { ok: true, user: 'api-token' };
     if (!this.opts.reviewer) return { ok: false, reason: 'bearer token is not valid for the admin API; use the value of api.token' };
     const key = d.toString('hex');
-    const cached = this.reviews.get(key);
+    const cached = this.reviews.get(key) ?? this.refusals.get(key);
     if (cached) return cached;
     let pending = this.inflight.get(key);
     if (!pending) {
+      const wait = this.spend(client);
+      if (wait > 0) {
+        return {
+          ok: false,
+          status: 429,
+          retryAfterSeconds: wait,
+          reason: `too many unknown tokens from ${client}: each costs a TokenReview at the apiserver; retry in ${wait} s, or use api.token`,
+        };
+      }
       pending = this.review(this.opts.reviewer, token, key).finally(() => this.inflight.delete(key));
       this.inflight.set(key, pending);
     }
@@ -86,7 +128,8 @@ export class ApiAuth {
     } finally {
       clearTimeout(timer);
     }
-    this.reviews.set(key, result);
+    if (result.ok) this.reviews.set(key, result);
+    else this.refusals.set(key, result);
     return result;
   }
 }

@@ -21,21 +21,39 @@ export function parseAdminBody(text: string): unknown {
   return value;
 }
 
-function findForbidden(v: unknown, path: string): string | null {
-  if (typeof v === 'string') return v.includes('\u0000') ? `${path} contains the character U+0000, which sluice cannot store; remove it` : null;
-  if (typeof v !== 'object' || v === null) return null;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const bad = findForbidden(v[i], `${path}/${i}`);
-      if (bad) return bad;
+interface Spot {
+  v: unknown;
+  key: string;
+  parent: Spot | null;
+}
+
+const pathOf = (s: Spot): string => {
+  const keys: string[] = [];
+  for (let at: Spot | null = s; at; at = at.parent) keys.push(at.key);
+  return keys.reverse().join('/');
+};
+
+/**
+ * The first forbidden key or U+0000, depth first in document order. Iterative: JSON.parse
+ * takes bodies nested far deeper than the call stack goes (10,000 levels overflowed it).
+ */
+function findForbidden(root: unknown, rootName: string): string | null {
+  const stack: Spot[] = [{ v: root, key: rootName, parent: null }];
+  while (stack.length > 0) {
+    const at = stack.pop()!;
+    const v = at.v;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return `${pathOf(at)} contains the character U+0000, which sluice cannot store; remove it`;
+      continue;
     }
-    return null;
-  }
-  for (const [k, child] of Object.entries(v)) {
-    if (FORBIDDEN_KEYS.has(k)) return `${path} has the key "${k}", which is not allowed (it could change object prototypes); remove it`;
-    if (k.includes('\u0000')) return `${path} has a key containing the character U+0000; remove it`;
-    const bad = findForbidden(child, `${path}/${k}`);
-    if (bad) return bad;
+    if (typeof v !== 'object' || v === null) continue;
+    const isArray = Array.isArray(v);
+    const entries: Array<[string, unknown]> = isArray ? v.map((c, i) => [String(i), c]) : Object.entries(v);
+    for (const [k] of isArray ? [] : entries) {
+      if (FORBIDDEN_KEYS.has(k)) return `${pathOf(at)} has the key "${k}", which is not allowed (it could change object prototypes); remove it`;
+      if (k.includes('\u0000')) return `${pathOf(at)} has a key containing the character U+0000; remove it`;
+    }
+    for (let i = entries.length - 1; i >= 0; i--) stack.push({ v: entries[i]![1], key: entries[i]![0], parent: at });
   }
   return null;
 }

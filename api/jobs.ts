@@ -219,6 +219,10 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
     },
     async (req) => {
       const { namespace, name } = req.params;
+      // Postgres text cannot hold U+0000, and no Kubernetes object is named with it.
+      if (namespace.includes('\u0000') || name.includes('\u0000')) {
+        throw new JobsApiError(400, 'the namespace or job name contains the character U+0000 (%00), which no Kubernetes name holds; check the URL');
+      }
       const s = opts.manager?.current();
       const found = opts.manager?.job(namespace, name);
       if (s && found) {

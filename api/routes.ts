@@ -88,9 +88,12 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
   app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
 
   app.addHook('onRequest', async (req, reply) => {
-    if (req.url === OPENAPI_PATH) return;
-    const res = await auth.check(req.headers.authorization);
+    if (req.routeOptions.url === OPENAPI_PATH) return;
+    const res = await auth.check(req.headers.authorization, req.ip);
     if (!res.ok) {
+      if (res.status === 429) {
+        return reply.code(429).header('retry-after', String(res.retryAfterSeconds ?? 1)).send({ statusCode: 429, error: 'Too Many Requests', message: res.reason });
+      }
       return reply.code(401).header('www-authenticate', 'Bearer realm="sluice"').send({ statusCode: 401, error: 'Unauthorized', message: res.reason });
     }
     req.log = req.log.child({ apiUser: res.user });

@@ -87,6 +87,9 @@ export interface SluiceConfig {
     /** Open connections per listener; more are closed at once (keep below the file-descriptor limit). */
     maxConnections: number;
     opsMaxConnections: number;
+    /** Open connections per client address on each listener, so one client cannot fill the cap; 0 = no per-address cap. */
+    maxConnectionsPerClient: number;
+    opsMaxConnectionsPerClient: number;
     /** Requests served per keep-alive connection before it is closed; 0 = no limit. */
     maxRequestsPerSocket: number;
   };
@@ -303,6 +306,8 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
         idleTimeoutSeconds: 120,
         maxConnections: 512,
         opsMaxConnections: 64,
+        maxConnectionsPerClient: 128,
+        opsMaxConnectionsPerClient: 16,
         maxRequestsPerSocket: 0,
       },
       properties: {
@@ -312,9 +317,11 @@ export const configSchema: JSONSchemaType<SluiceConfig> = {
         idleTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 120 },
         maxConnections: { type: 'integer', minimum: 1, maximum: 1000000, default: 512 },
         opsMaxConnections: { type: 'integer', minimum: 1, maximum: 1000000, default: 64 },
+        maxConnectionsPerClient: { type: 'integer', minimum: 0, maximum: 1000000, default: 128 },
+        opsMaxConnectionsPerClient: { type: 'integer', minimum: 0, maximum: 1000000, default: 16 },
         maxRequestsPerSocket: { type: 'integer', minimum: 0, maximum: 100000000, default: 0 },
       },
-      required: ['requestTimeoutSeconds', 'headersTimeoutSeconds', 'keepAliveTimeoutSeconds', 'idleTimeoutSeconds', 'maxConnections', 'opsMaxConnections', 'maxRequestsPerSocket'],
+      required: ['requestTimeoutSeconds', 'headersTimeoutSeconds', 'keepAliveTimeoutSeconds', 'idleTimeoutSeconds', 'maxConnections', 'opsMaxConnections', 'maxConnectionsPerClient', 'opsMaxConnectionsPerClient', 'maxRequestsPerSocket'],
     },
     store: {
       type: 'object',

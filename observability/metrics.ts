@@ -114,6 +114,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly jobRecords = new Counter({
+    name: 'sluice_job_records_total',
+    help: 'Job record writes by result (written; rejected = refused by Postgres for its content too often and dropped, see the log).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly storeValuesRewritten = new Counter({
+    name: 'sluice_store_values_rewritten_total',
+    help: 'Values changed before being written to Postgres, by record kind and change (escaped = U+0000 or a lone surrogate replaced, Postgres text cannot hold them; cut = longer than its limit, cut and marked).',
+    labelNames: ['records', 'change'] as const,
+    registers: [this.registry],
+  });
+
+  readonly connectionsRefused = new Counter({
+    name: 'sluice_connections_refused_total',
+    help: 'Connections closed at once because their client address already held connections.*MaxConnectionsPerClient, by listener.',
+    labelNames: ['listener'] as const,
+    registers: [this.registry],
+  });
+
   readonly auditPending = new Gauge({
     name: 'sluice_audit_pending',
     help: 'Admission audit records buffered in memory, not yet written to Postgres.',

@@ -12,10 +12,14 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PodBinder } from './binder.js';
 import { askOnNode, fit } from '../placement/fit.js';
+import { podFitsNode, type NodeLookup, type PodMisfit, type PodNeeds } from '../placement/pod-fits-node.js';
+import { parseModelList } from '../placement/gpu-model.js';
+import { WHOLE } from '../placement/types.js';
+import { podRecord, type PodRecord } from '../cluster/pod-record.js';
 import { bestFeasible } from '../placement/best-nodes.js';
 import { POLICY_BY_NAME, toExtenderScores, type Policy } from '../placement/policies.js';
 import type { GpuAsk, NodeView, SizeMix } from '../placement/types.js';
-import { podAsk, type PodAsk } from './pod-ask.js';
+import { ANNOTATION_GPU_MODEL, podAsk, type PodAsk } from './pod-ask.js';
 import type {
   ExtenderArgs,
   ExtenderBindingArgs,
@@ -44,7 +48,19 @@ const NEUTRAL_SCORE = 5;
 // One shared string, without the name (the answer's key is the name): a request naming many
 // unknown nodes gets an answer about as large as itself, and kube-scheduler's event
 // aggregates identical reasons into one count.
-export const UNKNOWN_NODE = "not in sluice's cache (deleted, or not seen yet)";
+export { UNKNOWN_NODE } from '../placement/pod-fits-node.js';
+
+/** Where a pod may run, from its record (the informer's copy of the pod as the apiserver has it). */
+function needsOf(p: Pick<PodRecord, 'requests' | 'annotations' | 'nodeSelector' | 'affinityTerms' | 'shares'>, shareResource?: string): PodNeeds {
+  const models = parseModelList(p.annotations[ANNOTATION_GPU_MODEL]);
+  const asks = p.requests.map((r): GpuAsk => {
+    const ask: GpuAsk = { resource: r.resource, count: r.count, milli: WHOLE, models };
+    // A share pod fits by its containers' memory, cores and slots, as filter checks it.
+    if (p.shares && r.resource === shareResource) ask.shares = p.shares.filter((x): x is ContainerShare => x !== null);
+    return ask;
+  });
+  return { asks, nodeSelector: p.nodeSelector, affinityTerms: p.affinityTerms };
+}
 /** Unknown nodes listed with that reason; past this they are only counted. kube-scheduler
  * names the nodes of its own informer, so hundreds of unknown names are not its requests,
  * and they stay out of NodeNames either way. */
@@ -111,6 +127,7 @@ export class Extender {
       result.Error = `pod ${podName(args.Pod)}: ${e.message}`;
       return result;
     }
+    const needs = filterNeeds(ask.asks);
     const passed: Candidate[] = [];
     // Counted locally and added to the metric once per kind: a prom-client inc() per
     // rejected node showed up in the profile at 5,000 nodes.
@@ -119,7 +136,7 @@ export class Extender {
     for (let i = 0; i < list.length; i++) {
       if (i > 0 && i % NODES_PER_SLICE === 0) await yieldToLoop();
       const c = list[i]!;
-      const reason = this.misfit(c, ask.asks);
+      const reason = this.misfit(c, needs);
       if (reason === null) {
         passed.push(c);
         continue;
@@ -159,15 +176,21 @@ export class Extender {
     return result;
   }
 
-  private misfit(c: Candidate, asks: readonly GpuAsk[]): { reason: string; resolvable: boolean; kind: string } | null {
-    for (const a of asks) {
-      const v = this.view(c, a.resource);
-      if (!v) return { reason: UNKNOWN_NODE, resolvable: false, kind: 'unknown_node' };
-      const m = fit(v, a);
-      if (m) return m;
-    }
-    return null;
+  private misfit(c: Candidate, needs: PodNeeds): PodMisfit | null {
+    return podFitsNode(needs, c, this.candidateLookup);
   }
+
+  private readonly candidateLookup: NodeLookup<Candidate> = {
+    name: (c) => c.name,
+    view: (c, resource) => this.view(c, resource),
+    labels: (c) => (c.node ? c.node.metadata?.labels : this.cache.nodeLabels(c.name)),
+  };
+
+  private readonly nodeByName: NodeLookup<string> = {
+    name: (n) => n,
+    view: (n, resource) => this.cache.nodeView(n, resource),
+    labels: (n) => this.cache.nodeLabels(n),
+  };
 
   /**
    * The nodes of `passed` (all fit the pod) the pod's policy places it best on, at most
@@ -214,7 +237,7 @@ export class Extender {
       const a = askOnNode(main, v?.gpus);
       // One ask (the usual case): fit the view in hand rather than look the node up again
       // in misfit; the lookup by a freshly parsed name is most of this loop's cost (bench/).
-      const ok = !!v && v.gpus !== undefined && (ask.asks.length === 1 ? fit(v, a) === null : this.misfit(c, ask.asks) === null);
+      const ok = !!v && v.gpus !== undefined && (ask.asks.length === 1 ? fit(v, a) === null : this.misfit(c, filterNeeds(ask.asks)) === null);
       fits.push(ok);
       raw.push(ok ? policy.score(v as NodeView & { gpus: NonNullable<NodeView['gpus']> }, a, mix) : 0);
     }
@@ -237,7 +260,7 @@ export class Extender {
       if (known.namespace !== args.PodNamespace || known.name !== args.PodName) {
         return { result: 'rejected', error: `pod ${args.PodUID} is ${known.namespace}/${known.name}, not ${pod}; refusing to bind (kube-scheduler sends the UID of the pod it names)` };
       }
-      return { requests: known.requests, shares: known.shares, policy: known.annotations['sluice.io/policy'] };
+      return { requests: known.requests, shares: known.shares, policy: known.annotations['sluice.io/policy'], needs: needsOf(known, this.cache.shareNames?.resource) };
     }
     let p: V1Pod;
     try {
@@ -250,9 +273,11 @@ export class Extender {
     }
     try {
       const names = this.cache.shareNames;
-      const requests = podAsk(p, this.cache.resources, names).asks.map((a) => ({ resource: a.resource, count: a.count }));
+      const asks = podAsk(p, this.cache.resources, names).asks;
+      const requests = asks.map((a) => ({ resource: a.resource, count: a.count }));
       const shares = names && requests.some((r) => r.resource === names.resource) ? podShareAsks(p, names) : null;
-      return { requests, shares, policy: p.metadata?.annotations?.['sluice.io/policy'] };
+      const rec = podRecord(p, args.PodUID, this.cache.resources, Date.now(), names ?? undefined);
+      return { requests, shares, policy: p.metadata?.annotations?.['sluice.io/policy'], needs: { ...needsOf(rec), asks } };
     } catch (e) {
       if (!(e instanceof PodRequestError)) throw e;
       return { result: 'rejected', error: `pod ${pod}: ${e.message}` };
@@ -292,6 +317,14 @@ export class Extender {
       return { Error: found.error };
     }
     const requests = found.requests;
+    // Everything filter checks, from the real pod: a bind needs no filter before it.
+    const misfit = podFitsNode(found.needs, args.Node, this.nodeByName);
+    if (misfit) {
+      this.metrics.binds.inc({ result: 'rejected' });
+      const reason = misfit.kind === 'unknown_node' ? `node ${args.Node} is ${misfit.reason}` : misfit.reason;
+      this.log.info({ verb: 'bind', pod, node: args.Node, reason }, 'bind refused');
+      return { Error: reason };
+    }
     const shared = this.shares && found.shares ? this.sharePlacer(found.shares, found.policy, args.Node) : null;
     const assumed = this.cache.assume(args.PodUID, args.Node, requests, shared?.place);
     if (!assumed.ok) {
@@ -325,12 +358,18 @@ export class Extender {
   }
 }
 
-/** What a bind needs of the pod: GPU counts, per-container shares, the policy it names. */
+/** What a bind needs of the pod: GPU counts, per-container shares, the policy it names,
+ * and what filter would check (placement/pod-fits-node.ts). */
 interface BindAsk {
   requests: readonly ResourceAmount[];
   shares: ReadonlyArray<ContainerShare | null> | null;
   policy: string | undefined;
+  needs: PodNeeds;
 }
+
+const NO_SELECTOR: Readonly<Record<string, string>> = Object.freeze({});
+/** Filter's needs of a pod: its asks only, since kube-scheduler's NodeAffinity filter ran before the extender's. */
+const filterNeeds = (asks: readonly GpuAsk[]): PodNeeds => ({ asks, nodeSelector: NO_SELECTOR, affinityTerms: null });
 
 export function podName(p: V1Pod | undefined): string {
   return `${p?.metadata?.namespace ?? '?'}/${p?.metadata?.name ?? p?.metadata?.generateName ?? '?'}`;

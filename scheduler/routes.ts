@@ -83,7 +83,7 @@ export const schedulerRoutes: FastifyPluginAsync<SchedulerRoutesOptions> = async
     if (err instanceof PodRequestError) return reply.code(400).send({ error: err.message });
     const e = err as { validation?: unknown; statusCode?: number; message: string };
     if (e.validation) {
-      metrics.extenderRequests.inc({ verb: req.url.split('/').pop() ?? '', outcome: 'bad_request' });
+      metrics.extenderRequests.inc({ verb: req.routeOptions.url?.split('/').pop() ?? '', outcome: 'bad_request' });
       return reply.code(400).send({ error: e.message });
     }
     if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send({ error: e.message });

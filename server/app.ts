@@ -30,6 +30,7 @@ import type { QueueManager } from '../queue/manager.js';
 import type { Leadership } from '../cluster/leader.js';
 import { submitWarning } from '../queue/preview.js';
 import type { ObjectReader } from '../workloads/resolve.js';
+import { limitPerClient } from './connection-limit.js';
 import { apiTlsOptions, checkClientCertConfig, connectionOptions, limitBodies, nodeServerOptions, requireClientCerts, type ApiTls } from './listeners.js';
 
 export interface AppParts {
@@ -90,6 +91,8 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
     ? (fastify({ ...common, https: { ...tlsOptions, ...nodeOptions } }) as unknown as FastifyInstance)
     : fastify({ ...common, http: nodeOptions });
   api.server.maxConnections = config.connections.maxConnections;
+  const refused = (listener: 'api' | 'ops'): void => metrics.connectionsRefused.inc({ listener });
+  limitPerClient(api.server, { listener: 'api', perClient: config.connections.maxConnectionsPerClient, log, onRefused: refused });
   requireClientCerts(api, config);
   limitBodies(api, config);
 
@@ -144,6 +147,7 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
 
   const ops: FastifyInstance = fastify({ loggerInstance: logger, logController: quiet(), ...connections, http: nodeOptions });
   ops.server.maxConnections = config.connections.opsMaxConnections;
+  limitPerClient(ops.server, { listener: 'ops', perClient: config.connections.opsMaxConnectionsPerClient, log, onRefused: refused });
   ops.get('/healthz', async () => ({ status: 'ok' }));
   ops.get('/readyz', async (_req, reply) => {
     const why = parts.notReady();

@@ -12,10 +12,15 @@ import type { Logger } from '../observability/logger.js';
 
 export type RouteGroup = 'extender' | 'webhooks' | 'api';
 
-/** The route group of a URL, for body limits and client-certificate checks. */
-export function routeGroup(url: string): RouteGroup {
-  if (url.startsWith('/scheduler/')) return 'extender';
-  if (url.startsWith('/webhooks/')) return 'webhooks';
+/**
+ * The route group of a route, for body limits and client-certificate checks. `route` is the
+ * route's URL pattern as registered ('/scheduler/bind', '/api/v1/queues/:name'), never a
+ * request's raw URL: the router decodes percent-encoding and drops the query, so
+ * '/%73cheduler/bind' runs /scheduler/bind while its raw URL starts with neither prefix.
+ */
+export function routeGroup(route: string): RouteGroup {
+  if (route.startsWith('/scheduler/')) return 'extender';
+  if (route.startsWith('/webhooks/')) return 'webhooks';
   return 'api';
 }
 
@@ -98,19 +103,34 @@ export function checkClientCertConfig(config: SluiceConfig, tls: boolean, log: L
   }
 }
 
-/** Per-request check: route groups in https.requireClientCert need a certificate the client CA verified. */
+/**
+ * Per-request check: route groups in https.requireClientCert need a certificate the client
+ * CA verified. Decided on the route the router matched (the one whose handler will run),
+ * so every spelling of a path that reaches a handler is checked alike; a request no route
+ * matches runs no handler (404).
+ */
 export function requireClientCerts(api: FastifyInstance, config: SluiceConfig): void {
   const required = new Set<RouteGroup>(config.https.requireClientCert);
   if (required.size === 0) return;
+  // Connections whose verified certificate was seen: the answer holds for the connection.
+  const verified = new WeakSet<TLSSocket>();
   api.addHook('onRequest', async (req, reply) => {
-    if (!required.has(routeGroup(req.url))) return;
+    const route = req.routeOptions.url;
+    if (route === undefined || !required.has(routeGroup(route))) return;
     const socket = req.raw.socket as TLSSocket;
-    if (socket.authorized === true) return;
+    if (verified.has(socket)) return;
     const presented = Object.keys(socket.getPeerCertificate?.() ?? {}).length > 0;
+    // `authorized` alone is not enough: Node counts a resumed TLS 1.3 session that never
+    // carried a certificate as authorized (it looks like a PSK), so a client could get a
+    // session ticket without a certificate and resume it. A certificate must be present.
+    if (socket.authorized === true && presented) {
+      verified.add(socket);
+      return;
+    }
     const why = presented ? `the certificate was not accepted: ${String(socket.authorizationError ?? 'unknown reason')}` : 'no client certificate was presented';
     const message = `this route needs a client certificate signed by the CA in https.clientCaFile (${why}); configure the caller's client certificate`;
     // In the error shape of the route group: the admin API's, or the extender's and webhooks'.
-    return reply.code(401).send(routeGroup(req.url) === 'api' ? { statusCode: 401, error: 'Unauthorized', message } : { error: message });
+    return reply.code(401).send(routeGroup(route) === 'api' ? { statusCode: 401, error: 'Unauthorized', message } : { error: message });
   });
 }
 

@@ -12,6 +12,7 @@ import { isStoreUnavailable } from './connection.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AdmissionRecord, AuditSink } from './audit.js';
+import { MAX_MESSAGE_CHARS, MAX_NAME_CHARS, storableText } from './pg-text.js';
 
 interface Pending extends AdmissionRecord {
   at: Date;
@@ -20,10 +21,9 @@ interface Pending extends AdmissionRecord {
 /** A record refused this often for its content (not an outage) is dropped. */
 export const MAX_TRIES_PER_RECORD = 3;
 
-/** Postgres text cannot hold U+0000 (kube-apiserver accepts it in annotations): written as the text \u0000. */
-export function pgText(v: unknown): string {
-  const s = String(v ?? '');
-  return s.includes('\u0000') ? s.replaceAll('\u0000', '\\u0000') : s;
+/** Text Postgres can store (store/pg-text.ts: U+0000 as the text \u0000, lone surrogates as U+FFFD), cut to `max` characters. */
+export function pgText(v: unknown, max: number = MAX_MESSAGE_CHARS): string {
+  return storableText(v, max).text;
 }
 
 export interface BatchWriterOptions<T> {
@@ -243,11 +243,11 @@ async function insertAdmissions(pool: Pool, batch: Pending[]): Promise<void> {
                           $7::boolean[], $8::int[], $9::text[], $10::boolean[])`,
     [
       batch.map((r) => r.at),
-      batch.map((r) => pgText(r.uid)),
-      batch.map((r) => pgText(r.operation)),
-      batch.map((r) => pgText(r.namespace)),
-      batch.map((r) => pgText(r.pod)),
-      batch.map((r) => pgText(r.user)),
+      batch.map((r) => pgText(r.uid, MAX_NAME_CHARS)),
+      batch.map((r) => pgText(r.operation, MAX_NAME_CHARS)),
+      batch.map((r) => pgText(r.namespace, MAX_NAME_CHARS)),
+      batch.map((r) => pgText(r.pod, MAX_NAME_CHARS)),
+      batch.map((r) => pgText(r.user, MAX_NAME_CHARS)),
       batch.map((r) => r.allowed === true),
       batch.map((r) => (Number.isInteger(r.code) ? r.code : 0)),
       batch.map((r) => pgText(r.reason)),

@@ -4,8 +4,15 @@
 // down nothing is lost: the latest state of each job stays in memory and is written when
 // Postgres answers again (records catch up; intermediate states may be skipped).
 // History (finished records) is kept for `historyDays`.
+// No record blocks another: text Postgres cannot hold is escaped (store/pg-text.ts), and a
+// batch Postgres refuses for its content is written record by record; a record refused
+// MAX_TRIES_PER_RECORD times is dropped (logged, counted) so the rest keep flowing.
 import type { Pool } from 'pg';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { MAX_TRIES_PER_RECORD } from './audit-writer.js';
+import { isStoreUnavailable } from './connection.js';
+import { MAX_MESSAGE_CHARS, MAX_NAME_CHARS, storableText } from './pg-text.js';
 
 /** 'preempted' is written by the preemption path (store/preemptions.ts), the rest by the queue manager. */
 export type JobState = 'queued' | 'released' | 'running' | 'finished' | 'deleted' | 'preempted';
@@ -45,6 +52,7 @@ export interface StoredJob extends JobRecord {
 export interface JobRecorderOptions {
   pool: Pool;
   log: Logger;
+  metrics?: Metrics;
   intervalMs?: number;
   historyDays?: number;
   batchSize?: number;
@@ -94,9 +102,52 @@ const UPSERT = `
               AND j2.finished_at IS NOT NULL AND j2.finished_at >= x.submitted_at)
   ON CONFLICT DO NOTHING`;
 
+interface PreparedRow {
+  record: JobRecord;
+  row: Record<string, string | number | null>;
+  /** Text values escaped to be storable, and cut to their limit. */
+  escapes: number;
+  cuts: number;
+}
+
+function toRow(r: JobRecord): PreparedRow {
+  let escapes = 0;
+  let cuts = 0;
+  const text = (v: string, max = MAX_NAME_CHARS): string => {
+    const t = storableText(v, max);
+    if (t.escaped) escapes++;
+    if (t.cut) cuts++;
+    return t.text;
+  };
+  const row = {
+    namespace: text(r.namespace),
+    name: text(r.name),
+    queue: text(r.queue),
+    qos: r.qos,
+    username: text(r.user),
+    resource: text(r.resource),
+    model: text(r.model, MAX_MESSAGE_CHARS),
+    gang_size: r.gangSize,
+    gpus_per_pod: r.gpusPerPod,
+    gpus: r.gpus,
+    state: r.state,
+    reason: text(r.reason, MAX_MESSAGE_CHARS),
+    waiting_for: text(r.waitingFor, MAX_MESSAGE_CHARS),
+    priority: r.priority,
+    pods_seen: r.podsSeen,
+    submitted_at: r.submittedAt.toISOString(),
+    released_at: r.releasedAt?.toISOString() ?? null,
+    finished_at: r.finishedAt?.toISOString() ?? null,
+    kind: text(r.kind ?? ''),
+  };
+  return { record: r, row, escapes, cuts };
+}
+
 export class JobRecorder {
   private readonly written = new Map<string, JobRecord>();
   private readonly dirty = new Map<string, JobRecord>();
+  /** Times Postgres refused the pending record of a job for its content. */
+  private readonly refusals = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private prune: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
@@ -146,43 +197,65 @@ export class JobRecorder {
   }
 
   private async writeBatch(): Promise<void> {
-    const batch = [...this.dirty.values()].slice(0, this.opts.batchSize ?? 2000);
-    const rows = batch.map((r) => ({
-      namespace: r.namespace,
-      name: r.name,
-      queue: r.queue,
-      qos: r.qos,
-      username: r.user,
-      resource: r.resource,
-      model: r.model,
-      gang_size: r.gangSize,
-      gpus_per_pod: r.gpusPerPod,
-      gpus: r.gpus,
-      state: r.state,
-      reason: r.reason,
-      waiting_for: r.waitingFor,
-      priority: r.priority,
-      pods_seen: r.podsSeen,
-      submitted_at: r.submittedAt.toISOString(),
-      released_at: r.releasedAt?.toISOString() ?? null,
-      finished_at: r.finishedAt?.toISOString() ?? null,
-      kind: r.kind ?? '',
-    }));
+    const batch = [...this.dirty.values()].slice(0, this.opts.batchSize ?? 2000).map((r) => toRow(r));
     try {
-      await this.opts.pool.query(UPSERT, [JSON.stringify(rows)]);
-      for (const r of batch) {
-        const k = keyOf(r);
-        if (this.dirty.get(k) === r) this.dirty.delete(k);
-        this.written.set(k, r);
-      }
-      if (this.failing) this.opts.log.info({ pending: this.dirty.size }, 'job records are being written to Postgres again');
-      this.failing = false;
+      await this.insert(batch);
     } catch (e) {
-      if (!this.failing) {
-        this.opts.log.warn({ err: (e as Error).message, pending: this.dirty.size }, `cannot write job records (${(e as Error).message}); keeping the latest state of each job in memory and retrying`);
+      if (isStoreUnavailable(e)) return this.unavailable(e);
+      // Refused for what a record holds: write each alone so one record cannot hold back the others.
+      for (const one of batch) {
+        try {
+          await this.insert([one]);
+        } catch (e1) {
+          if (isStoreUnavailable(e1)) return this.unavailable(e1);
+          this.refused(one.record, e1);
+        }
       }
-      this.failing = true;
+      return;
     }
+    if (this.failing) this.opts.log.info({ pending: this.dirty.size }, 'job records are being written to Postgres again');
+    this.failing = false;
+  }
+
+  private async insert(rows: PreparedRow[]): Promise<void> {
+    await this.opts.pool.query(UPSERT, [JSON.stringify(rows.map((r) => r.row))]);
+    let escaped = 0;
+    let cut = 0;
+    for (const { record, escapes, cuts } of rows) {
+      const k = keyOf(record);
+      if (this.dirty.get(k) === record) this.dirty.delete(k);
+      this.written.set(k, record);
+      this.refusals.delete(k);
+      escaped += escapes;
+      cut += cuts;
+    }
+    this.opts.metrics?.jobRecords.inc({ result: 'written' }, rows.length);
+    if (escaped > 0) this.opts.metrics?.storeValuesRewritten.inc({ records: 'jobs', change: 'escaped' }, escaped);
+    if (cut > 0) this.opts.metrics?.storeValuesRewritten.inc({ records: 'jobs', change: 'cut' }, cut);
+  }
+
+  private unavailable(e: unknown): void {
+    if (!this.failing) {
+      this.opts.log.warn({ err: (e as Error).message, pending: this.dirty.size }, `cannot write job records (${(e as Error).message}); keeping the latest state of each job in memory and retrying`);
+    }
+    this.failing = true;
+  }
+
+  /** Postgres refused this record for its content: tried again at the next flushes, then dropped. */
+  private refused(r: JobRecord, e: unknown): void {
+    const k = keyOf(r);
+    const tries = (this.refusals.get(k) ?? 0) + 1;
+    if (tries < MAX_TRIES_PER_RECORD) {
+      this.refusals.set(k, tries);
+      return;
+    }
+    this.refusals.delete(k);
+    if (this.dirty.get(k) === r) this.dirty.delete(k);
+    this.opts.metrics?.jobRecords.inc({ result: 'rejected' });
+    this.opts.log.error(
+      { err: (e as Error).message, job: k, state: r.state, tries },
+      `the job record of ${k} (state ${r.state}) was refused by Postgres ${tries} times (${(e as Error).message}) and is dropped; the other job records are written, and a later change of this job is tried again`,
+    );
   }
 
   private async pruneHistory(): Promise<void> {

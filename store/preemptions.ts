@@ -4,7 +4,7 @@
 // background by a BatchWriter, so the preempt answer never waits on Postgres.
 import type { Pool } from 'pg';
 import type { Logger } from '../observability/logger.js';
-import { BatchWriter } from './audit-writer.js';
+import { BatchWriter, pgText } from './audit-writer.js';
 
 export interface PreemptedPod {
   namespace: string;
@@ -55,13 +55,13 @@ export async function insertPreemptions(pool: Pool, batch: readonly PreemptionRe
     await client.query('BEGIN');
     for (const r of batch) {
       const p = r.preemptor;
-      const by = `${p.namespace}/${p.pod}${p.job ? ` (job ${p.job}, queue ${p.queue})` : ` (queue ${p.queue})`}`;
+      const by = pgText(`${p.namespace}/${p.pod}${p.job ? ` (job ${p.job}, queue ${p.queue})` : ` (queue ${p.queue})`}`);
       await client.query(
         `INSERT INTO preemptions (decided_at, preemptor_namespace, preemptor_pod, preemptor_uid, preemptor_job, queue, node, resource,
                                   gpus_freed, gpus_taken_back, victims, reason)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        [r.at, p.namespace, p.pod, p.uid, p.job, p.queue, r.node, r.resource, r.gpusFreed, r.gpusTakenBack,
-          JSON.stringify(r.victims.map((v) => ({ namespace: v.namespace, pod: v.pod, uid: v.uid, job: v.job, queue: v.queue, gpus: v.gpus }))), r.reason],
+        [r.at, pgText(p.namespace), pgText(p.pod), pgText(p.uid), pgText(p.job), pgText(p.queue), pgText(r.node), pgText(r.resource), r.gpusFreed, r.gpusTakenBack,
+          JSON.stringify(r.victims.map((v) => ({ namespace: pgText(v.namespace), pod: pgText(v.pod), uid: pgText(v.uid), job: pgText(v.job), queue: pgText(v.queue), gpus: v.gpus }))), pgText(r.reason)],
       );
       for (const job of victimJobs(r.victims)) {
         // A job whose pods come back (made by a controller) keeps its active record, so the
@@ -74,14 +74,14 @@ export async function insertPreemptions(pool: Pool, batch: readonly PreemptionRe
           `UPDATE jobs SET state = 'preempted', reason = $3, preempted_by = $4, preempted_at = $5, updated_at = GREATEST(updated_at, $5),
                            finished_at = COALESCE(finished_at, $6)
             WHERE namespace = $1 AND name = $2 AND (finished_at IS NULL OR (state = 'deleted' AND finished_at >= $5))`,
-          [job.namespace, job.job, r.reason, by, r.at, finished],
+          [pgText(job.namespace), pgText(job.job), pgText(r.reason), by, r.at, finished],
         );
         if (up.rowCount === 0) {
           await client.query(
             `INSERT INTO jobs (namespace, name, queue, qos, username, resource, gang_size, gpus_per_pod, gpus, state, reason,
                                submitted_at, preempted_by, preempted_at, finished_at, updated_at)
              VALUES ($1, $2, $3, 'best-effort', $4, $5, $6, $7, $8, 'preempted', $9, $10, $11, $10, $12, $10)`,
-            [job.namespace, job.job, job.queue, job.user, r.resource, job.gangSize, job.gpusPerPod, job.gpus, r.reason, r.at, by, finished],
+            [pgText(job.namespace), pgText(job.job), pgText(job.queue), pgText(job.user), pgText(r.resource), job.gangSize, job.gpusPerPod, job.gpus, pgText(r.reason), r.at, by, finished],
           );
         }
       }

@@ -33,6 +33,8 @@ export interface StoreOptions {
   heartbeatMs?: number;
   /** How long that SELECT 1 may take before the connection counts as dead (default 5 s). */
   heartbeatTimeoutMs?: number;
+  /** How often a SELECT 1 on the pool refreshes sluice_store_up (default 10 s; 0 = never). */
+  probeMs?: number;
 }
 
 export class Store {
@@ -52,6 +54,9 @@ export class Store {
   private migrated: MigrateResult | null = null;
   private migrating: Promise<MigrateResult> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private readonly probeMs: number;
+  private readonly metrics: Metrics | undefined;
   private closed = false;
 
   constructor(opts: StoreOptions) {
@@ -110,6 +115,26 @@ export class Store {
       },
     });
     this.maxRetryMs = opts.maxRetryMs ?? 30000;
+    this.probeMs = opts.probeMs ?? 10000;
+    this.metrics = opts.metrics;
+  }
+
+  /**
+   * sluice_store_up from a cheap SELECT 1 every probeMs: without it the gauge changed only
+   * on a queue cache miss, so it stayed 0 after Postgres recovered until the next new pod
+   * (for ever on a quiet cluster), and an alert on it fired falsely.
+   */
+  private startProbe(): void {
+    if (this.probeMs <= 0 || this.probeTimer || this.closed) return;
+    const probe = (): void => {
+      this.pool.query('SELECT 1').then(
+        () => this.metrics?.storeUp.set(1),
+        () => this.metrics?.storeUp.set(0),
+      );
+    };
+    probe();
+    this.probeTimer = setInterval(probe, this.probeMs);
+    this.probeTimer.unref();
   }
 
   /**
@@ -133,6 +158,7 @@ export class Store {
   /** Starts the LISTEN connection. The directory works without it, just without trusting its cache. */
   startListening(): void {
     this.listener.start();
+    this.startProbe();
   }
 
   /**
@@ -216,6 +242,7 @@ export class Store {
     this.closed = true;
     this.closing.abort();
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.probeTimer) clearInterval(this.probeTimer);
     await this.migrating?.catch(() => undefined);
     await this.audit.close();
     await this.preemptions.close();

@@ -8,6 +8,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AuditSink } from '../store/audit.js';
+import { cutText, MAX_MESSAGE_CHARS } from '../store/pg-text.js';
 import type { QueueDirectory } from '../store/queue-directory.js';
 import { encodePatch, patched, readPod, reviewResponse, type AdmissionRequest, type AdmissionResponse, type AdmissionReviewResponse } from './admission.js';
 import { mutatePod } from './mutate.js';
@@ -69,7 +70,8 @@ export class AdmissionHandler {
 
   private async run(webhook: Webhook, req: AdmissionRequest, decide: () => Outcome | Promise<Outcome>): Promise<AdmissionReviewResponse> {
     const start = performance.now();
-    const out = await decide();
+    // A reason or warning may quote what the pod says (a 100 KB annotation): sent back, logged and audited cut.
+    const out = cutOutcome(await decide());
     this.latency[webhook].observe((performance.now() - start) / 1000);
     this.count(webhook, out.outcome);
     // Out-of-scope requests (most pods of a cluster) log at debug: skip building the line.
@@ -237,4 +239,20 @@ function podName(req: AdmissionRequest): string {
   if (typeof req.name === 'string' && req.name !== '') return req.name;
   const md = (req.object as { metadata?: { name?: unknown; generateName?: unknown } } | null | undefined)?.metadata;
   return str(md?.name) || str(md?.generateName);
+}
+
+/** The outcome with its reason, status message and warnings cut to MAX_MESSAGE_CHARS (cutText says so in them). */
+function cutOutcome(out: Outcome): Outcome {
+  const r = out.response;
+  const long = (x: string | undefined): boolean => x !== undefined && x.length > MAX_MESSAGE_CHARS;
+  if (!long(out.reason) && !long(r.status?.message) && !(r.warnings ?? []).some(long)) return out;
+  return {
+    ...out,
+    reason: cutText(out.reason),
+    response: {
+      ...r,
+      ...(r.status ? { status: { ...r.status, ...(r.status.message !== undefined ? { message: cutText(r.status.message) } : {}) } } : {}),
+      ...(r.warnings ? { warnings: r.warnings.map((w) => cutText(w)) } : {}),
+    },
+  };
 }

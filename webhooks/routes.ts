@@ -16,7 +16,7 @@ const HINT = 'send an admission.k8s.io/v1 AdmissionReview with request.uid (kube
 
 export const webhookRoutes: FastifyPluginAsync<WebhookRoutesOptions> = async (app, { handler, metrics }) => {
   app.setErrorHandler((err, req, reply) => {
-    const webhook = req.url.endsWith('/validate') ? 'validate' : 'mutate';
+    const webhook = req.routeOptions.url === '/webhooks/validate' ? 'validate' : 'mutate';
     const e = err as { validation?: unknown; statusCode?: number; message: string };
     if (e.validation || (e.statusCode && e.statusCode < 500)) {
       metrics.webhookRequests.inc({ webhook, outcome: 'bad_request' });

@@ -92,6 +92,10 @@ for (const r of renderings) {
     const needless = [...new Set(grants.filter((g) => !needed.some((c) => key(c) === key(g))).map((g) => `${key(g)} in ${g.role}`))];
     t.same(needless, [], 'nothing is granted that the code never calls');
     t.same(grants.filter((g) => [g.group, g.resource, g.verb].includes('*')).map(key), [], 'no wildcards');
+    // Issue 22, defect 11: the sluice-leader Role repeated the ClusterRole's pods patch.
+    const unnamed = grants.filter((g) => g.resourceNames.length === 0);
+    const twice = [...new Set(unnamed.filter((g) => g.namespace !== null && unnamed.some((o) => o.namespace === null && key(o) === key(g))).map((g) => `${key(g)} in ${g.role}`))];
+    t.same(twice, [], 'no Role repeats a right the ClusterRole grants everywhere');
 
     const secrets = grants.filter((g) => g.resource === 'secrets');
     t.ok(secrets.every((g) => g.namespace === r.namespace), 'Secrets only in sluice\'s own namespace');

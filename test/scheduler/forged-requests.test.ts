@@ -54,3 +54,37 @@ t.test('a pod the informer has not seen: counted from one apiserver read, UID ch
   t.equal((await bind('u-late')).Error, 'node g1: 4 of 8 nvidia.com/gpu free, pod needs 8', 'the read pod asks 8 GPUs');
   t.same(apiserver.bindings, []);
 });
+
+// Issue 22, defect 5: bind checked only the GPU count. A bind (which needs no filter
+// before it) must pass everything filter checks, and the node selector and affinity
+// kube-scheduler checks, from the real pod.
+t.test('bind re-checks model, health, cordon, node selector and affinity from the real pod', async (t) => {
+  const h100Only = gpuPod('h100-only', { gpus: 1, uid: 'u-h100', annotations: { 'sluice.io/gpu-model': 'NVIDIA-H100-80GB-HBM3' } });
+  const pinned = gpuPod('pinned', { gpus: 1, uid: 'u-pinned' });
+  pinned.spec!.nodeSelector = { 'sluice.io/pool': 'notebooks' };
+  const affine = gpuPod('affine', { gpus: 1, uid: 'u-affine' });
+  affine.spec!.affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'sluice.io/pool', operator: 'In', values: ['notebooks'] }] }] } } };
+  const plain = gpuPod('plain', { gpus: 1, uid: 'u-plain' });
+  const s = await startServer({
+    nodes: [
+      gpuNode('a100', { gpus: 8 }),
+      gpuNode('h100', { gpus: 8, product: 'NVIDIA-H100-80GB-HBM3', labels: { 'sluice.io/pool': 'notebooks' } }),
+      gpuNode('cordoned', { gpus: 8, cordoned: true }),
+      gpuNode('down', { gpus: 8, ready: false }),
+    ],
+    pods: [h100Only, pinned, affine, plain],
+  });
+  t.teardown(() => s.close());
+  const bind = async (name: string, uid: string, node: string): Promise<string> =>
+    (await s.post<{ Error: string }>('/scheduler/bind', { PodName: name, PodNamespace: 'team-a', PodUID: uid, Node: node })).body.Error;
+  t.equal(await bind('h100-only', 'u-h100', 'a100'), 'node a100 has NVIDIA-A100-SXM4-80GB, pod accepts only NVIDIA-H100-80GB-HBM3', 'model');
+  t.equal(await bind('plain', 'u-plain', 'cordoned'), 'node cordoned: node is cordoned', 'cordon');
+  t.equal(await bind('plain', 'u-plain', 'down'), 'node down: node is NotReady (KubeletNotReady)', 'health');
+  t.equal(await bind('pinned', 'u-pinned', 'a100'), "node a100 does not match the pod's spec.nodeSelector or required node affinity", 'node selector');
+  t.equal(await bind('affine', 'u-affine', 'a100'), "node a100 does not match the pod's spec.nodeSelector or required node affinity", 'affinity');
+  t.equal(await bind('nope', 'u-nope', 'a100'), 'cannot read pod team-a/nope before binding it: pod team-a/nope is not in the cluster snapshot (sluice runs without an apiserver)');
+  t.equal(s.running.cache.assumedCount + s.running.cache.inventory().reduce((a, n) => a + n.used, 0), 0, 'nothing placed by the refused binds');
+  t.equal(await bind('h100-only', 'u-h100', 'h100'), '', 'the right node binds');
+  t.equal(await bind('pinned', 'u-pinned', 'h100'), '', 'the selected node binds');
+  t.equal(await bind('affine', 'u-affine', 'h100'), '', 'the affine node binds');
+});

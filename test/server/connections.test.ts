@@ -5,6 +5,7 @@ import t from 'tap';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { connect, type TLSSocket } from 'node:tls';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runGenerate } from '../../certs/cli.js';
@@ -88,4 +89,70 @@ t.test('slow-body connections are capped and closed; health and admission keep a
     req.end(JSON.stringify(review));
   });
   t.equal(after, 200, 'a new connection is accepted again');
+});
+
+// Issue 22, defect 3: one client's slow connections filled the whole cap, so kube-apiserver
+// got no new connection to the webhooks and the kubelet's /healthz probe failed. Each
+// address may hold connections.*MaxConnectionsPerClient; the test's attacker is 127.0.0.2.
+t.test('one client address cannot fill a listener: webhooks and /healthz keep answering new connections', async (t) => {
+  const config = loadConfig({
+    env: {},
+    base: {
+      clusterSnapshot: join(dir, 'snapshot.json'),
+      https: { host: '0.0.0.0', port: 0, certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') },
+      http: { host: '0.0.0.0', port: 0 },
+      store: { url: '' },
+      connections: { requestTimeoutSeconds: 30, headersTimeoutSeconds: 30, maxConnections: 40, opsMaxConnections: 20, maxConnectionsPerClient: 10, opsMaxConnectionsPerClient: 5 },
+    },
+  });
+  const running = await serve(config, { log: createLogger('silent') });
+  t.teardown(() => running.close());
+  const apiPort = Number(new URL(running.apiUrl).port);
+  const opsPort = Number(new URL(running.opsUrl).port);
+  const held: Array<{ destroy(): void }> = [];
+  t.teardown(() => held.forEach((s) => s.destroy()));
+  let openApi = 0;
+  // Slow clients from 127.0.0.2: headers sent, body never finished (timeouts are 30 s here).
+  for (let i = 0; i < 60; i++) {
+    const raw = netConnect({ host: '127.0.0.1', port: apiPort, localAddress: '127.0.0.2' });
+    raw.on('error', () => undefined);
+    held.push(raw);
+    const s = connect({ socket: raw, rejectUnauthorized: false });
+    s.on('error', () => undefined);
+    s.on('secureConnect', () => {
+      openApi++;
+      s.write('POST /webhooks/mutate HTTP/1.1\r\nHost: sluice\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{');
+    });
+    held.push(s);
+  }
+  for (let i = 0; i < 40; i++) {
+    const s = netConnect({ host: '127.0.0.1', port: opsPort, localAddress: '127.0.0.2' });
+    s.on('error', () => undefined);
+    s.on('connect', () => s.write('GET /healthz HTTP/1.1\r\nHost: sluice\r\n'));
+    held.push(s);
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+  t.ok(openApi <= 10, `the attacker got at most 10 TLS connections (${openApi})`);
+
+  const review = JSON.stringify(fixture('admission/gpu-pod.json'));
+  const fresh = new Agent({ keepAlive: false, rejectUnauthorized: false });
+  const mutate = (): Promise<number> =>
+    new Promise((resolve) => {
+      const req = request(`https://127.0.0.1:${apiPort}/webhooks/mutate`, { method: 'POST', agent: fresh, headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', () => resolve(0));
+      req.end(review);
+    });
+  const answers: number[] = [];
+  for (let round = 0; round < 4; round++) answers.push(...(await Promise.all(Array.from({ length: 5 }, () => mutate()))));
+  t.same(answers.filter((s) => s !== 200), [], '20 new webhook connections from another address are all answered');
+  const health: number[] = [];
+  // As the kubelet polls: one probe after another, each on a new connection.
+  for (let i = 0; i < 10; i++) health.push(await fetch(`http://127.0.0.1:${opsPort}/healthz`, { headers: { connection: 'close' } }).then((r) => r.status, () => 0));
+  t.same(health.filter((s) => s !== 200), [], '/healthz answers every poll');
+  const refused = (await running.metrics.connectionsRefused.get()).values;
+  t.ok((refused.find((v) => v.labels.listener === 'api')?.value ?? 0) >= 50, 'the refused API connections are counted');
+  t.ok((refused.find((v) => v.labels.listener === 'ops')?.value ?? 0) >= 35, 'and the ops ones');
 });

@@ -7,9 +7,9 @@ import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import forge from 'node-forge';
 import { runGenerate } from '../../certs/cli.js';
-import { generateCa, serialHex, type KeyPairPem } from '../../certs/generate.js';
+import { generateCa, type KeyPairPem } from '../../certs/generate.js';
+import { clientCert } from '../helpers/client-cert.js';
 import { secureContextOptions, type SecureContextTarget } from '../../certs/reload.js';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import { createLogger } from '../../observability/logger.js';
@@ -22,24 +22,6 @@ runGenerate({ out: dir, service: 'sluice', namespace: 'sluice-system', dns: [], 
 const serverCa = readFileSync(join(dir, 'ca.crt'), 'utf8');
 writeFileSync(join(dir, 'snapshot.json'), JSON.stringify({ nodes: [gpuNode('gpu-node-1'), gpuNode('gpu-node-2')], pods: [] }));
 
-/** A client certificate (extKeyUsage clientAuth) signed by `ca`, as kube-scheduler would present. */
-function clientCert(ca: KeyPairPem, cn: string): KeyPairPem {
-  const keys = forge.pki.rsa.generateKeyPair(2048);
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = keys.publicKey;
-  cert.serialNumber = serialHex();
-  cert.validity.notBefore = new Date(Date.now() - 60_000);
-  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
-  cert.setSubject([{ name: 'commonName', value: cn }]);
-  cert.setIssuer(forge.pki.certificateFromPem(ca.certPem).subject.attributes);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', clientAuth: true },
-  ]);
-  cert.sign(forge.pki.privateKeyFromPem(ca.keyPem), forge.md.sha256.create());
-  return { certPem: forge.pki.certificateToPem(cert), keyPem: forge.pki.privateKeyToPem(keys.privateKey) };
-}
 
 const clientCa = generateCa({ validDays: 2, commonName: 'control-plane-clients' });
 writeFileSync(join(dir, 'client-ca.crt'), clientCa.certPem);

@@ -51,3 +51,18 @@ t.test('a record Postgres refuses for its content is dropped after bounded tries
   const logged = lines.filter((l) => l.includes(`refused by Postgres ${MAX_TRIES_PER_RECORD} times`));
   t.equal(logged.length, 1, 'logged once');
 });
+
+t.test('a name past the index row limit is cut, not dropped (issue 22, defect 10)', async (t) => {
+  const { store } = makeStore();
+  t.teardown(async () => {
+    await store.dropSchema().catch(() => undefined);
+    await store.close();
+  });
+  await store.migrate();
+  store.audit.recordAdmission(record(1, { pod: 'p'.repeat(9000), namespace: 'n'.repeat(9000), reason: 'r'.repeat(50_000) }));
+  t.equal(await store.audit.flush(), 0, 'written');
+  const rows = await store.pool.query<{ pod: string; reason: string }>('SELECT pod, reason FROM admission_decisions');
+  t.equal(rows.rows.length, 1);
+  t.match(rows.rows[0]!.pod, /^p{253}\.\.\. \(8747 more characters cut\)$/);
+  t.match(rows.rows[0]!.reason, /^r{1024}\.\.\. \(48976 more characters cut\)$/);
+});

@@ -195,3 +195,24 @@ t.test('a LISTEN connection gone silent (no FIN/RST) is caught by the heartbeat;
     'and NOTIFYs arrive again',
   );
 });
+
+// Issue 22, defect 8: sluice_store_up changed only on a queue cache miss, so it stayed 0
+// after Postgres came back until the next new pod (for ever on a quiet cluster).
+t.test('sluice_store_up returns to 1 after an outage with no lookup at all', async (t) => {
+  const relay = new PgRelay();
+  await relay.start();
+  const { store, metrics } = makeStore({ url: relay.url(), timeoutMs: 500, probeMs: 200 });
+  t.teardown(async () => {
+    await relay.start().catch(() => undefined);
+    await store.close();
+    await relay.stop();
+  });
+  store.startListening();
+  t.ok((await waitFor(async () => (await gaugeValue(metrics.storeUp)) === 1, 3000)) >= 0, 'up at start');
+  await relay.stop();
+  t.equal((await store.queues.lookup('team-a')).status, 'unavailable', 'a lookup during the outage fails');
+  t.equal(await gaugeValue(metrics.storeUp), 0, 'down');
+  await relay.start();
+  const took = await waitFor(async () => (await gaugeValue(metrics.storeUp)) === 1, 5000);
+  t.ok(took >= 0, `up again without any lookup (after ${took} ms)`);
+});

@@ -1,8 +1,11 @@
 // Job records: one row per job run, updated in place as the job moves on; finishing it
 // does not leave a second row behind, and observing a finished job again writes nothing.
 import t from 'tap';
+import { Writable } from 'node:stream';
 import { createLogger } from '../../observability/logger.js';
+import { MAX_TRIES_PER_RECORD } from '../../store/audit-writer.js';
 import { getJob, JobRecorder, type JobRecord } from '../../store/jobs.js';
+import { insertPreemptions } from '../../store/preemptions.js';
 import { makeStore } from './helpers.js';
 
 const base: JobRecord = {
@@ -74,4 +77,78 @@ t.test('a job the preemption path closed first keeps that record: the manager ad
   t.same(rows.map((r) => r.state), ['preempted'], 'one record, and it says preempted');
   const j = await getJob(store.pool, 'lab', 'pod-be-1');
   t.equal(j?.preemptedBy, 'prod/train', 'and by whom');
+});
+
+// Issue 22, defect 2: a U+0000 in a pod annotation failed the whole batch in Postgres
+// ("unsupported Unicode escape sequence"); the record stayed first in line, so every later
+// batch failed too, and silently. Now: escaped, and no record blocks the others.
+t.test('a U+0000 or a lone surrogate is escaped; the jobs after it are written', async (t) => {
+  const { store, metrics } = makeStore();
+  t.teardown(async () => {
+    await store.dropSchema();
+    await store.close();
+  });
+  await store.migrate();
+  const rec = new JobRecorder({ pool: store.pool, log: createLogger('silent'), metrics });
+  rec.observe({ ...base, name: 'poisoned', model: 'NVIDIA-A100-SXM4-80GB,\u0000x' });
+  rec.observe({ ...base, name: 'surrogate', user: 'al\ud800ice' });
+  await rec.flush();
+  for (let i = 1; i <= 4; i++) rec.observe({ ...base, name: `later-${i}` });
+  await rec.flush();
+  t.equal(rec.pending, 0, 'nothing left behind');
+  const rows = (await store.pool.query<{ name: string; model: string; username: string }>('SELECT name, model, username FROM jobs ORDER BY id')).rows;
+  t.same(rows.map((r) => r.name), ['poisoned', 'surrogate', 'later-1', 'later-2', 'later-3', 'later-4']);
+  t.equal(rows[0]!.model, 'NVIDIA-A100-SXM4-80GB,\\u0000x', 'NUL kept as the text \\u0000');
+  t.equal(rows[1]!.username, 'al\ufffdice', 'a lone surrogate becomes U+FFFD');
+  const rewritten = (await metrics.storeValuesRewritten.get()).values;
+  t.equal(rewritten.find((v) => v.labels.records === 'jobs' && v.labels.change === 'escaped')?.value, 2, 'both escapes counted');
+});
+
+t.test('a record Postgres refuses for its content is dropped after bounded tries, logged and counted; it blocks no other', async (t) => {
+  const lines: string[] = [];
+  const log = createLogger('info', new Writable({ write: (c: Buffer, _e, d) => (lines.push(c.toString()), d()) }));
+  const { store, metrics } = makeStore();
+  t.teardown(async () => {
+    await store.dropSchema();
+    await store.close();
+  });
+  await store.migrate();
+  const rec = new JobRecorder({ pool: store.pool, log, metrics });
+  // A gang size past int4: Postgres refuses it (22003) as it refused the NUL byte.
+  rec.observe({ ...base, name: 'too-big', gangSize: 2 ** 40 });
+  rec.observe({ ...base, name: 'fine-1' });
+  await rec.flush();
+  const names = async () => (await store.pool.query<{ name: string }>('SELECT name FROM jobs ORDER BY id')).rows.map((r) => r.name);
+  t.same(await names(), ['fine-1'], 'the good record of the same batch is written at once');
+  for (let i = 2; i <= 4; i++) {
+    rec.observe({ ...base, name: `fine-${i}` });
+    await rec.flush();
+  }
+  t.same(await names(), ['fine-1', 'fine-2', 'fine-3', 'fine-4'], 'every later batch is written');
+  t.equal(rec.pending, 0, `the refused record is dropped after ${MAX_TRIES_PER_RECORD} tries`);
+  const values = (await metrics.jobRecords.get()).values;
+  t.equal(values.find((v) => v.labels.result === 'rejected')?.value, 1, 'counted');
+  t.equal(values.find((v) => v.labels.result === 'written')?.value, 4);
+  t.equal(lines.filter((l) => l.includes('the job record of team-a/too-big (state queued) was refused by Postgres')).length, 1, 'logged once, naming the job');
+  rec.observe({ ...base, name: 'too-big', gangSize: 2 });
+  await rec.flush();
+  t.same(await names(), ['fine-1', 'fine-2', 'fine-3', 'fine-4', 'too-big'], 'a later change of the job is written');
+});
+
+t.test('a preemption record holding a U+0000 is written escaped, its job record too', async (t) => {
+  const { store } = makeStore();
+  t.teardown(async () => {
+    await store.dropSchema();
+    await store.close();
+  });
+  await store.migrate();
+  const victim = { namespace: 'lab', pod: 'be-0', uid: 'u-be-0', job: 'be\u0000job', queue: 'lab', user: 'bob', gpus: 2, gangSize: 1, owner: null };
+  await insertPreemptions(store.pool, [{
+    at: new Date(), preemptor: { namespace: 'prod', pod: 'train\u0000', uid: 'u-train', job: '', queue: 'prod' }, node: 'gpu-node-1',
+    resource: 'nvidia.com/gpu', gpusFreed: 2, gpusTakenBack: 2, reason: 'preempted by prod/train\u0000', victims: [victim],
+  }]);
+  const p = (await store.pool.query<{ preemptor_pod: string }>('SELECT preemptor_pod FROM preemptions')).rows;
+  t.same(p.map((r) => r.preemptor_pod), ['train\\u0000']);
+  const j = await getJob(store.pool, 'lab', 'be\\u0000job');
+  t.equal(j?.state, 'preempted');
 });

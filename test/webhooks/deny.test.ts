@@ -264,3 +264,19 @@ t.test('Postgres down: onStoreDown allow admits with a warning, deny refuses wit
     t.equal(m.body.response.patchType, 'JSONPatch', `${policy}: mutation works without Postgres`);
   }
 });
+
+// Issue 22, defect 10: a 100 KB sluice.io/gang-size was echoed in full in the denial and
+// the audit row. Messages and audit text are cut and say so.
+t.test('a 100 KB value is cut in the denial and in the audit row, which say so', async (t) => {
+  const huge = '9'.repeat(100_000) + 'x';
+  const r = review((pod, req) => { pod.metadata.labels['sluice.io/gang-size'] = huge; req.uid = 'uid-huge-gang-size'; });
+  const res = await sluice.post('/webhooks/validate', r);
+  const message: string = res.body.response.status.message;
+  t.equal(res.body.response.allowed, false);
+  t.ok(message.length < 1100, `the denial is ${message.length} characters`);
+  t.match(message, /^sluice.io\/gang-size is "9999.*\.\.\. \(\d+ more characters cut\)$/);
+  t.equal(await sluice.store.audit.flush(), 0);
+  const rows = await sluice.store.pool.query<{ reason: string }>('SELECT reason FROM admission_decisions WHERE request_uid = $1', [r.request.uid]);
+  t.equal(rows.rows.length, 1, 'audited');
+  t.ok(rows.rows[0]!.reason.length < 1100 && /more characters cut\)$/.test(rows.rows[0]!.reason), 'the audit row is cut and says so');
+});
