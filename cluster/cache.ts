@@ -398,7 +398,17 @@ export class ClusterCache {
     return this.buildView(rec, facts, resource);
   }
 
-  private buildView(rec: NodeRecord, facts: NodeFacts, resource: string): NodeView {
+  /** The node as filter sees it for pod `uid` before placing it: without what the pod itself
+   * holds there (a share bind cut short by a restart left its GPUs annotated on the pod; a
+   * retried bind must not count them against the pod). */
+  nodeViewFor(name: string, resource: string, uid: string): NodeView | undefined {
+    const own = this.pods.get(uid)?.hold;
+    if (!own || own.node !== name) return this.nodeView(name, resource);
+    const rec = this.nodes.get(name);
+    return rec?.facts ? this.buildView(rec, rec.facts, resource, own.uses) : undefined;
+  }
+
+  private buildView(rec: NodeRecord, facts: NodeFacts, resource: string, minus: readonly DeviceUse[] = []): NodeView {
     const capacity = facts.allocatable[resource] ?? 0;
     const free = Math.max(0, capacity - (rec.used[resource] ?? 0) - (rec.assumed[resource] ?? 0));
     const view: NodeView = {
@@ -411,7 +421,7 @@ export class ClusterCache {
     // its memory, cores and slots (placement/shares.ts).
     const shared = facts.sharedGpus;
     if (shared && shared.resource === resource) {
-      const devices = this.devices(rec)!;
+      const devices = this.devices(rec, minus)!;
       view.gpus = devices.length > 0 ? slotsOfDevices(devices) : undefined;
       if (devices.length === 0 && shared.excluded.length > 0 && !view.unusable) view.unusable = `no usable GPU: ${shared.excluded.slice(0, 2).join('; ')}`;
     }

@@ -318,7 +318,7 @@ export class Extender {
     }
     const requests = found.requests;
     // Everything filter checks, from the real pod: a bind needs no filter before it.
-    const misfit = podFitsNode(found.needs, args.Node, this.nodeByName);
+    const misfit = podFitsNode(found.needs, args.Node, { ...this.nodeByName, view: (n, resource) => this.cache.nodeViewFor(n, resource, args.PodUID) });
     if (misfit) {
       this.metrics.binds.inc({ result: 'rejected' });
       const reason = misfit.kind === 'unknown_node' ? `node ${args.Node} is ${misfit.reason}` : misfit.reason;
