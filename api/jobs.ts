@@ -2,7 +2,9 @@
 // job's record. Live jobs come from the queue manager's last evaluation (every replica
 // evaluates); jobs no longer in the cluster come from their Postgres record.
 import type { FastifyInstance } from 'fastify';
+import type { ClusterCache } from '../cluster/cache.js';
 import type { QueueManager } from '../queue/manager.js';
+import { isQueued, jobOf } from '../queue/units.js';
 import { getJob } from '../store/jobs.js';
 import type { Store } from '../store/store.js';
 import { QUEUE_NAME_PATTERN } from './schemas.js';
@@ -31,7 +33,7 @@ const waitingJob = {
     podsSeen: { type: 'integer' },
     waitingFor: { type: 'string', description: 'quota, user_quota, capacity, gang, order, queue_missing or invalid' },
     reason: { type: 'string' },
-    submittedAt: { type: 'string' },
+    submittedAt: { type: ['string', 'null'] },
   },
 } as const;
 
@@ -74,7 +76,7 @@ const jobOut = {
     state: { type: 'string' },
     waitingFor: { type: 'string' },
     reason: { type: 'string' },
-    submittedAt: { type: 'string' },
+    submittedAt: { type: ['string', 'null'], description: 'creation time of the oldest pod; null when no pod has one (a snapshot without creationTimestamp)' },
     releasedAt: { type: ['string', 'null'] },
     finishedAt: { type: ['string', 'null'] },
     position: { type: ['integer', 'null'] },
@@ -87,9 +89,20 @@ const jobOut = {
   },
 } as const;
 
-const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
+const POD_JOB_HINT = 'a job is named by its pods\' label sluice.io/job, else pod-<pod name>; a queued pod\'s own name finds its job too';
 
-export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | null; store: Store | null }, errors: (...codes: number[]) => Record<number, { $ref: string }>): void {
+const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
+/** A job's submission time; null when none of its pods has a creationTimestamp (Infinity or 0 then). */
+const isoMs = (ms: number): string | null => (Number.isFinite(ms) && ms > 0 ? new Date(ms).toISOString() : null);
+
+/** The job a queued pod belongs to (jobs are named by sluice.io/job, else pod-<pod name>): lets
+ * `describe job NS/POD` find the job of the pod a user knows. O(pods), admin API only. */
+function jobOfPod(cache: ClusterCache, namespace: string, name: string): string | undefined {
+  for (const p of cache.allPods()) if (p.namespace === namespace && p.name === name && isQueued(p)) return jobOf(p);
+  return undefined;
+}
+
+export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | null; store: Store | null; cache: ClusterCache }, errors: (...codes: number[]) => Record<number, { $ref: string }>): void {
   const snapshot = () => {
     if (!opts.manager) throw new JobsApiError(503, 'the queue manager is off (queue.enabled: false); no jobs are held');
     const s = opts.manager.current();
@@ -146,7 +159,7 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
           podsSeen: w.unit.podsSeen,
           waitingFor: w.waitingFor,
           reason: w.reason,
-          submittedAt: new Date(w.unit.submittedMs).toISOString(),
+          submittedAt: isoMs(w.unit.submittedMs),
         })),
         running,
       };
@@ -175,9 +188,17 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
       },
     },
     async (req) => {
-      const { namespace, name } = req.params;
+      const { namespace } = req.params;
+      let name = req.params.name;
       const s = opts.manager?.current();
-      const found = opts.manager?.job(namespace, name);
+      let found = opts.manager?.job(namespace, name);
+      if (!found && opts.manager) {
+        const job = jobOfPod(opts.cache, namespace, name);
+        if (job !== undefined) {
+          name = job;
+          found = opts.manager.job(namespace, name);
+        }
+      }
       if (s && found) {
         const live = found.view;
         const rec = opts.manager!.jobRecord(namespace, name);
@@ -198,7 +219,7 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
           state: preempted && state !== 'queued' ? 'preempted' : state,
           waitingFor: w?.waitingFor ?? '',
           reason: w?.reason ?? '',
-          submittedAt: new Date(live.submittedMs).toISOString(),
+          submittedAt: isoMs(live.submittedMs),
           releasedAt: iso(rec?.releasedAt),
           finishedAt: iso(rec?.finishedAt),
           position: w?.position ?? null,
@@ -206,9 +227,9 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
           pods: live.pods.map((p) => ({ name: p.name, node: p.node, gated: p.gated, terminal: p.terminal })),
         };
       }
-      if (!opts.store) throw new JobsApiError(404, `job ${namespace}/${name} is not in the cluster, and no store keeps history (store.url is empty)`);
+      if (!opts.store) throw new JobsApiError(404, `job ${namespace}/${name} is not in the cluster, and no store keeps history (store.url is empty); ${POD_JOB_HINT}`);
       const stored = await getJob(opts.store.pool, namespace, name);
-      if (!stored) throw new JobsApiError(404, `job ${namespace}/${name} is not known: not in the cluster and no record in Postgres (records are kept queue.historyDays days)`);
+      if (!stored) throw new JobsApiError(404, `job ${namespace}/${name} is not known: not in the cluster and no record in Postgres (records are kept queue.historyDays days); ${POD_JOB_HINT}`);
       return {
         namespace,
         name,

@@ -211,7 +211,7 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
     },
   );
 
-  jobRoutes(app, { manager: opts.queueManager ?? null, store: opts.store }, errors);
+  jobRoutes(app, { manager: opts.queueManager ?? null, store: opts.store, cache }, errors);
 
   app.get(
     '/api/v1/nodes',

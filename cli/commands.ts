@@ -19,13 +19,13 @@ interface Limit { resource: string; model: string; guaranteed: number; bestEffor
 interface Queue { name: string; parent: string | null; cohort: string | null; open: boolean; weight: number; limits: Limit[] }
 interface Usage { queue: string; pods: number; totals: Array<{ resource: string; guaranteed: number; bestEffort: number }> }
 interface NodeRow { name: string; resource: string; model: string; memoryMiB: number; total: number; used: number; assumed: number; free: number; health: string; reason: string }
-export interface WaitingJob { position: number; namespace: string; name: string; user: string; qos: string; gpus: number; resource: string; model: string; gangSize: number; podsSeen: number; waitingFor: string; reason: string; submittedAt: string }
+export interface WaitingJob { position: number; namespace: string; name: string; user: string; qos: string; gpus: number; resource: string; model: string; gangSize: number; podsSeen: number; waitingFor: string; reason: string; submittedAt: string | null }
 export interface RunningJob { namespace: string; name: string; user: string; qos: string; gpus: number; resource: string; releasedAt: string }
 export interface QueueJobs { queue: string; waiting: WaitingJob[]; running: RunningJob[] }
 export interface JobDetail {
   namespace: string; name: string; queue: string; qos: string; user: string; resource: string; model: string; gangSize: number; gpus: number;
   state: string; reason: string; submittedAt: string | null; releasedAt: string | null; finishedAt: string | null; position: number | null;
-  pods: Array<{ name: string; phase: string; node: string | null; gated: boolean }>;
+  pods: Array<{ name: string; node: string | null; gated: boolean; terminal: boolean }>;
 }
 
 type Output = 'table' | 'wide' | 'json' | 'yaml';
@@ -193,7 +193,7 @@ async function describeJob(conn: Connection, p: Parsed, out: NodeJS.WritableStre
     field('Finished', dash(j.finishedAt)) +
     'Pods:\n';
   text += j.pods.length
-    ? table(['NAME', 'PHASE', 'NODE', 'GATED'], j.pods.map((pod) => [pod.name, pod.phase, dash(pod.node), pod.gated ? 'yes' : 'no'])).replace(/^/gm, '  ')
+    ? table(['NAME', 'NODE', 'GATED', 'FINISHED'], j.pods.map((pod) => [pod.name, dash(pod.node), pod.gated ? 'yes' : 'no', pod.terminal ? 'yes' : 'no'])).replace(/^/gm, '  ')
     : '  <none>\n';
   emit(out, p.output === 'table' || p.output === 'wide' ? 'table' : p.output, j, () => text);
 }

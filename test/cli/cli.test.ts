@@ -119,7 +119,7 @@ const recordedJobs: QueueJobs = {
 const recordedJob: JobDetail = {
   namespace: 'ml', name: 'train-llm', queue: 'team-a', qos: 'guaranteed', user: 'alice', resource: 'nvidia.com/gpu', model: 'a100', gangSize: 2, gpus: 16,
   state: 'waiting', reason: 'needs 2 nodes with 8 free a100 GPUs; 1 has them', submittedAt: '2026-11-29T10:00:00.000Z', releasedAt: null, finishedAt: null, position: 1,
-  pods: [{ name: 'train-llm-0', phase: 'Pending', node: null, gated: true }, { name: 'train-llm-1', phase: 'Pending', node: null, gated: true }],
+  pods: [{ name: 'train-llm-0', node: '', gated: true, terminal: false }, { name: 'train-llm-1', node: '', gated: true, terminal: false }],
 };
 const recorded: Record<string, unknown> = {
   '/api/v1/queues': { items: [{ name: 'team-a', parent: null, cohort: null, open: true, weight: 1, limits: [] }] },
@@ -156,6 +156,6 @@ t.test('describe job (recorded JSON)', async (t) => {
   t.match(text, /GPUs:\s+16 nvidia\.com\/gpu \(a100\)\n/);
   t.match(text, /Position:\s+1\n/);
   t.match(text, /Released:\s+-\n/);
-  t.match(text, /Pods:\n  NAME\s+PHASE\s+NODE\s+GATED\n  train-llm-0\s+Pending\s+-\s+yes\n/);
+  t.match(text, /Pods:\n  NAME\s+NODE\s+GATED\s+FINISHED\n  train-llm-0\s+-\s+yes\s+no\n/, 'the pod fields the API gives (name, node, gated, terminal)');
   await t.rejects(run(['describe', 'job', 'ml/nope', ...rec]), { message: /job ml\/nope: 404 job ml\/nope is not known/ });
 });
