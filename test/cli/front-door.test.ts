@@ -1,8 +1,9 @@
 // What a newcomer meets first (issue 21): the README's "Without a cluster" example served
 // for real (examples/cluster-snapshot.json, whose pods have no creationTimestamp), read
 // through the CLI, and the admin API's refusals naming what was wrong.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import t from 'tap';
 import { cliCommand } from '../../cli/commands.js';
@@ -65,4 +66,29 @@ t.test('no token and no kubeconfig: the CLI says so in its own words', async (t)
     }
   });
   await t.rejects(run(['get', 'queues'], { SLUICE_API_URL: server.api }), { message: /^no token for the admin API; pass --token, set SLUICE_API_TOKEN/ });
+});
+
+t.test('an unknown field is named, with the closest known one; a missing content-type gets a hint', async (t) => {
+  const put = async (path: string, body: string | Uint8Array, headers: Record<string, string> = { 'content-type': 'application/json' }) => {
+    const r = await fetch(`${server.api}${path}`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, ...headers }, body });
+    return { status: r.status, body: (await r.json()) as { error: string; message: string } };
+  };
+  const typo = await put('/api/v1/queues/x', '{"weigth":2}');
+  t.equal(typo.status, 400);
+  t.match(typo.body.message, /^body has the unknown field "weigth" \(did you mean weight\?\); known fields: .*\bweight\b/);
+  const nested = await put('/api/v1/queues/x', JSON.stringify({ limits: [{ resource: 'nvidia.com/gpu', guarnteed: 4 }] }));
+  t.match(nested.body.message, /^body\/limits\/0 has the unknown field "guarnteed" \(did you mean guaranteed\?\)/);
+  const far = await put('/api/v1/queues/x', '{"colour":"red"}');
+  t.match(far.body.message, /^body has the unknown field "colour"; known fields:/, 'no suggestion when nothing is close');
+  const noType = await put('/api/v1/queues/x', new TextEncoder().encode('{"weight":2}'), {});
+  t.equal(noType.status, 415, 'no content-type');
+  t.same(noType.body.error, 'Unsupported Media Type');
+  t.match(noType.body.message, /content-type: application\/json/);
+  const text = await put('/api/v1/queues/x', '{"weight":2}', { 'content-type': 'text/plain' });
+  t.equal(text.status, 415, 'text/plain');
+  t.match(text.body.message, /content-type: application\/json/);
+
+  const file = join(mkdtempSync(join(tmpdir(), 'sluice-front-door-')), 'queues.yaml');
+  writeFileSync(file, 'queues:\n  - name: x\n    weigth: 2\n');
+  await t.rejects(run(['apply', '-f', file, ...flags]), { message: /queue x: 400 body has the unknown field "weigth" \(did you mean weight\?\)/ }, 'sluice apply shows the same');
 });
