@@ -2,7 +2,7 @@
 // The sluice command. `sluice serve` runs everything; other subcommands are tools.
 import { readFileSync } from 'node:fs';
 import { didYouMean } from '../config/closest.js';
-import { ConfigError, CONFIG_KEYS, loadConfig } from '../config/load.js';
+import { CONFIG_KEYS, loadConfig } from '../config/load.js';
 import { helpText, type CommandSpec } from '../cli/flags.js';
 
 // Each command loads only what it needs (import() below): `sluice --version` and --help do
