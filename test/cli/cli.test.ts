@@ -8,10 +8,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import pg from 'pg';
 import t from 'tap';
-import { cliCommand, type JobDetail, type QueueJobs } from '../../cli/commands.js';
+import { runCli } from './run-cli.js';
+import type { JobDetail, QueueJobs } from '../../cli/commands.js';
 import { parseSnapshot } from '../../cluster/snapshot.js';
 import { startServer } from '../helpers/server.js';
 import { DATABASE_URL, randomSchema, waitFor } from '../store/helpers.js';
@@ -20,17 +20,7 @@ import { repoRoot } from '../webhooks/helpers.js';
 const TOKEN = 'cli-test-token';
 const dir = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
 
-async function run(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  let text = '';
-  const out = new Writable({
-    write(chunk: Buffer, _e, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  await cliCommand(argv, out, env);
-  return text;
-}
+const run = runCli;
 
 const snapshot = parseSnapshot(JSON.parse(readFileSync(resolve(repoRoot, '../shared/fixtures/cluster-state/before-preempt-1.json'), 'utf8')));
 const schema = randomSchema();

@@ -4,26 +4,15 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import t from 'tap';
-import { cliCommand } from '../../cli/commands.js';
+import { runCli } from './run-cli.js';
 import { parseSnapshot } from '../../cluster/snapshot.js';
 import { startServer } from '../helpers/server.js';
 import { repoRoot } from '../webhooks/helpers.js';
 
 const TOKEN = 'front-door-token';
 
-async function run(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  let text = '';
-  const out = new Writable({
-    write(chunk: Buffer, _e, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  await cliCommand(argv, out, env);
-  return text;
-}
+const run = runCli;
 
 const example = parseSnapshot(JSON.parse(readFileSync(resolve(repoRoot, 'examples/cluster-snapshot.json'), 'utf8')));
 const server = await startServer(example, { api: { token: TOKEN, tokenReview: false }, logLevel: 'warn' });
