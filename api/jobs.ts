@@ -3,7 +3,9 @@
 // evaluates); jobs no longer in the cluster come from their Postgres record.
 import type { FastifyInstance } from 'fastify';
 import { basisText, type JobEta } from '../queue/eta-service.js';
+import type { ClusterCache } from '../cluster/cache.js';
 import type { QueueManager } from '../queue/manager.js';
+import { isQueued, jobOf } from '../queue/units.js';
 import { getJob } from '../store/jobs.js';
 import type { Store } from '../store/store.js';
 import { QUEUE_NAME_PATTERN } from './schemas.js';
@@ -32,7 +34,7 @@ const waitingJob = {
     podsSeen: { type: 'integer' },
     waitingFor: { type: 'string', description: 'quota, user_quota, capacity, gang, order, queue_missing or invalid' },
     reason: { type: 'string' },
-    submittedAt: { type: 'string' },
+    submittedAt: { type: ['string', 'null'] },
     estimatedStartTime: { type: ['string', 'null'], description: 'expected start (docs/eta.md); null when not known' },
   },
 } as const;
@@ -101,7 +103,7 @@ const jobOut = {
     state: { type: 'string' },
     waitingFor: { type: 'string' },
     reason: { type: 'string' },
-    submittedAt: { type: 'string' },
+    submittedAt: { type: ['string', 'null'], description: 'creation time of the oldest pod; null when no pod has one (a snapshot without creationTimestamp)' },
     releasedAt: { type: ['string', 'null'] },
     finishedAt: { type: ['string', 'null'] },
     position: { type: ['integer', 'null'] },
@@ -116,8 +118,6 @@ const jobOut = {
   },
 } as const;
 
-const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
-const isoMs = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
 function etaView(e: JobEta | undefined): Record<string, unknown> | null {
   if (!e) return null;
@@ -130,8 +130,20 @@ function etaView(e: JobEta | undefined): Record<string, unknown> | null {
     expectedDuration: e.basis.duration,
   };
 }
+const POD_JOB_HINT = 'a job is named by its pods\' label sluice.io/job, else pod-<pod name>; a queued pod\'s own name finds its job too';
 
-export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | null; store: Store | null }, errors: (...codes: number[]) => Record<number, { $ref: string }>): void {
+const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
+/** A job's submission time; null when none of its pods has a creationTimestamp (Infinity or 0 then). */
+const isoMs = (ms: number | null | undefined): string | null => (ms !== null && ms !== undefined && Number.isFinite(ms) && ms > 0 ? new Date(ms).toISOString() : null);
+
+/** The job a queued pod belongs to (jobs are named by sluice.io/job, else pod-<pod name>): lets
+ * `describe job NS/POD` find the job of the pod a user knows. O(pods), admin API only. */
+function jobOfPod(cache: ClusterCache, namespace: string, name: string): string | undefined {
+  for (const p of cache.allPods()) if (p.namespace === namespace && p.name === name && isQueued(p)) return jobOf(p);
+  return undefined;
+}
+
+export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | null; store: Store | null; cache: ClusterCache }, errors: (...codes: number[]) => Record<number, { $ref: string }>): void {
   const snapshot = () => {
     if (!opts.manager) throw new JobsApiError(503, 'the queue manager is off (queue.enabled: false); no jobs are held');
     const s = opts.manager.current();
@@ -188,7 +200,7 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
           podsSeen: w.unit.podsSeen,
           waitingFor: w.waitingFor,
           reason: w.reason,
-          submittedAt: new Date(w.unit.submittedMs).toISOString(),
+          submittedAt: isoMs(w.unit.submittedMs),
           estimatedStartTime: isoMs(opts.manager!.eta?.forJob(w.unit.namespace, w.unit.job)?.estimatedStartMs),
         })),
         running,
@@ -218,13 +230,21 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
       },
     },
     async (req) => {
-      const { namespace, name } = req.params;
+      const { namespace } = req.params;
+      let name = req.params.name;
       // Postgres text cannot hold U+0000, and no Kubernetes object is named with it.
       if (namespace.includes('\u0000') || name.includes('\u0000')) {
         throw new JobsApiError(400, 'the namespace or job name contains the character U+0000 (%00), which no Kubernetes name holds; check the URL');
       }
       const s = opts.manager?.current();
-      const found = opts.manager?.job(namespace, name);
+      let found = opts.manager?.job(namespace, name);
+      if (!found && opts.manager) {
+        const job = jobOfPod(opts.cache, namespace, name);
+        if (job !== undefined) {
+          name = job;
+          found = opts.manager.job(namespace, name);
+        }
+      }
       if (s && found) {
         const live = found.view;
         const rec = opts.manager!.jobRecord(namespace, name);
@@ -245,7 +265,7 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
           state: preempted && state !== 'queued' ? 'preempted' : state,
           waitingFor: w?.waitingFor ?? '',
           reason: w?.reason ?? '',
-          submittedAt: new Date(live.submittedMs).toISOString(),
+          submittedAt: isoMs(live.submittedMs),
           releasedAt: iso(rec?.releasedAt),
           finishedAt: iso(rec?.finishedAt),
           position: w?.position ?? null,
@@ -255,9 +275,9 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
           pods: live.pods.map((p) => ({ name: p.name, node: p.node, gated: p.gated, terminal: p.terminal })),
         };
       }
-      if (!opts.store) throw new JobsApiError(404, `job ${namespace}/${name} is not in the cluster, and no store keeps history (store.url is empty)`);
+      if (!opts.store) throw new JobsApiError(404, `job ${namespace}/${name} is not in the cluster, and no store keeps history (store.url is empty); ${POD_JOB_HINT}`);
       const stored = await getJob(opts.store.pool, namespace, name);
-      if (!stored) throw new JobsApiError(404, `job ${namespace}/${name} is not known: not in the cluster and no record in Postgres (records are kept queue.historyDays days)`);
+      if (!stored) throw new JobsApiError(404, `job ${namespace}/${name} is not known: not in the cluster and no record in Postgres (records are kept queue.historyDays days); ${POD_JOB_HINT}`);
       return {
         namespace,
         name,

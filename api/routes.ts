@@ -12,6 +12,7 @@ import { QueueError, type QueueInput } from '../store/queues.js';
 import type { QueueLimit } from '../store/queue-directory.js';
 import type { Store } from '../store/store.js';
 import type { ApiAuth } from './auth.js';
+import { didYouMean } from '../config/closest.js';
 import { BodyError, parseAdminBody } from './body.js';
 import { errorSchema, nameParams, nodesOut, queueInput, queueSchemas, usageOut } from './schemas.js';
 import { queueUsage } from './usage.js';
@@ -54,11 +55,14 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
 
   // Unknown fields are errors here (fastify's default strips them silently), so a typo
   // like "guarnteed" is a 400 rather than a quota of 0.
-  const ajv = new Ajv({ useDefaults: true, coerceTypes: false, removeAdditional: false, allErrors: false, strict: false });
+  // verbose: errors carry their schema, so an unknown key can be answered with the known ones.
+  const ajv = new Ajv({ useDefaults: true, coerceTypes: false, removeAdditional: false, allErrors: false, strict: false, verbose: true });
   app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
 
   // Our own JSON parser: its refusals name the key (fastify's says only "not valid JSON").
   app.removeContentTypeParser('application/json');
+  // Only JSON bodies: a text/plain body (curl -d without -H) is a 415 with a hint, not "body must be object".
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
     try {
       done(null, parseAdminBody(text as string));
@@ -108,6 +112,11 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
     if (err instanceof QueueError || err instanceof ApiError || err instanceof JobsApiError || err instanceof BodyError) return reply.code(err.statusCode).send(body(err.statusCode, err.message));
     if (err.validation && (err as { validationContext?: string }).validationContext === 'params') {
       return reply.code(400).send(body(400, `${err.message}: ${QUEUE_NAME_RULE}`));
+    }
+    const unknown = unknownField(err.validation);
+    if (unknown) return reply.code(400).send(body(400, unknown));
+    if (err.statusCode === 415) {
+      return reply.code(415).send(body(415, `${err.message}: send the body as JSON with the header content-type: application/json`));
     }
     if (err.validation || (err.statusCode && err.statusCode < 500)) {
       const code = err.statusCode ?? 400;
@@ -214,7 +223,7 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
     },
   );
 
-  jobRoutes(app, { manager: opts.queueManager ?? null, store: opts.store }, errors);
+  jobRoutes(app, { manager: opts.queueManager ?? null, store: opts.store, cache }, errors);
 
   app.get(
     '/api/v1/nodes',
@@ -253,12 +262,27 @@ function checkResources(limits: readonly QueueLimit[], managed: readonly string[
   }
 }
 
+/** "body has the unknown field "weigth" (did you mean weight?); known fields: ..." for an
+ * additionalProperties refusal; undefined for other errors. */
+function unknownField(validation: unknown): string | undefined {
+  const first = (Array.isArray(validation) ? validation[0] : undefined) as
+    | { keyword?: string; instancePath?: string; params?: { additionalProperty?: string }; parentSchema?: { properties?: Record<string, unknown> } }
+    | undefined;
+  if (first?.keyword !== 'additionalProperties' || first.params?.additionalProperty === undefined) return undefined;
+  const key = first.params.additionalProperty;
+  const known = Object.keys(first.parentSchema?.properties ?? {});
+  const where = ['body', ...(first.instancePath ?? '').split('/').filter(Boolean)].join('/');
+  return `${where} has the unknown field "${key}"${didYouMean(key, known)}; known fields: ${known.join(', ')}; see ${OPENAPI_PATH} for the request schema`;
+}
+
 function body(statusCode: number, message: string): { statusCode: number; error: string; message: string } {
   const names: Record<number, string> = {
     400: 'Bad Request',
     401: 'Unauthorized',
     404: 'Not Found',
     409: 'Conflict',
+    413: 'Payload Too Large',
+    415: 'Unsupported Media Type',
     500: 'Internal Server Error',
     503: 'Service Unavailable',
   };

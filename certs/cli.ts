@@ -4,14 +4,33 @@
 import { join } from 'node:path';
 import { certInfo, CertError, DAY_MS, generateCa, generateServing } from './generate.js';
 import { FILES, readCa, writePair } from './files.js';
+import { FlagError, helpText, parseFlags, type CommandSpec } from '../cli/flags.js';
 
-export const CERTS_USAGE = `usage: sluice certs generate --out DIR --service NAME --namespace NS [--dns NAME]... [--ip IP]... [--days 365] [--ca-days 3650]
-
-Writes DIR/ca.crt, DIR/ca.key, DIR/tls.crt, DIR/tls.key (keys mode 0600). The serving
+export const CERTS_GENERATE: CommandSpec = {
+  usage: 'sluice certs generate --out DIR --service NAME --namespace NS [--dns NAME]... [--ip IP]... [--days N] [--ca-days N]',
+  about: `Writes DIR/ca.crt, DIR/ca.key, DIR/tls.crt, DIR/tls.key (keys mode 0600). The serving
 certificate names NAME, NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local and the extras.
-An existing CA in DIR is reused when it outlives the new serving certificate;
-otherwise a new CA is written (and the caBundle must be updated). Prints the caBundle (base64) for the webhook
-configurations and the scheduler's extender tlsConfig.
+An existing CA in DIR is reused when it outlives the new serving certificate; otherwise a new
+CA is written (and the caBundle must be updated). Prints the caBundle (base64) for the webhook
+configurations and the scheduler's extender tlsConfig.`,
+  flags: [
+    { name: 'out', value: 'DIR', help: 'folder for the PEM files (required)' },
+    { name: 'service', value: 'NAME', help: 'the Service the webhooks are reached through (required)' },
+    { name: 'namespace', value: 'NS', help: "the Service's namespace (required)" },
+    { name: 'dns', value: 'NAME[,NAME]', repeat: true, help: 'extra DNS names in the serving certificate; may be repeated' },
+    { name: 'ip', value: 'IP[,IP]', repeat: true, help: 'extra IP addresses in the serving certificate; may be repeated' },
+    { name: 'days', value: 'N', default: '365', help: 'days the serving certificate is valid' },
+    { name: 'ca-days', value: 'N', default: '3650', help: 'days a new CA is valid' },
+  ],
+};
+
+export const CERTS_USAGE = `usage: sluice certs generate --out DIR --service NAME --namespace NS [flags]
+
+commands:
+  generate   a CA and a serving certificate for the webhooks and the extender, as PEM files
+             (sluice certs generate --help for its flags)
+
+In a cluster, certs.selfProvision: true keeps them in a Secret and rotates them instead.
 `;
 
 export interface GenerateArgs {
@@ -25,25 +44,19 @@ export interface GenerateArgs {
 }
 
 export function parseGenerateArgs(argv: readonly string[]): GenerateArgs {
-  const a: GenerateArgs = { out: '', service: '', namespace: '', dns: [], ips: [], days: 365, caDays: 3650 };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const value = argv[i + 1];
-    if (value === undefined || value.startsWith('--')) throw new CertError(`flag ${flag} needs a value\n${CERTS_USAGE}`);
-    i++;
-    switch (flag) {
-      case '--out': a.out = value; break;
-      case '--service': a.service = value; break;
-      case '--namespace': a.namespace = value; break;
-      case '--dns': a.dns.push(...value.split(',').filter(Boolean)); break;
-      case '--ip': a.ips.push(...value.split(',').filter(Boolean)); break;
-      case '--days': a.days = positive(flag, value); break;
-      case '--ca-days': a.caDays = positive(flag, value); break;
-      default: throw new CertError(`unknown flag ${flag}\n${CERTS_USAGE}`);
-    }
-  }
+  const f = parseFlags(argv, CERTS_GENERATE);
+  const list = (name: string): string[] => f.all(name).flatMap((v) => v.split(',').filter(Boolean));
+  const a: GenerateArgs = {
+    out: f.get('out') ?? '',
+    service: f.get('service') ?? '',
+    namespace: f.get('namespace') ?? '',
+    dns: list('dns'),
+    ips: list('ip'),
+    days: f.has('days') ? positive('--days', f.get('days')!) : 365,
+    caDays: f.has('ca-days') ? positive('--ca-days', f.get('ca-days')!) : 3650,
+  };
   for (const [k, v] of [['--out', a.out], ['--service', a.service], ['--namespace', a.namespace]] as const) {
-    if (!v) throw new CertError(`${k} is required\n${CERTS_USAGE}`);
+    if (!v) throw new FlagError(`${k} is required; see sluice certs generate --help`);
   }
   return a;
 }
@@ -89,8 +102,13 @@ export function runGenerate(a: GenerateArgs, now = new Date()): GenerateResult {
 export function certsCommand(argv: readonly string[], out: NodeJS.WritableStream = process.stdout): number {
   const [sub, ...rest] = argv;
   if (sub !== 'generate') {
-    out.write(CERTS_USAGE);
-    return sub === undefined || sub === 'help' || sub === '--help' ? 0 : 2;
+    const help = sub === undefined || sub === 'help' || sub === '--help' || sub === '-h';
+    (help ? out : process.stderr).write(help ? CERTS_USAGE : `sluice certs: unknown command "${sub}"\n${CERTS_USAGE}`);
+    return help ? 0 : 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    out.write(helpText(CERTS_GENERATE));
+    return 0;
   }
   const r = runGenerate(parseGenerateArgs(rest));
   if (r.caReplaced) {

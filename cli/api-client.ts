@@ -59,8 +59,15 @@ async function kubeconfigToken(env: NodeJS.ProcessEnv): Promise<string> {
     return '';
   }
   if (!kc.getCurrentUser()) return '';
-  // node-fetch's Headers (client-node's own), not the global one.
-  const opts = (await kc.applyToFetchOptions({})) as { headers?: { get?: (name: string) => string | null } & Record<string, unknown> };
+  // node-fetch's Headers (client-node's own), not the global one. With no kubeconfig at all,
+  // loadFromDefault invents a context at http://localhost:8080 whose agent client-node refuses
+  // to build: that is "no token", not a crash.
+  let opts: { headers?: { get?: (name: string) => string | null } & Record<string, unknown> };
+  try {
+    opts = (await kc.applyToFetchOptions({})) as typeof opts;
+  } catch {
+    return '';
+  }
   const h = typeof opts.headers?.get === 'function' ? opts.headers.get('authorization') : (opts.headers?.Authorization as string | undefined);
   return /^Bearer\s+(\S+)$/i.exec(h ?? '')?.[1] ?? '';
 }

@@ -3,17 +3,42 @@
 import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
 import { call, CliError, connect, get, type Connection, type ConnectionFlags } from './api-client.js';
+import { helpText, parseFlags, type CommandSpec, type FlagSpec } from './flags.js';
 import { age, dash, eta, table } from './format.js';
 
-export const CLI_USAGE = `usage:
-  sluice get queues [-o wide|json|yaml]
-  sluice get jobs [-q QUEUE] [-o wide|json|yaml]
-  sluice get nodes [-o wide|json|yaml]
-  sluice describe job NAMESPACE/NAME
-  sluice apply -f FILE            create or replace the queues of FILE ({queues: [...]})
-flags: --server URL (SLUICE_API_URL), --token TOKEN (SLUICE_API_TOKEN; else the kubeconfig
-  current context's token), --certificate-authority FILE (SLUICE_API_CA), --insecure-skip-tls-verify
-`;
+const CONNECTION_FLAGS: FlagSpec[] = [
+  { name: 'server', short: 's', value: 'URL', default: '$SLUICE_API_URL', help: "sluice's API listener, e.g. https://localhost:9443" },
+  { name: 'token', value: 'TOKEN', default: "$SLUICE_API_TOKEN, else the kubeconfig current context's token", help: 'bearer token for the admin API' },
+  { name: 'certificate-authority', value: 'FILE', default: '$SLUICE_API_CA, else the system CAs', help: "PEM file of the CA that signed sluice's serving certificate" },
+  { name: 'insecure-skip-tls-verify', help: "do not check sluice's serving certificate (testing only)" },
+];
+const OUTPUT: FlagSpec = { name: 'output', short: 'o', value: 'wide|json|yaml', default: 'a table', help: 'output format' };
+const FOOTER = 'Also installed as the kubectl plugin kubectl-sluice: kubectl sluice get queues.';
+
+export const CLI_SPECS: Record<'get' | 'describe' | 'apply', CommandSpec> = {
+  get: {
+    usage: 'sluice get queues|jobs|nodes [-q QUEUE] [-o wide|json|yaml] [flags]',
+    about: `Lists from the admin API as kubectl-style tables:
+  queues   each queue's weight, GPUs used against its guarantee and best-effort cap, jobs waiting
+  jobs     waiting jobs in release order with the reason each waits, then running ones
+  nodes    the GPU inventory per node: total, used, free, health`,
+    flags: [OUTPUT, { name: 'queue', short: 'q', value: 'QUEUE', default: 'every queue', help: 'get jobs: only this queue' }, ...CONNECTION_FLAGS],
+    footer: FOOTER,
+  },
+  describe: {
+    usage: 'sluice describe job NAMESPACE/NAME [-o json|yaml] [flags]',
+    about: `One job: queue, QoS, GPUs, state, why it waits, its pods. NAME is the job (the pods' label
+sluice.io/job, else pod-<pod name>) or the name of one of its pods.`,
+    flags: [OUTPUT, ...CONNECTION_FLAGS],
+    footer: FOOTER,
+  },
+  apply: {
+    usage: 'sluice apply -f FILE [flags]',
+    about: 'Creates or replaces every queue listed in FILE, a YAML or JSON file: {queues: [{name, cohort, weight, limits}]} or a list.',
+    flags: [{ name: 'filename', short: 'f', value: 'FILE', help: 'the queue file (required)' }, ...CONNECTION_FLAGS],
+    footer: FOOTER,
+  },
+};
 
 interface Limit { resource: string; model: string; guaranteed: number; bestEffortCap: number; perJobMax: number }
 interface Queue { name: string; parent: string | null; cohort: string | null; open: boolean; weight: number; limits: Limit[] }
@@ -24,14 +49,14 @@ interface NodeRow { name: string; resource: string; model: string; memoryMiB: nu
 /** Shared GPUs of a node, one "GPU <index> <used>/<total>Mi <cores>% <slots>/<slots>" each. */
 const sharedGpus = (n: NodeRow): string =>
   n.gpus ? n.gpus.map((g) => `${g.index}:${g.usedMemoryMiB}/${g.memoryMiB}Mi,${g.usedCores}/${g.cores}c,${g.usedSlots}/${g.slots}`).join(' ') || 'none' : '-';
-export interface WaitingJob { position: number; namespace: string; name: string; user: string; qos: string; gpus: number; resource: string; model: string; gangSize: number; podsSeen: number; waitingFor: string; reason: string; submittedAt: string; estimatedStartTime?: string | null }
+export interface WaitingJob { position: number; namespace: string; name: string; user: string; qos: string; gpus: number; resource: string; model: string; gangSize: number; podsSeen: number; waitingFor: string; reason: string; submittedAt: string | null; estimatedStartTime?: string | null }
 export interface RunningJob { namespace: string; name: string; user: string; qos: string; gpus: number; resource: string; releasedAt: string }
 export interface QueueJobs { queue: string; waiting: WaitingJob[]; running: RunningJob[] }
 export interface JobDetail {
   namespace: string; name: string; queue: string; qos: string; user: string; resource: string; model: string; gangSize: number; gpus: number;
   state: string; reason: string; submittedAt: string | null; releasedAt: string | null; finishedAt: string | null; position: number | null;
   estimatedStartTime?: string | null; estimatedStart?: { earliest: string | null; latest: string | null; unknownReason: string | null; basis: { summary: string } } | null;
-  pods: Array<{ name: string; phase: string; node: string | null; gated: boolean }>;
+  pods: Array<{ name: string; node: string | null; gated: boolean; terminal: boolean }>;
 }
 
 type Output = 'table' | 'wide' | 'json' | 'yaml';
@@ -43,39 +68,20 @@ interface Parsed extends ConnectionFlags {
   file?: string;
 }
 
-function parse(argv: readonly string[]): Parsed {
-  const p: Parsed = { positional: [], output: 'table' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v === '') throw new CliError(`flag ${flag} needs a value; see sluice get --help`);
-      return v;
-    };
-    switch (flag) {
-      case '-o':
-      case '--output': {
-        const o = value();
-        if (!['wide', 'json', 'yaml'].includes(o)) throw new CliError(`output format "${o}" is not one of wide, json, yaml`);
-        p.output = o as Output;
-        break;
-      }
-      case '-q':
-      case '--queue': p.queue = value(); break;
-      case '-f':
-      case '--filename': p.file = value(); break;
-      case '--server':
-      case '-s': p.server = value(); break;
-      case '--token': p.token = value(); break;
-      case '--certificate-authority': p.certificateAuthority = value(); break;
-      case '--insecure-skip-tls-verify': p.insecure = true; break;
-      default:
-        if (a.startsWith('-')) throw new CliError(`unknown flag ${a}; see sluice help`);
-        p.positional.push(a);
-    }
-  }
-  return p;
+function parse(verb: keyof typeof CLI_SPECS, argv: readonly string[]): Parsed {
+  const f = parseFlags(argv, CLI_SPECS[verb], { positional: true });
+  const o = f.get('output');
+  if (o !== undefined && !['wide', 'json', 'yaml'].includes(o)) throw new CliError(`output format "${o}" is not one of wide, json, yaml`);
+  return {
+    positional: f.positional,
+    output: (o ?? 'table') as Output,
+    queue: f.get('queue'),
+    file: f.get('filename'),
+    server: f.get('server'),
+    token: f.get('token'),
+    certificateAuthority: f.get('certificate-authority'),
+    insecure: f.has('insecure-skip-tls-verify'),
+  };
 }
 
 const enc = (s: string): string => encodeURIComponent(s);
@@ -203,7 +209,7 @@ async function describeJob(conn: Connection, p: Parsed, out: NodeJS.WritableStre
     field('Finished', dash(j.finishedAt)) +
     'Pods:\n';
   text += j.pods.length
-    ? table(['NAME', 'PHASE', 'NODE', 'GATED'], j.pods.map((pod) => [pod.name, pod.phase, dash(pod.node), pod.gated ? 'yes' : 'no'])).replace(/^/gm, '  ')
+    ? table(['NAME', 'NODE', 'GATED', 'FINISHED'], j.pods.map((pod) => [pod.name, dash(pod.node), pod.gated ? 'yes' : 'no', pod.terminal ? 'yes' : 'no'])).replace(/^/gm, '  ')
     : '  <none>\n';
   emit(out, p.output === 'table' || p.output === 'wide' ? 'table' : p.output, j, () => text);
 }
@@ -232,20 +238,23 @@ async function apply(conn: Connection, p: Parsed, out: NodeJS.WritableStream): P
 
 /** Runs one CLI command; argv starts with get, describe or apply. */
 export async function cliCommand(argv: readonly string[], out: NodeJS.WritableStream = process.stdout, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const verb = argv[0] as keyof typeof CLI_SPECS;
+  if (!(verb in CLI_SPECS)) throw new CliError(`unknown command "${argv[0] ?? ''}"; use get, describe or apply`);
   if (argv.includes('--help') || argv.includes('-h')) {
-    out.write(CLI_USAGE);
+    out.write(helpText(CLI_SPECS[verb]));
     return 0;
   }
-  const p = parse(argv);
-  const [verb, what] = p.positional;
+  const p = parse(verb, argv.slice(1));
+  const what = p.positional[0];
+  p.positional.unshift(verb);
   const run =
     verb === 'get' && (what === 'queues' || what === 'queue') ? getQueues
     : verb === 'get' && (what === 'jobs' || what === 'job') ? getJobs
     : verb === 'get' && (what === 'nodes' || what === 'node') ? getNodes
     : verb === 'describe' && what === 'job' ? describeJob
-    : verb === 'apply' ? apply
+    : verb === 'apply' && what === undefined ? apply
     : null;
-  if (!run) throw new CliError(`unknown command "${p.positional.join(' ')}"\n${CLI_USAGE}`);
+  if (!run) throw new CliError(`unknown command "${p.positional.join(' ')}"; see sluice ${verb} --help\n\n${helpText(CLI_SPECS[verb])}`);
   await run(await connect(p, env), p, out);
   return 0;
 }

@@ -23,6 +23,9 @@ export interface LeaderElectionOptions {
 
 export interface Leadership {
   isLeader(): boolean;
+  /** Why this replica cannot take part in the election (the apiserver refuses the Lease:
+   * namespace missing, RBAC), or null while the Lease can be read and written. */
+  leaseProblem?(): string | null;
   /** Calls `fn(true)` on becoming leader and `fn(false)` on losing it (at once if leading now). */
   subscribe(fn: (leading: boolean) => void): void;
 }
@@ -32,6 +35,24 @@ export const SOLE_LEADER: Leadership = {
   isLeader: () => true,
   subscribe: (fn) => fn(true),
 };
+
+/** Lease failures are logged at warn at most this often (the same failure repeats every retry period). */
+export const LEASE_WARN_INTERVAL_MS = 60_000;
+
+/** The apiserver's own reason for refusing a call (client-node ApiException: code + Status body). */
+export function apiReason(e: unknown): string {
+  const code = statusOf(e);
+  let message = '';
+  const body = (e as { body?: unknown }).body;
+  try {
+    const parsed = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: unknown } | undefined;
+    if (typeof parsed?.message === 'string') message = parsed.message;
+  } catch {
+    // not JSON: fall back to the error's own message
+  }
+  if (!message) message = (e as Error).message?.split('\n')[0] ?? String(e);
+  return code ? `HTTP ${code}: ${message}` : message;
+}
 
 const statusOf = (e: unknown): number | undefined => {
   const c = (e as { code?: unknown }).code;
@@ -49,6 +70,10 @@ export class LeaderElector implements Leadership {
   private ticking: Promise<void> | null = null;
   private readonly now: () => number;
   private readonly listeners: Array<(leading: boolean) => void> = [];
+  /** The last failure to read or write the Lease, until a call succeeds again. */
+  private failure: string | null = null;
+  private lastWarnMs = -Infinity;
+  private readonly problemListeners: Array<(problem: boolean) => void> = [];
 
   constructor(
     kc: KubeConfig,
@@ -60,6 +85,15 @@ export class LeaderElector implements Leadership {
 
   isLeader(): boolean {
     return this.leading;
+  }
+
+  /** Calls fn(true) when Lease calls start failing, fn(false) when they work again (metrics). */
+  onLeaseProblem(fn: (problem: boolean) => void): void {
+    this.problemListeners.push(fn);
+  }
+
+  leaseProblem(): string | null {
+    return this.failure === null ? null : `cannot take part in leader election: the Lease ${this.opts.namespace}/${this.opts.name} cannot be read or written (${this.failure}); check that the namespace exists and that sluice's RBAC allows leases get/create/update there`;
   }
 
   subscribe(fn: (leading: boolean) => void): void {
@@ -90,6 +124,12 @@ export class LeaderElector implements Leadership {
       const ok = await this.tryAcquireOrRenew();
       // stop() came while the call was out: it gives the Lease up; the answer changes nothing.
       if (this.stopped) return;
+      if (this.failure !== null) {
+        this.opts.log.info({ lease: `${this.opts.namespace}/${this.opts.name}`, was: this.failure }, 'the Lease is reachable again');
+        this.failure = null;
+        this.lastWarnMs = -Infinity;
+        for (const fn of this.problemListeners) fn(false);
+      }
       if (ok) {
         this.lastRenewMs = this.now();
         this.setLeading(true);
@@ -100,15 +140,30 @@ export class LeaderElector implements Leadership {
       if (this.stopped) return;
       if (this.leading && this.now() - this.lastRenewMs > this.opts.renewDeadlineMs) {
         this.setLeading(false, `could not renew the Lease for ${this.opts.renewDeadlineMs} ms (${(e as Error).message})`);
-      } else if (!this.leading) {
-        this.opts.log.debug({ err: (e as Error).message }, 'Lease not acquired');
       }
+      this.leaseFailed(e);
     }
     // A leader that missed its deadline while the call hung steps down here too.
     if (this.leading && this.now() - this.lastRenewMs > this.opts.renewDeadlineMs) {
       this.setLeading(false, 'the Lease renewal took longer than the renew deadline');
     }
     this.schedule();
+  }
+
+  /** Records a failed Lease call; a warning with the apiserver's reason when the reason is new
+   * or LEASE_WARN_INTERVAL_MS has passed (it repeats every retry period otherwise). */
+  private leaseFailed(e: unknown): void {
+    const reason = apiReason(e);
+    const now = this.now();
+    if (reason !== this.failure || now - this.lastWarnMs >= LEASE_WARN_INTERVAL_MS) {
+      this.lastWarnMs = now;
+      this.opts.log.warn(
+        { lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity, reason },
+        `could not take or renew the leader Lease (${reason}): while no replica can, the extender refuses every pod and no queued job is released`,
+      );
+    }
+    if (this.failure === null) for (const fn of this.problemListeners) fn(true);
+    this.failure = reason;
   }
 
   private setLeading(leading: boolean, why?: string): void {

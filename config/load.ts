@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 import AjvModule from 'ajv';
 import yaml from 'js-yaml';
+import { didYouMean } from './closest.js';
+import { KEY_DESCRIPTIONS } from './descriptions.js';
 import { configSchema, type SluiceConfig } from './schema.js';
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on .default.
@@ -13,11 +15,26 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-interface LeafKey {
+export interface LeafKey {
   path: string[];
   type: string;
   env: string;
   flag: string;
+  /** The default as YAML would write it inline (JSON). */
+  default: string;
+  /** One line of meaning: the schema's description, else config/descriptions.ts; '' when neither. */
+  description: string;
+  /** Allowed values (enums) and bounds, as a person reads them; '' when none. */
+  allowed: string;
+}
+
+function allowedOf(sub: Record<string, unknown>): string {
+  const items = (sub.items ?? {}) as Record<string, unknown>;
+  const e = (sub.enum ?? items.enum) as unknown[] | undefined;
+  if (e) return `one of ${e.join(', ')}`;
+  if (sub.minimum !== undefined && sub.maximum !== undefined) return `${String(sub.minimum)} to ${String(sub.maximum)}`;
+  if (sub.pattern !== undefined) return `matches ${String(sub.pattern)}`;
+  return '';
 }
 
 const words = (s: string): string[] => s.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(' ');
@@ -37,6 +54,9 @@ function leafKeys(schema: Record<string, unknown>, prefix: string[] = []): LeafK
       type: String(sub.type),
       env: 'SLUICE_' + w.join('_').toUpperCase(),
       flag: '--' + w.join('-'),
+      default: JSON.stringify(sub.default),
+      description: typeof sub.description === 'string' ? sub.description : (KEY_DESCRIPTIONS[path.join('.')] ?? ''),
+      allowed: allowedOf(sub),
     });
   }
   return out;
@@ -59,6 +79,13 @@ function parseScalar(key: LeafKey, raw: string): unknown {
   return raw; // ajv coerces numbers and booleans and reports a clear error when it cannot
 }
 
+/** The keys the schema allows at a dotted path ('' = the top level). */
+function keysAt(where: string): string[] {
+  let node = configSchema as unknown as { properties?: Record<string, unknown> };
+  for (const part of where.split('.').filter(Boolean)) node = (node.properties?.[part] ?? {}) as typeof node;
+  return Object.keys(node.properties ?? {});
+}
+
 export interface LoadOptions {
   /** Command-line arguments after the subcommand, e.g. ['--config', 'x.yaml', '--http-port', '0']. */
   argv?: string[];
@@ -78,11 +105,15 @@ export function loadConfig(opts: LoadOptions = {}): SluiceConfig {
     const arg = argv[i]!;
     if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}"; flags look like --http-port 8080`);
     const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (name !== '--config' && !CONFIG_KEYS.some((k) => k.flag === name)) {
+      throw new ConfigError(`unknown flag ${name}${didYouMean(name, ['--config', ...CONFIG_KEYS.map((k) => k.flag)])}; sluice serve --help lists every flag`);
+    }
     if (eq > 0) {
       flags.set(arg.slice(0, eq), arg.slice(eq + 1));
     } else {
       const value = argv[i + 1];
-      if (value === undefined || value.startsWith('--')) throw new ConfigError(`flag ${arg} needs a value`);
+      if (value === undefined || value.startsWith('--')) throw new ConfigError(`flag ${arg} needs a value; sluice serve --help lists every flag with its default`);
       flags.set(arg, value);
       i++;
     }
@@ -119,7 +150,7 @@ export function loadConfig(opts: LoadOptions = {}): SluiceConfig {
   }
   for (const [flag, value] of flags) {
     const key = CONFIG_KEYS.find((k) => k.flag === flag);
-    if (!key) throw new ConfigError(`unknown flag ${flag}; known flags: --config, ${CONFIG_KEYS.map((k) => k.flag).join(', ')}`);
+    if (!key) throw new ConfigError(`unknown flag ${flag}${didYouMean(flag, ['--config', ...CONFIG_KEYS.map((k) => k.flag)])}; sluice serve --help lists every flag`);
     setPath(raw, key.path, parseScalar(key, value));
   }
 
@@ -128,7 +159,7 @@ export function loadConfig(opts: LoadOptions = {}): SluiceConfig {
   if (!validate(raw)) {
     const err = validate.errors?.[0];
     const where = (err?.instancePath ?? '').split('/').filter(Boolean).join('.');
-    const extra = err?.keyword === 'additionalProperties' ? ` "${String(err.params.additionalProperty)}"` : '';
+    const extra = err?.keyword === 'additionalProperties' ? ` "${String(err.params.additionalProperty)}"${didYouMean(String(err.params.additionalProperty), keysAt(where))}` : '';
     const allowed = err?.keyword === 'enum' ? ` (${(err.params.allowedValues as string[]).join(', ')})` : '';
     throw new ConfigError(`invalid config key ${where || '(root)'}${extra}: ${err?.message ?? 'invalid'}${allowed}`);
   }

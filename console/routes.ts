@@ -183,7 +183,7 @@ export async function consoleRoutes(app: FastifyInstance, opts: ConsoleOptions):
         const running = p.running.filter((j) => seen.has(j.namespace));
         return { ...p, waiting, running };
       });
-      jobRoutes(sub, { manager: opts.manager, store: opts.store }, errors);
+      jobRoutes(sub, { manager: opts.manager, store: opts.store, cache: opts.cache }, errors);
     },
     { prefix: '/ui' },
   );

@@ -240,6 +240,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly leaseError = new Gauge({
+    name: 'sluice_lease_error',
+    help: '1 while this replica cannot read or write the leader Lease (namespace missing, RBAC; /readyz and the log say why), else 0. sum(sluice_leader) == 0 means no replica leads.',
+    registers: [this.registry],
+  });
+
   // ---- preemption (scheduler/ preempt verb) ----
   readonly preemptions = new Counter({
     name: 'sluice_preemptions_total',

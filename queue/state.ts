@@ -8,7 +8,7 @@ import type { QueueSpec } from '../store/queue-directory.js';
 import { LABEL_QUEUE, LABEL_USER } from '../webhooks/labels.js';
 import { CapacityModel, type CapacityNode } from './capacity.js';
 import { QuotaLedger } from './quota.js';
-import { gangSizeOf, isGated, isQueued, jobKey, jobOf, qosOf, unitPod, waitingUnits, type Unit } from './units.js';
+import { gangSizeOf, isGated, isQueued, jobOf, qosOf, unitPod, waitingUnits, type Unit } from './units.js';
 
 export interface JobView {
   key: string;

@@ -152,7 +152,11 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   ops.get('/readyz', async (_req, reply) => {
     const why = parts.notReady();
     if (why) return reply.code(503).send({ status: 'not ready', reason: why });
-    return { status: 'ready' };
+    // Leadership does not decide readiness (followers serve the webhooks and the API), but a
+    // replica that cannot reach the Lease says so here: when every replica does, none leads.
+    const leader = parts.leadership ? parts.leadership.isLeader() : true;
+    const lease = parts.leadership?.leaseProblem?.() ?? null;
+    return lease ? { status: 'ready', leader, lease } : { status: 'ready', leader };
   });
   ops.get('/metrics', async (_req, reply) => {
     reply.header('content-type', metrics.registry.contentType);

@@ -157,6 +157,13 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
   };
   // Postgres down must not stop sluice: the store migrates in the background and the
   // webhooks answer from the queue cache meanwhile. store.url '' = no store at all.
+  if (config.store.url && config.clusterSnapshot) {
+    // A try-out with a snapshot still writes to Postgres: say where, and how not to.
+    log.warn(
+      { store: redactUrl(config.store.url), schema: config.store.schema },
+      `snapshot mode keeps queues and job records in Postgres at ${redactUrl(config.store.url)}, schema "${config.store.schema}" (created if missing); --store-url '' runs without a store`,
+    );
+  }
   const store = config.store.url
     ? new Store({
         url: config.store.url,
@@ -187,6 +194,8 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
     : null;
   const leadership = elector ?? SOLE_LEADER;
   leadership.subscribe((leading) => metrics.leader.set(leading ? 1 : 0));
+  metrics.leaseError.set(0);
+  elector?.onLeaseProblem((problem) => metrics.leaseError.set(problem ? 1 : 0));
   const label = liveKc && self.name ? new LeaderLabel(liveKc, self, log) : null;
   if (label) leadership.subscribe((leading) => void label.set(leading));
   const queue = config.queue.enabled ? await startQueueManager(config, { cache, store, kc: liveKc, log, metrics, leadership }) : null;
@@ -266,6 +275,17 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
       await store?.close(); // after the webhooks stop: flushes the audit buffer
     },
   };
+}
+
+/** A Postgres URL without its password, for logs. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.href;
+  } catch {
+    return '(not a URL)';
+  }
 }
 
 /** How long a shutdown waits for the leader label's removal. */

@@ -35,6 +35,7 @@ import { StandInApiserver } from '../apiserver/standin.js';
 import { Client, procSample, RssWatch, startChild, stop, type Started } from '../latency/driver.js';
 import { feasibleNodesToFind, gpuPod, syntheticCluster } from '../latency/synthetic.js';
 import { creating, livePod, running } from './shapes.js';
+import { parseOrExit, type CommandSpec } from '../../cli/flags.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const log = (s: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
@@ -54,11 +55,30 @@ interface Args {
   only: string | null;
 }
 
+export const CLUSTER_PATH: CommandSpec = {
+  usage: 'npm run bench:path -- [flags]   (node --max-old-space-size=12000 dist/bench/cluster/main.js)',
+  about: `What sluice costs where a real kube-scheduler uses it, without a cluster: sluice (production
+build) against an in-process stand-in apiserver, with live informers, leader election and the
+queue manager; the driver acts as kube-scheduler and the kubelets. Then a memory phase.
+Writes bench/results/cluster-path-<date>.{json,md}.`,
+  flags: [
+    { name: 'nodes', value: 'N', default: '1000', help: 'schedule phase: nodes' },
+    { name: 'pods', value: 'N', default: '2000', help: 'schedule phase: pods' },
+    { name: 'rounds', value: 'N', default: '2', help: 'schedule rounds per target (alternating)' },
+    { name: 'filter-best', value: 'K', default: '1', help: "sluice's scheduler.filterBest (1 as the manifests ship it)" },
+    { name: 'mem-nodes', value: 'N', default: '5000', help: 'memory phase: nodes' },
+    { name: 'mem-pods', value: 'N', default: '100000', help: 'memory phase: pods (0 skips the phase)' },
+    { name: 'dist', value: 'DIR', default: "this repo's dist", help: 'the sluice build to run (an older build gives before/after figures)' },
+    { name: 'profile', value: 'DIR', help: 'run sluice under node --cpu-prof (schedule phase)' },
+    { name: 'out', value: 'DIR', default: 'bench/results', help: 'results folder' },
+    { name: 'tag', value: 'NAME', help: 'suffix of the results file' },
+    { name: 'only', value: 'sluice|baseline', help: 'run one target only' },
+  ],
+};
+
 function parseArgs(argv: readonly string[]): Args {
-  const get = (n: string): string | undefined => {
-    const i = argv.indexOf(`--${n}`);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const f = parseOrExit(argv, CLUSTER_PATH, 'bench:path');
+  const get = (n: string): string | undefined => f.get(n);
   return {
     nodes: Number(get('nodes') ?? 1000),
     pods: Number(get('pods') ?? 2000),

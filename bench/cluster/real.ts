@@ -28,6 +28,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { ApiError, ApiTransport } from '../../cluster/api-transport.js';
 import { ListWatch } from '../../cluster/list-watch.js';
 import { procSample, startChild, stop, type Started } from '../latency/driver.js';
+import { parseOrExit, type CommandSpec } from '../../cli/flags.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const log = (s: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
@@ -52,11 +53,30 @@ interface Args {
   kubeconfig: string;
 }
 
+export const REAL_CLUSTER: CommandSpec = {
+  usage: 'KUBECONFIG=... KUBE_SCHEDULER=/path/to/kube-scheduler npm run bench:cluster -- [flags]',
+  about: `A real kube-scheduler against a real cluster, three variants in one run: no extender, the
+no-op extender and sluice as filter+prioritize+bind extender; pods/s of each and the extenders'
+CPU per scheduled pod. Creates fake nodes and a namespace in the cluster and removes them.`,
+  flags: [
+    { name: 'nodes', value: 'N', default: '1000', help: 'fake nodes to create (8 GPUs each)' },
+    { name: 'pods', value: 'N', default: '2000', help: 'one-GPU pods per variant' },
+    { name: 'rounds', value: 'N', default: '1', help: 'rounds of the variants' },
+    { name: 'filter-best', value: 'K', default: '1', help: "sluice's scheduler.filterBest" },
+    { name: 'variants', value: 'a,b', default: 'none,noop,sluice', help: 'which variants to run' },
+    { name: 'profile', value: 'DIR', help: 'run sluice under node --cpu-prof' },
+    { name: 'out', value: 'DIR', default: 'bench/results', help: 'results folder' },
+  ],
+  footer: `environment:
+  KUBECONFIG             the cluster to run against (required)
+  KUBE_SCHEDULER         a kube-scheduler binary of the cluster's minor version (required)
+  KUBE_SCHEDULER_ARGS    extra kube-scheduler flags
+  SLUICE_BENCH_CONFIG    a sluice config file to use instead of the generated one`,
+};
+
 function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Args {
-  const get = (n: string): string | undefined => {
-    const i = argv.indexOf(`--${n}`);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const f = parseOrExit(argv, REAL_CLUSTER, 'bench:cluster');
+  const get = (n: string): string | undefined => f.get(n);
   const kubeconfig = (env.KUBECONFIG ?? '').split(':')[0] ?? '';
   if (!kubeconfig || !existsSync(kubeconfig)) throw new Error('bench:cluster needs KUBECONFIG naming the kubeconfig of the cluster to run against (it creates fake nodes and pods there; see README "Performance")');
   const scheduler = env.KUBE_SCHEDULER ?? '';

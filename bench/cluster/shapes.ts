@@ -10,7 +10,6 @@ const ts = (ms: number): string => new Date(ms).toISOString().replace(/\.\d+Z$/,
 
 /** The pod as its controller creates it and the apiserver stores it (not yet scheduled unless nodeName is set). */
 export function livePod(p: V1Pod, i: number, created = Date.UTC(2026, 10, 29, 12)): V1Pod {
-  const name = p.metadata!.name!;
   const c = p.spec!.containers[0]!;
   const owner = `job-${Math.floor(i / 8)}`;
   return {

@@ -19,6 +19,7 @@ import { Client, closedLoop, procSample, RssWatch, startChild, stats, stop, type
 import { markdown, svg, type BenchResult, type PhaseResult, type TargetRun } from './report.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import { freeGpuCount, gpuPod, nodeNamesForCycle, pendingPods, syntheticCluster } from './synthetic.js';
+import { parseOrExit, type CommandSpec } from '../../cli/flags.js';
 
 interface Args {
   sizes: number[];
@@ -33,11 +34,25 @@ interface Args {
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 
+export const LATENCY: CommandSpec = {
+  usage: 'npm run bench   (latency, then the cluster path; alone: node dist/bench/latency/main.js [flags])',
+  about: `Latency and throughput of sluice's production build serving a synthetic cluster snapshot,
+driven as kube-scheduler drives an extender, against a minimal fastify baseline in the same run.
+Writes bench/results/<date>.{json,md,svg}.`,
+  flags: [
+    { name: 'sizes', value: 'N,N', default: '100,1000,5000', help: 'cluster sizes (nodes); pods placed = nodes x --pods-per-node' },
+    { name: 'pods-per-node', value: 'N', default: '20', help: 'pods per node (5,000 nodes -> 100,000 pods)' },
+    { name: 'seconds', value: 'N', default: '5', help: 'time limit of each measured phase' },
+    { name: 'out', value: 'DIR', default: 'bench/results', help: 'results folder' },
+    { name: 'profile', value: 'DIR', help: 'run sluice under node --cpu-prof, profiles into DIR' },
+    { name: 'only', value: 'sluice|baseline', help: 'run one target only (profiling)' },
+    { name: 'phases', value: 'a,b', default: 'cycle,admission,bind-cycle', help: 'run only these phases (profiling)' },
+  ],
+};
+
 function parseArgs(argv: readonly string[]): Args {
-  const get = (n: string): string | undefined => {
-    const i = argv.indexOf(`--${n}`);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const f = parseOrExit(argv, LATENCY, 'bench:latency');
+  const get = (n: string): string | undefined => f.get(n);
   return {
     sizes: (get('sizes') ?? '100,1000,5000').split(',').map(Number),
     podsPerNode: Number(get('pods-per-node') ?? 20),

@@ -21,6 +21,19 @@ import { serve } from '../../server/run.js';
 import { Store } from '../../store/store.js';
 import type { QueueSpec } from '../../store/queue-directory.js';
 import { StandInApiserver } from '../apiserver/standin.js';
+import { parseOrExit } from '../../cli/flags.js';
+
+parseOrExit(process.argv.slice(2), {
+  usage: 'npm run bench:queue   (node dist/bench/queue/main.js)',
+  about: `The queue manager's costs: gate-removal latency after a pod finishes (stand-in apiserver, real
+Redis and Postgres) and the cost of one evaluation at 1,000 and 10,000 waiting pods.
+Writes bench/results/queue-<date>.json and prints Markdown tables.`,
+  flags: [],
+  footer: `environment:
+  BENCH_QUEUE_WAITING    jobs waiting during the latency rounds (default: 300)
+  BENCH_QUEUE_ROUNDS     latency rounds (default: 100)
+  DATABASE_URL           Postgres (default: postgres://postgres@127.0.0.1:5432/test)`,
+}, 'bench:queue');
 
 const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const GPU = 'nvidia.com/gpu';

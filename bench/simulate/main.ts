@@ -1,29 +1,7 @@
 // `npm run simulate`: replays a GPU pod trace through sluice's placement policy and the
 // reference policies (FGD as its authors' artifact runs it, best-fit, ...) on one cluster,
 // all in the same run, and writes bench/results/simulate-<date>.{json,md,svg}. Progress
-// goes to stderr.
-//
-//   --data DIR        trace folder (default ../shared/data/openb from the repo root)
-//   --nodes FILE      node list CSV (sn,cpu_milli,memory_mib,gpu,model); default
-//                     DIR/openb_node_list_gpu_node.csv, the FGD paper's cluster
-//   --all-nodes       DIR/openb_node_list_all_node.csv instead (GPU and CPU-only nodes)
-//   --pods F[,F]      pod list CSVs (cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec]),
-//                     each replayed as its own list
-//   --lists a,b       pod lists DIR/openb_pod_list_<name>.csv (default: the four lists
-//                     the paper published figures for, else every such file in DIR)
-//   --seeds N         seeds per policy and pod list (default 10)
-//   --policies a,b    policies (default: fragmentation, fgd; also best-fit, binpack, spread, random)
-//   --workers N       worker threads (default: number of CPUs, at most 4)
-//   --out DIR         results folder (default bench/results)
-//   --extender-scores [W,W]  rank nodes as kube-scheduler does with the extender at these
-//                     weights (default 1,5,10): its LeastAllocated and BalancedAllocation
-//                     scores plus the policy's 0..10 x 10 x W (simulate-<date>-extender-scores.*)
-//   --filter-best K[,K]  with --extender-scores: the extender's filter answers only the K
-//                     nodes each policy ranks best (sluice's scheduler.filterBest), for
-//                     every policy alike (fgd too); kube-scheduler scores those alone
-//                     (simulate-<date>-filter-best.*)
-//   --quick           one seed, default list, a quarter of the nodes, in-process; checks
-//                     invariants only (what CI runs; see test/bench/simulate-quick.test.ts)
+// goes to stderr. Flags: SIMULATE (below), or `npm run simulate -- --help`.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -33,6 +11,7 @@ import { SIM_POLICIES, simulate, type SimPolicyName, type SimResult } from './en
 import { aggregate, asciiCurves, comparison, markdown, svg, type Curve } from './report.js';
 import { ALL_NODE_LIST, GPU_NODE_LIST, SHARED_LISTS, loadNodes, loadPods, podListName, podListsIn, type PodListSource } from './trace.js';
 import type { SimJob } from './worker.js';
+import { FlagError, helpText, parseFlags, type CommandSpec } from '../../cli/flags.js';
 
 export const DEFAULT_POLICIES: readonly SimPolicyName[] = ['fragmentation', 'fgd'];
 export const DEFAULT_EXTENDER_WEIGHTS = [1, 5, 10];
@@ -52,53 +31,72 @@ export interface SimulateArgs {
   filterBest: number[] | null;
 }
 
+export const SIMULATE: CommandSpec = {
+  usage: 'npm run simulate -- [flags]   (or node dist/bench/simulate/main.js [flags])',
+  about: `Replays a GPU pod trace (Alibaba's openb by default) through each placement policy on the
+same cluster and seeds, and writes bench/results/simulate-<date>.{json,md,svg}: GPU allocation
+against arrived demand, mean of the seeds. The full default run takes minutes; --quick is what CI runs.`,
+  flags: [
+    { name: 'data', value: 'DIR', default: '../shared/data/openb', help: 'trace folder (openb_node_list_*.csv, openb_pod_list_*.csv), relative to the current folder' },
+    { name: 'nodes', value: 'FILE', default: 'DIR/openb_node_list_gpu_node.csv', help: "node list CSV (sn,cpu_milli,memory_mib,gpu,model); the default is the FGD paper's cluster" },
+    { name: 'all-nodes', help: 'use DIR/openb_node_list_all_node.csv (GPU and CPU-only nodes) instead' },
+    { name: 'pods', value: 'F[,F]', help: 'pod list CSVs (cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec]), each replayed as its own list' },
+    { name: 'lists', value: 'a,b', default: 'the four lists the FGD paper has figures for, else every list in DIR', help: 'pod lists DIR/openb_pod_list_<name>.csv' },
+    { name: 'seeds', value: 'N', default: '10', help: 'seeds per policy and pod list' },
+    { name: 'policies', value: 'a,b', default: DEFAULT_POLICIES.join(','), help: `policies to compare (${SIM_POLICIES.join(', ')})` },
+    { name: 'workers', value: 'N', default: 'CPUs, at most 4', help: 'worker threads' },
+    { name: 'out', value: 'DIR', default: 'bench/results', help: 'results folder' },
+    {
+      name: 'extender-scores',
+      value: 'W[,W]',
+      optional: true,
+      implied: DEFAULT_EXTENDER_WEIGHTS.join(','),
+      help: `rank nodes as kube-scheduler does with the extender at these weights (${DEFAULT_EXTENDER_WEIGHTS.join(',')} when given without a value): LeastAllocated + BalancedAllocation + the policy's 0..10 score x 10 x W`,
+    },
+    { name: 'filter-best', value: 'K[,K]', help: "with --extender-scores: the extender's filter passes only the K nodes each policy ranks best (scheduler.filterBest)" },
+    { name: 'quick', help: 'one seed, the default list, a quarter of the nodes, in this thread; checks invariants only (CI)' },
+  ],
+};
+
 const positiveInt = (v: string, what: string): number => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${what} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(n) || n < 1) throw new FlagError(`${what} must be a positive integer, got ${v}`);
   return n;
 };
 
+/** Parses the simulator's flags (SIMULATE); throws FlagError on an unknown or bad flag. */
 export function parseArgs(argv: readonly string[], cwd = process.cwd()): SimulateArgs {
-  const get = (name: string): string | undefined => {
-    const i = argv.indexOf(`--${name}`);
-    if (i < 0) return undefined;
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
-    return v;
-  };
+  const f = parseFlags(argv, SIMULATE);
+  const get = (name: string): string | undefined => f.get(name);
   const dataDir = resolve(cwd, get('data') ?? '../shared/data/openb');
   const nodesArg = get('nodes');
-  if (nodesArg && argv.includes('--all-nodes')) throw new Error('--nodes and --all-nodes exclude each other');
-  const nodesFile = nodesArg ? resolve(cwd, nodesArg) : join(dataDir, argv.includes('--all-nodes') ? ALL_NODE_LIST : GPU_NODE_LIST);
+  if (nodesArg && f.has('all-nodes')) throw new FlagError('--nodes and --all-nodes exclude each other');
+  const nodesFile = nodesArg ? resolve(cwd, nodesArg) : join(dataDir, f.has('all-nodes') ? ALL_NODE_LIST : GPU_NODE_LIST);
   const podsArg = get('pods');
   const listsArg = get('lists');
-  if (podsArg && listsArg) throw new Error('--pods and --lists exclude each other');
+  if (podsArg && listsArg) throw new FlagError('--pods and --lists exclude each other');
   let lists: PodListSource[];
   if (podsArg) {
-    lists = podsArg.split(',').filter(Boolean).map((f) => ({ name: podListName(f), file: resolve(cwd, f) }));
+    lists = podsArg.split(',').filter(Boolean).map((p) => ({ name: podListName(p), file: resolve(cwd, p) }));
   } else {
     const inDir = existsSync(dataDir) ? podListsIn(dataDir) : [];
     const byName = new Map(inDir.map((l) => [l.name, l]));
     const names = listsArg ? listsArg.split(',').filter(Boolean) : SHARED_LISTS.every((n) => byName.has(n)) ? [...SHARED_LISTS] : [...byName.keys()];
     lists = names.map((n) => {
       const l = byName.get(n);
-      if (!l) throw new Error(`no pod list ${n} in ${dataDir} (openb_pod_list_${n}.csv); found ${[...byName.keys()].join(', ') || 'none'}`);
+      if (!l) throw new FlagError(`no pod list ${n} in ${dataDir} (openb_pod_list_${n}.csv); found ${[...byName.keys()].join(', ') || 'none'}`);
       return l;
     });
   }
-  if (lists.length === 0) throw new Error(`no pod lists: give --pods FILE or a --data folder with openb_pod_list_*.csv`);
-  for (const f of [nodesFile, ...lists.map((l) => l.file)]) if (!existsSync(f)) throw new Error(`no such file ${f}`);
+  if (lists.length === 0) throw new FlagError(`no pod lists: give --pods FILE or a --data folder with openb_pod_list_*.csv`);
+  for (const file of [nodesFile, ...lists.map((l) => l.file)]) if (!existsSync(file)) throw new FlagError(`no such file ${file}`);
   const policies = (get('policies')?.split(',').filter(Boolean) ?? [...DEFAULT_POLICIES]) as SimPolicyName[];
-  for (const p of policies) if (!(SIM_POLICIES as readonly string[]).includes(p)) throw new Error(`unknown policy ${p}; choose from ${SIM_POLICIES.join(', ')}`);
-  let extenderWeights: number[] | null = null;
-  const ei = argv.indexOf('--extender-scores');
-  if (ei >= 0) {
-    const v = argv[ei + 1];
-    extenderWeights = v && !v.startsWith('--') ? v.split(',').map((w) => positiveInt(w, 'extender weight')) : [...DEFAULT_EXTENDER_WEIGHTS];
-  }
+  for (const p of policies) if (!(SIM_POLICIES as readonly string[]).includes(p)) throw new FlagError(`unknown policy ${p}; choose from ${SIM_POLICIES.join(', ')}`);
+  const ew = get('extender-scores');
+  const extenderWeights = ew === undefined ? null : ew.split(',').map((w) => positiveInt(w, 'extender weight'));
   const fb = get('filter-best');
   const filterBest = fb === undefined ? null : fb.split(',').map((k) => positiveInt(k, '--filter-best'));
-  if (filterBest && !extenderWeights) throw new Error('--filter-best needs --extender-scores (it models the extender in front of kube-scheduler)');
+  if (filterBest && !extenderWeights) throw new FlagError('--filter-best needs --extender-scores (it models the extender in front of kube-scheduler)');
   return {
     dataDir,
     nodesFile,
@@ -107,7 +105,7 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): Simulat
     policies,
     workers: positiveInt(get('workers') ?? String(Math.min(4, availableParallelism())), '--workers'),
     outDir: resolve(cwd, get('out') ?? 'bench/results'),
-    quick: argv.includes('--quick'),
+    quick: f.has('quick'),
     extenderWeights,
     filterBest,
   };
@@ -237,7 +235,12 @@ export async function runFull(args: SimulateArgs): Promise<{ curves: Curve[]; fi
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(helpText(SIMULATE));
+    return;
+  }
+  const args = parseArgs(argv);
   if (args.quick) {
     const rs = runQuick(args.dataDir, args.policies);
     for (const r of rs) {
@@ -254,6 +257,6 @@ async function main(): Promise<void> {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main().catch((e: unknown) => {
     process.stderr.write(`simulate: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(1);
+    process.exit(e instanceof FlagError ? 2 : 1);
   });
 }

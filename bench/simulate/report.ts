@@ -87,25 +87,43 @@ export function markdown(curves: readonly Curve[]): string {
   return out.join('\n');
 }
 
+// Okabe-Ito colours: told apart with every common colour-vision deficiency; sluice's policy
+// (vermillion) and fgd (blue) are the pair the plots compare.
 const COLORS: Record<string, string> = {
-  fragmentation: '#d62728',
-  fgd: '#ff7f0e',
-  binpack: '#1f77b4',
-  spread: '#2ca02c',
-  'best-fit': '#9467bd',
-  random: '#7f7f7f',
+  fragmentation: '#D55E00',
+  fgd: '#0072B2',
+  binpack: '#009E73',
+  spread: '#CC79A7',
+  'best-fit': '#E69F00',
+  random: '#999999',
 };
-const EXTRA_COLORS = ['#8c564b', '#e377c2', '#17becf', '#bcbd22'];
+const EXTRA_COLORS = ['#56B4E9', '#000000', '#F0E442', '#882255'];
 const colorOf = (policy: string, all: readonly string[]): string =>
   COLORS[policy] ?? EXTRA_COLORS[all.filter((p) => !(p in COLORS)).indexOf(policy) % EXTRA_COLORS.length]!;
 
-/** A 2x2 grid of panels (one per pod list): allocation % against arrived demand %. */
+/** The reference curve of a list that the lower panel subtracts: fgd, else the first. */
+function referenceOf(cs: readonly Curve[]): Curve | undefined {
+  return cs.find((c) => c.policy === 'fgd') ?? cs.find((c) => c.policy.startsWith('fgd')) ?? cs[0];
+}
+
+/** Grid step for a range: 1, 2 or 5 times a power of ten, about 4 lines. */
+function step(range: number): number {
+  const raw = range / 4;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw)!;
+}
+
+/** Per pod list: the allocation curves on the full 0-100 % axis (nothing clamped), and below
+ * them each policy's allocation minus the reference policy's (fgd), in percentage points, on
+ * an axis sized to the differences, so a gap of half a point is visible. */
 export function svg(curves: readonly Curve[], title: string): string {
   const lists = [...new Set(curves.map((c) => c.list))];
   const policies = [...new Set(curves.map((c) => c.policy))];
-  const W = 420;
-  const H = 300;
-  const pad = { l: 48, r: 12, t: 28, b: 36 };
+  const W = 440;
+  const top = 230;
+  const bottom = 150;
+  const H = top + bottom + 40;
+  const pad = { l: 52, r: 14, t: 26, b: 30 };
   const cols = Math.min(2, lists.length);
   const rowsN = Math.ceil(lists.length / cols);
   const legendH = 30;
@@ -120,30 +138,52 @@ export function svg(curves: readonly Curve[], title: string): string {
     const ox = (i % cols) * W;
     const oy = 24 + Math.floor(i / cols) * H;
     const cs = curves.filter((c) => c.list === list);
-    const lo = Math.floor(Math.min(...cs.flatMap((c) => c.points.filter((p) => p.arrivedPct >= 50).map((p) => p.allocationPct))) / 10) * 10;
-    const yMin = Math.max(0, Math.min(lo, 50));
-    const x = (v: number): number => ox + pad.l + ((v - 0) / xMax) * (W - pad.l - pad.r);
-    const y = (v: number): number => oy + H - pad.b - ((v - yMin) / (100 - yMin)) * (H - pad.t - pad.b);
+    const ref = referenceOf(cs);
+    const x = (v: number): number => ox + pad.l + (v / xMax) * (W - pad.l - pad.r);
     parts.push(`<text x="${ox + W / 2}" y="${oy + 16}" text-anchor="middle" font-weight="bold">${list}</text>`);
-    for (let g = yMin; g <= 100; g += 10) {
+
+    // Upper panel: allocation, 0-100 %.
+    const y0 = oy + pad.t;
+    const y1 = oy + top;
+    const y = (v: number): number => y1 - (v / 100) * (y1 - y0);
+    for (let g = 0; g <= 100; g += 20) {
       parts.push(`<line x1="${x(0)}" x2="${x(xMax)}" y1="${y(g)}" y2="${y(g)}" stroke="#ddd"/>`);
       parts.push(`<text x="${x(0) - 4}" y="${y(g) + 4}" text-anchor="end">${g}</text>`);
     }
-    for (let g = 0; g <= xMax; g += 20) {
-      parts.push(`<text x="${x(g)}" y="${oy + H - pad.b + 14}" text-anchor="middle">${g}</text>`);
-    }
-    parts.push(`<line x1="${x(100)}" x2="${x(100)}" y1="${y(yMin)}" y2="${y(100)}" stroke="#999" stroke-dasharray="3,3"/>`);
-    parts.push(`<text x="${ox + W / 2}" y="${oy + H - 6}" text-anchor="middle">arrived GPU demand, % of capacity</text>`);
-    parts.push(`<text transform="translate(${ox + 12},${oy + H / 2}) rotate(-90)" text-anchor="middle">GPU allocated, %</text>`);
+    parts.push(`<line x1="${x(100)}" x2="${x(100)}" y1="${y(0)}" y2="${y(100)}" stroke="#999" stroke-dasharray="3,3"/>`);
+    parts.push(`<text transform="translate(${ox + 12},${(y0 + y1) / 2}) rotate(-90)" text-anchor="middle">GPU allocated, %</text>`);
     for (const c of cs) {
-      const d = c.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p.arrivedPct).toFixed(1)},${y(Math.max(yMin, p.allocationPct)).toFixed(1)}`).join(' ');
+      const d = c.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p.arrivedPct).toFixed(1)},${y(p.allocationPct).toFixed(1)}`).join(' ');
       parts.push(`<path d="${d}" fill="none" stroke="${colorOf(c.policy, policies)}" stroke-width="1.6"/>`);
     }
+
+    // Lower panel: allocation minus the reference's, percentage points.
+    const b0 = oy + top + 22;
+    const b1 = oy + top + bottom;
+    const refAt = new Map((ref?.points ?? []).map((p) => [p.arrivedPct, p.allocationPct]));
+    const diffs = cs.filter((c) => c !== ref).map((c) => ({ c, pts: c.points.filter((p) => refAt.has(p.arrivedPct)).map((p) => ({ x: p.arrivedPct, d: p.allocationPct - refAt.get(p.arrivedPct)! })) }));
+    const extent = Math.max(0.5, ...diffs.flatMap((d) => d.pts.map((p) => Math.abs(p.d))));
+    const st = step(2 * extent);
+    const lim = Math.ceil(extent / st) * st;
+    const yd = (v: number): number => b1 - ((v + lim) / (2 * lim)) * (b1 - b0);
+    for (let g = -lim; g <= lim + 1e-9; g += st) {
+      const gv = Math.abs(g) < 1e-9 ? 0 : g;
+      parts.push(`<line x1="${x(0)}" x2="${x(xMax)}" y1="${yd(gv)}" y2="${yd(gv)}" stroke="${gv === 0 ? '#666' : '#ddd'}"/>`);
+      parts.push(`<text x="${x(0) - 4}" y="${yd(gv) + 4}" text-anchor="end">${gv > 0 ? '+' : ''}${Number(gv.toFixed(3))}</text>`);
+    }
+    parts.push(`<line x1="${x(100)}" x2="${x(100)}" y1="${b0}" y2="${b1}" stroke="#999" stroke-dasharray="3,3"/>`);
+    parts.push(`<text transform="translate(${ox + 12},${(b0 + b1) / 2}) rotate(-90)" text-anchor="middle">minus ${ref?.policy ?? ''}, points</text>`);
+    for (const { c, pts } of diffs) {
+      const d = pts.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p.x).toFixed(1)},${yd(p.d).toFixed(1)}`).join(' ');
+      parts.push(`<path d="${d}" fill="none" stroke="${colorOf(c.policy, policies)}" stroke-width="1.6"/>`);
+    }
+    for (let g = 0; g <= xMax; g += 20) parts.push(`<text x="${x(g)}" y="${b1 + 14}" text-anchor="middle">${g}</text>`);
+    parts.push(`<text x="${ox + W / 2}" y="${b1 + 28}" text-anchor="middle">arrived GPU demand, % of capacity</text>`);
   });
   const ly = height - legendH / 2;
   policies.forEach((name, i) => {
     const color = colorOf(name, policies);
-    const lx = 20 + i * 130;
+    const lx = 20 + i * 150;
     parts.push(`<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"/>`);
     parts.push(`<text x="${lx + 30}" y="${ly + 4}">${name}</text>`);
   });

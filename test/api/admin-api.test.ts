@@ -150,7 +150,7 @@ t.test('admin API against real Postgres and the captured cluster', async (t) => 
       ['GET', '/api/v1/queues/-x', undefined, /params\/name/],
       ['PUT', '/api/v1/queues/q', { weight: 0 }, /weight/],
       ['PUT', '/api/v1/queues/q', { weight: 'heavy' }, /weight/],
-      ['PUT', '/api/v1/queues/q', { guarnteed: 3 }, /additional properties/],
+      ['PUT', '/api/v1/queues/q', { guarnteed: 3 }, /unknown field "guarnteed"/],
       ['PUT', '/api/v1/queues/q', { limits: [{ resource: 'nvidia.com/gpu', guaranteed: -1 }] }, /guaranteed/],
       ['PUT', '/api/v1/queues/q', { limits: [{ resource: 'nvidia.com/gpu', guaranteed: 1.5 }] }, /integer/],
       ['PUT', '/api/v1/queues/q', { limits: [{ model: 'a100' }] }, /resource/],

@@ -53,6 +53,10 @@ t.test('serve migrates the store and serves the admin API', async (t) => {
   const usage = await s.get('/api/v1/queues/team-a/usage');
   t.match(usage.body, { queue: 'team-a', pods: 6, totals: [{ resource: 'nvidia.com/gpu', bestEffort: 16, guaranteed: 0 }] });
   t.ok(s.logs.some((l) => l.msg === 'Postgres store ready'), 'logged the store ready');
+  t.ok(
+    s.logs.some((l) => l.level === 40 && String(l.msg).startsWith(`snapshot mode keeps queues and job records in Postgres at ${DATABASE_URL}, schema "${schema}" (created if missing); --store-url '' runs without a store`)),
+    'snapshot mode says which database and schema it writes to, and how not to',
+  );
 });
 
 t.test('Postgres down at startup: sluice serves, logs one clear line, queue routes 503', async (t) => {

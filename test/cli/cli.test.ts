@@ -8,10 +8,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import pg from 'pg';
 import t from 'tap';
-import { cliCommand, type JobDetail, type QueueJobs } from '../../cli/commands.js';
+import { runCli } from './run-cli.js';
+import type { JobDetail, QueueJobs } from '../../cli/commands.js';
 import { parseSnapshot } from '../../cluster/snapshot.js';
 import { startServer } from '../helpers/server.js';
 import { DATABASE_URL, randomSchema, waitFor } from '../store/helpers.js';
@@ -20,17 +20,7 @@ import { repoRoot } from '../webhooks/helpers.js';
 const TOKEN = 'cli-test-token';
 const dir = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
 
-async function run(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  let text = '';
-  const out = new Writable({
-    write(chunk: Buffer, _e, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  await cliCommand(argv, out, env);
-  return text;
-}
+const run = runCli;
 
 const snapshot = parseSnapshot(JSON.parse(readFileSync(resolve(repoRoot, '../shared/fixtures/cluster-state/before-preempt-1.json'), 'utf8')));
 const schema = randomSchema();
@@ -121,7 +111,7 @@ const recordedJob: JobDetail = {
   state: 'waiting', reason: 'needs 2 nodes with 8 free a100 GPUs; 1 has them', submittedAt: '2026-11-29T10:00:00.000Z', releasedAt: null, finishedAt: null, position: 1,
   estimatedStartTime: null,
   estimatedStart: { earliest: null, latest: null, unknownReason: 'it waits on jobs whose run time is unknown', basis: { summary: 'no running job to wait for' } },
-  pods: [{ name: 'train-llm-0', phase: 'Pending', node: null, gated: true }, { name: 'train-llm-1', phase: 'Pending', node: null, gated: true }],
+  pods: [{ name: 'train-llm-0', node: '', gated: true, terminal: false }, { name: 'train-llm-1', node: '', gated: true, terminal: false }],
 };
 const recorded: Record<string, unknown> = {
   '/api/v1/queues': { items: [{ name: 'team-a', parent: null, cohort: null, open: true, weight: 1, limits: [] }] },
@@ -159,6 +149,6 @@ t.test('describe job (recorded JSON)', async (t) => {
   t.match(text, /Position:\s+1\n/);
   t.match(text, /ETA:\s+not known: it waits on jobs whose run time is unknown\n/);
   t.match(text, /Released:\s+-\n/);
-  t.match(text, /Pods:\n  NAME\s+PHASE\s+NODE\s+GATED\n  train-llm-0\s+Pending\s+-\s+yes\n/);
+  t.match(text, /Pods:\n  NAME\s+NODE\s+GATED\s+FINISHED\n  train-llm-0\s+-\s+yes\s+no\n/, 'the pod fields the API gives (name, node, gated, terminal)');
   await t.rejects(run(['describe', 'job', 'ml/nope', ...rec]), { message: /job ml\/nope: 404 job ml\/nope is not known/ });
 });

@@ -52,11 +52,12 @@ t.test('bad config: one line naming the key', async (t) => {
   t.equal(bad(['--http-port', 'abc']), 'invalid config key http.port: must be integer');
   t.equal(bad(['--http-port', '70000']), 'invalid config key http.port: must be <= 65535');
   t.equal(bad(['--default-policy', 'best']), 'invalid config key defaultPolicy: must be equal to one of the allowed values (binpack, spread, fragmentation)');
-  t.match(bad(['--nope', '1']), /^unknown flag --nope; known flags: --config, /);
-  t.equal(bad(['--http-port']), 'flag --http-port needs a value');
+  t.match(bad(['--nope', '1']), /^unknown flag --nope; sluice serve --help lists every flag$/);
+  t.match(bad(['--http-prot', '1']), /^unknown flag --http-prot \(did you mean --http-port\?\)/, 'the closest known flag');
+  t.match(bad(['--http-port']), /^flag --http-port needs a value/);
   const f = join(dir, 'typo.yaml');
   writeFileSync(f, 'defaultPolcy: spread\n');
-  t.equal(bad(['--config', f]), 'invalid config key (root) "defaultPolcy": must NOT have additional properties');
+  t.equal(bad(['--config', f]), 'invalid config key (root) "defaultPolcy" (did you mean defaultPolicy?): must NOT have additional properties');
   writeFileSync(f, 'a: [1\n');
   t.match(bad(['--config', f]), /^config file .* is not valid YAML/);
   t.match(bad(['--config', join(dir, 'missing.yaml')]), /cannot be read/);
@@ -75,5 +76,5 @@ t.test('scheduler.filterBest: off by default, a whole number >= 0 from file, env
   t.equal(bad(['--scheduler-filter-best', '1.5']), 'invalid config key scheduler.filterBest: must be integer');
   t.equal(bad([], { SLUICE_SCHEDULER_FILTER_BEST: 'best' }), 'invalid config key scheduler.filterBest: must be integer');
   writeFileSync(f, 'scheduler:\n  filterBst: 2\n');
-  t.equal(bad(['--config', f]), 'invalid config key scheduler "filterBst": must NOT have additional properties');
+  t.equal(bad(['--config', f]), 'invalid config key scheduler "filterBst" (did you mean filterBest?): must NOT have additional properties');
 });

@@ -1,0 +1,153 @@
+// --help on every command and bench entry point, --version, and unknown flags that name the
+// closest known one (issue 21 item 3). The commands run as processes from the build (dist/,
+// which `npm test` builds first), as a user runs them; --help must print and exit, never start the work.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { parseArgs } from '../../bench/simulate/main.js';
+import { certsCommand, parseGenerateArgs } from '../../certs/cli.js';
+import { cliCommand } from '../../cli/commands.js';
+import { CONFIG_KEYS } from '../../config/load.js';
+import { repoRoot } from '../webhooks/helpers.js';
+
+if (!existsSync(join(repoRoot, 'dist/bin/sluice.js'))) throw new Error('no dist/: run npm run build first (npm test does)');
+
+function run(script: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'dist', script.replace(/\.ts$/, '.js')), ...args], { cwd: repoRoot, env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: '' } }); // without tap's TypeScript loader
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    });
+  });
+}
+
+const sluice = (...args: string[]) => run('bin/sluice.ts', args);
+
+t.test('sluice --version and sluice version print the version of package.json', async (t) => {
+  const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+  const [a, b] = await Promise.all([sluice('--version'), sluice('version')]);
+  t.same([a.code, a.out], [0, `sluice ${version}\n`]);
+  t.same([b.code, b.out], [0, `sluice ${version}\n`]);
+});
+
+t.test('sluice serve --help: every config key with its default and meaning', async (t) => {
+  const r = await sluice('serve', '--help');
+  t.equal(r.code, 0, 'help, not "flag --help needs a value"');
+  for (const k of CONFIG_KEYS) {
+    const line = r.out.split('\n').find((l) => l.startsWith(`  ${k.flag} `));
+    t.ok(line, `${k.flag} listed`);
+    const text = r.out.slice(r.out.indexOf(`  ${k.flag} `)).split('\n  --')[0]!;
+    t.match(text, `(default: ${k.default})`, `${k.flag}: its default`);
+    t.match(text, `[${k.path.join('.')}, ${k.env}]`, `${k.flag}: its key and env name`);
+    t.ok(k.description.length > 10, `${k.flag}: one line of meaning`);
+  }
+  const help = await sluice('help', 'serve');
+  t.equal(help.out, r.out, 'sluice help serve is the same text');
+});
+
+t.test('every subcommand answers --help with its flags', async (t) => {
+  const out = async (f: (w: NodeJS.WritableStream) => Promise<number> | number): Promise<[number, string]> => {
+    let text = '';
+    const w = { write: (c: string) => ((text += c), true) } as unknown as NodeJS.WritableStream;
+    const code = await f(w);
+    return [code, text];
+  };
+  const cases: Array<[string, (w: NodeJS.WritableStream) => Promise<number> | number, RegExp]> = [
+    ['certs --help', (w) => certsCommand(['--help'], w), /^usage: sluice certs generate/],
+    ['certs generate --help', (w) => certsCommand(['generate', '--help'], w), /--ca-days N\s+days a new CA is valid \(default: 3650\)/],
+    ['get --help', (w) => cliCommand(['get', '--help'], w, {}), /-o, --output wide\|json\|yaml\s+output format/],
+    ['describe --help', (w) => cliCommand(['describe', '--help'], w, {}), /^usage: sluice describe job NAMESPACE\/NAME/],
+    ['apply --help', (w) => cliCommand(['apply', '--help'], w, {}), /-f, --filename FILE\s+the queue file/],
+  ];
+  for (const [what, f, re] of cases) {
+    const [code, text] = await out(f);
+    t.equal(code, 0, `sluice ${what}: exit 0`);
+    t.match(text, re, `sluice ${what}: its text`);
+  }
+  await t.rejects(cliCommand(['get', 'queues', '--outptu', 'json'], process.stdout, {}), { message: /unknown flag --outptu \(did you mean --output\?\)/ });
+  t.throws(() => parseGenerateArgs(['--namespce', 'x']), { message: /unknown flag --namespce \(did you mean --namespace\?\)/ });
+});
+
+t.test('unknown flags and commands of sluice are errors naming the closest known one', async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--help'], /^$/],
+    [['serve', '--http-prot', '8080'], /unknown flag --http-prot \(did you mean --http-port\?\)/],
+    [['serv'], /unknown command "serv" \(did you mean serve\?\)/],
+  ];
+  const results = await Promise.all(cases.map(([args]) => sluice(...args)));
+  t.equal(results[0]!.code, 0);
+  t.match(results[0]!.out, /^usage: sluice <command>/);
+  cases.slice(1).forEach(([args, re], i) => {
+    t.equal(results[i + 1]!.code, 2, `sluice ${args.join(' ')}: exit 2`);
+    t.match(results[i + 1]!.err, re, `sluice ${args.join(' ')}: names it`);
+    t.notMatch(results[i + 1]!.err, /\n\s+at /, 'no stack trace');
+  });
+});
+
+t.test('the simulator and the bench scripts: --help prints and exits; unknown flags are errors', async (t) => {
+  // bench/cluster/{main,real}.ts and bench/queue/main.ts use the same parseOrExit (cli/flags.ts).
+  const scripts = ['bench/simulate/main.ts', 'bench/latency/main.ts'];
+  const helps = await Promise.all(scripts.map((s) => run(s, ['--help'])));
+  scripts.forEach((s, i) => {
+    t.equal(helps[i]!.code, 0, `${s} --help: exit 0`);
+    t.match(helps[i]!.out, /^usage: /, `${s} --help: usage`);
+    t.equal(helps[i]!.err, '', `${s} --help: nothing started (no progress on stderr)`);
+  });
+  t.match(helps[0]!.out, /--seeds N\s+seeds per policy and pod list \(default: 10\)/, 'the simulator lists its flags with defaults');
+  const bad = await Promise.all([run('bench/simulate/main.ts', ['--seed', '1']), run('bench/latency/main.ts', ['--size', '100'])]);
+  t.equal(bad[0]!.code, 2);
+  t.match(bad[0]!.err, /unknown flag --seed \(did you mean --seeds\?\)/);
+  t.equal(bad[1]!.code, 2);
+  t.match(bad[1]!.err, /unknown flag --size \(did you mean --sizes\?\)/);
+});
+
+t.test('the simulator reads --flag=value', async (t) => {
+  const data = join(repoRoot, '../shared/data/openb');
+  t.equal(parseArgs([`--data=${data}`, '--seeds=2']).seeds, 2, '--seeds=2 is 2 seeds, not silently 10');
+  t.throws(() => parseArgs([`--data=${data}`, '--quick=yes']), /flag --quick takes no value/);
+});
+
+t.test('killing `npm start` stops sluice too (the start script execs node)', async (t) => {
+  const npm = spawn('npm', ['start', '--', '--cluster-snapshot', 'examples/cluster-snapshot.json', '--https-port', '0', '--http-port', '0', '--store-url', ''], {
+    cwd: repoRoot,
+    env: { ...process.env, NODE_OPTIONS: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  npm.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  for (let i = 0; i < 600 && !out.includes('sluice is serving'); i++) await new Promise((r) => setTimeout(r, 100));
+  t.match(out, /sluice is serving/);
+  const child = Number(execFileSync('pgrep', ['-P', String(npm.pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
+  t.match(readFileSync(`/proc/${child}/cmdline`, 'utf8'), /^node\0dist\/bin\/sluice\.js\0serve/, "npm's child is node itself, no shell between");
+  npm.kill('SIGTERM');
+  let alive = true;
+  for (let i = 0; i < 300 && alive; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    alive = existsSync(`/proc/${child}`) && !readFileSync(`/proc/${child}/stat`, 'utf8').includes(') Z ');
+  }
+  t.notOk(alive, 'sluice exited with npm');
+});
+
+t.test("the README's snippets: the no-cluster line is what sluice prints", async (t) => {
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const shown = /\n(sluice: no Kubernetes cluster configured[^\n]*)\n/.exec(readme)?.[1];
+  t.ok(shown, 'the README shows the line');
+  const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', HOME: '/nonexistent-home', DATABASE_URL: '', KUBERNETES_SERVICE_HOST: '' };
+    delete env.KUBECONFIG;
+    const child = spawn(process.execPath, [join(repoRoot, 'dist/bin/sluice.js'), 'serve', '--store-url', ''], { cwd: repoRoot, env });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('close', (code) => resolve({ code, err }));
+  });
+  t.equal(r.code, 1);
+  t.equal(r.err.trim(), shown, 'the same line, word for word');
+  t.match(readme, /SLUICE_API_TOKEN=try-me npm start -- --cluster-snapshot examples\/cluster-snapshot.json/, 'the README starts the snapshot server with a token for the CLI');
+});
