@@ -13,7 +13,6 @@ import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../observability/logger.js';
 import { serve } from '../../server/run.js';
 import { gpuPod } from '../helpers/k8s.js';
-import { waitFor } from '../store/helpers.js';
 import { ADMIN_TOKEN, bigSnapshot, startScenario } from './scenario.js';
 
 // Browser globals used inside page.evaluate callbacks (the project compiles without the DOM lib).

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { runGenerate } from '../../certs/cli.js';
-import { generateCa, type KeyPairPem } from '../../certs/generate.js';
+import { generateCa } from '../../certs/generate.js';
 import { clientCert } from '../helpers/client-cert.js';
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../observability/logger.js';

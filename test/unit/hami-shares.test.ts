@@ -2,7 +2,6 @@
 // share arithmetic (placement/shares.ts), including the measurement behind mapping memory
 // and cores onto the policies' one-dimensional share.
 import t from 'tap';
-import type { V1Node } from '@kubernetes/client-node';
 import { encodeDeviceList, handshakeStale, parseDeviceList, parseRegistration, podDeviceHold } from '../../cluster/hami.js';
 import { nodeFacts } from '../../cluster/node-facts.js';
 import { podShareAsks, PodRequestError } from '../../cluster/pod-request.js';
