@@ -32,7 +32,7 @@ const waitingJob = {
     model: { type: 'string' },
     gangSize: { type: 'integer' },
     podsSeen: { type: 'integer' },
-    waitingFor: { type: 'string', description: 'quota, user_quota, capacity, gang, order, queue_missing or invalid' },
+    waitingFor: { type: 'string', description: 'quota, user_quota, capacity, gang, order, queue_missing, invalid, or release_queue (released as soon as Redis takes the order)' },
     reason: { type: 'string' },
     submittedAt: { type: ['string', 'null'] },
     estimatedStartTime: { type: ['string', 'null'], description: 'expected start (docs/eta.md); null when not known' },
@@ -263,8 +263,9 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
           gpus: live.gpus.reduce((a, g) => a + g.count, 0),
           // Victims still terminating: their record says preempted, which is what happened.
           state: preempted && state !== 'queued' ? 'preempted' : state,
-          waitingFor: w?.waitingFor ?? '',
-          reason: w?.reason ?? '',
+          // A release decided but not yet taken by Redis: the record says why it still waits.
+          waitingFor: w?.waitingFor ?? (state === 'queued' ? rec?.waitingFor : '') ?? '',
+          reason: w?.reason ?? (state === 'queued' ? rec?.reason : '') ?? '',
           submittedAt: isoMs(live.submittedMs),
           releasedAt: iso(rec?.releasedAt),
           finishedAt: iso(rec?.finishedAt),

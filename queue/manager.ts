@@ -59,7 +59,13 @@ export interface Snapshot {
   ledger: QuotaLedger;
   capacity: CapacityModel;
   queues: ReadonlyMap<string, QueueSpec>;
+  /** Why decided releases cannot be made durable now (Redis refused the last one); null when they can. */
+  releasesBlocked: string | null;
 }
+
+/** What a job whose release is decided but not yet taken by Redis shows (API, records, submit warning). */
+export const RELEASE_PENDING_REDIS = 'release pending: Redis unavailable; the job is released when Redis takes the order (sluice_redis_up shows 0)';
+const RELEASE_PENDING = 'release decided; waiting for Redis to take the order';
 
 const STALE_RELEASE_MS = 5 * 60_000;
 /** With nothing waiting or being released, a full pass runs at most this often (metrics). */
@@ -82,6 +88,10 @@ export class QueueManager {
   private queues: Map<string, QueueSpec> | null = null;
   /** uid -> when its release was enqueued. */
   private readonly releasing = new Map<string, number>();
+  /** uids in `releasing` whose order Redis has not taken yet: they hold room but are not released. */
+  private readonly enqueuing = new Set<string>();
+  /** The last enqueue failed (Redis down or too slow); cleared by the next that succeeds. */
+  private redisFailing = false;
   private pendingSinceMs: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   /** The pending timer is an idle-time one (IDLE_CHANGE_DEBOUNCE_MS). */
@@ -178,7 +188,10 @@ export class QueueManager {
       this.jobs.update(c.uid, c.after);
       const after = c.after;
       // A release shows up in the watch: it is no longer "being released".
-      if (this.releasing.has(c.uid) && (!after || !after.gates.includes(GATE_QUEUE))) this.releasing.delete(c.uid);
+      if (this.releasing.has(c.uid) && (!after || !after.gates.includes(GATE_QUEUE))) {
+        this.releasing.delete(c.uid);
+        this.enqueuing.delete(c.uid);
+      }
       const b = c.before;
       // Only what can change a decision: gates, binding, end of life, arrival, deletion.
       if (b && after && b.nodeName === after.nodeName && b.terminal === after.terminal && b.gates.length === after.gates.length && b.labels === after.labels) return;
@@ -232,7 +245,12 @@ export class QueueManager {
     if (!this.cache.synced) return null;
     const start = performance.now();
     const nowMs = this.now();
-    for (const [uid, since] of this.releasing) if (nowMs - since > STALE_RELEASE_MS) this.releasing.delete(uid);
+    for (const [uid, since] of this.releasing) {
+      if (nowMs - since > STALE_RELEASE_MS) {
+        this.releasing.delete(uid);
+        this.enqueuing.delete(uid);
+      }
+    }
     const leader = this.opts.leadership.isLeader() && this.opts.releaser !== null;
     const full = this.forceFull || this.jobs.gated.size > 0 || this.releasing.size > 0 || nowMs - this.lastFullMs >= IDLE_REFRESH_MS;
     let ev: Evaluation | null = null;
@@ -246,7 +264,12 @@ export class QueueManager {
       if (leader) {
         // Counted as released from this moment, so an evaluation while Redis takes the order
         // cannot hand the same quota and GPUs to another job; undone if Redis refuses.
-        for (const u of ev.releases) for (const p of u.pods) this.releasing.set(p.uid, nowMs);
+        for (const u of ev.releases) {
+          for (const p of u.pods) {
+            this.releasing.set(p.uid, nowMs);
+            this.enqueuing.add(p.uid);
+          }
+        }
         for (const u of ev.releases) void this.release(u, eventAt);
       }
       releasedJobs = new Set(ev.releases.map((u) => `${u.namespace}/${u.job}`));
@@ -262,11 +285,11 @@ export class QueueManager {
         }
       }
       for (const key of releasedJobs) this.jobs.dirty.add(key);
-      this.snapshot = { evaluatedAtMs: nowMs, waiting: ev.waiting, ledger: state.ledger, capacity: state.capacity, queues: this.queues };
+      this.snapshot = { evaluatedAtMs: nowMs, waiting: ev.waiting, ledger: state.ledger, capacity: state.capacity, queues: this.queues, releasesBlocked: leader && this.redisFailing ? RELEASE_PENDING_REDIS : null };
       this.exportMetrics(ev);
       if (leader) this.waitEvents(ev, nowMs);
     }
-    this.recordJobs(releasedJobs, leader, nowMs);
+    this.recordJobs(leader, nowMs);
     const took = performance.now() - start;
     this.lastDurationMs = took;
     this.lastEvalMs = this.now();
@@ -280,8 +303,16 @@ export class QueueManager {
   private async release(u: Unit, eventAt: number): Promise<void> {
     try {
       const ok = await this.opts.releaser!.enqueue(u, eventAt);
+      this.redisFailing = !ok;
+      for (const p of u.pods) this.enqueuing.delete(p.uid);
+      this.jobs.dirty.add(`${u.namespace}/${u.job}`); // its record changes: released, or pending
       if (!ok) {
-        for (const p of u.pods) this.releasing.delete(p.uid); // decided again at the next evaluation
+        // Decided again at the next (full) evaluation, which the finally below asks for.
+        for (const p of u.pods) {
+          this.releasing.delete(p.uid);
+          this.jobs.gated.add(p.uid);
+        }
+        this.forceFull = true;
         return;
       }
       const at = this.now();
@@ -300,8 +331,8 @@ export class QueueManager {
   }
 
   /** The records of the jobs that changed since the last pass (states for the API alike). */
-  private recordJobs(releasedJobs: ReadonlySet<string>, leader: boolean, nowMs: number): void {
-    const releasing = new Set(this.releasing.keys());
+  private recordJobs(leader: boolean, nowMs: number): void {
+    const releasing = this.releasedUids();
     for (const key of this.jobs.dirty) {
       const view = this.jobs.view(key, releasing);
       const prev = this.lastStates.get(key);
@@ -314,8 +345,9 @@ export class QueueManager {
       }
       const live = view.pods.filter((p) => !p.terminal);
       const w = this.lastWaitingOf.get(key);
-      let state: JobState = jobStateOf(view);
-      if (state === 'queued' && releasedJobs.has(key)) state = 'released';
+      // A job is released once Redis took its order (or its gate is gone), not when decided.
+      const state: JobState = jobStateOf(view);
+      const pending = state === 'queued' && !w && view.pods.some((p) => this.enqueuing.has(p.uid));
       const gpus = view.gpus.reduce((a, g) => a + g.count, 0);
       const rec: JobRecord = {
         namespace: view.namespace,
@@ -329,8 +361,8 @@ export class QueueManager {
         gpusPerPod: live.length > 0 ? Math.round(gpus / live.length) : prev?.gpusPerPod ?? 0,
         gpus: live.length > 0 ? gpus : prev?.gpus ?? 0,
         state,
-        reason: state === 'queued' ? (w?.reason ?? '') : '',
-        waitingFor: state === 'queued' ? (w?.waitingFor ?? '') : '',
+        reason: pending ? (this.redisFailing ? RELEASE_PENDING_REDIS : RELEASE_PENDING) : state === 'queued' ? (w?.reason ?? '') : '',
+        waitingFor: pending ? 'release_queue' : state === 'queued' ? (w?.waitingFor ?? '') : '',
         priority: view.priority,
         podsSeen: view.pods.length,
         submittedAt: new Date(Number.isFinite(view.submittedMs) ? view.submittedMs : nowMs),
@@ -346,12 +378,19 @@ export class QueueManager {
 
   /** One live job (the admin API), with its state; undefined when none of its pods exists. */
   job(namespace: string, name: string): LiveJob | undefined {
-    return this.jobs.job(`${namespace}/${name}`, new Set(this.releasing.keys()));
+    return this.jobs.job(`${namespace}/${name}`, this.releasedUids());
   }
 
   /** The live jobs of a queue (the admin API's running list). */
   jobsOf(queue: string): LiveJob[] {
-    return this.jobs.jobsOf(queue, new Set(this.releasing.keys()));
+    return this.jobs.jobsOf(queue, this.releasedUids());
+  }
+
+  /** Pods counted as released in views and records: Redis took their order, gate not yet gone. */
+  private releasedUids(): Set<string> {
+    const out = new Set<string>();
+    for (const uid of this.releasing.keys()) if (!this.enqueuing.has(uid)) out.add(uid);
+    return out;
   }
 
   private exportMetrics(ev: Evaluation): void {

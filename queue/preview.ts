@@ -65,6 +65,8 @@ export function submitWarning(s: Snapshot | null, pod: V1Pod, resources: readonl
   if (quota?.waitingFor === 'queue_missing') return null;
   if (quota) return `queued in ${queue}: ${quota.reason.replace(/^queue [^:]+: /, '')}, ${position}${eta_()}`;
   if (gangSize > 1) return `queued in ${queue}: a gang of ${gangSize}; released when all ${gangSize} pods exist and fit, ${position}`;
-  if (ahead === 0 && s.capacity.wouldPlace(probe.pods, probe.qos)) return `fits now: will be released at once (queue ${queue})`;
+  if (ahead === 0 && s.capacity.wouldPlace(probe.pods, probe.qos)) {
+    return s.releasesBlocked ? `fits now, but ${s.releasesBlocked} (queue ${queue})` : `fits now: will be released at once (queue ${queue})`;
+  }
   return `queued in ${queue}: no node has room for it now, ${position}${eta_()}`;
 }

@@ -143,6 +143,9 @@ export class InMemoryReleaser implements ReleaseSink {
   async close(): Promise<void> {}
 }
 
+/** Longest wait between two reconnect attempts to Redis, and before the worker polls again. */
+const REDIS_RECONNECT_MAX_MS = 1000;
+
 export class BullReleaser implements ReleaseSink {
   private readonly queue: Bull.Queue<ReleaseOrder>;
   private processing = false;
@@ -158,9 +161,15 @@ export class BullReleaser implements ReleaseSink {
     this.bucket = new TokenBucket(Math.max(1, opts.ratePerSecond));
     this.queue = new Bull<ReleaseOrder>('sluice-release', opts.redisUrl, {
       prefix: opts.prefix,
+      // Bull's default reconnect backoff is e^attempt ms, up to 20 s: after an outage of a few
+      // seconds the next attempt was up to 20 s away (issue 22: releases resumed 14.5 s after
+      // Redis came back). Retry at most every second instead: one cheap TCP connect.
+      redis: { retryStrategy: (attempt: number) => Math.min(100 * attempt, REDIS_RECONNECT_MAX_MS) },
       // A leader that dies mid-release leaves its jobs active: they count as stalled and go
       // back to the queue within seconds (bull's default is 30 s), as often as it takes.
-      settings: { lockDuration: 5000, stalledInterval: 2500, maxStalledCount: 100 },
+      // retryProcessDelay: how long the worker waits after a Redis error before it polls again
+      // (bull's default 5 s would add to the reconnect).
+      settings: { lockDuration: 5000, stalledInterval: 2500, maxStalledCount: 100, retryProcessDelay: REDIS_RECONNECT_MAX_MS },
       defaultJobOptions: {
         attempts: 20,
         backoff: { type: 'exponential', delay: 200 },

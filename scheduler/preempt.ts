@@ -3,10 +3,13 @@
 // Steps:
 //   1. the preemptor: a best-effort pod, a pod of no queue, or one whose queue would go
 //      over its guaranteed quota preempts nothing (empty answer: no node stays a candidate)
+//      and the preemptor must exist: the informer's copy by UID, else the pod read from
+//      the apiserver, with the same UID (as bind checks it); a made-up pod preempts nothing
 //   2. per node, the victims by placement/victims.ts (best-effort pods only; the fewest GPUs
 //      taken back; gangs whole), and only the best node is returned, so the preemption that
 //      happens is the one sluice records
-//   3. log, count, record (Postgres, Events) in the background; the answer does not wait.
+//   3. log and count; the record (Postgres, job state, Events) waits in memory until
+//      kube-scheduler acts on it: a victim deleted (pending-preemptions.ts).
 // Nothing here changes the cluster cache: the victims keep counting as using their GPUs
 // until the watch shows them gone, so a bind before that is refused (no overcommit).
 import type { V1Pod } from '@kubernetes/client-node';
@@ -18,12 +21,15 @@ import { chooseVictims, type NodeCandidates, type VictimCandidate } from '../pla
 import { applicableLimits, type QueueDirectory, type QueueSpec } from '../store/queue-directory.js';
 import type { PreemptedPod, PreemptionRecord, PreemptionSink } from '../store/preemptions.js';
 import { LABEL_GANG_SIZE, LABEL_JOB, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe } from '../webhooks/labels.js';
-import { podName } from './extender.js';
+import { errorText, podName } from './extender.js';
+import { PendingPreemptions } from './pending-preemptions.js';
 import { podAsk } from './pod-ask.js';
 import type { ExtenderPreemptionArgs, ExtenderPreemptionResult, MetaVictims } from './wire.js';
 
 export interface PreempterOptions {
   cache: ClusterCache;
+  /** Reads a pod from the apiserver (a preemptor the informer has not delivered yet); without it, only the cache is asked. */
+  readPod?: (namespace: string, name: string) => Promise<V1Pod>;
   queues: QueueDirectory;
   sinks: readonly PreemptionSink[];
   log: Logger;
@@ -33,7 +39,7 @@ export interface PreempterOptions {
 /** Why nothing (or something) was preempted: the `reason` label of sluice_preemptions_total. */
 export type PreemptOutcome =
   | 'preempted' | 'best_effort_preemptor' | 'no_queue' | 'unknown_queue' | 'over_quota'
-  | 'no_gpu' | 'several_resources' | 'no_victims';
+  | 'no_gpu' | 'several_resources' | 'no_victims' | 'unknown_preemptor';
 
 export interface PreemptDecision {
   result: ExtenderPreemptionResult;
@@ -44,7 +50,14 @@ export interface PreemptDecision {
 }
 
 export class Preempter {
-  constructor(private readonly o: PreempterOptions) {}
+  private readonly pending = new PendingPreemptions();
+
+  constructor(private readonly o: PreempterOptions) {
+    o.cache.onChange((c) => {
+      const r = this.pending.carriedOut(c);
+      if (r) for (const s of this.o.sinks) s.recordPreemption(r);
+    });
+  }
 
   /** Decides, then logs, counts and records; throws PodRequestError on a malformed pod. */
   async preempt(args: ExtenderPreemptionArgs): Promise<ExtenderPreemptionResult> {
@@ -59,7 +72,8 @@ export class Preempter {
         verb: 'preempt', pod, queue, node: r.node, victims: r.victims.map((v) => `${v.namespace}/${v.pod}`),
         gpusFreed: r.gpusFreed, gpusTakenBack: r.gpusTakenBack, reason: d.reason,
       }, 'preemption: best-effort pods give their GPUs back');
-      for (const s of this.o.sinks) s.recordPreemption(r);
+      const dropped = this.pending.add(r);
+      if (dropped > 0) this.o.log.info({ dropped }, 'preemptions kube-scheduler never carried out were dropped unrecorded');
     } else {
       this.o.log.info({ verb: 'preempt', pod, queue, outcome: d.outcome, reason: d.reason }, 'preempt: no victims');
     }
@@ -79,6 +93,8 @@ export class Preempter {
     const queue = labels[LABEL_QUEUE];
     if (!queue) return none('no_queue', `the pod has no ${LABEL_QUEUE} label: only guaranteed pods of a sluice queue preempt`);
     if (proposals.size === 0) return none('no_victims', 'kube-scheduler sent no candidate node');
+    const notInCluster = await this.unknownPreemptor(pod);
+    if (notInCluster) return none('unknown_preemptor', notInCluster);
     const quota = await this.withinQuota(queue, ask.resource, ask.count, ask.models, pod.metadata?.uid ?? '');
     if (quota.ok === false) return none(quota.outcome, quota.reason);
 
@@ -120,6 +136,22 @@ export class Preempter {
       reason: `${best.uids.length} best-effort pod(s) on ${best.node} free ${best.freed} ${ask.resource}${quota.note ? `; ${quota.note}` : ''}`,
       record,
     };
+  }
+
+  /** Why the preemptor is not a pod of the cluster (null when it is): by UID in the cache, else read by name. */
+  private async unknownPreemptor(pod: V1Pod): Promise<string | null> {
+    const { namespace = '', name = '', uid = '' } = pod.metadata ?? {};
+    const named = `${namespace}/${name}`;
+    const known = uid ? this.o.cache.pod(uid) : undefined;
+    if (known) return known.namespace === namespace && known.name === name ? null : `pod ${uid} is ${known.namespace}/${known.name}, not ${named}: the preemptor must be the pod kube-scheduler names`;
+    if (!this.o.readPod) return `pod ${named} (UID ${uid || 'none'}) is not in sluice's cache: only a pod of the cluster preempts`;
+    let real: V1Pod;
+    try {
+      real = await this.o.readPod(namespace, name);
+    } catch (e) {
+      return `cannot read the preemptor ${named} from the apiserver (${errorText(e)}): only a pod of the cluster preempts`;
+    }
+    return real.metadata?.uid === uid ? null : `pod ${named} has UID ${real.metadata?.uid ?? '(none)'} at the apiserver, not ${uid || '(none)'}: the preemptor is not a pod of the cluster`;
   }
 
   /**

@@ -114,7 +114,7 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   // A node update may be a released lock: binds waiting for it look again at once.
   if (shares) cache.onChange((c) => c.kind === 'node' && shares.locks.nodeChanged(c.name));
   const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, filterBest: config.scheduler.filterBest, log, metrics, ...(shares ? { shares } : {}) });
-  const preempter = new Preempter({ cache, queues: parts.queues ?? noStore, sinks: parts.preemptionSinks ?? [], log, metrics });
+  const preempter = new Preempter({ cache, readPod: (ns, name) => parts.binder.readPod(ns, name), queues: parts.queues ?? noStore, sinks: parts.preemptionSinks ?? [], log, metrics });
   // Snapshot mode fills the cache in one replaceAll, which counts as synced.
   // Followers never decide: the assume ledger that keeps binds from overcommitting is the
   // leader's alone.

@@ -4,6 +4,7 @@
 import t from 'tap';
 import { gpuNode } from '../helpers/k8s.js';
 import { PgRelay, randomSchema, waitFor } from '../store/helpers.js';
+import { submitWarning } from '../../queue/preview.js';
 import { startLive } from './harness.js';
 
 const quota = (guaranteed: number) => ({ limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }] });
@@ -17,13 +18,28 @@ t.test('Redis down: releases wait and resume when it is back; readiness and the 
   live.submit('first', { queue: 'q', gpus: 1 });
   t.ok((await waitFor(() => !live.gated('first'), 15000)) >= 0, 'released while Redis is up');
   await relay.stop();
-  live.submit('during', { queue: 'q', gpus: 2 });
+  const during = live.submit('during', { queue: 'q', gpus: 2 });
   await new Promise((r) => setTimeout(r, 1500));
   t.ok(live.gated('during'), 'held while Redis is down (the release cannot be made durable)');
   const ready = await fetch(`${live.running.opsUrl}/readyz`);
   t.equal(ready.status, 200, '/readyz unaffected');
+  // The state is honest: not 'released' while Redis has not taken the order (issue 22, defect 9).
+  await waitFor(() => live.running.queue?.jobRecord('team-a', 'pod-during')?.reason.includes('Redis unavailable') === true, 8000);
+  const job = (await (await fetch(`${live.running.apiUrl}/api/v1/jobs/team-a/pod-during`, { headers: { authorization: 'Bearer test-token' } })).json()) as { state: string; waitingFor: string; reason: string };
+  t.equal(job.state, 'queued', 'the jobs API shows the still-gated job as queued, not released');
+  t.equal(job.waitingFor, 'release_queue', 'waiting for the release queue');
+  t.match(job.reason, /release pending: Redis unavailable/, 'and says why');
+  const warning = submitWarning(live.running.queue!.current(), { ...during, metadata: { ...during.metadata, name: 'next', labels: { ...during.metadata!.labels, 'sluice.io/job': 'next' } } }, ['nvidia.com/gpu'], Date.now());
+  t.match(warning, /release pending: Redis unavailable/, 'the submit warning says the release is pending');
+  t.notMatch(warning ?? '', /released at once/, 'and does not promise it');
+  // An outage of ~10 s: bull's default reconnect backoff (e^attempt ms) would next try ~3 s
+  // after Redis is back, and its worker waited another 5 s after the error.
+  await new Promise((r) => setTimeout(r, 8500));
   await relay.start();
+  const back = Date.now();
   t.ok((await waitFor(() => !live.gated('during'), 20000)) >= 0, 'released once Redis is back');
+  const tookMs = Date.now() - back;
+  t.ok(tookMs < 2500, `released within 2.5 s of Redis coming back (took ${tookMs} ms)`);
 });
 
 t.test('Postgres down: releases continue by the last known quotas; job records catch up', async (t) => {

@@ -17,8 +17,12 @@ const podsOf = (l: List): V1Pod[] => l.items.filter((i) => i.kind === 'Pod');
 const args = (f: string): ExtenderPreemptionArgs => fixture<ExtenderPreemptionArgs>(`scheduler-extender/${f}`);
 const uidOf = (l: List, name: string): string => podsOf(l).find((p) => p.metadata!.name === name)!.metadata!.uid!;
 
+/** The preemptors of the captured calls, pending pods of the captured cluster (sluice checks that the preemptor exists). */
+const preemptors = (pods: V1Pod[]): V1Pod[] =>
+  ['preempt-1.json', 'preempt-2.json', 'preempt-full-nodes-1.json'].map((f) => args(f).Pod).filter((p) => !pods.some((q) => q.metadata?.uid === p.metadata?.uid));
+
 async function withServer(nodes: V1Node[], pods: V1Pod[], fn: (s: TestServer) => Promise<void>): Promise<void> {
-  const s = await startServer({ nodes, pods });
+  const s = await startServer({ nodes, pods: [...pods, ...preemptors(pods)] });
   try {
     await fn(s);
   } finally {

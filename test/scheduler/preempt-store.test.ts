@@ -11,7 +11,8 @@ import { createLogger } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
 import { Preempter } from '../../scheduler/preempt.js';
 import { kubeEventPoster, PreemptionEvents } from '../../scheduler/preempt-events.js';
-import type { PreemptionSink } from '../../store/preemptions.js';
+import { MAX_PENDING, PENDING_TTL_MS, PendingPreemptions } from '../../scheduler/pending-preemptions.js';
+import type { PreemptionRecord, PreemptionSink } from '../../store/preemptions.js';
 import type { QueueDirectory } from '../../store/queue-directory.js';
 import { gpuNode, gpuPod, kubeConfigFor } from '../helpers/k8s.js';
 import { makeStore, waitFor } from '../store/helpers.js';
@@ -43,6 +44,12 @@ const logs = (): { log: ReturnType<typeof createLogger>; lines: Array<Record<str
 };
 
 const ask = (name: string, gpus: number, queue = 'team-b'): V1Pod => pod(name, { gpus, qos: 'guaranteed', queue });
+/** A preemptor that exists: kube-scheduler only sends pods of the cluster, and sluice checks. */
+const asked = (cache: ClusterCache, name: string, gpus: number, queue = 'team-b'): V1Pod => {
+  const p = ask(name, gpus, queue);
+  cache.upsertPod(p);
+  return p;
+};
 const offer = (nodes: Record<string, string[]>) => Object.fromEntries(Object.entries(nodes).map(([n, u]) => [n, { Pods: u.map((UID) => ({ UID })), NumPDBViolations: 0 }]));
 
 t.test('guaranteed quota: within it preempts, over it preempts nothing; records land in Postgres', async (t) => {
@@ -62,13 +69,15 @@ t.test('guaranteed quota: within it preempts, over it preempts nothing; records 
   const p = new Preempter({ cache, queues: store.queues, sinks: [store.preemptions], log, metrics });
 
   // team-b holds 4 of its 8: 4 more fit, 8 more do not.
-  const over = await p.preempt({ Pod: ask('big', 8), NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) });
+  const over = await p.preempt({ Pod: asked(cache, 'big', 8), NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) });
   t.same(over, { NodeNameToMetaVictims: {} });
   t.match(lines.at(-1), { outcome: 'over_quota', reason: 'queue team-b uses 4 of its 8 guaranteed nvidia.com/gpu; 8 more would exceed it' });
 
-  const ok = await p.preempt({ Pod: ask('train-7', 4), NodeNameToMetaVictims: offer({ n1: ['uid-be1'], n2: ['uid-be2'] }) });
+  const ok = await p.preempt({ Pod: asked(cache, 'train-7', 4), NodeNameToMetaVictims: offer({ n1: ['uid-be1'], n2: ['uid-be2'] }) });
   t.same(ok, { NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) }, 'be1 gives back 4 GPUs, be2 would be 8');
-  const missing = await p.preempt({ Pod: ask('x', 4, 'nope'), NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) });
+  t.equal(store.preemptions.pending, 0, 'nothing recorded before kube-scheduler deletes the victim');
+  cache.deletePod('uid-be1'); // kube-scheduler carries the preemption out
+  const missing = await p.preempt({ Pod: asked(cache, 'x', 4, 'nope'), NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) });
   t.same(missing, { NodeNameToMetaVictims: {} }, 'a queue that does not exist preempts nothing');
 
   t.equal(await waitFor(async () => (await store.preemptions.flush()) === 0, 5000) >= 0, true);
@@ -82,7 +91,8 @@ t.test('guaranteed quota: within it preempts, over it preempts nothing; records 
   t.same(jobs.rows, [{ name: 'sweep', state: 'preempted', preempted_by: 'team-a/train-7 (queue team-b)', active: true }], 'the active record is updated, not duplicated');
 
   // A bare best-effort pod with no record: one is made, finished (a bare pod never comes back).
-  await p.preempt({ Pod: ask('train-8', 4), NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) });
+  await p.preempt({ Pod: asked(cache, 'train-8', 4), NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) });
+  cache.deletePod('uid-be2');
   await store.preemptions.flush();
   const bare = await store.pool.query(`SELECT name, qos, queue, gpus, state, finished_at IS NOT NULL AS finished FROM jobs WHERE name = 'pod-be2'`);
   t.same(bare.rows, [{ name: 'pod-be2', qos: 'best-effort', queue: 'team-a', gpus: 8, state: 'preempted', finished: true }]);
@@ -90,8 +100,8 @@ t.test('guaranteed quota: within it preempts, over it preempts nothing; records 
   // closed record becomes 'preempted' (not a second record beside a 'deleted' one).
   await store.pool.query(`INSERT INTO jobs (namespace, name, queue, qos, state) VALUES ('team-a', 'pod-be3', 'team-a', 'best-effort', 'running')`);
   cache.upsertPod(pod('be3', { node: 'n2', gpus: 8, qos: 'best-effort', queue: 'team-a' }));
-  cache.deletePod('uid-be2');
-  await p.preempt({ Pod: ask('train-9', 4), NodeNameToMetaVictims: offer({ n2: ['uid-be3'] }) });
+  await p.preempt({ Pod: asked(cache, 'train-9', 4), NodeNameToMetaVictims: offer({ n2: ['uid-be3'] }) });
+  cache.deletePod('uid-be3');
   await store.pool.query(`UPDATE jobs SET state = 'deleted', finished_at = now() + interval '1 second' WHERE name = 'pod-be3'`);
   await store.preemptions.flush();
   const raced = await store.pool.query(`SELECT state, preempted_by, finished_at IS NOT NULL AS finished FROM jobs WHERE name = 'pod-be3'`);
@@ -105,8 +115,10 @@ t.test('Postgres down: preemption of best-effort pods goes on without the quota 
   const { store } = makeStore({ url: 'postgres://postgres@127.0.0.1:1/test', timeoutMs: 300 });
   t.teardown(() => store.close());
   const { log, lines } = logs();
-  const p = new Preempter({ cache: cluster(), queues: store.queues, sinks: [store.preemptions], log, metrics: new Metrics({ defaultMetrics: false }) });
-  const r = await p.preempt({ Pod: ask('train', 4), NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) });
+  const cache = cluster();
+  const p = new Preempter({ cache, queues: store.queues, sinks: [store.preemptions], log, metrics: new Metrics({ defaultMetrics: false }) });
+  const r = await p.preempt({ Pod: asked(cache, 'train', 4), NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) });
+  cache.deletePod('uid-be1');
   t.same(r, { NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) });
   t.ok(lines.some((l) => typeof l.msg === 'string' && /queue team-b cannot be read .*preempting best-effort pods without a quota check/.test(l.msg)));
   t.equal(store.preemptions.pending, 1, 'the record waits for Postgres; the answer did not');
@@ -121,7 +133,7 @@ t.test('a node deleted while the quota is read is dropped; the other stays', asy
     },
   };
   const p = new Preempter({ cache, queues, sinks: [], log: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }) });
-  const r = await p.preempt({ Pod: ask('train', 4), NodeNameToMetaVictims: offer({ n1: ['uid-be1'], n2: ['uid-be2'] }) });
+  const r = await p.preempt({ Pod: asked(cache, 'train', 4), NodeNameToMetaVictims: offer({ n1: ['uid-be1'], n2: ['uid-be2'] }) });
   t.same(r, { NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) });
 });
 
@@ -149,8 +161,11 @@ t.test('Events on the victim and its owner reach the apiserver; a failing apiser
   const events: PreemptionSink = new PreemptionEvents(kubeEventPoster(kc), log);
   const cache = cluster();
   const p = new Preempter({ cache, queues: { lookup: async () => ({ status: 'unavailable', reason: 'test' }) }, sinks: [events], log, metrics: new Metrics({ defaultMetrics: false }) });
-  await p.preempt({ Pod: ask('train-7', 4), NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) });
-  t.ok(await waitFor(() => got.length === 2, 3000) >= 0, 'two Events: pod and owner');
+  await p.preempt({ Pod: asked(cache, 'train-7', 4), NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) });
+  const deleting = pod('be1', { node: 'n1', gpus: 4, qos: 'best-effort', queue: 'team-a', job: 'sweep', owner: 'sweep' });
+  deleting.metadata!.deletionTimestamp = new Date();
+  cache.upsertPod(deleting);
+  t.ok(await waitFor(() => got.length === 2, 3000) >= 0, 'two Events, once the victim has a deletionTimestamp: pod and owner');
   t.same(got.map((g) => g.url).sort(), ['POST /api/v1/namespaces/team-a/events', 'POST /api/v1/namespaces/team-a/events']);
   const onPod = got.find((g) => (g.body.involvedObject as { kind: string }).kind === 'Pod')!.body;
   t.match(onPod, {
@@ -162,7 +177,69 @@ t.test('Events on the victim and its owner reach the apiserver; a failing apiser
   t.match(onJob, { involvedObject: { kind: 'Job', name: 'sweep', apiVersion: 'batch/v1' }, message: /^preempted by team-a\/train-7, guaranteed in queue team-b: pod be1 on node n1 deleted/ });
 
   fail = true;
-  const r = await p.preempt({ Pod: ask('train-8', 8), NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) });
+  const r = await p.preempt({ Pod: asked(cache, 'train-8', 8), NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) });
   t.same(r, { NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) }, 'the answer does not depend on the Event');
+  cache.deletePod('uid-be2');
   t.ok(await waitFor(() => lines.some((l) => /cannot create the preemption Event on Pod team-a\/be2 \(events is forbidden/.test(String(l.msg))), 3000) >= 0, 'the failure is logged with the apiserver\'s reason');
+});
+
+t.test('a forged preempt records nothing; a real one is recorded once kube-scheduler deletes a victim (issue 22, defect 4)', async (t) => {
+  const recorded: PreemptionRecord[] = [];
+  const sink: PreemptionSink = { recordPreemption: (r) => recorded.push(r) };
+  const cache = cluster();
+  const apiserver = new Map<string, V1Pod>();
+  const readPod = async (namespace: string, name: string): Promise<V1Pod> => {
+    const p = apiserver.get(`${namespace}/${name}`);
+    if (!p) throw Object.assign(new Error(`pods "${name}" not found`), { code: 404 });
+    return p;
+  };
+  const { log, lines } = logs();
+  const metrics = new Metrics({ defaultMetrics: false });
+  const p = new Preempter({ cache, readPod, queues: { lookup: async () => ({ status: 'unavailable', reason: 'test' }) }, sinks: [sink], log, metrics });
+
+  const forged = await p.preempt({ Pod: ask('made-up', 4), NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) });
+  t.same(forged, { NodeNameToMetaVictims: {} }, 'a made-up preemptor preempts nothing');
+  t.match(lines.at(-1), { outcome: 'unknown_preemptor', reason: /cannot read the preemptor team-a\/made-up from the apiserver \(pods "made-up" not found\)/ });
+  const other = ask('renamed', 4);
+  other.metadata!.uid = 'uid-g1'; // the UID of another pod of the cluster
+  t.same(await p.preempt({ Pod: other, NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) }), { NodeNameToMetaVictims: {} }, "another pod's UID preempts nothing");
+  t.match(lines.at(-1), { outcome: 'unknown_preemptor', reason: /pod uid-g1 is team-a\/g1, not team-a\/renamed/ });
+  const stale = ask('recreated', 4);
+  apiserver.set('team-a/recreated', { ...stale, metadata: { ...stale.metadata, uid: 'uid-new' } });
+  t.same(await p.preempt({ Pod: stale, NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) }), { NodeNameToMetaVictims: {} }, 'a UID the apiserver does not have preempts nothing');
+  t.match(lines.at(-1), { outcome: 'unknown_preemptor', reason: /has UID uid-new at the apiserver, not uid-recreated/ });
+
+  // A real preemptor the informer has not delivered yet: read from the apiserver.
+  const real = ask('train-7', 4);
+  apiserver.set('team-a/train-7', real);
+  t.same(await p.preempt({ Pod: real, NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) }), { NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) }, 'a pod of the cluster preempts');
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(recorded, [], 'nothing recorded while kube-scheduler has not acted on it');
+  cache.upsertPod(pod('be1', { node: 'n1', gpus: 4, qos: 'best-effort', queue: 'team-a', job: 'sweep', owner: 'sweep' })); // an update that is no deletion
+  t.same(recorded, [], 'nor after an update that deletes nothing');
+  cache.deletePod('uid-be1');
+  t.equal(recorded.length, 1, 'recorded when the victim is deleted');
+  t.match(recorded[0], { preemptor: { pod: 'train-7' }, node: 'n1', victims: [{ pod: 'be1' }] });
+  cache.upsertPod(pod('be1', { node: 'n1', gpus: 4, qos: 'best-effort', queue: 'team-a' }));
+  cache.deletePod('uid-be1');
+  t.equal(recorded.length, 1, 'once');
+  const m = await metrics.preemptions.get();
+  t.same(m.values.map((v) => [v.labels.reason, v.value]).sort(), [['preempted', 1], ['unknown_preemptor', 3]]);
+});
+
+t.test('decisions kube-scheduler never carries out expire, and at most MAX_PENDING wait', async (t) => {
+  let now = 1_000_000;
+  const pending = new PendingPreemptions(() => now);
+  const record = (victim: string): PreemptionRecord => ({
+    at: new Date(now), preemptor: { namespace: 'team-b', pod: 'p', uid: 'uid-p', job: 'j', queue: 'team-b' }, node: 'n1', resource: R, gpusFreed: 1, gpusTakenBack: 1, reason: 'r',
+    victims: [{ namespace: 'team-a', pod: victim, uid: `uid-${victim}`, job: '', queue: 'team-a', user: '', gpus: 1, gangSize: 1, owner: null }],
+  });
+  const gone = (victim: string) => ({ kind: 'pod' as const, uid: `uid-${victim}`, before: undefined, after: undefined });
+  pending.add(record('old'));
+  now += PENDING_TTL_MS + 1;
+  t.equal(pending.carriedOut(gone('old')), null, 'a deletion after the expiry records nothing');
+  for (let i = 0; i < MAX_PENDING + 5; i++) pending.add(record(`v${i}`));
+  t.equal(pending.size, MAX_PENDING, 'bounded');
+  t.equal(pending.carriedOut(gone('v0')), null, 'the oldest were dropped');
+  t.ok(pending.carriedOut(gone(`v${MAX_PENDING + 4}`)), 'the newest wait');
 });

@@ -59,7 +59,7 @@ t.test('malformed bodies get a 400 that says what is wrong, and change nothing',
 });
 
 t.test('odd but well-formed bodies get a well-formed answer', async (t) => {
-  await withServer(['n1', 'n2'], [be('a', 'n1', 8), guaranteed('g', 'n2', 4), be('b', 'n2', 4)], async (s) => {
+  await withServer(['n1', 'n2'], [be('a', 'n1', 8), guaranteed('g', 'n2', 4), be('b', 'n2', 4), guaranteed('p', undefined, 8)], async (s) => {
     const pre = guaranteed('p', undefined, 8);
     const empty = { NodeNameToMetaVictims: {} };
     t.same((await preempt(s, { Pod: pre, NodeNameToMetaVictims: {} })).body, empty, 'empty victim map');
@@ -89,7 +89,7 @@ t.test('two nodes full of best-effort pods, a guaranteed 8-GPU job: exactly the 
     be('four', 'n2', 4), be('two-a', 'n2', 2), be('two-b', 'n2', 2),
     guaranteed('keep', 'n3', 4), be('other', 'n3', 4),
   ];
-  await withServer(['n1', 'n2', 'n3'], pods, async (s) => {
+  await withServer(['n1', 'n2', 'n3'], [...pods, guaranteed('train', undefined, 8)], async (s) => {
     const pre = guaranteed('train', undefined, 8);
     // kube-scheduler proposes every lower-priority pod of each node (it would take keep too if it could).
     const all = (node: string) => pods.filter((p) => p.spec!.nodeName === node).map((p) => p.metadata!.uid!);
@@ -118,6 +118,7 @@ t.test('no overcommit between eviction and bind: victims count until the watch s
     t.match((await s.post<{ Error: string }>('/scheduler/bind', bind)).body.Error, /0 of 8/, 'still refused while it terminates');
     // A second preemptor now must not be promised the terminating pod's GPUs.
     const second = guaranteed('train-2', undefined, 4);
+    cache.upsertPod(second);
     const r2 = await preempt(s, { Pod: second, NodeNameToMetaVictims: metaFor({ n1: ['uid-a', 'uid-b'] }) });
     t.same(r2.body.NodeNameToMetaVictims.n1!.Pods.map((p) => p.UID), ['uid-a', 'uid-b'].filter((u) => u !== victims[0]), 'the other pod, not the one already going');
     cache.deletePod(victims[0]!);
