@@ -14,10 +14,11 @@
 // in that sluice queue, and that deleting a workload removes its gated pods (garbage
 // collection) and leaves nothing waiting. Nodes are Node objects with patched status (no
 // kubelets). Everything it creates is removed at the end.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import {
   ApiextensionsV1Api,
+  AppsV1Api,
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -56,6 +57,7 @@ if (skip !== null || 'skip' in found) {
   const kc = found.kc;
   const core = kc.makeApiClient(CoreV1Api);
   const batch = kc.makeApiClient(BatchV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
   const ext = kc.makeApiClient(ApiextensionsV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const api = sluiceApi(apiUrl!, token!, caFile ? readFileSync(caFile) : undefined);
@@ -133,6 +135,8 @@ if (skip !== null || 'skip' in found) {
     if (k.status !== 201 && k.status !== 200) throw new Error(`PUT /api/v1/queues/${KUEUE_QUEUE} answered ${k.status}: ${JSON.stringify(k.body)}`);
     await installCrd(crd('kubeflow.org', 'PyTorchJob', 'pytorchjobs', ['v1']));
     await installCrd(crd('jobset.x-k8s.io', 'JobSet', 'jobsets', ['v1alpha2']));
+    await installCrd(crd('ray.io', 'RayCluster', 'rayclusters', ['v1']));
+    await installCrd(crd('leaderworkerset.x-k8s.io', 'LeaderWorkerSet', 'leaderworkersets', ['v1']));
     await core.createNamespace({ body: { metadata: { name: NS, labels: { 'sluice.io/managed': 'true', 'sluice.io/default-queue': QUEUE } } } });
     for (const n of nodeNames) await makeNode(n, 4);
     watchAbort = await new Watch(kc).watch(`/api/v1/namespaces/${NS}/pods`, {}, onPod, () => undefined);
@@ -150,24 +154,51 @@ if (skip !== null || 'skip' in found) {
     await api('DELETE', `/api/v1/queues/${KUEUE_QUEUE}`).catch(() => undefined);
   });
 
-  const createPyTorchJob = async (name: string, workers: number, gpus: number): Promise<{ uid: string }> => {
-    const body = {
-      apiVersion: 'kubeflow.org/v1', kind: 'PyTorchJob', metadata: { name, namespace: NS },
-      spec: { pytorchReplicaSpecs: { Master: { replicas: 1, template: podTemplate(gpus) }, Worker: { replicas: workers, template: podTemplate(gpus) } } },
-    };
-    const made = (await custom.createNamespacedCustomObject({ group: 'kubeflow.org', version: 'v1', namespace: NS, plural: 'pytorchjobs', body })) as { metadata: { uid: string } };
+  /** A custom resource of one of the CRDs above; its uid, for owner references. */
+  const createCr = async (apiVersion: string, kind: string, plural: string, name: string, spec: object): Promise<{ uid: string }> => {
+    const [group, version] = apiVersion.split('/') as [string, string];
+    const body = { apiVersion, kind, metadata: { name, namespace: NS }, spec };
+    const made = (await custom.createNamespacedCustomObject({ group, version, namespace: NS, plural, body })) as { metadata: { uid: string } };
     return { uid: made.metadata.uid };
   };
-  /** A pod as the training operator makes it: owned by the PyTorchJob, from its template. */
-  const createOwnedPod = async (job: string, uid: string, name: string, gpus: number): Promise<void> => {
+  const createPyTorchJob = (name: string, workers: number, gpus: number): Promise<{ uid: string }> =>
+    createCr('kubeflow.org/v1', 'PyTorchJob', 'pytorchjobs', name, { pytorchReplicaSpecs: { Master: { replicas: 1, template: podTemplate(gpus) }, Worker: { replicas: workers, template: podTemplate(gpus) } } });
+
+  /** Who makes the pods of a kind, and the label its operator puts on them. */
+  type Operator = { apiVersion: string; kind: string; nameLabel: string };
+  const TRAINING: Operator = { apiVersion: 'kubeflow.org/v1', kind: 'PyTorchJob', nameLabel: 'training.kubeflow.org/job-name' };
+  const KUBERAY: Operator = { apiVersion: 'ray.io/v1', kind: 'RayCluster', nameLabel: 'ray.io/cluster' };
+  /** A pod as the operator makes it: owned by the workload, from its template. */
+  const createOwnedPod = async (job: string, uid: string, name: string, gpus: number, op: Operator = TRAINING): Promise<void> => {
     const tpl = podTemplate(gpus);
     await core.createNamespacedPod({
       namespace: NS,
       body: {
-        metadata: { name, namespace: NS, labels: { 'training.kubeflow.org/job-name': job }, ownerReferences: [{ apiVersion: 'kubeflow.org/v1', kind: 'PyTorchJob', name: job, uid, controller: true, blockOwnerDeletion: true }] },
+        metadata: { name, namespace: NS, labels: { [op.nameLabel]: job }, ownerReferences: [{ apiVersion: op.apiVersion, kind: op.kind, name: job, uid, controller: true, blockOwnerDeletion: true }] },
         spec: tpl.spec!,
       },
     });
+  };
+  /** Pods never run here (no kubelet): mark them done so their GPUs and quota are free again. */
+  const finishPods = async (selector: (p: V1Pod) => boolean): Promise<void> => {
+    for (const p of await podsOf(selector)) {
+      await core.patchNamespacedPodStatus({ name: p.metadata!.name!, namespace: NS, body: { status: { phase: 'Succeeded' } } }, merge);
+    }
+  };
+  /** Checks a gang that waits with some members: each gated, named and sized from its workload. */
+  const expectWaiting = (t: Test, pods: V1Pod[], job: string, size: number, why: string): void => {
+    for (const p of pods) {
+      t.ok(isGated(p), `${p.metadata!.name} gated: ${why}`);
+      t.equal(p.metadata?.labels?.['sluice.io/job'], job, `job ${job}`);
+      t.equal(p.metadata?.labels?.['sluice.io/gang-size'], String(size), `gang size ${size} from the workload spec`);
+    }
+  };
+  /** Waits until every named pod lost its gate; checks none lost it before `lastAt`. */
+  const expectReleasedWhole = async (t: Test, names: string[], lastAt: number): Promise<void> => {
+    await waitFor(`${names.length} gates removed`, async () => (names.every((n) => gateRemovedAt.has(n)) ? true : undefined));
+    const removed = names.map((n) => gateRemovedAt.get(n)!);
+    t.ok(removed.every((at) => at >= lastAt), 'no gate removed before the last member existed');
+    t.comment(`gang of ${names.length} released ${Math.max(...removed) - lastAt} ms after its last member was created; gates removed within ${Math.max(...removed) - Math.min(...removed)} ms of each other`);
   };
 
   t.test('a PyTorchJob waits whole and is released whole', async (t) => {
@@ -176,32 +207,20 @@ if (skip !== null || 'skip' in found) {
     const names = [`${job}-master-0`, `${job}-worker-0`, `${job}-worker-1`, `${job}-worker-2`];
     for (const n of names.slice(0, 3)) await createOwnedPod(job, uid, n, 2);
     await sleep(3000);
-    for (const p of await podsOf((p) => p.metadata!.name!.startsWith(job))) {
-      t.ok(isGated(p), `${p.metadata!.name} still gated with 3 of 4 members`);
-      t.equal(p.metadata?.labels?.['sluice.io/job'], `pytorchjob-${job}`, 'job named after the PyTorchJob');
-      t.equal(p.metadata?.labels?.['sluice.io/gang-size'], '4', 'gang size from the PyTorchJob spec');
-    }
+    expectWaiting(t, await podsOf((p) => p.metadata!.name!.startsWith(job)), `pytorchjob-${job}`, 4, '3 of 4 members');
     const waiting = await api('GET', `/api/v1/jobs/${NS}/pytorchjob-${job}`);
     t.match(waiting.body, { state: 'queued', waitingFor: 'gang' }, 'the admin API says it waits for its gang');
     const lastAt = Date.now();
     await createOwnedPod(job, uid, names[3]!, 2);
-    await waitFor('all four gates removed', async () => (names.every((n) => gateRemovedAt.has(n)) ? true : undefined));
-    const removed = names.map((n) => gateRemovedAt.get(n)!);
-    t.ok(removed.every((at) => at >= lastAt), 'no gate removed before the last member existed');
-    t.comment(`gang of 4 released ${Math.max(...removed) - lastAt} ms after its last member was created; gates removed within ${Math.max(...removed) - Math.min(...removed)} ms of each other`);
+    await expectReleasedWhole(t, names, lastAt);
   });
 
   t.test('a JobSet\'s child Jobs are one gang: pods from the Job controller wait for the other Job', async (t) => {
     // A queue with 8 GPUs, 8 already held by the PyTorchJob above: free them first.
-    for (const p of await podsOf((p) => p.metadata!.name!.startsWith(`mnist-${RUN}`))) {
-      await core.patchNamespacedPodStatus({ name: p.metadata!.name!, namespace: NS, body: { status: { phase: 'Succeeded' } } }, merge);
-    }
+    await finishPods((p) => p.metadata!.name!.startsWith(`mnist-${RUN}`));
     const js = `llm-${RUN}`;
-    const made = (await custom.createNamespacedCustomObject({
-      group: 'jobset.x-k8s.io', version: 'v1alpha2', namespace: NS, plural: 'jobsets',
-      body: { apiVersion: 'jobset.x-k8s.io/v1alpha2', kind: 'JobSet', metadata: { name: js, namespace: NS }, spec: { replicatedJobs: [{ name: 'workers', replicas: 2, template: { spec: { parallelism: 2, completions: 2, template: podTemplate(1) } } }] } },
-    })) as { metadata: { uid: string } };
-    const owner = [{ apiVersion: 'jobset.x-k8s.io/v1alpha2', kind: 'JobSet', name: js, uid: made.metadata.uid, controller: true, blockOwnerDeletion: true }];
+    const made = await createCr('jobset.x-k8s.io/v1alpha2', 'JobSet', 'jobsets', js, { replicatedJobs: [{ name: 'workers', replicas: 2, template: { spec: { parallelism: 2, completions: 2, template: podTemplate(1) } } }] });
+    const owner = [{ apiVersion: 'jobset.x-k8s.io/v1alpha2', kind: 'JobSet', name: js, uid: made.uid, controller: true, blockOwnerDeletion: true }];
     const childJob = (i: number) => ({ metadata: { name: `${js}-workers-${i}`, namespace: NS, ownerReferences: owner, labels: { 'jobset.sigs.k8s.io/jobset-name': js } }, spec: { parallelism: 2, completions: 2, backoffLimit: 0, template: podTemplate(1) } });
     await batch.createNamespacedJob({ namespace: NS, body: childJob(0) });
     const first = await waitFor('the Job controller to create 2 pods', async () => {
@@ -209,11 +228,7 @@ if (skip !== null || 'skip' in found) {
       return pods.length === 2 ? pods : undefined;
     });
     await sleep(3000);
-    for (const p of await podsOf((p) => first.some((f) => f.metadata!.name === p.metadata!.name))) {
-      t.ok(isGated(p), `${p.metadata!.name} gated: 2 of 4 members`);
-      t.equal(p.metadata?.labels?.['sluice.io/job'], `jobset-${js}`, 'job named after the JobSet, not the child Job');
-      t.equal(p.metadata?.labels?.['sluice.io/gang-size'], '4', 'replicas x parallelism');
-    }
+    expectWaiting(t, await podsOf((p) => first.some((f) => f.metadata!.name === p.metadata!.name)), `jobset-${js}`, 4, '2 of 4 members (named after the JobSet, not the child Job; replicas x parallelism)');
     const lastAt = Date.now();
     await batch.createNamespacedJob({ namespace: NS, body: childJob(1) });
     const all = await waitFor('four JobSet pods released', async () => {
@@ -247,5 +262,48 @@ if (skip !== null || 'skip' in found) {
       return jobs.waiting.some((w) => w.name === `pytorchjob-${job}`) ? undefined : jobs;
     }, 10000);
     t.ok(r, 'nothing of it waits');
+  });
+  t.test('a RayCluster waits whole (head + minReplicas workers) and a worker the autoscaler adds starts on its own', async (t) => {
+    await finishPods((p) => p.spec?.nodeName !== undefined); // free the nodes and the queue's quota
+    const rc = `ray-${RUN}`;
+    const { uid } = await createCr('ray.io/v1', 'RayCluster', 'rayclusters', rc, {
+      enableInTreeAutoscaling: true,
+      headGroupSpec: { rayStartParams: {}, template: podTemplate(1) },
+      workerGroupSpecs: [{ groupName: 'gpu', replicas: 2, minReplicas: 2, maxReplicas: 4, rayStartParams: {}, template: podTemplate(1) }],
+    });
+    const names = [`${rc}-head`, `${rc}-gpu-worker-0`, `${rc}-gpu-worker-1`];
+    for (const n of names.slice(0, 2)) await createOwnedPod(rc, uid, n, 1, KUBERAY);
+    await sleep(3000);
+    expectWaiting(t, await podsOf((p) => p.metadata!.name!.startsWith(rc)), `raycluster-${rc}`, 3, 'head and 1 of 2 workers');
+    const lastAt = Date.now();
+    await createOwnedPod(rc, uid, names[2]!, 1, KUBERAY);
+    await expectReleasedWhole(t, names, lastAt);
+    const extra = `${rc}-gpu-worker-2`; // above minReplicas: an elastic member, no new gang to wait for
+    await createOwnedPod(rc, uid, extra, 1, KUBERAY);
+    await waitFor('the autoscaled worker released alone', async () => (gateRemovedAt.has(extra) ? true : undefined));
+    t.pass('the autoscaled worker started without a second gang');
+  });
+
+  t.test('a LeaderWorkerSet group is one gang: the leader waits for its workers', async (t) => {
+    const lws = `lws-${RUN}`;
+    const { uid } = await createCr('leaderworkerset.x-k8s.io/v1', 'LeaderWorkerSet', 'leaderworkersets', lws, { replicas: 1, leaderWorkerTemplate: { size: 3, workerTemplate: podTemplate(1) } });
+    // As the LWS controller (and its pod webhook, for the group index) would: a leader
+    // StatefulSet owned by the LWS, then a worker StatefulSet owned by the leader pod.
+    // kube-controller-manager's StatefulSet controller makes the pods.
+    const statefulSet = (name: string, replicas: number, owner: { apiVersion: string; kind: string; name: string; uid: string }) => {
+      const labels = { 'leaderworkerset.sigs.k8s.io/name': lws, 'leaderworkerset.sigs.k8s.io/group-index': '0', 'sluice-e2e/sts': name };
+      const tpl = podTemplate(1);
+      return {
+        metadata: { name, namespace: NS, ownerReferences: [{ ...owner, controller: true, blockOwnerDeletion: true }] },
+        spec: { replicas, serviceName: lws, podManagementPolicy: 'Parallel', selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { ...tpl.spec!, restartPolicy: 'Always' } } },
+      };
+    };
+    await apps.createNamespacedStatefulSet({ namespace: NS, body: statefulSet(lws, 1, { apiVersion: 'leaderworkerset.x-k8s.io/v1', kind: 'LeaderWorkerSet', name: lws, uid }) });
+    const leader = await waitFor('the StatefulSet controller to create the leader', async () => (await podsOf((p) => p.metadata!.name === `${lws}-0`))[0]);
+    await sleep(3000);
+    expectWaiting(t, await podsOf((p) => p.metadata!.name === `${lws}-0`), `leaderworkerset-${lws}-0`, 3, 'leader without its 2 workers');
+    const lastAt = Date.now();
+    await apps.createNamespacedStatefulSet({ namespace: NS, body: statefulSet(`${lws}-0`, 2, { apiVersion: 'v1', kind: 'Pod', name: leader.metadata!.name!, uid: leader.metadata!.uid! }) });
+    await expectReleasedWhole(t, [`${lws}-0`, `${lws}-0-0`, `${lws}-0-1`], lastAt);
   });
 }
