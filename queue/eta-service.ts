@@ -273,6 +273,7 @@ export function etaPhrase(e: JobEta | null | undefined, nowMs: number): string {
   const range = e.latestMs !== null && e.latestMs - e.earliestMs! >= 5 * 60_000
     ? `, between ${humanDelay(Math.max(0, e.earliestMs! - nowMs)).replace('about ', '')} and ${humanDelay(Math.max(0, e.latestMs - nowMs)).replace('about ', '')}`
     : '';
-  const when = e.estimatedStartMs <= nowMs ? 'expected to start now' : `expected start in ${humanDelay(e.estimatedStartMs - nowMs)}`;
+  const delay = e.estimatedStartMs - nowMs;
+  const when = delay <= 0 ? 'expected to start now' : delay < 60_000 ? 'expected to start within a minute' : `expected start in ${humanDelay(delay)}`;
   return `; ${when} (${basisText(e.basis)}${range})`;
 }
