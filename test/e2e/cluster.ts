@@ -106,3 +106,12 @@ export async function makeGpuNode(core: CoreV1Api, name: string, gpus: number, r
     merge,
   );
 }
+
+/** Teardown shared by the e2e files: the test namespace's pods (no grace), the namespace
+ * itself and the test's nodes; each step goes on when the object is already gone. */
+export async function removeTestObjects(core: CoreV1Api, namespace: string, nodeNames: readonly string[]): Promise<void> {
+  const pods = await core.listNamespacedPod({ namespace }).catch(() => ({ items: [] as V1Pod[] }));
+  for (const p of pods.items) await core.deleteNamespacedPod({ name: p.metadata!.name!, namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
+  await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  for (const n of nodeNames) await core.deleteNode({ name: n }).catch(() => undefined);
+}

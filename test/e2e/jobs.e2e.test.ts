@@ -29,7 +29,7 @@ import {
   type V1Pod,
   type V1PodTemplateSpec,
 } from '@kubernetes/client-node';
-import { makeGpuNode, reachableCluster, sluiceApi } from './cluster.js';
+import { makeGpuNode, reachableCluster, sluiceApi, removeTestObjects } from './cluster.js';
 
 const RUN = Date.now().toString(36);
 const NS = `sluice-e2e-jobs-${RUN}`;
@@ -145,10 +145,7 @@ if (skip !== null || 'skip' in found) {
 
   t.teardown(async () => {
     watchAbort?.abort();
-    const pods = await core.listNamespacedPod({ namespace: NS }).catch(() => ({ items: [] as V1Pod[] }));
-    for (const p of pods.items) await core.deleteNamespacedPod({ name: p.metadata!.name!, namespace: NS, gracePeriodSeconds: 0 }).catch(() => undefined);
-    await core.deleteNamespace({ name: NS }).catch(() => undefined);
-    for (const n of nodeNames) await core.deleteNode({ name: n }).catch(() => undefined);
+    await removeTestObjects(core, NS, nodeNames);
     for (const name of createdCrds) await ext.deleteCustomResourceDefinition({ name }).catch(() => undefined);
     await api('DELETE', `/api/v1/queues/${QUEUE}`).catch(() => undefined);
     await api('DELETE', `/api/v1/queues/${KUEUE_QUEUE}`).catch(() => undefined);

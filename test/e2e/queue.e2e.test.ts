@@ -15,7 +15,7 @@
 // end. SLUICE_E2E_METRICS_URL (sluice's ops listener, e.g. http://127.0.0.1:8080) adds a
 // check that the binds went through sluice's extender.
 import t, { type Test } from 'tap';
-import { getText, kubectlCreate, makeGpuNode, reachableCluster, sluiceApi } from './cluster.js';
+import { getText, kubectlCreate, makeGpuNode, reachableCluster, sluiceApi, removeTestObjects } from './cluster.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import {
@@ -171,10 +171,7 @@ if (skip !== null || 'skip' in found) {
 
   t.teardown(async () => {
     watchAbort?.abort();
-    const pods = await core.listNamespacedPod({ namespace: NS }).catch(() => ({ items: [] as V1Pod[] }));
-    for (const p of pods.items) await core.deleteNamespacedPod({ name: p.metadata!.name!, namespace: NS, gracePeriodSeconds: 0 }).catch(() => undefined);
-    await core.deleteNamespace({ name: NS }).catch(() => undefined);
-    for (const n of nodeNames) await core.deleteNode({ name: n }).catch(() => undefined);
+    await removeTestObjects(core, NS, nodeNames);
     await api('DELETE', `/api/v1/queues/${QUEUE}`).catch(() => undefined);
     if (latencies.length > 0) {
       const ms = latencies.map((l) => l.ms).sort((a, b) => a - b);
