@@ -3,7 +3,7 @@
 // replay a captured cluster, benchmark) and by tests.
 import { readFileSync } from 'node:fs';
 import type { V1Namespace, V1Node, V1Pod, V1PriorityClass } from '@kubernetes/client-node';
-import type { ClusterCache } from './cache.js';
+import type { InMemoryCluster } from './in-memory.js';
 
 export class SnapshotError extends Error {
   override name = 'SnapshotError';
@@ -43,7 +43,8 @@ export function parseSnapshot(doc: unknown, source = 'snapshot'): Snapshot {
   return { nodes, pods, namespaces, priorityClasses };
 }
 
-export function loadSnapshotFile(path: string, cache: ClusterCache): Snapshot {
+/** Reads the file and loads it into snapshot mode's cluster (and so into its cache). */
+export function loadSnapshotFile(path: string, cluster: InMemoryCluster): Snapshot {
   let doc: unknown;
   try {
     doc = JSON.parse(readFileSync(path, 'utf8'));
@@ -51,6 +52,6 @@ export function loadSnapshotFile(path: string, cache: ClusterCache): Snapshot {
     throw new SnapshotError(`cluster snapshot ${path} cannot be read as JSON: ${(e as Error).message}`);
   }
   const snap = parseSnapshot(doc, `cluster snapshot ${path}`);
-  cache.replaceAll(snap.nodes, snap.pods);
+  cluster.load(snap);
   return snap;
 }

@@ -60,6 +60,8 @@ export interface AppParts {
   queueManager?: QueueManager | null;
   /** Reads the workloads that own pods (jobFrameworks); absent/null = off. */
   workloads?: ObjectReader | null;
+  /** The clock of the submit-time warning (serve()'s; default Date.now). */
+  now?: () => number;
 }
 
 export interface Servers {
@@ -134,7 +136,7 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
     log,
     metrics,
     queuePreview: parts.queueManager
-      ? (pod) => submitWarning(parts.queueManager!.current(), pod, config.gpuResources, Date.now(), parts.queueManager!.eta)
+      ? (pod) => submitWarning(parts.queueManager!.current(), pod, config.gpuResources, (parts.now ?? Date.now)(), parts.queueManager!.eta)
       : undefined,
     workloads: parts.workloads ?? null,
   });

@@ -8,6 +8,7 @@ import type { SluiceConfig } from '../config/schema.js';
 import { ClusterCache } from '../cluster/cache.js';
 import { ClusterWatcher } from '../cluster/informers.js';
 import { loadSnapshotFile } from '../cluster/snapshot.js';
+import { InMemoryCluster } from '../cluster/in-memory.js';
 import { NamespaceStore, NamespaceWatcher } from '../cluster/namespaces.js';
 import { PriorityClassStore, PriorityClassWatcher } from '../cluster/priority-classes.js';
 import { prepareServingCert } from '../certs/serving.js';
@@ -68,6 +69,8 @@ export interface Running {
   cache: ClusterCache;
   /** null when queue.enabled is false. */
   queue: QueueManager | null;
+  /** Snapshot mode's cluster as objects (create, change, delete pods); null with a live apiserver. */
+  cluster: InMemoryCluster | null;
   metrics: Metrics;
   log: Logger;
   apiUrl: string;
@@ -81,12 +84,20 @@ export interface ServeOptions {
   /** This replica's pod (the leader labels it); default: env POD_NAME / POD_NAMESPACE. */
   podName?: string;
   podNamespace?: string;
+  /**
+   * The clock of every decision that reads the time: the cluster cache, the queue manager,
+   * the ETA forecast, the submit-time warning, and pods created in snapshot mode. Default
+   * Date.now; the demo (demo/) drives its own, so that an hour of queueing takes seconds.
+   */
+  now?: () => number;
 }
 
 export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Promise<Running> {
   const log = opts.log ?? createLogger(config.logLevel);
   const metrics = new Metrics();
+  const now = opts.now ?? Date.now;
   const cache = new ClusterCache({
+    now,
     resources: config.gpuResources,
     assumeTtlMs: config.assumeTtlSeconds * 1000,
     recentPodWindow: config.recentPodWindow,
@@ -110,8 +121,10 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
   const priorityClasses = new PriorityClassStore(new Set([config.webhooks.guaranteedPriorityClass, config.webhooks.bestEffortPriorityClass]));
   let pcWatcher: PriorityClassWatcher | null = null;
   let liveKc: KubeConfig | null = null;
+  let cluster: InMemoryCluster | null = null;
   if (config.clusterSnapshot) {
-    const snap = loadSnapshotFile(config.clusterSnapshot, cache);
+    cluster = new InMemoryCluster(cache, now);
+    const snap = loadSnapshotFile(config.clusterSnapshot, cluster);
     namespaces.replaceAll(snap.namespaces);
     // Without PriorityClasses in the file the webhook writes the configured values.
     if (snap.priorityClasses.length > 0) priorityClasses.replaceAll(snap.priorityClasses);
@@ -198,7 +211,7 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
   elector?.onLeaseProblem((problem) => metrics.leaseError.set(problem ? 1 : 0));
   const label = liveKc && self.name ? new LeaderLabel(liveKc, self, log) : null;
   if (label) leadership.subscribe((leading) => void label.set(leading));
-  const queue = config.queue.enabled ? await startQueueManager(config, { cache, store, kc: liveKc, log, metrics, leadership }) : null;
+  const queue = config.queue.enabled ? await startQueueManager(config, { cache, store, kc: liveKc, log, metrics, leadership, now }) : null;
   elector?.start();
 
   // Preemptions: job records in Postgres, Events on the victims and their owners.
@@ -235,6 +248,7 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
     queueManager: queue?.manager ?? null,
     leadership,
     workloads,
+    now,
   });
   if (servers.tlsOptions) tlsCert.attach(keepTlsPolicy(servers.api.server as unknown as SecureContextTarget, servers.tlsOptions));
   const apiUrl = await servers.api.listen({ host: config.https.host, port: config.https.port });
@@ -249,6 +263,7 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
     servers,
     cache,
     queue: queue?.manager ?? null,
+    cluster,
     metrics,
     log,
     apiUrl,
@@ -312,6 +327,7 @@ interface QueueParts {
   log: Logger;
   metrics: Metrics;
   leadership: Leadership;
+  now: () => number;
 }
 
 /**
@@ -321,7 +337,7 @@ interface QueueParts {
  */
 async function startQueueManager(
   config: SluiceConfig,
-  { cache, store, kc, log, metrics, leadership }: QueueParts,
+  { cache, store, kc, log, metrics, leadership, now }: QueueParts,
 ): Promise<{ manager: QueueManager; stop(): Promise<void> }> {
   const q = config.queue;
   let manager: QueueManager | null = null;
@@ -346,6 +362,7 @@ async function startQueueManager(
     debounceMs: q.debounceMs,
     resyncSeconds: q.resyncSeconds,
     waitEventIntervalSeconds: q.waitEventIntervalSeconds,
+    now,
   });
   await manager.start();
   const eta = new EtaService({
@@ -358,6 +375,7 @@ async function startQueueManager(
     maxJobs: q.etaMaxJobs ?? 1000,
     budgetMs: q.etaBudgetMs ?? 2000,
     admissionBudgetMs: q.etaAdmissionBudgetMs ?? 20,
+    now,
   });
   manager.eta = eta;
   manager.setEtaNote((u, nowMs) => etaPhrase(eta.forJob(u.namespace, u.job), nowMs));
