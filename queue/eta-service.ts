@@ -183,7 +183,9 @@ export class EtaService {
       if (!isQueued(p)) continue;
       podByUid.set(p.uid, p);
       // Bound pods, and released ones not bound yet (they hold quota; buildState placed them).
-      if (p.terminal || isGated(p)) continue;
+      // A pod asking no GPU (a queue label on a CPU pod) holds nothing the forecast waits
+      // for: counted, it would add an "unknown duration" to every basis.
+      if (p.terminal || isGated(p) || p.requests.length === 0) continue;
       const k = jobKey(p);
       const list = runningPods.get(k);
       if (list) list.push(p);

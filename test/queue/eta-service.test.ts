@@ -31,6 +31,14 @@ t.test('the submit warning carries the ETA, or says it is not known and why', as
   t.match(submitWarning(manager.current(), small, [GPU], NOW, noBudget), /; ETA not yet known$/);
 });
 
+t.test('a running pod that asks no GPU is not a job the estimate rests on', async (t) => {
+  const { cache, eta } = await setup(t);
+  const cpu = queuedPod('web', { gpus: 0, node: 'n1' });
+  cache.upsertPod(cpu);
+  eta.recompute();
+  t.same(eta.forJob('team-a', 'w1')!.basis, { declared: 1, learned: 0, learnedFrom: 0, unknown: 1, duration: { basis: 'annotation', seconds: 1200, samples: 0 } }, 'still r1 (declared) and r2 (unknown), not web');
+});
+
 t.test('words and the CLI cell', async (t) => {
   t.equal(humanDelay(30_000), 'within a minute');
   t.equal(humanDelay(12 * MIN), 'about 12 min');
