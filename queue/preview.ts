@@ -57,7 +57,15 @@ export function submitWarning(s: Snapshot | null, pod: V1Pod, resources: readonl
     const kind = pod.metadata?.ownerReferences?.find((o) => o.controller)?.kind ?? 'Pod';
     return etaPhrase(eta.whatIf({ ...probe, key: `${probe.key}#submitted` }, pod.metadata?.annotations?.[ANNOTATION_EXPECTED_DURATION], kind), nowMs);
   };
-  const waiting = s.waiting.get(queue) ?? [];
+  // A gang's earlier pods wait as the gang's own unit: this pod joins it (and its place in
+  // the queue, which its oldest pod holds), it is not a job ahead of it.
+  const all = s.waiting.get(queue) ?? [];
+  const own = gangSize > 1 ? all.find((w) => w.unit.key === probe.key) : undefined;
+  if (own) {
+    probe.submittedMs = Math.min(probe.submittedMs, own.unit.submittedMs);
+    probe.seenMs = Math.min(probe.seenMs, own.unit.seenMs);
+  }
+  const waiting = own ? all.filter((w) => w !== own) : all;
   const ahead = waiting.filter((w) => compareUnits(w.unit, probe) < 0).length;
   const position = `position ${ahead + 1} of ${waiting.length + 1}`;
   const quota = s.ledger.check(probe);
