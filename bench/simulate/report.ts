@@ -1,5 +1,6 @@
 // Aggregates simulation runs over seeds and renders them: Markdown tables and an SVG plot
-// of GPU allocation against arrived GPU demand (hand-written SVG, no dependencies).
+// of GPU allocation against arrived GPU demand (drawn with bench/plot/svg.ts).
+import { gridStep, legendEntry, OKABE_ITO, svgClose, svgOpen } from '../plot/svg.js';
 import type { SimResult } from './engine.js';
 
 export interface CurvePoint {
@@ -87,30 +88,23 @@ export function markdown(curves: readonly Curve[]): string {
   return out.join('\n');
 }
 
-// Okabe-Ito colours: told apart with every common colour-vision deficiency; sluice's policy
-// (vermillion) and fgd (blue) are the pair the plots compare.
+// Okabe-Ito colours (bench/plot/svg.ts): sluice's policy (vermillion) and fgd (blue) are
+// the pair the plots compare.
 const COLORS: Record<string, string> = {
-  fragmentation: '#D55E00',
-  fgd: '#0072B2',
-  binpack: '#009E73',
-  spread: '#CC79A7',
-  'best-fit': '#E69F00',
-  random: '#999999',
+  fragmentation: OKABE_ITO.vermillion,
+  fgd: OKABE_ITO.blue,
+  binpack: OKABE_ITO.green,
+  spread: OKABE_ITO.purple,
+  'best-fit': OKABE_ITO.orange,
+  random: OKABE_ITO.grey,
 };
-const EXTRA_COLORS = ['#56B4E9', '#000000', '#F0E442', '#882255'];
+const EXTRA_COLORS = [OKABE_ITO.skyBlue, OKABE_ITO.black, OKABE_ITO.yellow, '#882255'];
 const colorOf = (policy: string, all: readonly string[]): string =>
   COLORS[policy] ?? EXTRA_COLORS[all.filter((p) => !(p in COLORS)).indexOf(policy) % EXTRA_COLORS.length]!;
 
 /** The reference curve of a list that the lower panel subtracts: fgd, else the first. */
 function referenceOf(cs: readonly Curve[]): Curve | undefined {
   return cs.find((c) => c.policy === 'fgd') ?? cs.find((c) => c.policy.startsWith('fgd')) ?? cs[0];
-}
-
-/** Grid step for a range: 1, 2 or 5 times a power of ten, about 4 lines. */
-function step(range: number): number {
-  const raw = range / 4;
-  const p = 10 ** Math.floor(Math.log10(raw));
-  return [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw)!;
 }
 
 /** Per pod list: the allocation curves on the full 0-100 % axis (nothing clamped), and below
@@ -130,9 +124,7 @@ export function svg(curves: readonly Curve[], title: string): string {
   const parts: string[] = [];
   const width = cols * W;
   const height = rowsN * H + legendH + 24;
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`);
-  parts.push(`<rect width="100%" height="100%" fill="white"/>`);
-  parts.push(`<text x="${width / 2}" y="16" text-anchor="middle" font-size="13">${title}</text>`);
+  parts.push(...svgOpen(width, height, title));
   const xMax = Math.max(...curves.flatMap((c) => c.points.map((p) => p.arrivedPct)), 100);
   lists.forEach((list, i) => {
     const ox = (i % cols) * W;
@@ -163,7 +155,7 @@ export function svg(curves: readonly Curve[], title: string): string {
     const refAt = new Map((ref?.points ?? []).map((p) => [p.arrivedPct, p.allocationPct]));
     const diffs = cs.filter((c) => c !== ref).map((c) => ({ c, pts: c.points.filter((p) => refAt.has(p.arrivedPct)).map((p) => ({ x: p.arrivedPct, d: p.allocationPct - refAt.get(p.arrivedPct)! })) }));
     const extent = Math.max(0.5, ...diffs.flatMap((d) => d.pts.map((p) => Math.abs(p.d))));
-    const st = step(2 * extent);
+    const st = gridStep(2 * extent);
     const lim = Math.ceil(extent / st) * st;
     const yd = (v: number): number => b1 - ((v + lim) / (2 * lim)) * (b1 - b0);
     for (let g = -lim; g <= lim + 1e-9; g += st) {
@@ -181,14 +173,8 @@ export function svg(curves: readonly Curve[], title: string): string {
     parts.push(`<text x="${ox + W / 2}" y="${b1 + 28}" text-anchor="middle">arrived GPU demand, % of capacity</text>`);
   });
   const ly = height - legendH / 2;
-  policies.forEach((name, i) => {
-    const color = colorOf(name, policies);
-    const lx = 20 + i * 150;
-    parts.push(`<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"/>`);
-    parts.push(`<text x="${lx + 30}" y="${ly + 4}">${name}</text>`);
-  });
-  parts.push('</svg>');
-  return parts.join('\n') + '\n';
+  policies.forEach((name, i) => parts.push(legendEntry(20 + i * 150, ly, colorOf(name, policies), name)));
+  return svgClose(parts);
 }
 
 /** FGD paper (ATC '23), unallocated GPU % at 100 % arrived on the 1,213-GPU-node cluster:
