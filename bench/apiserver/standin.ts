@@ -64,7 +64,7 @@ export interface StandInOptions {
   users?: Record<string, string>;
 }
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type JsonObject = { [k: string]: Json };
 interface Obj extends JsonObject { metadata: JsonObject }
 

@@ -93,7 +93,7 @@ t.test('unknown flags and commands of sluice are errors naming the closest known
 
 t.test('the simulator and the bench scripts: --help prints and exits; unknown flags are errors', async (t) => {
   // bench/cluster/{main,real}.ts and bench/queue/main.ts use the same parseOrExit (cli/flags.ts).
-  const scripts = ['bench/simulate/main.ts', 'bench/latency/main.ts'];
+  const scripts = ['bench/simulate/main.ts', 'bench/latency/main.ts', 'demo/main.ts'];
   const helps = await Promise.all(scripts.map((s) => run(s, ['--help'])));
   scripts.forEach((s, i) => {
     t.equal(helps[i]!.code, 0, `${s} --help: exit 0`);
@@ -101,6 +101,7 @@ t.test('the simulator and the bench scripts: --help prints and exits; unknown fl
     t.equal(helps[i]!.err, '', `${s} --help: nothing started (no progress on stderr)`);
   });
   t.match(helps[0]!.out, /--seeds N\s+seeds per policy and pod list \(default: 10\)/, 'the simulator lists its flags with defaults');
+  t.match(helps[2]!.out, /--store-schema NAME\s+schema the demo empties and uses .*\(default: sluice_demo\)/, 'npm run demo --help: its flags with defaults, and it starts nothing');
   const bad = await Promise.all([run('bench/simulate/main.ts', ['--seed', '1']), run('bench/latency/main.ts', ['--size', '100'])]);
   t.equal(bad[0]!.code, 2);
   t.match(bad[0]!.err, /unknown flag --seed \(did you mean --seeds\?\)/);
