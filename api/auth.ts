@@ -10,7 +10,15 @@ import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../observability/logger.js';
 
-export type AuthResult = { ok: true; user: string } | { ok: false; reason: string; /** 429 when the client is over its review budget; else 401. */ status?: 429; retryAfterSeconds?: number };
+export type AuthResult =
+  | { ok: true; user: string }
+  | {
+      ok: false;
+      reason: string;
+      /** 429 when the client is over its review budget; 403 when the token is valid but its user is no admin; else 401. */
+      status?: 403 | 429;
+      retryAfterSeconds?: number;
+    };
 
 /** Asks the apiserver who a token belongs to; null = not authenticated. */
 export type TokenReviewer = (token: string) => Promise<{ user: string; groups: string[] } | null>;
@@ -119,7 +127,7 @@ export class ApiAuth {
       const who = await Promise.race([reviewer(token), timeout]);
       if (!who) result = { ok: false, reason: 'bearer token is neither api.token nor a Kubernetes token the apiserver accepts' };
       else if (!who.groups.some((g) => this.opts.adminGroups.includes(g))) {
-        result = { ok: false, reason: `user ${who.user} is not in an admin group (${this.opts.adminGroups.join(', ')}); ask an admin to add you or use api.token` };
+        result = { ok: false, status: 403, reason: `user ${who.user} is not in an admin group (${this.opts.adminGroups.join(', ')}); ask an admin to add you or use api.token` };
       } else result = { ok: true, user: who.user };
     } catch (e) {
       // Not cached: the next request tries the apiserver again.

@@ -98,6 +98,8 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
       if (res.status === 429) {
         return reply.code(429).header('retry-after', String(res.retryAfterSeconds ?? 1)).send({ statusCode: 429, error: 'Too Many Requests', message: res.reason });
       }
+      // Authenticated, not authorised: 401 would tell a client to retry with other credentials.
+      if (res.status === 403) return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: res.reason });
       return reply.code(401).header('www-authenticate', 'Bearer realm="sluice"').send({ statusCode: 401, error: 'Unauthorized', message: res.reason });
     }
     req.log = req.log.child({ apiUser: res.user });

@@ -311,7 +311,7 @@ t.test('TokenReview through the Kubernetes client: admin group allowed, others r
   t.equal((await call(url, 'GET', '/api/v1/nodes', { token: 'kube-admin' })).status, 200);
   t.equal(reviewed.filter((x) => x === 'kube-admin').length, 1, 'the answer is cached');
   const bob = await call(url, 'GET', '/api/v1/nodes', { token: 'kube-user' });
-  t.equal(bob.status, 401);
+  t.equal(bob.status, 403, "a valid token of a user who is no admin is forbidden, not unauthenticated");
   t.match(bob.body.message, /bob is not in an admin group/);
   const junk = await call(url, 'GET', '/api/v1/nodes', { token: 'junk' });
   t.equal(junk.status, 401);

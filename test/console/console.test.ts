@@ -238,7 +238,7 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   const other = await asAlice('/ui/api/v1/jobs/team-b/pod-b-wait');
   t.equal(other.status, 403, 'a job of another namespace is refused');
   t.match(((await other.json()) as { message: string }).message, /may not list pods in namespace team-b/);
-  t.equal((await asAlice('/api/v1/queues')).status, 401, 'the admin API itself stays admin-only');
+  t.equal((await asAlice('/api/v1/queues')).status, 403, 'the admin API itself stays admin-only (403: her token is valid, she is no admin)');
   const olga = await fetch(`${base}/ui/api/whoami`, { headers: { authorization: 'Bearer ops-token' } });
   t.same(await olga.json(), { user: 'olga', admin: true }, 'a Kubernetes user in api.adminGroups is an admin');
   t.equal((await fetch(`${base}/ui/api/whoami`, { headers: { authorization: 'Bearer nobody' } })).status, 401, 'an unknown token is refused');
