@@ -593,12 +593,15 @@ async function jobPage(r) {
   // Bound has no time of its own in the record: it follows the release (or the submission).
   if (bound.length) history.push(['running', `Bound: ${plural(bound.length, 'pod')} on ${[...new Set(bound.map((p) => p.node))].join(', ')}`, null, `${j.releasedAt ?? j.submittedAt}~`]);
   if (j.preemptedBy) history.push(['preempted', `Preempted by ${j.preemptedBy}`, j.preemptedAt]);
-  // Preemptions this job made, from the store's records (absent without a store).
+  // Preemptions this job made and its failed binds, from the store's records (absent without a store).
   const activity = await api('/ui/api/activity').catch(() => ({ items: [] }));
   for (const it of activity.items) {
-    if (it.kind === 'preempted' && it.namespace === j.namespace && it.name === j.name) {
+    if (it.namespace !== j.namespace || it.name !== j.name) continue;
+    if (it.kind === 'preempted') {
       const taken = it.victims.map((v) => (v.namespace ? `${v.namespace}/${v.pod}` : 'a pod in another namespace')).join(', ');
       history.push(['preempted', `Preempted for it: ${taken} (${it.text})`, it.at]);
+    } else if (it.kind === 'bind_failed') {
+      history.push(['bind_failed', `Pod ${it.bind.pod}: ${it.text}${attemptsText(it.bind)}`, it.at]);
     }
   }
   const when = (e) => e[3] ?? e[2] ?? '';
@@ -637,6 +640,18 @@ async function jobPage(r) {
 
 // ---- Activity ---------------------------------------------------------------------------
 
+/** A failed bind kube-scheduler retried: how often, since when (`at` is the last one). */
+const attemptsText = (b) => (b.attempts > 1 ? ` (${b.attempts} attempts since ${fmtTime(b.firstAt)})` : '');
+
+const ACTIVITY_TAG = { released: 'released', preempted: 'preempted', denied: 'denied', bind_failed: 'bind failed' };
+
+function activitySubject(it) {
+  if (!it.namespace) return 'a pod in another namespace';
+  if (it.kind === 'denied') return `${it.namespace}/${it.name}`;
+  if (it.kind === 'bind_failed') return [it.name !== it.bind.pod ? jobLink(it.namespace, it.name) : `${it.namespace}/${it.name}`, it.name !== it.bind.pod ? ` pod ${it.bind.pod}` : ''];
+  return jobLink(it.namespace, it.name);
+}
+
 async function activityPage() {
   const { items } = await api('/ui/api/activity');
   const list = items.map((it) =>
@@ -644,11 +659,12 @@ async function activityPage() {
       'li',
       { class: it.kind, 'data-kind': it.kind },
       h('time', { datetime: it.at }, fmtTime(it.at)),
-      h('span', { class: `tag ${it.kind}` }, it.kind),
+      h('span', { class: `tag ${it.kind}` }, ACTIVITY_TAG[it.kind] ?? it.kind),
       ' ',
-      it.namespace ? (it.kind === 'denied' ? `${it.namespace}/${it.name}` : jobLink(it.namespace, it.name)) : 'a pod in another namespace',
+      activitySubject(it),
       it.queue ? ` (queue ${it.queue})` : '',
       `: ${it.text}`,
+      it.bind ? attemptsText(it.bind) : '',
       it.victims?.length
         ? h(
             'ul',
@@ -661,7 +677,7 @@ async function activityPage() {
   setPage(
     'Activity',
     h('h1', {}, 'Activity'),
-    h('p', { class: 'note' }, 'Releases, preemptions and admission denials of the last 24 hours, newest first. Failed binds are not recorded in the store; see the sluice_binds_total metric and the log.'),
+    h('p', { class: 'note' }, 'Releases, preemptions, admission denials and failed binds of the last 24 hours, newest first. A bind kube-scheduler retries on the same node and fails the same way is one entry, with its number of attempts.'),
     items.length ? h('ol', { class: 'timeline', id: 'activity' }, list) : h('p', { class: 'note' }, 'Nothing happened in the last 24 hours that you may see.'),
   );
 }

@@ -207,6 +207,8 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   t.match(await text(page, 'ol.timeline'), /Released by the queue/, 'history: released');
   t.same(await axe(page), [], 'job page: no serious accessibility violations');
   await shoot(page, 'job');
+  await go(page, '#/job/team-a/pod-g-keep', '#pods');
+  t.match(await text(page, 'ol.timeline'), /Pod g-keep: bind to g9 failed: the node is gone/, "a job's history shows its failed bind");
 
   // ---- Activity: the preemption and the releases --------------------------------------------
   await go(page, '#/activity', '#activity');
@@ -214,6 +216,13 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   t.match(activity, /preempted.*team-a\/pod-train/s, 'the preemption, by train');
   t.match(activity, /team-a\/be-d/, 'its victims');
   t.match(activity, /released.*team-a\/pod-big|released/s, 'releases');
+  // Failed binds: one entry per row of bind_failures, as recorded.
+  const failures = (await live.store.pool.query<{ namespace: string; job: string; node: string }>(`SELECT namespace, job, node FROM bind_failures ORDER BY last_at DESC`)).rows;
+  const shownFailures = await page.$$eval('#activity > li[data-kind=bind_failed]', (lis) => lis.map((li) => (li as unknown as El).innerText));
+  t.equal(shownFailures.length, failures.length, 'every failed bind recorded is on the timeline');
+  for (const [i, f] of failures.entries()) t.match(shownFailures[i], `${f.namespace}/${f.job}`, `failed bind of ${f.namespace}/${f.job} on ${f.node}`);
+  t.match(activity, /bind failed\s+team-a\/pod-g-keep pod g-keep \(queue prod\): bind to g9 failed: the node is gone/, 'the bind to a node that is gone');
+  t.match(activity, /bind failed\s+team-b\/pod-b-run pod b-run \(queue research\): bind to bad1 refused by the re-check: .*NotReady/, 'the bind to a NotReady node');
   t.same(await axe(page), [], 'activity page: no serious accessibility violations');
   await shoot(page, 'activity');
   t.same(admin.errors, [], 'no console errors (admin)');
