@@ -452,9 +452,18 @@ function bar(held, cap) {
   return h('span', { class: 'bar', 'aria-hidden': 'true' }, h('b', { class: `p${pct}${cap > 0 && held > cap ? ' over' : ''}` }));
 }
 
+/** A queue line's GPU model: the quota row's model, what an any-model row holds on, or a model no row covers. */
+function modelCell(r) {
+  const name = r.model || 'any model';
+  const notes = [];
+  if (!r.quota) notes.push('held without a quota row for this model');
+  else if (!r.model && r.heldOn.length > 0 && (r.heldOn.length > 1 || r.heldOn[0].model)) notes.push(`held on ${r.heldOn.map((x) => `${x.model || 'unlabelled nodes'}: ${x.gpus}`).join(', ')}`);
+  return h('span', {}, h('span', { 'data-v': 'model' }, name), h('div', { class: 'note' }, r.resource), notes.map((n) => h('div', { class: 'note' }, n)));
+}
+
 async function queuesPage() {
   const data = await api('/ui/api/queues');
-  const head = ['Queue', 'Turn', 'Weight', 'Held', 'Fair share', 'Waiting', 'Resource', 'Guaranteed held / quota', 'Borrowed', 'Best-effort held / cap'];
+  const head = ['Queue', 'Turn', 'Weight', 'Held', 'Fair share', 'Waiting', 'GPU model', 'Guaranteed held / quota', 'Borrowed', 'Best-effort held / cap'];
   const body = [];
   for (const q of data.queues) {
     const res = q.resources.length ? q.resources : [null];
@@ -464,14 +473,14 @@ async function queuesPage() {
       body.push(
         h(
           'tr',
-          { 'data-queue': q.name, 'data-resource': r?.resource ?? '' },
+          { 'data-queue': q.name, 'data-resource': r?.resource ?? '', 'data-model': r?.model ?? '', class: first ? 'first' : 'more' },
           first ? h('th', { scope: 'row', 'data-label': 'Queue' }, q.name, q.cohort ? h('div', { class: 'note' }, `cohort ${q.cohort}`) : null, q.open ? null : h('div', { class: 'note' }, 'closed')) : h('td', { 'data-label': 'Queue' }, h('span', { class: 'sr' }, q.name)),
           cell('Turn', first ? String(q.turn) : '', 'n', 'turn'),
           cell('Weight', first ? String(q.weight) : '', 'n', 'weight'),
           cell('Held', first ? String(q.held) : '', 'n', 'held'),
           cell('Fair share', first ? String(q.fairShare) : '', 'n', 'fairShare'),
           cell('Waiting', first ? String(q.waiting) : '', 'n', 'waiting'),
-          cell('Resource', r?.resource ?? 'no quota', '', 'resource'),
+          cell('GPU model', r ? modelCell(r) : 'no quota', '', 'model'),
           cell('Guaranteed', r ? h('span', {}, h('span', { 'data-v': 'guaranteedHeld' }, String(r.guaranteedHeld)), ' / ', h('span', { 'data-v': 'guaranteedQuota' }, String(r.guaranteedQuota)), bar(r.guaranteedHeld, r.guaranteedQuota)) : '', 'n', 'guaranteed'),
           cell('Borrowed', r ? String(r.borrowed) : '', 'n', 'borrowed'),
           cell('Best-effort', r ? h('span', {}, h('span', { 'data-v': 'bestEffortHeld' }, String(r.bestEffortHeld)), ' / ', h('span', { 'data-v': 'bestEffortCap' }, String(r.bestEffortCap)), bar(r.bestEffortHeld, r.bestEffortCap)) : '', 'n', 'bestEffort'),
@@ -479,11 +488,11 @@ async function queuesPage() {
       );
     });
   }
-  const table = h('table', { class: 'cards', id: 'queues' }, h('caption', { class: 'sr' }, 'Queues: quota, held GPUs and fair-share standing'), h('thead', {}, h('tr', {}, head.map((x, i) => h('th', { scope: 'col', class: i >= 1 && i <= 5 ? 'n' : '' }, x)))), h('tbody', {}, body));
+  const table = h('table', { class: 'cards', id: 'queues' }, h('caption', { class: 'sr' }, 'Queues per GPU model: quota, held GPUs and fair-share standing'), h('thead', {}, h('tr', {}, head.map((x, i) => h('th', { scope: 'col', class: i >= 1 && i <= 5 ? 'n' : '' }, x)))), h('tbody', {}, body));
   setPage(
     'Queues',
     h('h1', {}, 'Queues'),
-    h('p', { class: 'note' }, `Turn: the order in which queues are offered their next job (lowest held / weight first). Fair share: what all queues hold, split by weight. Borrowed: guaranteed GPUs held beyond the queue's own quota, lent by its cohort. Evaluated ${fmtTime(data.evaluatedAt)}.`),
+    h('p', { class: 'note' }, `One line per quota row of a queue (GPU resource and model; "any model" counts every model). Turn: the order in which queues are offered their next job (lowest held / weight first). Fair share: what all queues hold, split by weight. Borrowed: guaranteed GPUs held beyond the row's own quota, lent by the queue's cohort. Evaluated ${fmtTime(data.evaluatedAt)}.`),
     h('div', { class: 'scroll' }, table),
   );
 }

@@ -13,7 +13,7 @@ import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../observability/logger.js';
 import { serve } from '../../server/run.js';
 import { gpuPod } from '../helpers/k8s.js';
-import { ADMIN_TOKEN, bigSnapshot, startScenario } from './scenario.js';
+import { ADMIN_TOKEN, H100, bigSnapshot, startScenario } from './scenario.js';
 
 // Browser globals used inside page.evaluate callbacks (the project compiles without the DOM lib).
 interface El {
@@ -161,22 +161,30 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   const kept = await page.$$eval('li.node', (lis) => lis.filter((li) => (li as El)._kept).map((li) => (li as unknown as El).dataset.id));
   t.same(kept.sort(), ['bad1|nvidia.com/gpu', 'g1|nvidia.com/gpu', 'g2|nvidia.com/gpu', 'h1|nvidia.com/gpu'], 'rows are patched in place: no row element was replaced');
 
-  // ---- Queues: against /api/v1/queues/:name/usage and /jobs --------------------------------
+  // ---- Queues, per GPU model: against /api/v1/queues/:name/usage and /jobs ------------------
   await go(page, '#/queues', '#queues tbody tr');
-  const queues = (await adminApi<{ items: Array<{ name: string; limits: Array<{ resource: string; guaranteed: number; bestEffortCap: number }> }> }>('/api/v1/queues')).items;
+  const queues = (await adminApi<{ items: Array<{ name: string }> }>('/api/v1/queues')).items;
+  type Usage = { byModel: Array<{ resource: string; model: string; guaranteed: number; bestEffort: number }>; limits: Array<{ resource: string; model: string; guaranteed: number; bestEffortCap: number }> };
   for (const q of queues.filter((x) => x.name !== 'default')) {
-    const usage = await adminApi<{ totals: Array<{ resource: string; guaranteed: number; bestEffort: number }> }>(`/api/v1/queues/${q.name}/usage`);
+    const usage = await adminApi<Usage>(`/api/v1/queues/${q.name}/usage`);
     const jobs = await adminApi<{ waiting: unknown[] }>(`/api/v1/queues/${q.name}/jobs`);
-    const sel = `#queues tr[data-queue="${q.name}"][data-resource="nvidia.com/gpu"]`;
-    const cell = (k: string): Promise<number> => page.$eval(`${sel} [data-v=${k}]`, (e) => Number(e.textContent));
-    const used = usage.totals.find((x) => x.resource === 'nvidia.com/gpu');
-    t.equal(await cell('guaranteedHeld'), used?.guaranteed ?? 0, `${q.name}: guaranteed GPUs held`);
-    t.equal(await cell('bestEffortHeld'), used?.bestEffort ?? 0, `${q.name}: best-effort GPUs held`);
-    t.equal(await cell('guaranteedQuota'), Math.max(0, ...q.limits.map((l) => l.guaranteed)), `${q.name}: guaranteed quota`);
-    t.equal(await cell('bestEffortCap'), Math.max(0, ...q.limits.map((l) => l.bestEffortCap)), `${q.name}: best-effort cap`);
-    t.equal(Number(await page.$eval(`${sel} [data-k=waiting]`, (e) => e.textContent)), jobs.waiting.length, `${q.name}: waiting jobs`);
+    t.equal((await page.$$(`#queues tr[data-queue="${q.name}"]`)).length, usage.limits.length, `${q.name}: a line per quota row (resource and model)`);
+    for (const l of usage.limits) {
+      const sel = `#queues tr[data-queue="${q.name}"][data-resource="${l.resource}"][data-model="${l.model}"]`;
+      const cell = (k: string): Promise<number> => page.$eval(`${sel} [data-v=${k}]`, (e) => Number(e.textContent));
+      // The scenario's rows name full products, so a row holds the pods on nodes of exactly its model ('' = every model).
+      const on = usage.byModel.filter((u) => u.resource === l.resource && (l.model === '' || u.model === l.model));
+      const what = `${q.name}, ${l.model || 'any model'}`;
+      t.equal(await cell('guaranteedQuota'), l.guaranteed, `${what}: guaranteed quota`);
+      t.equal(await cell('bestEffortCap'), l.bestEffortCap, `${what}: best-effort cap`);
+      t.equal(await cell('guaranteedHeld'), on.reduce((a, u) => a + u.guaranteed, 0), `${what}: guaranteed GPUs held`);
+      t.equal(await cell('bestEffortHeld'), on.reduce((a, u) => a + u.bestEffort, 0), `${what}: best-effort GPUs held`);
+    }
+    t.equal(Number(await page.$eval(`#queues tr[data-queue="${q.name}"] [data-k=waiting]`, (e) => e.textContent)), jobs.waiting.length, `${q.name}: waiting jobs`);
   }
-  t.equal(Number(await page.$eval('#queues tr[data-queue="research"] [data-k=borrowed]', (e) => e.textContent)), 1, 'research holds 2 guaranteed GPUs on a quota of 1: 1 borrowed from its cohort');
+  const researchH100 = `#queues tr[data-queue="research"][data-model="${H100}"]`;
+  t.equal(Number(await page.$eval(`${researchH100} [data-k=borrowed]`, (e) => e.textContent)), 1, 'research holds 2 H100s on an H100 quota of 1: 1 borrowed from its cohort');
+  t.equal(Number(await page.$eval(`#queues tr[data-queue="research"][data-model="NVIDIA-A100-SXM4-80GB"] [data-k=borrowed]`, (e) => e.textContent)), 0, 'and nothing on its A100 row');
   t.same(await axe(page), [], 'queues page: no serious accessibility violations');
   await shoot(page, 'queues');
 
@@ -239,9 +247,11 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   await go(alice.page, '#/cluster', '#totals [data-k=gpus]');
   t.equal(Number(await alice.page.$eval('#totals [data-k=gpus] .v', (e) => e.textContent)), nodes.reduce((a, n) => a + n.total, 0), 'the cluster map, like an admin');
   await go(alice.page, '#/queues', '#queues tbody tr');
-  t.equal(await alice.page.$eval('#queues tr[data-queue="research"] [data-v=guaranteedHeld]', (e) => e.textContent), '2', 'queue totals, including team-b\'s');
+  t.equal(await alice.page.$eval(`${researchH100} [data-v=guaranteedHeld]`, (e) => e.textContent), '2', 'queue totals, including team-b\'s');
   await go(alice.page, '#/activity', '#activity');
-  t.notMatch(await text(alice.page, '#page'), /team-b/, 'no team-b names in the activity');
+  const aliceActivity = await text(alice.page, '#page');
+  t.notMatch(aliceActivity, /team-b|b-run/, 'no team-b names in the activity');
+  t.match(aliceActivity, /bind to g9 failed/, "her namespace's failed bind");
   t.same(alice.errors, [], 'no console errors (alice)');
   const asAlice = (path: string) => fetch(`${base}${path}`, { headers: { authorization: 'Bearer alice-token' } });
   const other = await asAlice('/ui/api/v1/jobs/team-b/pod-b-wait');

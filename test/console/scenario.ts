@@ -38,9 +38,9 @@ function answerReviews(r: RecordedRequest): { status: number; body: unknown } | 
   return undefined;
 }
 
-const A100 = 'NVIDIA-A100-SXM4-80GB';
-const H100 = 'NVIDIA-H100-80GB-HBM3';
-const row = (guaranteed: number, bestEffortCap: number) => [{ resource: 'nvidia.com/gpu', model: '', guaranteed, bestEffortCap, perJobMax: 0, perUserMax: 0 }];
+export const A100 = 'NVIDIA-A100-SXM4-80GB';
+export const H100 = 'NVIDIA-H100-80GB-HBM3';
+const row = (guaranteed: number, bestEffortCap: number, model = '') => ({ resource: 'nvidia.com/gpu', model, guaranteed, bestEffortCap, perJobMax: 0, perUserMax: 0 });
 
 /**
  * team-a: a guaranteed job and best-effort pods; a guaranteed 8-GPU job "train" preempts
@@ -58,9 +58,11 @@ export async function startScenario(): Promise<Live> {
   const live = await startLive({
     api,
     queues: {
-      lab: { limits: row(0, 16) },
-      prod: { cohort: 'training', weight: 2, limits: row(10, 0) },
-      research: { cohort: 'training', limits: row(1, 0) },
+      lab: { limits: [row(0, 16)] },
+      // Quota per GPU model: an any-model row and an H100 row; research's H100 quota borrows
+      // from prod's H100 row (cohort rows lend per resource and model).
+      prod: { cohort: 'training', weight: 2, limits: [row(10, 0), row(4, 0, H100)] },
+      research: { cohort: 'training', limits: [row(1, 0, A100), row(1, 0, H100)] },
     },
     config: { api: { token: ADMIN_TOKEN, tokenReview: true, adminGroups: ['sluice:admins'] } },
   });
