@@ -467,19 +467,22 @@ async function queuesPage() {
   const body = [];
   for (const q of data.queues) {
     const res = q.resources.length ? q.resources : [null];
+    // The queue's own figures span its lines (one per GPU model).
+    const span = res.length > 1 ? res.length : null;
     res.forEach((r, i) => {
       const first = i === 0;
       const cell = (label, v, cls, k) => h('td', { class: cls, 'data-label': label, 'data-k': k }, v);
+      const queueCell = (label, v, k) => (first ? h('td', { class: 'n', 'data-label': label, 'data-k': k, rowspan: span }, v) : null);
       body.push(
         h(
           'tr',
           { 'data-queue': q.name, 'data-resource': r?.resource ?? '', 'data-model': r?.model ?? '', class: first ? 'first' : 'more' },
-          first ? h('th', { scope: 'row', 'data-label': 'Queue' }, q.name, q.cohort ? h('div', { class: 'note' }, `cohort ${q.cohort}`) : null, q.open ? null : h('div', { class: 'note' }, 'closed')) : h('td', { 'data-label': 'Queue' }, h('span', { class: 'sr' }, q.name)),
-          cell('Turn', first ? String(q.turn) : '', 'n', 'turn'),
-          cell('Weight', first ? String(q.weight) : '', 'n', 'weight'),
-          cell('Held', first ? String(q.held) : '', 'n', 'held'),
-          cell('Fair share', first ? String(q.fairShare) : '', 'n', 'fairShare'),
-          cell('Waiting', first ? String(q.waiting) : '', 'n', 'waiting'),
+          first ? h('th', { scope: 'row', rowspan: span, 'data-label': 'Queue' }, q.name, q.cohort ? h('div', { class: 'note' }, `cohort ${q.cohort}`) : null, q.open ? null : h('div', { class: 'note' }, 'closed')) : null,
+          queueCell('Turn', String(q.turn), 'turn'),
+          queueCell('Weight', String(q.weight), 'weight'),
+          queueCell('Held', String(q.held), 'held'),
+          queueCell('Fair share', String(q.fairShare), 'fairShare'),
+          queueCell('Waiting', String(q.waiting), 'waiting'),
           cell('GPU model', r ? modelCell(r) : 'no quota', '', 'model'),
           cell('Guaranteed', r ? h('span', {}, h('span', { 'data-v': 'guaranteedHeld' }, String(r.guaranteedHeld)), ' / ', h('span', { 'data-v': 'guaranteedQuota' }, String(r.guaranteedQuota)), bar(r.guaranteedHeld, r.guaranteedQuota)) : '', 'n', 'guaranteed'),
           cell('Borrowed', r ? String(r.borrowed) : '', 'n', 'borrowed'),
@@ -657,8 +660,17 @@ const ACTIVITY_TAG = { released: 'released', preempted: 'preempted', denied: 'de
 function activitySubject(it) {
   if (!it.namespace) return 'a pod in another namespace';
   if (it.kind === 'denied') return `${it.namespace}/${it.name}`;
-  if (it.kind === 'bind_failed') return [it.name !== it.bind.pod ? jobLink(it.namespace, it.name) : `${it.namespace}/${it.name}`, it.name !== it.bind.pod ? ` pod ${it.bind.pod}` : ''];
+  // A failed bind of a pod without a job names the pod, which has no page of its own.
+  if (it.kind === 'bind_failed' && it.name === it.bind.pod) return `${it.namespace}/${it.name}`;
   return jobLink(it.namespace, it.name);
+}
+
+/** "(pod p, queue q)": the failed bind's pod when the subject is its job, and the queue. */
+function activityContext(it) {
+  const parts = [];
+  if (it.bind && it.namespace && it.name !== it.bind.pod) parts.push(`pod ${it.bind.pod}`);
+  if (it.queue) parts.push(`queue ${it.queue}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
 }
 
 async function activityPage() {
@@ -671,7 +683,7 @@ async function activityPage() {
       h('span', { class: `tag ${it.kind}` }, ACTIVITY_TAG[it.kind] ?? it.kind),
       ' ',
       activitySubject(it),
-      it.queue ? ` (queue ${it.queue})` : '',
+      activityContext(it),
       `: ${it.text}`,
       it.bind ? attemptsText(it.bind) : '',
       it.victims?.length

@@ -3,79 +3,29 @@
 // Kubernetes user sees, no console errors, no serious accessibility violations (axe-core),
 // and the first render of a 5,000-node, 40,000-GPU cluster. Skips when no chromium is
 // installed (.ci/run installs it). SLUICE_CONSOLE_SCREENSHOTS=<dir> also saves screenshots.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import t from 'tap';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../observability/logger.js';
 import { serve } from '../../server/run.js';
 import { gpuPod } from '../helpers/k8s.js';
+import { type El, go, launch, noChromium, open, text } from './browser.js';
 import { ADMIN_TOKEN, H100, bigSnapshot, startScenario } from './scenario.js';
 
 // Browser globals used inside page.evaluate callbacks (the project compiles without the DOM lib).
-interface El {
-  textContent: string | null;
-  innerText: string;
-  dataset: Record<string, string | undefined>;
-  querySelector(s: string): El | null;
-  querySelectorAll(s: string): ArrayLike<El> & Iterable<El>;
-  _kept?: boolean;
-}
 declare const document: { body: El; querySelector(s: string): El | null; querySelectorAll(s: string): ArrayLike<El> & Iterable<El> };
 declare const location: { hash: string };
 declare const window: unknown;
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = process.env.SLUICE_CONSOLE_SCREENSHOTS ?? '';
 const BIG_NODES = 5000;
 
-const skip = existsSync(CHROMIUM) ? false : `no chromium at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium, as .ci/run does) or set CHROMIUM_PATH`;
+const skip = noChromium;
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-async function launch(): Promise<{ browser: Browser; close(): Promise<void> }> {
-  const profile = mkdtempSync(join(tmpdir(), 'sluice-chromium-'));
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
-  });
-  return {
-    browser,
-    async close() {
-      await browser.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
-}
-
-interface Opened {
-  page: Page;
-  errors: string[];
-}
-
-/** A tab signed in with `token`, collecting console errors and failed page scripts. */
-async function open(browser: Browser, base: string, token: string, width = 1280): Promise<Opened> {
-  const page = await browser.newPage();
-  await page.setViewport({ width, height: 900 });
-  const errors: string[] = [];
-  page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
-  page.on('pageerror', (e) => void errors.push(String(e)));
-  await page.goto(`${base}/ui/`);
-  await page.waitForSelector('#token', { visible: true });
-  await page.type('#token', token);
-  await page.click('#signin button[type=submit]');
-  await page.waitForSelector('#nav:not([hidden])');
-  return { page, errors };
-}
-
-async function go(page: Page, hash: string, ready: string): Promise<void> {
-  await page.evaluate((h) => void (location.hash = h), hash);
-  await page.waitForSelector(ready, { timeout: 10000 });
-}
 
 async function axe(page: Page): Promise<string[]> {
   await page.evaluate(axeSource);
@@ -86,13 +36,14 @@ async function axe(page: Page): Promise<string[]> {
   return res.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}, ${v.n} nodes): ${v.help}`);
 }
 
-async function shoot(page: Page, name: string): Promise<void> {
+/** Screenshots at 1280 px and at a phone's width; `fullPhone`: the whole page on the phone (what is below the first screen matters). */
+async function shoot(page: Page, name: string, o: { fullPhone?: boolean } = {}): Promise<void> {
   if (!SHOTS) return;
   mkdirSync(SHOTS, { recursive: true });
   for (const width of [1280, 390]) {
     await page.setViewport({ width, height: width > 600 ? 900 : 844 });
     await new Promise((r) => setTimeout(r, 150));
-    await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`) as `${string}.png` });
+    await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`) as `${string}.png`, fullPage: width < 600 && o.fullPhone === true });
   }
   await page.setViewport({ width: 1280, height: 900 });
 }
@@ -110,7 +61,6 @@ let started: ReturnType<typeof launch> | null = null;
 const getBrowser = async (): Promise<Browser> => (await (started ??= launch())).browser;
 t.teardown(async () => void (started && (await (await started).close())));
 
-const text = (page: Page, sel: string): Promise<string> => page.$eval(sel, (e) => (e as unknown as El).innerText);
 
 t.test('the console against the admin API, live, per user', { skip }, async (t) => {
   const browser = await getBrowser();
@@ -186,7 +136,7 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   t.equal(Number(await page.$eval(`${researchH100} [data-k=borrowed]`, (e) => e.textContent)), 1, 'research holds 2 H100s on an H100 quota of 1: 1 borrowed from its cohort');
   t.equal(Number(await page.$eval(`#queues tr[data-queue="research"][data-model="NVIDIA-A100-SXM4-80GB"] [data-k=borrowed]`, (e) => e.textContent)), 0, 'and nothing on its A100 row');
   t.same(await axe(page), [], 'queues page: no serious accessibility violations');
-  await shoot(page, 'queues');
+  await shoot(page, 'queues', { fullPhone: true });
 
   // ---- Jobs: release order, positions and reasons as the API says --------------------------
   await go(page, '#/jobs', 'table.waiting');
@@ -229,8 +179,8 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   const shownFailures = await page.$$eval('#activity > li[data-kind=bind_failed]', (lis) => lis.map((li) => (li as unknown as El).innerText));
   t.equal(shownFailures.length, failures.length, 'every failed bind recorded is on the timeline');
   for (const [i, f] of failures.entries()) t.match(shownFailures[i], `${f.namespace}/${f.job}`, `failed bind of ${f.namespace}/${f.job} on ${f.node}`);
-  t.match(activity, /bind failed\s+team-a\/pod-g-keep pod g-keep \(queue prod\): bind to g9 failed: the node is gone/, 'the bind to a node that is gone');
-  t.match(activity, /bind failed\s+team-b\/pod-b-run pod b-run \(queue research\): bind to bad1 refused by the re-check: .*NotReady/, 'the bind to a NotReady node');
+  t.match(activity, /bind failed\s+team-a\/pod-g-keep \(pod g-keep, queue prod\): bind to g9 failed: the node is gone/, 'the bind to a node that is gone');
+  t.match(activity, /bind failed\s+team-b\/pod-b-run \(pod b-run, queue research\): bind to bad1 refused by the re-check: .*NotReady/, 'the bind to a NotReady node');
   t.same(await axe(page), [], 'activity page: no serious accessibility violations');
   await shoot(page, 'activity');
   t.same(admin.errors, [], 'no console errors (admin)');
