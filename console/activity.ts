@@ -25,7 +25,8 @@ export interface ActivityItem {
 const CAUSE_TEXT: Record<BindFailureCause, (node: string) => string> = {
   rejected: (node) => `bind to ${node} refused by the re-check`,
   node_gone: (node) => `bind to ${node} failed: the node is gone`,
-  api_error: (node) => `bind to ${node} failed at the apiserver`,
+  // The reason says where: the apiserver's message, or HAMi's node lock held too long.
+  api_error: (node) => `bind to ${node} failed`,
   allocation_failed: (node) => `GPU allocation on ${node} failed (HAMi's device plugin)`,
 };
 

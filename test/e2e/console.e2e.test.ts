@@ -7,7 +7,9 @@
 // Runs when KUBECONFIG points at a reachable cluster, the sluice admin API is given
 // (SLUICE_E2E_API_URL, SLUICE_API_TOKEN; SLUICE_E2E_CA_FILE for its CA), kubectl is on PATH
 // (`kubectl create token`, `kubectl auth can-i`) and chromium is installed (CHROMIUM_PATH,
-// default /usr/bin/chromium); otherwise it reports itself skipped with the reason. sluice
+// default /usr/bin/chromium); otherwise it reports itself skipped with the reason.
+// SLUICE_E2E_KUBE_ADMIN_TOKEN_FILE (a Kubernetes token of a user in api.adminGroups) adds
+// a sign-in with it: an admin through TokenReview, seeing every namespace. sluice
 // must run with api.tokenReview on (the default with a cluster) and its ServiceAccount must
 // may create tokenreviews and subjectaccessreviews (manifests/base/rbac.yaml).
 //
@@ -160,8 +162,8 @@ if (skip !== null || 'skip' in found) {
     t.notMatch(jobsText, HIDDEN, 'no job of the other namespace is named');
     if (hiddenWaiting > 0) t.match(jobsText, new RegExp(`${hiddenWaiting} more waiting jobs? in namespaces you may not list pods in`), 'the hidden waiting jobs are only counted');
     const other = [...jobs.waiting, ...jobs.running].find((j) => j.namespace === HIDDEN)!;
-    await go(viewer.page, `#/job/${HIDDEN}/${other.name}`, '.error');
-    t.match(await text(viewer.page, '.error'), new RegExp(`may not list pods in namespace ${HIDDEN}`), "a job page of the other namespace is refused with the reason");
+    await go(viewer.page, `#/job/${HIDDEN}/${other.name}`, '#page .error');
+    t.match(await text(viewer.page, '#page .error'), new RegExp(`may not list pods in namespace ${HIDDEN}`), "a job page of the other namespace is refused with the reason");
     t.same(viewer.errors.filter((e) => !/403/.test(e)), [], 'no console errors but the refused job page');
 
     const nobody = await open(chromium.browser, apiUrl!, nobodyToken);
@@ -172,6 +174,13 @@ if (skip !== null || 'skip' in found) {
     t.match(await text(admin.page, '#user'), /\(admin\)$/, 'the admin token signs in as an admin');
     t.same(await shownJobs(admin.page), all, 'and sees the jobs of both namespaces');
     t.same(admin.errors, [], 'no console errors (admin)');
+
+    const kubeAdminFile = process.env.SLUICE_E2E_KUBE_ADMIN_TOKEN_FILE;
+    if (kubeAdminFile) {
+      const kubeAdmin = await open(chromium.browser, apiUrl!, readFileSync(kubeAdminFile, 'utf8').trim());
+      t.match(await text(kubeAdmin.page, '#user'), /\(admin\)$/, 'a Kubernetes user in api.adminGroups is an admin (TokenReview groups)');
+      t.same(await shownJobs(kubeAdmin.page), all, 'and sees the jobs of both namespaces');
+    }
 
     // The admin API itself stays admin-only for the ServiceAccount.
     const asViewer = sluiceApi(apiUrl!, viewerToken, ca);
