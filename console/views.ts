@@ -1,11 +1,13 @@
 // What the console's pages show, computed from the same sources as the admin API: the
 // cluster cache (nodes as placement/ sees them, the recent pod mix), the queue manager's
-// last evaluation and queueUsage(). Pure: no I/O, no second model of the cluster.
+// last evaluation, queueUsage() and the quota rows' rule (queue/quota.ts). Pure: no I/O, no
+// second model of the cluster.
 import type { ClusterCache } from '../cluster/cache.js';
 import { queueUsage } from '../api/usage.js';
 import { fragmentation } from '../placement/policies.js';
 import { WHOLE, type SizeMix } from '../placement/types.js';
 import type { Snapshot } from '../queue/manager.js';
+import { rowHolds } from '../queue/quota.js';
 
 /** One node and one GPU resource as a row of GPU cells. */
 export interface NodeRow {
@@ -112,6 +114,25 @@ export function clusterView(cache: ClusterCache): ClusterView {
   };
 }
 
+/** One line of a queue: a quota row (resource and model, as the queue defines it), or GPUs
+ * held on a model no row of the queue covers. */
+export interface QueueLine {
+  resource: string;
+  /** The row's model ('' = any model), or the product held on outside every row. */
+  model: string;
+  /** False: GPUs held on a model no quota row covers (quota and cap 0). */
+  quota: boolean;
+  guaranteedQuota: number;
+  guaranteedHeld: number;
+  /** Guaranteed GPUs held beyond this row's quota: lent by the queue's cohort. */
+  borrowed: number;
+  bestEffortCap: number;
+  bestEffortHeld: number;
+  /** What the line counts, per GPU product of the nodes (both QoS): one entry for a model row,
+   * each product held on for an any-model row. */
+  heldOn: Array<{ model: string; gpus: number }>;
+}
+
 export interface QueueRow {
   name: string;
   cohort: string | null;
@@ -125,57 +146,48 @@ export interface QueueRow {
   /** held x weight / (sum of weights): the share its weight gives it of what all queues hold. */
   fairShare: number;
   waiting: number;
-  resources: Array<{
-    resource: string;
-    guaranteedQuota: number;
-    guaranteedHeld: number;
-    /** Guaranteed GPUs held beyond the queue's own quota: lent by its cohort. */
-    borrowed: number;
-    bestEffortCap: number;
-    bestEffortHeld: number;
-  }>;
+  /** Per resource and GPU model. */
+  resources: QueueLine[];
 }
 
 /**
- * Per queue: quota against what it holds (queueUsage, as GET /api/v1/queues/:name/usage),
- * borrowing, the best-effort cap, fair-share standing and waiting jobs (the manager's last pass).
+ * Per queue and GPU model: each quota row (as GET /api/v1/queues/:name/usage lists it in
+ * `limits`) against what the queue holds by the rows' own rule (queue/quota.ts rowHolds:
+ * a model row counts pods on nodes of that model, an any-model row all of them) from the
+ * bound pods (queueUsage, that endpoint's `byModel`); GPUs held on a model no row covers
+ * get a line without quota. Borrowing, the best-effort cap, fair-share standing and waiting
+ * jobs (the manager's last pass) alongside.
  */
-export function queuesView(cache: ClusterCache, snap: Snapshot): QueueRow[] {
+export function queuesView(cache: ClusterCache, snap: Pick<Snapshot, 'queues' | 'waiting'>): QueueRow[] {
   const products = new Map(cache.inventory().map((n) => [n.name, n.product]));
   const names = new Set([...snap.queues.keys(), ...snap.waiting.keys()]);
   const rows: QueueRow[] = [];
   for (const name of names) {
     const spec = snap.queues.get(name);
     const usage = queueUsage(name, cache.allPods(), (node) => products.get(node) ?? '');
-    const quota = new Map(snap.ledger.gpus(name).map((g) => [g.resource, g]));
-    const resources = new Set([...quota.keys(), ...usage.totals.map((t) => t.resource)]);
     const held = usage.totals.reduce((a, t) => a + t.guaranteed + t.bestEffort, 0);
     const weight = spec?.weight ?? 1;
-    rows.push({
-      name,
-      cohort: spec?.cohort ?? null,
-      weight,
-      open: spec?.open ?? false,
-      held,
-      standing: held / weight,
-      turn: 0,
-      fairShare: 0,
-      waiting: snap.waiting.get(name)?.length ?? 0,
-      resources: [...resources].sort().map((resource) => {
-        const q = quota.get(resource);
-        const u = usage.totals.find((t) => t.resource === resource);
-        const guaranteedHeld = u?.guaranteed ?? 0;
-        const guaranteedQuota = q?.guaranteed ?? 0;
-        return {
-          resource,
-          guaranteedQuota,
-          guaranteedHeld,
-          borrowed: spec?.cohort ? Math.max(0, guaranteedHeld - guaranteedQuota) : 0,
-          bestEffortCap: q?.bestEffortCap ?? 0,
-          bestEffortHeld: u?.bestEffort ?? 0,
-        };
-      }),
+    const limits = [...(spec?.limits ?? [])].sort((a, b) => byName(a.resource, b.resource) || (a.model === '' ? -1 : b.model === '' ? 1 : byName(a.model, b.model)));
+    const lines: QueueLine[] = limits.map((l) => {
+      const counted = usage.byModel.filter((u) => rowHolds(l, u.resource, u.model, []));
+      const guaranteedHeld = counted.reduce((a, u) => a + u.guaranteed, 0);
+      return {
+        resource: l.resource,
+        model: l.model,
+        quota: true,
+        guaranteedQuota: l.guaranteed,
+        guaranteedHeld,
+        borrowed: spec?.cohort ? Math.max(0, guaranteedHeld - l.guaranteed) : 0,
+        bestEffortCap: l.bestEffortCap,
+        bestEffortHeld: counted.reduce((a, u) => a + u.bestEffort, 0),
+        heldOn: counted.map((u) => ({ model: u.model, gpus: u.guaranteed + u.bestEffort })),
+      };
     });
+    for (const u of usage.byModel) {
+      if (limits.some((l) => rowHolds(l, u.resource, u.model, []))) continue;
+      lines.push({ resource: u.resource, model: u.model, quota: false, guaranteedQuota: 0, guaranteedHeld: u.guaranteed, borrowed: 0, bestEffortCap: 0, bestEffortHeld: u.bestEffort, heldOn: [{ model: u.model, gpus: u.guaranteed + u.bestEffort }] });
+    }
+    rows.push({ name, cohort: spec?.cohort ?? null, weight, open: spec?.open ?? false, held, standing: held / weight, turn: 0, fairShare: 0, waiting: snap.waiting.get(name)?.length ?? 0, resources: lines });
   }
   // The order of queue/order.ts compareQueues (held / weight, then name; the head job's
   // age breaks ties there, which a table of queues has no single value for).

@@ -51,7 +51,9 @@ export interface QueueGpus {
   bestEffortCap: number;
 }
 
-function rowHolds(row: QueueLimit, resource: string, product: string | null, models: readonly string[]): boolean {
+/** Whether a pod's GPUs of `resource` count against a quota row (the rule at the top of this
+ * file): bound pods by their node's product, released ones by the models they accept. */
+export function rowHolds(row: QueueLimit, resource: string, product: string | null, models: readonly string[]): boolean {
   if (row.resource !== resource) return false;
   if (row.model === '') return true;
   if (product !== null) return product !== '' && modelMatches(product, row.model);

@@ -19,6 +19,8 @@ import { podRecord, type PodRecord } from '../cluster/pod-record.js';
 import { bestFeasible } from '../placement/best-nodes.js';
 import { POLICY_BY_NAME, toExtenderScores, type Policy } from '../placement/policies.js';
 import type { GpuAsk, NodeView, SizeMix } from '../placement/types.js';
+import type { BindFailureCause, BindFailureSink } from '../store/bind-failures.js';
+import { LABEL_JOB, LABEL_QUEUE } from '../webhooks/labels.js';
 import { ANNOTATION_GPU_MODEL, podAsk, type PodAsk } from './pod-ask.js';
 import type {
   ExtenderArgs,
@@ -40,6 +42,8 @@ export interface ExtenderOptions {
   /** GPU shares: HAMi's node lock and the apiserver calls of its protocol (hami-bind.ts);
    * absent = share pods are bound like whole-GPU pods. */
   shares?: { locks: HamiNodeLocks; api: HamiApi };
+  /** Where failed binds are recorded besides the log and sluice_binds_total (Postgres). */
+  bindFailures?: BindFailureSink;
 }
 
 type Candidate = { name: string; node: V1Node | null };
@@ -81,6 +85,7 @@ export class Extender {
   readonly defaultPolicy: PolicyName;
   readonly filterBest: number;
   private readonly shares: ExtenderOptions['shares'];
+  private readonly bindFailures: BindFailureSink | undefined;
 
   constructor(opts: ExtenderOptions) {
     const k = opts.filterBest ?? 0;
@@ -92,6 +97,7 @@ export class Extender {
     this.metrics = opts.metrics;
     this.defaultPolicy = opts.defaultPolicy;
     this.shares = opts.shares;
+    this.bindFailures = opts.bindFailures;
   }
 
   // Parsed on every request: no cache by uid@resourceVersion, because a request from anyone
@@ -253,14 +259,14 @@ export class Extender {
    * anyone who can reach the extender could have sent that (issue 12). The UID must be the
    * one of the pod of that name, or the bind is refused.
    */
-  private async bindRequests(args: ExtenderBindingArgs): Promise<BindAsk | { error: string; result: string }> {
+  private async bindRequests(args: ExtenderBindingArgs): Promise<BindAsk | BindRefusal> {
     const pod = `${args.PodNamespace}/${args.PodName}`;
     const known = this.cache.pod(args.PodUID);
     if (known) {
       if (known.namespace !== args.PodNamespace || known.name !== args.PodName) {
         return { result: 'rejected', error: `pod ${args.PodUID} is ${known.namespace}/${known.name}, not ${pod}; refusing to bind (kube-scheduler sends the UID of the pod it names)` };
       }
-      return { requests: known.requests, shares: known.shares, policy: known.annotations['sluice.io/policy'], needs: needsOf(known, this.cache.shareNames?.resource) };
+      return { requests: known.requests, shares: known.shares, policy: known.annotations['sluice.io/policy'], needs: needsOf(known, this.cache.shareNames?.resource), labels: known.labels };
     }
     let p: V1Pod;
     try {
@@ -271,16 +277,17 @@ export class Extender {
     if (p.metadata?.uid !== args.PodUID) {
       return { result: 'rejected', error: `pod ${pod} has UID ${p.metadata?.uid ?? '(none)'} at the apiserver, not ${args.PodUID}; refusing to bind (it was deleted and recreated, or the request is forged)` };
     }
+    const labels = p.metadata?.labels ?? {};
     try {
       const names = this.cache.shareNames;
       const asks = podAsk(p, this.cache.resources, names).asks;
       const requests = asks.map((a) => ({ resource: a.resource, count: a.count }));
       const shares = names && requests.some((r) => r.resource === names.resource) ? podShareAsks(p, names) : null;
       const rec = podRecord(p, args.PodUID, this.cache.resources, Date.now(), names ?? undefined);
-      return { requests, shares, policy: p.metadata?.annotations?.['sluice.io/policy'], needs: { ...needsOf(rec), asks } };
+      return { requests, shares, policy: p.metadata?.annotations?.['sluice.io/policy'], needs: { ...needsOf(rec), asks }, labels };
     } catch (e) {
       if (!(e instanceof PodRequestError)) throw e;
-      return { result: 'rejected', error: `pod ${pod}: ${e.message}` };
+      return { result: 'rejected', error: `pod ${pod}: ${e.message}`, labels };
     }
   }
 
@@ -308,12 +315,28 @@ export class Extender {
     };
   }
 
+  /** Records a failed bind of a pod known to be the one named (store/bind-failures.ts). */
+  private recordFailure(args: ExtenderBindingArgs, labels: Readonly<Record<string, string>>, cause: BindFailureCause, reason: string): void {
+    this.bindFailures?.recordBindFailure({
+      at: new Date(),
+      namespace: args.PodNamespace,
+      pod: args.PodName,
+      uid: args.PodUID,
+      job: labels[LABEL_JOB] ?? '',
+      queue: labels[LABEL_QUEUE] ?? '',
+      node: args.Node,
+      cause,
+      reason,
+    });
+  }
+
   async bind(args: ExtenderBindingArgs): Promise<ExtenderBindingResult> {
     const pod = `${args.PodNamespace}/${args.PodName}`;
     const found = await this.bindRequests(args);
     if ('error' in found) {
       this.metrics.binds.inc({ result: found.result });
       this.log.info({ verb: 'bind', pod, node: args.Node, reason: found.error }, 'bind refused');
+      if (found.labels) this.recordFailure(args, found.labels, found.result, found.error);
       return { Error: found.error };
     }
     const requests = found.requests;
@@ -323,6 +346,7 @@ export class Extender {
       this.metrics.binds.inc({ result: 'rejected' });
       const reason = misfit.kind === 'unknown_node' ? `node ${args.Node} is ${misfit.reason}` : misfit.reason;
       this.log.info({ verb: 'bind', pod, node: args.Node, reason }, 'bind refused');
+      this.recordFailure(args, found.labels, misfit.kind === 'unknown_node' ? 'node_gone' : 'rejected', reason);
       return { Error: reason };
     }
     const shared = this.shares && found.shares ? this.sharePlacer(found.shares, found.policy, args.Node) : null;
@@ -330,6 +354,7 @@ export class Extender {
     if (!assumed.ok) {
       this.metrics.binds.inc({ result: 'rejected' });
       this.log.info({ verb: 'bind', pod, node: args.Node, reason: assumed.reason }, 'bind refused');
+      this.recordFailure(args, found.labels, 'rejected', assumed.reason);
       return { Error: assumed.reason };
     }
     this.metrics.assumedPods.set(this.cache.assumedCount);
@@ -347,6 +372,7 @@ export class Extender {
       this.metrics.binds.inc({ result: 'api_error' });
       const reason = errorText(e);
       this.log.warn({ verb: 'bind', pod, node: args.Node, reason }, 'bind failed at the apiserver; assumption rolled back');
+      this.recordFailure(args, found.labels, 'api_error', reason);
       return { Error: reason };
     }
     this.metrics.binds.inc({ result: 'bound' });
@@ -359,12 +385,22 @@ export class Extender {
 }
 
 /** What a bind needs of the pod: GPU counts, per-container shares, the policy it names,
- * and what filter would check (placement/pod-fits-node.ts). */
+ * what filter would check (placement/pod-fits-node.ts), and its labels (job, queue). */
 interface BindAsk {
   requests: readonly ResourceAmount[];
   shares: ReadonlyArray<ContainerShare | null> | null;
   policy: string | undefined;
   needs: PodNeeds;
+  labels: Readonly<Record<string, string>>;
+}
+
+/** A bind refused before its checks; `labels` only once the pod is known to be the one
+ * named (its UID matched): only then is the failure recorded, so a forged request cannot
+ * write another namespace's timeline. */
+interface BindRefusal {
+  error: string;
+  result: 'rejected' | 'api_error';
+  labels?: Readonly<Record<string, string>>;
 }
 
 const NO_SELECTOR: Readonly<Record<string, string>> = Object.freeze({});

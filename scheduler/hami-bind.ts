@@ -31,7 +31,7 @@ import {
   encodeDeviceList,
 } from '../cluster/hami.js';
 import type { DeviceUse } from '../placement/shares.js';
-import type { CacheChange } from '../cluster/cache.js';
+import type { CacheChange, PodRecord } from '../cluster/cache.js';
 import type { EventPoster } from './preempt-events.js';
 
 /** The apiserver calls the protocol needs. */
@@ -204,8 +204,14 @@ export async function bindShares(
  * Watches the device plugin's answer: a pod whose bind phase turns "failed" holds no GPUs
  * any more (the cache drops its hold and its ledger entry, cluster/cache.ts); this raises
  * a Warning Event on the pod and logs it, so its owner sees why it will not start.
+ * `onFailed` gets the pod, the node and the message (counted and recorded by the caller).
  */
-export function watchAllocationOutcomes(onChange: (fn: (c: CacheChange) => void) => void, post: EventPoster, log: Logger, onFailed?: () => void): void {
+export function watchAllocationOutcomes(
+  onChange: (fn: (c: CacheChange) => void) => void,
+  post: EventPoster,
+  log: Logger,
+  onFailed?: (f: { pod: Readonly<PodRecord>; node: string; message: string }) => void,
+): void {
   const instance = hostname();
   onChange((c) => {
     if (c.kind !== 'pod' || !c.after) return;
@@ -215,7 +221,7 @@ export function watchAllocationOutcomes(onChange: (fn: (c: CacheChange) => void)
     const node = p.annotations[HAMI_NODE] ?? p.nodeName;
     const message = `HAMi's device plugin on node ${node} could not allocate the GPUs sluice chose (${p.annotations[HAMI_ALLOCATED] ?? '?'}); sluice no longer counts them as used. Delete the pod (its controller re-creates it) to place it again.`;
     log.warn({ pod: `${p.namespace}/${p.name}`, node }, message);
-    onFailed?.();
+    onFailed?.({ pod: p, node, message });
     const at = new Date();
     const event: CoreV1Event = {
       metadata: { generateName: `${p.name}.`, namespace: p.namespace },

@@ -115,7 +115,16 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
     : undefined;
   // A node update may be a released lock: binds waiting for it look again at once.
   if (shares) cache.onChange((c) => c.kind === 'node' && shares.locks.nodeChanged(c.name));
-  const extender = new Extender({ cache, binder: parts.binder, defaultPolicy: config.defaultPolicy, filterBest: config.scheduler.filterBest, log, metrics, ...(shares ? { shares } : {}) });
+  const extender = new Extender({
+    cache,
+    binder: parts.binder,
+    defaultPolicy: config.defaultPolicy,
+    filterBest: config.scheduler.filterBest,
+    log,
+    metrics,
+    ...(shares ? { shares } : {}),
+    ...(parts.store ? { bindFailures: parts.store.bindFailures } : {}),
+  });
   const preempter = new Preempter({ cache, readPod: (ns, name) => parts.binder.readPod(ns, name), queues: parts.queues ?? noStore, sinks: parts.preemptionSinks ?? [], log, metrics });
   // Snapshot mode fills the cache in one replaceAll, which counts as synced.
   // Followers never decide: the assume ledger that keeps binds from overcommitting is the

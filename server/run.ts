@@ -28,7 +28,7 @@ import { settledWithin } from '../cluster/settled-within.js';
 import { KubeQueueEvents } from '../queue/events.js';
 import { QueueManager } from '../queue/manager.js';
 import { BullReleaser, InMemoryReleaser, KubeGatePatcher, type ReleaseSink } from '../queue/releaser.js';
-import { GATE_QUEUE } from '../webhooks/labels.js';
+import { GATE_QUEUE, LABEL_JOB, LABEL_QUEUE } from '../webhooks/labels.js';
 import { DurationHistory } from '../queue/duration-history.js';
 import { EtaService, etaPhrase } from '../queue/eta-service.js';
 import { finishedDurations } from '../store/jobs.js';
@@ -186,6 +186,7 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
         queueCacheSize: config.store.queueCacheSize,
         missingTtlSeconds: config.store.missingTtlSeconds,
         auditBufferSize: config.store.auditBufferSize,
+        historyDays: config.queue.historyDays,
       })
     : null;
   if (store) store.startInBackground();
@@ -219,7 +220,22 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
   if (store) preemptionSinks.push(store.preemptions);
   if (liveKc) preemptionSinks.push(new PreemptionEvents(kubeEventPoster(liveKc), log));
   // HAMi's device plugin answers a share bind with bind phase success or failed.
-  if (liveKc && config.sharing.enabled) watchAllocationOutcomes((fn) => cache.onChange(fn), kubeEventPoster(liveKc), log, () => metrics.binds.inc({ result: 'allocation_failed' }));
+  if (liveKc && config.sharing.enabled) {
+    watchAllocationOutcomes((fn) => cache.onChange(fn), kubeEventPoster(liveKc), log, ({ pod, node, message }) => {
+      metrics.binds.inc({ result: 'allocation_failed' });
+      store?.bindFailures.recordBindFailure({
+        at: new Date(),
+        namespace: pod.namespace,
+        pod: pod.name,
+        uid: pod.uid,
+        job: pod.labels[LABEL_JOB] ?? '',
+        queue: pod.labels[LABEL_QUEUE] ?? '',
+        node,
+        cause: 'allocation_failed',
+        reason: message,
+      });
+    });
+  }
 
   // Job frameworks: the workloads that own pods, read on the admission path (cached).
   const workloadApi = liveKc && config.jobFrameworks.enabled ? new ApiTransport(liveKc, { maxSockets: 4 }) : null;

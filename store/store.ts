@@ -1,11 +1,13 @@
 // The Store: owns the pg Pool and everything sluice keeps in Postgres - migrations, the
-// cached queue directory (kept fresh by LISTEN/NOTIFY), the admission audit writer and
-// queue CRUD for the admin API. Postgres being down never throws out of the admission
-// path; startup keeps retrying migrations in the background (startInBackground).
+// cached queue directory (kept fresh by LISTEN/NOTIFY), the admission audit, preemption and
+// failed-bind writers, and queue CRUD for the admin API. Postgres being down never throws
+// out of the admission path; startup keeps retrying migrations in the background
+// (startInBackground).
 import pg from 'pg';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { AuditWriter } from './audit-writer.js';
+import { BindFailureWriter } from './bind-failures.js';
 import { CachedQueueDirectory } from './cached-directory.js';
 import { NotifyListener } from './listener.js';
 import { PreemptionWriter } from './preemptions.js';
@@ -21,6 +23,8 @@ export interface StoreOptions {
   queueCacheSize?: number;
   missingTtlSeconds?: number;
   auditBufferSize?: number;
+  /** Failed-bind records are deleted this many days after the last failure (default 30: queue.historyDays). */
+  historyDays?: number;
   /** Connect/query timeout for pooled connections; the webhook must answer well within 10 s. */
   timeoutMs?: number;
   /** application_name of every connection (default 'sluice'), to tell replicas apart in pg_stat_activity. */
@@ -47,6 +51,8 @@ export class Store {
   readonly audit: AuditWriter;
   /** Preemption records and the victims' job states, written in the background. */
   readonly preemptions: PreemptionWriter;
+  /** Failed binds (the console's Activity), written in the background. */
+  readonly bindFailures: BindFailureWriter;
   readonly schema: string;
   private readonly listener: NotifyListener;
   private readonly log: Logger;
@@ -93,6 +99,7 @@ export class Store {
     });
     this.audit = new AuditWriter({ pool: this.pool, log: opts.log, metrics: opts.metrics, maxBuffered: opts.auditBufferSize ?? 10000 });
     this.preemptions = new PreemptionWriter({ pool: this.pool, log: opts.log, maxBuffered: opts.auditBufferSize ?? 10000 });
+    this.bindFailures = new BindFailureWriter({ pool: this.pool, log: opts.log, maxBuffered: opts.auditBufferSize ?? 10000, retentionDays: opts.historyDays });
     this.listener = new NotifyListener({
       clientConfig: base,
       channel: `${opts.schema}.queue_changed`,
@@ -246,6 +253,7 @@ export class Store {
     await this.migrating?.catch(() => undefined);
     await this.audit.close();
     await this.preemptions.close();
+    await this.bindFailures.close();
     await this.listener.stop();
     await Promise.all([this.pool.end().catch(() => undefined), this.migrationPool.end().catch(() => undefined)]);
   }

@@ -452,26 +452,38 @@ function bar(held, cap) {
   return h('span', { class: 'bar', 'aria-hidden': 'true' }, h('b', { class: `p${pct}${cap > 0 && held > cap ? ' over' : ''}` }));
 }
 
+/** A queue line's GPU model: the quota row's model, what an any-model row holds on, or a model no row covers. */
+function modelCell(r) {
+  const name = r.model || 'any model';
+  const notes = [];
+  if (!r.quota) notes.push('held without a quota row for this model');
+  else if (!r.model && r.heldOn.length > 0 && (r.heldOn.length > 1 || r.heldOn[0].model)) notes.push(`held on ${r.heldOn.map((x) => `${x.model || 'unlabelled nodes'}: ${x.gpus}`).join(', ')}`);
+  return h('span', {}, h('span', { 'data-v': 'model' }, name), h('div', { class: 'note' }, r.resource), notes.map((n) => h('div', { class: 'note' }, n)));
+}
+
 async function queuesPage() {
   const data = await api('/ui/api/queues');
-  const head = ['Queue', 'Turn', 'Weight', 'Held', 'Fair share', 'Waiting', 'Resource', 'Guaranteed held / quota', 'Borrowed', 'Best-effort held / cap'];
+  const head = ['Queue', 'Turn', 'Weight', 'Held', 'Fair share', 'Waiting', 'GPU model', 'Guaranteed held / quota', 'Borrowed', 'Best-effort held / cap'];
   const body = [];
   for (const q of data.queues) {
     const res = q.resources.length ? q.resources : [null];
+    // The queue's own figures span its lines (one per GPU model).
+    const span = res.length > 1 ? res.length : null;
     res.forEach((r, i) => {
       const first = i === 0;
       const cell = (label, v, cls, k) => h('td', { class: cls, 'data-label': label, 'data-k': k }, v);
+      const queueCell = (label, v, k) => (first ? h('td', { class: 'n', 'data-label': label, 'data-k': k, rowspan: span }, v) : null);
       body.push(
         h(
           'tr',
-          { 'data-queue': q.name, 'data-resource': r?.resource ?? '' },
-          first ? h('th', { scope: 'row', 'data-label': 'Queue' }, q.name, q.cohort ? h('div', { class: 'note' }, `cohort ${q.cohort}`) : null, q.open ? null : h('div', { class: 'note' }, 'closed')) : h('td', { 'data-label': 'Queue' }, h('span', { class: 'sr' }, q.name)),
-          cell('Turn', first ? String(q.turn) : '', 'n', 'turn'),
-          cell('Weight', first ? String(q.weight) : '', 'n', 'weight'),
-          cell('Held', first ? String(q.held) : '', 'n', 'held'),
-          cell('Fair share', first ? String(q.fairShare) : '', 'n', 'fairShare'),
-          cell('Waiting', first ? String(q.waiting) : '', 'n', 'waiting'),
-          cell('Resource', r?.resource ?? 'no quota', '', 'resource'),
+          { 'data-queue': q.name, 'data-resource': r?.resource ?? '', 'data-model': r?.model ?? '', class: first ? 'first' : 'more' },
+          first ? h('th', { scope: 'row', rowspan: span, 'data-label': 'Queue' }, q.name, q.cohort ? h('div', { class: 'note' }, `cohort ${q.cohort}`) : null, q.open ? null : h('div', { class: 'note' }, 'closed')) : null,
+          queueCell('Turn', String(q.turn), 'turn'),
+          queueCell('Weight', String(q.weight), 'weight'),
+          queueCell('Held', String(q.held), 'held'),
+          queueCell('Fair share', String(q.fairShare), 'fairShare'),
+          queueCell('Waiting', String(q.waiting), 'waiting'),
+          cell('GPU model', r ? modelCell(r) : 'no quota', '', 'model'),
           cell('Guaranteed', r ? h('span', {}, h('span', { 'data-v': 'guaranteedHeld' }, String(r.guaranteedHeld)), ' / ', h('span', { 'data-v': 'guaranteedQuota' }, String(r.guaranteedQuota)), bar(r.guaranteedHeld, r.guaranteedQuota)) : '', 'n', 'guaranteed'),
           cell('Borrowed', r ? String(r.borrowed) : '', 'n', 'borrowed'),
           cell('Best-effort', r ? h('span', {}, h('span', { 'data-v': 'bestEffortHeld' }, String(r.bestEffortHeld)), ' / ', h('span', { 'data-v': 'bestEffortCap' }, String(r.bestEffortCap)), bar(r.bestEffortHeld, r.bestEffortCap)) : '', 'n', 'bestEffort'),
@@ -479,11 +491,11 @@ async function queuesPage() {
       );
     });
   }
-  const table = h('table', { class: 'cards', id: 'queues' }, h('caption', { class: 'sr' }, 'Queues: quota, held GPUs and fair-share standing'), h('thead', {}, h('tr', {}, head.map((x, i) => h('th', { scope: 'col', class: i >= 1 && i <= 5 ? 'n' : '' }, x)))), h('tbody', {}, body));
+  const table = h('table', { class: 'cards', id: 'queues' }, h('caption', { class: 'sr' }, 'Queues per GPU model: quota, held GPUs and fair-share standing'), h('thead', {}, h('tr', {}, head.map((x, i) => h('th', { scope: 'col', class: i >= 1 && i <= 5 ? 'n' : '' }, x)))), h('tbody', {}, body));
   setPage(
     'Queues',
     h('h1', {}, 'Queues'),
-    h('p', { class: 'note' }, `Turn: the order in which queues are offered their next job (lowest held / weight first). Fair share: what all queues hold, split by weight. Borrowed: guaranteed GPUs held beyond the queue's own quota, lent by its cohort. Evaluated ${fmtTime(data.evaluatedAt)}.`),
+    h('p', { class: 'note' }, `One line per quota row of a queue (GPU resource and model; "any model" counts every model). Turn: the order in which queues are offered their next job (lowest held / weight first). Fair share: what all queues hold, split by weight. Borrowed: guaranteed GPUs held beyond the row's own quota, lent by the queue's cohort. Evaluated ${fmtTime(data.evaluatedAt)}.`),
     h('div', { class: 'scroll' }, table),
   );
 }
@@ -593,12 +605,15 @@ async function jobPage(r) {
   // Bound has no time of its own in the record: it follows the release (or the submission).
   if (bound.length) history.push(['running', `Bound: ${plural(bound.length, 'pod')} on ${[...new Set(bound.map((p) => p.node))].join(', ')}`, null, `${j.releasedAt ?? j.submittedAt}~`]);
   if (j.preemptedBy) history.push(['preempted', `Preempted by ${j.preemptedBy}`, j.preemptedAt]);
-  // Preemptions this job made, from the store's records (absent without a store).
+  // Preemptions this job made and its failed binds, from the store's records (absent without a store).
   const activity = await api('/ui/api/activity').catch(() => ({ items: [] }));
   for (const it of activity.items) {
-    if (it.kind === 'preempted' && it.namespace === j.namespace && it.name === j.name) {
+    if (it.namespace !== j.namespace || it.name !== j.name) continue;
+    if (it.kind === 'preempted') {
       const taken = it.victims.map((v) => (v.namespace ? `${v.namespace}/${v.pod}` : 'a pod in another namespace')).join(', ');
       history.push(['preempted', `Preempted for it: ${taken} (${it.text})`, it.at]);
+    } else if (it.kind === 'bind_failed') {
+      history.push(['bind_failed', `Pod ${it.bind.pod}: ${it.text}${attemptsText(it.bind)}`, it.at]);
     }
   }
   const when = (e) => e[3] ?? e[2] ?? '';
@@ -637,6 +652,27 @@ async function jobPage(r) {
 
 // ---- Activity ---------------------------------------------------------------------------
 
+/** A failed bind kube-scheduler retried: how often, since when (`at` is the last one). */
+const attemptsText = (b) => (b.attempts > 1 ? ` (${b.attempts} attempts since ${fmtTime(b.firstAt)})` : '');
+
+const ACTIVITY_TAG = { released: 'released', preempted: 'preempted', denied: 'denied', bind_failed: 'bind failed' };
+
+function activitySubject(it) {
+  if (!it.namespace) return 'a pod in another namespace';
+  if (it.kind === 'denied') return `${it.namespace}/${it.name}`;
+  // A failed bind of a pod without a job names the pod, which has no page of its own.
+  if (it.kind === 'bind_failed' && it.name === it.bind.pod) return `${it.namespace}/${it.name}`;
+  return jobLink(it.namespace, it.name);
+}
+
+/** "(pod p, queue q)": the failed bind's pod when the subject is its job, and the queue. */
+function activityContext(it) {
+  const parts = [];
+  if (it.bind && it.namespace && it.name !== it.bind.pod) parts.push(`pod ${it.bind.pod}`);
+  if (it.queue) parts.push(`queue ${it.queue}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
 async function activityPage() {
   const { items } = await api('/ui/api/activity');
   const list = items.map((it) =>
@@ -644,11 +680,12 @@ async function activityPage() {
       'li',
       { class: it.kind, 'data-kind': it.kind },
       h('time', { datetime: it.at }, fmtTime(it.at)),
-      h('span', { class: `tag ${it.kind}` }, it.kind),
+      h('span', { class: `tag ${it.kind}` }, ACTIVITY_TAG[it.kind] ?? it.kind),
       ' ',
-      it.namespace ? (it.kind === 'denied' ? `${it.namespace}/${it.name}` : jobLink(it.namespace, it.name)) : 'a pod in another namespace',
-      it.queue ? ` (queue ${it.queue})` : '',
+      activitySubject(it),
+      activityContext(it),
       `: ${it.text}`,
+      it.bind ? attemptsText(it.bind) : '',
       it.victims?.length
         ? h(
             'ul',
@@ -661,7 +698,7 @@ async function activityPage() {
   setPage(
     'Activity',
     h('h1', {}, 'Activity'),
-    h('p', { class: 'note' }, 'Releases, preemptions and admission denials of the last 24 hours, newest first. Failed binds are not recorded in the store; see the sluice_binds_total metric and the log.'),
+    h('p', { class: 'note' }, 'Releases, preemptions, admission denials and failed binds of the last 24 hours, newest first. A bind kube-scheduler retries on the same node and fails the same way is one entry, with its number of attempts.'),
     items.length ? h('ol', { class: 'timeline', id: 'activity' }, list) : h('p', { class: 'note' }, 'Nothing happened in the last 24 hours that you may see.'),
   );
 }

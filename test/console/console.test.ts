@@ -3,79 +3,29 @@
 // Kubernetes user sees, no console errors, no serious accessibility violations (axe-core),
 // and the first render of a 5,000-node, 40,000-GPU cluster. Skips when no chromium is
 // installed (.ci/run installs it). SLUICE_CONSOLE_SCREENSHOTS=<dir> also saves screenshots.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import t from 'tap';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../observability/logger.js';
 import { serve } from '../../server/run.js';
 import { gpuPod } from '../helpers/k8s.js';
-import { ADMIN_TOKEN, bigSnapshot, startScenario } from './scenario.js';
+import { type El, go, launch, noChromium, open, text } from './browser.js';
+import { ADMIN_TOKEN, H100, bigSnapshot, startScenario } from './scenario.js';
 
 // Browser globals used inside page.evaluate callbacks (the project compiles without the DOM lib).
-interface El {
-  textContent: string | null;
-  innerText: string;
-  dataset: Record<string, string | undefined>;
-  querySelector(s: string): El | null;
-  querySelectorAll(s: string): ArrayLike<El> & Iterable<El>;
-  _kept?: boolean;
-}
 declare const document: { body: El; querySelector(s: string): El | null; querySelectorAll(s: string): ArrayLike<El> & Iterable<El> };
 declare const location: { hash: string };
 declare const window: unknown;
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = process.env.SLUICE_CONSOLE_SCREENSHOTS ?? '';
 const BIG_NODES = 5000;
 
-const skip = existsSync(CHROMIUM) ? false : `no chromium at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium, as .ci/run does) or set CHROMIUM_PATH`;
+const skip = noChromium;
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-async function launch(): Promise<{ browser: Browser; close(): Promise<void> }> {
-  const profile = mkdtempSync(join(tmpdir(), 'sluice-chromium-'));
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
-  });
-  return {
-    browser,
-    async close() {
-      await browser.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
-}
-
-interface Opened {
-  page: Page;
-  errors: string[];
-}
-
-/** A tab signed in with `token`, collecting console errors and failed page scripts. */
-async function open(browser: Browser, base: string, token: string, width = 1280): Promise<Opened> {
-  const page = await browser.newPage();
-  await page.setViewport({ width, height: 900 });
-  const errors: string[] = [];
-  page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
-  page.on('pageerror', (e) => void errors.push(String(e)));
-  await page.goto(`${base}/ui/`);
-  await page.waitForSelector('#token', { visible: true });
-  await page.type('#token', token);
-  await page.click('#signin button[type=submit]');
-  await page.waitForSelector('#nav:not([hidden])');
-  return { page, errors };
-}
-
-async function go(page: Page, hash: string, ready: string): Promise<void> {
-  await page.evaluate((h) => void (location.hash = h), hash);
-  await page.waitForSelector(ready, { timeout: 10000 });
-}
 
 async function axe(page: Page): Promise<string[]> {
   await page.evaluate(axeSource);
@@ -86,13 +36,14 @@ async function axe(page: Page): Promise<string[]> {
   return res.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}, ${v.n} nodes): ${v.help}`);
 }
 
-async function shoot(page: Page, name: string): Promise<void> {
+/** Screenshots at 1280 px and at a phone's width; `fullPhone`: the whole page on the phone (what is below the first screen matters). */
+async function shoot(page: Page, name: string, o: { fullPhone?: boolean } = {}): Promise<void> {
   if (!SHOTS) return;
   mkdirSync(SHOTS, { recursive: true });
   for (const width of [1280, 390]) {
     await page.setViewport({ width, height: width > 600 ? 900 : 844 });
     await new Promise((r) => setTimeout(r, 150));
-    await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`) as `${string}.png` });
+    await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`) as `${string}.png`, fullPage: width < 600 && o.fullPhone === true });
   }
   await page.setViewport({ width: 1280, height: 900 });
 }
@@ -110,7 +61,6 @@ let started: ReturnType<typeof launch> | null = null;
 const getBrowser = async (): Promise<Browser> => (await (started ??= launch())).browser;
 t.teardown(async () => void (started && (await (await started).close())));
 
-const text = (page: Page, sel: string): Promise<string> => page.$eval(sel, (e) => (e as unknown as El).innerText);
 
 t.test('the console against the admin API, live, per user', { skip }, async (t) => {
   const browser = await getBrowser();
@@ -161,24 +111,32 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   const kept = await page.$$eval('li.node', (lis) => lis.filter((li) => (li as El)._kept).map((li) => (li as unknown as El).dataset.id));
   t.same(kept.sort(), ['bad1|nvidia.com/gpu', 'g1|nvidia.com/gpu', 'g2|nvidia.com/gpu', 'h1|nvidia.com/gpu'], 'rows are patched in place: no row element was replaced');
 
-  // ---- Queues: against /api/v1/queues/:name/usage and /jobs --------------------------------
+  // ---- Queues, per GPU model: against /api/v1/queues/:name/usage and /jobs ------------------
   await go(page, '#/queues', '#queues tbody tr');
-  const queues = (await adminApi<{ items: Array<{ name: string; limits: Array<{ resource: string; guaranteed: number; bestEffortCap: number }> }> }>('/api/v1/queues')).items;
+  const queues = (await adminApi<{ items: Array<{ name: string }> }>('/api/v1/queues')).items;
+  type Usage = { byModel: Array<{ resource: string; model: string; guaranteed: number; bestEffort: number }>; limits: Array<{ resource: string; model: string; guaranteed: number; bestEffortCap: number }> };
   for (const q of queues.filter((x) => x.name !== 'default')) {
-    const usage = await adminApi<{ totals: Array<{ resource: string; guaranteed: number; bestEffort: number }> }>(`/api/v1/queues/${q.name}/usage`);
+    const usage = await adminApi<Usage>(`/api/v1/queues/${q.name}/usage`);
     const jobs = await adminApi<{ waiting: unknown[] }>(`/api/v1/queues/${q.name}/jobs`);
-    const sel = `#queues tr[data-queue="${q.name}"][data-resource="nvidia.com/gpu"]`;
-    const cell = (k: string): Promise<number> => page.$eval(`${sel} [data-v=${k}]`, (e) => Number(e.textContent));
-    const used = usage.totals.find((x) => x.resource === 'nvidia.com/gpu');
-    t.equal(await cell('guaranteedHeld'), used?.guaranteed ?? 0, `${q.name}: guaranteed GPUs held`);
-    t.equal(await cell('bestEffortHeld'), used?.bestEffort ?? 0, `${q.name}: best-effort GPUs held`);
-    t.equal(await cell('guaranteedQuota'), Math.max(0, ...q.limits.map((l) => l.guaranteed)), `${q.name}: guaranteed quota`);
-    t.equal(await cell('bestEffortCap'), Math.max(0, ...q.limits.map((l) => l.bestEffortCap)), `${q.name}: best-effort cap`);
-    t.equal(Number(await page.$eval(`${sel} [data-k=waiting]`, (e) => e.textContent)), jobs.waiting.length, `${q.name}: waiting jobs`);
+    t.equal((await page.$$(`#queues tr[data-queue="${q.name}"]`)).length, usage.limits.length, `${q.name}: a line per quota row (resource and model)`);
+    for (const l of usage.limits) {
+      const sel = `#queues tr[data-queue="${q.name}"][data-resource="${l.resource}"][data-model="${l.model}"]`;
+      const cell = (k: string): Promise<number> => page.$eval(`${sel} [data-v=${k}]`, (e) => Number(e.textContent));
+      // The scenario's rows name full products, so a row holds the pods on nodes of exactly its model ('' = every model).
+      const on = usage.byModel.filter((u) => u.resource === l.resource && (l.model === '' || u.model === l.model));
+      const what = `${q.name}, ${l.model || 'any model'}`;
+      t.equal(await cell('guaranteedQuota'), l.guaranteed, `${what}: guaranteed quota`);
+      t.equal(await cell('bestEffortCap'), l.bestEffortCap, `${what}: best-effort cap`);
+      t.equal(await cell('guaranteedHeld'), on.reduce((a, u) => a + u.guaranteed, 0), `${what}: guaranteed GPUs held`);
+      t.equal(await cell('bestEffortHeld'), on.reduce((a, u) => a + u.bestEffort, 0), `${what}: best-effort GPUs held`);
+    }
+    t.equal(Number(await page.$eval(`#queues tr[data-queue="${q.name}"] [data-k=waiting]`, (e) => e.textContent)), jobs.waiting.length, `${q.name}: waiting jobs`);
   }
-  t.equal(Number(await page.$eval('#queues tr[data-queue="research"] [data-k=borrowed]', (e) => e.textContent)), 1, 'research holds 2 guaranteed GPUs on a quota of 1: 1 borrowed from its cohort');
+  const researchH100 = `#queues tr[data-queue="research"][data-model="${H100}"]`;
+  t.equal(Number(await page.$eval(`${researchH100} [data-k=borrowed]`, (e) => e.textContent)), 1, 'research holds 2 H100s on an H100 quota of 1: 1 borrowed from its cohort');
+  t.equal(Number(await page.$eval(`#queues tr[data-queue="research"][data-model="NVIDIA-A100-SXM4-80GB"] [data-k=borrowed]`, (e) => e.textContent)), 0, 'and nothing on its A100 row');
   t.same(await axe(page), [], 'queues page: no serious accessibility violations');
-  await shoot(page, 'queues');
+  await shoot(page, 'queues', { fullPhone: true });
 
   // ---- Jobs: release order, positions and reasons as the API says --------------------------
   await go(page, '#/jobs', 'table.waiting');
@@ -207,6 +165,8 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   t.match(await text(page, 'ol.timeline'), /Released by the queue/, 'history: released');
   t.same(await axe(page), [], 'job page: no serious accessibility violations');
   await shoot(page, 'job');
+  await go(page, '#/job/team-a/pod-g-keep', '#pods');
+  t.match(await text(page, 'ol.timeline'), /Pod g-keep: bind to g9 failed: the node is gone/, "a job's history shows its failed bind");
 
   // ---- Activity: the preemption and the releases --------------------------------------------
   await go(page, '#/activity', '#activity');
@@ -214,6 +174,13 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   t.match(activity, /preempted.*team-a\/pod-train/s, 'the preemption, by train');
   t.match(activity, /team-a\/be-d/, 'its victims');
   t.match(activity, /released.*team-a\/pod-big|released/s, 'releases');
+  // Failed binds: one entry per row of bind_failures, as recorded.
+  const failures = (await live.store.pool.query<{ namespace: string; job: string; node: string }>(`SELECT namespace, job, node FROM bind_failures ORDER BY last_at DESC`)).rows;
+  const shownFailures = await page.$$eval('#activity > li[data-kind=bind_failed]', (lis) => lis.map((li) => (li as unknown as El).innerText));
+  t.equal(shownFailures.length, failures.length, 'every failed bind recorded is on the timeline');
+  for (const [i, f] of failures.entries()) t.match(shownFailures[i], `${f.namespace}/${f.job}`, `failed bind of ${f.namespace}/${f.job} on ${f.node}`);
+  t.match(activity, /bind failed\s+team-a\/pod-g-keep \(pod g-keep, queue prod\): bind to g9 failed: the node is gone/, 'the bind to a node that is gone');
+  t.match(activity, /bind failed\s+team-b\/pod-b-run \(pod b-run, queue research\): bind to bad1 refused by the re-check: .*NotReady/, 'the bind to a NotReady node');
   t.same(await axe(page), [], 'activity page: no serious accessibility violations');
   await shoot(page, 'activity');
   t.same(admin.errors, [], 'no console errors (admin)');
@@ -230,9 +197,11 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   await go(alice.page, '#/cluster', '#totals [data-k=gpus]');
   t.equal(Number(await alice.page.$eval('#totals [data-k=gpus] .v', (e) => e.textContent)), nodes.reduce((a, n) => a + n.total, 0), 'the cluster map, like an admin');
   await go(alice.page, '#/queues', '#queues tbody tr');
-  t.equal(await alice.page.$eval('#queues tr[data-queue="research"] [data-v=guaranteedHeld]', (e) => e.textContent), '2', 'queue totals, including team-b\'s');
+  t.equal(await alice.page.$eval(`${researchH100} [data-v=guaranteedHeld]`, (e) => e.textContent), '2', 'queue totals, including team-b\'s');
   await go(alice.page, '#/activity', '#activity');
-  t.notMatch(await text(alice.page, '#page'), /team-b/, 'no team-b names in the activity');
+  const aliceActivity = await text(alice.page, '#page');
+  t.notMatch(aliceActivity, /team-b|b-run/, 'no team-b names in the activity');
+  t.match(aliceActivity, /bind to g9 failed/, "her namespace's failed bind");
   t.same(alice.errors, [], 'no console errors (alice)');
   const asAlice = (path: string) => fetch(`${base}${path}`, { headers: { authorization: 'Bearer alice-token' } });
   const other = await asAlice('/ui/api/v1/jobs/team-b/pod-b-wait');

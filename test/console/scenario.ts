@@ -38,15 +38,16 @@ function answerReviews(r: RecordedRequest): { status: number; body: unknown } | 
   return undefined;
 }
 
-const A100 = 'NVIDIA-A100-SXM4-80GB';
-const H100 = 'NVIDIA-H100-80GB-HBM3';
-const row = (guaranteed: number, bestEffortCap: number) => [{ resource: 'nvidia.com/gpu', model: '', guaranteed, bestEffortCap, perJobMax: 0, perUserMax: 0 }];
+export const A100 = 'NVIDIA-A100-SXM4-80GB';
+export const H100 = 'NVIDIA-H100-80GB-HBM3';
+const row = (guaranteed: number, bestEffortCap: number, model = '') => ({ resource: 'nvidia.com/gpu', model, guaranteed, bestEffortCap, perJobMax: 0, perUserMax: 0 });
 
 /**
  * team-a: a guaranteed job and best-effort pods; a guaranteed 8-GPU job "train" preempts
  * three best-effort pods through the extender's preempt verb; "big" then waits for quota.
- * team-b: "b-run" runs on the H100 node on quota borrowed from prod (same cohort) and
- * "b-wait" waits for quota. bad1 is NotReady.
+ * team-b: "b-run" runs on the H100 node on H100 quota borrowed from prod (same cohort)
+ * and "b-wait" waits for quota. bad1 is NotReady. Two binds fail before their pods run:
+ * g-keep's to a node that is gone (g9), b-run's to bad1.
  */
 export async function startScenario(): Promise<Live> {
   const api = await StandInApiserver.start();
@@ -57,23 +58,27 @@ export async function startScenario(): Promise<Live> {
   const live = await startLive({
     api,
     queues: {
-      lab: { limits: row(0, 16) },
-      prod: { cohort: 'training', weight: 2, limits: row(10, 0) },
-      research: { cohort: 'training', limits: row(1, 0) },
+      lab: { limits: [row(0, 16)] },
+      // Quota per GPU model: an any-model row and an H100 row; research's H100 quota borrows
+      // from prod's H100 row (cohort rows lend per resource and model).
+      prod: { cohort: 'training', weight: 2, limits: [row(10, 0), row(4, 0, H100)] },
+      research: { cohort: 'training', limits: [row(1, 0, A100), row(1, 0, H100)] },
     },
     config: { api: { token: ADMIN_TOKEN, tokenReview: true, adminGroups: ['sluice:admins'] } },
   });
-  const place = async (name: string, node: string, o: Parameters<Live['submit']>[1]) => {
+  /** Released, then (when `failOn`) a bind kube-scheduler sends that fails there, then bound on `node`. */
+  const place = async (name: string, node: string, o: Parameters<Live['submit']>[1], failOn?: string) => {
     live.submit(name, o);
     await waitFor(() => !live.gated(name, o.namespace), 15000);
+    if (failOn) await failedBind(live, name, o.namespace ?? 'team-a', failOn);
     live.bind(name, node, o.namespace);
   };
-  await place('g-keep', 'g1', { queue: 'prod', gpus: 2 });
+  await place('g-keep', 'g1', { queue: 'prod', gpus: 2 }, 'g9');
   await place('be-a', 'g1', { queue: 'lab', gpus: 2, qos: 'best-effort', user: 'bob' });
   await place('be-d', 'g2', { queue: 'lab', gpus: 4, qos: 'best-effort', user: 'bob' });
   await place('be-e', 'g2', { queue: 'lab', gpus: 2, qos: 'best-effort', user: 'bob' });
   await place('be-f', 'g2', { queue: 'lab', gpus: 2, qos: 'best-effort', user: 'bob' });
-  await place('b-run', 'h1', { queue: 'research', gpus: 2, namespace: 'team-b', user: 'carol' });
+  await place('b-run', 'h1', { queue: 'research', gpus: 2, namespace: 'team-b', user: 'carol' }, 'bad1');
 
   // A guaranteed job over best-effort-filled nodes: released, then kube-scheduler asks the
   // extender which pods to preempt, and deletes them.
@@ -95,12 +100,24 @@ export async function startScenario(): Promise<Live> {
   live.submit('big', { queue: 'prod', gpus: 8, user: 'alice' });
   live.submit('b-wait', { queue: 'research', gpus: 4, namespace: 'team-b', user: 'carol' });
   const settled = await waitFor(async () => {
-    const rows = await live.store.pool.query(`SELECT count(*)::int AS n FROM preemptions`);
+    const rows = await live.store.pool.query(`SELECT (SELECT count(*)::int FROM preemptions) AS n, (SELECT count(*)::int FROM bind_failures) AS f`);
     const s = live.running.queue?.current();
-    return rows.rows[0].n > 0 && (s?.waiting.get('prod')?.length ?? 0) === 1 && (s?.waiting.get('research')?.length ?? 0) === 1;
+    return rows.rows[0].n > 0 && rows.rows[0].f === 2 && (s?.waiting.get('prod')?.length ?? 0) === 1 && (s?.waiting.get('research')?.length ?? 0) === 1;
   }, 15000);
-  if (settled < 0) throw new Error('the scenario did not settle: no preemption recorded, or big and b-wait not waiting');
+  if (settled < 0) throw new Error('the scenario did not settle: no preemption or not both failed binds recorded, or big and b-wait not waiting');
   return live;
+}
+
+/** kube-scheduler's bind of a released pod to a node that no longer takes it (gone, NotReady): sluice refuses it. */
+async function failedBind(live: Live, name: string, namespace: string, node: string): Promise<void> {
+  const pod = live.api.get<V1Pod>('pods', namespace, name)!;
+  const res = await fetch(`${live.running.apiUrl}/scheduler/bind`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ PodName: name, PodNamespace: namespace, PodUID: pod.metadata!.uid, Node: node }),
+  });
+  const answer = (await res.json()) as { Error?: string };
+  if (!answer.Error) throw new Error(`the bind of ${namespace}/${name} to ${node} was expected to fail, and answered ${res.status} ${JSON.stringify(answer)}`);
 }
 
 /**

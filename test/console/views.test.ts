@@ -7,7 +7,8 @@ import { createLogger } from '../../observability/logger.js';
 import { ConsoleAccess } from '../../console/access.js';
 import { redactActivity, type ActivityItem } from '../../console/activity.js';
 import { LiveFeed } from '../../console/live.js';
-import { clusterView } from '../../console/views.js';
+import { clusterView, queuesView } from '../../console/views.js';
+import type { QueueLimit, QueueSpec } from '../../store/queue-directory.js';
 import { gpuNode, gpuPod } from '../helpers/k8s.js';
 
 const log = createLogger('silent');
@@ -52,6 +53,51 @@ t.test('live feed: a pod change sends only the rows of the nodes it touched', as
   c.deleteNode('a');
   feed.flush();
   t.same((sent.find(([e]) => e === 'nodes')?.[1] as { gone: string[] }).gone, ['a'], 'a deleted node is sent as gone');
+});
+
+t.test('queues per GPU model: each quota row against what it holds by the quota rule', async (t) => {
+  const A100 = 'NVIDIA-A100-SXM4-80GB';
+  const H100 = 'NVIDIA-H100-80GB-HBM3';
+  const c = make();
+  const q = (queue: string, qos = 'guaranteed') => ({ 'sluice.io/queue': queue, 'sluice.io/qos': qos });
+  c.replaceAll(
+    [gpuNode('a1', { gpus: 8, product: A100 }), gpuNode('h1', { gpus: 8, product: H100 })],
+    [
+      gpuPod('p1', { node: 'a1', gpus: 4, labels: q('prod') }),
+      gpuPod('p2', { node: 'h1', gpus: 3, labels: q('prod') }),
+      gpuPod('p3', { node: 'h1', gpus: 1, labels: q('prod', 'best-effort') }),
+      gpuPod('p4', { node: 'a1', gpus: 2, labels: q('h-only') }),
+      gpuPod('p5', { node: 'h1', gpus: 1, labels: q('h-only') }),
+    ],
+  );
+  const limit = (model: string, guaranteed: number, bestEffortCap = 0): QueueLimit => ({ resource: 'nvidia.com/gpu', model, guaranteed, bestEffortCap, perJobMax: 0, perUserMax: 0 });
+  const spec = (name: string, limits: QueueLimit[], cohort: string | null = null): QueueSpec => ({ name, parent: null, cohort, open: true, weight: 1, limits });
+  // prod: an any-model row and an H100 row (given in that order on purpose: lines are any-model first).
+  const queues = new Map([
+    ['prod', spec('prod', [limit('h100', 2, 4), limit('', 6)], 'c')],
+    ['h-only', spec('h-only', [limit(H100, 4)])],
+  ]);
+  const rows = queuesView(c, { queues, waiting: new Map([['prod', []]]) });
+  const prod = rows.find((r) => r.name === 'prod')!;
+  t.same(
+    prod.resources.map((l) => [l.model, l.guaranteedHeld, l.guaranteedQuota, l.borrowed, l.bestEffortHeld, l.bestEffortCap]),
+    [
+      ['', 7, 6, 1, 1, 0],
+      ['h100', 3, 2, 1, 1, 4],
+    ],
+    'any model counts every node; the "h100" row counts the H100 node only (an alias matches the product); beyond each quota is borrowed (cohort c)',
+  );
+  t.same(prod.resources[0]!.heldOn, [{ model: A100, gpus: 4 }, { model: H100, gpus: 4 }], 'what the any-model row holds, per product');
+  const hOnly = rows.find((r) => r.name === 'h-only')!;
+  t.same(
+    hOnly.resources.map((l) => [l.model, l.quota, l.guaranteedHeld, l.guaranteedQuota, l.borrowed]),
+    [
+      [H100, true, 1, 4, 0],
+      [A100, false, 2, 0, 0],
+    ],
+    'GPUs held on a model no row covers get a line of their own, without quota; no cohort, nothing borrowed',
+  );
+  t.same([prod.held, hOnly.held], [8, 3], 'held: both QoS, every model');
 });
 
 t.test('activity for a non-admin: their namespaces, and preemptions of their pods without the preemptor', async (t) => {

@@ -118,7 +118,8 @@ t.test('a failed allocation frees the GPUs and raises an Event', async (t) => {
   const stop = agent.run(['h1']);
   t.teardown(stop);
   const events: CoreV1Event[] = [];
-  watchAllocationOutcomes((fn) => s.cache.onChange(fn), async (_ns, e) => events.push(e), quiet);
+  const failed: Array<{ pod: string; node: string; message: string }> = [];
+  watchAllocationOutcomes((fn) => s.cache.onChange(fn), async (_ns, e) => events.push(e), quiet, (f) => failed.push({ pod: `${f.pod.namespace}/${f.pod.name}`, node: f.node, message: f.message }));
   const r = await schedule(s, sharePod('bad', { memMiB: 12000 }), ['h1']);
   t.equal(r.error, '');
   await until('failed', () => annotations(s, 'bad')['hami.io/bind-phase'] === 'failed');
@@ -126,6 +127,7 @@ t.test('a failed allocation frees the GPUs and raises an Event', async (t) => {
   await until('event', () => events.length === 1);
   t.equal(events[0]!.reason, 'GPUAllocationFailed');
   t.match(events[0]!.message, /node h1/);
+  t.same(failed, [{ pod: 'team-a/bad', node: 'h1', message: events[0]!.message }], 'the caller is told which pod failed where (counted and recorded in bind_failures)');
   const next = await schedule(s, sharePod('good', { memMiB: 12000 }), ['h1']);
   t.equal(next.error, '', 'the freed memory is placed again');
 });

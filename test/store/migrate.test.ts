@@ -27,7 +27,7 @@ t.test('migrations apply from empty, re-run as a no-op, and create the default q
   );
   t.same(
     tables.rows.map((r) => r.table_name),
-    ['admission_decisions', 'jobs', 'preemptions', 'queue_limits', 'queues', 'schema_migrations'],
+    ['admission_decisions', 'bind_failures', 'jobs', 'preemptions', 'queue_limits', 'queues', 'schema_migrations'],
   );
 });
 
