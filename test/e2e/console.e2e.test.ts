@@ -184,7 +184,7 @@ if (skip !== null || 'skip' in found) {
 
     // The admin API itself stays admin-only for the ServiceAccount.
     const asViewer = sluiceApi(apiUrl!, viewerToken, ca);
-    t.equal((await asViewer('GET', '/api/v1/queues')).status, 401, 'the viewer token is refused by the admin API');
+    t.equal((await asViewer('GET', '/api/v1/queues')).status, 403, 'the viewer token is forbidden on the admin API (valid token, no admin)');
     t.same((await asViewer('GET', '/ui/api/whoami')).body, { user: viewerUser, admin: false }, 'and is a signed-in non-admin on the console');
   });
 }

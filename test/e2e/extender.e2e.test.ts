@@ -4,7 +4,7 @@
 // status capacity is patched, no kubelets needed), pods asking GPUs, and asserts where
 // they land; everything it creates is removed at the end.
 import t from 'tap';
-import { reachableCluster } from './cluster.js';
+import { reachableCluster, removeTestObjects } from './cluster.js';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Node, type V1Pod } from '@kubernetes/client-node';
 
 const NS = 'sluice-e2e';
@@ -18,7 +18,6 @@ if ('skip' in found) {
 } else {
   const core = found.kc.makeApiClient(CoreV1Api);
   const nodeNames = [`sluice-e2e-a100-${RUN}`, `sluice-e2e-l4-${RUN}`];
-  const created: Array<{ name: string }> = [];
 
   const makeNode = async (name: string, gpus: number, product: string): Promise<void> => {
     await core.createNode({
@@ -66,15 +65,12 @@ if ('skip' in found) {
     await makeNode(nodeNames[0]!, 8, 'NVIDIA-A100-SXM4-80GB');
     await makeNode(nodeNames[1]!, 4, 'NVIDIA-L4');
   });
-  t.teardown(async () => {
-    for (const p of created) await core.deleteNamespacedPod({ name: p.name, namespace: NS, gracePeriodSeconds: 0 }).catch(() => undefined);
-    for (const n of nodeNames) await core.deleteNode({ name: n }).catch(() => undefined);
-  });
+  // The header promises everything is removed: pods, the namespace and the nodes.
+  t.teardown(() => removeTestObjects(core, NS, nodeNames));
 
   t.test('a pod asking for an A100 lands on the A100 node', async (t) => {
     const name = `want-a100-${RUN}`;
     await core.createNamespacedPod({ namespace: NS, body: gpuPod(name, 2, { 'sluice.io/gpu-model': 'a100' }) });
-    created.push({ name });
     t.equal(await placedOn(name), nodeNames[0]);
   });
 
@@ -82,14 +78,12 @@ if ('skip' in found) {
     // A100 node: 2 of 8 used -> 1 GPU leaves 5 free (5/8); L4 node: 0 of 4 -> 3 free (3/4).
     const name = `binpack-${RUN}`;
     await core.createNamespacedPod({ namespace: NS, body: gpuPod(name, 1) });
-    created.push({ name });
     t.equal(await placedOn(name), nodeNames[0]);
   });
 
   t.test('a pod larger than any node stays pending', async (t) => {
     const name = `too-big-${RUN}`;
     await core.createNamespacedPod({ namespace: NS, body: gpuPod(name, 16) });
-    created.push({ name });
     await new Promise((r) => setTimeout(r, 3000));
     const p = await core.readNamespacedPod({ name, namespace: NS });
     t.notOk(p.spec?.nodeName, 'not bound');
