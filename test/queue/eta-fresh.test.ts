@@ -36,7 +36,9 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
   t.teardown(() => manager.stop());
   await manager.start();
   manager.evaluateNow();
-  const eta = new EtaService({ cache, manager, history: null, log: createLogger('silent'), backfillGuardMs: 600_000, now: () => NOW });
+  // A generous admission budget: these cases are about what the estimate rests on (the
+  // last one sets it small).
+  const eta = new EtaService({ cache, manager, history: null, log: createLogger('silent'), backfillGuardMs: 600_000, now: () => NOW, admissionBudgetMs: 5000 });
   manager.eta = eta;
   eta.recompute(); // the background forecast, before anything runs
   return { cache, manager, eta };
