@@ -203,7 +203,7 @@ async function describeJob(conn: Connection, p: Parsed, out: NodeJS.WritableStre
     field('State', j.state) +
     field('Position', dash(j.position)) +
     field('Reason', dash(j.reason)) +
-    (j.estimatedStart ? field('ETA', j.estimatedStartTime ? `${j.estimatedStartTime} (${eta(j.estimatedStartTime)}; ${j.estimatedStart.basis.summary}${j.estimatedStart.earliest ? `; range ${j.estimatedStart.earliest} to ${j.estimatedStart.latest ?? 'unknown'}` : ''})` : `not known: ${j.estimatedStart.unknownReason}`) : '') +
+    (j.estimatedStart ? field('ETA', j.estimatedStartTime ? `${j.estimatedStartTime} (${eta(j.estimatedStartTime)}; ${j.estimatedStart.basis.summary}${j.estimatedStart.earliest && j.estimatedStart.earliest !== j.estimatedStart.latest ? `; range ${j.estimatedStart.earliest} to ${j.estimatedStart.latest ?? 'unknown'}` : ''})` : `not known: ${j.estimatedStart.unknownReason}`) : '') +
     field('Submitted', dash(j.submittedAt)) +
     field('Released', dash(j.releasedAt)) +
     field('Finished', dash(j.finishedAt)) +

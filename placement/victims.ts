@@ -10,6 +10,11 @@
 // gang on every node (a gang that loses one pod has lost all its work). A gang lying wholly
 // on the node therefore costs what it frees, like a single pod; a gang spread over nodes
 // costs more than it frees here and is chosen only when nothing cheaper frees enough.
+//
+// Overdue victims. A best-effort pod that has run past its time (past its queue's
+// maxDuration, or past its own declared sluice.io/expected-duration, whichever is shorter)
+// is overdue: its time limit is what lets it be reclaimed first (rule 1 below). A gang unit
+// is overdue when every one of its pods on the node is.
 import { fit } from './fit.js';
 import type { GpuAsk, NodeView } from './types.js';
 
@@ -26,6 +31,8 @@ export interface VictimCandidate {
   terminating: boolean;
   /** Its gang when sluice.io/gang-size > 1: key namespace/job, GPUs of all its pods on all nodes. */
   gang: { key: string; gpus: number } | null;
+  /** Running past its queue's maxDuration or its declared expected duration (see the file comment). */
+  overdue: boolean;
 }
 
 export interface NodeCandidates {
@@ -51,6 +58,8 @@ export interface VictimSet {
   freed: number;
   /** GPUs lost: victims' GPUs, whole gangs counted with all their pods. */
   takenBack: number;
+  /** The part of takenBack from victims that are not overdue (still within their time). */
+  takenBackInTime: number;
   /** Highest priority among the victims. */
   maxPriority: number;
   /** Earliest start among the victims (ms). */
@@ -66,13 +75,16 @@ export interface VictimChoice {
 
 /**
  * Victim set order, best first:
- *  1. fewer GPUs taken back (whole gangs counted with all their pods),
- *  2. lower highest victim priority,
- *  3. later earliest victim start (the longest-running victim has run the shortest),
- *  4. fewer pods,
- *  5. smaller sorted list of UIDs (only to make the choice deterministic).
+ *  1. fewer GPUs taken back from victims still within their time (overdue ones, past their
+ *     queue's maxDuration or their declared expected duration, are reclaimed first),
+ *  2. fewer GPUs taken back (whole gangs counted with all their pods),
+ *  3. lower highest victim priority,
+ *  4. later earliest victim start (the longest-running victim has run the shortest),
+ *  5. fewer pods,
+ *  6. smaller sorted list of UIDs (only to make the choice deterministic).
  */
 export function compareVictimSets(a: VictimSet, b: VictimSet): number {
+  if (a.takenBackInTime !== b.takenBackInTime) return a.takenBackInTime - b.takenBackInTime;
   if (a.takenBack !== b.takenBack) return a.takenBack - b.takenBack;
   if (a.maxPriority !== b.maxPriority) return a.maxPriority - b.maxPriority;
   if (a.earliestStart !== b.earliestStart) return b.earliestStart - a.earliestStart;
@@ -107,7 +119,8 @@ export function chooseVictims(preemptor: Preemptor, nodes: readonly NodeCandidat
 }
 
 function describe(s: VictimSet): string {
-  return `${s.uids.length} pod${s.uids.length === 1 ? '' : 's'}, ${s.takenBack} GPUs taken back`;
+  const overdue = s.takenBack - s.takenBackInTime;
+  return `${s.uids.length} pod${s.uids.length === 1 ? '' : 's'}, ${s.takenBack} GPUs taken back${overdue > 0 ? ` (${overdue} from overdue pods)` : ''}`;
 }
 
 export interface VictimUnit {
@@ -117,6 +130,7 @@ export interface VictimUnit {
   cost: number;
   priority: number;
   start: number;
+  overdue: boolean;
 }
 
 /** The victim units of a node (see the file comment), sorted by their smallest UID. */
@@ -126,12 +140,12 @@ export function victimUnits(preemptor: Preemptor, pods: readonly VictimCandidate
   for (const p of pods) {
     if (!isVictim(preemptor, p)) continue;
     if (!p.gang) {
-      units.push({ uids: [p.uid], frees: p.gpus, cost: p.gpus, priority: p.priority, start: p.startedAt });
+      units.push({ uids: [p.uid], frees: p.gpus, cost: p.gpus, priority: p.priority, start: p.startedAt, overdue: p.overdue });
       continue;
     }
     const g = gangs.get(p.gang.key);
     if (!g) {
-      const u = { uids: [p.uid], frees: p.gpus, cost: p.gang.gpus, priority: p.priority, start: p.startedAt };
+      const u = { uids: [p.uid], frees: p.gpus, cost: p.gang.gpus, priority: p.priority, start: p.startedAt, overdue: p.overdue };
       gangs.set(p.gang.key, u);
       units.push(u);
     } else {
@@ -139,6 +153,7 @@ export function victimUnits(preemptor: Preemptor, pods: readonly VictimCandidate
       g.frees += p.gpus;
       g.priority = Math.max(g.priority, p.priority);
       g.start = Math.min(g.start, p.startedAt);
+      g.overdue &&= p.overdue;
     }
   }
   for (const u of units) {
@@ -181,6 +196,7 @@ function toSet(node: string, units: readonly VictimUnit[]): VictimSet {
     uids,
     freed: units.reduce((s, u) => s + u.frees, 0),
     takenBack: units.reduce((s, u) => s + u.cost, 0),
+    takenBackInTime: units.reduce((s, u) => s + (u.overdue ? 0 : u.cost), 0),
     maxPriority: units.reduce((m, u) => Math.max(m, u.priority), -Infinity),
     earliestStart: units.reduce((m, u) => Math.min(m, u.start), Infinity),
   };
@@ -188,24 +204,28 @@ function toSet(node: string, units: readonly VictimUnit[]): VictimSet {
 
 // ---- search --------------------------------------------------------------------------
 // The set of units that frees at least `need` and is smallest by compareVictimSets, found
-// without trying every subset: rule 1 (and 4) with a knapsack-style cover over GPU counts,
-// rules 2 and 3 by the tightest priority and start bounds that still reach the best cost,
-// rule 5 by fixing units one by one in UID order. test/unit/victims.test.ts checks it
-// against every subset of random nodes.
+// without trying every subset: rules 1, 2 (and 5) with a knapsack-style cover over GPU
+// counts, scored (GPUs in time, GPUs, pods) in that order; rules 3 and 4 by the tightest
+// priority and start bounds that still reach the best GPU counts; rule 6 by fixing units one
+// by one in UID order. test/unit/victims.test.ts checks it against every subset of random
+// nodes.
 
-type Score = [cost: number, pods: number];
-const better = (a: Score, b: Score | null): boolean => b === null || a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+type Score = [inTime: number, cost: number, pods: number];
+const better = (a: Score, b: Score | null): boolean => b === null || a[0] < b[0] || (a[0] === b[0] && (a[1] < b[1] || (a[1] === b[1] && a[2] < b[2])));
+const sameCost = (a: Score | null, b: Score): boolean => a !== null && a[0] === b[0] && a[1] === b[1];
+const same = (a: Score | null, b: Score): boolean => sameCost(a, b) && a![2] === b[2];
 
-/** Least (cost, pods) of a set from `allowed` that contains `forced` and frees >= need. */
+/** Least (GPUs in time, GPUs, pods) of a set from `allowed` that contains `forced` and frees >= need. */
 function minCover(units: readonly VictimUnit[], need: number, allowed: readonly boolean[], forced: readonly boolean[]): Score | null {
   const dp: Array<Score | null> = new Array<Score | null>(need + 1).fill(null);
   let f0 = 0;
-  const s0: Score = [0, 0];
+  const s0: Score = [0, 0, 0];
   units.forEach((u, i) => {
     if (!forced[i]) return;
     f0 += u.frees;
-    s0[0] += u.cost;
-    s0[1] += u.uids.length;
+    s0[0] += u.overdue ? 0 : u.cost;
+    s0[1] += u.cost;
+    s0[2] += u.uids.length;
   });
   dp[Math.min(need, f0)] = s0;
   units.forEach((u, i) => {
@@ -214,7 +234,7 @@ function minCover(units: readonly VictimUnit[], need: number, allowed: readonly 
       const from = dp[f];
       if (!from) continue;
       const to = Math.min(need, f + u.frees);
-      const s: Score = [from[0] + u.cost, from[1] + u.uids.length];
+      const s: Score = [from[0] + (u.overdue ? 0 : u.cost), from[1] + u.cost, from[2] + u.uids.length];
       if (better(s, dp[to] ?? null)) dp[to] = s;
     }
   });
@@ -226,25 +246,25 @@ function bestCover(units: readonly VictimUnit[], need: number): VictimUnit[] | n
   let allowed = units.map(() => true);
   const best = minCover(units, need, allowed, none);
   if (!best) return null;
-  const reaches = (a: boolean[]): boolean => { const s = minCover(units, need, a, none); return s !== null && s[0] === best[0]; };
-  // Rule 2: the lowest priority bound that still reaches the best cost.
+  const reaches = (a: boolean[]): boolean => sameCost(minCover(units, need, a, none), best);
+  // Rule 3: the lowest priority bound that still reaches the best GPU counts (rules 1 and 2).
   for (const p of [...new Set(units.map((u) => u.priority))].sort((a, b) => a - b)) {
     const a = units.map((u, i) => allowed[i]! && u.priority <= p);
     if (reaches(a)) { allowed = a; break; }
   }
-  // Rule 3: the latest start bound that still does.
+  // Rule 4: the latest start bound that still does.
   for (const t of [...new Set(units.map((u) => u.start))].sort((a, b) => b - a)) {
     const a = units.map((u, i) => allowed[i]! && u.start >= t);
     if (reaches(a)) { allowed = a; break; }
   }
-  const target = minCover(units, need, allowed, none)!; // rule 4 within the bounds
-  // Rule 5: take each unit, in UID order, when an equally good set still contains it.
+  const target = minCover(units, need, allowed, none)!; // rule 5 within the bounds
+  // Rule 6: take each unit, in UID order, when an equally good set still contains it.
   const forced = units.map(() => false);
   for (let i = 0; i < units.length; i++) {
     if (!allowed[i]) continue;
     forced[i] = true;
     const s = minCover(units, need, allowed, forced);
-    if (!(s && s[0] === target[0] && s[1] === target[1])) {
+    if (!same(s, target)) {
       forced[i] = false;
       allowed[i] = false;
     }

@@ -13,6 +13,12 @@
 // Cost: nodes are indexed per resource by free GPUs, so one pod's check looks at the
 // nodes with just enough room first and stops at the first that fits; a shape that found
 // no node is remembered until something changes.
+//
+// A model can live across passes (the ETA forecast, queue/forecast.ts): what a pass placed
+// stays placed, takenBy() says what each placed pod took, and giveBack() returns GPUs when a
+// job ends, so a pass after a job end costs the changed nodes, not a rebuild of every node
+// (and what the model learned about shapes that never fit, or nodes a shape could use,
+// stays valid).
 import { fit, type Misfit } from '../placement/fit.js';
 import { nodeMatches } from '../placement/node-selector.js';
 import { WHOLE, type NodeView } from '../placement/types.js';
@@ -35,15 +41,32 @@ export type PlaceResult =
   | { ok: false; reason: string; /** false when no amount of waiting can help (model, size, selector). */ resolvable: boolean };
 
 type Index = Map<number, Set<string>>; // free GPUs -> node names
-interface Taken {
+/** GPUs one pod took on its node: idle and best-effort deltas per resource (negative = taken). */
+export interface Taken {
   resource: string;
   delta: { idle: number; bestEffort: number };
 }
+/** Where a placed pod went and what it took there. */
+export interface PlacedPod {
+  node: string;
+  taken: readonly Taken[];
+}
 type Found = { ok: true; node: string } | { ok: false; reason: string; resolvable: boolean };
 
-/** A stable key for what a pod asks and where it may go. */
-const shapeOf = (pod: UnitPod): string =>
-  `${JSON.stringify(pod.requests)}|${pod.models.join(',')}|${JSON.stringify(pod.nodeSelector)}|${JSON.stringify(pod.affinityTerms)}`;
+const shapes = new WeakMap<UnitPod, { shape: string; guaranteed: string; bestEffort: string }>();
+function shapesOf(pod: UnitPod): { shape: string; guaranteed: string; bestEffort: string } {
+  let s = shapes.get(pod);
+  if (s === undefined) {
+    const shape = `${JSON.stringify(pod.requests)}|${pod.models.join(',')}|${JSON.stringify(pod.nodeSelector)}|${JSON.stringify(pod.affinityTerms)}`;
+    s = { shape, guaranteed: `guaranteed|${shape}`, bestEffort: `best-effort|${shape}` };
+    shapes.set(pod, s);
+  }
+  return s;
+}
+/** A stable key for what a pod asks and where it may go (kept per pod: a pass asks it often). */
+const shapeOf = (pod: UnitPod): string => shapesOf(pod).shape;
+/** The same, with the QoS (guaranteed pods may reclaim best-effort GPUs). */
+const qosShapeOf = (pod: UnitPod, qos: QosClass): string => (qos === 'guaranteed' ? shapesOf(pod).guaranteed : shapesOf(pod).bestEffort);
 
 export class CapacityModel {
   private readonly nodes = new Map<string, CapacityNode>();
@@ -53,10 +76,17 @@ export class CapacityModel {
   private readonly maxCapacity = new Map<string, number>();
   /** The last search for each shape, valid while the free GPUs have not changed (version). */
   private readonly searched = new Map<string, { version: number; result: Found }>();
-  /** Bumped by every change of free GPUs. */
+  /**
+   * Names the free GPUs as they are: a fresh number (never one used before) at every change;
+   * the number from before when a tentative placement is undone, since the free GPUs are then
+   * as they were. A reused number would let a search made in between pass for current.
+   */
   private version = 0;
+  private lastVersion = 0;
   private readonly everFits = new Map<string, boolean>();
   private empty: CapacityModel | null = null;
+  /** Pods placed and not undone: what each took (takenBy). */
+  private readonly placed = new Map<UnitPod, PlacedPod>();
 
   /** `emptyCluster`: this model is every node with nothing on it (answers "could it ever fit?"). */
   constructor(
@@ -111,13 +141,22 @@ export class CapacityModel {
 
   /** Places every pod or none: a failed unit leaves the model as it was. */
   place(pods: readonly UnitPod[], qos: QosClass): PlaceResult {
-    const done: Array<{ node: string; taken: Taken[] }> = [];
+    const done: Array<{ pod: UnitPod; node: string; taken: Taken[] }> = [];
+    const before = this.version;
+    let after = -1;
     const undo = (): void => {
-      for (const d of done.reverse()) this.give(d.node, d.taken);
+      // Undone right after: the free GPUs are as before, and so are the searches made then.
+      const unchangedSince = this.version === after;
+      for (const d of done.reverse()) {
+        this.give(d.node, d.taken);
+        this.placed.delete(d.pod);
+      }
+      if (unchangedSince) this.version = before;
     };
     for (const pod of pods) {
       const r = this.placeOne(pod, qos);
       if (!r.ok) {
+        after = this.version;
         undo();
         if (pods.length === 1) return r;
         // A gang may fail although each pod alone would fit an empty cluster: waiting
@@ -126,17 +165,18 @@ export class CapacityModel {
         const reason = resolvable ? `gang of ${pods.length}: pod ${pod.name}: ${r.reason}` : `gang of ${pods.length} could never fit all at once (the nodes are too few or too small for it); ${r.reason}`;
         return { ok: false, reason, resolvable };
       }
-      done.push({ node: r.node, taken: this.take(pod, r.node, qos) });
+      const entry = { node: r.node, taken: this.take(pod, r.node, qos) };
+      done.push({ pod, ...entry });
+      this.placed.set(pod, entry);
     }
+    after = this.version;
     return { ok: true, nodes: done.map((d) => d.node), undo };
   }
 
   /** Would the pods fit now? Leaves the model unchanged (so what it learned stays valid). */
   wouldPlace(pods: readonly UnitPod[], qos: QosClass): boolean {
-    const version = this.version;
     const r = this.place(pods, qos);
-    if (r.ok) r.undo();
-    this.version = version; // the same free GPUs as before: remembered searches still hold
+    if (r.ok) r.undo(); // puts the version back too: remembered searches still hold
     return r.ok;
   }
 
@@ -176,7 +216,7 @@ export class CapacityModel {
   private placeOne(pod: UnitPod, qos: QosClass): Found {
     if (pod.requests.length === 0) return { ok: true, node: '' };
     // Many waiting pods share a shape: its search holds until the free GPUs change.
-    const shape = `${qos}|${shapeOf(pod)}`;
+    const shape = qosShapeOf(pod, qos);
     const known = this.searched.get(shape);
     if (known && known.version === this.version) return known.result;
     const result = this.search(pod, qos);
@@ -232,6 +272,25 @@ export class CapacityModel {
     for (const t of taken) this.adjust(n, t.resource, { idle: -t.delta.idle, bestEffort: -t.delta.bestEffort });
   }
 
+  /** What a pod placed by place() (and not undone) took, and where; undefined otherwise. */
+  takenBy(pod: UnitPod): PlacedPod | undefined {
+    return this.placed.get(pod);
+  }
+
+  /**
+   * A job ended: its pods' GPUs come back (`taken` as takenBy() gave it, or as a running pod
+   * holds them). Best-effort GPUs never go below zero: the model's count of them may be
+   * lower than the pods hold (a node reports fewer used GPUs than its pods ask).
+   */
+  giveBack(node: string, taken: readonly Taken[]): void {
+    const n = this.nodes.get(node);
+    if (!n) return;
+    for (const t of taken) {
+      const be = n.bestEffort[t.resource] ?? 0;
+      this.adjust(n, t.resource, { idle: -t.delta.idle, bestEffort: -Math.min(t.delta.bestEffort, be) });
+    }
+  }
+
   private adjust(n: CapacityNode, resource: string, delta: { idle: number; bestEffort: number }): void {
     const idle = n.free[resource] ?? 0;
     const be = n.bestEffort[resource] ?? 0;
@@ -241,7 +300,7 @@ export class CapacityModel {
     n.bestEffort[resource] = be + delta.bestEffort;
     this.index(this.idle, resource, n.free[resource]!, n.name, +1);
     this.index(this.reclaimable, resource, n.free[resource]! + n.bestEffort[resource]!, n.name, +1);
-    this.version++;
+    this.version = ++this.lastVersion;
   }
 
   /** Idle GPUs of a resource over healthy nodes. */

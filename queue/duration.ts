@@ -39,6 +39,18 @@ export function formatDuration(seconds: number): string {
   return out;
 }
 
+/**
+ * The run time (s) past which a job is overdue: its declared sluice.io/expected-duration,
+ * at most its queue's maxDuration; the maxDuration alone when it declared none (or a
+ * malformed value); null when it has neither. Past it, a best-effort job is reclaimed first
+ * (placement/victims.ts).
+ */
+export function timeLimitSeconds(annotation: string | undefined, maxDurationSeconds: number | null): number | null {
+  const declared = annotation !== undefined ? parseDuration(annotation) : null;
+  if (declared === null) return maxDurationSeconds;
+  return maxDurationSeconds === null ? declared : Math.min(declared, maxDurationSeconds);
+}
+
 /** One finished job like this one: how long it ran and when it ended. */
 export interface DurationSample {
   seconds: number;

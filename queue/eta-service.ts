@@ -6,16 +6,24 @@
 // (admin API, wait Events) get the last result. Durations: queue/duration.ts, with the
 // finished-job history read in the background (duration-history.ts).
 //
-// The submit-time warning asks a what-if (the new job added to the last input) with a
-// small budget (admissionBudgetMs); when that is not enough it says "ETA not yet known".
+// The submit-time warning asks a what-if (the new job added to the input) with a small
+// budget (admissionBudgetMs); when that is not enough it says "ETA not yet known". The
+// what-if rests on the input as of the manager's last evaluation, the one the warning's
+// reason comes from: when the queue or the capacity changed since the input was built
+// (jobs started or ended since the last forecast, which runs at most every intervalMs),
+// the input is built again first, if the last build fitted the budget; else the answer is
+// "not yet known" and the next tick builds it. Answering from an older input said "start
+// now" to a job whose queue was full of jobs started since.
 import type { ClusterCache, PodRecord } from '../cluster/cache.js';
 import type { Logger } from '../observability/logger.js';
+import { parseModelList } from '../placement/gpu-model.js';
+import { ANNOTATION_GPU_MODEL } from '../scheduler/pod-ask.js';
 import type { QueueSpec } from '../store/queue-directory.js';
 import { LABEL_QUEUE, LABEL_USER } from '../webhooks/labels.js';
 import { ANNOTATION_EXPECTED_DURATION, estimateDuration, type DurationBasis, type DurationEstimate } from './duration.js';
 import type { DurationHistory } from './duration-history.js';
 import { forecast, type ForecastInput, type RunningJob, type StartEstimate, type WaitingJob } from './forecast.js';
-import type { QueueManager } from './manager.js';
+import type { QueueManager, Snapshot } from './manager.js';
 import { buildState } from './state.js';
 import { isGated, isQueued, jobKey, qosOf, type Unit } from './units.js';
 
@@ -55,6 +63,8 @@ export interface EtaServiceOptions {
 }
 
 interface Built {
+  /** The manager's evaluation this input was built after (Snapshot.pass). */
+  pass: number;
   input: ForecastInput;
   durations: Map<string, DurationEstimate>;
   runningDurations: DurationEstimate[];
@@ -62,10 +72,14 @@ interface Built {
 
 export class EtaService {
   private timer: NodeJS.Timeout | null = null;
-  private lastEvaluatedMs = -1;
+  private lastPass = -1;
   private lastRunMs = 0;
   private dirty = false;
   private built: Built | null = null;
+  /** What the last build of the input cost (ms), to know if a what-if can afford one. */
+  private lastBuildMs = 0;
+  /** A what-if found the input stale and could not afford to build it: the next tick does. */
+  private inputWanted = false;
   private byJob = new Map<string, JobEta>();
   private readonly now: () => number;
   /** Cost of the last forecast, for logs and the docs' figures. */
@@ -93,9 +107,10 @@ export class EtaService {
   maybeRecompute(): void {
     const s = this.opts.manager.current();
     if (!s) return;
-    const changed = s.evaluatedAtMs !== this.lastEvaluatedMs || this.dirty;
-    if (!changed || this.now() - this.lastRunMs < (this.opts.intervalMs ?? 10_000)) return;
-    this.recompute();
+    const changed = s.pass !== this.lastPass || this.dirty;
+    if (changed && this.now() - this.lastRunMs >= (this.opts.intervalMs ?? 10_000)) this.recompute();
+    else if (this.inputWanted && this.opts.cache.synced && this.built?.pass !== s.pass) this.rebuild(s, this.now());
+    this.inputWanted = false;
   }
 
   /** Builds the input from the cache and runs the forecast (synchronous; bounded by budgetMs). */
@@ -103,12 +118,11 @@ export class EtaService {
     const s = this.opts.manager.current();
     if (!s || !this.opts.cache.synced) return;
     const t0 = performance.now();
-    this.lastEvaluatedMs = s.evaluatedAtMs;
+    this.lastPass = s.pass;
     this.dirty = false;
     const nowMs = this.now();
     this.lastRunMs = nowMs;
-    const built = this.build(s.queues, s.waiting, nowMs);
-    this.built = built;
+    const built = this.rebuild(s, nowMs);
     const f = forecast({ ...built.input, maxWaiting: this.opts.maxJobs ?? 1000, budgetMs: this.opts.budgetMs ?? 2000 });
     const byJob = new Map<string, JobEta>();
     for (const w of built.input.waiting) {
@@ -134,18 +148,28 @@ export class EtaService {
    * admissionBudgetMs. Null when there is no input yet or the budget was not enough.
    */
   whatIf(unit: Unit, annotation: string | undefined, kind: string): JobEta | null {
-    const b = this.built;
+    const t0 = performance.now();
+    let b = this.built;
     const budget = this.opts.admissionBudgetMs ?? 20;
     if (!b || budget <= 0) return null;
     // The budget is checked between passes: when one pass of the last forecast took longer
     // than the whole budget, do not start (admission must not wait on it).
     if (this.lastCost.passes > 0 && this.lastCost.ms / this.lastCost.passes > budget) return null;
     const nowMs = this.now();
+    const s = this.opts.manager.current();
+    if (s && s.pass !== b.pass) {
+      // Jobs started, ended or arrived since the input was built: never answer from it.
+      if (this.lastBuildMs > budget / 2 || !this.opts.cache.synced) {
+        this.inputWanted = true;
+        return null;
+      }
+      b = this.rebuild(s, nowMs);
+    }
     const spec = b.input.queues === 'unlimited' ? undefined : b.input.queues.get(unit.queue);
     const duration = estimateDuration({ annotation, maxDurationSeconds: spec?.maxDurationSeconds ?? null, history: this.opts.history?.get({ queue: unit.queue, user: unit.user, kind }) ?? [], nowMs });
     const max = this.opts.maxJobs ?? 1000;
     const waiting = [...b.input.waiting.slice(0, max), { unit, duration }];
-    const f = forecast({ ...b.input, nowMs, waiting, maxWaiting: waiting.length, budgetMs: budget, until: new Set([unit.key]) });
+    const f = forecast({ ...b.input, nowMs, waiting, maxWaiting: waiting.length, budgetMs: Math.max(0, budget - (performance.now() - t0)), until: new Set([unit.key]) });
     if (!f.starts.has(unit.key) && f.truncated) return null; // the budget ran out: not yet known
     const durations = new Map(b.durations).set(unit.key, duration);
     return this.etaOf(unit, f.starts, { ...b, durations }, nowMs, false, waiting.length);
@@ -173,7 +197,15 @@ export class EtaService {
     return { estimatedStartMs: null, earliestMs: null, latestMs: null, basis, unknownReason: why, computedAtMs: nowMs };
   }
 
-  private build(queues: ReadonlyMap<string, QueueSpec>, lastWaiting: ReadonlyMap<string, ReadonlyArray<{ unit: Unit; position: number }>>, nowMs: number): Built {
+  /** Builds the forecast's input for the manager's evaluation `s` and keeps it (with its cost). */
+  private rebuild(s: Snapshot, nowMs: number): Built {
+    const t0 = performance.now();
+    this.built = this.build(s.queues, s.waiting, nowMs, s.pass);
+    this.lastBuildMs = performance.now() - t0;
+    return this.built;
+  }
+
+  private build(queues: ReadonlyMap<string, QueueSpec>, lastWaiting: ReadonlyMap<string, ReadonlyArray<{ unit: Unit; position: number }>>, nowMs: number, pass: number): Built {
     const cache = this.opts.cache;
     const qs = queues.size > 0 ? queues : 'unlimited';
     const state = buildState(cache, qs, new Set());
@@ -219,7 +251,7 @@ export class EtaService {
           qos: qosOf(p),
           requests: p.requests,
           product: p.nodeName ? (cache.nodeView(p.nodeName, p.requests[0]?.resource ?? cache.resources[0]!)?.product ?? '') : null,
-          models: [],
+          models: parseModelList(p.annotations[ANNOTATION_GPU_MODEL]), // as buildState counts it: the rows it holds
         })),
         pods: pods.map((p) => ({ node: p.nodeName, requests: p.requests })),
         startedMs: Number.isFinite(started) ? started : nowMs,
@@ -241,6 +273,7 @@ export class EtaService {
     });
     const weights = new Map([...queues.values()].map((q) => [q.name, q.weight]));
     return {
+      pass,
       input: { nowMs, nodes: state.capacity.nodeList(), running, waiting, queues: qs, weights, backfillGuardMs: this.opts.backfillGuardMs },
       durations,
       runningDurations,

@@ -26,7 +26,7 @@
 import type { ResourceAmount } from '../cluster/pod-request.js';
 import type { QueueSpec } from '../store/queue-directory.js';
 import type { QosClass } from '../webhooks/labels.js';
-import { CapacityModel, type CapacityNode } from './capacity.js';
+import { CapacityModel, type CapacityNode, type PlacedPod } from './capacity.js';
 import type { DurationEstimate, Scenario } from './duration.js';
 import { remainingSeconds, scenarioSeconds } from './duration.js';
 import { evaluate, type Evaluation, type EvaluationInput } from './evaluate.js';
@@ -99,10 +99,49 @@ export const DEFAULT_QUANTUM_MS = 60_000;
 
 interface Sim {
   end: number | null;
-  qos: QosClass;
   holdings: Holding[];
-  /** GPUs taken per node (idle and best-effort deltas), given back at the end. */
-  taken: Array<{ node: string; resource: string; idle: number; bestEffort: number }>;
+  /** GPUs taken per node, given back to the capacity model at the end. */
+  taken: PlacedPod[];
+}
+
+/** Running jobs with a known end, earliest first (a binary heap: thousands run, few end per step). */
+class EndQueue {
+  private readonly heap: Sim[] = [];
+  get size(): number {
+    return this.heap.length;
+  }
+  peek(): Sim | undefined {
+    return this.heap[0];
+  }
+  push(s: Sim): void {
+    const h = this.heap;
+    h.push(s);
+    let i = h.length - 1;
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (h[up]!.end! <= s.end!) break;
+      h[i] = h[up]!;
+      i = up;
+    }
+    h[i] = s;
+  }
+  pop(): Sim | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length === 0 || !last) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const c = l + 1 < h.length && h[l + 1]!.end! < h[l]!.end! ? l + 1 : l;
+      if (h[c]!.end! >= last.end!) break;
+      h[i] = h[c]!;
+      i = c;
+    }
+    h[i] = last;
+    return top;
+  }
 }
 
 export function forecast(input: ForecastInput): Forecast {
@@ -126,17 +165,12 @@ function runOnce(input: ForecastInput, scenario: Scenario, deadline: number): { 
   const maxSteps = input.maxSteps ?? DEFAULT_MAX_STEPS;
   const horizon = input.nowMs + (input.horizonMs ?? DEFAULT_HORIZON_MS);
   const quantum = input.quantumMs ?? DEFAULT_QUANTUM_MS;
-  const nodes = new Map(input.nodes.map((n) => [n.name, { ...n, free: { ...n.free }, bestEffort: { ...n.bestEffort } }]));
+  // One capacity model for the whole run: each pass leaves what it released placed in it,
+  // and ends give GPUs back (CapacityModel.giveBack), so no pass rebuilds every node.
+  const capacity = new CapacityModel(input.nodes);
   const durationOf = new Map(input.waiting.map((w) => [w.unit.key, w.duration]));
 
-  let running: Sim[] = input.running.map((r) => {
-    const left = remainingSeconds(r.duration, Math.max(0, input.nowMs - r.startedMs) / 1000, scenario);
-    const taken = r.pods.flatMap((p) =>
-      p.node ? p.requests.map((q) => ({ node: p.node, resource: q.resource, idle: -q.count, bestEffort: r.qos === 'best-effort' ? q.count : 0 })) : [],
-    );
-    return { end: left === null ? null : input.nowMs + left * 1000, qos: r.qos, holdings: r.holdings, taken };
-  });
-
+  const ends = new EndQueue();
   // What running jobs hold against quota, folded by holding: thousands of running jobs
   // are a few dozen distinct (queue, user, QoS, ask, product) entries for the ledger.
   const held = new Map<string, { holding: Holding; n: number }>();
@@ -148,7 +182,13 @@ function runOnce(input: ForecastInput, scenario: Scenario, deadline: number): { 
       else held.set(k, { holding: h, n: sign });
     }
   };
-  for (const r of running) hold(r.holdings, 1);
+  for (const r of input.running) {
+    const left = remainingSeconds(r.duration, Math.max(0, input.nowMs - r.startedMs) / 1000, scenario);
+    const taken = r.pods.filter((p) => p.node).map((p) => ({ node: p.node, taken: p.requests.map((q) => ({ resource: q.resource, delta: { idle: -q.count, bestEffort: r.qos === 'best-effort' ? q.count : 0 } })) }));
+    hold(r.holdings, 1);
+    // A job of unknown run time holds its GPUs and quota for the whole run.
+    if (left !== null) ends.push({ end: input.nowMs + left * 1000, holdings: r.holdings, taken });
+  }
   let waiting = [...input.waiting.map((w) => w.unit)];
   const starts = new Map<string, number>();
   let t = input.nowMs;
@@ -157,7 +197,6 @@ function runOnce(input: ForecastInput, scenario: Scenario, deadline: number): { 
   for (;;) {
     const ledger = input.queues === 'unlimited' ? new QuotaLedger(new Map(), true) : new QuotaLedger(input.queues);
     for (const h of held.values()) if (h.n > 0) ledger.add({ ...h.holding, requests: h.holding.requests.map((q) => ({ resource: q.resource, count: q.count * h.n })) });
-    const capacity = new CapacityModel(nodes.values());
     const ev = pass({ units: waiting, ledger, capacity, weights: input.weights, nowMs: t, backfillGuardMs: input.backfillGuardMs });
     steps++;
     if (ev.releases.length > 0) {
@@ -165,61 +204,32 @@ function runOnce(input: ForecastInput, scenario: Scenario, deadline: number): { 
       for (const u of ev.releases) {
         starts.set(u.key, t);
         const d = durationOf.get(u.key);
-        const s = d ? scenarioSeconds(d, scenario) : null;
-        const job = startJob(u, ev.placements.get(u) ?? [], t, s, nodes);
-        running.push(job);
-        hold(job.holdings, 1);
+        const seconds = d ? scenarioSeconds(d, scenario) : null;
+        // The pass placed it in the model already: note what it took, to give back at its end.
+        const taken = u.pods.map((p) => capacity.takenBy(p)).filter((x): x is PlacedPod => x !== undefined);
+        const holdings = u.pods.map((p) => ({ queue: u.queue, user: u.user, qos: u.qos, requests: p.requests, product: null, models: p.models }));
+        hold(holdings, 1);
+        if (seconds !== null) ends.push({ end: t + seconds * 1000, holdings, taken });
       }
       waiting = waiting.filter((u) => !gone.has(u));
     }
     if (waiting.length === 0) break;
     if (input.until && [...input.until].every((k) => starts.has(k) || !waiting.some((u) => u.key === k))) break;
-    let next = Number.POSITIVE_INFINITY;
-    for (const r of running) if (r.end !== null && r.end < next) next = r.end;
-    if (!Number.isFinite(next)) break; // nothing running has a known end: the rest is not known
+    const next = ends.peek()?.end;
+    if (next === undefined || next === null) break; // nothing running has a known end: the rest is not known
     if (steps >= maxSteps || next > horizon || performance.now() > deadline) {
       truncated = true;
       break;
     }
     // Ends within the quantum fold into one step, taken at the last of them.
     let last = next;
-    for (const r of running) if (r.end !== null && r.end <= next + quantum && r.end > last) last = r.end;
-    t = Math.max(t, last);
-    const left: Sim[] = [];
-    for (const r of running) {
-      if (r.end === null || r.end > t) {
-        left.push(r);
-        continue;
-      }
-      for (const k of r.taken) {
-        const n = nodes.get(k.node);
-        if (!n) continue;
-        n.free[k.resource] = (n.free[k.resource] ?? 0) - k.idle;
-        n.bestEffort[k.resource] = Math.max(0, (n.bestEffort[k.resource] ?? 0) - k.bestEffort);
-      }
+    while ((ends.peek()?.end ?? Number.POSITIVE_INFINITY) <= next + quantum) {
+      const r = ends.pop()!;
+      last = Math.max(last, r.end!);
+      for (const p of r.taken) capacity.giveBack(p.node, p.taken);
       hold(r.holdings, -1);
     }
-    running = left;
+    t = Math.max(t, last);
   }
   return { starts, steps, truncated };
-}
-
-/** A released unit as a running job: its GPUs taken on the placed nodes as capacity.ts takes them. */
-function startJob(u: Unit, placedOn: readonly string[], t: number, seconds: number | null, nodes: Map<string, CapacityNode>): Sim {
-  const taken: Sim['taken'] = [];
-  u.pods.forEach((p, i) => {
-    const n = nodes.get(placedOn[i] ?? '');
-    if (!n) return;
-    for (const { resource, count } of p.requests) {
-      const idle = n.free[resource] ?? 0;
-      const fromIdle = Math.min(idle, count);
-      const fromBestEffort = u.qos === 'guaranteed' ? count - fromIdle : 0;
-      const delta = { idle: -fromIdle, bestEffort: u.qos === 'guaranteed' ? -fromBestEffort : count };
-      n.free[resource] = idle + delta.idle;
-      n.bestEffort[resource] = (n.bestEffort[resource] ?? 0) + delta.bestEffort;
-      taken.push({ node: n.name, resource, ...delta });
-    }
-  });
-  const holdings = u.pods.map((p) => ({ queue: u.queue, user: u.user, qos: u.qos, requests: p.requests, product: null, models: p.models }));
-  return { end: seconds === null ? null : t + seconds * 1000, qos: u.qos, holdings, taken };
 }

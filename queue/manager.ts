@@ -54,6 +54,8 @@ export interface QueueManagerOptions {
 
 export interface Snapshot {
   evaluatedAtMs: number;
+  /** Counts full evaluations: tells one from the next, even within one millisecond. */
+  pass: number;
   /** Per queue: waiting jobs in release order. */
   waiting: ReadonlyMap<string, readonly Waiting[]>;
   ledger: QuotaLedger;
@@ -285,7 +287,7 @@ export class QueueManager {
         }
       }
       for (const key of releasedJobs) this.jobs.dirty.add(key);
-      this.snapshot = { evaluatedAtMs: nowMs, waiting: ev.waiting, ledger: state.ledger, capacity: state.capacity, queues: this.queues, releasesBlocked: leader && this.redisFailing ? RELEASE_PENDING_REDIS : null };
+      this.snapshot = { evaluatedAtMs: nowMs, pass: (this.snapshot?.pass ?? 0) + 1, waiting: ev.waiting, ledger: state.ledger, capacity: state.capacity, queues: this.queues, releasesBlocked: leader && this.redisFailing ? RELEASE_PENDING_REDIS : null };
       this.exportMetrics(ev);
       if (leader) this.waitEvents(ev, nowMs);
     }

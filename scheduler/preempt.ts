@@ -5,9 +5,9 @@
 //      over its guaranteed quota preempts nothing (empty answer: no node stays a candidate)
 //      and the preemptor must exist: the informer's copy by UID, else the pod read from
 //      the apiserver, with the same UID (as bind checks it); a made-up pod preempts nothing
-//   2. per node, the victims by placement/victims.ts (best-effort pods only; the fewest GPUs
-//      taken back; gangs whole), and only the best node is returned, so the preemption that
-//      happens is the one sluice records
+//   2. per node, the victims by placement/victims.ts (best-effort pods only; those running
+//      past their time first; the fewest GPUs taken back; gangs whole), and only the best
+//      node is returned, so the preemption that happens is the one sluice records
 //   3. log and count; the record (Postgres, job state, Events) waits in memory until
 //      kube-scheduler acts on it: a victim deleted (pending-preemptions.ts).
 // Nothing here changes the cluster cache: the victims keep counting as using their GPUs
@@ -18,6 +18,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { modelMatches } from '../placement/gpu-model.js';
 import { chooseVictims, type NodeCandidates, type VictimCandidate } from '../placement/victims.js';
+import { ANNOTATION_EXPECTED_DURATION, timeLimitSeconds } from '../queue/duration.js';
 import { applicableLimits, type QueueDirectory, type QueueSpec } from '../store/queue-directory.js';
 import type { PreemptedPod, PreemptionRecord, PreemptionSink } from '../store/preemptions.js';
 import { LABEL_GANG_SIZE, LABEL_JOB, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe } from '../webhooks/labels.js';
@@ -34,6 +35,8 @@ export interface PreempterOptions {
   sinks: readonly PreemptionSink[];
   log: Logger;
   metrics: Metrics;
+  /** The clock that says which best-effort pods have run past their time (tests set it). */
+  now?: () => number;
 }
 
 /** Why nothing (or something) was preempted: the `reason` label of sluice_preemptions_total. */
@@ -99,6 +102,9 @@ export class Preempter {
     if (quota.ok === false) return none(quota.outcome, quota.reason);
 
     const priority = pod.spec?.priority ?? 0;
+    // The victims' queues are read first: from here on nothing awaits, so the nodes and pods
+    // judged are the cache's as they are now.
+    const overdue = await this.overdueTest([...proposals.keys()].flatMap((n) => this.o.cache.podsOnNode(n)));
     const gangs = new GangTotals(this.o.cache, ask.resource);
     const nodes: NodeCandidates[] = [];
     const unknown: string[] = [];
@@ -108,7 +114,7 @@ export class Preempter {
         unknown.push(name);
         continue;
       }
-      const pods = this.o.cache.podsOnNode(name).filter((p) => !p.terminal).map((p) => candidate(p, ask.resource, gangs));
+      const pods = this.o.cache.podsOnNode(name).filter((p) => !p.terminal).map((p) => candidate(p, ask.resource, gangs, overdue(p)));
       nodes.push({ view, pods, proposed: proposed.uids });
     }
     const choice = chooseVictims({ ask, priority }, nodes);
@@ -135,6 +141,29 @@ export class Preempter {
       outcome: 'preempted',
       reason: `${best.uids.length} best-effort pod(s) on ${best.node} free ${best.freed} ${ask.resource}${quota.note ? `; ${quota.note}` : ''}`,
       record,
+    };
+  }
+
+  /**
+   * Which best-effort pods have run past their time (queue/duration.ts timeLimitSeconds:
+   * the declared expected duration, at most the queue's maxDuration). Each queue is read
+   * once; a queue that cannot be read caps nothing (its pods' own declarations still count).
+   */
+  private async overdueTest(pods: ReadonlyArray<Readonly<PodRecord>>): Promise<(p: Readonly<PodRecord>) => boolean> {
+    const maxOf = new Map<string, number | null>();
+    for (const p of pods) {
+      const q = p.labels[LABEL_QUEUE];
+      if (p.labels[LABEL_QOS] !== 'best-effort' || q === undefined || maxOf.has(q)) continue;
+      const lookup = await this.o.queues.lookup(q);
+      maxOf.set(q, lookup.status === 'found' ? (lookup.queue.maxDurationSeconds ?? null) : null);
+    }
+    const nowMs = (this.o.now ?? Date.now)();
+    return (p) => {
+      if (p.labels[LABEL_QOS] !== 'best-effort') return false;
+      const limit = timeLimitSeconds(p.annotations[ANNOTATION_EXPECTED_DURATION], maxOf.get(p.labels[LABEL_QUEUE] ?? '') ?? null);
+      const started = Date.parse(p.started);
+      // An unknown start is not evidence of overrunning.
+      return limit !== null && Number.isFinite(started) && nowMs - started > limit * 1000;
     };
   }
 
@@ -249,7 +278,7 @@ function gangSize(p: Readonly<PodRecord>): number {
 
 const gpusOf = (p: Readonly<PodRecord>, resource: string): number => p.requests.find((r) => r.resource === resource)?.count ?? 0;
 
-function candidate(p: Readonly<PodRecord>, resource: string, gangs: GangTotals): VictimCandidate {
+function candidate(p: Readonly<PodRecord>, resource: string, gangs: GangTotals, overdue: boolean): VictimCandidate {
   const qos = p.labels[LABEL_QOS] === 'best-effort' ? 'best-effort' : p.labels[LABEL_QUEUE] !== undefined ? 'guaranteed' : 'unmanaged';
   const key = gangKey(p);
   const started = Date.parse(p.started);
@@ -262,6 +291,7 @@ function candidate(p: Readonly<PodRecord>, resource: string, gangs: GangTotals):
     startedAt: Number.isNaN(started) ? 0 : started,
     terminating: p.terminating,
     gang: key ? { key, gpus: gangs.of(key) } : null,
+    overdue,
   };
 }
 

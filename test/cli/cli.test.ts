@@ -118,6 +118,9 @@ const recorded: Record<string, unknown> = {
   '/api/v1/queues/team-a/usage': { queue: 'team-a', pods: 1, totals: [{ resource: 'nvidia.com/gpu', guaranteed: 4, bestEffort: 0 }], byModel: [], limits: [] },
   '/api/v1/queues/team-a/jobs': recordedJobs,
   '/api/v1/jobs/ml/train-llm': recordedJob,
+  // Declared run times only: no spread, so no range to show.
+  '/api/v1/jobs/ml/sweep-3': { ...recordedJob, name: 'sweep-3', estimatedStartTime: '2026-11-29T11:00:00.000Z', estimatedStart: { earliest: '2026-11-29T11:00:00.000Z', latest: '2026-11-29T11:00:00.000Z', unknownReason: null, basis: { summary: 'from 2 declared durations' } } },
+  '/api/v1/jobs/ml/learned': { ...recordedJob, name: 'learned', estimatedStartTime: '2026-11-29T11:00:00.000Z', estimatedStart: { earliest: '2026-11-29T10:40:00.000Z', latest: '2026-11-29T11:30:00.000Z', unknownReason: null, basis: { summary: 'from 12 finished jobs like the ones ahead' } } },
 };
 const recorder: Server = createServer((req, res) => {
   const body = req.headers.authorization === `Bearer ${TOKEN}` ? recorded[req.url ?? ''] : undefined;
@@ -148,6 +151,8 @@ t.test('describe job (recorded JSON)', async (t) => {
   t.match(text, /GPUs:\s+16 nvidia\.com\/gpu \(a100\)\n/);
   t.match(text, /Position:\s+1\n/);
   t.match(text, /ETA:\s+not known: it waits on jobs whose run time is unknown\n/);
+  t.match(await run(['describe', 'job', 'ml/sweep-3', ...rec]), /ETA:\s+2026-11-29T11:00:00\.000Z \([^;]+; from 2 declared durations\)\n/, 'no range when earliest = latest');
+  t.match(await run(['describe', 'job', 'ml/learned', ...rec]), /ETA:\s+2026-11-29T11:00:00\.000Z \([^;]+; from 12 finished jobs like the ones ahead; range 2026-11-29T10:40:00\.000Z to 2026-11-29T11:30:00\.000Z\)\n/);
   t.match(text, /Released:\s+-\n/);
   t.match(text, /Pods:\n  NAME\s+NODE\s+GATED\s+FINISHED\n  train-llm-0\s+-\s+yes\s+no\n/, 'the pod fields the API gives (name, node, gated, terminal)');
   await t.rejects(run(['describe', 'job', 'ml/nope', ...rec]), { message: /job ml\/nope: 404 job ml\/nope is not known/ });

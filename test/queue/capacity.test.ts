@@ -91,6 +91,44 @@ t.test('binpack: the fullest node that fits is taken, so whole nodes stay free f
   t.match(m.place([unitPodOf('e', 1)], 'guaranteed'), { ok: false, resolvable: true });
 });
 
+t.test('a model kept across passes: takenBy says what a placed pod took, giveBack returns it exactly', async (t) => {
+  const node = (name: string, free: number, be = 0): CapacityNode => ({ name, product: 'NVIDIA-A100-SXM4-80GB', unusable: null, labels: {}, capacity: { [GPU]: 8 }, free: { [GPU]: free }, bestEffort: { [GPU]: be } });
+  const start = [node('a', 2, 6), node('b', 0)];
+  const m = new CapacityModel(start);
+  const g = unitPodOf('g', 4);
+  const placed = m.place([g], 'guaranteed');
+  t.match(placed, { ok: true, nodes: ['a'] });
+  // 2 idle GPUs, then 2 reclaimed from best-effort pods.
+  t.same(m.takenBy(g), { node: 'a', taken: [{ resource: GPU, delta: { idle: -2, bestEffort: -2 } }] });
+  const big = unitPodOf('big', 8);
+  t.match(m.place([big], 'guaranteed'), { ok: false, resolvable: true }, 'nothing has 8 now (remembered for this shape)');
+  m.giveBack('a', m.takenBy(g)!.taken);
+  t.same(m.nodeList(), start, 'the model is as it was');
+  // A running best-effort pod ends: its GPUs come back idle.
+  m.giveBack('a', [{ resource: GPU, delta: { idle: -6, bestEffort: 6 } }]);
+  t.match(m.place([big], 'guaranteed'), { ok: true, nodes: ['a'] }, 'the shape that failed fits once GPUs came back');
+  m.giveBack('a', m.takenBy(big)!.taken);
+  // An undone placement leaves nothing behind.
+  const u = unitPodOf('u', 1);
+  const r = m.place([u], 'best-effort');
+  t.ok(r.ok);
+  if (r.ok) r.undo();
+  t.equal(m.takenBy(u), undefined);
+  // More best-effort GPUs given back than the node counts: never below zero.
+  m.giveBack('b', [{ resource: GPU, delta: { idle: -1, bestEffort: 3 } }]);
+  t.same(m.nodeList().find((n) => n.name === 'b')!.bestEffort, { [GPU]: 0 });
+});
+
+t.test('a search made inside a tentative placement is not taken for current after it is undone', async (t) => {
+  // wouldPlace() put the version back after its undo; numbers were reused, so the search
+  // for the second 4-GPU pod (made with 4 GPUs taken) passed for current when a later
+  // what-if had taken 8: 12 GPUs "fitted" an 8-GPU node.
+  const m = new CapacityModel([{ name: 'n1', product: 'NVIDIA-A100-SXM4-80GB', unusable: null, labels: {}, capacity: { [GPU]: 8 }, free: { [GPU]: 8 }, bestEffort: {} }]);
+  t.ok(m.wouldPlace([unitPodOf('a', 4), unitPodOf('b', 4)], 'guaranteed'), 'two 4-GPU pods fit');
+  t.notOk(m.wouldPlace([unitPodOf('z', 8), unitPodOf('c', 4)], 'guaranteed'), '8 + 4 do not fit 8');
+  t.same(m.nodeList()[0]!.free, { [GPU]: 8 }, 'what-ifs leave the node as it was');
+});
+
 t.test('released pods not yet bound take their GPUs before anyone else', async (t) => {
   const cache = newCache([gpuNode('n1', { gpus: 4 })], [queuedPod('released', { gated: false, gpus: 4 }), queuedPod('w', { gpus: 1 })]);
   const { ev } = pass(cache, 'unlimited', T0);

@@ -36,7 +36,9 @@ export async function setup(t: { teardown(fn: () => unknown): void }) {
   t.teardown(() => manager.stop());
   await manager.start();
   manager.evaluateNow();
-  const eta = new EtaService({ cache, manager, history: null, log: createLogger('silent'), backfillGuardMs: 600_000, now: () => NOW });
+  // A generous admission budget: these tests are about what the estimate says, and the
+  // shared test machine can be slow; the budget's own cases set it small.
+  const eta = new EtaService({ cache, manager, history: null, log: createLogger('silent'), backfillGuardMs: 600_000, now: () => NOW, admissionBudgetMs: 5000 });
   manager.eta = eta;
   eta.recompute();
   return { cache, manager, eta };

@@ -54,6 +54,6 @@ t.test('the what-if does not start when one pass of the last forecast took longe
   const { manager, eta } = await setup(t);
   const small = queuedPod('w2', { gpus: 4, created: NOW });
   small.metadata!.annotations!['sluice.io/expected-duration'] = '30m';
-  eta.lastCost = { ms: 1000, passes: 10, waiting: 1, estimated: 1 }; // 100 ms a pass, budget 20 ms
+  eta.lastCost = { ms: 100_000, passes: 10, waiting: 1, estimated: 1 }; // 10 s a pass, budget 5 s
   t.match(submitWarning(manager.current(), small, [GPU], NOW, eta), /; ETA not yet known$/);
 });

@@ -243,3 +243,40 @@ t.test('decisions kube-scheduler never carries out expire, and at most MAX_PENDI
   t.equal(pending.carriedOut(gone('v0')), null, 'the oldest were dropped');
   t.ok(pending.carriedOut(gone(`v${MAX_PENDING + 4}`)), 'the newest wait');
 });
+
+t.test('best-effort pods running past their time are reclaimed first: past the queue maxDuration, or past their declared duration', async (t) => {
+  const { store } = makeStore();
+  t.teardown(async () => {
+    await store.dropSchema();
+    await store.close();
+  });
+  await store.migrate();
+  await store.putQueue('team-b', { limits: [{ resource: R, model: '', guaranteed: 16, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }] });
+  await store.putQueue('team-a', { limits: [{ resource: R, model: '', guaranteed: 0, bestEffortCap: 16, perJobMax: 0, perUserMax: 0 }], maxDurationSeconds: 3600 });
+  const NOW = Date.parse('2026-12-01T12:00:00Z');
+  const started = (p: V1Pod, minutesAgo: number, declared?: string): V1Pod => {
+    p.status = { ...p.status, startTime: new Date(NOW - minutesAgo * 60_000) };
+    if (declared) p.metadata!.annotations = { ...p.metadata!.annotations, 'sluice.io/expected-duration': declared };
+    return p;
+  };
+  const cache = new ClusterCache({ resources: [R], assumeTtlMs: 30000, recentPodWindow: 100 });
+  cache.replaceAll([gpuNode('n1'), gpuNode('n2')], [
+    pod('g1', { node: 'n1', gpus: 2, qos: 'guaranteed', queue: 'team-b' }),
+    started(pod('fresh', { node: 'n1', gpus: 2, qos: 'best-effort', queue: 'team-a' }), 10),
+    started(pod('past-max', { node: 'n1', gpus: 4, qos: 'best-effort', queue: 'team-a' }), 120), // 2 h, queue allows 1 h
+    pod('g2', { node: 'n2', gpus: 2, qos: 'guaranteed', queue: 'team-b' }),
+    started(pod('fresh2', { node: 'n2', gpus: 2, qos: 'best-effort', queue: 'team-a' }), 10, '2h'),
+    started(pod('past-declared', { node: 'n2', gpus: 4, qos: 'best-effort', queue: 'team-a' }), 45, '30m'), // within the 1 h, past its own 30 min
+  ]);
+  const { log, lines } = logs();
+  const p = new Preempter({ cache, queues: store.queues, sinks: [], log, metrics: new Metrics({ defaultMetrics: false }), now: () => NOW });
+  const one = await p.preempt({ Pod: asked(cache, 'train-1', 2), NodeNameToMetaVictims: offer({ n1: ['uid-fresh'] }) });
+  t.same(one, { NodeNameToMetaVictims: offer({ n1: ['uid-past-max'] }) }, 'the pod past the queue maxDuration goes, though it takes back 4 GPUs where fresh takes back 2');
+  t.match(lines.at(-1), { victims: ['team-a/past-max'], gpusTakenBack: 4 });
+  const two = await p.preempt({ Pod: asked(cache, 'train-2', 2), NodeNameToMetaVictims: offer({ n2: ['uid-fresh2'] }) });
+  t.same(two, { NodeNameToMetaVictims: offer({ n2: ['uid-past-declared'] }) }, 'the pod past its declared 30m goes first');
+  // Within their time (the clock 65 minutes earlier: past-max has run 55 of its 60), the fewest GPUs taken back decide again.
+  const early = new Preempter({ cache, queues: store.queues, sinks: [], log, metrics: new Metrics({ defaultMetrics: false }), now: () => NOW - 65 * 60_000 });
+  const three = await early.preempt({ Pod: asked(cache, 'train-3', 2), NodeNameToMetaVictims: offer({ n1: ['uid-fresh'], n2: ['uid-fresh2'] }) });
+  t.same(Object.values(three.NodeNameToMetaVictims ?? {}).flatMap((v) => v.Pods.map((x) => x.UID)), ['uid-fresh'], 'nothing overdue: 2 GPUs taken back beat 4 (fresh is the smaller UID list of the two equal nodes)');
+});

@@ -8,7 +8,7 @@ const R = 'nvidia.com/gpu';
 const view = (name: string, capacity: number, freeWhole: number, extra: Partial<NodeView> = {}): NodeView =>
   ({ name, product: 'NVIDIA-A100-SXM4-80GB', unusable: null, gpus: { capacity, freeWhole, partialFree: [] }, ...extra });
 const be = (uid: string, gpus: number, o: Partial<VictimCandidate> = {}): VictimCandidate =>
-  ({ uid, qos: 'best-effort', gpus, priority: 100, startedAt: 1000, terminating: false, gang: null, ...o });
+  ({ uid, qos: 'best-effort', gpus, priority: 100, startedAt: 1000, terminating: false, gang: null, overdue: false, ...o });
 const guaranteed = (uid: string, gpus: number): VictimCandidate => be(uid, gpus, { qos: 'guaranteed', priority: 1000 });
 const pre = (count: number, priority = 1000, models: string[] = []): Preemptor => ({ ask: { resource: R, count, milli: 1000, models }, priority });
 const node = (v: NodeView, pods: VictimCandidate[], proposed: string[] = pods.map((p) => p.uid)): NodeCandidates => ({ view: v, pods, proposed });
@@ -37,6 +37,30 @@ t.test('ties: lowest priority, then most recently started', async (t) => {
   t.same(onOne(pre(2), n2).kept[0]!.uids, ['low-old'], 'priority comes before start time');
   const n3 = node(view('g1', 4, 0), [be('b', 2), be('a', 2)]);
   t.same(onOne(pre(2), n3).kept[0]!.uids, ['a'], 'full tie: the smaller UID, so the answer is always the same');
+});
+
+t.test('overdue pods (past their queue maxDuration or declared duration) are reclaimed first', async (t) => {
+  const n = node(view('g1', 8, 0), [be('small', 2), be('late', 4, { overdue: true }), be('x', 2)]);
+  t.same(onOne(pre(2), n).kept[0]!.uids, ['late'], 'an overdue 4-GPU pod before an in-time 2-GPU one (rule 1 before rule 2)');
+  const mix = node(view('g1', 10, 0), [be('o', 4, { overdue: true }), be('y', 6), be('z', 2)]);
+  const r = onOne(pre(6), mix).kept[0]!;
+  t.same([r.uids, r.takenBack, r.takenBackInTime], [['o', 'z'], 6, 2], 'not enough overdue GPUs: the fewest in-time GPUs on top of them');
+  const prio = node(view('g1', 4, 0), [be('low', 2, { priority: 10 }), be('late', 2, { priority: 100, overdue: true })]);
+  t.same(onOne(pre(2), prio).kept[0]!.uids, ['late'], 'overdue comes before priority');
+  const two = node(view('g1', 8, 0), [be('a', 2, { overdue: true }), be('b', 4, { overdue: true })]);
+  t.same(onOne(pre(2), two).kept[0]!.uids, ['a'], 'among overdue pods the usual rules: fewest GPUs taken back');
+  // A gang is overdue only when all of its pods here are.
+  const g = { key: 'team-x/g', gpus: 4 };
+  const gang = node(view('g1', 8, 0), [be('g-0', 2, { gang: g, overdue: true }), be('g-1', 2, { gang: g }), be('s', 4)]);
+  t.same(onOne(pre(4), gang).kept[0]!.uids, ['s'], 'half the gang overdue: the gang is in time, and s is fewer pods');
+  t.same(victimUnits(pre(4), gang.pods).map((u) => [u.uids, u.overdue]), [[['g-0', 'g-1'], false], [['s'], false]]);
+  const late = node(view('g1', 8, 0), [be('g-0', 2, { gang: g, overdue: true }), be('g-1', 2, { gang: g, overdue: true }), be('s', 4)]);
+  t.same(onOne(pre(4), late).kept[0]!.uids, ['g-0', 'g-1'], 'the whole gang overdue: it goes first');
+  // Nodes compare by the same order, and the reason says so.
+  const other = node(view('g2', 8, 0), [be('q', 2)]);
+  const choice = chooseVictims(pre(2), [other, n]);
+  t.same(choice.kept.map((k) => k.node), ['g1']);
+  t.match(choice.dropped, [{ node: 'g2', reason: 'node g1 loses less (1 pod, 4 GPUs taken back (4 from overdue pods); here 1 pod, 2 GPUs taken back)' }]);
 });
 
 t.test('only best-effort pods below the preemptor\'s priority are victims', async (t) => {
@@ -126,6 +150,7 @@ t.test('the search finds the set every-subset enumeration finds', async (t) => {
         startedAt: Math.floor(rand() * 4),
         gang,
         qos: rand() < 0.15 ? 'guaranteed' : 'best-effort',
+        overdue: rand() < 0.3,
       }));
     }
     const capacity = pods.reduce((s, p) => s + p.gpus, 0) + Math.floor(rand() * 3);
@@ -155,6 +180,7 @@ function bruteForce(p: Preemptor, pods: VictimCandidate[], free: number): Victim
       uids: us.flatMap((u) => u.uids).sort(),
       freed,
       takenBack: us.reduce((s, u) => s + u.cost, 0),
+      takenBackInTime: us.reduce((s, u) => s + (u.overdue ? 0 : u.cost), 0),
       maxPriority: Math.max(...us.map((u) => u.priority)),
       earliestStart: Math.min(...us.map((u) => u.start)),
     };
