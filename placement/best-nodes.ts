@@ -4,9 +4,9 @@
 // Rank, best first:
 //   1. the higher policy score (the policy's own full-precision score, not the 0..10
 //      integer prioritize answers);
-//   2. equal scores: the smaller node name (JavaScript string order), the trace
-//      simulator's tie rule (the FGD artifact's scheduler), which fills nodes in a fixed
-//      order and keeps the rest whole.
+//   2. equal scores: the smaller node name (JavaScript string order), which fills nodes
+//      in a fixed order and keeps the rest whole (the FGD artifact's scheduler takes the
+//      smallest name too; the trace simulator's --ties name is this rule).
 
 /** Is candidate a ranked before candidate b. */
 const before = (scores: readonly number[], names: readonly string[], a: number, b: number): boolean =>

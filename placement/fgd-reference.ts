@@ -23,8 +23,10 @@
 //     integer score wins, the lowest index among equals;
 //   other pods: the GPUs with the least sufficient free share first (ascending, stable),
 //     i.e. the lowest-index idle GPUs for whole-GPU pods.
-// Equal node scores are broken uniformly at random by kube-scheduler's selectHost (the
-// simulator's engine does that). FGD is the only score plugin in the artifact's runs.
+// Equal node scores: the artifact's scheduler (selectHost) takes the smallest node name,
+// after its simulator renamed every node with a random prefix (the trace simulator's tie
+// rule 'shuffled', bench/simulate/engine.ts). FGD is the only score plugin in the
+// artifact's runs. The GPU indexes returned here are the ones the simulator occupies.
 import { WHOLE } from './types.js';
 
 export interface FgdShape {

@@ -29,10 +29,13 @@
 //                   back at the size mix's CPU and memory per GPU (strandedMilli()). Only
 //                   growth is charged: a placement that un-strands GPU earns nothing.
 //                2. equal levels: the scheduler's tie rule (kube-scheduler: at random; the
-//                   trace simulator, as the FGD artifact's scheduler: the smallest node
-//                   name, which fills nodes in a fixed order and keeps the rest whole);
-//                3. on the node, the GPU whose use grows fragmentation least; among
-//                   equals, the fullest GPU the share fits on (choicesFor order).
+//                   trace simulator, as the FGD artifact's: a node order drawn at random
+//                   per run and then fixed, which fills nodes in that order and keeps the
+//                   rest whole; bench/simulate/engine.ts TIE_RULES);
+//                3. on the node, the GPU whose use grows fragmentation least, with the
+//                   node's free CPU, memory and model when the caller has them (the bind
+//                   does: it then takes the GPU prioritize scored); among equals, the
+//                   fullest GPU the share fits on (choicesFor order).
 // Reference policies for the simulator (random, best-fit) are in reference-policies.ts.
 import { modelAccepted } from './gpu-model.js';
 import { WHOLE, freeMilli, type GpuAsk, type GpuSlots, type NodeView, type PolicyName, type SizeMix, type SizeMixEntry } from './types.js';
@@ -44,7 +47,10 @@ export type GpuChoice = { on: 'whole' } | { on: 'idle' } | { on: 'partial'; free
 export interface Policy {
   readonly name: string;
   readonly scale: 'absolute' | 'relative' | 'levels';
-  choose(s: GpuSlots, ask: GpuAsk, mix: SizeMix): GpuChoice;
+  /** `host`: the node's free CPU, memory and model before the ask (with the ask's own CPU
+   * and memory in `ask`), for a policy whose GPU choice depends on them; score() reads
+   * the same from its node. */
+  choose(s: GpuSlots, ask: GpuAsk, mix: SizeMix, host?: HostFree): GpuChoice;
   score(node: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: SizeMix): number;
 }
 
@@ -293,8 +299,11 @@ export function fragmentationPlacement(
 export const fragmentationAware: Policy = {
   name: 'fragmentation',
   scale: 'levels',
-  choose(s, ask, mix) {
-    return bestByFragmentation({ name: '', product: '', unusable: null, gpus: s }, ask, mix).choice;
+  choose(s, ask, mix, host) {
+    // With the host figures this is the choice score() made (fragmentationPlacement): the
+    // bind then takes the GPU prioritize scored the node by.
+    const node = { name: '', product: host?.product ?? '', unusable: null, gpus: s, cpuFreeMilli: host?.cpuFreeMilli, memFreeMiB: host?.memFreeMiB };
+    return bestByFragmentation(node, ask, mix).choice;
   },
   score(node, ask, mix) {
     return fragmentationPlacement(node, ask, mix).score;

@@ -14,7 +14,7 @@
 // and cores both fit), so a node the policy ranks is one the pod can go to; see
 // test/unit/shares.test.ts for the measurement against the mean and memory-only mappings.
 import { WHOLE, type GpuSlots, type SizeMix } from './types.js';
-import type { Policy } from './policies.js';
+import type { HostFree, Policy } from './policies.js';
 
 /** One GPU as the node agent registered it, with what is placed on it. */
 export interface GpuDevice {
@@ -178,14 +178,24 @@ export function placeContainers(devices: readonly GpuDevice[], asks: readonly Sh
 
 export const memText = (a: ShareAsk): string => (a.memMiB > 0 ? `${a.memMiB} MiB` : `${a.memPercent}% memory`);
 
+/** The node and pod figures a policy's GPU choice may depend on: the node's free CPU,
+ * memory and model before the pod, and the pod's CPU and memory. */
+export interface PodOnNode {
+  host: HostFree;
+  cpuMilli?: number | undefined;
+  memMiB?: number | undefined;
+}
+
 /** Picks the GPU the policy's `choose` names (criterion "on the node, which GPU"), on the
  * candidates as the policy sees them (slotsOfDevices), then the device that choice
- * stands for (deviceForChoice). */
-export function policyPick(policy: Pick<Policy, 'choose'>, mix: SizeMix, resource: string): PickGpu {
+ * stands for (deviceForChoice). With `onNode`, the choice is made as the policy scored
+ * the node (the extender's bind and the trace simulator pass it). */
+export function policyPick(policy: Pick<Policy, 'choose'>, mix: SizeMix, resource: string, onNode?: PodOnNode): PickGpu {
   return (candidates, a) => {
     const memMiB = candidates.reduce((m, d) => Math.max(m, d.memMiB), 0);
     const slots = slotsOfDevices(candidates);
-    const choice = policy.choose(slots, { resource, count: 1, milli: shareMilli(a, memMiB), models: [] }, mix);
+    const ask = { resource, count: 1, milli: shareMilli(a, memMiB), models: [], cpuMilli: onNode?.cpuMilli, memMiB: onNode?.memMiB };
+    const choice = policy.choose(slots, ask, mix, onNode?.host);
     return deviceForChoice(candidates, a, choice);
   };
 }

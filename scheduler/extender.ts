@@ -266,7 +266,7 @@ export class Extender {
       if (known.namespace !== args.PodNamespace || known.name !== args.PodName) {
         return { result: 'rejected', error: `pod ${args.PodUID} is ${known.namespace}/${known.name}, not ${pod}; refusing to bind (kube-scheduler sends the UID of the pod it names)` };
       }
-      return { requests: known.requests, shares: known.shares, policy: known.annotations['sluice.io/policy'], needs: needsOf(known, this.cache.shareNames?.resource), labels: known.labels };
+      return { requests: known.requests, shares: known.shares, policy: known.annotations['sluice.io/policy'], needs: needsOf(known, this.cache.shareNames?.resource), labels: known.labels, host: { cpuMilli: known.cpuMilli, memMiB: known.memMiB } };
     }
     let p: V1Pod;
     try {
@@ -284,7 +284,7 @@ export class Extender {
       const requests = asks.map((a) => ({ resource: a.resource, count: a.count }));
       const shares = names && requests.some((r) => r.resource === names.resource) ? podShareAsks(p, names) : null;
       const rec = podRecord(p, args.PodUID, this.cache.resources, Date.now(), names ?? undefined);
-      return { requests, shares, policy: p.metadata?.annotations?.['sluice.io/policy'], needs: { ...needsOf(rec), asks }, labels };
+      return { requests, shares, policy: p.metadata?.annotations?.['sluice.io/policy'], needs: { ...needsOf(rec), asks }, labels, host: { cpuMilli: rec.cpuMilli, memMiB: rec.memMiB } };
     } catch (e) {
       if (!(e instanceof PodRequestError)) throw e;
       return { result: 'rejected', error: `pod ${pod}: ${e.message}`, labels };
@@ -297,12 +297,16 @@ export class Extender {
    * how the GPUs of the asking containers map back onto all containers. null when the node
    * has no shared GPUs (the pod is then bound as whole GPUs).
    */
-  private sharePlacer(shares: ReadonlyArray<ContainerShare | null>, policyName: string | undefined, node: string) {
+  private sharePlacer(shares: ReadonlyArray<ContainerShare | null>, policyName: string | undefined, node: string, pod: { uid: string; cpuMilli: number; memMiB: number }) {
     const resource = this.cache.shareNames!.resource;
-    if (!this.cache.nodeView(node, resource)?.gpus?.devices) return null;
+    const view = this.cache.nodeViewFor(node, resource, pod.uid);
+    if (!view?.gpus?.devices) return null;
     const policy = POLICY_BY_NAME[(policyName && policyName in POLICY_BY_NAME ? policyName : this.defaultPolicy) as PolicyName];
     const asks = shares.filter((x): x is ContainerShare => x !== null);
-    const pick = policyPick(policy, this.cache.sizeMix(), resource);
+    // The node's free CPU, memory and model and the pod's CPU and memory, as prioritize
+    // scored the node: the GPU chosen is the one that score was for.
+    const host = { cpuFreeMilli: view.cpuFreeMilli, memFreeMiB: view.memFreeMiB, product: view.product };
+    const pick = policyPick(policy, this.cache.sizeMix(), resource, { host, cpuMilli: pod.cpuMilli, memMiB: pod.memMiB });
     return {
       place: (devices: Parameters<typeof placeContainers>[0]) => {
         const placed = placeContainers(devices, asks, pick);
@@ -349,7 +353,7 @@ export class Extender {
       this.recordFailure(args, found.labels, misfit.kind === 'unknown_node' ? 'node_gone' : 'rejected', reason);
       return { Error: reason };
     }
-    const shared = this.shares && found.shares ? this.sharePlacer(found.shares, found.policy, args.Node) : null;
+    const shared = this.shares && found.shares ? this.sharePlacer(found.shares, found.policy, args.Node, { uid: args.PodUID, ...found.host }) : null;
     const assumed = this.cache.assume(args.PodUID, args.Node, requests, shared?.place);
     if (!assumed.ok) {
       this.metrics.binds.inc({ result: 'rejected' });
@@ -392,6 +396,8 @@ interface BindAsk {
   policy: string | undefined;
   needs: PodNeeds;
   labels: Readonly<Record<string, string>>;
+  /** CPU and memory the pod requests, as kube-scheduler counts them. */
+  host: { cpuMilli: number; memMiB: number };
 }
 
 /** A bind refused before its checks; `labels` only once the pod is known to be the one

@@ -1,13 +1,16 @@
 // One simulation run of the trace replay (method of the FGD paper's artifact, ATC '23):
 // pods arrive one at a time in a seeded random order and never leave; the list is tuned
 // to `inflation` (1.3) x cluster GPU capacity (see arrivals); a pod that fits no node
-// fails and is skipped. Fit, scores and GPU choice are the pure placement code the
-// extender uses (placement/); this file only keeps the cluster state.
+// fails and is skipped. Equal node scores go to a node order random per seed (TIE_RULES,
+// as the artifact). Fit, scores and GPU choice are the pure placement code the extender
+// uses (placement/): a share's GPU within its node is the one the extender's bind would
+// pick (policyPick); this file only keeps the cluster state, GPU by GPU.
 //
 // Speed: a node's score for an ask shape changes only when that node changes, so scores
 // are cached per (node, shape) and a node's row is dropped when a pod lands on it.
 import { fit, fits } from '../../placement/fit.js';
-import { applyChoice, binpack, fragmentation, fragmentationAware, fragmentationPlacement, spread, toExtenderScores, type GpuChoice, type Policy } from '../../placement/policies.js';
+import { POLICY_BY_NAME, applyChoice, binpack, fragmentation, fragmentationAware, fragmentationPlacement, spread, toExtenderScores, type GpuChoice, type Policy } from '../../placement/policies.js';
+import { placeContainers, policyPick, type GpuDevice } from '../../placement/shares.js';
 import { makeBestFitPolicy, makeRandomPolicy } from '../../placement/reference-policies.js';
 import { fgdFragmentation, fgdPlace, fgdTypicalShapes, type FgdNode, type FgdPod } from '../../placement/fgd-reference.js';
 import { sizeMix } from '../../placement/size-mix.js';
@@ -21,6 +24,30 @@ export const SIM_POLICIES = ['fragmentation', 'fgd', 'binpack', 'spread', 'best-
 export type SimPolicyName = (typeof SIM_POLICIES)[number];
 
 /** Small seeded PRNG (mulberry32): uniform in [0, 1). */
+/** Rules for equal node scores:
+ * - shuffled: the smallest name after the FGD artifact renamed its nodes. Its simulator
+ *   (pkg/simulator/simulator.go syncClusterResourceList) sorts the nodes by name and
+ *   prefixes each with its place in a random permutation (`rand.Perm`, "%04d-"); its
+ *   vendored scheduler (v1.20.5, generic_scheduler.go selectHost) then takes the smallest
+ *   name. So ties go to a node order that is random per seed and fixed within the run.
+ * - name: the smallest trace name (openb-node-0000 first). Not the artifact's rule: equal
+ *   scores then fill nodes of one kind (neighbouring names) first.
+ * - random: uniformly among the equal nodes, as kube-scheduler v1.28's selectHost. */
+export const TIE_RULES = ['shuffled', 'name', 'random'] as const;
+export type TieRule = (typeof TIE_RULES)[number];
+
+/** Each node's place in the tie order of rule 'shuffled': a seeded random permutation. */
+export function shuffledNodeRanks(count: number, rng: () => number): Int32Array {
+  const rank = Int32Array.from({ length: count }, (_, i) => i);
+  for (let i = count - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    const t = rank[i]!;
+    rank[i] = rank[j]!;
+    rank[j] = t;
+  }
+  return rank;
+}
+
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -104,13 +131,28 @@ export interface SimResult {
   points: SimPoint[];
   /** Where the unallocated GPU capacity sits when arrivals reach 100% (in GPUs). */
   unallocatedAt100: UnallocatedBreakdown | null;
+  /** GPU-share pods placed, and how many of them went onto a GPU already in use. */
+  sharePods: { placed: number; ontoUsedGpu: number };
+  /** Each arrival's node and GPU indexes, in arrival order (with recordPlacements). */
+  placements?: SimPlacement[];
   /** Placements whose feasibility and bookkeeping were checked (= placed). */
   checkedPlacements: number;
+}
+
+/** Where one arrival went: the node and the indexes of the GPUs it took (none for a
+ * CPU-only pod); node null when it fit no node. */
+export interface SimPlacement {
+  node: string | null;
+  gpus: number[];
 }
 
 export interface SimOptions {
   nodes: readonly TraceNode[];
   pods: readonly TracePod[];
+  /** Replay `pods` in list order, as they are: no shuffle, no tuning to `inflation`. */
+  asListed?: boolean;
+  /** Keep every arrival's node and GPU indexes (SimResult.placements). */
+  recordPlacements?: boolean;
   policy: SimPolicyName;
   seed: number;
   /** Size mix for the fragmentation policy; default: the pod list's own shapes, with
@@ -124,10 +166,9 @@ export interface SimOptions {
    * their default weight 1 (placement/kube-scores.ts). Without it, nodes are ranked by the
    * policy's raw scores. */
   extenderScores?: { weight: number } | undefined;
-  /** How equal node scores are broken: 'name' (the smallest node name, as the FGD
-   * artifact's scheduler; the default) or 'random' (kube-scheduler v1.28; the default
-   * with extenderScores). */
-  ties?: 'random' | 'name';
+  /** How equal node scores are broken (TIE_RULES): 'shuffled' (the default), 'name' or
+   * 'random' (kube-scheduler v1.28; the default with extenderScores). */
+  ties?: TieRule;
   /** With extenderScores: the extender's filter keeps only the `filterBest` feasible nodes
    * the policy ranks highest (its raw scores, equal scores to the smallest node name:
    * bestFeasible), as sluice's scheduler.filterBest does; kube-scheduler then scores those
@@ -156,7 +197,27 @@ function breakdown(views: readonly (NodeView & { gpus: GpuSlots })[]): Unallocat
   return out;
 }
 
-type Placement = { choice: GpuChoice; score: number };
+/** A node's score for an ask and where on the node it would go; `gpus`: the GPU indexes,
+ * when the policy names them itself (fgd). */
+type Placement = { choice: GpuChoice; score: number; gpus?: readonly number[] };
+
+/** A trace node's GPUs as the live path's share code (placement/shares.ts) sees them:
+ * 1000 MiB each, so that a share of m milli asks m MiB and a GPU's free share is its free
+ * milli; compute is not asked and slots never run out. */
+export function traceDevices(used: Int32Array, model: string): GpuDevice[] {
+  return Array.from(used, (u, index) => ({
+    uuid: String(index),
+    index,
+    type: model,
+    numa: 0,
+    memMiB: WHOLE,
+    cores: 100,
+    slots: WHOLE,
+    usedMemMiB: u,
+    usedCores: 0,
+    usedSlots: u > 0 ? 1 : 0,
+  }));
+}
 
 /** A trace node, empty, as the placement code sees it. */
 export const traceView = (n: TraceNode): NodeView & { gpus: GpuSlots } => ({
@@ -186,9 +247,7 @@ export function sluiceScore(v: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: 
   return fragmentationPlacement(v, ask, mix, before);
 }
 
-/** The slot choice of FGD's GPU pick. occupy() takes the lowest-index GPU(s) in the chosen
- * state, which is the one FGD picked: FGD takes the lowest index among equal scores, and
- * GPUs with equal free milli score alike. */
+/** The slot choice of FGD's GPU pick (the GPUs themselves go with it, by index). */
 function fgdChoice(node: FgdNode, ask: GpuAsk, gpus: readonly number[]): GpuChoice {
   if (ask.count === 0 || ask.milli >= WHOLE) return { on: 'whole' };
   const left = node.gpuLeft[gpus[0]!]!;
@@ -203,18 +262,30 @@ function makePolicy(name: Exclude<SimPolicyName, 'fragmentation' | 'fgd'>, nodes
   return makeBestFitPolicy({ gpuMilli: max((n) => n.gpus * WHOLE), cpuMilli: max((n) => n.cpuMilli), memMiB: max((n) => n.memMiB) });
 }
 
-/** Occupancy of each GPU, kept beside the slot multiset to check it (invariants). */
-function occupy(used: Int32Array, ask: GpuAsk, choice: GpuChoice, node: string): void {
+/** The lowest-index GPU(s) in the chosen state: where the reference policies' shares and
+ * every whole-GPU ask go (the extender binds whole GPUs by count; the node's device plugin
+ * picks them). */
+function lowestInState(used: Int32Array, ask: GpuAsk, choice: GpuChoice): number[] {
   const want = choice.on === 'whole' ? ask.count : ask.count === 0 ? 0 : 1;
-  let done = 0;
-  for (let g = 0; g < used.length && done < want; g++) {
+  const out: number[] = [];
+  for (let g = 0; g < used.length && out.length < want; g++) {
     const u = used[g]!;
-    const ok = choice.on === 'partial' ? WHOLE - u === choice.free : u === 0;
-    if (!ok) continue;
-    used[g] = u + (choice.on === 'whole' ? WHOLE : ask.milli);
-    done++;
+    if (choice.on === 'partial' ? WHOLE - u === choice.free : u === 0) out.push(g);
   }
-  if (done < want) throw new Error(`invariant: node ${node} has no GPU for choice ${JSON.stringify(choice)}`);
+  return out;
+}
+
+/** Puts the ask on GPUs `gpus` (occupancy per GPU, kept beside the slot multiset to check
+ * it: invariants), checking that they are the state the scored choice names. */
+function occupy(used: Int32Array, ask: GpuAsk, choice: GpuChoice, gpus: readonly number[], node: string): void {
+  const want = choice.on === 'whole' ? ask.count : ask.count === 0 ? 0 : 1;
+  if (gpus.length !== want || new Set(gpus).size !== want) throw new Error(`invariant: node ${node}: GPUs ${gpus.join(',')} for choice ${JSON.stringify(choice)} of ${want}`);
+  for (const g of gpus) {
+    const u = used[g];
+    const ok = u !== undefined && (choice.on === 'partial' ? WHOLE - u === choice.free : u === 0);
+    if (!ok) throw new Error(`invariant: node ${node}: GPU ${g} (${u === undefined ? 'none' : `${WHOLE - u} milli free`}) is not the choice ${JSON.stringify(choice)} the policy scored`);
+    used[g] = u + (choice.on === 'whole' ? WHOLE : ask.milli);
+  }
 }
 
 function checkNode(v: NodeView & { gpus: GpuSlots }, used: Int32Array): void {
@@ -237,9 +308,13 @@ export function simulate(opts: SimOptions): SimResult {
   const step = opts.stepPct ?? 5;
   const mix = opts.mix ?? withScarcity(traceSizeMix(opts.pods), traceNodeClasses(nodes));
   const capacityMilli = nodes.reduce((s, n) => s + n.gpus * WHOLE, 0);
-  const order = arrivals(opts.pods, capacityMilli, inflation, seededRandom(seed));
+  const order = opts.asListed ? [...opts.pods] : arrivals(opts.pods, capacityMilli, inflation, seededRandom(seed));
   const rng = seededRandom(seed ^ 0x9e3779b9);
   const other = policyName === 'fragmentation' || policyName === 'fgd' ? null : makePolicy(policyName, nodes, rng);
+  // Which GPU a share goes to on its node: the live path's choice (policyPick, which the
+  // extender's bind runs) for the policies the extender offers and best-fit; random draws
+  // its choice once, when scoring, and fgd names its GPUs itself.
+  const livePick: Policy | null = opts.custom ? null : policyName in POLICY_BY_NAME ? POLICY_BY_NAME[policyName as keyof typeof POLICY_BY_NAME] : policyName === 'best-fit' ? other : null;
   const fgdPod = (a: GpuAsk, gpuSpec: string): FgdPod => ({ cpuMilli: a.cpuMilli ?? 0, milli: a.milli, count: a.count, gpuType: gpuSpec });
   const fgdShapes = policyName === 'fgd' ? fgdTypicalShapes(opts.pods.map((p) => ({ cpuMilli: p.cpuMilli, milli: p.numGpu === 0 ? 0 : p.gpuMilli, count: p.numGpu, gpuType: p.gpuSpec }))) : [];
 
@@ -280,7 +355,7 @@ export function simulate(opts: SimOptions): SimResult {
       let before = fragBefore[n]!;
       if (Number.isNaN(before)) before = fragBefore[n] = fgdFragmentation(node, fgdShapes);
       const { score, gpus } = fgdPlace(node, fgdPods[s]!, fgdShapes, before);
-      return { choice: fgdChoice(node, ask, gpus), score };
+      return { choice: fgdChoice(node, ask, gpus), score, gpus };
     }
     if (!other) {
       let before = fragBefore[n]!;
@@ -290,14 +365,18 @@ export function simulate(opts: SimOptions): SimResult {
     return { choice: other.choose(v.gpus, ask, mix), score: other.score(v, ask, mix) };
   };
 
-  // Equal node scores: the FGD artifact's vendored scheduler (v1.20.5-minor,
-  // generic_scheduler.go selectHost) picks the lexicographically smallest node name "for
-  // reproducibility": every policy gets that rule when ranked by its own scores, so all
-  // compete under the scheduler the published figures come from. Through kube-scheduler
-  // (extenderScores) ties are drawn uniformly at random, as v1.28's selectHost does.
+  // Equal node scores (TIE_RULES): ranked by their own scores, every policy gets the FGD
+  // artifact's rule ('shuffled'), so all compete under the scheduler the published figures
+  // come from. Through kube-scheduler (extenderScores) ties are drawn uniformly at random,
+  // as v1.28's selectHost does.
   let ties = 0;
-  const byName = (opts.ties ?? (opts.extenderScores ? 'random' : 'name')) === 'name';
-  const tieWins = (n: number, incumbent: number): boolean => (byName ? nodes[n]!.name < nodes[incumbent]!.name : rng() * ++ties < 1);
+  const tieRule: TieRule = opts.ties ?? (opts.extenderScores ? 'random' : 'shuffled');
+  const rank = tieRule === 'shuffled' ? shuffledNodeRanks(nodes.length, seededRandom(seed ^ 0x5bd1e995)) : null;
+  const tieWins = (n: number, incumbent: number): boolean => {
+    if (rank) return rank[n]! < rank[incumbent]!;
+    if (tieRule === 'name') return nodes[n]!.name < nodes[incumbent]!.name;
+    return rng() * ++ties < 1;
+  };
 
   const points: SimPoint[] = [];
   let nextPct = step;
@@ -307,6 +386,21 @@ export function simulate(opts: SimOptions): SimResult {
   let failed = 0;
   let failedGpuPods = 0;
   let unallocatedAt100: UnallocatedBreakdown | null = null;
+  const shares = { placed: 0, ontoUsedGpu: 0 };
+  const record: SimPlacement[] | undefined = opts.recordPlacements ? [] : undefined;
+  /** The GPU indexes the placement takes on node n. */
+  const gpusOf = (n: number, ask: GpuAsk, p: Placement): number[] => {
+    if (p.gpus) return [...p.gpus];
+    if (livePick && ask.count === 1 && ask.milli < WHOLE) {
+      const v = views[n]!;
+      const host = { cpuFreeMilli: v.cpuFreeMilli, memFreeMiB: v.memFreeMiB, product: v.product };
+      const pick = policyPick(livePick, mix, ask.resource, { host, cpuMilli: ask.cpuMilli, memMiB: ask.memMiB });
+      const placed = placeContainers(traceDevices(used[n]!, nodes[n]!.model), [{ count: 1, memMiB: ask.milli, memPercent: 0, cores: 0 }], pick);
+      if ('misfit' in placed) throw new Error(`invariant: the live path finds no GPU on ${v.name} for a ${ask.milli}m share: ${placed.misfit}`);
+      return [Number(placed.uses[0]![0]!.uuid)];
+    }
+    return lowestInState(used[n]!, ask, p.choice);
+  };
   for (let i = 0; i < order.length; i++) {
     const s = shapeIdx[i]!;
     const ask = asks[s]!;
@@ -376,11 +470,18 @@ export function simulate(opts: SimOptions): SimResult {
     if (bestNode < 0 || !bestPlacement) {
       failed++;
       if (ask.count > 0) failedGpuPods++;
+      record?.push({ node: null, gpus: [] });
     } else {
       const v = views[bestNode]!;
       const misfit = fit(v, ask);
       if (misfit) throw new Error(`invariant: infeasible placement chosen: ${misfit.reason}`);
-      occupy(used[bestNode]!, ask, bestPlacement.choice, v.name);
+      const gpus = gpusOf(bestNode, ask, bestPlacement);
+      if (ask.count === 1 && ask.milli < WHOLE) {
+        shares.placed++;
+        if (used[bestNode]![gpus[0]!]! > 0) shares.ontoUsedGpu++;
+      }
+      occupy(used[bestNode]!, ask, bestPlacement.choice, gpus, v.name);
+      record?.push({ node: v.name, gpus });
       if (ask.count > 0) v.gpus = applyChoice(v.gpus, ask, bestPlacement.choice);
       v.cpuFreeMilli! -= ask.cpuMilli ?? 0;
       v.memFreeMiB! -= ask.memMiB ?? 0;
@@ -413,6 +514,8 @@ export function simulate(opts: SimOptions): SimResult {
     failedGpuPods,
     points,
     unallocatedAt100,
+    sharePods: shares,
+    ...(record ? { placements: record } : {}),
     checkedPlacements: placed,
   };
 }

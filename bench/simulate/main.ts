@@ -2,13 +2,13 @@
 // reference policies (FGD as its authors' artifact runs it, best-fit, ...) on one cluster,
 // all in the same run, and writes bench/results/simulate-<date>.{json,md,svg}. Progress
 // goes to stderr. Flags: SIMULATE (below), or `npm run simulate -- --help`.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { SIM_POLICIES, simulate, type SimPolicyName, type SimResult } from './engine.js';
-import { aggregate, asciiCurves, comparison, markdown, svg, type Curve } from './report.js';
+import { SIM_POLICIES, TIE_RULES, simulate, type SimPolicyName, type SimResult, type TieRule } from './engine.js';
+import { aggregate, asciiCurves, comparison, fgdAgainstPublished, markdown, svg, type Curve } from './report.js';
 import { ALL_NODE_LIST, GPU_NODE_LIST, SHARED_LISTS, loadNodes, loadPods, podListName, podListsIn, type PodListSource } from './trace.js';
 import type { SimJob } from './worker.js';
 import { FlagError, helpText, parseFlags, type CommandSpec } from '../../cli/flags.js';
@@ -29,6 +29,10 @@ export interface SimulateArgs {
   extenderWeights: number[] | null;
   /** With extenderWeights: filterBest values to run each policy through; null = none. */
   filterBest: number[] | null;
+  /** Rule for equal node scores (engine.ts TIE_RULES); null = the engine's default. */
+  ties: TieRule | null;
+  /** Also write every arrival's node and GPU indexes (simulate-<date>-placements.csv). */
+  placements: boolean;
 }
 
 export const SIMULATE: CommandSpec = {
@@ -54,6 +58,13 @@ against arrived demand, mean of the seeds. The full default run takes minutes; -
       help: `rank nodes as kube-scheduler does with the extender at these weights (${DEFAULT_EXTENDER_WEIGHTS.join(',')} when given without a value): LeastAllocated + BalancedAllocation + the policy's 0..10 score x 10 x W`,
     },
     { name: 'filter-best', value: 'K[,K]', help: "with --extender-scores: the extender's filter passes only the K nodes each policy ranks best (scheduler.filterBest)" },
+    {
+      name: 'ties',
+      value: 'RULE',
+      default: 'shuffled; random with --extender-scores',
+      help: `equal node scores: ${TIE_RULES.join(', ')} (shuffled = the FGD artifact's: smallest name after a seeded random renaming of the nodes)`,
+    },
+    { name: 'placements', help: "also write simulate-<date>-placements.csv: every arrival's node and GPU indexes (for share pods, the GPU the extender's bind would pick); large" },
     { name: 'quick', help: 'one seed, the default list, a quarter of the nodes, in this thread; checks invariants only (CI)' },
   ],
 };
@@ -97,6 +108,8 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): Simulat
   const fb = get('filter-best');
   const filterBest = fb === undefined ? null : fb.split(',').map((k) => positiveInt(k, '--filter-best'));
   if (filterBest && !extenderWeights) throw new FlagError('--filter-best needs --extender-scores (it models the extender in front of kube-scheduler)');
+  const tiesArg = get('ties');
+  if (tiesArg !== undefined && !(TIE_RULES as readonly string[]).includes(tiesArg)) throw new FlagError(`unknown --ties ${tiesArg}; choose from ${TIE_RULES.join(', ')}`);
   return {
     dataDir,
     nodesFile,
@@ -108,6 +121,8 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): Simulat
     quick: f.has('quick'),
     extenderWeights,
     filterBest,
+    ties: (tiesArg as TieRule | undefined) ?? null,
+    placements: f.has('placements'),
   };
 }
 
@@ -190,13 +205,27 @@ export async function runFull(args: SimulateArgs): Promise<{ curves: Curve[]; fi
           seed,
           extenderScores: s.weight === null ? null : { weight: s.weight },
           ...(s.filterBest ? { filterBest: s.filterBest } : {}),
+          ...(args.ties ? { ties: args.ties } : {}),
+          ...(args.placements ? { recordPlacements: true } : {}),
           label: s.label,
         });
   const runs = new Map<string, SimResult[]>();
   const started = Date.now();
+  const date = new Date().toISOString().slice(0, 10);
+  mkdirSync(args.outDir, { recursive: true });
+  const base = join(args.outDir, `simulate-${date}${args.filterBest ? '-filter-best' : args.extenderWeights ? '-extender-scores' : ''}`);
+  // Placements go to their file as each run ends, not into the results kept in memory.
+  const placementsFile = args.placements ? `${base}-placements.csv` : null;
+  const placementsOut = placementsFile ? createWriteStream(placementsFile) : null;
+  placementsOut?.write('list,policy,seed,arrival,node,gpus\n');
   let done = 0;
   await runPool(args, jobs, (job, r) => {
     const k = `${job.list}/${jobs[job.id]!.label}`;
+    if (placementsOut && r.placements) {
+      const rows = r.placements.map((p, i) => `${job.list},${jobs[job.id]!.label},${job.seed},${i},${p.node ?? ''},${p.gpus.join(' ')}`);
+      placementsOut.write(rows.join('\n') + '\n');
+      delete r.placements;
+    }
     runs.set(k, [...(runs.get(k) ?? []), r]);
     done++;
     const p100 = r.points.find((p) => p.arrivedPct === 100);
@@ -211,14 +240,17 @@ export async function runFull(args: SimulateArgs): Promise<{ curves: Curve[]; fi
       const rs = (runs.get(`${list.name}/${s.label}`) ?? []).sort((a, b) => a.seed - b.seed);
       curves.push(aggregate(list.name, s.label, rs));
     }
-  const date = new Date().toISOString().slice(0, 10);
-  mkdirSync(args.outDir, { recursive: true });
-  const base = join(args.outDir, `simulate-${date}${args.filterBest ? '-filter-best' : args.extenderWeights ? '-extender-scores' : ''}`);
+  if (placementsOut) await new Promise<void>((resolveP, reject) => placementsOut.end((e?: Error | null) => (e ? reject(e) : resolveP())));
   const meta = {
     date: new Date().toISOString(),
     method:
       'replay as the FGD artifact (ATC 23): pod list shuffled per seed, then tuned to 130% of GPU capacity (random pods appended, or removed when over), ' +
-      'no departures, a pod that fits no node fails and is skipped; equal node scores go to the smallest node name (the artifact\'s scheduler), through kube-scheduler (wW) at random' +
+      'no departures, a pod that fits no node fails and is skipped; ' +
+      (args.ties === 'name'
+        ? 'equal node scores go to the smallest trace node name'
+        : args.ties === 'random'
+          ? 'equal node scores are drawn at random'
+          : 'equal node scores go to the smallest node name after a seeded random renaming of the nodes (the artifact\'s simulator and scheduler), through kube-scheduler (wW) at random') +
       (args.extenderWeights ? `; "fragmentation wW" = through kube-scheduler with the extender at weight W (its LeastAllocated + BalancedAllocation + 10 x W x the 0..10 score)` : '') +
       (args.filterBest ? `; "P wW kK" = policy P through kube-scheduler at weight W with the extender's filter answering only the K nodes P ranks best (raw scores, equal scores to the smallest name), the 0..10 scores scaled over those K` : ''),
     cluster: basename(args.nodesFile),
@@ -226,12 +258,12 @@ export async function runFull(args: SimulateArgs): Promise<{ curves: Curve[]; fi
     seeds: args.seeds,
     seconds: (Date.now() - started) / 1000,
   };
-  const summary = comparison(curves);
+  const summary = [comparison(curves), fgdAgainstPublished(curves)].filter(Boolean).join('\n');
   writeFileSync(`${base}.json`, JSON.stringify({ ...meta, curves }, null, 1) + '\n');
   const md = `### Trace simulation ${date}\n\n${meta.method}; cluster ${meta.cluster}; ${args.seeds} seeds; ran in ${meta.seconds.toFixed(0)} s.\n\n${summary}\n${markdown(curves)}`;
   writeFileSync(`${base}.md`, md);
   writeFileSync(`${base}.svg`, svg(curves, `GPU allocation vs arrived demand, mean of ${args.seeds} seeds`));
-  return { curves, files: [`${base}.json`, `${base}.md`, `${base}.svg`], summary };
+  return { curves, files: [`${base}.json`, `${base}.md`, `${base}.svg`, ...(placementsFile ? [placementsFile] : [])], summary };
 }
 
 async function main(): Promise<void> {

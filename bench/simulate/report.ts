@@ -26,6 +26,10 @@ export interface Curve {
   unallocatedAt100: { partial: number; idleStarved: number; idle: number } | null;
   meanFailed: number;
   meanArrived: number;
+  /** GPU-share pods placed onto a GPU already in use, % of the share pods placed (all
+   * seeds); the GPU within the node is the live path's choice (engine.ts). Absent in
+   * results written before it was counted; null without share pods. */
+  sharesOntoUsedPct?: number | null;
 }
 
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -33,8 +37,11 @@ const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / 
 export function aggregate(list: string, policy: string, runs: readonly SimResult[]): Curve {
   const first = runs[0];
   if (!first) throw new Error(`no runs for ${list}/${policy}`);
-  const points: CurvePoint[] = first.points.map((p, i) => {
-    const at = runs.map((r) => r.points[i]!);
+  // Only arrival levels every seed reached: the tuned list of one seed can stop just short
+  // of 130 % (the next drawn pod would pass it) while another's reaches it.
+  const reached = first.points.filter((p) => runs.every((r) => r.points.some((q) => q.arrivedPct === p.arrivedPct)));
+  const points: CurvePoint[] = reached.map((p) => {
+    const at = runs.map((r) => r.points.find((q) => q.arrivedPct === p.arrivedPct)!);
     const alloc = at.map((x) => x.allocationPct);
     return {
       arrivedPct: p.arrivedPct,
@@ -60,7 +67,18 @@ export function aggregate(list: string, policy: string, runs: readonly SimResult
       : null,
     meanFailed: mean(runs.map((r) => r.failed)),
     meanArrived: mean(runs.map((r) => r.arrived)),
+    sharesOntoUsedPct: sharesOnto(runs),
   };
+}
+
+function sharesOnto(runs: readonly SimResult[]): number | null {
+  let placed = 0;
+  let onto = 0;
+  for (const r of runs) {
+    placed += r.sharePods.placed;
+    onto += r.sharePods.ontoUsedGpu;
+  }
+  return placed > 0 ? (100 * onto) / placed : null;
 }
 
 const at = (c: Curve, pct: number): CurvePoint | undefined => c.points.find((p) => Math.abs(p.arrivedPct - pct) < 1e-9);
@@ -74,13 +92,13 @@ export function markdown(curves: readonly Curve[]): string {
     const cs = curves.filter((c) => c.list === list).sort((a, b) => (at(b, 100)?.allocationPct ?? 0) - (at(a, 100)?.allocationPct ?? 0));
     const c0 = cs[0]!;
     out.push(`#### ${list} (${c0.capacityGpus} GPUs, ${c0.seeds} seed${c0.seeds === 1 ? '' : 's'})`, '');
-    out.push('| policy | unallocated at 100% arrived | GPUs | alloc % at 80% | 90% | 100% (min-max) | 110% | 130% | idle GPUs CPU/mem-starved / in shares at 100% |');
-    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    out.push('| policy | unallocated at 100% arrived | GPUs | alloc % at 80% | 90% | 100% (min-max) | 110% | 130% | idle GPUs CPU/mem-starved / in shares at 100% | share pods onto a GPU in use |');
+    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const c of cs) {
       const p100 = at(c, 100);
       const u = c.unallocatedAt100;
       out.push(
-        `| ${c.policy} | **${f2(p100 ? 100 - p100.allocationPct : undefined)}%** | ${f1(p100?.unallocatedGpus)} | ${f1(at(c, 80)?.allocationPct)} | ${f1(at(c, 90)?.allocationPct)} | ${f2(p100?.allocationPct)} (${f1(p100?.minPct)}-${f1(p100?.maxPct)}) | ${f1(at(c, 110)?.allocationPct)} | ${f1(at(c, 130)?.allocationPct)} | ${u ? `${f1(u.idleStarved)} / ${f1(u.partial)}` : '-'} |`,
+        `| ${c.policy} | **${f2(p100 ? 100 - p100.allocationPct : undefined)}%** | ${f1(p100?.unallocatedGpus)} | ${f1(at(c, 80)?.allocationPct)} | ${f1(at(c, 90)?.allocationPct)} | ${f2(p100?.allocationPct)} (${f1(p100?.minPct)}-${f1(p100?.maxPct)}) | ${f1(at(c, 110)?.allocationPct)} | ${f1(at(c, 130)?.allocationPct)} | ${u ? `${f1(u.idleStarved)} / ${f1(u.partial)}` : '-'} | ${c.sharesOntoUsedPct == null ? '-' : `${f1(c.sharesOntoUsedPct)}%`} |`,
       );
     }
     out.push('');
@@ -178,13 +196,54 @@ export function svg(curves: readonly Curve[], title: string): string {
 }
 
 /** FGD paper (ATC '23), unallocated GPU % at 100 % arrived on the 1,213-GPU-node cluster:
- * mean and standard deviation over its 10 runs, and BestFit's mean. */
+ * mean and sample standard deviation over its 10 runs (tune seeds 42-51), and BestFit's
+ * mean. Source: the artifact (hkust-adsl/kubernetes-scheduler-simulator at 8f3d641),
+ * experiments/analysis/expected_results/analysis_allo_discrete.csv, 100 - column "100"
+ * (the allocation its merge_alloc_discrete.py averages over the log lines whose arrived
+ * GPU demand rounds to 100 %), rows 06-FGD and 05-BestFit, tune 1.3: the values the
+ * artifact's experiments/plot/plot_openb_*_alloc_bar.py draw (arrive_rate 100) as the
+ * paper's bar charts of unallocated GPU per workload mix. Two lists the artifact has (gpushare60, cpu250)
+ * are left out on purpose: they are kept to check that the policy generalises. */
 export const PUBLISHED: Record<string, { fgd: number; fgdSd: number; bestFit: number }> = {
   default: { fgd: 4.77, fgdSd: 0.11, bestFit: 7.14 },
   multigpu50: { fgd: 2.91, fgdSd: 0.11, bestFit: 4.38 },
   gpushare100: { fgd: 13.36, fgdSd: 0.16, bestFit: 15.38 },
   gpuspec33: { fgd: 12.16, fgdSd: 0.18, bestFit: 19.61 },
+  cpu050: { fgd: 5.0, fgdSd: 0.11, bestFit: 6.44 },
+  cpu100: { fgd: 4.79, fgdSd: 0.14, bestFit: 6.74 },
+  cpu200: { fgd: 5.18, fgdSd: 0.16, bestFit: 7.85 },
+  gpushare40: { fgd: 6.04, fgdSd: 0.07, bestFit: 8.56 },
+  gpushare80: { fgd: 10.92, fgdSd: 0.11, bestFit: 13.34 },
+  multigpu20: { fgd: 4.47, fgdSd: 0.16, bestFit: 6.27 },
+  multigpu30: { fgd: 3.64, fgdSd: 0.1, bestFit: 5.43 },
+  multigpu40: { fgd: 3.09, fgdSd: 0.1, bestFit: 4.9 },
 };
+
+/** fgd as this simulator runs it against FGD's published figure, on each list that has
+ * one: the difference in units of the published standard deviation over runs, and
+ * against the standard error of the difference of the two means (both sample sds). */
+export function fgdAgainstPublished(curves: readonly Curve[]): string {
+  const rows: string[] = [];
+  for (const c of curves) {
+    const pub = PUBLISHED[c.list];
+    if (c.policy !== 'fgd' || !pub) continue;
+    const m = meanOf(c.unallocatedPctAt100);
+    const sd = sdOf(c.unallocatedPctAt100);
+    const n = c.unallocatedPctAt100.length;
+    const se = Math.sqrt((sd * sd) / n + (pub.fgdSd * pub.fgdSd) / 10);
+    const d = m - pub.fgd;
+    rows.push(`| ${c.list} | ${pub.fgd.toFixed(2)} ± ${pub.fgdSd.toFixed(2)} | ${m.toFixed(2)} ± ${sd.toFixed(2)} (${n}) | ${d >= 0 ? '+' : ''}${d.toFixed(2)} | ${(d / pub.fgdSd).toFixed(1)} | ${se > 0 ? (d / se).toFixed(1) : '-'} | ${pub.bestFit.toFixed(2)} |`);
+  }
+  if (rows.length === 0) return '';
+  return [
+    '#### fgd against FGD\'s published figure: unallocated GPUs % at 100 % arrived (mean ± sd over seeds)',
+    '',
+    '| pod list | FGD published | fgd here (seeds) | difference | in published sd | in standard errors | BestFit published |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+  ].join('\n');
+}
 
 export const meanOf = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 /** Sample standard deviation (n - 1). */

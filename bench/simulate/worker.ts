@@ -1,6 +1,6 @@
 // worker_threads entry of the simulator: runs the jobs main.ts posts, one at a time.
 import { parentPort } from 'node:worker_threads';
-import { simulate, type SimPolicyName } from './engine.js';
+import { simulate, type SimPolicyName, type TieRule } from './engine.js';
 import { loadNodes, loadPods, type TraceNode, type TracePod } from './trace.js';
 
 export interface SimJob {
@@ -13,6 +13,10 @@ export interface SimJob {
   extenderScores: ExtenderScoresOption | null;
   /** With extenderScores: the extender's filter answers only this many best nodes (0: all). */
   filterBest?: number;
+  /** Rule for equal node scores; absent = the engine's default. */
+  ties?: TieRule;
+  /** Return every arrival's node and GPU indexes. */
+  recordPlacements?: boolean;
 }
 
 /** Rank nodes as kube-scheduler does with the extender: its own plugins' scores plus the
@@ -30,7 +34,7 @@ parentPort?.on('message', (job: SimJob) => {
     if (!nodes) nodeLists.set(job.nodesFile, (nodes = loadNodes(job.nodesFile)));
     let pods = podLists.get(job.podsFile);
     if (!pods) podLists.set(job.podsFile, (pods = loadPods(job.podsFile)));
-    const result = simulate({ nodes, pods, policy: job.policy, seed: job.seed, extenderScores: job.extenderScores ?? undefined, filterBest: job.filterBest });
+    const result = simulate({ nodes, pods, policy: job.policy, seed: job.seed, extenderScores: job.extenderScores ?? undefined, filterBest: job.filterBest, ...(job.ties ? { ties: job.ties } : {}), ...(job.recordPlacements ? { recordPlacements: true } : {}) });
     parentPort?.postMessage({ id: job.id, result });
   } catch (e) {
     parentPort?.postMessage({ id: job.id, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });

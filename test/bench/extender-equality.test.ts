@@ -2,7 +2,8 @@
 // sluice's policy rank the same cluster alike for the same pod. The cluster is built
 // twice from the same figures: as V1 objects in the extender's cache (CPU and memory
 // from the pods' requests, the size mix from the pods seen) and as trace rows in the
-// simulator's node views.
+// simulator's node views. And the same placements: node and GPU index for share pods
+// (the last test, through the whole live bind).
 import t from 'tap';
 import { Writable } from 'node:stream';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
@@ -211,14 +212,17 @@ t.test('shares on partly used GPUs: the same scores, and the bind picks the GPU 
     t.same(got.map((h) => h.Score), want, `${p.numGpu} x ${p.gpuMilli}m: the same 0..10 scores`);
     if (raw.length > 1) t.ok(new Set(raw).size > 1, 'the scores discriminate');
     if (p.numGpu !== 1 || p.gpuMilli >= 1000) continue;
-    // On every feasible node: the GPU the bind picks is the one the simulator's choice names.
+    // On every feasible node: the GPU the bind picks is the one the simulator's choice names
+    // (the choice its score was for), the bind given the node's and the pod's figures.
     for (let i = 0; i < views.length; i++) {
       if (!feasible[i]) continue;
-      const choice = POLICY_BY_NAME.fragmentation.choose(views[i]!.gpus, ask, mix);
+      const choice = sluiceScore(views[i]!, ask, mix).choice;
       t.ok(choicesFor(views[i]!.gpus, ask).some((c) => JSON.stringify(c) === JSON.stringify(choice)), 'a valid choice');
       const devices = cache.inventory().find((n) => n.name === nodes[i]!.name)!.gpus!;
       const s = { count: 1, memMiB: shareOf(p.gpuMilli).mem, memPercent: 0, cores: shareOf(p.gpuMilli).cores };
-      const placed = placeContainers(devices, [s], policyPick(POLICY_BY_NAME.fragmentation, mix, RES));
+      const cv = cache.nodeView(nodes[i]!.name, RES)!;
+      const onNode = { host: { cpuFreeMilli: cv.cpuFreeMilli, memFreeMiB: cv.memFreeMiB, product: cv.product }, cpuMilli: p.cpuMilli, memMiB: p.memMiB };
+      const placed = placeContainers(devices, [s], policyPick(POLICY_BY_NAME.fragmentation, mix, RES, onNode));
       if (!('uses' in placed)) {
         t.fail(`bind found no GPU on ${nodes[i]!.name}`);
         continue;
@@ -229,4 +233,127 @@ t.test('shares on partly used GPUs: the same scores, and the bind picks the GPU 
       t.equal(idle ? 'idle' : freeShareMilli(d), wantGpu, `${nodes[i]!.name}, ${p.gpuMilli}m: GPU ${d.index}`);
     }
   }
+});
+
+// The same placements, GPU index included: a sequence of share pods scheduled live (the
+// stand-in apiserver, the informers, the extender's filter, prioritize and bind through
+// HAMi's protocol, and a node agent doing what HAMi's plugin does on Allocate) and replayed
+// by the simulator's engine (simulate(), the live path's choose for the GPU within the
+// node). kube-scheduler's part is played as it plays it: its CPU/memory filter before the
+// extender's, and the best score (the first listed, by name, among equals) bound.
+//
+// The size mix is the cache's (the simulator is given it): the ring holds exactly one
+// period of the sequence, filled first by pods that stay pending, so every pod that arrives
+// evicts one of its own shape and the mix stays the same throughout (checked at each step).
+t.test('a sequence of share pods: the extender and the simulator place each on the same node and GPU', async (t) => {
+  const { StandInApiserver } = await import('../../bench/apiserver/standin.js');
+  const { ClusterWatcher } = await import('../../cluster/informers.js');
+  const { KubeBinder } = await import('../../scheduler/binder.js');
+  const { HamiNodeLocks } = await import('../../scheduler/hami-bind.js');
+  const { HamiAgent, hamiNode } = await import('../helpers/hami-agent.js');
+  const { simulate } = await import('../../bench/simulate/engine.js');
+  const GPU_MIB = 16000;
+  const nodes: TraceNode[] = [
+    { name: 'h0', cpuMilli: 16000, memMiB: 65536, gpus: 2, model: 'T4' },
+    { name: 'h1', cpuMilli: 24000, memMiB: 131072, gpus: 4, model: 'T4' },
+    { name: 'h2', cpuMilli: 12000, memMiB: 65536, gpus: 2, model: 'T4' },
+    { name: 'h3', cpuMilli: 32000, memMiB: 131072, gpus: 4, model: 'T4' },
+  ];
+  // One period: shares of 100..700 milli (as memory and cores in proportion) and a whole
+  // GPU asked as a share of all its memory and cores; CPU heavy enough to run out.
+  const period: TracePod[] = [
+    [250, 2000], [500, 4000], [300, 8000], [100, 2000], [700, 6000], [200, 4000], [1000, 8000],
+  ].map(([milli, cpuMilli]) => ({ cpuMilli: cpuMilli!, memMiB: 8192, numGpu: 1, gpuMilli: milli!, models: [], gpuSpec: '' }));
+  const sequence = [...period, ...period, ...period];
+
+  const api = await StandInApiserver.start();
+  for (const n of nodes) {
+    const v = hamiNode(n.name, { gpus: n.gpus, memMiB: GPU_MIB, split: 10, product: 'T4' });
+    v.status!.allocatable = { ...v.status!.allocatable, cpu: `${n.cpuMilli}m`, memory: `${n.memMiB}Mi` };
+    v.status!.capacity = v.status!.allocatable;
+    api.create('nodes', v);
+  }
+  const kc = api.kubeConfig();
+  const metrics = new Metrics({ defaultMetrics: false });
+  const log = createLogger('error', new Writable({ write: (_c, _e, d) => d() }));
+  const names = { resource: RES, memory: 'nvidia.com/gpumem', memoryPercent: 'nvidia.com/gpumem-percentage', cores: 'nvidia.com/gpucores' };
+  const cache = new ClusterCache({ resources: [RES], assumeTtlMs: 30000, recentPodWindow: period.length, sharing: { names, handshakeTimeoutMs: 60000 } });
+  const watcher = new ClusterWatcher(kc, cache, log, metrics);
+  watcher.start();
+  const stopAgent = new HamiAgent(kc).run(nodes.map((n) => n.name));
+  t.teardown(async () => {
+    stopAgent();
+    await watcher.stop();
+    await api.close();
+  });
+  const until = async (what: string, ok: () => boolean, ms = 10000): Promise<void> => {
+    const end = Date.now() + ms;
+    while (!ok()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  await until('cache sync', () => watcher.synced());
+  const binder = new KubeBinder(kc);
+  const locks = new HamiNodeLocks({ api: binder, lockExpireMs: 300000, lockWaitMs: 10000, peekLock: (n) => cache.hamiLock(n) });
+  cache.onChange((c) => c.kind === 'node' && locks.nodeChanged(c.name));
+  const ext = new Extender({ cache, binder, defaultPolicy: 'fragmentation', log, metrics, shares: { locks, api: binder } });
+
+  const sharePodOf = (name: string, p: TracePod): V1Pod =>
+    ({
+      metadata: { name, namespace: 'team-a' },
+      spec: {
+        containers: [
+          {
+            name: 'main',
+            image: 'registry.k8s.io/pause:3.9',
+            resources: {
+              requests: { cpu: `${p.cpuMilli}m`, memory: `${p.memMiB}Mi` },
+              limits: { [RES]: '1', 'nvidia.com/gpumem': String((p.gpuMilli * GPU_MIB) / 1000), 'nvidia.com/gpucores': String(p.gpuMilli / 10) },
+            },
+          },
+        ],
+      },
+    }) as V1Pod;
+  const create = async (name: string, p: TracePod): Promise<V1Pod> => {
+    const created = api.create<V1Pod>('pods', sharePodOf(name, p));
+    await until(`pod ${name} seen`, () => !!cache.pod(created.metadata!.uid!));
+    return created;
+  };
+  // The ring: one period of pods that never run.
+  for (let i = 0; i < period.length; i++) await create(`history-${i}`, period[i]!);
+  const mix = cache.sizeMix();
+  t.equal(mix.length, period.length, 'the mix: the period\'s shapes');
+
+  const live: { node: string | null; gpus: number[] }[] = [];
+  for (let i = 0; i < sequence.length; i++) {
+    const p = sequence[i]!;
+    const pod = await create(`s${i}`, p);
+    t.same(cache.sizeMix(), mix, `pod ${i}: the same mix`);
+    // kube-scheduler's NodeResourcesFit first, then the extender's filter and prioritize.
+    const roomy = nodes.map((n) => n.name).filter((n) => {
+      const v = cache.nodeView(n, RES)!;
+      return v.cpuFreeMilli! >= p.cpuMilli && v.memFreeMiB! >= p.memMiB;
+    });
+    const passed = roomy.length ? ((await ext.filter({ Pod: pod, NodeNames: roomy })).NodeNames ?? []) : [];
+    if (passed.length === 0) {
+      live.push({ node: null, gpus: [] });
+      continue;
+    }
+    const scores = await ext.prioritize({ Pod: pod, NodeNames: passed });
+    const best = scores.reduce((a, b) => (b.Score > a.Score ? b : a)).Host;
+    const r = await ext.bind({ PodName: `s${i}`, PodNamespace: 'team-a', PodUID: pod.metadata!.uid!, Node: best });
+    t.equal(r.Error ?? '', '', `s${i} bound to ${best}`);
+    await until(`s${i} allocated`, () => cache.pod(pod.metadata!.uid!)?.annotations['hami.io/bind-phase'] === 'success');
+    const uuid = api.get<V1Pod>('pods', 'team-a', `s${i}`)!.metadata!.annotations!['hami.io/vgpu-devices-allocated']!.split(',')[0]!;
+    live.push({ node: best, gpus: [Number(uuid.slice(`GPU-${best}-`.length))] });
+  }
+
+  const sim = simulate({ nodes, pods: sequence, policy: 'fragmentation', seed: 1, mix, ties: 'name', asListed: true, recordPlacements: true });
+  t.same(sim.placements, live, 'the same node and GPU index for every pod');
+  const placed = live.filter((x) => x.node !== null);
+  t.ok(live.length - placed.length > 0, `some pods find no node with CPU left (${live.length - placed.length}): failures agree too`);
+  const gpuKey = (x: { node: string | null; gpus: number[] }): string => `${x.node}/${x.gpus[0]}`;
+  t.ok(placed.length > new Set(placed.map(gpuKey)).size, 'GPUs are shared: the index within the node is exercised');
+  t.ok(new Set(placed.map((x) => x.gpus[0])).size > 1, 'and not always GPU 0');
 });

@@ -7,7 +7,8 @@ import { nodeFacts } from '../../cluster/node-facts.js';
 import { podShareAsks, PodRequestError } from '../../cluster/pod-request.js';
 import { deviceMisfit, freeShareMilli, placeContainers, policyPick, shareMilli, slotsOfDevices, type GpuDevice, type ShareAsk } from '../../placement/shares.js';
 import { fit } from '../../placement/fit.js';
-import { POLICY_BY_NAME } from '../../placement/policies.js';
+import { POLICY_BY_NAME, fragmentationPlacement } from '../../placement/policies.js';
+import { sizeMix } from '../../placement/size-mix.js';
 import { hamiNode, sharePod } from '../helpers/hami-agent.js';
 
 const SHARING = { resource: 'nvidia.com/gpu', handshakeTimeoutMs: 60_000, now: () => Date.now() };
@@ -109,6 +110,34 @@ t.test('the policy picks the GPU: binpack the fullest that fits, spread an idle 
   t.equal(on('fragmentation'), 'GPU-2', 'filling the GPU exactly leaves no fragment');
   const two = placeContainers(devices, [{ ...a, count: 2 }], policyPick(POLICY_BY_NAME.binpack, [], 'nvidia.com/gpu'));
   t.ok('uses' in two && new Set(two.uses[0]!.map((u) => u.uuid)).size === 2, 'a container asking 2 GPUs gets 2 different GPUs');
+});
+
+t.test("fragmentation's GPU choice counts the node's free CPU as its score does", async (t) => {
+  // A 200m share with 1 CPU on a node with one idle GPU and one with 800m free, 24 CPUs
+  // free; the mix: 500m and 400m shares of 8 CPUs each. By GPUs alone both places leave no
+  // fragment (the first, the partly used GPU, wins). With the CPU: 23 CPUs back two more
+  // 8-CPU shares; on the idle GPU (800m + 800m) those two use all the GPUs could hold of
+  // the 500m shape, on the used one (600m + 1000m) not, so the idle GPU strands less.
+  const mix = sizeMix([
+    { count: 1, milli: 500, cpuMilli: 8000, weight: 1 },
+    { count: 1, milli: 400, cpuMilli: 8000, weight: 1 },
+  ]);
+  const slots = { capacity: 2, freeWhole: 1, partialFree: [800] };
+  const share = { resource: 'nvidia.com/gpu', count: 1, milli: 200, models: [], cpuMilli: 1000 };
+  const host = { cpuFreeMilli: 24000, product: 'T4' };
+  const scored = fragmentationPlacement({ name: 'n', unusable: null, gpus: slots, ...host }, share, mix).choice;
+  t.same(scored, { on: 'idle' }, 'the score is for the idle GPU');
+  t.same(POLICY_BY_NAME.fragmentation.choose(slots, share, mix), { on: 'partial', free: 800 }, 'without the host figures: the used GPU');
+  t.same(POLICY_BY_NAME.fragmentation.choose(slots, share, mix, host), scored, 'with them: the GPU the score was for');
+  // policyPick (the bind's pick) with the node and pod figures takes that GPU.
+  const devices = [dev(0, { memMiB: 16000, usedMemMiB: 3200, usedCores: 20, usedSlots: 1 }), dev(1, { memMiB: 16000 })];
+  const a: ShareAsk = { count: 1, memMiB: 3200, memPercent: 0, cores: 20 };
+  const pickOn = (onNode?: Parameters<typeof policyPick>[3]): string => {
+    const r = placeContainers(devices, [a], policyPick(POLICY_BY_NAME.fragmentation, mix, 'nvidia.com/gpu', onNode));
+    return 'uses' in r ? r.uses[0]![0]!.uuid : r.misfit;
+  };
+  t.equal(pickOn(), 'GPU-0', 'the bind without them would take the used GPU');
+  t.equal(pickOn({ host, cpuMilli: 1000, memMiB: 0 }), 'GPU-1', 'with them, the idle one');
 });
 
 // The measurement behind shareMilli = max(memory, cores fraction) and freeShareMilli =
