@@ -10,7 +10,7 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { nodeClassFigures, nodeFacts, sameNodeClass, type NodeFacts, type SharingFacts } from './node-facts.js';
 import type { ResourceAmount, ShareNames } from './pod-request.js';
-import { shareMilli, slotsOfDevices, type DeviceUse, type GpuDevice } from '../placement/shares.js';
+import { milliToGpus, pricingMemMiB, shareGpus, shareMilli, slotsOfDevices, usesMilli, type DeviceUse, type GpuDevice } from '../placement/shares.js';
 import { podRecord, type PodRecord } from './pod-record.js';
 
 export type { PodOwner, PodRecord } from './pod-record.js';
@@ -115,6 +115,7 @@ export class ClusterCache {
     if (!rec.facts || !sameNodeClass(rec.facts, facts, this.resources)) this.classes = null;
     rec.facts = facts;
     rec.views = null;
+    this.gpuSizes = null;
     if (this.listeners.length) this.emit({ kind: 'node', name: facts.name });
   }
 
@@ -123,6 +124,7 @@ export class ClusterCache {
     if (!rec) return;
     if (rec.facts) this.classes = null;
     rec.facts = null;
+    this.gpuSizes = null;
     rec.views = null;
     if (rec.pods.size === 0 && this.assumedOn(name) === 0) this.nodes.delete(name);
     if (this.listeners.length) this.emit({ kind: 'node', name });
@@ -193,6 +195,44 @@ export class ClusterCache {
   }
 
   private shareGpuMemMiB = 0;
+
+  /** Memory sizes of the shared GPUs registered on known nodes, ascending, distinct; null
+   * after a node changed. */
+  private gpuSizes: number[] | null = null;
+
+  /**
+   * What the pod counts against its queue's quota: its requests, with GPU shares counted
+   * as GPU-equivalents (placement/shares.ts shareMilli; 4 pods of 0.25 GPU = 1 GPU).
+   *  - a pod holding GPUs (HAMi's device list on it): the share of each GPU it uses, by
+   *    that GPU's memory;
+   *  - a pod not placed yet: its asks priced on the smallest registered GPU that can hold
+   *    them, the most it can cost once placed, so binding never raises its count.
+   * Never more than its requests count whole.
+   */
+  gpuEquivalents(p: Readonly<PodRecord>): readonly ResourceAmount[] {
+    const names = this.shareNames;
+    if (!names || !p.shares) return p.requests;
+    return p.requests.map((r) => {
+      if (r.resource !== names.resource) return r;
+      const hold = p.hold && !p.terminal ? p.hold : null;
+      if (hold) {
+        const gpus = this.nodes.get(hold.node)?.facts?.sharedGpus?.gpus ?? [];
+        const milli = usesMilli(hold.uses, (uuid) => gpus.find((g) => g.uuid === uuid)?.memMiB ?? 0);
+        return milli >= r.count * WHOLE ? r : { resource: r.resource, count: milliToGpus(milli) };
+      }
+      const count = shareGpus(r.count, p.shares!, pricingMemMiB(p.shares!, this.sharedGpuSizes()));
+      return count === r.count ? r : { resource: r.resource, count };
+    });
+  }
+
+  /** Memory sizes (MiB) of the shared GPUs registered on known nodes, ascending, distinct. */
+  sharedGpuSizes(): readonly number[] {
+    if (this.gpuSizes) return this.gpuSizes;
+    const sizes = new Set<number>();
+    for (const rec of this.nodes.values()) for (const g of rec.facts?.sharedGpus?.gpus ?? []) sizes.add(g.memMiB);
+    this.gpuSizes = [...sizes].sort((a, b) => a - b);
+    return this.gpuSizes;
+  }
 
   private record(name: string): NodeRecord {
     let rec = this.nodes.get(name);

@@ -146,7 +146,7 @@ export function queuesView(cache: ClusterCache, snap: Snapshot): QueueRow[] {
   const rows: QueueRow[] = [];
   for (const name of names) {
     const spec = snap.queues.get(name);
-    const usage = queueUsage(name, cache.allPods(), (node) => products.get(node) ?? '');
+    const usage = queueUsage(name, cache.allPods(), (node) => products.get(node) ?? '', (p) => cache.gpuEquivalents(p));
     const quota = new Map(snap.ledger.gpus(name).map((g) => [g.resource, g]));
     const resources = new Set([...quota.keys(), ...usage.totals.map((t) => t.resource)]);
     const held = usage.totals.reduce((a, t) => a + t.guaranteed + t.bestEffort, 0);

@@ -220,6 +220,6 @@ function startJob(u: Unit, placedOn: readonly string[], t: number, seconds: numb
       taken.push({ node: n.name, resource, ...delta });
     }
   });
-  const holdings = u.pods.map((p) => ({ queue: u.queue, user: u.user, qos: u.qos, requests: p.requests, product: null, models: p.models }));
+  const holdings = u.pods.map((p) => ({ queue: u.queue, user: u.user, qos: u.qos, requests: p.gpus ?? p.requests, product: null, models: p.models }));
   return { end: seconds === null ? null : t + seconds * 1000, qos: u.qos, holdings, taken };
 }
