@@ -4,6 +4,7 @@ import { sql as m001 } from './001-initial.js';
 import { sql as m002 } from './002-queue-manager.js';
 import { sql as m003 } from './003-preemption.js';
 import { sql as m004 } from './004-eta.js';
+import { sql as m005 } from './005-share-preemptions.js';
 
 export interface Migration {
   id: number;
@@ -16,4 +17,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 2, name: 'queue-manager', sql: m002 },
   { id: 3, name: 'preemption', sql: m003 },
   { id: 4, name: 'eta', sql: m004 },
+  { id: 5, name: 'share-preemptions', sql: m005 },
 ];
