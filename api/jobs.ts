@@ -2,6 +2,7 @@
 // job's record. Live jobs come from the queue manager's last evaluation (every replica
 // evaluates); jobs no longer in the cluster come from their Postgres record.
 import type { FastifyInstance } from 'fastify';
+import { gpusToMilli, milliToGpus } from '../placement/shares.js';
 import { basisText, type JobEta } from '../queue/eta-service.js';
 import type { ClusterCache } from '../cluster/cache.js';
 import type { QueueManager } from '../queue/manager.js';
@@ -27,7 +28,7 @@ const waitingJob = {
     name: { type: 'string' },
     user: { type: 'string' },
     qos: { type: 'string' },
-    gpus: { type: 'integer' },
+    gpus: { type: 'number', description: 'GPUs the job needs against quota; GPU shares as fractions (4 pods of a quarter GPU: 1)' },
     resource: { type: 'string' },
     model: { type: 'string' },
     gangSize: { type: 'integer' },
@@ -71,7 +72,7 @@ const runningJob = {
     name: { type: 'string' },
     user: { type: 'string' },
     qos: { type: 'string' },
-    gpus: { type: 'integer' },
+    gpus: { type: 'number', description: 'GPUs its live pods hold against quota; GPU shares as fractions' },
     resource: { type: 'string' },
     state: { type: 'string' },
     releasedAt: { type: ['string', 'null'] },
@@ -143,6 +144,17 @@ function jobOfPod(cache: ClusterCache, namespace: string, name: string): string 
   return undefined;
 }
 
+/** GPUs a job's live pods count against quota: GPU shares as fractions (0.25 each for a
+ * quarter GPU), as the queue's usage counts them. */
+function quotaGpus(cache: ClusterCache, pods: ReadonlyArray<{ uid: string; terminal: boolean }>): number {
+  let m = 0;
+  for (const p of pods) {
+    const rec = p.terminal ? undefined : cache.pod(p.uid);
+    if (rec) for (const r of cache.gpuEquivalents(rec)) m += gpusToMilli(r.count);
+  }
+  return milliToGpus(m);
+}
+
 export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | null; store: Store | null; cache: ClusterCache }, errors: (...codes: number[]) => Record<number, { $ref: string }>): void {
   const snapshot = () => {
     if (!opts.manager) throw new JobsApiError(503, 'the queue manager is off (queue.enabled: false); no jobs are held');
@@ -177,7 +189,7 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
           name: j.job,
           user: j.user,
           qos: j.qos,
-          gpus: j.gpus.reduce((a, g) => a + g.count, 0),
+          gpus: quotaGpus(opts.cache, j.pods),
           resource: j.gpus[0]?.resource ?? '',
           state,
           releasedAt: iso(rec?.releasedAt),
@@ -193,7 +205,7 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
           name: w.unit.job,
           user: w.unit.user,
           qos: w.unit.qos,
-          gpus: w.unit.need.reduce((a, n) => a + n.count, 0),
+          gpus: milliToGpus(w.unit.need.reduce((a, n) => a + gpusToMilli(n.count), 0)),
           resource: w.unit.need[0]?.resource ?? '',
           model: w.unit.models.join(','),
           gangSize: w.unit.gangSize,

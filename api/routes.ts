@@ -220,7 +220,7 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
       const found = await opts.store.queues.lookup(name);
       if (found?.status === 'missing') throw new ApiError(404, `queue ${name} does not exist; list queues with GET /api/v1/queues`);
       const products = new Map(cache.inventory().map((n) => [n.name, n.product]));
-      const usage = queueUsage(name, cache.allPods(), (node) => products.get(node) ?? '');
+      const usage = queueUsage(name, cache.allPods(), (node) => products.get(node) ?? '', (p) => cache.gpuEquivalents(p));
       return { ...usage, limits: found.status === 'found' ? found.queue.limits : [] };
     },
   );

@@ -81,7 +81,7 @@ export const usageOut = {
       type: 'array',
       items: {
         type: 'object',
-        properties: { resource: { type: 'string' }, guaranteed: { type: 'integer' }, bestEffort: { type: 'integer' } },
+        properties: { resource: { type: 'string' }, guaranteed: { type: 'number', description: 'GPUs; GPU shares as fractions (four 0.25 pods: 1)' }, bestEffort: { type: 'number' } },
         required: ['resource', 'guaranteed', 'bestEffort'],
       },
     },
@@ -92,8 +92,8 @@ export const usageOut = {
         properties: {
           resource: { type: 'string' },
           model: { type: 'string' },
-          guaranteed: { type: 'integer' },
-          bestEffort: { type: 'integer' },
+          guaranteed: { type: 'number' },
+          bestEffort: { type: 'number' },
         },
         required: ['resource', 'model', 'guaranteed', 'bestEffort'],
       },

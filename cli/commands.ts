@@ -101,7 +101,8 @@ async function queueJobs(conn: Connection, queue: string): Promise<QueueJobs | n
   throw new CliError(`GET /api/v1/queues/${queue}/jobs: ${res.status} ${res.body?.message ?? ''}`.trim());
 }
 
-const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+/** GPUs add up to thousandths (GPU shares count as fractions such as 0.25): no float noise in a table. */
+const sum = (xs: number[]): number => Math.round(xs.reduce((a, b) => a + b * 1000, 0)) / 1000;
 
 async function getQueues(conn: Connection, p: Parsed, out: NodeJS.WritableStream): Promise<void> {
   const { items } = await get<{ items: Queue[] }>(conn, '/api/v1/queues');

@@ -7,11 +7,19 @@
 // using its GPUs at once, until the watch shows the binding (or a TTL passes): this is
 // what keeps two binds racing for the last GPUs from both succeeding, without node
 // locks or API reads on the hot path.
+//
+// Share binds in flight (HAMi's protocol): a share bind holds its node's lock from the
+// bind until the device plugin answers, so the next share bind to that node waits for it.
+// The cache counts, per node, the share binds taken in and not yet answered, and the nodes
+// prioritize ranked first for share pods whose bind has not come yet (picks, for
+// BIND_PICK_TTL_MS), so that prioritize can spread a burst over nodes
+// (scheduler/extender.ts).
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { nodeClassFigures, nodeFacts, sameNodeClass, type NodeFacts, type SharingFacts } from './node-facts.js';
 import type { ResourceAmount, ShareNames } from './pod-request.js';
-import { shareMilli, slotsOfDevices, type DeviceUse, type GpuDevice } from '../placement/shares.js';
+import { milliToGpus, pricingMemMiB, shareGpus, shareMilli, slotsOfDevices, usesMilli, type DeviceUse, type GpuDevice } from '../placement/shares.js';
 import { podRecord, type PodRecord } from './pod-record.js';
+import { HAMI_BIND_PHASE } from './hami.js';
 
 export type { PodOwner, PodRecord } from './pod-record.js';
 import { RecentSizes } from '../placement/size-mix.js';
@@ -31,8 +39,15 @@ interface Assumed {
   requests: readonly ResourceAmount[];
   /** The GPUs a share bind took (HAMi's protocol), until the pod's annotations show them. */
   uses: readonly DeviceUse[] | null;
+  /** A share bind (HAMi's node lock): in flight until the plugin answers. */
+  share: boolean;
   expiresAt: number;
 }
+
+/** How long a node prioritize ranked first for a share pod counts that pod as in flight
+ * there, if its bind does not come: kube-scheduler binds right after its scheduling cycle,
+ * so a pick this old was not acted on. */
+export const BIND_PICK_TTL_MS = 5_000;
 
 /** What is placed on one shared GPU. */
 interface DeviceLoad {
@@ -52,6 +67,10 @@ interface NodeRecord {
   pods: Set<string>;
   /** Per shared GPU UUID: what pods holding it (and binds in flight) use. */
   deviceLoad: Map<string, DeviceLoad>;
+  /** Share binds to this node the device plugin has not answered yet (pod UIDs). */
+  shareBinds: Set<string>;
+  /** Share pods prioritize ranked this node first for, their bind not come yet: UID -> until (ms). */
+  picks: Map<string, number>;
   views: Record<string, NodeView> | null; // per resource, rebuilt lazily after a change
 }
 
@@ -115,6 +134,7 @@ export class ClusterCache {
     if (!rec.facts || !sameNodeClass(rec.facts, facts, this.resources)) this.classes = null;
     rec.facts = facts;
     rec.views = null;
+    this.gpuSizes = null;
     if (this.listeners.length) this.emit({ kind: 'node', name: facts.name });
   }
 
@@ -123,6 +143,7 @@ export class ClusterCache {
     if (!rec) return;
     if (rec.facts) this.classes = null;
     rec.facts = null;
+    this.gpuSizes = null;
     rec.views = null;
     if (rec.pods.size === 0 && this.assumedOn(name) === 0) this.nodes.delete(name);
     if (this.listeners.length) this.emit({ kind: 'node', name });
@@ -144,6 +165,8 @@ export class ClusterCache {
     if (next.nodeName || next.terminal || next.annotations['hami.io/bind-phase'] === 'failed') this.dropAssumed(uid);
     // The pod's annotations now name its GPUs: they count through the pod, not the ledger.
     else if (next.hold) this.dropAssumedUses(uid);
+    if (next.nodeName || next.terminal) this.dropPick(uid);
+    this.trackShareBind(uid);
     if (this.listeners.length) this.emit({ kind: 'pod', uid, before: prev, after: next });
   }
 
@@ -154,6 +177,8 @@ export class ClusterCache {
       this.pods.delete(uid);
     }
     this.dropAssumed(uid);
+    this.dropPick(uid);
+    this.trackShareBind(uid);
     if (prev && this.listeners.length) this.emit({ kind: 'pod', uid, before: prev, after: undefined });
   }
 
@@ -164,6 +189,8 @@ export class ClusterCache {
     this.classes = null;
     this.pods.clear();
     this.ledger.clear();
+    this.shareBindOf.clear();
+    this.pickOf.clear();
     for (const n of nodes) this.upsertNode(n);
     for (const p of pods) this.upsertPod(p);
     // Keep binds in flight that the new list does not show yet.
@@ -194,10 +221,48 @@ export class ClusterCache {
 
   private shareGpuMemMiB = 0;
 
+  /** Memory sizes of the shared GPUs registered on known nodes, ascending, distinct; null
+   * after a node changed. */
+  private gpuSizes: number[] | null = null;
+
+  /**
+   * What the pod counts against its queue's quota: its requests, with GPU shares counted
+   * as GPU-equivalents (placement/shares.ts shareMilli; 4 pods of 0.25 GPU = 1 GPU).
+   *  - a pod holding GPUs (HAMi's device list on it): the share of each GPU it uses, by
+   *    that GPU's memory;
+   *  - a pod not placed yet: its asks priced on the smallest registered GPU that can hold
+   *    them, the most it can cost once placed, so binding never raises its count.
+   * Never more than its requests count whole.
+   */
+  gpuEquivalents(p: Readonly<PodRecord>): readonly ResourceAmount[] {
+    const names = this.shareNames;
+    if (!names || !p.shares) return p.requests;
+    return p.requests.map((r) => {
+      if (r.resource !== names.resource) return r;
+      const hold = p.hold && !p.terminal ? p.hold : null;
+      if (hold) {
+        const gpus = this.nodes.get(hold.node)?.facts?.sharedGpus?.gpus ?? [];
+        const milli = usesMilli(hold.uses, (uuid) => gpus.find((g) => g.uuid === uuid)?.memMiB ?? 0);
+        return milli >= r.count * WHOLE ? r : { resource: r.resource, count: milliToGpus(milli) };
+      }
+      const count = shareGpus(r.count, p.shares!, pricingMemMiB(p.shares!, this.sharedGpuSizes()));
+      return count === r.count ? r : { resource: r.resource, count };
+    });
+  }
+
+  /** Memory sizes (MiB) of the shared GPUs registered on known nodes, ascending, distinct. */
+  sharedGpuSizes(): readonly number[] {
+    if (this.gpuSizes) return this.gpuSizes;
+    const sizes = new Set<number>();
+    for (const rec of this.nodes.values()) for (const g of rec.facts?.sharedGpus?.gpus ?? []) sizes.add(g.memMiB);
+    this.gpuSizes = [...sizes].sort((a, b) => a - b);
+    return this.gpuSizes;
+  }
+
   private record(name: string): NodeRecord {
     let rec = this.nodes.get(name);
     if (!rec) {
-      rec = { name, facts: null, used: {}, usedCpuMilli: 0, usedMemMiB: 0, assumed: {}, pods: new Set(), deviceLoad: new Map(), views: null };
+      rec = { name, facts: null, used: {}, usedCpuMilli: 0, usedMemMiB: 0, assumed: {}, pods: new Set(), deviceLoad: new Map(), shareBinds: new Set(), picks: new Map(), views: null };
       this.nodes.set(name, rec);
     }
     return rec;
@@ -263,7 +328,7 @@ export class ClusterCache {
       if ('misfit' in placed) return { ok: false, reason: `node ${node}: ${placed.misfit}` };
       uses = placed.uses;
     }
-    this.addAssumed({ uid, node, requests, uses, expiresAt: this.now() + this.assumeTtlMs });
+    this.addAssumed({ uid, node, requests, uses, share: uses !== null, expiresAt: this.now() + this.assumeTtlMs });
     return uses ? { ok: true, uses } : { ok: true };
   }
 
@@ -344,6 +409,68 @@ export class ClusterCache {
     for (const r of a.requests) rec.assumed[r.resource] = (rec.assumed[r.resource] ?? 0) + r.count;
     if (a.uses) this.load(rec, a.uses, +1);
     rec.views = null;
+    // The bind came: it counts as in flight by itself now, on the node it names.
+    this.dropPick(a.uid);
+    this.trackShareBind(a.uid);
+  }
+
+  // ---- share binds in flight (HAMi's node lock) ------------------------------------
+
+  /** Node of each share bind in flight, by pod UID. */
+  private readonly shareBindOf = new Map<string, string>();
+  /** Node of each pick, by pod UID. */
+  private readonly pickOf = new Map<string, string>();
+
+  /** Re-files the pod's share bind: in flight from the assume step until the device plugin
+   * answers (bind phase 'allocating' while the pod holds GPUs on its node). */
+  private trackShareBind(uid: string): void {
+    const a = this.ledger.get(uid);
+    const p = this.pods.get(uid);
+    let node: string | null = null;
+    if (a?.share) node = a.node;
+    else if (p?.hold && !p.terminal && p.annotations[HAMI_BIND_PHASE] === 'allocating') node = p.hold.node;
+    const was = this.shareBindOf.get(uid);
+    if (was === node) return;
+    if (was !== undefined) {
+      this.nodes.get(was)?.shareBinds.delete(uid);
+      this.shareBindOf.delete(uid);
+    }
+    if (node !== null) {
+      this.record(node).shareBinds.add(uid);
+      this.shareBindOf.set(uid, node);
+    }
+  }
+
+  /** Counts the share pod `uid` as in flight to `node` until its bind comes (or
+   * BIND_PICK_TTL_MS); only for a pod of the cluster not bound yet. */
+  pickForBind(uid: string, node: string): void {
+    const p = this.pods.get(uid);
+    const rec = this.nodes.get(node);
+    if (!p || p.nodeName || p.terminal || this.ledger.has(uid) || !rec?.facts) return;
+    this.dropPick(uid);
+    rec.picks.set(uid, this.now() + BIND_PICK_TTL_MS);
+    this.pickOf.set(uid, node);
+  }
+
+  private dropPick(uid: string): void {
+    const node = this.pickOf.get(uid);
+    if (node === undefined) return;
+    this.pickOf.delete(uid);
+    this.nodes.get(node)?.picks.delete(uid);
+  }
+
+  /** Share binds in flight to the node (taken in, the plugin not answered yet), and share
+   * pods prioritize ranked it first for whose bind has not come; pod `except` not counted. */
+  shareBindsInFlight(node: string, except = ''): number {
+    const rec = this.nodes.get(node);
+    if (!rec || (rec.shareBinds.size === 0 && rec.picks.size === 0)) return 0;
+    let n = rec.shareBinds.size - (rec.shareBinds.has(except) ? 1 : 0);
+    const now = this.now();
+    for (const [uid, until] of rec.picks) {
+      if (until <= now) this.dropPick(uid);
+      else if (uid !== except) n++;
+    }
+    return n;
   }
 
   private dropAssumedUses(uid: string): void {
@@ -357,6 +484,7 @@ export class ClusterCache {
     const a = this.ledger.get(uid);
     if (!a) return;
     this.ledger.delete(uid);
+    this.trackShareBind(uid);
     const rec = this.nodes.get(a.node);
     if (!rec) return;
     for (const r of a.requests) rec.assumed[r.resource] = (rec.assumed[r.resource] ?? 0) - r.count;
@@ -394,7 +522,9 @@ export class ClusterCache {
   viewOfNode(node: V1Node, resource: string): NodeView {
     const facts = nodeFacts(node, this.resources, this.sharingFacts);
     const known = this.nodes.get(facts.name);
-    const rec = known ? { ...known, facts } : { name: facts.name, facts, used: {}, usedCpuMilli: 0, usedMemMiB: 0, assumed: {}, pods: new Set<string>(), deviceLoad: new Map<string, DeviceLoad>(), views: null };
+    const rec = known
+      ? { ...known, facts }
+      : { name: facts.name, facts, used: {}, usedCpuMilli: 0, usedMemMiB: 0, assumed: {}, pods: new Set<string>(), deviceLoad: new Map<string, DeviceLoad>(), shareBinds: new Set<string>(), picks: new Map<string, number>(), views: null };
     return this.buildView(rec, facts, resource);
   }
 

@@ -164,7 +164,7 @@ export function queuesView(cache: ClusterCache, snap: Pick<Snapshot, 'queues' | 
   const rows: QueueRow[] = [];
   for (const name of names) {
     const spec = snap.queues.get(name);
-    const usage = queueUsage(name, cache.allPods(), (node) => products.get(node) ?? '');
+    const usage = queueUsage(name, cache.allPods(), (node) => products.get(node) ?? '', (p) => cache.gpuEquivalents(p));
     const held = usage.totals.reduce((a, t) => a + t.guaranteed + t.bestEffort, 0);
     const weight = spec?.weight ?? 1;
     const limits = [...(spec?.limits ?? [])].sort((a, b) => byName(a.resource, b.resource) || (a.model === '' ? -1 : b.model === '' ? 1 : byName(a.model, b.model)));

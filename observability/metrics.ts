@@ -209,7 +209,7 @@ export class Metrics {
 
   readonly queueGpus = new Gauge({
     name: 'sluice_queue_gpus',
-    help: 'GPUs per queue and resource: used (bound or released pods, guaranteed QoS), best_effort_used, guaranteed (quota), best_effort_cap.',
+    help: 'GPUs per queue and resource (GPU shares as fractions of a GPU): used (bound or released pods, guaranteed QoS), best_effort_used, guaranteed (quota), best_effort_cap.',
     labelNames: ['queue', 'resource', 'state'] as const,
     registers: [this.registry],
   });

@@ -111,6 +111,20 @@ export function placeOn(devices: readonly GpuDevice[], uuid: string, a: ShareAsk
   );
 }
 
+/** The devices without the given uses (what is left when those pods are gone). */
+export function withoutUses(devices: readonly GpuDevice[], uses: readonly DeviceUse[]): GpuDevice[] {
+  return devices.map((d) => {
+    let { usedMemMiB, usedCores, usedSlots } = d;
+    for (const u of uses) {
+      if (u.uuid !== d.uuid) continue;
+      usedMemMiB -= u.memMiB;
+      usedCores -= u.cores;
+      usedSlots -= 1;
+    }
+    return usedSlots === d.usedSlots ? d : { ...d, usedMemMiB, usedCores, usedSlots };
+  });
+}
+
 /** One GPU's share of a container, as HAMi's annotation lists it. */
 export interface DeviceUse {
   uuid: string;
@@ -199,3 +213,47 @@ export function policyPick(policy: Pick<Policy, 'choose'>, mix: SizeMix, resourc
     return deviceForChoice(candidates, a, choice);
   };
 }
+
+// ---- GPU-equivalents ------------------------------------------------------------------
+// What a share counts as against a queue's quota, and what a victim costs: its one-
+// dimensional share (shareMilli) per GPU, so four pods of a quarter GPU count one GPU.
+// Milli, so sums stay exact (4 x 250 = 1000, where 4 x 0.25 floats would drift for 0.1).
+
+/** GPU-equivalents (milli) of a pod's container asks on GPUs of `gpuMemMiB` memory: per
+ * container, its GPUs x its share of each. */
+export function asksMilli(asks: readonly (ShareAsk | null)[], gpuMemMiB: number): number {
+  let m = 0;
+  for (const a of asks) if (a) m += a.count * shareMilli(a, gpuMemMiB);
+  return m;
+}
+
+/** GPU-equivalents (milli) of the GPUs a pod holds: per GPU, the share of it it uses, by
+ * that GPU's memory (`memOf`, 0 when the GPU is not known: then the use counts whole). */
+export function usesMilli(uses: readonly DeviceUse[], memOf: (uuid: string) => number): number {
+  let m = 0;
+  for (const u of uses) m += shareMilli({ count: 1, memMiB: u.memMiB, memPercent: 0, cores: u.cores }, memOf(u.uuid));
+  return m;
+}
+
+/** The memory that prices a pod's asks before it holds a GPU: the smallest of `sizes`
+ * (ascending GPU memories) that can hold its largest memory ask, so the price is the most
+ * it can cost once placed (a larger GPU makes the same MiB a smaller share); the largest
+ * when none can; 0 when no size is known. */
+export function pricingMemMiB(asks: readonly (ShareAsk | null)[], sizes: readonly number[]): number {
+  let need = 0;
+  for (const a of asks) if (a && a.memMiB > need) need = a.memMiB;
+  for (const s of sizes) if (s >= need) return s;
+  return sizes.length > 0 ? sizes[sizes.length - 1]! : 0;
+}
+
+/** A pod's GPUs of the share resource against quota: its `count` devices, or fewer when
+ * its asks (priced on GPUs of `gpuMemMiB`) come to less; never more than `count`. */
+export function shareGpus(count: number, asks: readonly (ShareAsk | null)[], gpuMemMiB: number): number {
+  const m = asksMilli(asks, gpuMemMiB);
+  return m >= count * WHOLE ? count : milliToGpus(m);
+}
+
+/** Milli as GPUs for people and JSON: 1250 -> 1.25. */
+export const milliToGpus = (m: number): number => Math.round(m) / 1000;
+/** GPUs (a count or a fraction from milliToGpus) as milli. */
+export const gpusToMilli = (g: number): number => Math.round(g * 1000);

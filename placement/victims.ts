@@ -15,21 +15,34 @@
 // maxDuration, or past its own declared sluice.io/expected-duration, whichever is shorter)
 // is overdue: its time limit is what lets it be reclaimed first (rule 1 below). A gang unit
 // is overdue when every one of its pods on the node is.
+//
+// GPU shares (nodes whose GPUs HAMi's device plugin splits, placement/shares.ts): a victim
+// frees the memory, cores and slot it uses on each GPU, and costs its GPU-equivalents (a
+// pod of a quarter GPU costs 0.25). What the preemptor needs is not a count of GPUs but
+// room on some GPU, so the set is searched by fit() on the GPUs without the victims' uses
+// (shareVictims below); the order of sets is the same.
 import { fit } from './fit.js';
+import { gpusToMilli, milliToGpus, slotsOfDevices, withoutUses, type DeviceUse } from './shares.js';
 import type { GpuAsk, NodeView } from './types.js';
 
 export interface VictimCandidate {
   uid: string;
   /** Only `best-effort` pods are ever victims. */
   qos: 'guaranteed' | 'best-effort' | 'unmanaged';
-  /** GPUs of the asked resource this pod holds on this node. */
+  /** GPUs of the asked resource this pod holds on this node (devices; a GPU share is 1). */
   gpus: number;
+  /** What those GPUs cost when taken back, in GPUs: a GPU share its fraction of a GPU
+   * (ClusterCache.gpuEquivalents). Absent = `gpus`. */
+  equivalents?: number;
+  /** The shares it holds on the node's GPUs (HAMi's device list); absent for whole GPUs. */
+  uses?: readonly DeviceUse[];
   priority: number;
   /** Start time in ms since the epoch (pod status.startTime, else its creation). */
   startedAt: number;
   /** Already being deleted: its GPUs are on their way back and may be promised elsewhere. */
   terminating: boolean;
-  /** Its gang when sluice.io/gang-size > 1: key namespace/job, GPUs of all its pods on all nodes. */
+  /** Its gang when sluice.io/gang-size > 1: key namespace/job, GPUs of all its pods on all
+   * nodes (GPU shares as fractions). */
   gang: { key: string; gpus: number } | null;
   /** Running past its queue's maxDuration or its declared expected duration (see the file comment). */
   overdue: boolean;
@@ -54,9 +67,10 @@ export interface VictimSet {
   node: string;
   /** Victim UIDs, sorted. */
   uids: string[];
-  /** GPUs the victims hold on this node. */
+  /** GPUs the victims hold on this node (GPU shares as fractions of a GPU). */
   freed: number;
-  /** GPUs lost: victims' GPUs, whole gangs counted with all their pods. */
+  /** GPUs lost: victims' GPUs, whole gangs counted with all their pods (GPU shares as
+   * fractions of a GPU). */
   takenBack: number;
   /** The part of takenBack from victims that are not overdue (still within their time). */
   takenBackInTime: number;
@@ -77,7 +91,8 @@ export interface VictimChoice {
  * Victim set order, best first:
  *  1. fewer GPUs taken back from victims still within their time (overdue ones, past their
  *     queue's maxDuration or their declared expected duration, are reclaimed first),
- *  2. fewer GPUs taken back (whole gangs counted with all their pods),
+ *  2. fewer GPUs taken back (whole gangs counted with all their pods; a GPU share counts
+ *     its GPU-equivalents, so two pods of 0.25 lose less than one of 0.75),
  *  3. lower highest victim priority,
  *  4. later earliest victim start (the longest-running victim has run the shortest),
  *  5. fewer pods,
@@ -119,18 +134,24 @@ export function chooseVictims(preemptor: Preemptor, nodes: readonly NodeCandidat
 }
 
 function describe(s: VictimSet): string {
-  const overdue = s.takenBack - s.takenBackInTime;
+  const overdue = milliToGpus(gpusToMilli(s.takenBack) - gpusToMilli(s.takenBackInTime));
   return `${s.uids.length} pod${s.uids.length === 1 ? '' : 's'}, ${s.takenBack} GPUs taken back${overdue > 0 ? ` (${overdue} from overdue pods)` : ''}`;
 }
 
 export interface VictimUnit {
   /** UIDs of the pod, or of a gang's pods on this node. */
   uids: string[];
+  /** Devices freed on this node (whole GPUs: the count the cover needs). */
   frees: number;
+  /** GPUs freed on this node, GPU shares as fractions. */
+  freesGpus: number;
+  /** GPUs lost (a gang's whole total), GPU shares as fractions. */
   cost: number;
   priority: number;
   start: number;
   overdue: boolean;
+  /** The shares it frees on the node's GPUs. */
+  uses: DeviceUse[];
 }
 
 /** The victim units of a node (see the file comment), sorted by their smallest UID. */
@@ -139,26 +160,29 @@ export function victimUnits(preemptor: Preemptor, pods: readonly VictimCandidate
   const units: VictimUnit[] = [];
   for (const p of pods) {
     if (!isVictim(preemptor, p)) continue;
+    const worth = p.equivalents ?? p.gpus;
     if (!p.gang) {
-      units.push({ uids: [p.uid], frees: p.gpus, cost: p.gpus, priority: p.priority, start: p.startedAt, overdue: p.overdue });
+      units.push({ uids: [p.uid], frees: p.gpus, freesGpus: worth, cost: worth, priority: p.priority, start: p.startedAt, uses: [...(p.uses ?? [])], overdue: p.overdue });
       continue;
     }
     const g = gangs.get(p.gang.key);
     if (!g) {
-      const u = { uids: [p.uid], frees: p.gpus, cost: p.gang.gpus, priority: p.priority, start: p.startedAt, overdue: p.overdue };
+      const u = { uids: [p.uid], frees: p.gpus, freesGpus: worth, cost: p.gang.gpus, priority: p.priority, start: p.startedAt, uses: [...(p.uses ?? [])], overdue: p.overdue };
       gangs.set(p.gang.key, u);
       units.push(u);
     } else {
       g.uids.push(p.uid);
       g.frees += p.gpus;
+      g.freesGpus = milliToGpus(gpusToMilli(g.freesGpus) + gpusToMilli(worth));
       g.priority = Math.max(g.priority, p.priority);
       g.start = Math.min(g.start, p.startedAt);
       g.overdue &&= p.overdue;
+      g.uses.push(...(p.uses ?? []));
     }
   }
   for (const u of units) {
     u.uids.sort();
-    u.cost = Math.max(u.cost, u.frees); // a gang's total can lag behind the pods seen here
+    u.cost = Math.max(u.cost, u.freesGpus); // a gang's total can lag behind the pods seen here
   }
   return units.sort((a, b) => (a.uids[0]! < b.uids[0]! ? -1 : 1));
 }
@@ -179,8 +203,9 @@ function chooseOnNode(preemptor: Preemptor, n: NodeCandidates): VictimSet | { re
     const pods = n.proposed.map((u) => byUid.get(u)!);
     return toSet(node, victimUnits(preemptor, pods));
   }
-  const need = preemptor.ask.count - (n.view.gpus?.freeWhole ?? 0);
   const units = victimUnits(preemptor, n.pods);
+  if (preemptor.ask.shares && n.view.gpus?.devices) return shareVictims(preemptor.ask, n.view, units);
+  const need = preemptor.ask.count - (n.view.gpus?.freeWhole ?? 0);
   const chosen = bestCover(units, need);
   if (!chosen) {
     const most = units.reduce((s, u) => s + u.frees, 0);
@@ -194,9 +219,9 @@ function toSet(node: string, units: readonly VictimUnit[]): VictimSet {
   return {
     node,
     uids,
-    freed: units.reduce((s, u) => s + u.frees, 0),
-    takenBack: units.reduce((s, u) => s + u.cost, 0),
-    takenBackInTime: units.reduce((s, u) => s + (u.overdue ? 0 : u.cost), 0),
+    freed: milliToGpus(units.reduce((s, u) => s + gpusToMilli(u.freesGpus), 0)),
+    takenBack: milliToGpus(units.reduce((s, u) => s + gpusToMilli(u.cost), 0)),
+    takenBackInTime: milliToGpus(units.reduce((s, u) => s + (u.overdue ? 0 : gpusToMilli(u.cost)), 0)),
     maxPriority: units.reduce((m, u) => Math.max(m, u.priority), -Infinity),
     earliestStart: units.reduce((m, u) => Math.min(m, u.start), Infinity),
   };
@@ -210,7 +235,7 @@ function toSet(node: string, units: readonly VictimUnit[]): VictimSet {
 // by one in UID order. test/unit/victims.test.ts checks it against every subset of random
 // nodes.
 
-type Score = [inTime: number, cost: number, pods: number];
+type Score = [inTimeMilli: number, costMilli: number, pods: number];
 const better = (a: Score, b: Score | null): boolean => b === null || a[0] < b[0] || (a[0] === b[0] && (a[1] < b[1] || (a[1] === b[1] && a[2] < b[2])));
 const sameCost = (a: Score | null, b: Score): boolean => a !== null && a[0] === b[0] && a[1] === b[1];
 const same = (a: Score | null, b: Score): boolean => sameCost(a, b) && a![2] === b[2];
@@ -223,8 +248,8 @@ function minCover(units: readonly VictimUnit[], need: number, allowed: readonly 
   units.forEach((u, i) => {
     if (!forced[i]) return;
     f0 += u.frees;
-    s0[0] += u.overdue ? 0 : u.cost;
-    s0[1] += u.cost;
+    s0[0] += u.overdue ? 0 : gpusToMilli(u.cost);
+    s0[1] += gpusToMilli(u.cost);
     s0[2] += u.uids.length;
   });
   dp[Math.min(need, f0)] = s0;
@@ -234,7 +259,7 @@ function minCover(units: readonly VictimUnit[], need: number, allowed: readonly 
       const from = dp[f];
       if (!from) continue;
       const to = Math.min(need, f + u.frees);
-      const s: Score = [from[0] + (u.overdue ? 0 : u.cost), from[1] + u.cost, from[2] + u.uids.length];
+      const s: Score = [from[0] + (u.overdue ? 0 : gpusToMilli(u.cost)), from[1] + gpusToMilli(u.cost), from[2] + u.uids.length];
       if (better(s, dp[to] ?? null)) dp[to] = s;
     }
   });
@@ -270,4 +295,67 @@ function bestCover(units: readonly VictimUnit[], need: number): VictimUnit[] | n
     }
   }
   return units.filter((_, i) => forced[i]);
+}
+
+// ---- GPU shares ------------------------------------------------------------------------
+// The best set by compareVictimSets among those after which the preemptor fits the node's
+// GPUs (fit() on the GPUs without the victims' uses; CPU and memory are not what
+// preemption is asked for here, as in the count cover above). Search: branch and bound over
+// the units, cheapest first, never below a set that already fits (a superset costs more)
+// nor above the best set's GPUs in time (rule 1); so every set that could be best is
+// compared, rules 2-6 included. A preemptor of one share of one GPU (the usual case) needs room on one GPU, and
+// only victims on that GPU make it: the search then runs per GPU on the units there, which
+// keeps it small (at most the GPU's slots). Past SHARE_SEARCH_STEPS fit checks on a node
+// the best set found so far is taken.
+
+/** Fit checks one node's search may spend (a few ms); the search is exact within it. */
+export const SHARE_SEARCH_STEPS = 20_000;
+
+function shareVictims(ask: GpuAsk, view: NodeView, units: readonly VictimUnit[]): VictimSet | { reason: string } {
+  const devices = view.gpus!.devices!;
+  const gpuOnly: GpuAsk = { resource: ask.resource, count: ask.count, milli: ask.milli, models: ask.models, ...(ask.shares ? { shares: ask.shares } : {}) };
+  const fitsWithout = (chosen: readonly VictimUnit[]): boolean =>
+    fit({ ...view, gpus: slotsOfDevices(withoutUses(devices, chosen.flatMap((u) => u.uses))) }, gpuOnly) === null;
+  if (!fitsWithout(units)) {
+    const most = milliToGpus(units.reduce((s, u) => s + gpusToMilli(u.freesGpus), 0));
+    const still = fit({ ...view, gpus: slotsOfDevices(withoutUses(devices, units.flatMap((u) => u.uses))) }, gpuOnly);
+    return { reason: `node ${view.name}: best-effort pods hold ${most} ${ask.resource} there, and without them ${still?.reason.replace(/^node [^:]+: /, '') ?? 'it still does not fit'}` };
+  }
+  const shares = ask.shares ?? [];
+  const oneGpu = shares.length === 1 && shares[0]!.count === 1;
+  const groups = oneGpu ? devices.map((d) => units.filter((u) => u.uses.some((x) => x.uuid === d.uuid))) : [units];
+  const budget = { steps: SHARE_SEARCH_STEPS };
+  let best: VictimSet | null = null;
+  for (const g of groups) {
+    const s = cheapestSet(view.name, g, fitsWithout, best, budget);
+    if (s && (!best || compareVictimSets(s, best) < 0)) best = s;
+  }
+  return best ?? { reason: `node ${view.name}: no set of best-effort pods there makes room` };
+}
+
+function cheapestSet(node: string, units: readonly VictimUnit[], fits: (chosen: readonly VictimUnit[]) => boolean, bound: VictimSet | null, budget: { steps: number }): VictimSet | null {
+  const order = [...units].sort((a, b) => gpusToMilli(a.cost) - gpusToMilli(b.cost) || (a.uids[0]! < b.uids[0]! ? -1 : 1));
+  let best = bound;
+  const chosen: VictimUnit[] = [];
+  // The bound is rule 1's figure (GPUs in time), which only grows as units are added; a
+  // set of more GPUs in all can still be better when fewer of them are in time.
+  const visit = (i: number, inTimeMilli: number): void => {
+    if (budget.steps <= 0) return;
+    if (best && inTimeMilli > gpusToMilli(best.takenBackInTime)) return;
+    budget.steps--;
+    if (chosen.length > 0 && fits(chosen)) {
+      const s = toSet(node, chosen);
+      if (!best || compareVictimSets(s, best) < 0) best = s;
+      return;
+    }
+    if (i >= order.length) return;
+    budget.steps--;
+    if (!fits([...chosen, ...order.slice(i)])) return; // the rest cannot make room either
+    chosen.push(order[i]!);
+    visit(i + 1, inTimeMilli + (order[i]!.overdue ? 0 : gpusToMilli(order[i]!.cost)));
+    chosen.pop();
+    visit(i + 1, inTimeMilli);
+  };
+  visit(0, 0);
+  return best === bound ? null : best;
 }

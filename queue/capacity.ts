@@ -10,6 +10,11 @@
 //    idle + best-effort GPUs that fit, since kube-scheduler then preempts best-effort pods
 //    through the extender. Best-effort pods see only idle GPUs.
 //
+// GPU shares (HAMi's device plugin): on a node that registers its GPUs, a pod asking
+// shares is fitted on each GPU's memory, cores and slots by the same fit() as the
+// extender's filter, and placed on the fullest GPU that takes it (binpack within the
+// node); guaranteed pods may count the GPUs' best-effort shares as free, as above.
+//
 // Cost: nodes are indexed per resource by free GPUs, so one pod's check looks at the
 // nodes with just enough room first and stops at the first that fits; a shape that found
 // no node is remembered until something changes.
@@ -21,7 +26,8 @@
 // stays valid).
 import { fit, type Misfit } from '../placement/fit.js';
 import { nodeMatches } from '../placement/node-selector.js';
-import { WHOLE, type NodeView } from '../placement/types.js';
+import { deviceMisfit, freeShareMilli, memText, placeContainers, slotsOfDevices, withoutUses, type DeviceUse, type GpuDevice, type PickGpu } from '../placement/shares.js';
+import { WHOLE, type GpuAsk, type NodeView } from '../placement/types.js';
 import type { QosClass } from '../webhooks/labels.js';
 import type { UnitPod } from './units.js';
 
@@ -34,7 +40,35 @@ export interface CapacityNode {
   capacity: Record<string, number>;
   free: Record<string, number>;
   bestEffort: Record<string, number>;
+  /** GPUs HAMi's device plugin splits, for the share resource: each GPU with what is placed
+   * on it, and the uses of best-effort pods among that (reclaimable by guaranteed pods). */
+  shared?: SharedGpus;
 }
+
+export interface SharedGpus {
+  resource: string;
+  devices: readonly GpuDevice[];
+  bestEffortUses: readonly DeviceUse[];
+  /** Why no GPU of the node is usable (all excluded), as the extender's view says; else null. */
+  unusable: string | null;
+}
+
+/** The fitting GPU with the least free share (binpack within the node), lowest index on a tie. */
+const fullestFit: PickGpu = (candidates, a) => {
+  let best: GpuDevice | null = null;
+  for (const d of candidates) {
+    if (deviceMisfit(d, a) !== null) continue;
+    if (!best || freeShareMilli(d) < freeShareMilli(best) || (freeShareMilli(d) === freeShareMilli(best) && d.index < best.index)) best = d;
+  }
+  return best;
+};
+
+const emptyNode = (n: CapacityNode): CapacityNode => ({
+  ...n,
+  free: { ...n.capacity },
+  bestEffort: {},
+  ...(n.shared ? { shared: { ...n.shared, devices: n.shared.devices.map((d) => ({ ...d, usedMemMiB: 0, usedCores: 0, usedSlots: 0 })), bestEffortUses: [] } } : {}),
+});
 
 export type PlaceResult =
   | { ok: true; nodes: string[]; /** Gives the GPUs back (a tentative placement). */ undo(): void }
@@ -45,6 +79,8 @@ type Index = Map<number, Set<string>>; // free GPUs -> node names
 export interface Taken {
   resource: string;
   delta: { idle: number; bestEffort: number };
+  /** The node's shared GPUs before the pod was placed on them (undo puts them back). */
+  sharedBefore?: SharedGpus;
 }
 /** Where a placed pod went and what it took there. */
 export interface PlacedPod {
@@ -57,7 +93,7 @@ const shapes = new WeakMap<UnitPod, { shape: string; guaranteed: string; bestEff
 function shapesOf(pod: UnitPod): { shape: string; guaranteed: string; bestEffort: string } {
   let s = shapes.get(pod);
   if (s === undefined) {
-    const shape = `${JSON.stringify(pod.requests)}|${pod.models.join(',')}|${JSON.stringify(pod.nodeSelector)}|${JSON.stringify(pod.affinityTerms)}`;
+    const shape = `${JSON.stringify(pod.requests)}|${pod.shares ? JSON.stringify(pod.shares) : ''}|${pod.models.join(',')}|${JSON.stringify(pod.nodeSelector)}|${JSON.stringify(pod.affinityTerms)}`;
     s = { shape, guaranteed: `guaranteed|${shape}`, bestEffort: `best-effort|${shape}` };
     shapes.set(pod, s);
   }
@@ -94,7 +130,7 @@ export class CapacityModel {
     private readonly emptyCluster = false,
   ) {
     for (const n of nodes) {
-      const copy = { ...n, free: { ...n.free }, bestEffort: { ...n.bestEffort } };
+      const copy = { ...n, free: { ...n.free }, bestEffort: { ...n.bestEffort }, ...(n.shared ? { shared: { ...n.shared } } : {}) };
       this.nodes.set(n.name, copy);
       for (const r of Object.keys(n.capacity)) {
         if (!(n.capacity[r]! > 0)) continue;
@@ -115,12 +151,26 @@ export class CapacityModel {
     } else set?.delete(name);
   }
 
-  /** The node as placement/'s fit() sees it: idle GPUs only, or idle + best-effort ones. */
+  /** The node as placement/'s fit() sees it: idle GPUs only, or idle + best-effort ones.
+   * Shared GPUs as the extender's cache shows them (cluster/cache.ts buildView). */
   private view(n: CapacityNode, resource: string, reclaim: boolean): NodeView {
+    const sh = n.shared;
+    if (sh && sh.resource === resource) {
+      const devices = reclaim ? withoutUses(sh.devices, sh.bestEffortUses) : sh.devices;
+      return { name: n.name, product: n.product, unusable: n.unusable ?? sh.unusable, gpus: devices.length > 0 ? slotsOfDevices(devices) : undefined };
+    }
     const capacity = n.capacity[resource] ?? 0;
     const idle = n.free[resource] ?? 0;
     const freeWhole = reclaim ? idle + (n.bestEffort[resource] ?? 0) : idle;
     return { name: n.name, product: n.product, unusable: n.unusable, gpus: capacity > 0 ? { capacity, freeWhole, partialFree: [] } : undefined };
+  }
+
+  /** The pod's ask of one resource, with its containers' shares for the share resource (as
+   * the extender's filter asks it). */
+  private askOf(n: CapacityNode, pod: UnitPod, resource: string, count: number): GpuAsk {
+    const ask: GpuAsk = { resource, count, milli: WHOLE, models: pod.models };
+    if (pod.shares && n.shared?.resource === resource) ask.shares = pod.shares;
+    return ask;
   }
 
   /** Why this node cannot take the pod (for this QoS: guaranteed may reclaim), or null. */
@@ -130,7 +180,7 @@ export class CapacityModel {
 
   private misfitOn(n: CapacityNode, pod: UnitPod, reclaim: boolean): Misfit | null {
     for (const r of pod.requests) {
-      const m = fit(this.view(n, r.resource, reclaim), { resource: r.resource, count: r.count, milli: WHOLE, models: pod.models });
+      const m = fit(this.view(n, r.resource, reclaim), this.askOf(n, pod, r.resource, r.count));
       if (m) return m;
     }
     if (!nodeMatches(n.name, n.labels, pod.nodeSelector, pod.affinityTerms)) {
@@ -187,7 +237,7 @@ export class CapacityModel {
     if (out) return out;
     out = new Set<string>();
     for (const n of this.nodes.values()) {
-      const empty = { ...n, free: { ...n.capacity }, bestEffort: {} };
+      const empty = emptyNode(n);
       if (pods.some((p) => !this.misfit(empty, p, qos))) out.add(n.name);
     }
     this.eligible.set(key, out);
@@ -206,7 +256,7 @@ export class CapacityModel {
     if (this.emptyCluster) return false; // failed on the empty cluster itself: never
     let ever = this.everFits.get(key);
     if (ever === undefined) {
-      this.empty ??= new CapacityModel([...this.nodes.values()].map((n) => ({ ...n, free: { ...n.capacity }, bestEffort: {} })), true);
+      this.empty ??= new CapacityModel([...this.nodes.values()].map(emptyNode), true);
       ever = this.empty.wouldPlace(pods, qos);
       this.everFits.set(key, ever);
     }
@@ -244,7 +294,10 @@ export class CapacityModel {
     }
     // Nothing fits now. Would it fit an empty node somewhere (then waiting helps)?
     resolvable ||= this.wouldFitEmpty([pod], qos);
-    const what = `${main.count} ${qos === 'best-effort' ? 'idle ' : ''}${main.resource}${pod.models.length ? ` (${pod.models.join(',')})` : ''}`;
+    const share = pod.shares?.[0];
+    const what = share && pod.shares!.length === 1 && share.count === 1
+      ? `a GPU with ${memText(share)} and ${share.cores} cores${pod.models.length ? ` (${pod.models.join(',')})` : ''}`
+      : `${main.count} ${qos === 'best-effort' ? 'idle ' : ''}${main.resource}${pod.models.length ? ` (${pod.models.join(',')})` : ''}`;
     const reason = resolvable
       ? `no node has ${what} free now`
       : `no node could ever take ${what}${sample ? ` (${sample})` : ''}; check the pod's GPU model, node selector and size`;
@@ -256,20 +309,47 @@ export class CapacityModel {
     const n = this.nodes.get(node);
     if (!n) return [];
     return pod.requests.map(({ resource, count }) => {
+      const sharedBefore = n.shared?.resource === resource && pod.shares ? this.placeShares(n, pod.shares, qos) : undefined;
       const idle = n.free[resource] ?? 0;
       const fromIdle = Math.min(idle, count);
       const fromBestEffort = qos === 'guaranteed' ? count - fromIdle : 0;
       const delta = { idle: -fromIdle, bestEffort: qos === 'guaranteed' ? -fromBestEffort : count };
       this.adjust(n, resource, delta);
-      return { resource, delta };
+      return sharedBefore ? { resource, delta, sharedBefore } : { resource, delta };
     });
+  }
+
+  /** Places the containers' shares on the node's GPUs (the fullest that fits); a guaranteed
+   * pod that fits only where best-effort shares are, takes those GPUs from them (the
+   * best-effort shares on the GPUs it took count as preempted). Returns the GPUs before. */
+  private placeShares(n: CapacityNode, shares: NonNullable<UnitPod['shares']>, qos: QosClass): SharedGpus {
+    const before = n.shared!;
+    let placed = placeContainers(before.devices, shares, fullestFit);
+    let shared: SharedGpus = before;
+    if ('misfit' in placed && qos === 'guaranteed') {
+      placed = placeContainers(withoutUses(before.devices, before.bestEffortUses), shares, fullestFit);
+      if (!('misfit' in placed)) {
+        const taken = new Set(placed.uses.flat().map((u) => u.uuid));
+        const preempted = before.bestEffortUses.filter((u) => taken.has(u.uuid));
+        shared = { ...before, devices: withoutUses(before.devices, preempted), bestEffortUses: before.bestEffortUses.filter((u) => !taken.has(u.uuid)) };
+        placed = placeContainers(shared.devices, shares, fullestFit);
+      }
+    }
+    // place() checked the fit first; a misfit here leaves the GPUs as they were.
+    if (!('misfit' in placed)) {
+      n.shared = { ...shared, devices: placed.after, bestEffortUses: qos === 'best-effort' ? [...shared.bestEffortUses, ...placed.uses.flat()] : shared.bestEffortUses };
+    }
+    return before;
   }
 
   /** Exact inverse of take(). */
   private give(node: string, taken: readonly Taken[]): void {
     const n = this.nodes.get(node);
     if (!n) return;
-    for (const t of taken) this.adjust(n, t.resource, { idle: -t.delta.idle, bestEffort: -t.delta.bestEffort });
+    for (const t of taken) {
+      if (t.sharedBefore) n.shared = t.sharedBefore;
+      this.adjust(n, t.resource, { idle: -t.delta.idle, bestEffort: -t.delta.bestEffort });
+    }
   }
 
   /** What a pod placed by place() (and not undone) took, and where; undefined otherwise. */
@@ -316,6 +396,6 @@ export class CapacityModel {
 
   /** Every node as this model has it now (copies): where a forecast starts from. */
   nodeList(): CapacityNode[] {
-    return [...this.nodes.values()].map((n) => ({ ...n, free: { ...n.free }, bestEffort: { ...n.bestEffort } }));
+    return [...this.nodes.values()].map((n) => ({ ...n, free: { ...n.free }, bestEffort: { ...n.bestEffort }, ...(n.shared ? { shared: { ...n.shared } } : {}) }));
   }
 }

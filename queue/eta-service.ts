@@ -249,7 +249,7 @@ export class EtaService {
           queue: p.labels[LABEL_QUEUE]!,
           user: p.labels[LABEL_USER] ?? '',
           qos: qosOf(p),
-          requests: p.requests,
+          requests: cache.gpuEquivalents(p),
           product: p.nodeName ? (cache.nodeView(p.nodeName, p.requests[0]?.resource ?? cache.resources[0]!)?.product ?? '') : null,
           models: parseModelList(p.annotations[ANNOTATION_GPU_MODEL]), // as buildState counts it: the rows it holds
         })),

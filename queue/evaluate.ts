@@ -91,7 +91,7 @@ export function evaluate(input: EvaluationInput): Evaluation {
       return;
     }
     releases.push(u);
-    for (const p of u.pods) ledger.add({ queue: u.queue, user: u.user, qos: u.qos, requests: p.requests, product: null, models: p.models });
+    for (const p of u.pods) ledger.add({ queue: u.queue, user: u.user, qos: u.qos, requests: p.gpus ?? p.requests, product: null, models: p.models });
   };
 
   const starving = input.units.filter((u) => input.nowMs - u.submittedMs > input.backfillGuardMs);

@@ -207,7 +207,7 @@ function runOnce(input: ForecastInput, scenario: Scenario, deadline: number): { 
         const seconds = d ? scenarioSeconds(d, scenario) : null;
         // The pass placed it in the model already: note what it took, to give back at its end.
         const taken = u.pods.map((p) => capacity.takenBy(p)).filter((x): x is PlacedPod => x !== undefined);
-        const holdings = u.pods.map((p) => ({ queue: u.queue, user: u.user, qos: u.qos, requests: p.requests, product: null, models: p.models }));
+        const holdings = u.pods.map((p) => ({ queue: u.queue, user: u.user, qos: u.qos, requests: p.gpus ?? p.requests, product: null, models: p.models }));
         hold(holdings, 1);
         if (seconds !== null) ends.push({ end: t + seconds * 1000, holdings, taken });
       }

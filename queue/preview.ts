@@ -7,7 +7,8 @@
 // The ETA is a what-if on the ETA service's last input, within its small admission budget;
 // when that is not enough (or there is no ETA service) the warning says "ETA not yet known".
 import type { V1Pod } from '@kubernetes/client-node';
-import { podGpuRequests, PodRequestError } from '../cluster/pod-request.js';
+import { podGpuRequests, PodRequestError, type ResourceAmount } from '../cluster/pod-request.js';
+import { gpusToMilli, milliToGpus } from '../placement/shares.js';
 import { parseModelList } from '../placement/gpu-model.js';
 import { ANNOTATION_GPU_MODEL } from '../scheduler/pod-ask.js';
 import { LABEL_GANG_SIZE, LABEL_JOB, LABEL_QOS, LABEL_QUEUE, LABEL_USER } from '../webhooks/labels.js';
@@ -17,7 +18,9 @@ import type { Snapshot } from './manager.js';
 import { compareUnits } from './order.js';
 import type { Unit } from './units.js';
 
-export function submitWarning(s: Snapshot | null, pod: V1Pod, resources: readonly string[], nowMs: number, eta: EtaService | null = null): string | null {
+/** `gpusOf`: what the pod counts against quota (GPU shares as fractions of a GPU,
+ * ClusterCache.gpuEquivalents); absent = its requests. */
+export function submitWarning(s: Snapshot | null, pod: V1Pod, resources: readonly string[], nowMs: number, eta: EtaService | null = null, gpusOf?: (pod: V1Pod) => readonly ResourceAmount[]): string | null {
   const labels = pod.metadata?.labels ?? {};
   const queue = labels[LABEL_QUEUE];
   if (!queue) return null;
@@ -29,6 +32,7 @@ export function submitWarning(s: Snapshot | null, pod: V1Pod, resources: readonl
     if (e instanceof PodRequestError) return null;
     throw e;
   }
+  const gpus = gpusOf?.(pod) ?? perPod;
   const rawGang = Number(labels[LABEL_GANG_SIZE] ?? pod.metadata?.annotations?.[LABEL_GANG_SIZE] ?? 1);
   const gangSize = Number.isInteger(rawGang) && rawGang >= 1 ? rawGang : 1;
   const models = parseModelList(pod.metadata?.annotations?.[ANNOTATION_GPU_MODEL]);
@@ -46,10 +50,10 @@ export function submitWarning(s: Snapshot | null, pod: V1Pod, resources: readonl
     seenMs: nowMs,
     gangSize,
     podsSeen: 0,
-    pods: [{ uid: '', name: pod.metadata?.name ?? job, requests: perPod, models, nodeSelector: pod.spec?.nodeSelector ?? {}, affinityTerms: pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? null, gateIndex: 0 }],
+    pods: [{ uid: '', name: pod.metadata?.name ?? job, requests: perPod, gpus, models, nodeSelector: pod.spec?.nodeSelector ?? {}, affinityTerms: pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? null, gateIndex: 0 }],
     inFlight: false,
     problem: null,
-    need: perPod.map((r) => ({ resource: r.resource, count: r.count * gangSize })),
+    need: gpus.map((r) => ({ resource: r.resource, count: milliToGpus(gpusToMilli(r.count) * gangSize) })),
     models,
   };
   const eta_ = (): string => {

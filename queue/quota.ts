@@ -17,9 +17,13 @@
 //    never uses guaranteed quota);
 // 3. either QoS: the user's GPUs in the queue (both QoS) + need stay within perUserMax of
 //    some applicable row (0 = no cap).
+// GPU shares (HAMi's device plugin) count as fractions of a GPU, their GPU-equivalents
+// (ClusterCache.gpuEquivalents): four pods of 0.25 GPU hold 1 GPU of quota.
 // "Some row" is the most permissive reading, the one admission applies too.
 import type { ResourceAmount } from '../cluster/pod-request.js';
 import { modelMatches } from '../placement/gpu-model.js';
+import { gpusToMilli, milliToGpus } from '../placement/shares.js';
+import { WHOLE } from '../placement/types.js';
 import { applicableLimits, type QueueLimit, type QueueSpec } from '../store/queue-directory.js';
 import type { QosClass } from '../webhooks/labels.js';
 import type { Unit } from './units.js';
@@ -28,6 +32,7 @@ export interface Holding {
   queue: string;
   user: string;
   qos: QosClass;
+  /** GPUs per resource; GPU shares as fractions of a GPU (ClusterCache.gpuEquivalents). */
   requests: readonly ResourceAmount[];
   /** GPU product of the node the pod is bound to; null before it is bound. */
   product: string | null;
@@ -64,6 +69,8 @@ export function rowHolds(row: QueueLimit, resource: string, product: string | nu
 }
 
 export class QuotaLedger {
+  // Every amount inside is milli-GPU (placement/shares.ts): GPU shares count as fractions
+  // of a GPU (4 x 0.25 = 1), and sums of fractions stay exact. Quota rows are whole GPUs.
   private readonly rows = new Map<string, RowUse[]>();
   private readonly totals = new Map<string, number>();
   private readonly perResource = new Map<string, Map<string, { used: number; bestEffortUsed: number }>>();
@@ -78,21 +85,23 @@ export class QuotaLedger {
     }
   }
 
+  /** Counts what a pod holds; `requests` in GPUs, GPU shares as fractions (ClusterCache.gpuEquivalents). */
   add(h: Holding): void {
     let total = 0;
     for (const r of h.requests) {
-      total += r.count;
+      const m = gpusToMilli(r.count);
+      total += m;
       const pr = this.perResource.get(h.queue) ?? new Map<string, { used: number; bestEffortUsed: number }>();
       this.perResource.set(h.queue, pr);
       const t = pr.get(r.resource) ?? { used: 0, bestEffortUsed: 0 };
-      if (h.qos === 'best-effort') t.bestEffortUsed += r.count;
-      else t.used += r.count;
+      if (h.qos === 'best-effort') t.bestEffortUsed += m;
+      else t.used += m;
       pr.set(r.resource, t);
       for (const u of this.rows.get(h.queue) ?? []) {
         if (!rowHolds(u.row, r.resource, h.product, h.models)) continue;
-        if (h.qos === 'best-effort') u.bestEffort += r.count;
-        else u.guaranteed += r.count;
-        u.byUser.set(h.user, (u.byUser.get(h.user) ?? 0) + r.count);
+        if (h.qos === 'best-effort') u.bestEffort += m;
+        else u.guaranteed += m;
+        u.byUser.set(h.user, (u.byUser.get(h.user) ?? 0) + m);
       }
     }
     this.totals.set(h.queue, (this.totals.get(h.queue) ?? 0) + total);
@@ -100,7 +109,7 @@ export class QuotaLedger {
 
   /** GPUs the queue holds, both QoS, all resources: what fair share compares. */
   held(queue: string): number {
-    return this.totals.get(queue) ?? 0;
+    return milliToGpus(this.totals.get(queue) ?? 0);
   }
 
   /** null when the unit's quota allows it to go, else why not. */
@@ -117,9 +126,10 @@ export class QuotaLedger {
       if (rows.length === 0) {
         return { waitingFor: 'quota', reason: `queue ${unit.queue} has no ${resource} quota${modelNote(unit.models)}; ask a sluice admin to add one` };
       }
-      const wait = unit.qos === 'best-effort' ? this.bestEffortWait(unit.queue, resource, count, rows) : this.guaranteedWait(spec, resource, count, rows);
+      const need = gpusToMilli(count);
+      const wait = unit.qos === 'best-effort' ? this.bestEffortWait(unit.queue, resource, need, rows) : this.guaranteedWait(spec, resource, need, rows);
       if (wait) return wait;
-      const userWait = this.userWait(unit.queue, unit.user, resource, count, rows);
+      const userWait = this.userWait(unit.queue, unit.user, resource, need, rows);
       if (userWait) return userWait;
     }
     return null;
@@ -135,64 +145,66 @@ export class QuotaLedger {
     if (!spec) return false;
     return unit.need.every(({ resource, count }) => {
       const rows = applicableLimits(spec.limits, resource, unit.models);
-      if (unit.qos === 'best-effort') return rows.some((r) => count <= r.bestEffortCap);
-      return rows.some((r) => count <= r.guaranteed || (spec.cohort !== null && count <= this.cohortTotal(spec.cohort, r)));
+      const need = gpusToMilli(count);
+      if (unit.qos === 'best-effort') return rows.some((r) => need <= r.bestEffortCap * WHOLE);
+      return rows.some((r) => need <= r.guaranteed * WHOLE || (spec.cohort !== null && need <= this.cohortTotal(spec.cohort, r)));
     });
   }
 
+  /** Guaranteed milli of this row's resource and model over the cohort. */
   private cohortTotal(cohort: string, row: QueueLimit): number {
     let total = 0;
     for (const q of this.queues.values()) {
       if (q.cohort !== cohort) continue;
-      for (const l of q.limits) if (l.resource === row.resource && l.model === row.model) total += l.guaranteed;
+      for (const l of q.limits) if (l.resource === row.resource && l.model === row.model) total += l.guaranteed * WHOLE;
     }
     return total;
   }
 
-  private guaranteedWait(spec: QueueSpec, resource: string, count: number, rows: RowUse[]): QuotaWait | null {
-    if (rows.some((u) => u.guaranteed + count <= u.row.guaranteed)) return null;
-    if (spec.cohort !== null && rows.some((u) => this.cohortRoom(spec.cohort!, u.row) >= count)) return null;
-    const best = rows.reduce((a, b) => (b.row.guaranteed - b.guaranteed > a.row.guaranteed - a.guaranteed ? b : a));
+  private guaranteedWait(spec: QueueSpec, resource: string, need: number, rows: RowUse[]): QuotaWait | null {
+    if (rows.some((u) => u.guaranteed + need <= u.row.guaranteed * WHOLE)) return null;
+    if (spec.cohort !== null && rows.some((u) => this.cohortRoom(spec.cohort!, u.row) >= need)) return null;
+    const best = rows.reduce((a, b) => (b.row.guaranteed * WHOLE - b.guaranteed > a.row.guaranteed * WHOLE - a.guaranteed ? b : a));
     const cohort = spec.cohort !== null ? ` (cohort ${spec.cohort} has no idle quota to lend)` : '';
     return {
       waitingFor: 'quota',
-      reason: `queue ${spec.name}: ${best.guaranteed} of ${best.row.guaranteed} guaranteed ${resource}${rowModel(best.row)} in use, job needs ${count}${cohort}`,
+      reason: `queue ${spec.name}: ${milliToGpus(best.guaranteed)} of ${best.row.guaranteed} guaranteed ${resource}${rowModel(best.row)} in use, job needs ${milliToGpus(need)}${cohort}`,
     };
   }
 
-  /** Guaranteed GPUs of this row's resource and model left unused across the cohort. */
+  /** Guaranteed milli of this row's resource and model left unused across the cohort. */
   private cohortRoom(cohort: string, row: QueueLimit): number {
     let room = 0;
     for (const [name, q] of this.queues) {
       if (q.cohort !== cohort) continue;
       for (const u of this.rows.get(name) ?? []) {
-        if (u.row.resource === row.resource && u.row.model === row.model) room += u.row.guaranteed - u.guaranteed;
+        if (u.row.resource === row.resource && u.row.model === row.model) room += u.row.guaranteed * WHOLE - u.guaranteed;
       }
     }
     return room;
   }
 
-  private bestEffortWait(queue: string, resource: string, count: number, rows: RowUse[]): QuotaWait | null {
-    if (rows.some((u) => u.bestEffort + count <= u.row.bestEffortCap)) return null;
-    const best = rows.reduce((a, b) => (b.row.bestEffortCap - b.bestEffort > a.row.bestEffortCap - a.bestEffort ? b : a));
+  private bestEffortWait(queue: string, resource: string, need: number, rows: RowUse[]): QuotaWait | null {
+    if (rows.some((u) => u.bestEffort + need <= u.row.bestEffortCap * WHOLE)) return null;
+    const best = rows.reduce((a, b) => (b.row.bestEffortCap * WHOLE - b.bestEffort > a.row.bestEffortCap * WHOLE - a.bestEffort ? b : a));
     return {
       waitingFor: 'quota',
-      reason: `queue ${queue}: ${best.bestEffort} of ${best.row.bestEffortCap} best-effort ${resource}${rowModel(best.row)} in use (bestEffortCap), job needs ${count}`,
+      reason: `queue ${queue}: ${milliToGpus(best.bestEffort)} of ${best.row.bestEffortCap} best-effort ${resource}${rowModel(best.row)} in use (bestEffortCap), job needs ${milliToGpus(need)}`,
     };
   }
 
-  private userWait(queue: string, user: string, resource: string, count: number, rows: RowUse[]): QuotaWait | null {
+  private userWait(queue: string, user: string, resource: string, need: number, rows: RowUse[]): QuotaWait | null {
     if (rows.some((u) => u.row.perUserMax === 0)) return null;
     const held = (u: RowUse): number => u.byUser.get(user) ?? 0;
-    if (rows.some((u) => held(u) + count <= u.row.perUserMax)) return null;
-    const best = rows.reduce((a, b) => (b.row.perUserMax - held(b) > a.row.perUserMax - held(a) ? b : a));
+    if (rows.some((u) => held(u) + need <= u.row.perUserMax * WHOLE)) return null;
+    const best = rows.reduce((a, b) => (b.row.perUserMax * WHOLE - held(b) > a.row.perUserMax * WHOLE - held(a) ? b : a));
     return {
       waitingFor: 'user_quota',
-      reason: `user ${user || '(unknown)'} holds ${held(best)} of at most ${best.row.perUserMax} ${resource}${rowModel(best.row)} in queue ${queue} (perUserMax), job needs ${count}`,
+      reason: `user ${user || '(unknown)'} holds ${milliToGpus(held(best))} of at most ${best.row.perUserMax} ${resource}${rowModel(best.row)} in queue ${queue} (perUserMax), job needs ${milliToGpus(need)}`,
     };
   }
 
-  /** Per resource: held and quota, for metrics and the API. */
+  /** Per resource: held (GPUs, shares as fractions such as 1.25) and quota, for metrics and the API. */
   gpus(queue: string): QueueGpus[] {
     const spec = this.queues.get(queue);
     const out = new Map<string, QueueGpus>();
@@ -205,8 +217,8 @@ export class QuotaLedger {
     }
     for (const [resource, t] of this.perResource.get(queue) ?? []) {
       const g = out.get(resource) ?? { resource, used: 0, bestEffortUsed: 0, guaranteed: 0, bestEffortCap: 0 };
-      g.used = t.used;
-      g.bestEffortUsed = t.bestEffortUsed;
+      g.used = milliToGpus(t.used);
+      g.bestEffortUsed = milliToGpus(t.bestEffortUsed);
       out.set(resource, g);
     }
     return [...out.values()];

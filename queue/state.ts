@@ -6,6 +6,7 @@ import { parseModelList } from '../placement/gpu-model.js';
 import { ANNOTATION_GPU_MODEL } from '../scheduler/pod-ask.js';
 import type { QueueSpec } from '../store/queue-directory.js';
 import { LABEL_QUEUE, LABEL_USER } from '../webhooks/labels.js';
+import type { DeviceUse } from '../placement/shares.js';
 import { CapacityModel, type CapacityNode } from './capacity.js';
 import { QuotaLedger } from './quota.js';
 import { gangSizeOf, isGated, isQueued, jobOf, qosOf, unitPod, waitingUnits, type Unit } from './units.js';
@@ -42,8 +43,11 @@ export function buildState(cache: ClusterCache, queues: ReadonlyMap<string, Queu
   const gated = (p: Readonly<PodRecord>): boolean => isGated(p) && !releasing.has(p.uid);
   const ledger = queues === 'unlimited' ? new QuotaLedger(new Map(), true) : new QuotaLedger(queues);
   const bestEffortOn = new Map<string, Record<string, number>>();
+  const bestEffortUses = new Map<string, DeviceUse[]>();
   const releasedUnbound: Array<Readonly<PodRecord>> = [];
   const queuedPods: Array<Readonly<PodRecord>> = [];
+  // GPU shares count against quota as fractions of a GPU (ClusterCache.gpuEquivalents).
+  const equivalents = (p: Readonly<PodRecord>) => cache.gpuEquivalents(p);
 
   for (const p of cache.allPods()) {
     if (!isQueued(p)) continue;
@@ -52,15 +56,34 @@ export function buildState(cache: ClusterCache, queues: ReadonlyMap<string, Queu
     // Held: bound, or released and not yet bound.
     const qos = qosOf(p);
     const product = p.nodeName ? (cache.nodeView(p.nodeName, p.requests[0]?.resource ?? cache.resources[0]!)?.product ?? '') : null;
-    ledger.add({ queue: p.labels[LABEL_QUEUE]!, user: p.labels[LABEL_USER] ?? '', qos, requests: p.requests, product, models: parseModelList(p.annotations[ANNOTATION_GPU_MODEL]) });
+    ledger.add({ queue: p.labels[LABEL_QUEUE]!, user: p.labels[LABEL_USER] ?? '', qos, requests: equivalents(p), product, models: parseModelList(p.annotations[ANNOTATION_GPU_MODEL]) });
     if (!p.nodeName) releasedUnbound.push(p);
     else if (qos === 'best-effort') {
       const held = bestEffortOn.get(p.nodeName) ?? {};
       for (const r of p.requests) held[r.resource] = (held[r.resource] ?? 0) + r.count;
       bestEffortOn.set(p.nodeName, held);
+      if (p.hold?.node === p.nodeName) bestEffortUses.set(p.nodeName, [...(bestEffortUses.get(p.nodeName) ?? []), ...p.hold.uses]);
     }
   }
 
+  const capacity = new CapacityModel(capacityNodes(cache, bestEffortOn, bestEffortUses).values());
+  // Released pods not yet bound will take GPUs somewhere: count them before anyone else.
+  for (const p of releasedUnbound) capacity.place([unitPod(p, equivalents)], qosOf(p));
+
+  return { units: waitingUnits(queuedPods, gated, equivalents), ledger, capacity };
+}
+
+/**
+ * The nodes as the capacity model sees them, from the cache's inventory: per resource the
+ * GPUs, the idle ones and those best-effort pods hold (`bestEffortOn`); for GPUs HAMi's
+ * device plugin splits, each GPU with what is placed on it and the uses of best-effort
+ * pods there (`bestEffortUses`), and the reason the extender gives when none is usable.
+ */
+export function capacityNodes(
+  cache: ClusterCache,
+  bestEffortOn: ReadonlyMap<string, Readonly<Record<string, number>>> = new Map(),
+  bestEffortUses: ReadonlyMap<string, readonly DeviceUse[]> = new Map(),
+): Map<string, CapacityNode> {
   const nodes = new Map<string, CapacityNode>();
   for (const n of cache.inventory()) {
     let c = nodes.get(n.name);
@@ -71,12 +94,17 @@ export function buildState(cache: ClusterCache, queues: ReadonlyMap<string, Queu
     c.capacity[n.resource] = n.total;
     c.free[n.resource] = n.free;
     c.bestEffort[n.resource] = Math.min(bestEffortOn.get(n.name)?.[n.resource] ?? 0, n.total - n.free);
+    if (n.gpus) {
+      const excluded = n.excluded ?? [];
+      c.shared = {
+        resource: n.resource,
+        devices: n.gpus,
+        bestEffortUses: bestEffortUses.get(n.name) ?? [],
+        unusable: n.gpus.length === 0 && excluded.length > 0 ? `no usable GPU: ${excluded.slice(0, 2).join('; ')}` : null,
+      };
+    }
   }
-  const capacity = new CapacityModel(nodes.values());
-  // Released pods not yet bound will take GPUs somewhere: count them before anyone else.
-  for (const p of releasedUnbound) capacity.place([unitPod(p)], qosOf(p));
-
-  return { units: waitingUnits(queuedPods, gated), ledger, capacity };
+  return nodes;
 }
 
 /**

@@ -18,7 +18,8 @@
 //   that will never come. Succeeded members count modulo the gang size, so the next wave
 //   of a Job whose completions exceed its parallelism is again a whole gang.
 import type { PodRecord } from '../cluster/cache.js';
-import type { ResourceAmount } from '../cluster/pod-request.js';
+import type { ContainerShare, ResourceAmount } from '../cluster/pod-request.js';
+import { gpusToMilli, milliToGpus } from '../placement/shares.js';
 import { parseModelList } from '../placement/gpu-model.js';
 import type { SelectorTerm } from '../placement/node-selector.js';
 import { ANNOTATION_GPU_MODEL } from '../scheduler/pod-ask.js';
@@ -27,7 +28,14 @@ import { GATE_QUEUE, LABEL_GANG_SIZE, LABEL_JOB, LABEL_QOS, LABEL_QUEUE, LABEL_U
 export interface UnitPod {
   uid: string;
   name: string;
+  /** Devices the pod asks of each resource (kube-scheduler's count: for shared GPUs, slots). */
   requests: readonly ResourceAmount[];
+  /** What the pod counts against quota: GPUs, shares as fractions of a GPU
+   * (ClusterCache.gpuEquivalents); absent = `requests`. */
+  gpus?: readonly ResourceAmount[];
+  /** Per container asking shared GPUs, its memory and cores (HAMi's device plugin): the
+   * capacity check fits these on the GPUs of nodes that register them; absent = none. */
+  shares?: readonly ContainerShare[];
   models: readonly string[];
   nodeSelector: Readonly<Record<string, string>>;
   affinityTerms: readonly SelectorTerm[] | null;
@@ -59,7 +67,7 @@ export interface Unit {
   inFlight: boolean;
   /** Why the unit cannot be considered at all (gang incomplete, labels disagree), or null. */
   problem: { waitingFor: 'gang' | 'invalid'; reason: string } | null;
-  /** Total GPUs per resource over the unit's pods. */
+  /** Total GPUs per resource over the unit's pods, against quota: GPU shares as fractions. */
   need: ResourceAmount[];
   /** Accepted GPU models (union over the pods; empty = any). */
   models: readonly string[];
@@ -96,12 +104,19 @@ function createdMs(p: Readonly<PodRecord>): number {
   return Number.isFinite(t) ? t : 0;
 }
 
-/** What the capacity check needs of one pod. */
-export function unitPod(p: Readonly<PodRecord>): UnitPod {
+/** What a pod counts against quota: GPUs, shares as fractions (ClusterCache.gpuEquivalents). */
+export type GpuEquivalents = (p: Readonly<PodRecord>) => readonly ResourceAmount[];
+const asRequested: GpuEquivalents = (p) => p.requests;
+
+/** What the quota and capacity checks need of one pod. */
+export function unitPod(p: Readonly<PodRecord>, equivalents: GpuEquivalents = asRequested): UnitPod {
+  const shares = p.shares?.filter((x): x is ContainerShare => x !== null);
   return {
     uid: p.uid,
     name: p.name,
     requests: p.requests,
+    gpus: equivalents(p),
+    ...(shares && shares.length > 0 ? { shares } : {}),
     models: parseModelList(p.annotations[ANNOTATION_GPU_MODEL]),
     nodeSelector: p.nodeSelector,
     affinityTerms: p.affinityTerms,
@@ -109,17 +124,18 @@ export function unitPod(p: Readonly<PodRecord>): UnitPod {
   };
 }
 
-function sumNeed(pods: readonly UnitPod[]): ResourceAmount[] {
+/** The pods' GPUs against quota, per resource (summed in milli: fractions stay exact). */
+export function sumNeed(pods: readonly UnitPod[]): ResourceAmount[] {
   const by = new Map<string, number>();
-  for (const p of pods) for (const r of p.requests) by.set(r.resource, (by.get(r.resource) ?? 0) + r.count);
-  return [...by].map(([resource, count]) => ({ resource, count }));
+  for (const p of pods) for (const r of p.gpus ?? p.requests) by.set(r.resource, (by.get(r.resource) ?? 0) + gpusToMilli(r.count));
+  return [...by].map(([resource, m]) => ({ resource, count: milliToGpus(m) }));
 }
 
 /**
  * Groups the live queued pods into the units waiting for release. Pods released or bound
  * are not units, but they make a gang "in flight" and count in podsSeen.
  */
-export function waitingUnits(pods: Iterable<Readonly<PodRecord>>, gated: (p: Readonly<PodRecord>) => boolean = isGated): Unit[] {
+export function waitingUnits(pods: Iterable<Readonly<PodRecord>>, gated: (p: Readonly<PodRecord>) => boolean = isGated, equivalents: GpuEquivalents = asRequested): Unit[] {
   const jobs = new Map<string, Array<Readonly<PodRecord>>>();
   const succeeded = new Map<string, number>();
   for (const p of pods) {
@@ -151,31 +167,31 @@ export function waitingUnits(pods: Iterable<Readonly<PodRecord>>, gated: (p: Rea
     if (sizes.size !== 1 || sizes.has(null)) {
       const shown = [...members.map((m) => m.labels[LABEL_GANG_SIZE] ?? m.annotations[LABEL_GANG_SIZE] ?? '1')];
       const reason = `pods of job ${key} disagree on ${LABEL_GANG_SIZE} (${[...new Set(shown)].join(', ')}) or give no whole number; delete the job and create it again with one value`;
-      units.push(makeUnit(key, base, 1, waiting, false, { waitingFor: 'invalid', reason }));
+      units.push(makeUnit(equivalents, key, base, 1, waiting, false, { waitingFor: 'invalid', reason }));
       continue;
     }
     const gang = [...sizes][0]!;
     if (gang === 1) {
-      for (const p of waiting) units.push(makeUnit(`${key}/${p.name}`, base, 1, [p], false, null));
+      for (const p of waiting) units.push(makeUnit(equivalents, `${key}/${p.name}`, base, 1, [p], false, null));
       continue;
     }
     const released = members.length - waiting.length;
     const finished = (succeeded.get(key) ?? 0) % gang;
     if (released > 0) {
       const missing = Math.max(0, gang - released);
-      if (missing > 0) units.push(makeUnit(key, base, gang, waiting.slice(0, missing), true, null));
-      for (const p of waiting.slice(missing)) units.push(makeUnit(`${key}/${p.name}`, base, 1, [p], false, null));
+      if (missing > 0) units.push(makeUnit(equivalents, key, base, gang, waiting.slice(0, missing), true, null));
+      for (const p of waiting.slice(missing)) units.push(makeUnit(equivalents, `${key}/${p.name}`, base, 1, [p], false, null));
     } else if (finished > 0 && waiting.length <= gang - finished) {
-      units.push(makeUnit(key, base, gang, waiting, false, null));
+      units.push(makeUnit(equivalents, key, base, gang, waiting, false, null));
     } else if (waiting.length < gang) {
       const reason = `gang: ${waiting.length} of ${gang} pods seen; the job starts when all ${gang} exist`;
-      units.push(makeUnit(key, base, gang, waiting, false, { waitingFor: 'gang', reason }));
+      units.push(makeUnit(equivalents, key, base, gang, waiting, false, { waitingFor: 'gang', reason }));
     } else {
-      units.push(makeUnit(key, base, gang, waiting.slice(0, gang), false, null));
+      units.push(makeUnit(equivalents, key, base, gang, waiting.slice(0, gang), false, null));
       const extra = waiting.slice(gang);
       if (extra.length > 0) {
         const reason = `job ${key} has ${members.length} pods but ${LABEL_GANG_SIZE} is ${gang}; the extra pods wait until the gang's first ${gang} are released`;
-        units.push(makeUnit(`${key}/extra`, base, gang, extra, false, { waitingFor: 'gang', reason }));
+        units.push(makeUnit(equivalents, `${key}/extra`, base, gang, extra, false, { waitingFor: 'gang', reason }));
       }
     }
   }
@@ -183,6 +199,7 @@ export function waitingUnits(pods: Iterable<Readonly<PodRecord>>, gated: (p: Rea
 }
 
 function makeUnit(
+  equivalents: GpuEquivalents,
   key: string,
   base: Pick<Unit, 'namespace' | 'job' | 'queue' | 'qos' | 'user' | 'podsSeen'>,
   gangSize: number,
@@ -190,7 +207,7 @@ function makeUnit(
   inFlight: boolean,
   problem: Unit['problem'],
 ): Unit {
-  const pods = members.map(unitPod);
+  const pods = members.map((m) => unitPod(m, equivalents));
   const models = [...new Set(pods.flatMap((p) => p.models))];
   return {
     key,

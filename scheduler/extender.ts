@@ -202,17 +202,22 @@ export class Extender {
    * The nodes of `passed` (all fit the pod) the pod's policy places it best on, at most
    * filterBest of them, in their request order: ranked by the policy's full-precision
    * score (the one prioritize scales to 0..10), equal scores to the smallest node name
-   * (placement/best-nodes.ts; the trace simulator's --filter-best).
+   * (placement/best-nodes.ts; the trace simulator's --filter-best); for a pod bound
+   * through HAMi's node lock, nodes with more share binds in flight than the least rank
+   * last (prioritize's rule 1).
    */
   private async keepBest(pod: V1Pod, ask: PodAsk, passed: readonly Candidate[]): Promise<Candidate[]> {
     const { policy, main } = this.scoring(pod, ask);
     const mix = this.cache.sizeMix();
+    // Prioritize's rule 1 first: nodes with more share binds in flight rank last.
+    const locked = this.shares !== undefined && main.shares !== undefined && main.resource === this.cache.shareNames?.resource;
+    const least = locked ? this.leastInFlight(passed, passed.map(() => true), pod.metadata?.uid ?? '') : null;
     const scores: number[] = [];
     for (let i = 0; i < passed.length; i++) {
       if (i > 0 && i % NODES_PER_SLICE === 0) await yieldToLoop();
       const v = this.view(passed[i]!, main.resource);
       // Passed nodes have a view with GPUs (fit checks it); a node deleted since ranks last.
-      scores.push(v?.gpus ? policy.score(v as NodeView & { gpus: NonNullable<NodeView['gpus']> }, askOnNode(main, v.gpus), mix) : -Infinity);
+      scores.push(v?.gpus && (!least || least[i]) ? policy.score(v as NodeView & { gpus: NonNullable<NodeView['gpus']> }, askOnNode(main, v.gpus), mix) : -Infinity);
     }
     return bestFeasible(scores, passed.map((c) => c.name), this.filterBest).map((i) => passed[i]!);
   }
@@ -227,6 +232,19 @@ export class Extender {
     return { policy, main: { ...largest, cpuMilli: host.cpuMilli, memMiB: host.memMiB } };
   }
 
+  /**
+   * Node scores 0..10 for the pod. Order of the nodes that fit, best first:
+   *  1. for a pod bound through HAMi's node lock (it asks the share resource and share
+   *     binds are on): the nodes with the fewest share binds in flight among those that fit
+   *     (cache.shareBindsInFlight: binds taken in and not yet answered by the device
+   *     plugin, and share pods ranked first there whose bind has not come); the other
+   *     nodes score 0, since a bind there waits for the plugin's Allocate of each one before;
+   *  2. the policy's score, scaled to 0..10 over the nodes of rule 1 (at least 1 when rule 1
+   *     left a node out, so that kube-scheduler tells the two apart).
+   * With nothing in flight rule 1 keeps every node: the scores are the policy's alone, as
+   * the trace simulator has them (test/bench/extender-equality.test.ts). The node ranked
+   * first is then counted as the pod's pick until its bind comes.
+   */
   async prioritize(args: ExtenderArgs): Promise<HostPriority[]> {
     const { list } = this.candidates(args);
     const ask = this.ask(args.Pod); // a malformed pod throws PodRequestError: routes answer 400
@@ -247,10 +265,27 @@ export class Extender {
       fits.push(ok);
       raw.push(ok ? policy.score(v as NodeView & { gpus: NonNullable<NodeView['gpus']> }, a, mix) : 0);
     }
-    const fitRaw = raw.filter((_, i) => fits[i]);
-    const scaled = toExtenderScores(fitRaw, policy.scale);
+    const uid = args.Pod.metadata?.uid ?? '';
+    const locked = this.shares !== undefined && main.shares !== undefined && main.resource === this.cache.shareNames?.resource;
+    const ranked = locked ? this.leastInFlight(list, fits, uid) : fits;
+    const scaled = toExtenderScores(raw.filter((_, i) => ranked[i]), policy.scale);
+    const floor = ranked === fits || ranked.every((r, i) => r === fits[i]) ? 0 : 1;
     let j = 0;
-    return list.map((c, i) => ({ Host: c.name, Score: fits[i] ? scaled[j++]! : 0 }));
+    const out = list.map((c, i) => ({ Host: c.name, Score: ranked[i] ? Math.max(floor, scaled[j++]!) : 0 }));
+    if (locked) {
+      let top = -1;
+      for (let i = 0; i < out.length; i++) if (ranked[i] && (top < 0 || out[i]!.Score > out[top]!.Score)) top = i;
+      if (top >= 0) this.cache.pickForBind(uid, out[top]!.Host);
+    }
+    return out;
+  }
+
+  /** Rule 1 of prioritize: which fitting nodes have the fewest share binds in flight. */
+  private leastInFlight(list: readonly Candidate[], fits: readonly boolean[], uid: string): boolean[] {
+    const busy = list.map((c, i) => (fits[i] ? this.cache.shareBindsInFlight(c.name, uid) : Infinity));
+    let least = Infinity;
+    for (const b of busy) if (b < least) least = b;
+    return busy.map((b) => b === least && b !== Infinity);
   }
 
   /**

@@ -6,8 +6,9 @@
 //      and the preemptor must exist: the informer's copy by UID, else the pod read from
 //      the apiserver, with the same UID (as bind checks it); a made-up pod preempts nothing
 //   2. per node, the victims by placement/victims.ts (best-effort pods only; those running
-//      past their time first; the fewest GPUs taken back; gangs whole), and only the best
-//      node is returned, so the preemption that happens is the one sluice records
+//      past their time first; the fewest GPUs taken back, GPU shares counted as their
+//      fractions of a GPU; gangs whole), and only the best node is returned, so the
+//      preemption that happens is the one sluice records
 //   3. log and count; the record (Postgres, job state, Events) waits in memory until
 //      kube-scheduler acts on it: a victim deleted (pending-preemptions.ts).
 // Nothing here changes the cluster cache: the victims keep counting as using their GPUs
@@ -17,6 +18,8 @@ import type { ClusterCache, PodRecord } from '../cluster/cache.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { modelMatches } from '../placement/gpu-model.js';
+import { podRecord } from '../cluster/pod-record.js';
+import { gpusToMilli, milliToGpus } from '../placement/shares.js';
 import { chooseVictims, type NodeCandidates, type VictimCandidate } from '../placement/victims.js';
 import { ANNOTATION_EXPECTED_DURATION, timeLimitSeconds } from '../queue/duration.js';
 import { applicableLimits, type QueueDirectory, type QueueSpec } from '../store/queue-directory.js';
@@ -98,7 +101,10 @@ export class Preempter {
     if (proposals.size === 0) return none('no_victims', 'kube-scheduler sent no candidate node');
     const notInCluster = await this.unknownPreemptor(pod);
     if (notInCluster) return none('unknown_preemptor', notInCluster);
-    const quota = await this.withinQuota(queue, ask.resource, ask.count, ask.models, pod.metadata?.uid ?? '');
+    // Quota counts GPU shares as fractions of a GPU (ClusterCache.gpuEquivalents).
+    const self = this.o.cache.pod(pod.metadata?.uid ?? '') ?? podRecord(pod, pod.metadata?.uid ?? '', this.o.cache.resources, 0, this.o.cache.shareNames ?? undefined);
+    const count = this.o.cache.gpuEquivalents(self).find((r) => r.resource === ask.resource)?.count ?? ask.count;
+    const quota = await this.withinQuota(queue, ask.resource, count, ask.models, pod.metadata?.uid ?? '');
     if (quota.ok === false) return none(quota.outcome, quota.reason);
 
     const priority = pod.spec?.priority ?? 0;
@@ -114,7 +120,7 @@ export class Preempter {
         unknown.push(name);
         continue;
       }
-      const pods = this.o.cache.podsOnNode(name).filter((p) => !p.terminal).map((p) => candidate(p, ask.resource, gangs, overdue(p)));
+      const pods = this.o.cache.podsOnNode(name).filter((p) => !p.terminal).map((p) => candidate(this.o.cache, p, name, ask.resource, gangs, overdue(p)));
       nodes.push({ view, pods, proposed: proposed.uids });
     }
     const choice = chooseVictims({ ask, priority }, nodes);
@@ -122,7 +128,7 @@ export class Preempter {
     const dropped = [...choice.dropped.map((d) => d.reason), ...unknown.map((n) => `node ${n} is not in sluice's cache (deleted, or not seen yet)`)];
     if (!best) return none('no_victims', dropped.slice(0, 3).join('; ') || 'no node has best-effort victims');
 
-    const victims: PreemptedPod[] = best.uids.map((uid) => victimOf(this.o.cache.pod(uid)!, ask.resource));
+    const victims: PreemptedPod[] = best.uids.map((uid) => victimOf(this.o.cache, this.o.cache.pod(uid)!, ask.resource));
     const job = labels[LABEL_JOB] ?? '';
     const preemptor = { namespace: pod.metadata?.namespace ?? '', pod: pod.metadata?.name ?? '', uid: pod.metadata?.uid ?? '', job, queue };
     const record: PreemptionRecord = {
@@ -207,7 +213,7 @@ export class Preempter {
       const u = used(r.model);
       if (r.guaranteed - u > best.guaranteed - best.used) best = { used: u, guaranteed: r.guaranteed, model: r.model };
     }
-    if (best.used + count > best.guaranteed) {
+    if (gpusToMilli(best.used) + gpusToMilli(count) > best.guaranteed * 1000) {
       const m = best.model ? ` ${best.model}` : '';
       return { ok: false, outcome: 'over_quota', reason: `queue ${queue} uses ${best.used} of its ${best.guaranteed} guaranteed${m} ${resource}; ${count} more would exceed it` };
     }
@@ -215,20 +221,21 @@ export class Preempter {
   }
 }
 
-/** GPUs of bound, running guaranteed pods of the queue on nodes whose product matches a row model ('' = all). */
+/** GPUs of bound, running guaranteed pods of the queue on nodes whose product matches a row
+ * model ('' = all); GPU shares as fractions of a GPU, as quota counts them. */
 function guaranteedUse(cache: ClusterCache, queue: QueueSpec, resource: string, selfUid: string): (model: string) => number {
   const byProduct = new Map<string, number>();
   for (const p of cache.allPods()) {
     if (p.labels[LABEL_QUEUE] !== queue.name || !p.nodeName || p.terminal || p.uid === selfUid || p.labels[LABEL_QOS] === 'best-effort') continue;
-    const n = p.requests.find((r) => r.resource === resource)?.count ?? 0;
-    if (n === 0) continue;
+    const m = gpusToMilli(gpusOf(cache, p, resource));
+    if (m === 0) continue;
     const product = cache.nodeView(p.nodeName, resource)?.product ?? '';
-    byProduct.set(product, (byProduct.get(product) ?? 0) + n);
+    byProduct.set(product, (byProduct.get(product) ?? 0) + m);
   }
   return (model) => {
     let sum = 0;
-    for (const [product, n] of byProduct) if (model === '' || modelMatches(product, model)) sum += n;
-    return sum;
+    for (const [product, m] of byProduct) if (model === '' || modelMatches(product, model)) sum += m;
+    return milliToGpus(sum);
   };
 }
 
@@ -258,10 +265,10 @@ class GangTotals {
       for (const p of this.cache.allPods()) {
         const k = gangKey(p);
         if (!k || !p.nodeName || p.terminal) continue;
-        this.totals.set(k, (this.totals.get(k) ?? 0) + gpusOf(p, this.resource));
+        this.totals.set(k, (this.totals.get(k) ?? 0) + gpusToMilli(gpusOf(this.cache, p, this.resource)));
       }
     }
-    return this.totals.get(key) ?? 0;
+    return milliToGpus(this.totals.get(key) ?? 0);
   }
 }
 
@@ -276,16 +283,21 @@ function gangSize(p: Readonly<PodRecord>): number {
   return Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
-const gpusOf = (p: Readonly<PodRecord>, resource: string): number => p.requests.find((r) => r.resource === resource)?.count ?? 0;
+/** Devices of the resource the pod asks (a GPU share is 1). */
+const devicesOf = (p: Readonly<PodRecord>, resource: string): number => p.requests.find((r) => r.resource === resource)?.count ?? 0;
+/** GPUs of the resource the pod counts, GPU shares as fractions (ClusterCache.gpuEquivalents). */
+const gpusOf = (cache: ClusterCache, p: Readonly<PodRecord>, resource: string): number => cache.gpuEquivalents(p).find((r) => r.resource === resource)?.count ?? 0;
 
-function candidate(p: Readonly<PodRecord>, resource: string, gangs: GangTotals, overdue: boolean): VictimCandidate {
+function candidate(cache: ClusterCache, p: Readonly<PodRecord>, node: string, resource: string, gangs: GangTotals, overdue: boolean): VictimCandidate {
   const qos = p.labels[LABEL_QOS] === 'best-effort' ? 'best-effort' : p.labels[LABEL_QUEUE] !== undefined ? 'guaranteed' : 'unmanaged';
   const key = gangKey(p);
   const started = Date.parse(p.started);
   return {
     uid: p.uid,
     qos,
-    gpus: gpusOf(p, resource),
+    gpus: devicesOf(p, resource),
+    equivalents: gpusOf(cache, p, resource),
+    ...(p.hold?.node === node ? { uses: p.hold.uses } : {}),
     priority: p.priority,
     // Unknown start: counted as the oldest, the most work to lose.
     startedAt: Number.isNaN(started) ? 0 : started,
@@ -295,7 +307,8 @@ function candidate(p: Readonly<PodRecord>, resource: string, gangs: GangTotals, 
   };
 }
 
-function victimOf(p: Readonly<PodRecord>, resource: string): PreemptedPod {
+function victimOf(cache: ClusterCache, p: Readonly<PodRecord>, resource: string): PreemptedPod {
+  const share = gpusOf(cache, p, resource);
   const job = p.labels[LABEL_JOB] ?? (p.owner ? labelSafe(`${p.owner.kind.toLowerCase()}-${p.owner.name}`) : labelSafe(`pod-${p.name}`));
   return {
     namespace: p.namespace,
@@ -304,7 +317,8 @@ function victimOf(p: Readonly<PodRecord>, resource: string): PreemptedPod {
     job,
     queue: p.labels[LABEL_QUEUE] ?? '',
     user: p.labels[LABEL_USER] ?? '',
-    gpus: gpusOf(p, resource),
+    gpus: devicesOf(p, resource),
+    ...(share !== devicesOf(p, resource) ? { share } : {}),
     gangSize: gangSize(p),
     owner: p.owner,
   };

@@ -7,6 +7,7 @@ import type { ClusterCache } from '../cluster/cache.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { shareNamesOf } from '../cluster/pod-request.js';
+import { podRecord } from '../cluster/pod-record.js';
 import { HamiNodeLocks, type HamiApi } from '../scheduler/hami-bind.js';
 import { Extender } from '../scheduler/extender.js';
 import type { PodBinder } from '../scheduler/binder.js';
@@ -145,7 +146,7 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
     log,
     metrics,
     queuePreview: parts.queueManager
-      ? (pod) => submitWarning(parts.queueManager!.current(), pod, config.gpuResources, (parts.now ?? Date.now)(), parts.queueManager!.eta)
+      ? (pod) => submitWarning(parts.queueManager!.current(), pod, config.gpuResources, (parts.now ?? Date.now)(), parts.queueManager!.eta, (p) => cache.gpuEquivalents(podRecord(p, '', config.gpuResources, 0, shareNamesOf(config.sharing) ?? undefined)))
       : undefined,
     workloads: parts.workloads ?? null,
   });

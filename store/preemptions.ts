@@ -14,8 +14,10 @@ export interface PreemptedPod {
   job: string;
   queue: string;
   user: string;
-  /** GPUs of `resource` the pod held. */
+  /** GPUs of `resource` the pod held (devices, as its job record counts them). */
   gpus: number;
+  /** A GPU share: the GPUs it held as a fraction of a GPU (ClusterCache.gpuEquivalents). */
+  share?: number;
   gangSize: number;
   /** The controller that made it (Job, ReplicaSet, ...): a new pod comes back and queues again. Null for a bare pod. */
   owner: { apiVersion: string; kind: string; name: string; uid: string } | null;
@@ -61,7 +63,7 @@ export async function insertPreemptions(pool: Pool, batch: readonly PreemptionRe
                                   gpus_freed, gpus_taken_back, victims, reason)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
         [r.at, pgText(p.namespace), pgText(p.pod), pgText(p.uid), pgText(p.job), pgText(p.queue), pgText(r.node), pgText(r.resource), r.gpusFreed, r.gpusTakenBack,
-          JSON.stringify(r.victims.map((v) => ({ namespace: pgText(v.namespace), pod: pgText(v.pod), uid: pgText(v.uid), job: pgText(v.job), queue: pgText(v.queue), gpus: v.gpus }))), pgText(r.reason)],
+          JSON.stringify(r.victims.map((v) => ({ namespace: pgText(v.namespace), pod: pgText(v.pod), uid: pgText(v.uid), job: pgText(v.job), queue: pgText(v.queue), gpus: v.gpus, ...(v.share !== undefined ? { share: v.share } : {}) }))), pgText(r.reason)],
       );
       for (const job of victimJobs(r.victims)) {
         // A job whose pods come back (made by a controller) keeps its active record, so the

@@ -60,6 +60,10 @@ export class CacheFacts implements ClusterFacts {
 
   private largestShared: { node: string; index: number; memMiB: number; cores: number } | null = null;
 
+  sharedGpuSizes(): readonly number[] {
+    return this.cache.sharedGpuSizes();
+  }
+
   private refresh(): void {
     const now = this.now();
     if (now - this.at < REFRESH_MS) return;

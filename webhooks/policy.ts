@@ -105,4 +105,7 @@ export interface ClusterFacts {
   /** The largest GPU HAMi's device plugin registered (memory first, then cores), or null
    * when no node has shared GPUs. */
   largestSharedGpu?(): { node: string; index: number; memMiB: number; cores: number } | null;
+  /** Memory sizes (MiB) of the shared GPUs registered, ascending: what prices a share asked
+   * in MiB as a fraction of a GPU (placement/shares.ts pricingMemMiB). */
+  sharedGpuSizes?(): readonly number[];
 }

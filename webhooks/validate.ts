@@ -17,7 +17,8 @@
 // or the user-verified annotation (403).
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { parseModelList } from '../placement/gpu-model.js';
-import { podGpuRequests, podShareAsks, PodRequestError } from '../cluster/pod-request.js';
+import { podGpuRequests, podShareAsks, PodRequestError, type ContainerShare } from '../cluster/pod-request.js';
+import { gpusToMilli, milliToGpus, pricingMemMiB, shareGpus } from '../placement/shares.js';
 import { shorthandResources } from './mutate.js';
 import { parseQuantity } from '../cluster/quantity.js';
 import { ANNOTATION_EXPECTED_DURATION, DURATION_FORMAT, formatDuration, parseDuration } from '../queue/duration.js';
@@ -39,6 +40,9 @@ export interface JobAsk {
   qos: QosClass;
   /** Per pod, per managed resource, non-zero only. */
   perPod: Array<{ resource: string; count: number }>;
+  /** Per container, the GPU shares asked (sharing on and the pod asks the share
+   * resource): quota counts the share resource as fractions of a GPU. */
+  shares?: ContainerShare[] | null;
   /** Pods in the gang (sluice.io/gang-size, default 1). */
   gangSize: number;
   models: string[];
@@ -84,8 +88,11 @@ export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, strin
   }
   // Counted the way kube-scheduler counts (sidecars add up, init containers peak).
   let perPod: JobAsk['perPod'];
+  let shares: ContainerShare[] | null = null;
   try {
     perPod = podGpuRequests(pod, policy.gpuResources);
+    const sharing = policy.sharing;
+    if (sharing && perPod.some((r) => r.resource === sharing.resource)) shares = podShareAsks(pod, sharing).filter((x): x is ContainerShare => x !== null);
   } catch (e) {
     if (e instanceof PodRequestError) return deny(422, e.message);
     throw e;
@@ -120,7 +127,7 @@ export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, strin
   if (rawDuration !== undefined && expectedSeconds === null) {
     return deny(422, `annotation ${ANNOTATION_EXPECTED_DURATION} is "${rawDuration}"; write ${DURATION_FORMAT}`);
   }
-  return { queue: queueOf(pod, nsLabels), qos, perPod, gangSize, models: parseModelList(podAnnotations(pod)[ANN_GPU_MODEL]), expectedSeconds };
+  return { queue: queueOf(pod, nsLabels), qos, perPod, shares, gangSize, models: parseModelList(podAnnotations(pod)[ANN_GPU_MODEL]), expectedSeconds };
 }
 
 export const isJobAsk = (v: Verdict | JobAsk | null): v is JobAsk => v !== null && 'perPod' in v;
@@ -145,8 +152,11 @@ export function checkQueue(ask: JobAsk, lookup: QueueLookup, policy: WebhookPoli
   }
 
   for (const { resource, count } of ask.perPod) {
-    const job = count * ask.gangSize;
-    const who = ask.gangSize > 1 ? `job asks ${job} ${resource} (${ask.gangSize} pods of ${count})` : `pod asks ${job} ${resource}`;
+    // GPU shares count as fractions of a GPU, priced as the queue manager prices a pod not
+    // placed yet (ClusterCache.gpuEquivalents): 4 pods of 0.25 GPU ask 1.
+    const each = ask.shares && resource === policy.sharing?.resource ? shareGpus(count, ask.shares, pricingMemMiB(ask.shares, facts.sharedGpuSizes?.() ?? [])) : count;
+    const job = milliToGpus(gpusToMilli(each) * ask.gangSize);
+    const who = ask.gangSize > 1 ? `job asks ${job} ${resource} (${ask.gangSize} pods of ${each})` : `pod asks ${job} ${resource}`;
     const rows = applicableLimits(queue.limits, resource, ask.models);
     const modelNote = ask.models.length > 0 ? ` for GPU model ${ask.models.join(',')}` : '';
     if (rows.length === 0) {
@@ -155,7 +165,7 @@ export function checkQueue(ask: JobAsk, lookup: QueueLookup, policy: WebhookPoli
     // Several rows may apply (a model row and an any-model row): the most permissive counts.
     const perJob = rows.some((r) => r.perJobMax === 0) ? 0 : Math.max(...rows.map((r) => r.perJobMax));
     if (perJob > 0 && job > perJob) {
-      return deny(403, `${who} but queue ${q} allows at most ${perJob} per job${modelNote} (${job - perJob} too many)`);
+      return deny(403, `${who} but queue ${q} allows at most ${perJob} per job${modelNote} (${milliToGpus(gpusToMilli(job) - perJob * 1000)} too many)`);
     }
     // Guaranteed jobs of a queue in a cohort may borrow idle quota, so only
     // cohort-less queues have a hard guaranteed ceiling.
@@ -163,7 +173,7 @@ export function checkQueue(ask: JobAsk, lookup: QueueLookup, policy: WebhookPoli
       : queue.cohort === null ? Math.max(...rows.map((r) => r.guaranteed)) : Infinity;
     if (job > ceiling) {
       const what = ask.qos === 'best-effort' ? 'best-effort cap' : 'guaranteed quota';
-      return deny(403, `${who} but queue ${q}'s ${what} is ${ceiling}${modelNote} (${job - ceiling} over), so it could never run; ask for fewer GPUs or a larger quota`);
+      return deny(403, `${who} but queue ${q}'s ${what} is ${ceiling}${modelNote} (${milliToGpus(gpusToMilli(job) - ceiling * 1000)} over), so it could never run; ask for fewer GPUs or a larger quota`);
     }
     const largest = facts.largestNode(resource, ask.models);
     if (largest === 0 && ask.models.length > 0) {

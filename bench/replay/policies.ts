@@ -51,7 +51,7 @@ function sequential(order: (a: Unit, b: Unit) => number, headBlocksQueue: boolea
         continue;
       }
       releases.push(u);
-      for (const p of u.pods) input.ledger.add({ queue: u.queue, user: u.user, qos: u.qos, requests: p.requests, product: null, models: p.models });
+      for (const p of u.pods) input.ledger.add({ queue: u.queue, user: u.user, qos: u.qos, requests: p.gpus ?? p.requests, product: null, models: p.models });
     }
     return { releases, placements };
   };

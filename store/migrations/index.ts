@@ -5,6 +5,7 @@ import { sql as m002 } from './002-queue-manager.js';
 import { sql as m003 } from './003-preemption.js';
 import { sql as m004 } from './004-eta.js';
 import { sql as m005 } from './005-bind-failures.js';
+import { sql as m006 } from './006-share-preemptions.js';
 
 export interface Migration {
   id: number;
@@ -18,4 +19,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 3, name: 'preemption', sql: m003 },
   { id: 4, name: 'eta', sql: m004 },
   { id: 5, name: 'bind-failures', sql: m005 },
+  { id: 6, name: 'share-preemptions', sql: m006 },
 ];

@@ -197,6 +197,17 @@ t.test('shares on partly used GPUs: the same scores, and the bind picks the GPU 
   }
   const log = createLogger('error', new Writable({ write: (_c, _e, d) => d() }));
   const ext = new Extender({ cache, binder: noBinder, defaultPolicy: 'fragmentation', log, metrics: new Metrics({ defaultMetrics: false }) });
+  // And with share binds through HAMi's node lock on, as sluice runs with sharing: its
+  // prioritize first ranks nodes by share binds in flight (scheduler/extender.ts rule 1).
+  // The simulator binds each pod before it scores the next, so nothing is ever in flight
+  // there; with nothing in flight here (these pods are not in the cache, so no pick is
+  // counted for them) rule 1 keeps every node and the scores must be the same.
+  const { HamiNodeLocks } = await import('../../scheduler/hami-bind.js');
+  const { KubeBinder } = await import('../../scheduler/binder.js');
+  const { unreachableKubeConfig } = await import('../helpers/k8s.js');
+  const hamiApi = new KubeBinder(unreachableKubeConfig());
+  const locks = new HamiNodeLocks({ api: hamiApi, lockExpireMs: 300000, lockWaitMs: 4000, peekLock: (n) => cache.hamiLock(n) });
+  const locked = new Extender({ cache, binder: hamiApi, defaultPolicy: 'fragmentation', log, metrics: new Metrics({ defaultMetrics: false }), shares: { locks, api: hamiApi } });
   const mix = cache.sizeMix();
   t.ok(mix.some((e) => e.milli < 1000), 'the size mix holds the shares');
   const incoming: TracePod[] = [250, 500, 400, 100, 1000].map((m) => ({ cpuMilli: 2000, memMiB: 8192, numGpu: 1, gpuMilli: m, models: [], gpuSpec: '' }));
@@ -210,6 +221,8 @@ t.test('shares on partly used GPUs: the same scores, and the bind picks the GPU 
     const ask = traceAsk(p, RES);
     const { feasible, raw, want } = simulatorScores(views, ask, mix);
     t.same(got.map((h) => h.Score), want, `${p.numGpu} x ${p.gpuMilli}m: the same 0..10 scores`);
+    t.same((await locked.prioritize({ Pod: q, NodeNames: nodes.map((n) => n.name) })).map((h) => h.Score), want, `${p.numGpu} x ${p.gpuMilli}m: the same with share binds on, nothing in flight`);
+    t.same(nodes.map((n) => cache.shareBindsInFlight(n.name)), nodes.map(() => 0), 'nothing in flight');
     if (raw.length > 1) t.ok(new Set(raw).size > 1, 'the scores discriminate');
     if (p.numGpu !== 1 || p.gpuMilli >= 1000) continue;
     // On every feasible node: the GPU the bind picks is the one the simulator's choice names

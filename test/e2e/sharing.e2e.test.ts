@@ -4,9 +4,12 @@
 // plugin does on Allocate (test/helpers/hami-agent.ts: finds the pending pod by the node
 // lock or bind phase, decodes hami.io/vgpu-devices-to-allocate as the plugin's source
 // does, sets the bind phase, releases the lock). Runs only when KUBECONFIG points at a
-// reachable cluster; otherwise it reports itself skipped. Everything it creates is removed.
+// reachable cluster; otherwise it reports itself skipped. The queue case also needs the
+// sluice admin API (SLUICE_E2E_API_URL, SLUICE_API_TOKEN, SLUICE_E2E_CA_FILE) and sluice's
+// queue manager; without them it reports itself skipped. Everything it creates is removed.
 import t from 'tap';
-import { reachableCluster } from './cluster.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { reachableCluster, removeTestObjects, sluiceApi } from './cluster.js';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { HamiAgent, hamiNode, sharePod } from '../helpers/hami-agent.js';
 
@@ -127,5 +130,53 @@ if ('skip' in found) {
     }
     const uuids = new Set([(await gpuOf(`after-a-${RUN}`)).uuid, (await gpuOf(`after-b-${RUN}`)).uuid]);
     t.equal(uuids.size, 2, 'one per GPU');
+  });
+
+  t.test('share pods in a queue with 1 GPU of quota: four of 0.25 go, the fifth waits until one finishes', async (t) => {
+    const apiUrl = process.env.SLUICE_E2E_API_URL;
+    const token = process.env.SLUICE_API_TOKEN;
+    const caFile = process.env.SLUICE_E2E_CA_FILE;
+    if (!apiUrl || !token || (caFile && !existsSync(caFile))) {
+      t.pass('skipped: no sluice admin API', { skip: 'SLUICE_E2E_API_URL and SLUICE_API_TOKEN (and SLUICE_E2E_CA_FILE when set) are needed to make the queue' });
+      return;
+    }
+    const api = sluiceApi(apiUrl, token, caFile ? readFileSync(caFile) : undefined);
+    const queue = `e2e-shares-${RUN}`;
+    const qns = `sluice-e2e-shareq-${RUN}`;
+    const node = nodes[3]!;
+    t.teardown(async () => {
+      await removeTestObjects(core, qns, []);
+      await api('DELETE', `/api/v1/queues/${queue}`).catch(() => undefined);
+    });
+    const put = await api('PUT', `/api/v1/queues/${queue}`, { limits: [{ resource: 'nvidia.com/gpu', guaranteed: 1, bestEffortCap: 0 }] });
+    t.ok(put.status === 201 || put.status === 200, `queue ${queue} with 1 guaranteed GPU (${put.status})`);
+    await core.createNamespace({ body: { metadata: { name: qns, labels: { 'sluice.io/managed': 'true', 'sluice.io/default-queue': queue } } } });
+    await new Promise((r) => setTimeout(r, 1000)); // sluice sees the queue (NOTIFY) and the namespace
+    const names = [0, 1, 2, 3, 4].map((i) => `quarter-q${i}-${RUN}`);
+    const readQ = (name: string): Promise<V1Pod> => core.readNamespacedPod({ name, namespace: qns });
+    const gated = async (name: string): Promise<boolean> => ((await readQ(name)).spec?.schedulingGates ?? []).some((g) => g.name === 'sluice.io/queue');
+    const phase = async (name: string): Promise<string> => (await readQ(name)).metadata?.annotations?.['hami.io/bind-phase'] ?? '';
+    for (const name of names) {
+      const p = sharePod(name, { memMiB: GPU_MIB / 4, cores: 25, namespace: qns });
+      p.spec!.nodeSelector = { 'kubernetes.io/hostname': node };
+      p.spec!.tolerations = [{ operator: 'Exists' }];
+      await core.createNamespacedPod({ namespace: qns, body: p });
+      await new Promise((r) => setTimeout(r, 1100)); // creationTimestamp has 1 s resolution: FIFO by name order
+    }
+    t.ok(await waitFor('four released and allocated', async () => (await Promise.all(names.slice(0, 4).map(phase))).every((ph) => ph === 'success'), 60), 'the first four are released, bound and allocated');
+    await new Promise((r) => setTimeout(r, 2000)); // a wrong release of the fifth would show by now
+    t.ok(await gated(names[4]!), 'the fifth still carries the gate');
+    const jobs = await api('GET', `/api/v1/queues/${queue}/jobs`);
+    t.match(jobs.body, { waiting: [{ name: `pod-${names[4]}`, waitingFor: 'quota', gpus: 0.25, reason: `queue ${queue}: 1 of 1 guaranteed nvidia.com/gpu in use, job needs 0.25` }] }, 'waiting for quota, 4 x 0.25 = 1 GPU held');
+    const usage = await api('GET', `/api/v1/queues/${queue}/usage`);
+    t.match(usage.body, { totals: [{ resource: 'nvidia.com/gpu', guaranteed: 1 }] }, 'usage: 1 GPU');
+    const gpus = await Promise.all(names.slice(0, 4).map(async (n) => ((await readQ(n)).metadata?.annotations?.['hami.io/vgpu-devices-allocated'] ?? '').split(',')[0]));
+    t.same(gpus, Array(4).fill(`GPU-${node}-0`), 'the four share GPU 0');
+
+    const at = Date.now();
+    await core.patchNamespacedPodStatus({ name: names[1]!, namespace: qns, body: { status: { phase: 'Succeeded' } } }, merge);
+    t.ok(await waitFor('the fifth released', async () => !(await gated(names[4]!)), 20), `the fifth released ${Date.now() - at} ms after one quarter finished`);
+    t.ok(await waitFor('the fifth allocated', async () => (await phase(names[4]!)) === 'success', 60), 'and allocated by the plugin');
+    t.equal((await readQ(names[4]!)).spec?.nodeName, node);
   });
 }

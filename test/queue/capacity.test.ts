@@ -10,11 +10,13 @@ import { KubeBinder } from '../../scheduler/binder.js';
 import { createLogger } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
 import { CapacityModel, type CapacityNode } from '../../queue/capacity.js';
-import { buildState } from '../../queue/state.js';
+import { buildState, capacityNodes as capacityNodesOf } from '../../queue/state.js';
 import { unitPod } from '../../queue/units.js';
 import type { ClusterCache } from '../../cluster/cache.js';
 import { gpuNode, gpuPod, unreachableKubeConfig } from '../helpers/k8s.js';
-import { GPU, T0, keys, newCache, pass, queuedPod, unitPodOf, waitOf } from './helpers.js';
+import { hamiNode } from '../helpers/hami-agent.js';
+import { deviceMisfit, placeContainers } from '../../placement/shares.js';
+import { GPU, T0, keys, newCache, newShareCache, pass, queuedPod, queuedShare, unitPodOf, waitOf } from './helpers.js';
 
 const H100 = 'NVIDIA-H100-80GB-HBM3';
 const A10 = 'NVIDIA-A10';
@@ -158,18 +160,8 @@ function extenderFor(cache: ClusterCache): Extender {
   return new Extender({ cache, binder: new KubeBinder(unreachableKubeConfig()), defaultPolicy: 'binpack', log, metrics: new Metrics({ defaultMetrics: false }) });
 }
 
-/** Nodes as buildState builds them (same inventory, labels and best-effort counts). */
-function capacityNodes(cache: ClusterCache): CapacityNode[] {
-  const nodes = new Map<string, CapacityNode>();
-  for (const n of cache.inventory()) {
-    const c = nodes.get(n.name) ?? { name: n.name, product: n.product, unusable: n.unusable, labels: cache.nodeLabels(n.name) ?? {}, capacity: {}, free: {}, bestEffort: {} };
-    c.capacity[n.resource] = n.total;
-    c.free[n.resource] = n.free;
-    c.bestEffort[n.resource] = 0;
-    nodes.set(n.name, c);
-  }
-  return [...nodes.values()];
-}
+/** Nodes as buildState builds them (same inventory, labels, shared GPUs), best-effort none. */
+const capacityNodes = (cache: ClusterCache): CapacityNode[] => [...capacityNodesOf(cache).values()];
 
 t.test('queue fit == extender filter, node by node, for every pod shape', async (t) => {
   const nodes: V1Node[] = [
@@ -245,5 +237,105 @@ t.test('with best-effort pods on a node the answers differ only for guaranteed p
     t.equal(bePlace, extOk, `${pod.metadata!.name}: best-effort answer == extender`);
     t.equal(gPlace, true, `${pod.metadata!.name}: guaranteed fits by reclaiming best-effort GPUs`);
     if (!extOk) t.ok('n' in r.FailedNodes, `${pod.metadata!.name}: the extender marks the node resolvable, so kube-scheduler preempts`);
+  }
+});
+
+// ---- the same for GPU shares on nodes HAMi's device plugin splits ---------------------
+
+/** Places a share bind in flight on `node` (the assume ledger holds its memory, cores, slot). */
+function assumeShare(cache: ClusterCache, uid: string, node: string, memMiB: number): boolean {
+  const ask = { count: 1, memMiB, memPercent: 0, cores: 0 };
+  return cache.assume(uid, node, [{ resource: GPU, count: 1 }], (ds) => {
+    const placed = placeContainers(ds, [ask], (c, a) => c.find((d) => deviceMisfit(d, a) === null) ?? null);
+    return 'misfit' in placed ? placed : { uses: placed.uses.flat() };
+  }).ok;
+}
+
+t.test('queue fit == extender filter for GPU shares: memory, cores, slots, in-flight binds, health', async (t) => {
+  const unhealthy = hamiNode('unhealthy', { gpus: 1, form: '9' });
+  unhealthy.metadata!.annotations!['hami.io/node-nvidia-register'] = unhealthy.metadata!.annotations!['hami.io/node-nvidia-register']!.replace(',true,', ',false,');
+  const cordoned = hamiNode('cordoned', { gpus: 2 });
+  cordoned.spec = { unschedulable: true };
+  const nodes: V1Node[] = [
+    hamiNode('idle', { gpus: 2, memMiB: 16384, split: 10 }),
+    hamiNode('part', { gpus: 2, memMiB: 16384, split: 10 }),
+    hamiNode('slots', { gpus: 1, memMiB: 16384, split: 2 }),
+    hamiNode('big', { gpus: 1, memMiB: 81920, split: 4, product: 'NVIDIA-A100-SXM4-80GB' }),
+    hamiNode('assumed', { gpus: 1, memMiB: 16384, split: 10 }),
+    unhealthy,
+    cordoned,
+    gpuNode('plain', { gpus: 4 }),
+  ];
+  const on = (name: string, node: string, index: number, memMiB: number, cores = 0) =>
+    queuedShare(name, { queue: 'team-b', memMiB, cores, node, onGpu: { index, memMiB } });
+  const running = [
+    on('r1', 'part', 0, 12000),
+    on('r2', 'part', 1, 4000, 60),
+    on('r3', 'slots', 0, 100),
+    on('r4', 'slots', 0, 100),
+    on('r5', 'big', 0, 30000, 100),
+  ];
+  const shapes: V1Pod[] = [];
+  const asks: Array<{ memMiB?: number; percent?: number; cores?: number; gpus?: number }> = [
+    { memMiB: 1000 }, { memMiB: 4000, cores: 30 }, { memMiB: 8000 }, { memMiB: 13000 }, { memMiB: 20000 }, { memMiB: 90000 },
+    { percent: 10, cores: 10 }, { percent: 50, cores: 50 }, { percent: 100 }, { cores: 100, memMiB: 1000 }, { cores: 50, memMiB: 2000 },
+    { gpus: 2, memMiB: 4000 }, { gpus: 2, percent: 50 }, {},
+  ];
+  asks.forEach((a, i) => {
+    for (const model of ['', 'a100', 't4']) shapes.push(queuedShare(`s${i}-${model || 'any'}`, { ...a, model }));
+  });
+  const cache = newShareCache(nodes, [...running, ...shapes]);
+  t.ok(assumeShare(cache, 'in-flight', 'assumed', 10000), 'a share bind in flight holds 10000 MiB on node "assumed"');
+  const ext = extenderFor(cache);
+  const capNodes = capacityNodes(cache);
+  t.ok(capNodes.filter((n) => n.shared).length === nodes.length - 1, 'every HAMi node is modelled with its GPUs');
+  const model = new CapacityModel(capNodes);
+  let compared = 0;
+  let passedBoth = 0;
+  let mismatches = 0;
+  for (const pod of shapes) {
+    const up = unitPod(cache.pod(pod.metadata!.uid!)!, (p) => cache.gpuEquivalents(p));
+    for (const n of nodes) {
+      const name = n.metadata!.name!;
+      const r = await ext.filter({ Pod: pod, NodeNames: [name] });
+      const extOk = r.NodeNames?.includes(name) ?? false;
+      const extResolvable = name in r.FailedNodes;
+      const cn = capNodes.find((c) => c.name === name)!;
+      for (const qos of ['guaranteed', 'best-effort'] as const) {
+        const m = model.misfit(cn, up, qos);
+        const single = newShareCache([n], running.filter((p) => p.spec!.nodeName === name));
+        if (name === 'assumed') assumeShare(single, 'in-flight', 'assumed', 10000);
+        const placed = buildState(single, 'unlimited', new Set()).capacity.wouldPlace([up], qos);
+        const same = (m === null) === extOk && placed === extOk && (extOk || m!.resolvable === extResolvable);
+        if (!same) {
+          mismatches++;
+          t.fail(`${pod.metadata!.name} on ${name} (${qos}): extender ${extOk ? 'fits' : extResolvable ? 'resolvable' : 'unresolvable'}, queue misfit ${JSON.stringify(m)}, wouldPlace ${placed}`);
+        }
+        compared++;
+        if (extOk) passedBoth++;
+      }
+    }
+  }
+  t.equal(mismatches, 0, `${compared} (pod, node, QoS) answers compared, ${passedBoth} fits`);
+  t.ok(passedBoth > 30 && passedBoth < compared / 2, 'the cases mix fits and misfits');
+});
+
+t.test('best-effort shares on a GPU: the answers differ only for guaranteed pods, only where the extender says preemption can help', async (t) => {
+  const nodes = [hamiNode('n', { gpus: 1, memMiB: 16384, split: 10 })];
+  const be = [0, 1, 2].map((i) => queuedShare(`be${i}`, { queue: 'team-b', qos: 'best-effort', memMiB: 5000, cores: 30, node: 'n', onGpu: { index: 0, memMiB: 5000 } }));
+  const shapes = [1000, 2000, 6000, 12000, 16384, 20000].map((m) => queuedShare(`p${m}`, { memMiB: m }));
+  const cache = newShareCache(nodes, [...be, ...shapes]);
+  const ext = extenderFor(cache);
+  for (const pod of shapes) {
+    const up = unitPod(cache.pod(pod.metadata!.uid!)!);
+    const r = await ext.filter({ Pod: pod, NodeNames: ['n'] });
+    const extOk = r.NodeNames?.includes('n') ?? false;
+    const bePlace = buildState(cache, 'unlimited', new Set()).capacity.wouldPlace([up], 'best-effort');
+    const gPlace = buildState(cache, 'unlimited', new Set()).capacity.wouldPlace([up], 'guaranteed');
+    const name = pod.metadata!.name!;
+    t.equal(bePlace, extOk, `${name}: best-effort answer == extender`);
+    t.equal(gPlace, name !== 'p20000', `${name}: guaranteed fits by reclaiming best-effort shares, unless no GPU could ever hold it`);
+    if (!extOk && gPlace) t.ok('n' in r.FailedNodes, `${name}: the extender marks the node resolvable, so kube-scheduler preempts`);
+    if (!gPlace) t.ok('n' in r.FailedAndUnresolvableNodes, `${name}: unresolvable at the extender too`);
   }
 });

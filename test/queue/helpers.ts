@@ -129,3 +129,46 @@ export function waitOf(ev: Evaluation, key: string): Waiting | undefined {
   for (const list of ev.waiting.values()) for (const w of list) if (w.unit.key === key) return w;
   return undefined;
 }
+
+// ---- GPU shares (HAMi's device plugin) ---------------------------------------------------
+
+export const SHARE_NAMES = { resource: GPU, memory: 'nvidia.com/gpumem', memoryPercent: 'nvidia.com/gpumem-percentage', cores: 'nvidia.com/gpucores' };
+
+/** A cache with GPU sharing on (config sharing.enabled), as the queue manager runs with it. */
+export function newShareCache(nodes: V1Node[] = [], pods: V1Pod[] = []): ClusterCache {
+  const c = new ClusterCache({ resources: [GPU], assumeTtlMs: 30_000, recentPodWindow: 100, sharing: { names: SHARE_NAMES, handshakeTimeoutMs: 60_000 } });
+  c.replaceAll(nodes, pods);
+  return c;
+}
+
+export interface SharePodOpts extends QueuedPodOpts {
+  /** nvidia.com/gpumem (MiB). */
+  memMiB?: number;
+  /** nvidia.com/gpumem-percentage. */
+  percent?: number;
+  /** nvidia.com/gpucores. */
+  cores?: number;
+  /** Bound and allocated on this GPU of `node` (test/helpers/hami-agent.ts hamiNode names
+   * GPU i of node n "GPU-n-i"), with this much memory. */
+  onGpu?: { index: number; memMiB: number };
+}
+
+/** A queued pod asking one GPU share, as the webhook leaves it; bound with HAMi's device
+ * list when `node` and `onGpu` are given (bind phase success, as after the plugin's Allocate). */
+export function queuedShare(name: string, o: SharePodOpts = {}): V1Pod {
+  const p = queuedPod(name, { ...o, gpus: o.gpus ?? 1 });
+  const limits: Record<string, string> = { [GPU]: String(o.gpus ?? 1) };
+  if (o.memMiB !== undefined) limits[SHARE_NAMES.memory] = String(o.memMiB);
+  if (o.percent !== undefined) limits[SHARE_NAMES.memoryPercent] = String(o.percent);
+  if (o.cores !== undefined) limits[SHARE_NAMES.cores] = String(o.cores);
+  p.spec!.containers[0]!.resources = { requests: { cpu: '1', [GPU]: String(o.gpus ?? 1) }, limits };
+  if (o.node && o.onGpu) {
+    p.metadata!.annotations = {
+      ...p.metadata!.annotations,
+      'hami.io/vgpu-node': o.node,
+      'hami.io/bind-phase': 'success',
+      'hami.io/vgpu-devices-allocated': `GPU-${o.node}-${o.onGpu.index},NVIDIA,${o.onGpu.memMiB},${o.cores ?? 0}:;`,
+    };
+  }
+  return p;
+}

@@ -4,7 +4,7 @@
 import t from 'tap';
 import type { V1Pod } from '@kubernetes/client-node';
 import { mutatePod } from '../../webhooks/mutate.js';
-import { checkPodSpec, checkShares } from '../../webhooks/validate.js';
+import { checkPodSpec, checkQueue, checkShares, isJobAsk } from '../../webhooks/validate.js';
 import { policyFromConfig, type ClusterFacts } from '../../webhooks/policy.js';
 import { CacheFacts } from '../../webhooks/cluster-facts.js';
 import { shorthandOf } from '../../webhooks/pod-facts.js';
@@ -58,4 +58,23 @@ t.test('a share no GPU could ever hold is denied, naming the largest GPU', async
   t.match(checkShares(sharePod('cores', { cores: 120 }), policy, facts), { allowed: false, code: 422 });
   const empty = new CacheFacts(new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 1, recentPodWindow: 1 }), namespaces);
   t.same(checkShares(sharePod('big', { memMiB: 90000 }), policy, empty), { allowed: true }, 'no shared GPUs known: nothing to conclude');
+});
+
+t.test("a queue's quota at admission counts shares as fractions of a GPU", async (t) => {
+  const queue = { name: 'team-a', parent: null, cohort: null, open: true, weight: 1, limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 1, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }] };
+  const gang = (size: number, o: Parameters<typeof sharePod>[1]): V1Pod => {
+    const p = sharePod('g-0', o);
+    p.metadata!.labels = { 'sluice.io/queue': 'team-a', 'sluice.io/gang-size': String(size) };
+    return p;
+  };
+  const verdict = (p: V1Pod) => {
+    const ask = checkPodSpec(p, namespaces.get('team-a'), 'alice', policy);
+    if (!isJobAsk(ask)) throw new Error(`not a job: ${JSON.stringify(ask)}`);
+    return checkQueue(ask, { status: 'found', queue }, policy, facts);
+  };
+  t.same(verdict(gang(4, { percent: 25, cores: 25 })), { allowed: true }, 'four quarters: 1 GPU, within a guaranteed quota of 1');
+  t.match(verdict(gang(5, { percent: 25, cores: 25 })), { allowed: false, message: "job asks 1.25 nvidia.com/gpu (5 pods of 0.25) but queue team-a's guaranteed quota is 1 (0.25 over), so it could never run; ask for fewer GPUs or a larger quota" });
+  // 4000 MiB is priced on the smallest GPU that holds it (16000 MiB): 0.25 each.
+  t.same(verdict(gang(4, { memMiB: 4000 })), { allowed: true });
+  t.match(verdict(gang(2, { percent: 100 })), { allowed: false, message: /job asks 2 nvidia.com\/gpu \(2 pods of 1\)/ }, 'whole GPUs count whole');
 });
