@@ -128,6 +128,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly storePrunedRows = new Counter({
+    name: 'sluice_store_pruned_rows_total',
+    help: 'Rows deleted from Postgres for being older than queue.historyDays, by table (store/retention.ts).',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+
+  readonly storePruneLast = new Gauge({
+    name: 'sluice_store_prune_last_success_timestamp_seconds',
+    help: 'When this replica last finished a round of pruning old records (unix seconds); 0 = never (another replica may be doing it).',
+    registers: [this.registry],
+  });
+
   readonly connectionsRefused = new Counter({
     name: 'sluice_connections_refused_total',
     help: 'Connections closed at once because their client address already held connections.*MaxConnectionsPerClient, by listener.',
