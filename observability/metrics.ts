@@ -135,6 +135,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly storePruneBatch = new Histogram({
+    name: 'sluice_store_prune_batch_seconds',
+    help: 'Time of one batched delete of old records (at most 1000 rows), by table: how long it held its rows locked.',
+    labelNames: ['table'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [this.registry],
+  });
+
   readonly storePruneLast = new Gauge({
     name: 'sluice_store_prune_last_success_timestamp_seconds',
     help: 'When this replica last finished a round of pruning old records (unix seconds); 0 = never (another replica may be doing it).',

@@ -160,7 +160,9 @@ export class Retention {
     let deleted = 0;
     for (;;) {
       if (this.stopping.signal.aborted) return null;
+      const started = performance.now();
       const n = (await client.query(sql, [this.opts.days, batchSize])).rowCount ?? 0;
+      this.opts.metrics?.storePruneBatch.observe({ table: rule.table }, (performance.now() - started) / 1000);
       deleted += n;
       if (n > 0) this.opts.metrics?.storePrunedRows.inc({ table: rule.table }, n);
       if (n < batchSize) return deleted;
