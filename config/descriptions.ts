@@ -63,7 +63,7 @@ export const KEY_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'queue.leaseDurationSeconds': 'How long a Lease holder stays leader without renewing.',
   'queue.renewDeadlineSeconds': 'The leader steps down when it could not renew within this.',
   'queue.retryPeriodSeconds': 'How often replicas try to take or renew the Lease.',
-  'queue.historyDays': 'Finished job records, and the failed-bind records on the Activity page of the console, are deleted after this many days.',
+  'queue.historyDays': 'Records older than this many days are deleted, hourly and in small batches: finished job records, admission decisions, preemptions and failed binds (docs/queues.md#retention). Unfinished job records are kept.',
   'queue.waitEventIntervalSeconds': 'A waiting job gets a "Queued" Event at most this often.',
   'queue.eventsPerSecond': 'Most pod Events per second the queue manager sends.',
   'certs.selfProvision': 'Keep the CA and serving certificate in a Secret, patch caBundle into the webhook configurations, rotate them.',

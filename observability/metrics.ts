@@ -128,6 +128,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly storePrunedRows = new Counter({
+    name: 'sluice_store_pruned_rows_total',
+    help: 'Rows deleted from Postgres for being older than queue.historyDays, by table (store/retention.ts).',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+
+  readonly storePruneBatch = new Histogram({
+    name: 'sluice_store_prune_batch_seconds',
+    help: 'Time of one batched delete of old records (at most 1000 rows), by table: how long it held its rows locked.',
+    labelNames: ['table'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [this.registry],
+  });
+
+  readonly storePruneLast = new Gauge({
+    name: 'sluice_store_prune_last_success_timestamp_seconds',
+    help: 'When this replica last finished a round of pruning old records (unix seconds); 0 = never (another replica may be doing it).',
+    registers: [this.registry],
+  });
+
   readonly connectionsRefused = new Counter({
     name: 'sluice_connections_refused_total',
     help: 'Connections closed at once because their client address already held connections.*MaxConnectionsPerClient, by listener.',

@@ -363,7 +363,7 @@ async function startQueueManager(
   const releaser: ReleaseSink = kc
     ? new BullReleaser({ redisUrl: q.redisUrl, prefix: q.redisPrefix, patcher: new KubeGatePatcher(kc), ratePerSecond: q.releaseRatePerSecond, log, metrics, onReleased })
     : new InMemoryReleaser((uid) => cache.ungate(uid, GATE_QUEUE), onReleased);
-  const records = store ? new JobRecorder({ pool: store.pool, log, metrics, historyDays: q.historyDays }) : null;
+  const records = store ? new JobRecorder({ pool: store.pool, log, metrics }) : null;
   records?.start();
   manager = new QueueManager({
     cache,

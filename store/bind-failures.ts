@@ -6,7 +6,7 @@
 // kube-scheduler retries an unschedulable pod every few seconds (up to its 10 s backoff),
 // and a pod that cannot bind fails the same way each time: one row per pod, node and
 // cause counts the attempts and keeps the first and last time and the latest reason.
-// Rows whose last failure is older than retentionDays are deleted (at most once an hour).
+// Rows whose last failure is older than queue.historyDays are deleted by store/retention.ts.
 import type { Pool } from 'pg';
 import type { Logger } from '../observability/logger.js';
 import { BatchWriter, pgText } from './audit-writer.js';
@@ -43,20 +43,11 @@ export interface BindFailureSink {
   recordBindFailure(f: BindFailure): void;
 }
 
-const PRUNE_EVERY_MS = 3600_000;
-
 export class BindFailureWriter extends BatchWriter<BindFailure> implements BindFailureSink {
-  constructor(o: { pool: Pool; log: Logger; maxBuffered: number; intervalMs?: number; retentionDays?: number }) {
-    let prunedAt = 0;
+  constructor(o: { pool: Pool; log: Logger; maxBuffered: number; intervalMs?: number }) {
     super({
       what: 'failed-bind records',
-      insert: async (batch) => {
-        await insertBindFailures(o.pool, batch);
-        if (Date.now() - prunedAt < PRUNE_EVERY_MS) return;
-        prunedAt = Date.now();
-        // Retried at the next write after an hour if it fails; never fails the write.
-        await o.pool.query(`DELETE FROM bind_failures WHERE last_at < now() - make_interval(days => $1)`, [o.retentionDays ?? 30]).catch(() => undefined);
-      },
+      insert: (batch) => insertBindFailures(o.pool, batch),
       log: o.log,
       maxBuffered: o.maxBuffered,
       intervalMs: o.intervalMs,

@@ -3,7 +3,7 @@
 // writes only what changed since the last successful write, in batches. When Postgres is
 // down nothing is lost: the latest state of each job stays in memory and is written when
 // Postgres answers again (records catch up; intermediate states may be skipped).
-// History (finished records) is kept for `historyDays`.
+// History (finished records) is kept for queue.historyDays, then deleted by store/retention.ts.
 // No record blocks another: text Postgres cannot hold is escaped (store/pg-text.ts), and a
 // batch Postgres refuses for its content is written record by record; a record refused
 // MAX_TRIES_PER_RECORD times is dropped (logged, counted) so the rest keep flowing.
@@ -54,7 +54,6 @@ export interface JobRecorderOptions {
   log: Logger;
   metrics?: Metrics;
   intervalMs?: number;
-  historyDays?: number;
   batchSize?: number;
 }
 
@@ -149,7 +148,6 @@ export class JobRecorder {
   /** Times Postgres refused the pending record of a job for its content. */
   private readonly refusals = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
-  private prune: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
   private failing = false;
   private closed = false;
@@ -160,8 +158,6 @@ export class JobRecorder {
     const every = this.opts.intervalMs ?? 1000;
     this.timer = setInterval(() => void this.flush(), every);
     this.timer.unref();
-    this.prune = setInterval(() => void this.pruneHistory(), 3600_000);
-    this.prune.unref();
   }
 
   /** The job as it is now; written at the next flush if it differs from what was written. */
@@ -258,20 +254,10 @@ export class JobRecorder {
     );
   }
 
-  private async pruneHistory(): Promise<void> {
-    const days = this.opts.historyDays ?? 30;
-    try {
-      await this.opts.pool.query(`DELETE FROM jobs WHERE finished_at < now() - make_interval(days => $1)`, [days]);
-    } catch {
-      /* retried next hour */
-    }
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    if (this.prune) clearInterval(this.prune);
     await this.flush();
   }
 }

@@ -1,6 +1,6 @@
 // The Store: owns the pg Pool and everything sluice keeps in Postgres - migrations, the
 // cached queue directory (kept fresh by LISTEN/NOTIFY), the admission audit, preemption and
-// failed-bind writers, and queue CRUD for the admin API. Postgres being down never throws
+// failed-bind writers, the pruning of old records (retention), and queue CRUD for the admin API. Postgres being down never throws
 // out of the admission path; startup keeps retrying migrations in the background
 // (startInBackground).
 import pg from 'pg';
@@ -12,6 +12,7 @@ import { CachedQueueDirectory } from './cached-directory.js';
 import { NotifyListener } from './listener.js';
 import { PreemptionWriter } from './preemptions.js';
 import { migrate, type MigrateResult } from './migrate.js';
+import { Retention, type RetentionOptions } from './retention.js';
 import type { Migration } from './migrations/index.js';
 import { deleteQueue, getQueue, listQueues, putQueue, type QueueInput, type StoredQueue } from './queues.js';
 
@@ -23,11 +24,13 @@ export interface StoreOptions {
   queueCacheSize?: number;
   missingTtlSeconds?: number;
   auditBufferSize?: number;
-  /** Failed-bind records are deleted this many days after the last failure (default 30: queue.historyDays). */
+  /** Records of finished jobs, admission decisions, preemptions and failed binds are deleted this many days old (default 30: queue.historyDays; store/retention.ts). */
   historyDays?: number;
+  /** Pruning rhythm (tests): between rounds, before the first, batch size, pause between batches. */
+  retention?: Pick<RetentionOptions, 'intervalMs' | 'firstDelayMs' | 'batchSize' | 'pauseMs'>;
   /** Connect/query timeout for pooled connections; the webhook must answer well within 10 s. */
   timeoutMs?: number;
-  /** application_name of every connection (default 'sluice'), to tell replicas apart in pg_stat_activity. */
+  /** application_name of every connection (default 'sluice'), to tell replicas apart in pg_stat_activity; the pruning connection's ends in ' retention'. */
   applicationName?: string;
   /** Longest wait between background migration attempts. */
   maxRetryMs?: number;
@@ -45,6 +48,8 @@ export class Store {
   readonly pool: pg.Pool;
   /** One connection for migrations only: no query timeout, since a migration or the wait for another replica's may be long. */
   private readonly migrationPool: pg.Pool;
+  /** One connection for pruning old records, so its deletes never take a connection the webhooks need. */
+  private readonly retentionPool: pg.Pool;
   private readonly closing = new AbortController();
   private readonly migrationLockPollMs: number | undefined;
   readonly queues: CachedQueueDirectory;
@@ -53,6 +58,8 @@ export class Store {
   readonly preemptions: PreemptionWriter;
   /** Failed binds (the console's Activity), written in the background. */
   readonly bindFailures: BindFailureWriter;
+  /** Deletes records older than historyDays, in the background once migrated (startInBackground). */
+  readonly retention: Retention;
   readonly schema: string;
   private readonly listener: NotifyListener;
   private readonly log: Logger;
@@ -89,6 +96,20 @@ export class Store {
     this.migrationPool.on('error', (err) => {
       this.log.warn({ err: err.message }, `the idle migration connection to Postgres failed (${err.message})`);
     });
+    // A statement timeout bounds a batch Postgres cannot finish; a lock timeout keeps a
+    // batch from queueing behind (and so ahead of everything after) a migration's lock.
+    this.retentionPool = new pg.Pool({
+      ...base,
+      application_name: `${base.application_name} retention`,
+      options: `${base.options} -c statement_timeout=60000 -c lock_timeout=2000`,
+      max: 1,
+      idleTimeoutMillis: 1000,
+      allowExitOnIdle: true,
+    });
+    this.retentionPool.on('error', (err) => {
+      this.log.warn({ err: err.message }, `the idle pruning connection to Postgres failed (${err.message})`);
+    });
+    this.retention = new Retention({ pool: this.retentionPool, schema: opts.schema, log: opts.log, metrics: opts.metrics, days: opts.historyDays ?? 30, ...opts.retention });
     this.migrationLockPollMs = opts.migrationLockPollMs;
     this.queues = new CachedQueueDirectory({
       fetch: (name) => getQueue(this.pool, name),
@@ -99,7 +120,7 @@ export class Store {
     });
     this.audit = new AuditWriter({ pool: this.pool, log: opts.log, metrics: opts.metrics, maxBuffered: opts.auditBufferSize ?? 10000 });
     this.preemptions = new PreemptionWriter({ pool: this.pool, log: opts.log, maxBuffered: opts.auditBufferSize ?? 10000 });
-    this.bindFailures = new BindFailureWriter({ pool: this.pool, log: opts.log, maxBuffered: opts.auditBufferSize ?? 10000, retentionDays: opts.historyDays });
+    this.bindFailures = new BindFailureWriter({ pool: this.pool, log: opts.log, maxBuffered: opts.auditBufferSize ?? 10000 });
     this.listener = new NotifyListener({
       clientConfig: base,
       channel: `${opts.schema}.queue_changed`,
@@ -182,6 +203,7 @@ export class Store {
         (res) => {
           this.log.info({ schema: this.schema, applied: res.applied, version: res.version }, 'Postgres store ready');
           this.queueChanged('*'); // whoever read queues before the tables existed reads again
+          this.retention.start();
         },
         (e: unknown) => {
           if (this.closed) return;
@@ -251,10 +273,11 @@ export class Store {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.probeTimer) clearInterval(this.probeTimer);
     await this.migrating?.catch(() => undefined);
+    await this.retention.stop();
     await this.audit.close();
     await this.preemptions.close();
     await this.bindFailures.close();
     await this.listener.stop();
-    await Promise.all([this.pool.end().catch(() => undefined), this.migrationPool.end().catch(() => undefined)]);
+    await Promise.all([this.pool, this.migrationPool, this.retentionPool].map((p) => p.end().catch(() => undefined)));
   }
 }

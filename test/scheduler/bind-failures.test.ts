@@ -23,7 +23,8 @@ t.test('failed binds: recorded per cause, retries counted, forged requests ignor
     await api.close();
   });
   await store.migrate();
-  // A row whose last failure is older than the retention: the first write prunes it.
+  // A row whose last failure is older than the retention (queue.historyDays): a round of
+  // pruning (store/retention.ts, hourly in the background) deletes it.
   await store.pool.query(
     `INSERT INTO bind_failures (first_at, last_at, namespace, pod, pod_uid, node, cause, reason, attempts)
      VALUES (now() - interval '40 days', now() - interval '40 days', 'team-a', 'old', 'uid-old', 'n1', 'rejected', 'long ago', 1)`,
@@ -57,6 +58,7 @@ t.test('failed binds: recorded per cause, retries counted, forged requests ignor
   await bind(other, 'n9');
 
   t.equal(await store.bindFailures.flush(), 0, 'everything written');
+  t.match(await store.retention.pruneNow(), { bind_failures: 1 }, 'the old row pruned');
   const rows = await store.pool.query<{ pod: string; node: string; cause: string; attempts: number; job: string; queue: string; reason: string }>(
     `SELECT pod, node, cause, attempts, job, queue, reason FROM bind_failures ORDER BY namespace, pod, node`,
   );
