@@ -9,7 +9,7 @@ import { parseArgs } from '../../bench/simulate/main.js';
 import { certsCommand, parseGenerateArgs } from '../../certs/cli.js';
 import { cliCommand } from '../../cli/commands.js';
 import { CONFIG_KEYS } from '../../config/load.js';
-import { repoRoot } from '../webhooks/helpers.js';
+import { repoRoot, sharedPath } from '../helpers/shared.js';
 
 if (!existsSync(join(repoRoot, 'dist/bin/sluice.js'))) throw new Error('no dist/: run npm run build first (npm test does)');
 
@@ -145,7 +145,7 @@ t.test('every bench, simulate and replay entry point: --help prints and exits 0;
 });
 
 t.test('the simulator reads --flag=value', async (t) => {
-  const data = join(repoRoot, '../shared/data/openb');
+  const data = sharedPath('data/openb');
   t.equal(parseArgs([`--data=${data}`, '--seeds=2']).seeds, 2, '--seeds=2 is 2 seeds, not silently 10');
   t.throws(() => parseArgs([`--data=${data}`, '--quick=yes']), /flag --quick takes no value/);
 });
