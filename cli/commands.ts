@@ -197,7 +197,7 @@ async function describeJob(conn: Connection, p: Parsed, out: NodeJS.WritableStre
     field('Name', j.name) +
     field('Namespace', j.namespace) +
     field('Queue', j.queue) +
-    field('User', j.user) +
+    field('User', dash(j.user)) +
     field('QoS', j.qos) +
     field('GPUs', `${j.gpus} ${j.resource}${j.model ? ` (${j.model})` : ''}`) +
     field('Gang size', String(j.gangSize)) +
