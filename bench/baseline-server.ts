@@ -10,6 +10,7 @@ import { Agent, request } from 'node:http';
 import { fastify } from 'fastify';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiTransport } from '../cluster/api-transport.js';
+import { parseOrExit } from '../cli/flags.js';
 
 interface Args {
   NodeNames?: string[] | null;
@@ -81,7 +82,19 @@ export async function startBaseline(port = 0, apiserverArg = ''): Promise<{ url:
 }
 
 if (process.argv[1]?.endsWith('baseline-server.js')) {
-  const b = await startBaseline(Number(process.argv[2] ?? 0), process.argv[3] ?? '');
+  const spec = {
+    usage: 'node dist/bench/baseline-server.js [PORT [APISERVER]]',
+    about: `The benchmarks' baseline extender (they start it themselves): parses what sluice parses and
+answers trivially. PORT 0 (the default) takes a free port. APISERVER (a plain-HTTP URL, or
+kubeconfig:PATH) makes bind really post pods/binding there. Prints {"msg":"baseline is serving","api":URL}.`,
+    flags: [],
+  };
+  const [port = '0', apiserver = '', ...extra] = parseOrExit(process.argv.slice(2), spec, 'baseline-server', { positional: true }).positional;
+  if (extra.length > 0 || !/^\d+$/.test(port)) {
+    process.stderr.write('baseline-server: arguments are [PORT [APISERVER]]; see --help\n');
+    process.exit(2);
+  }
+  const b = await startBaseline(Number(port), apiserver);
   process.stdout.write(JSON.stringify({ msg: 'baseline is serving', api: b.url }) + '\n');
   const stop = (): void => void b.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { certInfo, CertError, DAY_MS, generateCa, generateServing } from './generate.js';
 import { FILES, readCa, writePair } from './files.js';
 import { FlagError, helpText, parseFlags, type CommandSpec } from '../cli/flags.js';
+import { didYouMean } from '../config/closest.js';
 
 export const CERTS_GENERATE: CommandSpec = {
   usage: 'sluice certs generate --out DIR --service NAME --namespace NS [--dns NAME]... [--ip IP]... [--days N] [--ca-days N]',
@@ -103,7 +104,7 @@ export function certsCommand(argv: readonly string[], out: NodeJS.WritableStream
   const [sub, ...rest] = argv;
   if (sub !== 'generate') {
     const help = sub === undefined || sub === 'help' || sub === '--help' || sub === '-h';
-    (help ? out : process.stderr).write(help ? CERTS_USAGE : `sluice certs: unknown command "${sub}"\n${CERTS_USAGE}`);
+    (help ? out : process.stderr).write(help ? CERTS_USAGE : `sluice certs: unknown command "${sub}"${didYouMean(sub, ['generate'])}\n${CERTS_USAGE}`);
     return help ? 0 : 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
 import { call, CliError, connect, get, type Connection, type ConnectionFlags } from './api-client.js';
+import { didYouMean } from '../config/closest.js';
 import { helpText, parseFlags, type CommandSpec, type FlagSpec } from './flags.js';
 import { age, dash, eta, table } from './format.js';
 
@@ -197,7 +198,7 @@ async function describeJob(conn: Connection, p: Parsed, out: NodeJS.WritableStre
     field('Name', j.name) +
     field('Namespace', j.namespace) +
     field('Queue', j.queue) +
-    field('User', j.user) +
+    field('User', dash(j.user)) +
     field('QoS', j.qos) +
     field('GPUs', `${j.gpus} ${j.resource}${j.model ? ` (${j.model})` : ''}`) +
     field('Gang size', String(j.gangSize)) +
@@ -240,7 +241,7 @@ async function apply(conn: Connection, p: Parsed, out: NodeJS.WritableStream): P
 /** Runs one CLI command; argv starts with get, describe or apply. */
 export async function cliCommand(argv: readonly string[], out: NodeJS.WritableStream = process.stdout, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const verb = argv[0] as keyof typeof CLI_SPECS;
-  if (!(verb in CLI_SPECS)) throw new CliError(`unknown command "${argv[0] ?? ''}"; use get, describe or apply`);
+  if (!(verb in CLI_SPECS)) throw new CliError(`unknown command "${argv[0] ?? ''}"${didYouMean(argv[0] ?? '', Object.keys(CLI_SPECS))}; use get, describe or apply`);
   if (argv.includes('--help') || argv.includes('-h')) {
     out.write(helpText(CLI_SPECS[verb]));
     return 0;
@@ -255,7 +256,9 @@ export async function cliCommand(argv: readonly string[], out: NodeJS.WritableSt
     : verb === 'describe' && what === 'job' ? describeJob
     : verb === 'apply' && what === undefined ? apply
     : null;
-  if (!run) throw new CliError(`unknown command "${p.positional.join(' ')}"; see sluice ${verb} --help\n\n${helpText(CLI_SPECS[verb])}`);
+  const objects = verb === 'get' ? ['queues', 'jobs', 'nodes'] : verb === 'describe' ? ['job'] : [];
+  const hint = what === undefined ? '' : didYouMean(what, objects);
+  if (!run) throw new CliError(`unknown command "${p.positional.join(' ')}"${hint}; see sluice ${verb} --help\n\n${helpText(CLI_SPECS[verb])}`);
   await run(await connect(p, env), p, out);
   return 0;
 }

@@ -104,13 +104,14 @@ export function helpText(spec: CommandSpec): string {
     const names = `${f.short ? `-${f.short}, ` : ''}--${f.name}`;
     return f.value ? `${names} ${f.optional ? `[${f.value}]` : f.value}` : names;
   });
-  const width = Math.min(34, Math.max(0, ...left.map((l) => l.length)) + 2);
+  // '-h, --help' is always listed, so it counts for the column too (a script with no flags of its own).
+  const width = Math.min(34, Math.max('-h, --help'.length, ...left.map((l) => l.length)) + 2);
   const lines = spec.flags.map((f, i) => {
     const l = left[i]!;
     const meaning = f.help + (f.default !== undefined ? ` (default: ${f.default === '' ? '""' : f.default})` : '');
     return l.length + 2 > width ? `  ${l}\n  ${' '.repeat(width)}${meaning}` : `  ${l.padEnd(width)}${meaning}`;
   });
-  return `usage: ${spec.usage}\n\n${spec.about.trimEnd()}\n\nflags:\n${lines.join('\n')}\n  ${'-h, --help'.padEnd(width)}show this text\n${spec.footer ? `\n${spec.footer.trimEnd()}\n` : ''}`;
+  return `usage: ${spec.usage}\n\n${spec.about.trimEnd()}\n\nflags:\n${lines.map((l) => `${l}\n`).join('')}  ${'-h, --help'.padEnd(width)}show this text\n${spec.footer ? `\n${spec.footer.trimEnd()}\n` : ''}`;
 }
 
 /** For scripts (bench/): parses process.argv; --help prints the text and exits 0, a bad flag

@@ -2,8 +2,9 @@
 // (a package under node_modules, node's internals, a sluice folder), shares of busy time
 // (idle and GC listed apart), and the top functions. Used to read the cluster-path
 // benchmark's profiles (bench/cluster/main.ts --profile DIR).
-//   node dist/bench/cluster/profile-summary.js FILE.cpuprofile [--top 30] [--inclusive]
+//   node dist/bench/cluster/profile-summary.js FILE.cpuprofile [--top 30]
 import { readFileSync } from 'node:fs';
+import { parseOrExit } from '../../cli/flags.js';
 
 interface ProfileNode {
   id: number;
@@ -28,9 +29,18 @@ export function area(url: string, fn: string): string {
 }
 
 function main(): void {
-  const file = process.argv[2];
-  if (!file) throw new Error('usage: profile-summary FILE.cpuprofile [--top N]');
-  const top = Number(process.argv[process.argv.indexOf('--top') + 1] || 30);
+  const spec = {
+    usage: 'node dist/bench/cluster/profile-summary.js FILE.cpuprofile [flags]',
+    about: 'Summarises a V8 CPU profile (node --cpu-prof, or a benchmark\'s --profile DIR): self time by\narea (package, node internals, sluice folder) and the top functions, as shares of busy time.',
+    flags: [{ name: 'top', value: 'N', default: '30', help: 'rows per list' }],
+  };
+  const flags = parseOrExit(process.argv.slice(2), spec, 'profile-summary', { positional: true });
+  const [file, ...extra] = flags.positional;
+  const top = Number(flags.get('top') ?? 30);
+  if (file === undefined || extra.length > 0 || !(top >= 1)) {
+    process.stderr.write('profile-summary: give one FILE.cpuprofile (and --top N, N >= 1); see --help\n');
+    process.exit(2);
+  }
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();

@@ -35,7 +35,7 @@ interface Args {
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 
 export const LATENCY: CommandSpec = {
-  usage: 'npm run bench   (latency, then the cluster path; alone: node dist/bench/latency/main.js [flags])',
+  usage: 'npm run bench:latency -- [flags]   (node dist/bench/latency/main.js; npm run bench runs it, then bench:path)',
   about: `Latency and throughput of sluice's production build serving a synthetic cluster snapshot,
 driven as kube-scheduler drives an extender, against a minimal fastify baseline in the same run.
 Writes bench/results/<date>.{json,md,svg}.`,

@@ -7,15 +7,13 @@
 //   warm  on, pods of 64 PyTorchJobs already read (every job's 2nd..8th pod: a cache hit);
 //   cold  on, every pod owned by a PyTorchJob never seen before: one GET each (the worst
 //         case; a real job's first pod only).
-// Writes bench/results/workloads-<date>.{json,md}. Progress on stderr.
-//   --seconds 3   time limit of each measured phase
-//   --rounds 2    rounds; both servers run at once and the modes alternate each round
-//   --out DIR     results folder (default bench/results)
+// Writes bench/results/workloads-<date>.{json,md}. Progress on stderr. Flags: WORKLOADS below.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StandInApiserver } from '../apiserver/standin.js';
+import { parseOrExit, type CommandSpec } from '../../cli/flags.js';
 import { Client, closedLoop, startChild, stats, stop, type LatencyStats } from './driver.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import { createLogger } from '../../observability/logger.js';
@@ -24,10 +22,22 @@ import { resolveWorkload } from '../../workloads/resolve.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const log = (s: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
-const arg = (n: string): string | undefined => {
-  const i = process.argv.indexOf(`--${n}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
+
+const WORKLOADS: CommandSpec = {
+  usage: 'npm run bench:workloads -- [flags]   (node dist/bench/latency/workloads.js)',
+  about: `The mutating webhook's latency with job frameworks off and on: sluice's production build as
+two child processes against a stand-in apiserver serving PyTorchJobs; pods of cached jobs (warm)
+and of jobs never seen (cold, one apiserver GET each), at concurrency 1 and 16. Reads the
+captured gpu-pod AdmissionReview from ../shared/fixtures/admission. Writes
+bench/results/workloads-<date>.{json,md}.`,
+  flags: [
+    { name: 'seconds', value: 'S', default: '3', help: 'time limit of each measured phase' },
+    { name: 'rounds', value: 'N', default: '2', help: 'rounds; both servers run at once and the modes alternate each round' },
+    { name: 'out', value: 'DIR', default: 'bench/results', help: 'results folder' },
+  ],
 };
+const flags = parseOrExit(process.argv.slice(2), WORKLOADS, 'bench:workloads');
+const arg = (n: string): string | undefined => flags.get(n);
 
 const NS = 'team-a';
 const WORKERS = 7;

@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
+import { parseOrExit } from '../../cli/flags.js';
 import type { CapacityNode } from '../../queue/capacity.js';
 import { estimateDuration } from '../../queue/duration.js';
 import { forecast, type ForecastInput, type RunningJob, type WaitingJob } from '../../queue/forecast.js';
@@ -35,6 +36,13 @@ export function scenario(waitingJobs: number, nodeCount: number, seed = 1): Fore
 }
 
 async function main(): Promise<void> {
+  parseOrExit(process.argv.slice(2), {
+    usage: 'npm run bench:eta   (node dist/bench/replay/eta-cost.js)',
+    about: `What one ETA forecast (queue/forecast.ts) costs at 1,000 and 10,000 waiting jobs on 1,000
+full nodes (8 GPUs each), with and without a time budget, and how many waiting jobs get an
+estimate. Prints a Markdown table; writes bench/results/eta-cost-<date>.json. A few minutes on 2 cores.`,
+    flags: [],
+  }, 'bench:eta');
   const rows = [];
   // [waiting jobs, nodes, maxWaiting, budget ms]: the defaults, then the defaults with a budget.
   const cases = [[1000, 1000, 1000, undefined], [10_000, 1000, 1000, undefined], [10_000, 1000, 1000, 5000], [10_000, 1000, 300, undefined]] as const;

@@ -1,25 +1,11 @@
 // `npm run replay`: replays an openb pod list (creation and run times) through sluice's
 // queue code on a simulated clock, for sluice's policy and, in the same run, FIFO and
 // strict priority without backfill; scores the start-time estimates; writes
-// bench/results/replay-<date>.{json,md,svg}. Progress goes to stderr.
-//
-//   --data DIR       trace folder (default ../shared/data/openb, else /work/shared/data/openb)
-//   --list NAME      pod list openb_pod_list_NAME.csv (default: default)
-//   --from-day D     start of the window, trace day (default 118: arrivals are dense from day 110)
-//   --days N         length of the window in days (default 4)
-//   --gpus N         cluster size: GPU nodes taken in a stable order until N GPUs (default 48)
-//   --queues N       queues team-a.. assigned by a stable hash of the pod name (default 4)
-//   --quota N        guaranteed GPUs per queue (default 30 % of the cluster: quotas add up
-//                    to more than the cluster, so jobs wait on quota and on capacity)
-//   --compress K     arrivals K times closer together, run times as they were (default 10):
-//                    the openb sample is light (under 2 % of its cluster busy), so the load
-//                    is raised to make queues wait; 1 = the trace's own pace
-//   --guard S        backfill guard, seconds (default 600, the configuration default)
-//   --durations M    learned | declared | both (default both): what the forecast knows of
-//                    run times (learned from finished jobs, or declared exactly per job)
-//   --out DIR        results folder (default bench/results); --no-write to print only
+// bench/results/replay-<date>.{json,md,svg}. Progress goes to stderr. Flags: REPLAY below
+// (`npm run replay -- --help`).
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { FlagError, parseFlags, parseOrExit, type CommandSpec } from '../../cli/flags.js';
 import type { CapacityNode } from '../../queue/capacity.js';
 import type { QueueSpec } from '../../store/queue-directory.js';
 import { loadNodes, type TraceNode } from '../simulate/trace.js';
@@ -42,22 +28,43 @@ export interface ReplayArgs {
   outDir: string | null;
 }
 
+export const REPLAY: CommandSpec = {
+  usage: 'npm run replay -- [flags]   (or node dist/bench/replay/main.js [flags])',
+  about: `Replays an openb pod list (creation and run times) through sluice's queue code on a simulated
+clock, for sluice's policy and, in the same run, FIFO and strict priority without backfill, and
+scores the start-time estimates (ETAs). Writes bench/results/replay-<date>.{json,md,svg}.
+About 30 s to 3 min on 2 cores.`,
+  flags: [
+    { name: 'data', value: 'DIR', default: '../shared/data/openb if it exists, else /work/shared/data/openb', help: 'trace folder, relative to the current folder' },
+    { name: 'list', value: 'NAME', default: 'default', help: 'pod list DIR/openb_pod_list_NAME.csv' },
+    { name: 'from-day', value: 'D', default: '118', help: 'start of the window, trace day (arrivals are dense from day 110)' },
+    { name: 'days', value: 'N', default: '4', help: 'length of the window in days' },
+    { name: 'gpus', value: 'N', default: '48', help: 'cluster size: GPU nodes taken in a stable order until N GPUs' },
+    { name: 'queues', value: 'N', default: '4', help: 'queues team-a.. assigned by a stable hash of the pod name' },
+    { name: 'quota', value: 'N', default: '30 % of the GPUs', help: 'guaranteed GPUs per queue (quotas add up to more than the cluster, so jobs wait on quota and on capacity)' },
+    { name: 'compress', value: 'K', default: '10', help: "arrivals K times closer together, run times unchanged (the openb sample is light); 1 = the trace's own pace" },
+    { name: 'guard', value: 'S', default: '600', help: 'backfill guard, seconds (the configuration default)' },
+    { name: 'durations', value: 'learned|declared|both', default: 'both', help: 'what the forecast knows of run times: learned from finished jobs, or declared exactly per job' },
+    { name: 'out', value: 'DIR', default: 'bench/results', help: 'results folder' },
+    { name: 'no-write', help: 'print the tables only, write no files' },
+  ],
+};
+
 const number = (v: string, what: string, min = 0): number => {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new Error(`${what} must be a number >= ${min}, got ${v}`);
+  if (!Number.isFinite(n) || n < min) throw new FlagError(`${what} must be a number >= ${min}, got ${v}`);
   return n;
 };
 
+/** Parses the replay's flags (REPLAY); throws FlagError on an unknown or bad flag. */
 export function parseArgs(argv: readonly string[], cwd = process.cwd()): ReplayArgs {
-  const get = (name: string): string | undefined => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const f = parseFlags(argv, REPLAY);
+  const get = (name: string): string | undefined => f.get(name);
   const local = resolve(cwd, '../shared/data/openb');
   const dataDir = resolve(cwd, get('data') ?? (existsSync(local) ? local : '/work/shared/data/openb'));
   const gpus = number(get('gpus') ?? '48', '--gpus', 1);
   const d = get('durations') ?? 'both';
-  if (!['learned', 'declared', 'both'].includes(d)) throw new Error(`--durations must be learned, declared or both, got ${d}`);
+  if (!['learned', 'declared', 'both'].includes(d)) throw new FlagError(`--durations must be learned, declared or both, got ${d}`);
   return {
     dataDir,
     list: get('list') ?? 'default',
@@ -69,7 +76,7 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ReplayA
     guardS: number(get('guard') ?? '600', '--guard'),
     compress: number(get('compress') ?? '10', '--compress', 1),
     durations: d === 'both' ? ['learned', 'declared'] : [d as 'learned' | 'declared'],
-    outDir: argv.includes('--no-write') ? null : resolve(cwd, get('out') ?? 'bench/results'),
+    outDir: f.has('no-write') ? null : resolve(cwd, get('out') ?? 'bench/results'),
   };
 }
 
@@ -128,6 +135,7 @@ export function runPolicies(setup: ReplaySetup, log: (s: string) => void = () =>
 }
 
 async function main(): Promise<void> {
+  parseOrExit(process.argv.slice(2), REPLAY, 'replay'); // --help, unknown flags
   const args = parseArgs(process.argv.slice(2));
   const started = performance.now();
   const file = join(args.dataDir, `openb_pod_list_${args.list}.csv`);
@@ -175,6 +183,6 @@ async function main(): Promise<void> {
 if (import.meta.url === `file://${process.argv[1]}`) {
   main().catch((e: unknown) => {
     process.stderr.write(`replay: ${(e as Error).message}\n`);
-    process.exit(1);
+    process.exit(e instanceof FlagError ? 2 : 1);
   });
 }

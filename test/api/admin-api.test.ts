@@ -1,20 +1,18 @@
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { fastify, type FastifyInstance } from 'fastify';
 import { ClusterCache } from '../../cluster/cache.js';
 import { parseSnapshot } from '../../cluster/snapshot.js';
 import { createLogger } from '../../observability/logger.js';
-import { kubeConfigFor } from '../helpers/k8s.js';
+import { fixture as captured, kubeConfigFor } from '../helpers/k8s.js';
 import { ApiAuth, kubeTokenReviewer, type TokenReviewer } from '../../api/auth.js';
 import { adminApi } from '../../api/routes.js';
 import pg from 'pg';
 import { makeStore, PgRelay } from '../store/helpers.js';
 import type { Store } from '../../store/store.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const fixture = (p: string): unknown => JSON.parse(readFileSync(resolve(repoRoot, '../shared/fixtures', p), 'utf8'));
+// Read once here: a missing fixture fails the file at once, not each test after its server started.
+const CLUSTER = captured('cluster-state/before-preempt-1.json');
+const fixture = (p: string): unknown => (p === 'cluster-state/before-preempt-1.json' ? structuredClone(CLUSTER) : captured(p));
 const TOKEN = 's3cret-token';
 const log = createLogger('silent');
 

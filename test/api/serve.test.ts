@@ -1,15 +1,13 @@
 // The admin API and the store as `sluice serve` wires them: real listeners, real Postgres.
-import { dirname, resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../observability/logger.js';
 import { serve } from '../../server/run.js';
+import { sharedPath } from '../helpers/shared.js';
 import { DATABASE_URL, randomSchema, waitFor } from '../store/helpers.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const snapshot = resolve(repoRoot, '../shared/fixtures/cluster-state/before-preempt-1.json');
+const snapshot = sharedPath('fixtures/cluster-state/before-preempt-1.json');
 
 async function start(store: Record<string, unknown>) {
   const config = loadConfig({

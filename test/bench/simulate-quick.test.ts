@@ -3,14 +3,13 @@
 // placement, slot bookkeeping out of step with per-GPU occupancy); here we also check the
 // counters and curves it reports. No timing assertions: this is not a benchmark.
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import t from 'tap';
 import { runQuick } from '../../bench/simulate/main.js';
 import { SIM_POLICIES } from '../../bench/simulate/engine.js';
+import { sharedDir } from '../helpers/shared.js';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const dataDir = process.env.SLUICE_OPENB_DATA ?? resolve(repo, '../shared/data/openb');
+const dataDir = process.env.SLUICE_OPENB_DATA ?? join(sharedDir, 'data/openb');
 
 t.test('quick simulation completes with invariants held', { skip: existsSync(dataDir) ? false : `no trace at ${dataDir}` }, async (t) => {
   const results = runQuick(dataDir);

@@ -3,26 +3,26 @@
 // job routes (GET /api/v1/queues/:name/jobs, /api/v1/jobs/:namespace/:name) are also
 // rendered from recorded JSON in their shape, to show tables with waiting jobs that a
 // snapshot cluster does not have (test/queue-live covers the routes themselves).
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import pg from 'pg';
 import t from 'tap';
 import { runCli } from './run-cli.js';
 import type { JobDetail, QueueJobs } from '../../cli/commands.js';
 import { parseSnapshot } from '../../cluster/snapshot.js';
+import { fixture } from '../helpers/k8s.js';
 import { startServer } from '../helpers/server.js';
 import { DATABASE_URL, randomSchema, waitFor } from '../store/helpers.js';
-import { repoRoot } from '../webhooks/helpers.js';
 
 const TOKEN = 'cli-test-token';
 const dir = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
 
 const run = runCli;
 
-const snapshot = parseSnapshot(JSON.parse(readFileSync(resolve(repoRoot, '../shared/fixtures/cluster-state/before-preempt-1.json'), 'utf8')));
+const snapshot = parseSnapshot(fixture('cluster-state/before-preempt-1.json'));
 const schema = randomSchema();
 const server = await startServer(snapshot, { store: { url: DATABASE_URL, schema }, api: { token: TOKEN, tokenReview: false }, logLevel: 'warn' });
 const flags = ['--server', server.api, '--token', TOKEN];

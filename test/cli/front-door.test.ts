@@ -35,6 +35,7 @@ t.test('describe job on the shipped example: pods without creationTimestamp', as
   const text = await run(['describe', 'job', 'team-a/pod-train-a', ...flags]);
   t.match(text, /^Name:\s+pod-train-a\nNamespace:\s+team-a\n/);
   t.match(text, /Submitted:\s+-\n/);
+  t.match(text, /\nUser:\s+-\n/, 'no user label: a dash, not a blank');
 });
 
 t.test("describe job by the pod's own name finds its job", async (t) => {

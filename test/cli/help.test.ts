@@ -9,18 +9,22 @@ import { parseArgs } from '../../bench/simulate/main.js';
 import { certsCommand, parseGenerateArgs } from '../../certs/cli.js';
 import { cliCommand } from '../../cli/commands.js';
 import { CONFIG_KEYS } from '../../config/load.js';
-import { repoRoot } from '../webhooks/helpers.js';
+import { repoRoot, sharedPath } from '../helpers/shared.js';
 
 if (!existsSync(join(repoRoot, 'dist/bin/sluice.js'))) throw new Error('no dist/: run npm run build first (npm test does)');
 
 function run(script: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return runWith([], join('dist', script.replace(/\.ts$/, '.js')), args);
+}
+
+function runWith(nodeFlags: string[], script: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'dist', script.replace(/\.ts$/, '.js')), ...args], { cwd: repoRoot, env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: '' } }); // without tap's TypeScript loader
+    const child = spawn(process.execPath, [...nodeFlags, join(repoRoot, script), ...args], { cwd: repoRoot, env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: '' } }); // without tap's TypeScript loader
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, out, err });
@@ -80,6 +84,8 @@ t.test('unknown flags and commands of sluice are errors naming the closest known
     [['--help'], /^$/],
     [['serve', '--http-prot', '8080'], /unknown flag --http-prot \(did you mean --http-port\?\)/],
     [['serv'], /unknown command "serv" \(did you mean serve\?\)/],
+    [['get', 'queus'], /unknown command "get queus" \(did you mean queues\?\)/],
+    [['certs', 'generat'], /unknown command "generat" \(did you mean generate\?\)/],
   ];
   const results = await Promise.all(cases.map(([args]) => sluice(...args)));
   t.equal(results[0]!.code, 0);
@@ -91,26 +97,56 @@ t.test('unknown flags and commands of sluice are errors naming the closest known
   });
 });
 
-t.test('the simulator and the bench scripts: --help prints and exits; unknown flags are errors', async (t) => {
-  // bench/cluster/{main,real}.ts and bench/queue/main.ts use the same parseOrExit (cli/flags.ts).
-  const scripts = ['bench/simulate/main.ts', 'bench/latency/main.ts', 'demo/main.ts'];
-  const helps = await Promise.all(scripts.map((s) => run(s, ['--help'])));
-  scripts.forEach((s, i) => {
-    t.equal(helps[i]!.code, 0, `${s} --help: exit 0`);
-    t.match(helps[i]!.out, /^usage: /, `${s} --help: usage`);
-    t.equal(helps[i]!.err, '', `${s} --help: nothing started (no progress on stderr)`);
-  });
-  t.match(helps[0]!.out, /--seeds N\s+seeds per policy and pod list \(default: 10\)/, 'the simulator lists its flags with defaults');
-  t.match(helps[2]!.out, /--store-schema NAME\s+schema the demo empties and uses .*\(default: sluice_demo\)/, 'npm run demo --help: its flags with defaults, and it starts nothing');
-  const bad = await Promise.all([run('bench/simulate/main.ts', ['--seed', '1']), run('bench/latency/main.ts', ['--size', '100'])]);
-  t.equal(bad[0]!.code, 2);
-  t.match(bad[0]!.err, /unknown flag --seed \(did you mean --seeds\?\)/);
-  t.equal(bad[1]!.code, 2);
-  t.match(bad[1]!.err, /unknown flag --size \(did you mean --sizes\?\)/);
+/** Every entry point a user runs: the bench/simulate/replay npm scripts (read from package.json,
+ * so a new one is covered the day it is added) and the scripts the docs tell people to run with node. */
+function entryPoints(): Array<{ name: string; node: string[] }> {
+  const { scripts } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const fromNpm = Object.entries(scripts)
+    .filter(([name]) => /^(bench|simulate|replay|demo)/.test(name))
+    .map(([name, cmd]) => {
+      // npm appends `-- ARGS` to the end of the script: only a script that ends in one node
+      // command passes them on (`a && b -- --help` ran all of a before b saw --help).
+      const m = /^npm run build --silent *[;&]+ *node ((?:--[\w-]+=\S+ )*)(dist\/\S+\.js)$/.exec(cmd);
+      return { name: `npm run ${name}`, node: m ? [...m[1]!.trim().split(' ').filter(Boolean), m[2]!] : [`unparsed script: ${cmd}`] };
+    });
+  const direct = ['bench/cluster/profile-summary.js', 'bench/cluster/share-binds.js', 'bench/baseline-server.js', 'bench/simulate/replot.js'];
+  return [...fromNpm, ...direct.map((f) => ({ name: `node dist/${f}`, node: [`dist/${f}`] }))];
+}
+
+t.test('every bench, simulate and replay entry point: --help prints and exits 0; an unknown flag names the closest', async (t) => {
+  const points = entryPoints();
+  t.ok(points.length >= 12, `found the entry points (${points.map((p) => p.name).join(', ')})`);
+  // Four at a time: each is a node process loading its module graph.
+  const check = async (p: (typeof points)[number]): Promise<void> => {
+    t.notMatch(p.node[0]!, /^unparsed/, `${p.name}: the script ends in one node command, so -- ARGS reach it`);
+    const script = p.node.find((a) => a.startsWith('dist/'));
+    if (!script) return;
+    const nodeFlags = p.node.filter((a) => a !== script);
+    const help = await runWith(nodeFlags, script, ['--help']);
+    t.equal(help.code, 0, `${p.name} --help: exit 0`);
+    t.match(help.out, /^usage: /, `${p.name} --help: usage first`);
+    t.match(help.out, /\n {2}-h, --help +show this text\n/, `${p.name} --help: the flags, aligned`);
+    t.equal(help.err, '', `${p.name} --help: nothing started (no progress on stderr)`);
+    // A typo of its first flag (or, with none, a made-up one): exit 2 and the closest named.
+    const first = /\nflags:\n {2}(?:-\w, )?(--[\w-]+)/.exec(help.out)?.[1] ?? '--help';
+    const typo = first === '--help' ? '--nonsense' : `${first}x`;
+    const bad = await runWith(nodeFlags, script, [typo, '1']);
+    t.equal(bad.code, 2, `${p.name} ${typo}: exit 2`);
+    t.match(bad.err, first === '--help' ? `unknown flag ${typo}` : `unknown flag ${typo} (did you mean ${first}?)`, `${p.name} ${typo}: named`);
+    t.notMatch(bad.err, /\n\s+at /, `${p.name} ${typo}: no stack trace`);
+  };
+  const queue = [...points];
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    for (let p = queue.shift(); p; p = queue.shift()) await check(p);
+  }));
+  t.match((await runWith([], 'dist/bench/simulate/main.js', ['--help'])).out, /--seeds N\s+seeds per policy and pod list \(default: 10\)/, 'the simulator lists its flags with defaults');
+  t.match((await runWith([], 'dist/demo/main.js', ['--help'])).out, /--store-schema NAME\s+schema the demo empties and uses .*\(default: sluice_demo\)/, 'npm run demo --help: its flags with defaults, and it starts nothing');
+  const seed = await runWith([], 'dist/bench/simulate/main.js', ['--seed', '1']);
+  t.match(seed.err, /unknown flag --seed \(did you mean --seeds\?\)/);
 });
 
 t.test('the simulator reads --flag=value', async (t) => {
-  const data = join(repoRoot, '../shared/data/openb');
+  const data = sharedPath('data/openb');
   t.equal(parseArgs([`--data=${data}`, '--seeds=2']).seeds, 2, '--seeds=2 is 2 seeds, not silently 10');
   t.throws(() => parseArgs([`--data=${data}`, '--quick=yes']), /flag --quick takes no value/);
 });
@@ -121,6 +157,7 @@ t.test('killing `npm start` stops sluice too (the start script execs node)', asy
     env: { ...process.env, NODE_OPTIONS: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  t.teardown(() => void npm.kill('SIGTERM')); // when the test fails or is cut short
   let out = '';
   npm.stdout.on('data', (c: Buffer) => (out += c.toString()));
   for (let i = 0; i < 600 && !out.includes('sluice is serving'); i++) await new Promise((r) => setTimeout(r, 100));
@@ -134,21 +171,4 @@ t.test('killing `npm start` stops sluice too (the start script execs node)', asy
     alive = existsSync(`/proc/${child}`) && !readFileSync(`/proc/${child}/stat`, 'utf8').includes(') Z ');
   }
   t.notOk(alive, 'sluice exited with npm');
-});
-
-t.test("the README's snippets: the no-cluster line is what sluice prints", async (t) => {
-  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-  const shown = /\n(sluice: no Kubernetes cluster configured[^\n]*)\n/.exec(readme)?.[1];
-  t.ok(shown, 'the README shows the line');
-  const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', HOME: '/nonexistent-home', DATABASE_URL: '', KUBERNETES_SERVICE_HOST: '' };
-    delete env.KUBECONFIG;
-    const child = spawn(process.execPath, [join(repoRoot, 'dist/bin/sluice.js'), 'serve', '--store-url', ''], { cwd: repoRoot, env });
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('close', (code) => resolve({ code, err }));
-  });
-  t.equal(r.code, 1);
-  t.equal(r.err.trim(), shown, 'the same line, word for word');
-  t.match(readme, /SLUICE_API_TOKEN=try-me npm start -- --cluster-snapshot examples\/cluster-snapshot.json/, 'the README starts the snapshot server with a token for the CLI');
 });

@@ -1,15 +1,14 @@
 // Small builders for Node and Pod objects shaped like the ones kube-apiserver returns
 // (see ../shared/fixtures), for tests that need hand-made clusters.
 import { KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
+import { sharedPath } from './shared.js';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const fixturesDir = resolve(repoRoot, '../shared/fixtures');
+export { repoRoot } from './shared.js';
 
+/** A captured payload, fixtures/REL in the shared folder (test/helpers/shared.ts). */
 export function fixture<T = unknown>(rel: string): T {
-  return JSON.parse(readFileSync(resolve(fixturesDir, rel), 'utf8')) as T;
+  return JSON.parse(readFileSync(sharedPath('fixtures', rel), 'utf8')) as T;
 }
 
 export interface NodeOpts {

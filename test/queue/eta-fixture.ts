@@ -1,13 +1,11 @@
 // The scenario the ETA tests share: one 8-GPU node; r1 (4 GPUs, declared 1h) and r2 (4 GPUs,
 // run time unknown) running since T0; w1 (4 GPUs, declared 20m) waiting; the clock at T0 + 10 min.
 // A real cluster cache and queue manager (not leading), and an ETA service that has run once.
-import { SOLE_LEADER } from '../../cluster/leader.js';
 import { createLogger } from '../../observability/logger.js';
-import { Metrics } from '../../observability/metrics.js';
 import { EtaService } from '../../queue/eta-service.js';
-import { QueueManager } from '../../queue/manager.js';
 import { gpuNode } from '../helpers/k8s.js';
-import { limit, newCache, queuedPod, queueSpec, T0 } from './helpers.js';
+import { startTestManager } from '../helpers/queue-manager.js';
+import { newCache, queuedPod, T0 } from './helpers.js';
 
 const MIN = 60_000;
 export const NOW = T0 + 10 * MIN;
@@ -18,23 +16,7 @@ export async function setup(t: { teardown(fn: () => unknown): void }) {
   const w1 = queuedPod('w1', { gpus: 4, created: T0 + MIN });
   w1.metadata!.annotations!['sluice.io/expected-duration'] = '20m';
   const cache = newCache([gpuNode('n1', { gpus: 8 })], [declared, queuedPod('r2', { gpus: 4, node: 'n1' }), w1]);
-  const manager = new QueueManager({
-    cache,
-    source: { listQueues: async () => [queueSpec('team-a', [limit({ guaranteed: 16 })])], onQueueChanged: () => undefined },
-    releaser: null,
-    records: null,
-    events: null,
-    leadership: SOLE_LEADER,
-    log: createLogger('silent'),
-    metrics: new Metrics({ defaultMetrics: false }),
-    backfillGuardSeconds: 600,
-    debounceMs: 1,
-    resyncSeconds: 3600,
-    waitEventIntervalSeconds: 60,
-    now: () => NOW,
-  });
-  t.teardown(() => manager.stop());
-  await manager.start();
+  const manager = await startTestManager(t, cache, { guaranteed: 16, extra: { now: () => NOW } });
   manager.evaluateNow();
   // A generous admission budget: these tests are about what the estimate says, and the
   // shared test machine can be slow; the budget's own cases set it small.

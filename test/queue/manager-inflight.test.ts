@@ -2,14 +2,12 @@
 // order, another evaluation must not hand the same quota to a second job; if Redis refuses,
 // the job is decided again.
 import t from 'tap';
-import { createLogger } from '../../observability/logger.js';
-import { Metrics } from '../../observability/metrics.js';
-import { SOLE_LEADER } from '../../cluster/leader.js';
-import { QueueManager } from '../../queue/manager.js';
+import type { QueueManager } from '../../queue/manager.js';
 import type { ReleaseSink } from '../../queue/releaser.js';
 import type { Unit } from '../../queue/units.js';
 import { gpuNode, gpuPod } from '../helpers/k8s.js';
-import { limit, newCache, queuedPod, queueSpec, T0 } from './helpers.js';
+import { startTestManager } from '../helpers/queue-manager.js';
+import { newCache, queuedPod, T0 } from './helpers.js';
 
 /** Takes orders and answers only when told to (Redis slow, then up or down). */
 class HeldSink implements ReleaseSink {
@@ -31,32 +29,14 @@ class HeldSink implements ReleaseSink {
 }
 
 /** A sole-leader manager of queue team-a (guaranteed GPUs as given), started and leading. */
-async function leadingManager(
+function leadingManager(
   t: { teardown(fn: () => unknown): void },
   cache: ReturnType<typeof newCache>,
   releaser: ReleaseSink,
   guaranteed: number,
   extra: { idleChangeDebounceMs?: number } = {},
 ): Promise<QueueManager> {
-  const manager = new QueueManager({
-    cache,
-    source: { listQueues: async () => [queueSpec('team-a', [limit({ guaranteed })])], onQueueChanged: () => undefined },
-    releaser,
-    records: null,
-    events: null,
-    leadership: SOLE_LEADER,
-    log: createLogger('silent'),
-    metrics: new Metrics({ defaultMetrics: false }),
-    backfillGuardSeconds: 600,
-    debounceMs: 1,
-    resyncSeconds: 3600,
-    waitEventIntervalSeconds: 60,
-    ...extra,
-  });
-  t.teardown(() => manager.stop());
-  await manager.start();
-  await manager.startLeading();
-  return manager;
+  return startTestManager(t, cache, { guaranteed, releaser, lead: true, extra });
 }
 
 t.test('a decided release holds its quota until Redis answers; a refused one is decided again', async (t) => {

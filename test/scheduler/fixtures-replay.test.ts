@@ -3,10 +3,10 @@
 // it was at that moment (rebuilt from ../shared/fixtures/cluster-state).
 import t from 'tap';
 import { readdirSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import type { ExtenderArgs, ExtenderFilterResult, HostPriority } from '../../scheduler/wire.js';
-import { fixture, fixturesDir } from '../helpers/k8s.js';
+import { fixture } from '../helpers/k8s.js';
+import { sharedPath } from '../helpers/shared.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 type List = { items: Array<V1Node & V1Pod & { kind: string }> };
@@ -36,7 +36,7 @@ async function withServer(pods: V1Pod[], fn: (s: TestServer) => Promise<void>, b
 }
 
 t.test('every captured extender request is covered here', async (t) => {
-  const files = readdirSync(resolve(fixturesDir, 'scheduler-extender')).sort();
+  const files = readdirSync(sharedPath('fixtures/scheduler-extender')).sort();
   const src = (await import('node:fs')).readFileSync(new URL(import.meta.url), 'utf8');
   const preemptSrc = (await import('node:fs')).readFileSync(new URL('./preempt-replay.test.ts', import.meta.url), 'utf8');
   for (const f of files) {

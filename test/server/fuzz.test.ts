@@ -8,6 +8,7 @@ import t from 'tap';
 import { gpuPod } from '../helpers/k8s.js';
 import { fixture } from '../helpers/k8s.js';
 import { fixtureNames, loadReview, QUEUE_TEAM_A, startSluice } from '../webhooks/helpers.js';
+import { seededRandom } from '../../bench/simulate/engine.js';
 
 const TOKEN = 'fuzz-token';
 const sluice = await startSluice({ api: { token: TOKEN, tokenReview: false } });
@@ -18,17 +19,8 @@ await sluice.store.putQueue('team-b', { parent: 'team-a', cohort: 'research', li
 sluice.cache.upsertPod(gpuPod('running-1', { node: 'gpu-node-1', gpus: 4, uid: 'u-running-1', labels: { 'sluice.io/queue': 'team-a' } }));
 sluice.cache.upsertPod(gpuPod('running-2', { node: 'gpu-node-3', gpus: 2, uid: 'u-running-2' }));
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const seed = Number(process.env.SLUICE_FUZZ_SEED ?? 20261129);
-const rnd = mulberry32(seed);
+const rnd = seededRandom(seed); // mulberry32, the simulator's
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 
 const STRINGS = ['', 'a', 'gpu-node-1', 'gpu-node-3', 'team-a', 'u-running-1', '8', '-1', '1.5', '500m', 'NaN', 'nvidia.com/gpu', 'a\u0000b', '💥', 'x'.repeat(300), '__proto__', 'constructor', '../x', '%2e%2e'];

@@ -1,6 +1,6 @@
 import t from 'tap';
 import pg from 'pg';
-import { backendsOf, DATABASE_URL, gaugeValue, makeStore, PgRelay, randomSchema, waitFor } from './helpers.js';
+import { backendsOf, DATABASE_URL, gaugeValue, makeStore, migratedStore, PgRelay, randomSchema, waitFor } from './helpers.js';
 
 t.test('cache hits make no database round trip; NOTIFY invalidates within a second', async (t) => {
   const { store, metrics } = makeStore();
@@ -63,12 +63,7 @@ t.test('cache hits make no database round trip; NOTIFY invalidates within a seco
 
 t.test('dropped LISTEN and pool connections: the listener reconnects and clears the cache, the pool recovers', async (t) => {
   const app = `sluice-test-${randomSchema()}`;
-  const { store, metrics } = makeStore({ applicationName: app });
-  t.teardown(async () => {
-    await store.dropSchema();
-    await store.close();
-  });
-  await store.migrate();
+  const { store, metrics } = await migratedStore(t, { applicationName: app });
   store.startListening();
   t.ok((await waitFor(async () => (await gaugeValue(metrics.storeListenerConnected)) === 1, 2000)) >= 0, 'listener connected');
   t.equal((await store.queues.lookup('default')).status, 'found');

@@ -18,6 +18,17 @@ export function makeStore(over: Partial<StoreOptions> = {}): { store: Store; met
   return { store, metrics };
 }
 
+/** makeStore, migrated, its schema dropped and its pool closed at the test's teardown. */
+export async function migratedStore(t: { teardown(fn: () => unknown): void }, over: Partial<StoreOptions> = {}): Promise<{ store: Store; metrics: Metrics }> {
+  const made = makeStore(over);
+  t.teardown(async () => {
+    await made.store.dropSchema();
+    await made.store.close();
+  });
+  await made.store.migrate();
+  return made;
+}
+
 /** Polls until check() is true or the time is up; returns how long it took, or -1. */
 export async function waitFor(check: () => Promise<boolean> | boolean, withinMs: number): Promise<number> {
   const start = Date.now();

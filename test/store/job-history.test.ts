@@ -4,7 +4,7 @@
 import t from 'tap';
 import { createLogger } from '../../observability/logger.js';
 import { finishedDurations, JobRecorder, type JobRecord } from '../../store/jobs.js';
-import { makeStore } from './helpers.js';
+import { migratedStore } from './helpers.js';
 
 const base: JobRecord = {
   namespace: 'team-a', name: 'job', queue: 'q', qos: 'guaranteed', user: 'alice', resource: 'nvidia.com/gpu', model: '',
@@ -13,12 +13,7 @@ const base: JobRecord = {
 };
 
 t.test('run times of finished jobs like this one, newest first', async (t) => {
-  const { store } = makeStore();
-  t.teardown(async () => {
-    await store.dropSchema();
-    await store.close();
-  });
-  await store.migrate();
+  const { store } = await migratedStore(t);
   const rec = new JobRecorder({ pool: store.pool, log: createLogger('silent') });
   const at = (h: number): Date => new Date(Date.parse('2026-11-01T10:00:00Z') + h * 3_600_000);
   rec.observe({ ...base, name: 'a', releasedAt: at(0), finishedAt: at(1) });

@@ -6,7 +6,7 @@ import { createLogger } from '../../observability/logger.js';
 import { MAX_TRIES_PER_RECORD } from '../../store/audit-writer.js';
 import { getJob, JobRecorder, type JobRecord } from '../../store/jobs.js';
 import { insertPreemptions } from '../../store/preemptions.js';
-import { makeStore } from './helpers.js';
+import { migratedStore } from './helpers.js';
 
 const base: JobRecord = {
   namespace: 'team-a', name: 'job-x', queue: 'q', qos: 'guaranteed', user: 'alice', resource: 'nvidia.com/gpu', model: '',
@@ -15,12 +15,7 @@ const base: JobRecord = {
 };
 
 t.test('queued -> running -> finished is one row; a finished job seen again writes nothing', async (t) => {
-  const { store } = makeStore();
-  t.teardown(async () => {
-    await store.dropSchema();
-    await store.close();
-  });
-  await store.migrate();
+  const { store } = await migratedStore(t);
   const rec = new JobRecorder({ pool: store.pool, log: createLogger('silent') });
   const rows = async () => (await store.pool.query<{ state: string; finished_at: Date | null }>('SELECT state, finished_at FROM jobs ORDER BY id')).rows;
 
@@ -55,12 +50,7 @@ t.test('queued -> running -> finished is one row; a finished job seen again writ
 });
 
 t.test('a job the preemption path closed first keeps that record: the manager adds no second one', async (t) => {
-  const { store } = makeStore();
-  t.teardown(async () => {
-    await store.dropSchema();
-    await store.close();
-  });
-  await store.migrate();
+  const { store } = await migratedStore(t);
   // As store/preemptions.ts writes it when no record exists yet: finished, preempted.
   await store.pool.query(
     `INSERT INTO jobs (namespace, name, queue, qos, state, reason, submitted_at, finished_at, preempted_by, preempted_at)
@@ -83,12 +73,7 @@ t.test('a job the preemption path closed first keeps that record: the manager ad
 // ("unsupported Unicode escape sequence"); the record stayed first in line, so every later
 // batch failed too, and silently. Now: escaped, and no record blocks the others.
 t.test('a U+0000 or a lone surrogate is escaped; the jobs after it are written', async (t) => {
-  const { store, metrics } = makeStore();
-  t.teardown(async () => {
-    await store.dropSchema();
-    await store.close();
-  });
-  await store.migrate();
+  const { store, metrics } = await migratedStore(t);
   const rec = new JobRecorder({ pool: store.pool, log: createLogger('silent'), metrics });
   rec.observe({ ...base, name: 'poisoned', model: 'NVIDIA-A100-SXM4-80GB,\u0000x' });
   rec.observe({ ...base, name: 'surrogate', user: 'al\ud800ice' });
@@ -107,12 +92,7 @@ t.test('a U+0000 or a lone surrogate is escaped; the jobs after it are written',
 t.test('a record Postgres refuses for its content is dropped after bounded tries, logged and counted; it blocks no other', async (t) => {
   const lines: string[] = [];
   const log = createLogger('info', new Writable({ write: (c: Buffer, _e, d) => (lines.push(c.toString()), d()) }));
-  const { store, metrics } = makeStore();
-  t.teardown(async () => {
-    await store.dropSchema();
-    await store.close();
-  });
-  await store.migrate();
+  const { store, metrics } = await migratedStore(t);
   const rec = new JobRecorder({ pool: store.pool, log, metrics });
   // A gang size past int4: Postgres refuses it (22003) as it refused the NUL byte.
   rec.observe({ ...base, name: 'too-big', gangSize: 2 ** 40 });
@@ -136,12 +116,7 @@ t.test('a record Postgres refuses for its content is dropped after bounded tries
 });
 
 t.test('a preemption record holding a U+0000 is written escaped, its job record too', async (t) => {
-  const { store } = makeStore();
-  t.teardown(async () => {
-    await store.dropSchema();
-    await store.close();
-  });
-  await store.migrate();
+  const { store } = await migratedStore(t);
   const victim = { namespace: 'lab', pod: 'be-0', uid: 'u-be-0', job: 'be\u0000job', queue: 'lab', user: 'bob', gpus: 2, gangSize: 1, owner: null };
   await insertPreemptions(store.pool, [{
     at: new Date(), preemptor: { namespace: 'prod', pod: 'train\u0000', uid: 'u-train', job: '', queue: 'prod' }, node: 'gpu-node-1',

@@ -1,15 +1,10 @@
 import t from 'tap';
 import { QueueError } from '../../store/queues.js';
 import pg from 'pg';
-import { backendsOf, DATABASE_URL, makeStore, randomSchema, waitFor } from './helpers.js';
+import { backendsOf, DATABASE_URL, makeStore, migratedStore, randomSchema, waitFor } from './helpers.js';
 
 t.test('queue CRUD', async (t) => {
-  const { store } = makeStore();
-  t.teardown(async () => {
-    await store.dropSchema();
-    await store.close();
-  });
-  await store.migrate();
+  const { store } = await migratedStore(t);
 
   const limits = [
     { resource: 'nvidia.com/gpu', model: 'a100', guaranteed: 8, bestEffortCap: 16, perJobMax: 8, perUserMax: 0 },
@@ -57,12 +52,7 @@ t.test('queue CRUD', async (t) => {
 });
 
 t.test('concurrent PUTs cannot close a parent cycle', async (t) => {
-  const { store } = makeStore();
-  t.teardown(async () => {
-    await store.dropSchema();
-    await store.close();
-  });
-  await store.migrate();
+  const { store } = await migratedStore(t);
   for (let round = 0; round < 10; round++) {
     const a = `a${round}`;
     const b = `b${round}`;
@@ -74,12 +64,7 @@ t.test('concurrent PUTs cannot close a parent cycle', async (t) => {
 });
 
 t.test('audit writer inserts buffered records and flushes', async (t) => {
-  const { store, metrics } = makeStore();
-  t.teardown(async () => {
-    await store.dropSchema();
-    await store.close();
-  });
-  await store.migrate();
+  const { store, metrics } = await migratedStore(t);
   for (let i = 0; i < 450; i++) {
     store.audit.recordAdmission({
       uid: `u-${i}`,

@@ -3,22 +3,14 @@
 // (SLUICE_FUZZ_SEED to replay a failure).
 import t from 'tap';
 import { applyPatch, fixtureNames, loadReview, QUEUE_TEAM_A, startSluice } from './helpers.js';
+import { seededRandom } from '../../bench/simulate/engine.js';
 
 const sluice = await startSluice();
 t.teardown(() => sluice.close());
 await sluice.store.putQueue('team-a', QUEUE_TEAM_A);
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const seed = Number(process.env.SLUICE_FUZZ_SEED ?? 20261122);
-const rnd = mulberry32(seed);
+const rnd = seededRandom(seed); // mulberry32, the simulator's
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 
 const STRINGS = ['', 'a', 'sluice.io/queue', '2', '-1', '1.5', '500m', '1e3', 'NaN', 'nvidia.com/gpu', 'CREATE', 'UPDATE', 'true', '💥', 'x'.repeat(300), '__proto__', 'constructor'];

@@ -5,8 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { V1Namespace, V1Node } from '@kubernetes/client-node';
 import { runGenerate } from '../../certs/cli.js';
 import { ClusterCache } from '../../cluster/cache.js';
@@ -18,9 +17,9 @@ import { SnapshotBinder } from '../../scheduler/binder.js';
 import { buildServers, type Servers } from '../../server/app.js';
 import { Store } from '../../store/store.js';
 import type { PatchOp } from '../../webhooks/admission.js';
+import { sharedPath } from '../helpers/shared.js';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const admissionDir = resolve(repoRoot, '../shared/fixtures/admission');
+export { repoRoot } from '../helpers/shared.js';
 export const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 export const SLUICE_SA = 'system:serviceaccount:sluice-system:sluice';
 
@@ -31,11 +30,11 @@ export interface Review {
 }
 
 export function fixtureNames(): string[] {
-  return readdirSync(admissionDir).filter((f) => f.endsWith('.json')).sort();
+  return readdirSync(sharedPath('fixtures/admission')).filter((f) => f.endsWith('.json')).sort();
 }
 
 export function loadReview(file: string): Review {
-  return JSON.parse(readFileSync(join(admissionDir, file), 'utf8')) as Review;
+  return JSON.parse(readFileSync(sharedPath('fixtures/admission', file), 'utf8')) as Review;
 }
 
 export function node(name: string, gpus: number, product: string, labels: Record<string, string> = {}): V1Node {

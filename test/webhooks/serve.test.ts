@@ -1,7 +1,7 @@
 // The webhooks as `sluice serve` wires them: snapshot mode with Namespace objects in the
 // file (their labels put team-a in scope), HTTPS from `sluice certs generate` files, the
 // real Store; plus the snapshot parser keeping Namespaces.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,10 +11,11 @@ import { parseSnapshot } from '../../cluster/snapshot.js';
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../observability/logger.js';
 import { serve } from '../../server/run.js';
-import { DATABASE_URL, decodePatch, loadReview, repoRoot } from './helpers.js';
+import { fixture } from '../helpers/k8s.js';
+import { DATABASE_URL, decodePatch, loadReview } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-serve-wh-'));
-const cluster = JSON.parse(readFileSync(join(repoRoot, '../shared/fixtures/cluster-state/before-preempt-1.json'), 'utf8')) as { items: unknown[] };
+const cluster = fixture<{ items: unknown[] }>('cluster-state/before-preempt-1.json');
 cluster.items.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-a', labels: { 'sluice.io/managed': 'true', 'sluice.io/default-queue': 'research' } } });
 writeFileSync(join(dir, 'snapshot.json'), JSON.stringify(cluster));
 

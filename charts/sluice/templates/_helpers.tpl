@@ -30,7 +30,7 @@ app.kubernetes.io/instance: sluice
 {{/* Where sluice reads the client CA: the clientAuth Secret's ca.crt, mounted alone. */}}
 {{- define "sluice.clientCaDir" -}}/etc/sluice/client-ca{{- end }}
 
-{{/* sluice's configuration file (README "Configuration"). */}}
+{{/* sluice's configuration file (docs/configuration.md). */}}
 {{- define "sluice.config" -}}
 {{- $base := dict
   "gpuResources" .Values.gpuResources
