@@ -116,7 +116,7 @@ export class Metrics {
 
   readonly jobRecords = new Counter({
     name: 'sluice_job_records_total',
-    help: 'Job record writes by result (written; rejected = refused by Postgres for its content too often and dropped, see the log).',
+    help: 'Job record writes by result (written; rejected = refused by Postgres for its content too often and dropped, see the log; closed_gone = closed by a new leader because no pod of the job was left, the job went while no replica watched).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

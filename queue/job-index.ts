@@ -39,6 +39,18 @@ export class JobIndex {
     else this.gated.delete(uid);
   }
 
+  /** namespace/job of every job with at least one pod in the cache (a relist can drop a pod without an event: each is checked). */
+  *liveJobs(): Iterable<string> {
+    for (const [key, uids] of this.podsByJob) {
+      for (const uid of uids) {
+        if (this.cache.pod(uid)) {
+          yield key;
+          break;
+        }
+      }
+    }
+  }
+
   /** The job's view from its pods in the cache; undefined when none exists. */
   view(key: string, releasing: ReadonlySet<string>): JobView | undefined {
     const uids = this.podsByJob.get(key);

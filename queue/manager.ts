@@ -12,7 +12,7 @@ import type { ClusterCache, CacheChange } from '../cluster/cache.js';
 import type { Leadership } from '../cluster/leader.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { JobRecord, JobRecorder, JobState } from '../store/jobs.js';
+import type { JobRecord, JobRecorder, JobState, OpenJobRecords } from '../store/jobs.js';
 import type { QueueSpec } from '../store/queue-directory.js';
 import { evaluate, type Evaluation, type Waiting } from './evaluate.js';
 import type { QueueEvents } from './events.js';
@@ -24,6 +24,7 @@ import { JobIndex, type LiveJob } from './job-index.js';
 import { GATE_QUEUE } from '../webhooks/labels.js';
 import type { Unit } from './units.js';
 import type { EtaService } from './eta-service.js';
+import { GoneJobSweep } from './gone-jobs.js';
 
 
 export interface QueueSource {
@@ -39,6 +40,8 @@ export interface QueueManagerOptions {
   source: QueueSource | null;
   releaser: ReleaseSink | null;
   records: JobRecorder | null;
+  /** Unfinished job records, for closing those of jobs gone while no replica watched (gone-jobs.ts); null: no store. */
+  openRecords?: OpenJobRecords | null;
   events: QueueEvents | null;
   leadership: Leadership;
   log: Logger;
@@ -115,6 +118,15 @@ export class QueueManager {
   /** Adds the estimated start to the wait Events (set by the ETA service); none by default. */
   private etaNote: ((u: Unit, nowMs: number) => string) | null = null;
   private loadingQueues: Promise<void> | null = null;
+  /** Closes the records of jobs gone while no replica watched; null without a store. */
+  private readonly goneJobs: GoneJobSweep | null;
+  /**
+   * The sweep for records of jobs gone unseen, due since this replica became leader: 'now'
+   * (at the first pass with a synced cache and the queues read), 'resync' (it failed: at the
+   * next resync tick), or null (done, or not leading).
+   */
+  private goneSweepDue: 'now' | 'resync' | null = null;
+  private goneSweep: { stop: AbortController; done: Promise<void> } | null = null;
 
   constructor(private readonly opts: QueueManagerOptions) {
     this.cache = opts.cache;
@@ -122,6 +134,10 @@ export class QueueManager {
     this.metrics = opts.metrics;
     this.now = opts.now ?? Date.now;
     this.jobs = new JobIndex(opts.cache);
+    const records = opts.records;
+    this.goneJobs = opts.openRecords
+      ? new GoneJobSweep({ records: opts.openRecords, liveJobs: () => this.jobs.liveJobs(), flush: records ? () => records.flush() : undefined, log: opts.log, metrics: opts.metrics })
+      : null;
   }
 
   async start(): Promise<void> {
@@ -132,6 +148,7 @@ export class QueueManager {
     this.resync = setInterval(() => {
       if (!this.queues) void this.reloadQueues();
       this.trigger('resync');
+      this.sweepGoneJobs('resync');
     }, this.opts.resyncSeconds * 1000);
     this.resync.unref();
     this.trigger('start');
@@ -142,8 +159,15 @@ export class QueueManager {
     this.etaNote = fn;
   }
 
-  /** Becoming leader: decided releases still in Redis count as released, then work them off. */
+  /**
+   * Becoming leader: decided releases still in Redis count as released, then work them off;
+   * and records of jobs that went while no replica watched are closed (once the cache has synced).
+   */
   async startLeading(): Promise<void> {
+    if (this.goneJobs) {
+      this.goneSweepDue = 'now';
+      this.sweepGoneJobs('now');
+    }
     if (!this.opts.releaser) return;
     try {
       for (const uid of await this.opts.releaser.pendingUids()) if (!this.releasing.has(uid)) this.releasing.set(uid, this.now());
@@ -155,7 +179,35 @@ export class QueueManager {
   }
 
   async stopLeading(): Promise<void> {
+    this.goneSweepDue = null;
+    await this.stopGoneSweep();
     await this.opts.releaser?.stop();
+  }
+
+  /**
+   * Starts the sweep for records of jobs gone unseen if it is due and can run: leading, the
+   * cache synced (else every job would look gone) and the queues read (Postgres answered).
+   * `when` 'now' is a pass or the start of leadership; a sweep that failed waits for 'resync'.
+   */
+  private sweepGoneJobs(when: 'now' | 'resync'): void {
+    const due = this.goneSweepDue;
+    if (!this.goneJobs || due === null || this.goneSweep || this.stopped) return;
+    if (due === 'resync' && when !== 'resync') return;
+    if (!this.cache.synced || !this.queues || !this.opts.leadership.isLeader()) return;
+    const stop = new AbortController();
+    const done = this.goneJobs.run(stop.signal).then((closed) => {
+      this.goneSweep = null;
+      if (stop.signal.aborted) return;
+      this.goneSweepDue = closed === null ? 'resync' : null;
+    });
+    this.goneSweep = { stop, done };
+  }
+
+  private async stopGoneSweep(): Promise<void> {
+    const s = this.goneSweep;
+    if (!s) return;
+    s.stop.abort();
+    await s.done;
   }
 
   private async reloadQueues(): Promise<void> {
@@ -292,6 +344,7 @@ export class QueueManager {
       if (leader) this.waitEvents(ev, nowMs);
     }
     this.recordJobs(leader, nowMs);
+    this.sweepGoneJobs('now');
     const took = performance.now() - start;
     this.lastDurationMs = took;
     this.lastEvalMs = this.now();
@@ -446,5 +499,6 @@ export class QueueManager {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.resync) clearInterval(this.resync);
+    await this.stopGoneSweep();
   }
 }

@@ -21,7 +21,7 @@ import { shareNamesOf } from '../cluster/pod-request.js';
 import { watchAllocationOutcomes } from '../scheduler/hami-bind.js';
 import type { PreemptionSink } from '../store/preemptions.js';
 import { Store } from '../store/store.js';
-import { JobRecorder } from '../store/jobs.js';
+import { finishedDurations, JobRecorder, openJobRecords } from '../store/jobs.js';
 import { LeaderElector, SOLE_LEADER, type Leadership } from '../cluster/leader.js';
 import { LABEL_LEADER, LeaderLabel } from '../cluster/leader-label.js';
 import { settledWithin } from '../cluster/settled-within.js';
@@ -31,7 +31,6 @@ import { BullReleaser, InMemoryReleaser, KubeGatePatcher, type ReleaseSink } fro
 import { GATE_QUEUE, LABEL_JOB, LABEL_QUEUE } from '../webhooks/labels.js';
 import { DurationHistory } from '../queue/duration-history.js';
 import { EtaService, etaPhrase } from '../queue/eta-service.js';
-import { finishedDurations } from '../store/jobs.js';
 import { randomBytes } from 'node:crypto';
 import { ApiTransport } from '../cluster/api-transport.js';
 import { WorkloadReader } from '../workloads/reader.js';
@@ -370,6 +369,7 @@ async function startQueueManager(
     source: store ? { listQueues: () => store.listQueues(), onQueueChanged: (fn) => store.onQueueChanged(fn), notReady: () => store.notReady() } : null,
     releaser,
     records,
+    openRecords: store ? openJobRecords(store.pool) : null,
     events: kc ? new KubeQueueEvents(kc, log, q.eventsPerSecond) : null,
     leadership,
     log,

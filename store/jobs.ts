@@ -344,3 +344,55 @@ export async function finishedDurations(pool: Pool, key: HistoryKey, limit = 50)
   );
   return res.rows.map((r) => ({ seconds: Number(r.seconds), finishedAt: r.finished_at }));
 }
+
+/** An unfinished job record, as the sweep for jobs gone unseen reads it (queue/gone-jobs.ts). */
+export interface OpenJobRecord {
+  id: number;
+  namespace: string;
+  name: string;
+}
+
+export interface OpenJobPage {
+  records: OpenJobRecord[];
+  /** Postgres's clock when the page was read (microseconds kept; '' for an empty page): a record written after it is not closed. */
+  asOf: string;
+}
+
+/** What the sweep for jobs gone unseen needs of the store; throws when Postgres cannot be read or written. */
+export interface OpenJobRecords {
+  /** Unfinished records after `after` in (namespace, name) order, at most `limit`. */
+  list(after: Pick<OpenJobRecord, 'namespace' | 'name'> | null, limit: number): Promise<OpenJobPage>;
+  /** Closes these records unless finished or written since `asOf`; returns how many it closed. */
+  closeGone(ids: readonly number[], asOf: string, reason: string): Promise<number>;
+}
+
+// A page of unfinished records through the partial index jobs_active (namespace, name):
+// a range scan from the last key of the previous page, never a scan of the history.
+const LIST_OPEN = `
+  SELECT id, namespace, name, statement_timestamp()::text AS as_of FROM jobs
+   WHERE finished_at IS NULL AND (namespace, name) > ($1, $2)
+   ORDER BY namespace, name LIMIT $3`;
+
+// finished_at is when the page was read: pods of a later run of the job are created after
+// it, so that run still gets a record of its own (see UPSERT). A record the manager wrote
+// after the page was read (it saw a pod meanwhile) is left alone. A preempted record keeps
+// its state, as when the manager sees its last pod go.
+const CLOSE_GONE = `
+  UPDATE jobs SET state = CASE WHEN state = 'preempted' THEN state ELSE 'deleted' END,
+         reason = $3, waiting_for = '', finished_at = $2::timestamptz, updated_at = now()
+   WHERE id = ANY($1::bigint[]) AND finished_at IS NULL AND updated_at <= $2::timestamptz`;
+
+/** The store side of the sweep for jobs gone unseen, on `pool`. */
+export function openJobRecords(pool: Pool): OpenJobRecords {
+  return {
+    async list(after, limit) {
+      const res = await pool.query<{ id: string; namespace: string; name: string; as_of: string }>(LIST_OPEN, [after?.namespace ?? '', after?.name ?? '', limit]);
+      return { records: res.rows.map((r) => ({ id: Number(r.id), namespace: r.namespace, name: r.name })), asOf: res.rows[0]?.as_of ?? '' };
+    },
+    async closeGone(ids, asOf, reason) {
+      if (ids.length === 0) return 0;
+      const res = await pool.query(CLOSE_GONE, [ids.map(String), asOf, storableText(reason, MAX_MESSAGE_CHARS).text]);
+      return res.rowCount ?? 0;
+    },
+  };
+}
