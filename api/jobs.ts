@@ -100,7 +100,7 @@ const jobOut = {
     resource: { type: 'string' },
     model: { type: 'string' },
     gangSize: { type: 'integer' },
-    gpus: { type: 'integer' },
+    gpus: { type: 'number', description: 'GPUs its live pods hold or ask against quota (a finished job: what its record kept); GPU shares as fractions (a pod of a quarter GPU: 0.25)' },
     state: { type: 'string' },
     waitingFor: { type: 'string' },
     reason: { type: 'string' },
@@ -272,7 +272,7 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
           resource: live.gpus[0]?.resource ?? '',
           model: live.models.join(','),
           gangSize: w?.unit.gangSize ?? rec?.gangSize ?? live.pods.length,
-          gpus: live.gpus.reduce((a, g) => a + g.count, 0),
+          gpus: milliToGpus(live.gpus.reduce((a, g) => a + gpusToMilli(g.count), 0)), // GPU-equivalents: shares as fractions
           // Victims still terminating: their record says preempted, which is what happened.
           state: preempted && state !== 'queued' ? 'preempted' : state,
           // A release decided but not yet taken by Redis: the record says why it still waits.

@@ -70,6 +70,36 @@ const emptyNode = (n: CapacityNode): CapacityNode => ({
   ...(n.shared ? { shared: { ...n.shared, devices: n.shared.devices.map((d) => ({ ...d, usedMemMiB: 0, usedCores: 0, usedSlots: 0 })), bestEffortUses: [] } } : {}),
 });
 
+/**
+ * The node's shared GPUs once a pod holding `shares` is gone. The rules:
+ * 1. a best-effort pod's use is freed only while it is still among the node's best-effort
+ *    uses (once per use), and leaves that list: a guaranteed pod modelled to reclaim it has
+ *    already taken it off the GPU, so freeing it again would free another pod's share;
+ * 2. a guaranteed pod's uses are freed as they are;
+ * 3. no GPU's used memory, cores or slots go below zero (a use the model never had).
+ */
+export function freeShares(shared: SharedGpus, shares: { uses: readonly DeviceUse[]; bestEffort: boolean }): SharedGpus {
+  let gone: readonly DeviceUse[] = shares.uses;
+  let bestEffortUses = shared.bestEffortUses;
+  if (shares.bestEffort) {
+    const left = [...bestEffortUses];
+    const found: DeviceUse[] = [];
+    for (const u of shares.uses) {
+      const i = left.findIndex((b) => b.uuid === u.uuid && b.memMiB === u.memMiB && b.cores === u.cores);
+      if (i < 0) continue;
+      found.push(u);
+      left.splice(i, 1);
+    }
+    gone = found;
+    bestEffortUses = left;
+  }
+  if (gone.length === 0) return bestEffortUses === shared.bestEffortUses ? shared : { ...shared, bestEffortUses };
+  const devices = withoutUses(shared.devices, gone).map((d) =>
+    d.usedMemMiB >= 0 && d.usedCores >= 0 && d.usedSlots >= 0 ? d : { ...d, usedMemMiB: Math.max(0, d.usedMemMiB), usedCores: Math.max(0, d.usedCores), usedSlots: Math.max(0, d.usedSlots) },
+  );
+  return { ...shared, devices, bestEffortUses };
+}
+
 export type PlaceResult =
   | { ok: true; nodes: string[]; /** Gives the GPUs back (a tentative placement). */ undo(): void }
   | { ok: false; reason: string; /** false when no amount of waiting can help (model, size, selector). */ resolvable: boolean };
@@ -81,6 +111,10 @@ export interface Taken {
   delta: { idle: number; bestEffort: number };
   /** The node's shared GPUs before the pod was placed on them (undo puts them back). */
   sharedBefore?: SharedGpus;
+  /** What the pod holds on the node's shared GPUs (memory, cores, a slot per GPU), and
+   * whether as a best-effort pod: giveBack() frees these, since by a job's end other pods
+   * have come and gone and sharedBefore no longer says what the GPUs are. */
+  shares?: { uses: readonly DeviceUse[]; bestEffort: boolean };
 }
 /** Where a placed pod went and what it took there. */
 export interface PlacedPod {
@@ -309,20 +343,21 @@ export class CapacityModel {
     const n = this.nodes.get(node);
     if (!n) return [];
     return pod.requests.map(({ resource, count }) => {
-      const sharedBefore = n.shared?.resource === resource && pod.shares ? this.placeShares(n, pod.shares, qos) : undefined;
+      const placed = n.shared?.resource === resource && pod.shares ? this.placeShares(n, pod.shares, qos) : undefined;
       const idle = n.free[resource] ?? 0;
       const fromIdle = Math.min(idle, count);
       const fromBestEffort = qos === 'guaranteed' ? count - fromIdle : 0;
       const delta = { idle: -fromIdle, bestEffort: qos === 'guaranteed' ? -fromBestEffort : count };
       this.adjust(n, resource, delta);
-      return sharedBefore ? { resource, delta, sharedBefore } : { resource, delta };
+      return placed ? { resource, delta, sharedBefore: placed.before, shares: { uses: placed.uses, bestEffort: qos === 'best-effort' } } : { resource, delta };
     });
   }
 
   /** Places the containers' shares on the node's GPUs (the fullest that fits); a guaranteed
    * pod that fits only where best-effort shares are, takes those GPUs from them (the
-   * best-effort shares on the GPUs it took count as preempted). Returns the GPUs before. */
-  private placeShares(n: CapacityNode, shares: NonNullable<UnitPod['shares']>, qos: QosClass): SharedGpus {
+   * best-effort shares on the GPUs it took count as preempted). Returns the GPUs before and
+   * the uses placed. */
+  private placeShares(n: CapacityNode, shares: NonNullable<UnitPod['shares']>, qos: QosClass): { before: SharedGpus; uses: DeviceUse[] } {
     const before = n.shared!;
     let placed = placeContainers(before.devices, shares, fullestFit);
     let shared: SharedGpus = before;
@@ -336,10 +371,9 @@ export class CapacityModel {
       }
     }
     // place() checked the fit first; a misfit here leaves the GPUs as they were.
-    if (!('misfit' in placed)) {
-      n.shared = { ...shared, devices: placed.after, bestEffortUses: qos === 'best-effort' ? [...shared.bestEffortUses, ...placed.uses.flat()] : shared.bestEffortUses };
-    }
-    return before;
+    if ('misfit' in placed) return { before, uses: [] };
+    n.shared = { ...shared, devices: placed.after, bestEffortUses: qos === 'best-effort' ? [...shared.bestEffortUses, ...placed.uses.flat()] : shared.bestEffortUses };
+    return { before, uses: placed.uses.flat() };
   }
 
   /** Exact inverse of take(). */
@@ -361,11 +395,13 @@ export class CapacityModel {
    * A job ended: its pods' GPUs come back (`taken` as takenBy() gave it, or as a running pod
    * holds them). Best-effort GPUs never go below zero: the model's count of them may be
    * lower than the pods hold (a node reports fewer used GPUs than its pods ask).
+   * Its shares on shared GPUs come back too (freeShares).
    */
   giveBack(node: string, taken: readonly Taken[]): void {
     const n = this.nodes.get(node);
     if (!n) return;
     for (const t of taken) {
+      if (t.shares && n.shared?.resource === t.resource) n.shared = freeShares(n.shared, t.shares);
       const be = n.bestEffort[t.resource] ?? 0;
       this.adjust(n, t.resource, { idle: -t.delta.idle, bestEffort: -Math.min(t.delta.bestEffort, be) });
     }

@@ -253,7 +253,8 @@ export class EtaService {
           product: p.nodeName ? (cache.nodeView(p.nodeName, p.requests[0]?.resource ?? cache.resources[0]!)?.product ?? '') : null,
           models: parseModelList(p.annotations[ANNOTATION_GPU_MODEL]), // as buildState counts it: the rows it holds
         })),
-        pods: pods.map((p) => ({ node: p.nodeName, requests: p.requests })),
+        // On shared GPUs, what each pod holds there, for the forecast to free at its end.
+        pods: pods.map((p) => (p.nodeName && p.hold?.node === p.nodeName ? { node: p.nodeName, requests: p.requests, uses: p.hold.uses } : { node: p.nodeName, requests: p.requests })),
         startedMs: Number.isFinite(started) ? started : nowMs,
         duration,
       });

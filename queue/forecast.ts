@@ -6,7 +6,8 @@
 //    (at this simulated time) and holds its GPUs, on the nodes the pass placed it, for its
 //    expected duration;
 // 2. jump to the next expected end of a running job (ends within `quantumMs` of it fold
-//    into one step, taken at the last of them), give its GPUs and quota back, go to 1;
+//    into one step, taken at the last of them), give its GPUs and quota back (on shared
+//    GPUs, its memory, cores and slots), go to 1;
 // 3. stop when nothing waits, when no running job has a known end, after `maxSteps` steps,
 //    past `horizonMs` or past the time budget `budgetMs`: a job not started by then has
 //    no estimate ("not known").
@@ -24,6 +25,7 @@
 // does not end the best-effort job early (its GPUs come back only at its own end), and pods
 // released but not yet bound hold quota but not node GPUs.
 import type { ResourceAmount } from '../cluster/pod-request.js';
+import type { DeviceUse } from '../placement/shares.js';
 import type { QueueSpec } from '../store/queue-directory.js';
 import type { QosClass } from '../webhooks/labels.js';
 import { CapacityModel, type CapacityNode, type PlacedPod } from './capacity.js';
@@ -39,8 +41,9 @@ export interface RunningJob {
   qos: QosClass;
   /** What it holds against quota (one entry per pod). */
   holdings: Holding[];
-  /** Where its pods run, with their GPUs ('' = not bound yet: holds quota only). */
-  pods: Array<{ node: string; requests: readonly ResourceAmount[] }>;
+  /** Where its pods run, with their GPUs ('' = not bound yet: holds quota only), and on
+   * shared GPUs what each holds there (HAMi's device list: memory, cores, a slot per GPU). */
+  pods: Array<{ node: string; requests: readonly ResourceAmount[]; uses?: readonly DeviceUse[] }>;
   /** When it started (ms). */
   startedMs: number;
   duration: DurationEstimate;
@@ -184,7 +187,16 @@ function runOnce(input: ForecastInput, scenario: Scenario, deadline: number): { 
   };
   for (const r of input.running) {
     const left = remainingSeconds(r.duration, Math.max(0, input.nowMs - r.startedMs) / 1000, scenario);
-    const taken = r.pods.filter((p) => p.node).map((p) => ({ node: p.node, taken: p.requests.map((q) => ({ resource: q.resource, delta: { idle: -q.count, bestEffort: r.qos === 'best-effort' ? q.count : 0 } })) }));
+    // A pod's shares go with each of its requests: giveBack frees them on the one resource
+    // the node shares (a share pod asks that resource only).
+    const taken = r.pods.filter((p) => p.node).map((p) => ({
+      node: p.node,
+      taken: p.requests.map((q) => ({
+        resource: q.resource,
+        delta: { idle: -q.count, bestEffort: r.qos === 'best-effort' ? q.count : 0 },
+        ...(p.uses && p.uses.length > 0 ? { shares: { uses: p.uses, bestEffort: r.qos === 'best-effort' } } : {}),
+      })),
+    }));
     hold(r.holdings, 1);
     // A job of unknown run time holds its GPUs and quota for the whole run.
     if (left !== null) ends.push({ end: input.nowMs + left * 1000, holdings: r.holdings, taken });

@@ -60,7 +60,7 @@ export class JobIndex {
       const p = this.cache.pod(uid);
       if (p) pods.push(p);
     }
-    return jobView(key, pods, releasing);
+    return jobView(key, pods, releasing, (p) => this.cache.gpuEquivalents(p));
   }
 
   job(key: string, releasing: ReadonlySet<string>): LiveJob | undefined {

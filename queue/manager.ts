@@ -23,6 +23,7 @@ import { buildState, jobStateOf } from './state.js';
 import { JobIndex, type LiveJob } from './job-index.js';
 import { GATE_QUEUE } from '../webhooks/labels.js';
 import type { Unit } from './units.js';
+import { gpusToMilli, milliToGpus } from '../placement/shares.js';
 import type { EtaService } from './eta-service.js';
 import { GoneJobSweep } from './gone-jobs.js';
 
@@ -403,7 +404,8 @@ export class QueueManager {
       // A job is released once Redis took its order (or its gate is gone), not when decided.
       const state: JobState = jobStateOf(view);
       const pending = state === 'queued' && !w && view.pods.some((p) => this.enqueuing.has(p.uid));
-      const gpus = view.gpus.reduce((a, g) => a + g.count, 0);
+      // GPU-equivalents: a share pod of a quarter GPU counts 0.25 (whole GPUs as before).
+      const gpus = milliToGpus(view.gpus.reduce((a, g) => a + gpusToMilli(g.count), 0));
       const rec: JobRecord = {
         namespace: view.namespace,
         name: view.job,
@@ -413,7 +415,7 @@ export class QueueManager {
         resource: view.gpus[0]?.resource ?? prev?.resource ?? '',
         model: view.models.join(','),
         gangSize: view.gangSize,
-        gpusPerPod: live.length > 0 ? Math.round(gpus / live.length) : prev?.gpusPerPod ?? 0,
+        gpusPerPod: live.length > 0 ? (Number.isInteger(gpus) ? Math.round(gpus / live.length) : milliToGpus(gpusToMilli(gpus) / live.length)) : prev?.gpusPerPod ?? 0,
         gpus: live.length > 0 ? gpus : prev?.gpus ?? 0,
         state,
         reason: pending ? (this.redisFailing ? RELEASE_PENDING_REDIS : RELEASE_PENDING) : state === 'queued' ? (w?.reason ?? '') : '',

@@ -9,7 +9,8 @@ import { LABEL_QUEUE, LABEL_USER } from '../webhooks/labels.js';
 import type { DeviceUse } from '../placement/shares.js';
 import { CapacityModel, type CapacityNode } from './capacity.js';
 import { QuotaLedger } from './quota.js';
-import { gangSizeOf, isGated, isQueued, jobOf, qosOf, unitPod, waitingUnits, type Unit } from './units.js';
+import { milliToGpus, gpusToMilli } from '../placement/shares.js';
+import { gangSizeOf, isGated, isQueued, jobOf, qosOf, unitPod, waitingUnits, type GpuEquivalents, type Unit } from './units.js';
 
 export interface JobView {
   key: string;
@@ -22,6 +23,8 @@ export interface JobView {
   /** sluice.io/gang-size as declared (1 when absent or unreadable). */
   gangSize: number;
   pods: Array<{ uid: string; name: string; node: string; gated: boolean; terminal: boolean }>;
+  /** What its live pods hold or ask against quota: GPU shares as GPU-equivalents (a pod of
+   * a quarter GPU counts 0.25), whole GPUs as their count. */
   gpus: Array<{ resource: string; count: number }>;
   models: string[];
   submittedMs: number;
@@ -112,7 +115,7 @@ export function capacityNodes(
  * namespace and sluice.io/job). Built on demand for the jobs that changed, not for every
  * pod at every evaluation: with 100,000 managed pods that cost 0.4 s per pass.
  */
-export function jobView(key: string, pods: ReadonlyArray<Readonly<PodRecord>>, releasing: ReadonlySet<string>): JobView | undefined {
+export function jobView(key: string, pods: ReadonlyArray<Readonly<PodRecord>>, releasing: ReadonlySet<string>, equivalents: GpuEquivalents = (p) => p.requests): JobView | undefined {
   const first = pods[0];
   if (!first) return undefined;
   const j: JobView = {
@@ -136,12 +139,14 @@ export function jobView(key: string, pods: ReadonlyArray<Readonly<PodRecord>>, r
     const t = Date.parse(p.created);
     if (Number.isFinite(t)) j.submittedMs = Math.min(j.submittedMs, t);
     if (p.terminal) continue;
-    for (const r of p.requests) {
+    // Summed in milli: four quarters are exactly 1 (floats would drift for 0.1).
+    for (const r of equivalents(p)) {
       const g = j.gpus.find((x) => x.resource === r.resource);
-      if (g) g.count += r.count;
-      else j.gpus.push({ resource: r.resource, count: r.count });
+      if (g) g.count += gpusToMilli(r.count);
+      else j.gpus.push({ resource: r.resource, count: gpusToMilli(r.count) });
     }
   }
+  for (const g of j.gpus) g.count = milliToGpus(g.count);
   return j;
 }
 

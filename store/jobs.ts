@@ -68,7 +68,7 @@ function sameRecord(a: JobRecord, b: JobRecord): boolean {
 }
 
 const COLUMNS = `namespace text, name text, queue text, qos text, username text, resource text, model text,
-  gang_size int, gpus_per_pod int, gpus int, state text, reason text, waiting_for text, priority int,
+  gang_size int, gpus_per_pod double precision, gpus double precision, state text, reason text, waiting_for text, priority int,
   pods_seen int, submitted_at timestamptz, released_at timestamptz, finished_at timestamptz, kind text`;
 
 // One unfinished record per job (unique index jobs_active): the batch updates it, or

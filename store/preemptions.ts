@@ -5,6 +5,7 @@
 import type { Pool } from 'pg';
 import type { Logger } from '../observability/logger.js';
 import { BatchWriter, pgText } from './audit-writer.js';
+import { gpusToMilli, milliToGpus } from '../placement/shares.js';
 
 export interface PreemptedPod {
   namespace: string;
@@ -14,9 +15,10 @@ export interface PreemptedPod {
   job: string;
   queue: string;
   user: string;
-  /** GPUs of `resource` the pod held (devices, as its job record counts them). */
+  /** GPUs of `resource` the pod held (devices). */
   gpus: number;
-  /** A GPU share: the GPUs it held as a fraction of a GPU (ClusterCache.gpuEquivalents). */
+  /** A GPU share: the GPUs it held as a fraction of a GPU (ClusterCache.gpuEquivalents),
+   * as its job record counts them. */
   share?: number;
   gangSize: number;
   /** The controller that made it (Job, ReplicaSet, ...): a new pod comes back and queues again. Null for a bare pod. */
@@ -114,12 +116,14 @@ function victimJobs(victims: readonly PreemptedPod[]): VictimJob[] {
   for (const v of victims) {
     const key = `${v.namespace}/${v.job}`;
     const j = by.get(key);
+    // As the queue manager's job records count GPUs: a share as its fraction of a GPU.
+    const gpus = v.share ?? v.gpus;
     if (j) {
-      j.gpus += v.gpus;
-      j.gpusPerPod = Math.max(j.gpusPerPod, v.gpus);
+      j.gpus = milliToGpus(gpusToMilli(j.gpus) + gpusToMilli(gpus));
+      j.gpusPerPod = Math.max(j.gpusPerPod, gpus);
       j.controlled &&= v.owner !== null;
     } else {
-      by.set(key, { namespace: v.namespace, job: v.job, queue: v.queue, user: v.user, gangSize: v.gangSize, gpusPerPod: v.gpus, gpus: v.gpus, controlled: v.owner !== null });
+      by.set(key, { namespace: v.namespace, job: v.job, queue: v.queue, user: v.user, gangSize: v.gangSize, gpusPerPod: gpus, gpus, controlled: v.owner !== null });
     }
   }
   return [...by.values()];

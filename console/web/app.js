@@ -619,7 +619,8 @@ async function jobPage(r) {
   const when = (e) => e[3] ?? e[2] ?? '';
   history.sort((a, b) => (when(a) < when(b) ? -1 : when(a) > when(b) ? 1 : 0));
   if (j.finishedAt) history.push(['finished', 'Finished', j.finishedAt]);
-  const perPod = j.pods.length > 0 ? Math.round((j.gpus / Math.max(1, j.gangSize)) * 100) / 100 : 0;
+  // Milli, as the API gives GPU shares: a pod of an eighth GPU shows 0.125.
+  const perPod = j.pods.length > 0 ? Math.round((j.gpus / Math.max(1, j.gangSize)) * 1000) / 1000 : 0;
   setPage(
     `Job ${j.namespace}/${j.name}`,
     h('p', {}, h('a', { href: '#/jobs' }, 'All jobs')),

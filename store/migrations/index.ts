@@ -6,6 +6,7 @@ import { sql as m003 } from './003-preemption.js';
 import { sql as m004 } from './004-eta.js';
 import { sql as m005 } from './005-bind-failures.js';
 import { sql as m006 } from './006-share-preemptions.js';
+import { sql as m007 } from './007-share-jobs.js';
 
 export interface Migration {
   id: number;
@@ -20,4 +21,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 4, name: 'eta', sql: m004 },
   { id: 5, name: 'bind-failures', sql: m005 },
   { id: 6, name: 'share-preemptions', sql: m006 },
+  { id: 7, name: 'share-jobs', sql: m007 },
 ];

@@ -6,7 +6,7 @@ import { createLogger } from '../../observability/logger.js';
 import { MAX_TRIES_PER_RECORD } from '../../store/audit-writer.js';
 import { getJob, JobRecorder, type JobRecord } from '../../store/jobs.js';
 import { insertPreemptions } from '../../store/preemptions.js';
-import { migratedStore } from './helpers.js';
+import { makeStore, migratedStore } from './helpers.js';
 
 const base: JobRecord = {
   namespace: 'team-a', name: 'job-x', queue: 'q', qos: 'guaranteed', user: 'alice', resource: 'nvidia.com/gpu', model: '',
@@ -126,4 +126,44 @@ t.test('a preemption record holding a U+0000 is written escaped, its job record 
   t.same(p.map((r) => r.preemptor_pod), ['train\\u0000']);
   const j = await getJob(store.pool, 'lab', 'be\\u0000job');
   t.equal(j?.state, 'preempted');
+});
+
+t.test('GPU shares: a job record keeps GPU-equivalents (a quarter GPU is 0.25); migration 7 keeps whole-GPU records', async (t) => {
+  const { store } = makeStore();
+  t.teardown(async () => {
+    await store.dropSchema();
+    await store.close();
+  });
+  // The schema as it was before migration 7 (integer GPU columns), with a whole-GPU record.
+  const { MIGRATIONS } = await import('../../store/migrations/index.js');
+  await store.migrate(MIGRATIONS.filter((m) => m.id < 7));
+  const before = new JobRecorder({ pool: store.pool, log: createLogger('silent') });
+  before.observe(base);
+  await before.flush();
+  t.equal((await store.migrate()).version, 7);
+  const whole = await getJob(store.pool, 'team-a', 'job-x');
+  t.same([whole?.gpus, whole?.gpusPerPod], [8, 4], 'a whole-GPU record is unchanged by the migration');
+
+  const rec = new JobRecorder({ pool: store.pool, log: createLogger('silent') });
+  const share: JobRecord = { ...base, name: 'quarters', gangSize: 4, gpusPerPod: 0.25, gpus: 1, state: 'running', reason: '', waitingFor: '', releasedAt: new Date('2026-11-01T10:01:00Z') };
+  rec.observe({ ...base, name: 'quarter', gangSize: 1, gpusPerPod: 0.25, gpus: 0.25, state: 'running', reason: '', waitingFor: '', releasedAt: new Date('2026-11-01T10:01:00Z') });
+  rec.observe(share);
+  await rec.flush();
+  const q = await getJob(store.pool, 'team-a', 'quarter');
+  t.same([q?.gpus, q?.gpusPerPod], [0.25, 0.25], 'one pod of a quarter GPU: 0.25, not 1');
+  const four = await getJob(store.pool, 'team-a', 'quarters');
+  t.same([four?.gpus, four?.gpusPerPod], [1, 0.25], 'four of them: 1');
+  // An update changes the fraction in place (a share that grew from a quarter to an eighth more).
+  rec.observe({ ...share, gpus: 1.125, podsSeen: 5 });
+  await rec.flush();
+  t.equal((await getJob(store.pool, 'team-a', 'quarters'))?.gpus, 1.125);
+
+  // A share victim with no record yet: the preemption path writes its record in the same terms.
+  const victim = (pod: string) => ({ namespace: 'lab', pod, uid: `u-${pod}`, job: 'be-shares', queue: 'lab', user: 'bob', gpus: 1, share: 0.125, gangSize: 2, owner: null });
+  await insertPreemptions(store.pool, [{
+    at: new Date(), preemptor: { namespace: 'prod', pod: 'train', uid: 'u-train', job: 'train', queue: 'prod' }, node: 'h',
+    resource: 'nvidia.com/gpu', gpusFreed: 0.25, gpusTakenBack: 0.25, reason: 'preempted by prod/train', victims: [victim('be-0'), victim('be-1')],
+  }]);
+  const be = await getJob(store.pool, 'lab', 'be-shares');
+  t.same([be?.state, be?.gpus, be?.gpusPerPod], ['preempted', 0.25, 0.125], 'two eighths: 0.25, not 2 devices');
 });
