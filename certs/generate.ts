@@ -27,13 +27,17 @@ export const DAY_MS = 86_400_000;
 // forge writes CRLF line ends; PEM files and caBundles conventionally use LF.
 const pem = (c: forge.pki.Certificate): string => forge.pki.certificateToPem(c).replace(/\r\n/g, '\n');
 
-interface Keys {
+export interface Keys {
   publicKey: forge.pki.rsa.PublicKey;
   keyPem: string;
 }
 
-function newKeys(): Keys {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+/** RSA modulus length of the keys sluice generates. */
+export const DEFAULT_KEY_BITS = 2048;
+
+/** A new RSA key pair: the public half for forge's certificate, the private one as PKCS#1 PEM. */
+export function newKeys(bits = DEFAULT_KEY_BITS): Keys {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: bits });
   return {
     publicKey: forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString()) as forge.pki.rsa.PublicKey,
     keyPem: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
@@ -47,7 +51,7 @@ const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420',
  * A signer forge's cert.sign() accepts (it calls key.sign(md) with the finished digest),
  * signing with node:crypto: forge's pure-JS RSA takes a quarter second per signature.
  */
-function nodeSigner(keyPem: string): forge.pki.rsa.PrivateKey {
+export function nodeSigner(keyPem: string): forge.pki.rsa.PrivateKey {
   const key = createPrivateKey(keyPem);
   const sign = (md: forge.md.MessageDigest): string => {
     const info = Buffer.concat([SHA256_DIGEST_INFO, Buffer.from(md.digest().getBytes(), 'binary')]);
@@ -70,11 +74,13 @@ export interface CaOptions {
   commonName?: string;
   validDays: number;
   now?: Date;
+  /** RSA modulus length (default 2048). Tests of rotation decisions use 1024: a 2048-bit key takes ~170 ms of CPU to generate, a 1024-bit one ~10 ms. */
+  keyBits?: number;
 }
 
 export function generateCa(o: CaOptions): KeyPairPem {
   const now = o.now ?? new Date();
-  const keys = newKeys();
+  const keys = newKeys(o.keyBits);
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = serial();
@@ -107,6 +113,8 @@ export interface ServingOptions {
   ips?: string[];
   validDays: number;
   now?: Date;
+  /** RSA modulus length (default 2048), as for generateCa. */
+  keyBits?: number;
 }
 
 export class CertError extends Error {
@@ -117,7 +125,7 @@ export function generateServing(o: ServingOptions): KeyPairPem {
   const now = o.now ?? new Date();
   for (const ip of o.ips ?? []) if (isIP(ip) === 0) throw new CertError(`--ip ${ip} is not an IP address; give one like 10.0.0.5 or ::1`);
   const caCert = forge.pki.certificateFromPem(o.ca.certPem);
-  const keys = newKeys();
+  const keys = newKeys(o.keyBits);
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = serial();

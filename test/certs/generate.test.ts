@@ -1,6 +1,6 @@
 // certs/: the generated chain verifies with node:crypto, SANs are right, key files are
 // 0600, the CLI keeps a valid CA, and bad arguments are refused with a clear message.
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +84,17 @@ t.test('a serving certificate never outlives its CA', async (t) => {
   t.ok(signedBy(leaf.certPem, ca.certPem));
   t.notOk(signedBy(leaf.certPem, generateCa({ validDays: 10 }).certPem), 'not signed by another CA');
   t.match(certInfo(leaf.certPem), { isCa: false, dnsNames: ['s', 's.n', 's.n.svc', 's.n.svc.cluster.local'], subjectCN: 's.n.svc' });
+});
+
+t.test('keys are 2048-bit RSA unless a caller asks for another size', async (t) => {
+  const bits = (keyPem: string): number | undefined => createPrivateKey(keyPem).asymmetricKeyDetails?.modulusLength;
+  const ca = generateCa({ validDays: 10 });
+  const leaf = generateServing({ ca, service: 's', namespace: 'n', validDays: 5 });
+  t.same([bits(ca.keyPem), bits(leaf.keyPem)], [2048, 2048], 'the default');
+  const small = generateCa({ validDays: 10, keyBits: 1024 });
+  const smallLeaf = generateServing({ ca: small, service: 's', namespace: 'n', validDays: 5, keyBits: 1024 });
+  t.same([bits(small.keyPem), bits(smallLeaf.keyPem)], [1024, 1024], 'keyBits');
+  t.ok(signedBy(smallLeaf.certPem, small.certPem), 'and the chain still verifies');
 });
 
 t.test('serial numbers are positive, minimal DER integers (a leading 0x00 before a byte < 0x80 is illegal padding)', async (t) => {
