@@ -1,10 +1,11 @@
 // A client certificate (extKeyUsage clientAuth) signed by a CA, as kube-scheduler or
-// kube-apiserver would present to sluice.
+// kube-apiserver would present to sluice. The RSA work is node:crypto's, as in certs/generate
+// (forge's pure-JS key generation took seconds of CPU per certificate).
 import forge from 'node-forge';
-import { serialHex, type KeyPairPem } from '../../certs/generate.js';
+import { newKeys, nodeSigner, serialHex, type KeyPairPem } from '../../certs/generate.js';
 
 export function clientCert(ca: KeyPairPem, cn: string): KeyPairPem {
-  const keys = forge.pki.rsa.generateKeyPair(2048);
+  const keys = newKeys();
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = serialHex();
@@ -17,6 +18,6 @@ export function clientCert(ca: KeyPairPem, cn: string): KeyPairPem {
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', clientAuth: true },
   ]);
-  cert.sign(forge.pki.privateKeyFromPem(ca.keyPem), forge.md.sha256.create());
-  return { certPem: forge.pki.certificateToPem(cert), keyPem: forge.pki.privateKeyToPem(keys.privateKey) };
+  cert.sign(nodeSigner(ca.keyPem), forge.md.sha256.create());
+  return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem };
 }
