@@ -80,7 +80,10 @@ export class ApiAuth {
   /** Checks an Authorization header value sent from `client` (its address). */
   async check(header: string | undefined, client = 'unknown'): Promise<AuthResult> {
     if (!this.tokenDigest && !this.opts.reviewer) {
-      return { ok: false, reason: 'the admin API has no credentials configured; set api.token (env SLUICE_API_TOKEN) or run with a cluster and api.tokenReview' };
+      return {
+        ok: false,
+        reason: 'the admin API has no credentials configured; set api.token (env SLUICE_API_TOKEN) or run with a cluster and api.tokenReview',
+      };
     }
     // The auth-scheme is case-insensitive (RFC 7235 section 2.1): "bearer x" is accepted too.
     const h = (header ?? '').trim();
@@ -127,7 +130,11 @@ export class ApiAuth {
       const who = await Promise.race([reviewer(token), timeout]);
       if (!who) result = { ok: false, reason: 'bearer token is neither api.token nor a Kubernetes token the apiserver accepts' };
       else if (!who.groups.some((g) => this.opts.adminGroups.includes(g))) {
-        result = { ok: false, status: 403, reason: `user ${who.user} is not in an admin group (${this.opts.adminGroups.join(', ')}); ask an admin to add you or use api.token` };
+        result = {
+          ok: false,
+          status: 403,
+          reason: `user ${who.user} is not in an admin group (${this.opts.adminGroups.join(', ')}); ask an admin to add you or use api.token`,
+        };
       } else result = { ok: true, user: who.user };
     } catch (e) {
       // Not cached: the next request tries the apiserver again.

@@ -33,7 +33,10 @@ const waitingJob = {
     model: { type: 'string' },
     gangSize: { type: 'integer' },
     podsSeen: { type: 'integer' },
-    waitingFor: { type: 'string', description: 'quota, user_quota, capacity, gang, order, queue_missing, invalid, or release_queue (released as soon as Redis takes the order)' },
+    waitingFor: {
+      type: 'string',
+      description: 'quota, user_quota, capacity, gang, order, queue_missing, invalid, or release_queue (released as soon as Redis takes the order)',
+    },
     reason: { type: 'string' },
     submittedAt: { type: ['string', 'null'] },
     estimatedStartTime: { type: ['string', 'null'], description: 'expected start (docs/eta.md); null when not known' },
@@ -60,7 +63,11 @@ const etaOut = {
     },
     expectedDuration: {
       type: 'object',
-      properties: { basis: { type: 'string', description: 'annotation, history or unknown' }, seconds: { type: ['number', 'null'] }, samples: { type: 'integer' } },
+      properties: {
+        basis: { type: 'string', description: 'annotation, history or unknown' },
+        seconds: { type: ['number', 'null'] },
+        samples: { type: 'integer' },
+      },
     },
   },
 } as const;
@@ -100,7 +107,11 @@ const jobOut = {
     resource: { type: 'string' },
     model: { type: 'string' },
     gangSize: { type: 'integer' },
-    gpus: { type: 'number', description: 'GPUs its live pods hold or ask against quota (a finished job: what its record kept); GPU shares as fractions (a pod of a quarter GPU: 0.25)' },
+    gpus: {
+      type: 'number',
+      description:
+        'GPUs its live pods hold or ask against quota (a finished job: what its record kept); GPU shares as fractions (a pod of a quarter GPU: 0.25)',
+    },
     state: { type: 'string' },
     waitingFor: { type: 'string' },
     reason: { type: 'string' },
@@ -119,7 +130,6 @@ const jobOut = {
   },
 } as const;
 
-
 function etaView(e: JobEta | undefined): Record<string, unknown> | null {
   if (!e) return null;
   return {
@@ -131,11 +141,12 @@ function etaView(e: JobEta | undefined): Record<string, unknown> | null {
     expectedDuration: e.basis.duration,
   };
 }
-const POD_JOB_HINT = 'a job is named by its pods\' label sluice.io/job, else pod-<pod name>; a queued pod\'s own name finds its job too';
+const POD_JOB_HINT = "a job is named by its pods' label sluice.io/job, else pod-<pod name>; a queued pod's own name finds its job too";
 
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
 /** A job's submission time; null when none of its pods has a creationTimestamp (Infinity or 0 then). */
-const isoMs = (ms: number | null | undefined): string | null => (ms !== null && ms !== undefined && Number.isFinite(ms) && ms > 0 ? new Date(ms).toISOString() : null);
+const isoMs = (ms: number | null | undefined): string | null =>
+  ms !== null && ms !== undefined && Number.isFinite(ms) && ms > 0 ? new Date(ms).toISOString() : null;
 
 /** The job a queued pod belongs to (jobs are named by sluice.io/job, else pod-<pod name>): lets
  * `describe job NS/POD` find the job of the pod a user knows. O(pods), admin API only. */
@@ -155,7 +166,11 @@ function quotaGpus(cache: ClusterCache, pods: ReadonlyArray<{ uid: string; termi
   return milliToGpus(m);
 }
 
-export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | null; store: Store | null; cache: ClusterCache }, errors: (...codes: number[]) => Record<number, { $ref: string }>): void {
+export function jobRoutes(
+  app: FastifyInstance,
+  opts: { manager: QueueManager | null; store: Store | null; cache: ClusterCache },
+  errors: (...codes: number[]) => Record<number, { $ref: string }>,
+): void {
   const snapshot = () => {
     if (!opts.manager) throw new JobsApiError(503, 'the queue manager is off (queue.enabled: false); no jobs are held');
     const s = opts.manager.current();
@@ -231,7 +246,7 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
     '/api/v1/jobs/:namespace/:name',
     {
       schema: {
-        summary: "One job: state, why it waits, its pods (live) or its record (finished)",
+        summary: 'One job: state, why it waits, its pods (live) or its record (finished)',
         tags: ['jobs'],
         params: {
           type: 'object',
@@ -288,9 +303,14 @@ export function jobRoutes(app: FastifyInstance, opts: { manager: QueueManager | 
           pods: live.pods.map((p) => ({ name: p.name, node: p.node, gated: p.gated, terminal: p.terminal })),
         };
       }
-      if (!opts.store) throw new JobsApiError(404, `job ${namespace}/${name} is not in the cluster, and no store keeps history (store.url is empty); ${POD_JOB_HINT}`);
+      if (!opts.store)
+        throw new JobsApiError(404, `job ${namespace}/${name} is not in the cluster, and no store keeps history (store.url is empty); ${POD_JOB_HINT}`);
       const stored = await getJob(opts.store.pool, namespace, name);
-      if (!stored) throw new JobsApiError(404, `job ${namespace}/${name} is not known: not in the cluster and no record in Postgres (records are kept queue.historyDays days); ${POD_JOB_HINT}`);
+      if (!stored)
+        throw new JobsApiError(
+          404,
+          `job ${namespace}/${name} is not known: not in the cluster and no record in Postgres (records are kept queue.historyDays days); ${POD_JOB_HINT}`,
+        );
       return {
         namespace,
         name,

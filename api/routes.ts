@@ -47,8 +47,7 @@ class ApiError extends Error {
   }
 }
 
-const errors = (...codes: number[]): Record<number, { $ref: string }> =>
-  Object.fromEntries(codes.map((c) => [c, { $ref: 'ApiError#' }]));
+const errors = (...codes: number[]): Record<number, { $ref: string }> => Object.fromEntries(codes.map((c) => [c, { $ref: 'ApiError#' }]));
 
 export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
   const { cache, auth, metrics } = opts;
@@ -96,7 +95,10 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
     const res = await auth.check(req.headers.authorization, req.ip);
     if (!res.ok) {
       if (res.status === 429) {
-        return reply.code(429).header('retry-after', String(res.retryAfterSeconds ?? 1)).send({ statusCode: 429, error: 'Too Many Requests', message: res.reason });
+        return reply
+          .code(429)
+          .header('retry-after', String(res.retryAfterSeconds ?? 1))
+          .send({ statusCode: 429, error: 'Too Many Requests', message: res.reason });
       }
       // Authenticated, not authorised: 401 would tell a client to retry with other credentials.
       if (res.status === 403) return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: res.reason });
@@ -111,7 +113,8 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
 
   app.setErrorHandler(async (err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
     // Our refusals carry their own message; fastify's (validation, bad JSON) get a pointer to the schema.
-    if (err instanceof QueueError || err instanceof ApiError || err instanceof JobsApiError || err instanceof BodyError) return reply.code(err.statusCode).send(body(err.statusCode, err.message));
+    if (err instanceof QueueError || err instanceof ApiError || err instanceof JobsApiError || err instanceof BodyError)
+      return reply.code(err.statusCode).send(body(err.statusCode, err.message));
     if (err.validation && (err as { validationContext?: string }).validationContext === 'params') {
       return reply.code(400).send(body(400, `${err.message}: ${QUEUE_NAME_RULE}`));
     }
@@ -146,7 +149,10 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
       schema: {
         summary: 'List queues with their limits',
         tags: ['queues'],
-        response: { 200: { type: 'object', properties: { items: { type: 'array', items: { $ref: 'Queue#' } } }, required: ['items'] }, ...errors(401, 500, 503) },
+        response: {
+          200: { type: 'object', properties: { items: { type: 'array', items: { $ref: 'Queue#' } } }, required: ['items'] },
+          ...errors(401, 500, 503),
+        },
       },
     },
     async () => ({ items: await requireStore().listQueues() }),
@@ -220,46 +226,60 @@ export async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Pro
       const found = await opts.store.queues.lookup(name);
       if (found?.status === 'missing') throw new ApiError(404, `queue ${name} does not exist; list queues with GET /api/v1/queues`);
       const products = new Map(cache.inventory().map((n) => [n.name, n.product]));
-      const usage = queueUsage(name, cache.allPods(), (node) => products.get(node) ?? '', (p) => cache.gpuEquivalents(p));
+      const usage = queueUsage(
+        name,
+        cache.allPods(),
+        (node) => products.get(node) ?? '',
+        (p) => cache.gpuEquivalents(p),
+      );
       return { ...usage, limits: found.status === 'found' ? found.queue.limits : [] };
     },
   );
 
   jobRoutes(app, { manager: opts.queueManager ?? null, store: opts.store, cache }, errors);
 
-  app.get(
-    '/api/v1/nodes',
-    { schema: { summary: 'GPU inventory per node', tags: ['nodes'], response: { 200: nodesOut, ...errors(401) } } },
-    async () => ({
-      items: cache
-        .inventory()
-        .sort((a, b) => a.name.localeCompare(b.name) || a.resource.localeCompare(b.resource))
-        .map((n) => ({
-          name: n.name,
-          resource: n.resource,
-          model: n.product,
-          memoryMiB: n.memoryMiB,
-          total: n.total,
-          used: n.used,
-          assumed: n.assumed,
-          free: n.free,
-          health: n.unusable ? 'unusable' : 'healthy',
-          reason: n.unusable ?? '',
-          ...(n.gpus
-            ? {
-                gpus: n.gpus.map((g) => ({ index: g.index, uuid: g.uuid, type: g.type, memoryMiB: g.memMiB, usedMemoryMiB: g.usedMemMiB, cores: g.cores, usedCores: g.usedCores, slots: g.slots, usedSlots: g.usedSlots })),
-                excluded: n.excluded ?? [],
-              }
-            : {}),
-        })),
-    }),
-  );
+  app.get('/api/v1/nodes', { schema: { summary: 'GPU inventory per node', tags: ['nodes'], response: { 200: nodesOut, ...errors(401) } } }, async () => ({
+    items: cache
+      .inventory()
+      .sort((a, b) => a.name.localeCompare(b.name) || a.resource.localeCompare(b.resource))
+      .map((n) => ({
+        name: n.name,
+        resource: n.resource,
+        model: n.product,
+        memoryMiB: n.memoryMiB,
+        total: n.total,
+        used: n.used,
+        assumed: n.assumed,
+        free: n.free,
+        health: n.unusable ? 'unusable' : 'healthy',
+        reason: n.unusable ?? '',
+        ...(n.gpus
+          ? {
+              gpus: n.gpus.map((g) => ({
+                index: g.index,
+                uuid: g.uuid,
+                type: g.type,
+                memoryMiB: g.memMiB,
+                usedMemoryMiB: g.usedMemMiB,
+                cores: g.cores,
+                usedCores: g.usedCores,
+                slots: g.slots,
+                usedSlots: g.usedSlots,
+              })),
+              excluded: n.excluded ?? [],
+            }
+          : {}),
+      })),
+  }));
 }
 
 function checkResources(limits: readonly QueueLimit[], managed: readonly string[]): void {
   for (const l of limits) {
     if (!managed.includes(l.resource)) {
-      throw new ApiError(400, `limit resource ${l.resource} is not a GPU resource sluice manages (${managed.join(', ')}); use one of those or add it to gpuResources`);
+      throw new ApiError(
+        400,
+        `limit resource ${l.resource} is not a GPU resource sluice manages (${managed.join(', ')}); use one of those or add it to gpuResources`,
+      );
     }
   }
 }

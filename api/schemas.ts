@@ -63,8 +63,12 @@ export const queueInput = {
     open: { type: 'boolean', default: true },
     weight: { type: 'number', exclusiveMinimum: 0, maximum: 1000000, default: 1 },
     maxDurationSeconds: {
-      type: ['integer', 'null'], minimum: 1, maximum: 31536000, default: null,
-      description: 'Longest sluice.io/expected-duration a job may declare, in seconds (admission denies longer); null = no cap. A best-effort job running past it is reclaimed first.',
+      type: ['integer', 'null'],
+      minimum: 1,
+      maximum: 31536000,
+      default: null,
+      description:
+        'Longest sluice.io/expected-duration a job may declare, in seconds (admission denies longer); null = no cap. A best-effort job running past it is reclaimed first.',
     },
     limits: { type: 'array', items: limitIn, maxItems: 256, default: [] },
   },
@@ -81,7 +85,11 @@ export const usageOut = {
       type: 'array',
       items: {
         type: 'object',
-        properties: { resource: { type: 'string' }, guaranteed: { type: 'number', description: 'GPUs; GPU shares as fractions (four 0.25 pods: 1)' }, bestEffort: { type: 'number' } },
+        properties: {
+          resource: { type: 'string' },
+          guaranteed: { type: 'number', description: 'GPUs; GPU shares as fractions (four 0.25 pods: 1)' },
+          bestEffort: { type: 'number' },
+        },
         required: ['resource', 'guaranteed', 'bestEffort'],
       },
     },
@@ -123,7 +131,8 @@ export const nodesOut = {
           reason: { type: 'string', description: "Why the node's GPUs cannot be used ('' when healthy)." },
           gpus: {
             type: 'array',
-            description: "GPUs HAMi's device plugin registered (docs/gpu-sharing.md), with what pods and binds in flight use of each; absent on nodes without the registration.",
+            description:
+              "GPUs HAMi's device plugin registered (docs/gpu-sharing.md), with what pods and binds in flight use of each; absent on nodes without the registration.",
             items: {
               type: 'object',
               properties: {

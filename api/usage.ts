@@ -57,6 +57,10 @@ export function queueUsage(
     t.bestEffort += r.bestEffort;
     totals.set(r.resource, t);
   }
-  const asGpus = <T extends { guaranteed: number; bestEffort: number }>(x: T): T => ({ ...x, guaranteed: milliToGpus(x.guaranteed), bestEffort: milliToGpus(x.bestEffort) });
+  const asGpus = <T extends { guaranteed: number; bestEffort: number }>(x: T): T => ({
+    ...x,
+    guaranteed: milliToGpus(x.guaranteed),
+    bestEffort: milliToGpus(x.bestEffort),
+  });
   return { queue, pods: count, totals: [...totals.values()].map(asGpus), byModel: byModel.map(asGpus) };
 }

@@ -26,15 +26,30 @@ interface BindingArgs {
 
 /** POSTs a Binding; resolves with '' or the apiserver's refusal. */
 function postBinding(apiserver: URL, agent: Agent, a: BindingArgs): Promise<string> {
-  const body = JSON.stringify({ apiVersion: 'v1', kind: 'Binding', metadata: { name: a.PodName, namespace: a.PodNamespace, uid: a.PodUID }, target: { apiVersion: 'v1', kind: 'Node', name: a.Node } });
+  const body = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Binding',
+    metadata: { name: a.PodName, namespace: a.PodNamespace, uid: a.PodUID },
+    target: { apiVersion: 'v1', kind: 'Node', name: a.Node },
+  });
   const path = `/api/v1/namespaces/${encodeURIComponent(a.PodNamespace)}/pods/${encodeURIComponent(a.PodName)}/binding`;
   return new Promise((resolve) => {
-    const req = request({ host: apiserver.hostname, port: apiserver.port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve((res.statusCode ?? 0) < 300 ? '' : `HTTP ${res.statusCode}: ${text}`));
-    });
+    const req = request(
+      {
+        host: apiserver.hostname,
+        port: apiserver.port,
+        path,
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve((res.statusCode ?? 0) < 300 ? '' : `HTTP ${res.statusCode}: ${text}`));
+      },
+    );
     req.on('error', (e) => resolve(e.message));
     req.end(body);
   });
@@ -42,9 +57,17 @@ function postBinding(apiserver: URL, agent: Agent, a: BindingArgs): Promise<stri
 
 /** The same POST through a kubeconfig's server and credentials (a real cluster). */
 async function postBindingKube(api: ApiTransport, a: BindingArgs): Promise<string> {
-  const body = JSON.stringify({ apiVersion: 'v1', kind: 'Binding', metadata: { name: a.PodName, namespace: a.PodNamespace, uid: a.PodUID }, target: { apiVersion: 'v1', kind: 'Node', name: a.Node } });
+  const body = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Binding',
+    metadata: { name: a.PodName, namespace: a.PodNamespace, uid: a.PodUID },
+    target: { apiVersion: 'v1', kind: 'Node', name: a.Node },
+  });
   try {
-    await api.call('POST', `/api/v1/namespaces/${encodeURIComponent(a.PodNamespace)}/pods/${encodeURIComponent(a.PodName)}/binding`, { body, timeoutMs: 10_000 });
+    await api.call('POST', `/api/v1/namespaces/${encodeURIComponent(a.PodNamespace)}/pods/${encodeURIComponent(a.PodName)}/binding`, {
+      body,
+      timeoutMs: 10_000,
+    });
     return '';
   } catch (e) {
     return e instanceof Error ? e.message : String(e);

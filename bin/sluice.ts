@@ -29,7 +29,8 @@ get, describe and apply are also the kubectl plugin: kubectl sluice get queues.
 
 /** `sluice serve --help`: every config key as a flag, with its default and meaning (config/schema.ts). */
 export function serveSpec(): CommandSpec {
-  const placeholder = (type: string): string => (type === 'integer' ? 'N' : type === 'boolean' ? 'true|false' : type === 'array' ? 'a,b' : type === 'object' ? 'YAML' : 'VALUE');
+  const placeholder = (type: string): string =>
+    type === 'integer' ? 'N' : type === 'boolean' ? 'true|false' : type === 'array' ? 'a,b' : type === 'object' ? 'YAML' : 'VALUE';
   return {
     usage: 'sluice serve [--config FILE] [flags]',
     about: `Runs sluice: the API listener (extender, webhooks, admin API) and the ops listener

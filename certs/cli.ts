@@ -56,7 +56,11 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs {
     days: f.has('days') ? positive('--days', f.get('days')!) : 365,
     caDays: f.has('ca-days') ? positive('--ca-days', f.get('ca-days')!) : 3650,
   };
-  for (const [k, v] of [['--out', a.out], ['--service', a.service], ['--namespace', a.namespace]] as const) {
+  for (const [k, v] of [
+    ['--out', a.out],
+    ['--service', a.service],
+    ['--namespace', a.namespace],
+  ] as const) {
     if (!v) throw new FlagError(`${k} is required; see sluice certs generate --help`);
   }
   return a;
@@ -113,8 +117,12 @@ export function certsCommand(argv: readonly string[], out: NodeJS.WritableStream
   }
   const r = runGenerate(parseGenerateArgs(rest));
   if (r.caReplaced) {
-    out.write(`the CA in ${r.files[0]} expires ${r.replacedCaNotAfter?.toISOString() ?? ''} before the new serving certificate would; wrote a new CA: update caBundle in the webhook configurations and the scheduler's extender tlsConfig\n`);
+    out.write(
+      `the CA in ${r.files[0]} expires ${r.replacedCaNotAfter?.toISOString() ?? ''} before the new serving certificate would; wrote a new CA: update caBundle in the webhook configurations and the scheduler's extender tlsConfig\n`,
+    );
   }
-  out.write(`${r.caReused ? 'kept the CA in' : 'wrote a new CA to'} ${r.files[0]}; wrote ${r.files.slice(r.caReused ? 2 : 1).join(', ')}\ncaBundle: ${r.caBundle}\n`);
+  out.write(
+    `${r.caReused ? 'kept the CA in' : 'wrote a new CA to'} ${r.files[0]}; wrote ${r.files.slice(r.caReused ? 2 : 1).join(', ')}\ncaBundle: ${r.caBundle}\n`,
+  );
   return 0;
 }

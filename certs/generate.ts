@@ -87,7 +87,10 @@ export function generateCa(o: CaOptions): KeyPairPem {
   // Backdated a little so a fresh CA is valid on machines whose clocks lag.
   cert.validity.notBefore = new Date(now.getTime() - 5 * 60_000);
   cert.validity.notAfter = new Date(now.getTime() + o.validDays * DAY_MS);
-  const attrs = [{ name: 'commonName', value: o.commonName ?? `sluice-ca-${now.toISOString().slice(0, 10)}` }, { name: 'organizationName', value: 'sluice' }];
+  const attrs = [
+    { name: 'commonName', value: o.commonName ?? `sluice-ca-${now.toISOString().slice(0, 10)}` },
+    { name: 'organizationName', value: 'sluice' },
+  ];
   cert.setSubject(attrs);
   cert.setIssuer(attrs);
   cert.setExtensions([

@@ -4,17 +4,11 @@
 // the thin Kubernetes edge; the decisions (planRotation, caBundle, caBundlePatch) are pure
 // and tested without a cluster. Two replicas racing are settled by resourceVersion: the
 // loser gets 409, re-reads and adopts what the winner wrote.
-import {
-  AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions,
-  type KubeConfig, type V1Secret,
-} from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { certInfo, type KeyPairPem } from './generate.js';
-import {
-  applyRotation, caBundle, checkPolicy, planRotation, stateFromSecretData, stateToSecretData,
-  type CertState, type RotationPolicy,
-} from './rotation.js';
+import { applyRotation, caBundle, checkPolicy, planRotation, stateFromSecretData, stateToSecretData, type CertState, type RotationPolicy } from './rotation.js';
 import type { SluiceConfig } from '../config/schema.js';
 
 /** What the provisioner reads of the `certs` configuration section (config/schema.ts). */
@@ -57,9 +51,14 @@ export class CertProvisioner {
     this.core = kc.makeApiClient(CoreV1Api);
     this.admission = kc.makeApiClient(AdmissionregistrationV1Api);
     this.policy = {
-      service: cfg.service, namespace: cfg.namespace, dns: extra.dns ?? [], ips: extra.ips ?? [],
-      servingValidDays: cfg.servingValidDays, servingRenewDays: cfg.servingRenewDays,
-      caValidDays: cfg.caValidDays, caRenewDays: cfg.caRenewDays,
+      service: cfg.service,
+      namespace: cfg.namespace,
+      dns: extra.dns ?? [],
+      ips: extra.ips ?? [],
+      servingValidDays: cfg.servingValidDays,
+      servingRenewDays: cfg.servingRenewDays,
+      caValidDays: cfg.caValidDays,
+      caRenewDays: cfg.caRenewDays,
     };
     checkPolicy(this.policy);
   }
@@ -87,7 +86,10 @@ export class CertProvisioner {
       const bundle = caBundle(state);
       await this.patchBundles(bundle);
       if (this.served === null) {
-        this.log.info({ caBundle: Buffer.from(bundle).toString('base64') }, "webhook certificates ready; caBundle (base64) for the scheduler's extender tlsConfig is in this line");
+        this.log.info(
+          { caBundle: Buffer.from(bundle).toString('base64') },
+          "webhook certificates ready; caBundle (base64) for the scheduler's extender tlsConfig is in this line",
+        );
       }
       const serving = state.serving!;
       this.metrics.certExpirySeconds.set({ kind: 'ca' }, certInfo(state.ca!.certPem).notAfter.getTime() / 1000);
@@ -116,8 +118,16 @@ export class CertProvisioner {
     const name = this.cfg.webhookConfigName;
     const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
     const kinds = [
-      { kind: 'MutatingWebhookConfiguration', read: () => this.admission.readMutatingWebhookConfiguration({ name }), patch: (body: object) => this.admission.patchMutatingWebhookConfiguration({ name, body }, jsonPatch) },
-      { kind: 'ValidatingWebhookConfiguration', read: () => this.admission.readValidatingWebhookConfiguration({ name }), patch: (body: object) => this.admission.patchValidatingWebhookConfiguration({ name, body }, jsonPatch) },
+      {
+        kind: 'MutatingWebhookConfiguration',
+        read: () => this.admission.readMutatingWebhookConfiguration({ name }),
+        patch: (body: object) => this.admission.patchMutatingWebhookConfiguration({ name, body }, jsonPatch),
+      },
+      {
+        kind: 'ValidatingWebhookConfiguration',
+        read: () => this.admission.readValidatingWebhookConfiguration({ name }),
+        patch: (body: object) => this.admission.patchValidatingWebhookConfiguration({ name, body }, jsonPatch),
+      },
     ];
     for (const k of kinds) {
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -126,7 +136,10 @@ export class CertProvisioner {
           throw e;
         });
         if (!cfg) {
-          this.log.warn({ name }, `${k.kind} ${name} does not exist; apply manifests/base/webhooks.yaml (kubectl apply -k manifests/, or the Helm chart) so kube-apiserver calls sluice`);
+          this.log.warn(
+            { name },
+            `${k.kind} ${name} does not exist; apply manifests/base/webhooks.yaml (kubectl apply -k manifests/, or the Helm chart) so kube-apiserver calls sluice`,
+          );
           break;
         }
         const ops = caBundlePatch(cfg, b64);

@@ -45,14 +45,24 @@ export class RotationPolicyError extends Error {
 }
 
 export function checkPolicy(p: RotationPolicy): void {
-  if (p.caRenewDays >= p.caValidDays) throw new RotationPolicyError(`certs.caRenewDays (${p.caRenewDays}) must be less than certs.caValidDays (${p.caValidDays}), or the CA would be renewed forever`);
-  if (p.servingRenewDays >= p.servingValidDays) throw new RotationPolicyError(`certs.servingRenewDays (${p.servingRenewDays}) must be less than certs.servingValidDays (${p.servingValidDays})`);
+  if (p.caRenewDays >= p.caValidDays)
+    throw new RotationPolicyError(
+      `certs.caRenewDays (${p.caRenewDays}) must be less than certs.caValidDays (${p.caValidDays}), or the CA would be renewed forever`,
+    );
+  if (p.servingRenewDays >= p.servingValidDays)
+    throw new RotationPolicyError(`certs.servingRenewDays (${p.servingRenewDays}) must be less than certs.servingValidDays (${p.servingValidDays})`);
   // A serving cert never outlives its CA, and the CA is switched only when it has under
   // caRenewDays/2 left: a longer serving renewal would re-issue the serving cert at every check.
-  if (p.servingRenewDays > p.caRenewDays / 2) throw new RotationPolicyError(`certs.servingRenewDays (${p.servingRenewDays}) must be at most half of certs.caRenewDays (${p.caRenewDays}), or the serving certificate would be re-issued at every check before a CA switch`);
+  if (p.servingRenewDays > p.caRenewDays / 2)
+    throw new RotationPolicyError(
+      `certs.servingRenewDays (${p.servingRenewDays}) must be at most half of certs.caRenewDays (${p.caRenewDays}), or the serving certificate would be re-issued at every check before a CA switch`,
+    );
   // A new CA is promoted about caRenewDays/2 after it is staged; it must then have more
   // than caRenewDays left, or the next switch would start at once.
-  if (p.caValidDays < 1.5 * p.caRenewDays) throw new RotationPolicyError(`certs.caValidDays (${p.caValidDays}) must be at least 1.5 x certs.caRenewDays (${p.caRenewDays}), or every CA switch would start the next one at once`);
+  if (p.caValidDays < 1.5 * p.caRenewDays)
+    throw new RotationPolicyError(
+      `certs.caValidDays (${p.caValidDays}) must be at least 1.5 x certs.caRenewDays (${p.caRenewDays}), or every CA switch would start the next one at once`,
+    );
 }
 
 const daysLeft = (pem: string, now: Date): number => (certInfo(pem).notAfter.getTime() - now.getTime()) / DAY_MS;
@@ -69,7 +79,10 @@ export function planRotation(s: CertState, p: RotationPolicy, now: Date): Planne
   if (s.nextCa) {
     const staged = now.getTime() - certInfo(s.nextCa.certPem).notBefore.getTime();
     if (caLeft < p.caRenewDays / 2 && staged >= MIN_OVERLAP_MS) {
-      steps.push({ step: 'promote-next-ca', why: `the CA has ${caLeft.toFixed(1)} days left; the next CA has been trusted for ${(staged / DAY_MS).toFixed(1)} days` });
+      steps.push({
+        step: 'promote-next-ca',
+        why: `the CA has ${caLeft.toFixed(1)} days left; the next CA has been trusted for ${(staged / DAY_MS).toFixed(1)} days`,
+      });
       steps.push({ step: 'issue-serving', why: 'new CA' });
       return steps;
     }
@@ -88,7 +101,8 @@ function servingProblem(s: CertState, p: RotationPolicy, now: Date): string | nu
   if (left < p.servingRenewDays) return `the serving certificate has ${left.toFixed(1)} days left (renewal at ${p.servingRenewDays})`;
   const info = certInfo(s.serving.certPem);
   const want = [...serviceDnsNames(p.service, p.namespace), ...p.dns];
-  if (want.some((d) => !info.dnsNames.includes(d)) || p.ips.some((ip) => !info.ips.includes(ip))) return 'the serving certificate does not name every wanted DNS name/IP';
+  if (want.some((d) => !info.dnsNames.includes(d)) || p.ips.some((ip) => !info.ips.includes(ip)))
+    return 'the serving certificate does not name every wanted DNS name/IP';
   return null;
 }
 

@@ -25,7 +25,10 @@ export interface ServingCert {
 
 export async function prepareServingCert(config: SluiceConfig, kc: KubeConfig | null, log: Logger, metrics: Metrics): Promise<ServingCert> {
   if (config.certs.selfProvision) {
-    if (!kc) throw new CertError('certs.selfProvision needs a Kubernetes cluster to keep its Secret in; turn it off with a snapshot, or use `sluice certs generate` and https.certFile/keyFile');
+    if (!kc)
+      throw new CertError(
+        'certs.selfProvision needs a Kubernetes cluster to keep its Secret in; turn it off with a snapshot, or use `sluice certs generate` and https.certFile/keyFile',
+      );
     const provisioner = new CertProvisioner(kc, config.certs, log, metrics, { dns: config.certs.extraDns, ips: config.certs.extraIps });
     const pair = await provisioner.ensure();
     const dir = mkdtempSync(join(tmpdir(), 'sluice-tls-')); // mode 0700
@@ -49,7 +52,8 @@ export async function prepareServingCert(config: SluiceConfig, kc: KubeConfig | 
     config,
     attach(server) {
       unwatch = watchCertFiles(certFile, keyFile, server, (err) => {
-        if (err) log.warn({ certFile, keyFile, err: err.message }, `new certificate files cannot be loaded (${err.message}); still serving the previous certificate`);
+        if (err)
+          log.warn({ certFile, keyFile, err: err.message }, `new certificate files cannot be loaded (${err.message}); still serving the previous certificate`);
         else log.info({ certFile }, 'certificate files changed: reloaded without a restart');
       });
     },

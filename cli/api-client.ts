@@ -108,7 +108,9 @@ export function call<T>(conn: Connection, method: string, path: string, body?: u
       },
     );
     req.on('timeout', () => req.destroy(new Error('no answer within 15 s')));
-    req.on('error', (e) => reject(new CliError(`cannot reach the admin API at ${conn.url} (${e.message}); check --server / SLUICE_API_URL and that sluice runs`)));
+    req.on('error', (e) =>
+      reject(new CliError(`cannot reach the admin API at ${conn.url} (${e.message}); check --server / SLUICE_API_URL and that sluice runs`)),
+    );
     req.end(payload);
   });
 }

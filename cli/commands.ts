@@ -10,7 +10,12 @@ import { age, dash, eta, table } from './format.js';
 const CONNECTION_FLAGS: FlagSpec[] = [
   { name: 'server', short: 's', value: 'URL', default: '$SLUICE_API_URL', help: "sluice's API listener, e.g. https://localhost:9443" },
   { name: 'token', value: 'TOKEN', default: "$SLUICE_API_TOKEN, else the kubeconfig current context's token", help: 'bearer token for the admin API' },
-  { name: 'certificate-authority', value: 'FILE', default: '$SLUICE_API_CA, else the system CAs', help: "PEM file of the CA that signed sluice's serving certificate" },
+  {
+    name: 'certificate-authority',
+    value: 'FILE',
+    default: '$SLUICE_API_CA, else the system CAs',
+    help: "PEM file of the CA that signed sluice's serving certificate",
+  },
   { name: 'insecure-skip-tls-verify', help: "do not check sluice's serving certificate (testing only)" },
 ];
 const OUTPUT: FlagSpec = { name: 'output', short: 'o', value: 'wide|json|yaml', default: 'a table', help: 'output format' };
@@ -41,22 +46,101 @@ sluice.io/job, else pod-<pod name>) or the name of one of its pods.`,
   },
 };
 
-interface Limit { resource: string; model: string; guaranteed: number; bestEffortCap: number; perJobMax: number }
-interface Queue { name: string; parent: string | null; cohort: string | null; open: boolean; weight: number; limits: Limit[] }
-interface Usage { queue: string; pods: number; totals: Array<{ resource: string; guaranteed: number; bestEffort: number }> }
-interface SharedGpuRow { index: number; uuid: string; memoryMiB: number; usedMemoryMiB: number; cores: number; usedCores: number; slots: number; usedSlots: number }
-interface NodeRow { name: string; resource: string; model: string; memoryMiB: number; total: number; used: number; assumed: number; free: number; health: string; reason: string; gpus?: SharedGpuRow[] }
+interface Limit {
+  resource: string;
+  model: string;
+  guaranteed: number;
+  bestEffortCap: number;
+  perJobMax: number;
+}
+interface Queue {
+  name: string;
+  parent: string | null;
+  cohort: string | null;
+  open: boolean;
+  weight: number;
+  limits: Limit[];
+}
+interface Usage {
+  queue: string;
+  pods: number;
+  totals: Array<{ resource: string; guaranteed: number; bestEffort: number }>;
+}
+interface SharedGpuRow {
+  index: number;
+  uuid: string;
+  memoryMiB: number;
+  usedMemoryMiB: number;
+  cores: number;
+  usedCores: number;
+  slots: number;
+  usedSlots: number;
+}
+interface NodeRow {
+  name: string;
+  resource: string;
+  model: string;
+  memoryMiB: number;
+  total: number;
+  used: number;
+  assumed: number;
+  free: number;
+  health: string;
+  reason: string;
+  gpus?: SharedGpuRow[];
+}
 
 /** Shared GPUs of a node, one "GPU <index> <used>/<total>Mi <cores>% <slots>/<slots>" each. */
 const sharedGpus = (n: NodeRow): string =>
   n.gpus ? n.gpus.map((g) => `${g.index}:${g.usedMemoryMiB}/${g.memoryMiB}Mi,${g.usedCores}/${g.cores}c,${g.usedSlots}/${g.slots}`).join(' ') || 'none' : '-';
-export interface WaitingJob { position: number; namespace: string; name: string; user: string; qos: string; gpus: number; resource: string; model: string; gangSize: number; podsSeen: number; waitingFor: string; reason: string; submittedAt: string | null; estimatedStartTime?: string | null }
-export interface RunningJob { namespace: string; name: string; user: string; qos: string; gpus: number; resource: string; releasedAt: string }
-export interface QueueJobs { queue: string; waiting: WaitingJob[]; running: RunningJob[] }
+export interface WaitingJob {
+  position: number;
+  namespace: string;
+  name: string;
+  user: string;
+  qos: string;
+  gpus: number;
+  resource: string;
+  model: string;
+  gangSize: number;
+  podsSeen: number;
+  waitingFor: string;
+  reason: string;
+  submittedAt: string | null;
+  estimatedStartTime?: string | null;
+}
+export interface RunningJob {
+  namespace: string;
+  name: string;
+  user: string;
+  qos: string;
+  gpus: number;
+  resource: string;
+  releasedAt: string;
+}
+export interface QueueJobs {
+  queue: string;
+  waiting: WaitingJob[];
+  running: RunningJob[];
+}
 export interface JobDetail {
-  namespace: string; name: string; queue: string; qos: string; user: string; resource: string; model: string; gangSize: number; gpus: number;
-  state: string; reason: string; submittedAt: string | null; releasedAt: string | null; finishedAt: string | null; position: number | null;
-  estimatedStartTime?: string | null; estimatedStart?: { earliest: string | null; latest: string | null; unknownReason: string | null; basis: { summary: string } } | null;
+  namespace: string;
+  name: string;
+  queue: string;
+  qos: string;
+  user: string;
+  resource: string;
+  model: string;
+  gangSize: number;
+  gpus: number;
+  state: string;
+  reason: string;
+  submittedAt: string | null;
+  releasedAt: string | null;
+  finishedAt: string | null;
+  position: number | null;
+  estimatedStartTime?: string | null;
+  estimatedStart?: { earliest: string | null; latest: string | null; unknownReason: string | null; basis: { summary: string } } | null;
   pods: Array<{ name: string; node: string | null; gated: boolean; terminal: boolean }>;
 }
 
@@ -127,7 +211,13 @@ async function getQueues(conn: Connection, p: Parsed, out: NodeJS.WritableStream
           `${sum(u.totals.map((t) => t.bestEffort))}/${sum(q.limits.map((l) => l.bestEffortCap))}`,
           dash(waiting),
         ];
-        if (p.output === 'wide') row.push(dash(q.parent), String(q.open), String(u.pods), dash([...new Set(q.limits.map((l) => (l.model ? `${l.resource}(${l.model})` : l.resource)))].join(',')));
+        if (p.output === 'wide')
+          row.push(
+            dash(q.parent),
+            String(q.open),
+            String(u.pods),
+            dash([...new Set(q.limits.map((l) => (l.model ? `${l.resource}(${l.model})` : l.resource)))].join(',')),
+          );
         return row;
       }),
     );
@@ -190,7 +280,8 @@ async function describeJob(conn: Connection, p: Parsed, out: NodeJS.WritableStre
   const m = /^([a-z0-9][-a-z0-9]*)\/([^/]+)$/.exec(ref);
   if (!m) throw new CliError(`describe job needs NAMESPACE/NAME, got "${ref}"`);
   const res = await call<JobDetail & { message?: string }>(conn, 'GET', `/api/v1/jobs/${enc(m[1]!)}/${enc(m[2]!)}`);
-  if (res.status === 404 && /^Route GET/.test(res.body?.message ?? '')) throw new CliError('this sluice has no jobs API (GET /api/v1/jobs/:namespace/:name); it comes with the queue manager');
+  if (res.status === 404 && /^Route GET/.test(res.body?.message ?? ''))
+    throw new CliError('this sluice has no jobs API (GET /api/v1/jobs/:namespace/:name); it comes with the queue manager');
   if (res.status !== 200) throw new CliError(`job ${ref}: ${res.status} ${res.body?.message ?? ''}`.trim());
   const j = res.body;
   const field = (k: string, v: string): string => `${(k + ':').padEnd(14)}${v}\n`;
@@ -205,13 +296,23 @@ async function describeJob(conn: Connection, p: Parsed, out: NodeJS.WritableStre
     field('State', j.state) +
     field('Position', dash(j.position)) +
     field('Reason', dash(j.reason)) +
-    (j.estimatedStart ? field('ETA', j.estimatedStartTime ? `${j.estimatedStartTime} (${eta(j.estimatedStartTime)}; ${j.estimatedStart.basis.summary}${j.estimatedStart.earliest && j.estimatedStart.earliest !== j.estimatedStart.latest ? `; range ${j.estimatedStart.earliest} to ${j.estimatedStart.latest ?? 'unknown'}` : ''})` : `not known: ${j.estimatedStart.unknownReason}`) : '') +
+    (j.estimatedStart
+      ? field(
+          'ETA',
+          j.estimatedStartTime
+            ? `${j.estimatedStartTime} (${eta(j.estimatedStartTime)}; ${j.estimatedStart.basis.summary}${j.estimatedStart.earliest && j.estimatedStart.earliest !== j.estimatedStart.latest ? `; range ${j.estimatedStart.earliest} to ${j.estimatedStart.latest ?? 'unknown'}` : ''})`
+            : `not known: ${j.estimatedStart.unknownReason}`,
+        )
+      : '') +
     field('Submitted', dash(j.submittedAt)) +
     field('Released', dash(j.releasedAt)) +
     field('Finished', dash(j.finishedAt)) +
     'Pods:\n';
   text += j.pods.length
-    ? table(['NAME', 'NODE', 'GATED', 'FINISHED'], j.pods.map((pod) => [pod.name, dash(pod.node), pod.gated ? 'yes' : 'no', pod.terminal ? 'yes' : 'no'])).replace(/^/gm, '  ')
+    ? table(
+        ['NAME', 'NODE', 'GATED', 'FINISHED'],
+        j.pods.map((pod) => [pod.name, dash(pod.node), pod.gated ? 'yes' : 'no', pod.terminal ? 'yes' : 'no']),
+      ).replace(/^/gm, '  ')
     : '  <none>\n';
   emit(out, p.output === 'table' || p.output === 'wide' ? 'table' : p.output, j, () => text);
 }
@@ -241,7 +342,8 @@ async function apply(conn: Connection, p: Parsed, out: NodeJS.WritableStream): P
 /** Runs one CLI command; argv starts with get, describe or apply. */
 export async function cliCommand(argv: readonly string[], out: NodeJS.WritableStream = process.stdout, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const verb = argv[0] as keyof typeof CLI_SPECS;
-  if (!(verb in CLI_SPECS)) throw new CliError(`unknown command "${argv[0] ?? ''}"${didYouMean(argv[0] ?? '', Object.keys(CLI_SPECS))}; use get, describe or apply`);
+  if (!(verb in CLI_SPECS))
+    throw new CliError(`unknown command "${argv[0] ?? ''}"${didYouMean(argv[0] ?? '', Object.keys(CLI_SPECS))}; use get, describe or apply`);
   if (argv.includes('--help') || argv.includes('-h')) {
     out.write(helpText(CLI_SPECS[verb]));
     return 0;
@@ -250,12 +352,17 @@ export async function cliCommand(argv: readonly string[], out: NodeJS.WritableSt
   const what = p.positional[0];
   p.positional.unshift(verb);
   const run =
-    verb === 'get' && (what === 'queues' || what === 'queue') ? getQueues
-    : verb === 'get' && (what === 'jobs' || what === 'job') ? getJobs
-    : verb === 'get' && (what === 'nodes' || what === 'node') ? getNodes
-    : verb === 'describe' && what === 'job' ? describeJob
-    : verb === 'apply' && what === undefined ? apply
-    : null;
+    verb === 'get' && (what === 'queues' || what === 'queue')
+      ? getQueues
+      : verb === 'get' && (what === 'jobs' || what === 'job')
+        ? getJobs
+        : verb === 'get' && (what === 'nodes' || what === 'node')
+          ? getNodes
+          : verb === 'describe' && what === 'job'
+            ? describeJob
+            : verb === 'apply' && what === undefined
+              ? apply
+              : null;
   const objects = verb === 'get' ? ['queues', 'jobs', 'nodes'] : verb === 'describe' ? ['job'] : [];
   const hint = what === undefined ? '' : didYouMean(what, objects);
   if (!run) throw new CliError(`unknown command "${p.positional.join(' ')}"${hint}; see sluice ${verb} --help\n\n${helpText(CLI_SPECS[verb])}`);

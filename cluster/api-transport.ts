@@ -39,7 +39,11 @@ export class ApiTransport {
   }
 
   /** Opens a request; resolves with the response once its headers arrived. */
-  async open(method: string, path: string, o: { body?: string; timeoutMs?: number; signal?: AbortSignal; contentType?: string } = {}): Promise<http.IncomingMessage> {
+  async open(
+    method: string,
+    path: string,
+    o: { body?: string; timeoutMs?: number; signal?: AbortSignal; contentType?: string } = {},
+  ): Promise<http.IncomingMessage> {
     const server = this.kc.getCurrentCluster()?.server;
     if (!server) throw new Error('the kubeconfig names no cluster server');
     const opts: https.RequestOptions = {};
@@ -53,7 +57,11 @@ export class ApiTransport {
       headers['content-length'] = Buffer.byteLength(o.body);
     }
     return new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = send(url, { method, agent, auth: opts.auth, headers, ...(o.timeoutMs ? { timeout: o.timeoutMs } : {}), ...(o.signal ? { signal: o.signal } : {}) }, resolve);
+      const req = send(
+        url,
+        { method, agent, auth: opts.auth, headers, ...(o.timeoutMs ? { timeout: o.timeoutMs } : {}), ...(o.signal ? { signal: o.signal } : {}) },
+        resolve,
+      );
       if (o.timeoutMs) req.on('timeout', () => req.destroy(new Error(`nothing from the apiserver on ${method} ${url.pathname} for ${o.timeoutMs} ms`)));
       req.on('error', reject);
       req.end(o.body);
@@ -71,13 +79,23 @@ export class ApiTransport {
 
   /** One keep-alive agent per TLS identity (rebuilt when the kubeconfig's TLS material changes). */
   private agentFor(url: URL, o: https.RequestOptions): http.Agent {
-    const key = [url.protocol, String(o.ca ?? ''), String(o.cert ?? ''), String(o.key ?? ''), String(o.rejectUnauthorized), String(o.servername ?? '')].join('|');
+    const key = [url.protocol, String(o.ca ?? ''), String(o.cert ?? ''), String(o.key ?? ''), String(o.rejectUnauthorized), String(o.servername ?? '')].join(
+      '|',
+    );
     if (this.agent && key === this.agentKey) return this.agent;
     this.agent?.destroy();
     this.agentKey = key;
     this.agent =
       url.protocol === 'https:'
-        ? new https.Agent({ keepAlive: true, maxSockets: this.maxSockets, ca: o.ca, cert: o.cert, key: o.key, rejectUnauthorized: o.rejectUnauthorized, servername: o.servername })
+        ? new https.Agent({
+            keepAlive: true,
+            maxSockets: this.maxSockets,
+            ca: o.ca,
+            cert: o.cert,
+            key: o.key,
+            rejectUnauthorized: o.rejectUnauthorized,
+            servername: o.servername,
+          })
         : new http.Agent({ keepAlive: true, maxSockets: this.maxSockets });
     return this.agent;
   }

@@ -112,7 +112,9 @@ export class ClusterCache {
     this.now = opts.now ?? Date.now;
     this.recent = new RecentSizes(opts.recentPodWindow);
     this.shareNames = opts.sharing?.names ?? null;
-    this.sharingFacts = opts.sharing ? { resource: opts.sharing.names.resource, handshakeTimeoutMs: opts.sharing.handshakeTimeoutMs, now: this.now } : undefined;
+    this.sharingFacts = opts.sharing
+      ? { resource: opts.sharing.names.resource, handshakeTimeoutMs: opts.sharing.handshakeTimeoutMs, now: this.now }
+      : undefined;
   }
 
   /** Calls `fn` after every node or pod change (and once per object on replaceAll). */
@@ -156,7 +158,8 @@ export class ClusterCache {
     const next = podRecord(pod, uid, this.resources, prev?.seenMs ?? this.now(), this.shareNames ?? undefined);
     if (!prev) {
       const models = parseModelList(next.annotations[ANNOTATION_GPU_MODEL]);
-      for (const r of next.requests) this.recent.record({ count: r.count, milli: this.recordedMilli(next, r.resource, r.count), cpuMilli: next.cpuMilli, memMiB: next.memMiB, models });
+      for (const r of next.requests)
+        this.recent.record({ count: r.count, milli: this.recordedMilli(next, r.resource, r.count), cpuMilli: next.cpuMilli, memMiB: next.memMiB, models });
     }
     if (prev) this.account(prev, -1);
     this.pods.set(uid, next);
@@ -262,7 +265,19 @@ export class ClusterCache {
   private record(name: string): NodeRecord {
     let rec = this.nodes.get(name);
     if (!rec) {
-      rec = { name, facts: null, used: {}, usedCpuMilli: 0, usedMemMiB: 0, assumed: {}, pods: new Set(), deviceLoad: new Map(), shareBinds: new Set(), picks: new Map(), views: null };
+      rec = {
+        name,
+        facts: null,
+        used: {},
+        usedCpuMilli: 0,
+        usedMemMiB: 0,
+        assumed: {},
+        pods: new Set(),
+        deviceLoad: new Map(),
+        shareBinds: new Set(),
+        picks: new Map(),
+        views: null,
+      };
       this.nodes.set(name, rec);
     }
     return rec;
@@ -304,7 +319,12 @@ export class ClusterCache {
    * Counts the pod as placed on `node` now, if its GPUs still fit there. The check and
    * the increment happen in one synchronous step, so concurrent binds cannot overcommit.
    */
-  assume(uid: string, node: string, requests: readonly ResourceAmount[], place?: (devices: readonly GpuDevice[]) => { uses: readonly DeviceUse[] } | { misfit: string }): AssumeResult & { uses?: readonly DeviceUse[] } {
+  assume(
+    uid: string,
+    node: string,
+    requests: readonly ResourceAmount[],
+    place?: (devices: readonly GpuDevice[]) => { uses: readonly DeviceUse[] } | { misfit: string },
+  ): AssumeResult & { uses?: readonly DeviceUse[] } {
     if (this.ledger.has(uid)) return { ok: false, reason: `pod ${uid} is already being bound to ${this.ledger.get(uid)!.node}` };
     const bound = this.pods.get(uid)?.nodeName;
     if (bound) return { ok: false, reason: `pod ${uid} is already bound to node ${bound}` };
@@ -323,7 +343,11 @@ export class ClusterCache {
     if (place) {
       const own = this.pods.get(uid)?.hold;
       const devices = this.devices(rec, own?.node === node ? own.uses : []);
-      if (!devices) return { ok: false, reason: `node ${node} has no GPUs registered by HAMi's device plugin (${this.shareNames?.resource ?? 'shares'} cannot be placed there)` };
+      if (!devices)
+        return {
+          ok: false,
+          reason: `node ${node} has no GPUs registered by HAMi's device plugin (${this.shareNames?.resource ?? 'shares'} cannot be placed there)`,
+        };
       const placed = place(devices);
       if ('misfit' in placed) return { ok: false, reason: `node ${node}: ${placed.misfit}` };
       uses = placed.uses;
@@ -362,8 +386,30 @@ export class ClusterCache {
     if (prev) this.account(prev, -1);
     const rec: PodRecord = prev
       ? { ...prev, nodeName: a.node }
-      : { uid, namespace, name, nodeName: a.node, terminal: false, succeeded: false, priority: 0, labels: {}, requests: a.requests, cpuMilli: 0, memMiB: 0, created: new Date(this.now()).toISOString(), seenMs: this.now(), gates: [], annotations: {}, nodeSelector: {}, affinityTerms: null,
-          started: new Date(this.now()).toISOString(), terminating: false, owner: null, shares: null, hold: null };
+      : {
+          uid,
+          namespace,
+          name,
+          nodeName: a.node,
+          terminal: false,
+          succeeded: false,
+          priority: 0,
+          labels: {},
+          requests: a.requests,
+          cpuMilli: 0,
+          memMiB: 0,
+          created: new Date(this.now()).toISOString(),
+          seenMs: this.now(),
+          gates: [],
+          annotations: {},
+          nodeSelector: {},
+          affinityTerms: null,
+          started: new Date(this.now()).toISOString(),
+          terminating: false,
+          owner: null,
+          shares: null,
+          hold: null,
+        };
     if (a.uses && !rec.hold) rec.hold = { node: a.node, uses: a.uses };
     this.pods.set(uid, rec);
     this.account(rec, +1);
@@ -524,7 +570,19 @@ export class ClusterCache {
     const known = this.nodes.get(facts.name);
     const rec = known
       ? { ...known, facts }
-      : { name: facts.name, facts, used: {}, usedCpuMilli: 0, usedMemMiB: 0, assumed: {}, pods: new Set<string>(), deviceLoad: new Map<string, DeviceLoad>(), shareBinds: new Set<string>(), picks: new Map<string, number>(), views: null };
+      : {
+          name: facts.name,
+          facts,
+          used: {},
+          usedCpuMilli: 0,
+          usedMemMiB: 0,
+          assumed: {},
+          pods: new Set<string>(),
+          deviceLoad: new Map<string, DeviceLoad>(),
+          shareBinds: new Set<string>(),
+          picks: new Map<string, number>(),
+          views: null,
+        };
     return this.buildView(rec, facts, resource);
   }
 

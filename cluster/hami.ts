@@ -62,7 +62,8 @@ function fromColonForm(v: string): Registration {
     const f = seg.split(',');
     const at = `device ${position}`;
     if (f.length !== 7 && f.length !== 9) return { error: `${at}: ${f.length} fields, expected 7 or 9` };
-    const num = (i: number, name: string): number | string => (INT.test(f[i]!) ? Number(f[i]) : `${at} (${f[0]}): ${name} field "${f[i]}" is not a whole number`);
+    const num = (i: number, name: string): number | string =>
+      INT.test(f[i]!) ? Number(f[i]) : `${at} (${f[0]}): ${name} field "${f[i]}" is not a whole number`;
     const slots = num(1, 'split count');
     const mem = num(2, 'memory');
     const cores = num(3, 'cores');
@@ -72,7 +73,17 @@ function fromColonForm(v: string): Registration {
     const health = f[6]!.toLowerCase();
     if (!['true', 'false', '1', '0', 't', 'f'].includes(health)) return { error: `${at} (${f[0]}): health field "${f[6]}" is not true or false` };
     if ((index as number) < 0) return { error: `${at} (${f[0]}): index field ${index} is negative` };
-    gpus.push({ uuid: f[0]!, index: index as number, slots: slots as number, memMiB: mem as number, cores: cores as number, type: f[4]!, numa: numa as number, healthy: ['true', '1', 't'].includes(health), mode: f.length === 9 ? f[8]! : 'hami-core' });
+    gpus.push({
+      uuid: f[0]!,
+      index: index as number,
+      slots: slots as number,
+      memMiB: mem as number,
+      cores: cores as number,
+      type: f[4]!,
+      numa: numa as number,
+      healthy: ['true', '1', 't'].includes(health),
+      mode: f.length === 9 ? f[8]! : 'hami-core',
+    });
     position++;
   }
   return { gpus };
@@ -101,7 +112,17 @@ function fromJson(v: string): Registration {
     for (const x of fields) if (typeof x === 'string') return { error: x };
     const [slots, mem, cores, numa, index] = fields as number[];
     if (d.health !== undefined && typeof d.health !== 'boolean') return { error: `device ${i} (${id}): health field is not true or false` };
-    gpus.push({ uuid: id, index: index!, slots: slots!, memMiB: mem!, cores: cores!, type: typeof d.type === 'string' ? d.type : '', numa: numa!, healthy: d.health === true, mode: typeof d.mode === 'string' && d.mode ? d.mode : 'hami-core' });
+    gpus.push({
+      uuid: id,
+      index: index!,
+      slots: slots!,
+      memMiB: mem!,
+      cores: cores!,
+      type: typeof d.type === 'string' ? d.type : '',
+      numa: numa!,
+      healthy: d.health === true,
+      mode: typeof d.mode === 'string' && d.mode ? d.mode : 'hami-core',
+    });
   }
   return { gpus };
 }

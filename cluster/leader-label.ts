@@ -41,7 +41,10 @@ export class LeaderLabel {
       );
       this.log.info({ pod: `${namespace}/${name}`, leader: leading }, leading ? 'labelled this pod as the leader' : 'removed the leader label from this pod');
     } catch (e) {
-      this.log.warn({ pod: `${namespace}/${name}`, err: (e as Error).message }, `cannot ${leading ? 'set' : 'remove'} label ${LABEL_LEADER} on this pod; the extender Service may route to the wrong replica, which answers with a retryable error`);
+      this.log.warn(
+        { pod: `${namespace}/${name}`, err: (e as Error).message },
+        `cannot ${leading ? 'set' : 'remove'} label ${LABEL_LEADER} on this pod; the extender Service may route to the wrong replica, which answers with a retryable error`,
+      );
     }
   }
 }

@@ -93,7 +93,9 @@ export class LeaderElector implements Leadership {
   }
 
   leaseProblem(): string | null {
-    return this.failure === null ? null : `cannot take part in leader election: the Lease ${this.opts.namespace}/${this.opts.name} cannot be read or written (${this.failure}); check that the namespace exists and that sluice's RBAC allows leases get/create/update there`;
+    return this.failure === null
+      ? null
+      : `cannot take part in leader election: the Lease ${this.opts.namespace}/${this.opts.name} cannot be read or written (${this.failure}); check that the namespace exists and that sluice's RBAC allows leases get/create/update there`;
   }
 
   subscribe(fn: (leading: boolean) => void): void {

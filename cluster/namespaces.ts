@@ -95,7 +95,10 @@ export class NamespaceStore {
     } catch (e) {
       this.misses.set(name, Date.now());
       r.metrics.namespaceReads.inc({ result: 'error' });
-      r.log.warn({ namespace: name, err: (e as Error)?.message ?? String(e) }, `namespace ${name} is unknown to the informer and cannot be read from the apiserver (${(e as Error)?.message ?? String(e)}); treated as unmanaged`);
+      r.log.warn(
+        { namespace: name, err: (e as Error)?.message ?? String(e) },
+        `namespace ${name} is unknown to the informer and cannot be read from the apiserver (${(e as Error)?.message ?? String(e)}); treated as unmanaged`,
+      );
       return undefined;
     } finally {
       clearTimeout(timer);
@@ -117,19 +120,27 @@ export class NamespaceWatcher {
     const core = kc.makeApiClient(CoreV1Api);
     const informer = makeInformer<V1Namespace>(kc, '/api/v1/namespaces', () => core.listNamespace());
     // Pods may arrive for a namespace the watch has not delivered yet: read it on demand.
-    store.useReader(async (name) => {
-      try {
-        return await core.readNamespace({ name });
-      } catch (e) {
-        if ((e as { code?: number })?.code === 404) return null;
-        throw e;
-      }
-    }, log, metrics);
+    store.useReader(
+      async (name) => {
+        try {
+          return await core.readNamespace({ name });
+        } catch (e) {
+          if ((e as { code?: number })?.code === 404) return null;
+          throw e;
+        }
+      },
+      log,
+      metrics,
+    );
     informer.on('add', (ns) => this.applied('add', () => store.upsert(ns)));
     informer.on('update', (ns) => this.applied('update', () => store.upsert(ns)));
     informer.on('delete', (ns) => this.applied('delete', () => store.delete(ns.metadata?.name ?? '')));
     this.watch = new WatchWithBackoff({
-      kind: 'namespace', what: 'namespaces', informer, log, metrics,
+      kind: 'namespace',
+      what: 'namespaces',
+      informer,
+      log,
+      metrics,
       onSynced: () => {
         store.synced = true;
       },

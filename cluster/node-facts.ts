@@ -75,7 +75,12 @@ export function nodeFacts(node: V1Node, resources: readonly string[], sharing?: 
   };
 }
 
-function sharedGpus(name: string, annotations: Readonly<Record<string, string>>, advertised: number, sharing: SharingFacts): { gpus: SharedGpus | null; problem: string | null } {
+function sharedGpus(
+  name: string,
+  annotations: Readonly<Record<string, string>>,
+  advertised: number,
+  sharing: SharingFacts,
+): { gpus: SharedGpus | null; problem: string | null } {
   const value = annotations[HAMI_REGISTER];
   if (value === undefined) return { gpus: null, problem: null };
   const reg = parseRegistration(value);
@@ -98,7 +103,10 @@ function unusableReason(node: V1Node): string | null {
 
 /** What an empty node can take, for the shapes' scarcity (placement/scarcity.ts): the GPUs
  * of every managed resource together, product, CPU and memory (undefined when not reported). */
-export function nodeClassFigures(f: NodeFacts, resources: readonly string[]): { gpus: number; product: string; cpuMilli: number | undefined; memMiB: number | undefined } {
+export function nodeClassFigures(
+  f: NodeFacts,
+  resources: readonly string[],
+): { gpus: number; product: string; cpuMilli: number | undefined; memMiB: number | undefined } {
   let gpus = 0;
   for (const r of resources) gpus += f.allocatable[r] ?? 0;
   return { gpus, product: f.product, cpuMilli: f.cpuMilli > 0 ? f.cpuMilli : undefined, memMiB: f.memMiB > 0 ? f.memMiB : undefined };

@@ -98,7 +98,13 @@ export interface ShareNames {
 }
 
 /** The share names of the `sharing` config section; null when sharing is off. */
-export function shareNamesOf(c: { enabled: boolean; resource: string; memoryResource: string; memoryPercentResource: string; coresResource: string }): ShareNames | null {
+export function shareNamesOf(c: {
+  enabled: boolean;
+  resource: string;
+  memoryResource: string;
+  memoryPercentResource: string;
+  coresResource: string;
+}): ShareNames | null {
   return c.enabled ? { resource: c.resource, memory: c.memoryResource, memoryPercent: c.memoryPercentResource, cores: c.coresResource } : null;
 }
 

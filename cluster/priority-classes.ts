@@ -48,7 +48,12 @@ export class PriorityClassStore {
 export class PriorityClassWatcher {
   private readonly watch: WatchWithBackoff;
 
-  constructor(kc: KubeConfig, store: PriorityClassStore, log: Logger, private readonly metrics: Metrics) {
+  constructor(
+    kc: KubeConfig,
+    store: PriorityClassStore,
+    log: Logger,
+    private readonly metrics: Metrics,
+  ) {
     const api = kc.makeApiClient(SchedulingV1Api);
     // All classes are listed (a cluster has a handful) and only the configured names kept.
     const informer = makeInformer<V1PriorityClass>(kc, '/apis/scheduling.k8s.io/v1/priorityclasses', () => api.listPriorityClass());
@@ -56,7 +61,11 @@ export class PriorityClassWatcher {
     informer.on('update', (pc) => this.applied('update', () => store.upsert(pc)));
     informer.on('delete', (pc) => this.applied('delete', () => store.delete(pc.metadata?.name ?? '')));
     this.watch = new WatchWithBackoff({
-      kind: 'priorityclass', what: 'priorityclasses', informer, log, metrics,
+      kind: 'priorityclass',
+      what: 'priorityclasses',
+      informer,
+      log,
+      metrics,
       onSynced: () => {
         store.synced = true;
       },

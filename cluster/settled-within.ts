@@ -9,7 +9,13 @@ export async function settledWithin(p: Promise<unknown>, ms: number): Promise<bo
     timer.unref();
   });
   try {
-    return await Promise.race([p.then(() => true, () => true), timedOut]);
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      timedOut,
+    ]);
   } finally {
     clearTimeout(timer);
   }

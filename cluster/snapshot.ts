@@ -24,7 +24,9 @@ export function parseSnapshot(doc: unknown, source = 'snapshot'): Snapshot {
   const d = doc as { items?: unknown; nodes?: unknown; pods?: unknown; kind?: unknown };
   if (Array.isArray(d.nodes) || Array.isArray(d.pods)) {
     const namespaces = Array.isArray((d as { namespaces?: unknown }).namespaces) ? (d as { namespaces: V1Namespace[] }).namespaces : [];
-    const priorityClasses = Array.isArray((d as { priorityClasses?: unknown }).priorityClasses) ? (d as { priorityClasses: V1PriorityClass[] }).priorityClasses : [];
+    const priorityClasses = Array.isArray((d as { priorityClasses?: unknown }).priorityClasses)
+      ? (d as { priorityClasses: V1PriorityClass[] }).priorityClasses
+      : [];
     return { nodes: (d.nodes ?? []) as V1Node[], pods: (d.pods ?? []) as V1Pod[], namespaces, priorityClasses };
   }
   if (!Array.isArray(d.items)) throw new SnapshotError(`${source} has neither "items" (kubectl -o json) nor "nodes"/"pods"`);

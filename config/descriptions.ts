@@ -4,7 +4,8 @@
 // fails when a key has neither, or when docs/configuration.md is stale.
 export const KEY_DESCRIPTIONS: Readonly<Record<string, string>> = {
   kubeconfig: 'Path to a kubeconfig; empty = $KUBECONFIG, then in-cluster, then ~/.kube/config.',
-  clusterSnapshot: 'A `kubectl get nodes,pods -A -o json` file to serve from instead of a live cluster (binds change only the in-memory copy); empty = live cluster.',
+  clusterSnapshot:
+    'A `kubectl get nodes,pods -A -o json` file to serve from instead of a live cluster (binds change only the in-memory copy); empty = live cluster.',
   gpuResources: 'Extended resources sluice manages as GPUs (comma-separated on the command line).',
   defaultPolicy: 'Node scoring policy when a pod names none in the annotation sluice.io/policy.',
   assumeTtlSeconds: 'Seconds a bound pod not yet seen by the watch counts as placed.',
@@ -50,7 +51,8 @@ export const KEY_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'webhooks.guaranteedPreemptionPolicy': 'preemptionPolicy of guaranteed pods (PreemptLowerPriority or Never).',
   'webhooks.bestEffortPreemptionPolicy': 'preemptionPolicy of best-effort pods (PreemptLowerPriority or Never).',
   'webhooks.onStoreDown': 'Queues unreadable (Postgres down, nothing cached): admit without quota checks (allow) or refuse (deny).',
-  leaderElection: 'Elect one leader among replicas with a Lease (queue.lease*); only the leader serves the extender and releases jobs. false: one replica acting alone.',
+  leaderElection:
+    'Elect one leader among replicas with a Lease (queue.lease*); only the leader serves the extender and releases jobs. false: one replica acting alone.',
   'queue.enabled': 'Run the queue manager (every replica evaluates; only the Lease holder releases).',
   'queue.backfillGuardSeconds': 'A job waiting longer than this reserves what it waits for: later jobs may no longer backfill past it.',
   'queue.debounceMs': 'Delay between a cluster or quota event and the evaluation it triggers.',
@@ -63,7 +65,8 @@ export const KEY_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'queue.leaseDurationSeconds': 'How long a Lease holder stays leader without renewing.',
   'queue.renewDeadlineSeconds': 'The leader steps down when it could not renew within this.',
   'queue.retryPeriodSeconds': 'How often replicas try to take or renew the Lease.',
-  'queue.historyDays': 'Records older than this many days are deleted, hourly and in small batches: finished job records, admission decisions, preemptions and failed binds (docs/queues.md#retention). Unfinished job records are kept.',
+  'queue.historyDays':
+    'Records older than this many days are deleted, hourly and in small batches: finished job records, admission decisions, preemptions and failed binds (docs/queues.md#retention). Unfinished job records are kept.',
   'queue.waitEventIntervalSeconds': 'A waiting job gets a "Queued" Event at most this often.',
   'queue.eventsPerSecond': 'Most pod Events per second the queue manager sends.',
   'certs.selfProvision': 'Keep the CA and serving certificate in a Secret, patch caBundle into the webhook configurations, rotate them.',
@@ -76,19 +79,22 @@ export const KEY_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'certs.caValidDays': 'Days a new CA is valid.',
   'certs.caRenewDays': 'Start the CA switch (old and new CA both trusted) when fewer days than this are left.',
   'certs.checkIntervalSeconds': 'How often the certificates are checked for renewal.',
-  'certs.extraDns': "Extra DNS names in the self-provisioned serving certificate.",
+  'certs.extraDns': 'Extra DNS names in the self-provisioned serving certificate.',
   'certs.extraIps': "Extra IP addresses in the self-provisioned serving certificate (e.g. the Service's ClusterIP for a kube-scheduler on the host network).",
   'sharing.enabled': "Place GPU shares on nodes whose GPUs HAMi's device plugin registers (hami.io/node-nvidia-register); false: every GPU is placed whole.",
   'sharing.resource': 'The GPU count resource of share pods (HAMi advertises GPUs x split count of it).',
   'sharing.memoryResource': 'Resource a container asks GPU memory in MiB with (HAMi: nvidia.com/gpumem).',
   'sharing.memoryPercentResource': "Resource a container asks a percentage of a GPU's memory with.",
   'sharing.coresResource': "Resource a container asks a percentage of a GPU's compute with.",
-  'sharing.handshakeTimeoutSeconds': "A node whose HAMi handshake annotation stays Requesting_ longer than this loses its devices (HAMi's own 60 s), unless it still advertises the count resource.",
+  'sharing.handshakeTimeoutSeconds':
+    "A node whose HAMi handshake annotation stays Requesting_ longer than this loses its devices (HAMi's own 60 s), unless it still advertises the count resource.",
   'sharing.nodeLockExpireSeconds': "A HAMi node lock older than this is stale and taken over (HAMi's HAMI_NODELOCK_EXPIRE, 5 min).",
   'sharing.lockWaitSeconds': "How long a share bind waits for another pod's live node lock before it fails (keep it below the extender's httpTimeout).",
-  'connections.maxConnectionsPerClient': 'Most connections one client address may hold on the API listener (closed before the TLS handshake past it); 0 = no per-address cap.',
+  'connections.maxConnectionsPerClient':
+    'Most connections one client address may hold on the API listener (closed before the TLS handshake past it); 0 = no per-address cap.',
   'connections.opsMaxConnectionsPerClient': 'Most connections one client address may hold on the ops listener; 0 = no per-address cap.',
-  'jobFrameworks.enabled': "Find a pod's job and gang from the workload that owns it (Job, JobSet, PyTorchJob, TFJob, MPIJob, RayCluster, RayJob, LeaderWorkerSet); false: the pod's controller, gangs only by sluice.io/gang-size.",
+  'jobFrameworks.enabled':
+    "Find a pod's job and gang from the workload that owns it (Job, JobSet, PyTorchJob, TFJob, MPIJob, RayCluster, RayJob, LeaderWorkerSet); false: the pod's controller, gangs only by sluice.io/gang-size.",
   'jobFrameworks.cacheSeconds': 'How long a workload object read from the apiserver is used before it is read again.',
   'jobFrameworks.readTimeoutMs': 'Give up on a workload read after this long; the pod then becomes a job of its own, with a warning.',
 };

@@ -6,7 +6,7 @@ import { CONFIG_KEYS } from './load.js';
 const cell = (s: string): string => s.replace(/\|/g, '\\|');
 
 export function configurationMarkdown(): string {
-  const groups = new Map<string, typeof CONFIG_KEYS[number][]>();
+  const groups = new Map<string, (typeof CONFIG_KEYS)[number][]>();
   for (const k of CONFIG_KEYS) {
     const g = k.path.length > 1 ? k.path[0]! : '(top level)';
     groups.set(g, [...(groups.get(g) ?? []), k]);
@@ -26,7 +26,9 @@ export function configurationMarkdown(): string {
   for (const [group, keys] of groups) {
     out.push(`## ${group}`, '', '| key | flag / env | default | meaning |', '| --- | --- | --- | --- |');
     for (const k of keys) {
-      out.push(`| \`${k.path.join('.')}\` | \`${k.flag}\`<br>\`${k.env}\` | \`${cell(k.default)}\` | ${cell(k.description)}${k.allowed ? ` (${cell(k.allowed)})` : ''} |`);
+      out.push(
+        `| \`${k.path.join('.')}\` | \`${k.flag}\`<br>\`${k.env}\` | \`${cell(k.default)}\` | ${cell(k.description)}${k.allowed ? ` (${cell(k.allowed)})` : ''} |`,
+      );
     }
     out.push('');
   }

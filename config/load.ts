@@ -37,7 +37,11 @@ function allowedOf(sub: Record<string, unknown>): string {
   return '';
 }
 
-const words = (s: string): string[] => s.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(' ');
+const words = (s: string): string[] =>
+  s
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(' ');
 
 function leafKeys(schema: Record<string, unknown>, prefix: string[] = []): LeafKey[] {
   const props = (schema.properties ?? {}) as Record<string, Record<string, unknown>>;
@@ -75,7 +79,11 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
 }
 
 function parseScalar(key: LeafKey, raw: string): unknown {
-  if (key.type === 'array') return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (key.type === 'array')
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   return raw; // ajv coerces numbers and booleans and reports a clear error when it cannot
 }
 
@@ -113,7 +121,8 @@ export function loadConfig(opts: LoadOptions = {}): SluiceConfig {
       flags.set(arg.slice(0, eq), arg.slice(eq + 1));
     } else {
       const value = argv[i + 1];
-      if (value === undefined || value.startsWith('--')) throw new ConfigError(`flag ${arg} needs a value; sluice serve --help lists every flag with its default`);
+      if (value === undefined || value.startsWith('--'))
+        throw new ConfigError(`flag ${arg} needs a value; sluice serve --help lists every flag with its default`);
       flags.set(arg, value);
       i++;
     }
@@ -150,7 +159,8 @@ export function loadConfig(opts: LoadOptions = {}): SluiceConfig {
   }
   for (const [flag, value] of flags) {
     const key = CONFIG_KEYS.find((k) => k.flag === flag);
-    if (!key) throw new ConfigError(`unknown flag ${flag}${didYouMean(flag, ['--config', ...CONFIG_KEYS.map((k) => k.flag)])}; sluice serve --help lists every flag`);
+    if (!key)
+      throw new ConfigError(`unknown flag ${flag}${didYouMean(flag, ['--config', ...CONFIG_KEYS.map((k) => k.flag)])}; sluice serve --help lists every flag`);
     setPath(raw, key.path, parseScalar(key, value));
   }
 
@@ -159,7 +169,10 @@ export function loadConfig(opts: LoadOptions = {}): SluiceConfig {
   if (!validate(raw)) {
     const err = validate.errors?.[0];
     const where = (err?.instancePath ?? '').split('/').filter(Boolean).join('.');
-    const extra = err?.keyword === 'additionalProperties' ? ` "${String(err.params.additionalProperty)}"${didYouMean(String(err.params.additionalProperty), keysAt(where))}` : '';
+    const extra =
+      err?.keyword === 'additionalProperties'
+        ? ` "${String(err.params.additionalProperty)}"${didYouMean(String(err.params.additionalProperty), keysAt(where))}`
+        : '';
     const allowed = err?.keyword === 'enum' ? ` (${(err.params.allowedValues as string[]).join(', ')})` : '';
     throw new ConfigError(`invalid config key ${where || '(root)'}${extra}: ${err?.message ?? 'invalid'}${allowed}`);
   }

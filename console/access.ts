@@ -11,9 +11,7 @@ import type { Logger } from '../observability/logger.js';
 /** May this user list pods in this namespace? */
 export type AccessReviewer = (user: string, groups: readonly string[], namespace: string) => Promise<boolean>;
 
-export type Viewer =
-  | { kind: 'admin'; user: string }
-  | { kind: 'user'; user: string; groups: readonly string[] };
+export type Viewer = { kind: 'admin'; user: string } | { kind: 'user'; user: string; groups: readonly string[] };
 
 export type WhoResult = { ok: true; viewer: Viewer } | { ok: false; reason: string };
 
@@ -57,7 +55,11 @@ export class ConsoleAccess {
       }
       this.identities.set(key, id);
     }
-    if (id === 'unknown') return { ok: false, reason: 'the token is neither api.token nor a Kubernetes token the apiserver accepts; paste a service-account or OIDC token (kubectl create token ...)' };
+    if (id === 'unknown')
+      return {
+        ok: false,
+        reason: 'the token is neither api.token nor a Kubernetes token the apiserver accepts; paste a service-account or OIDC token (kubectl create token ...)',
+      };
     return { ok: true, viewer: { kind: 'user', user: id.user, groups: id.groups } };
   }
 

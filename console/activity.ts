@@ -46,7 +46,18 @@ export async function readActivity(pool: Pool, o: { hours: number; limit: number
       `SELECT released_at AS at, namespace, name, queue, gpus, qos FROM jobs WHERE released_at >= $1 ORDER BY released_at DESC LIMIT $2`,
       [since, o.limit],
     ),
-    pool.query<{ at: Date; namespace: string; pod: string; job: string; queue: string; node: string; resource: string; gpus: number; reason: string; victims: VictimRow[] }>(
+    pool.query<{
+      at: Date;
+      namespace: string;
+      pod: string;
+      job: string;
+      queue: string;
+      node: string;
+      resource: string;
+      gpus: number;
+      reason: string;
+      victims: VictimRow[];
+    }>(
       `SELECT decided_at AS at, preemptor_namespace AS namespace, preemptor_pod AS pod, preemptor_job AS job, queue, node, resource,
               gpus_taken_back AS gpus, reason, victims
          FROM preemptions WHERE decided_at >= $1 ORDER BY decided_at DESC LIMIT $2`,
@@ -57,47 +68,66 @@ export async function readActivity(pool: Pool, o: { hours: number; limit: number
         WHERE NOT allowed AND NOT dry_run AND decided_at >= $1 ORDER BY decided_at DESC LIMIT $2`,
       [since, o.limit],
     ),
-    pool.query<{ at: Date; first_at: Date; namespace: string; pod: string; job: string; queue: string; node: string; cause: BindFailureCause; reason: string; attempts: number }>(
+    pool.query<{
+      at: Date;
+      first_at: Date;
+      namespace: string;
+      pod: string;
+      job: string;
+      queue: string;
+      node: string;
+      cause: BindFailureCause;
+      reason: string;
+      attempts: number;
+    }>(
       `SELECT last_at AS at, first_at, namespace, pod, job, queue, node, cause, reason, attempts FROM bind_failures
         WHERE last_at >= $1 ORDER BY last_at DESC LIMIT $2`,
       [since, o.limit],
     ),
   ]);
   const items: ActivityItem[] = [
-    ...released.rows.map((r): ActivityItem => ({
-      at: r.at.toISOString(),
-      kind: 'released',
-      namespace: r.namespace,
-      name: r.name,
-      queue: r.queue,
-      text: `released: ${r.gpus} GPU${r.gpus === 1 ? '' : 's'}, ${r.qos}`,
-    })),
-    ...preempted.rows.map((r): ActivityItem => ({
-      at: r.at.toISOString(),
-      kind: 'preempted',
-      namespace: r.namespace,
-      name: r.job || r.pod,
-      queue: r.queue,
-      text: `took back ${r.gpus} ${r.resource} on ${r.node} from ${r.victims.length} best-effort pod${r.victims.length === 1 ? '' : 's'}`,
-      victims: r.victims.map((v) => ({ namespace: v.namespace, pod: v.pod, job: v.job, queue: v.queue, gpus: v.gpus })),
-    })),
-    ...denied.rows.map((r): ActivityItem => ({
-      at: r.at.toISOString(),
-      kind: 'denied',
-      namespace: r.namespace,
-      name: r.pod,
-      queue: '',
-      text: r.reason,
-    })),
-    ...failedBinds.rows.map((r): ActivityItem => ({
-      at: r.at.toISOString(),
-      kind: 'bind_failed',
-      namespace: r.namespace,
-      name: r.job || r.pod,
-      queue: r.queue,
-      text: `${CAUSE_TEXT[r.cause](r.node)}: ${r.reason}`,
-      bind: { pod: r.pod, node: r.node, cause: r.cause, attempts: r.attempts, firstAt: r.first_at.toISOString() },
-    })),
+    ...released.rows.map(
+      (r): ActivityItem => ({
+        at: r.at.toISOString(),
+        kind: 'released',
+        namespace: r.namespace,
+        name: r.name,
+        queue: r.queue,
+        text: `released: ${r.gpus} GPU${r.gpus === 1 ? '' : 's'}, ${r.qos}`,
+      }),
+    ),
+    ...preempted.rows.map(
+      (r): ActivityItem => ({
+        at: r.at.toISOString(),
+        kind: 'preempted',
+        namespace: r.namespace,
+        name: r.job || r.pod,
+        queue: r.queue,
+        text: `took back ${r.gpus} ${r.resource} on ${r.node} from ${r.victims.length} best-effort pod${r.victims.length === 1 ? '' : 's'}`,
+        victims: r.victims.map((v) => ({ namespace: v.namespace, pod: v.pod, job: v.job, queue: v.queue, gpus: v.gpus })),
+      }),
+    ),
+    ...denied.rows.map(
+      (r): ActivityItem => ({
+        at: r.at.toISOString(),
+        kind: 'denied',
+        namespace: r.namespace,
+        name: r.pod,
+        queue: '',
+        text: r.reason,
+      }),
+    ),
+    ...failedBinds.rows.map(
+      (r): ActivityItem => ({
+        at: r.at.toISOString(),
+        kind: 'bind_failed',
+        namespace: r.namespace,
+        name: r.job || r.pod,
+        queue: r.queue,
+        text: `${CAUSE_TEXT[r.cause](r.node)}: ${r.reason}`,
+        bind: { pod: r.pod, node: r.node, cause: r.cause, attempts: r.attempts, firstAt: r.first_at.toISOString() },
+      }),
+    ),
   ];
   items.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
   return items.slice(0, o.limit);

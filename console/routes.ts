@@ -44,7 +44,8 @@ const ASSETS: Record<string, string> = {
 
 // Nothing from another origin, no inline script or style: the console works air-gapped
 // and an injected string cannot run.
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** console/web, beside this file in the source tree or two levels up from dist/console/. */
 export function webDir(): string {
@@ -58,7 +59,9 @@ const errors = (...codes: number[]): Record<number, { $ref: string }> => Object.
 
 const message = (statusCode: number, text: string): { statusCode: number; error: string; message: string } => ({
   statusCode,
-  error: ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' } as Record<number, string>)[statusCode] ?? 'Error',
+  error:
+    ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' } as Record<number, string>)[statusCode] ??
+    'Error',
   message: text,
 });
 
@@ -105,7 +108,8 @@ export async function consoleRoutes(app: FastifyInstance, opts: ConsoleOptions):
 
   app.setErrorHandler(async (err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
     if (err instanceof JobsApiError) return reply.code(err.statusCode).send(message(err.statusCode, err.message));
-    if (isStoreUnavailable(err)) return reply.code(503).send(message(503, `the Postgres store is unreachable or failing (${err.message}); retry once it is back`));
+    if (isStoreUnavailable(err))
+      return reply.code(503).send(message(503, `the Postgres store is unreachable or failing (${err.message}); retry once it is back`));
     if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send(message(err.statusCode, err.message));
     opts.log.error({ err: err.message, stack: err.stack, url: req.url }, 'console request failed with an internal error');
     return reply.code(500).send(message(500, `internal error in sluice (${err.message}); this is a bug, please report it`));
@@ -120,7 +124,8 @@ export async function consoleRoutes(app: FastifyInstance, opts: ConsoleOptions):
   app.get('/ui/', { schema: { hide: true } }, async (_req, reply) => sendFile(reply, 'index.html'));
   app.get<{ Params: { file: string } }>('/ui/:file', { schema: { hide: true } }, async (req, reply) => {
     // A lookup in a fixed table, never a path join: "../x" or "%2e%2e" is simply not in it.
-    if (!files.has(req.params.file) || req.params.file === 'index.html') return reply.code(404).send(message(404, `no console file ${req.params.file.slice(0, 100)}`));
+    if (!files.has(req.params.file) || req.params.file === 'index.html')
+      return reply.code(404).send(message(404, `no console file ${req.params.file.slice(0, 100)}`));
     return sendFile(reply, req.params.file);
   });
 
@@ -178,7 +183,10 @@ export async function consoleRoutes(app: FastifyInstance, opts: ConsoleOptions):
         const v = viewerOf(req);
         const p = payload as { waiting?: Array<{ namespace: string }>; running?: Array<{ namespace: string }> };
         if (v.kind === 'admin' || !Array.isArray(p?.waiting) || !Array.isArray(p.running)) return payload;
-        const seen = await access.visible(v, [...p.waiting, ...p.running].map((j) => j.namespace));
+        const seen = await access.visible(
+          v,
+          [...p.waiting, ...p.running].map((j) => j.namespace),
+        );
         const waiting = p.waiting.filter((j) => seen.has(j.namespace));
         const running = p.running.filter((j) => seen.has(j.namespace));
         return { ...p, waiting, running };

@@ -47,7 +47,14 @@ export interface ClusterView {
  * fragmentation() / 1000 is in GPUs, the expected free GPUs the next pod cannot use.
  */
 export function observedMix(mix: SizeMix): SizeMix {
-  return mix.map((e) => ({ count: e.count, milli: e.milli, weight: e.weight, ...(e.cpuMilli ? { cpuMilli: e.cpuMilli } : {}), ...(e.memMiB ? { memMiB: e.memMiB } : {}), ...(e.models ? { models: e.models } : {}) }));
+  return mix.map((e) => ({
+    count: e.count,
+    milli: e.milli,
+    weight: e.weight,
+    ...(e.cpuMilli ? { cpuMilli: e.cpuMilli } : {}),
+    ...(e.memMiB ? { memMiB: e.memMiB } : {}),
+    ...(e.models ? { models: e.models } : {}),
+  }));
 }
 
 /** The row of one node and resource, or null when the node has none of it. */
@@ -164,10 +171,17 @@ export function queuesView(cache: ClusterCache, snap: Pick<Snapshot, 'queues' | 
   const rows: QueueRow[] = [];
   for (const name of names) {
     const spec = snap.queues.get(name);
-    const usage = queueUsage(name, cache.allPods(), (node) => products.get(node) ?? '', (p) => cache.gpuEquivalents(p));
+    const usage = queueUsage(
+      name,
+      cache.allPods(),
+      (node) => products.get(node) ?? '',
+      (p) => cache.gpuEquivalents(p),
+    );
     const held = usage.totals.reduce((a, t) => a + t.guaranteed + t.bestEffort, 0);
     const weight = spec?.weight ?? 1;
-    const limits = [...(spec?.limits ?? [])].sort((a, b) => byName(a.resource, b.resource) || (a.model === '' ? -1 : b.model === '' ? 1 : byName(a.model, b.model)));
+    const limits = [...(spec?.limits ?? [])].sort(
+      (a, b) => byName(a.resource, b.resource) || (a.model === '' ? -1 : b.model === '' ? 1 : byName(a.model, b.model)),
+    );
     const lines: QueueLine[] = limits.map((l) => {
       const counted = usage.byModel.filter((u) => rowHolds(l, u.resource, u.model, []));
       const guaranteedHeld = counted.reduce((a, u) => a + u.guaranteed, 0);
@@ -185,9 +199,30 @@ export function queuesView(cache: ClusterCache, snap: Pick<Snapshot, 'queues' | 
     });
     for (const u of usage.byModel) {
       if (limits.some((l) => rowHolds(l, u.resource, u.model, []))) continue;
-      lines.push({ resource: u.resource, model: u.model, quota: false, guaranteedQuota: 0, guaranteedHeld: u.guaranteed, borrowed: 0, bestEffortCap: 0, bestEffortHeld: u.bestEffort, heldOn: [{ model: u.model, gpus: u.guaranteed + u.bestEffort }] });
+      lines.push({
+        resource: u.resource,
+        model: u.model,
+        quota: false,
+        guaranteedQuota: 0,
+        guaranteedHeld: u.guaranteed,
+        borrowed: 0,
+        bestEffortCap: 0,
+        bestEffortHeld: u.bestEffort,
+        heldOn: [{ model: u.model, gpus: u.guaranteed + u.bestEffort }],
+      });
     }
-    rows.push({ name, cohort: spec?.cohort ?? null, weight, open: spec?.open ?? false, held, standing: held / weight, turn: 0, fairShare: 0, waiting: snap.waiting.get(name)?.length ?? 0, resources: lines });
+    rows.push({
+      name,
+      cohort: spec?.cohort ?? null,
+      weight,
+      open: spec?.open ?? false,
+      held,
+      standing: held / weight,
+      turn: 0,
+      fairShare: 0,
+      waiting: snap.waiting.get(name)?.length ?? 0,
+      resources: lines,
+    });
   }
   // The order of queue/order.ts compareQueues (held / weight, then name; the head job's
   // age breaks ties there, which a table of queues has no single value for).

@@ -24,9 +24,10 @@ export function checkSteps(t: Timeline): StepCheck[] {
   out.push({
     step: 1,
     ok: waiters.length >= 2 && told.length === waiters.length,
-    why: waiters.length === 0
-      ? 'no job waited for quota at submission'
-      : `${waiters.map((j) => j.job).join(', ')} waited for quota; ${told.length} of ${waiters.length} were warned with an expected start (ETA ${told.map((j) => hhmm(j.atSubmit!.etaMs!)).join(', ')})`,
+    why:
+      waiters.length === 0
+        ? 'no job waited for quota at submission'
+        : `${waiters.map((j) => j.job).join(', ')} waited for quota; ${told.length} of ${waiters.length} were warned with an expected start (ETA ${told.map((j) => hhmm(j.atSubmit!.etaMs!)).join(', ')})`,
   });
 
   // 2. Each of them was released (and bound) at the moment a job of its queue finished,
@@ -46,16 +47,23 @@ export function checkSteps(t: Timeline): StepCheck[] {
   const proper = reclaims.filter((v) => {
     const by = v.reclaimedFor ? byJob.get(v.reclaimedFor) : undefined;
     const nodes = new Set(v.pods.map((p) => p.node));
-    return v.qos === 'best-effort' && by?.qos === 'guaranteed' && released(by) && by.pods.some((p) => nodes.has(p.node)) &&
-      v.apiAfterReclaim?.state === 'preempted' && (v.apiAfterReclaim.preemptedBy ?? '').includes(by.job.split('/')[1]!);
+    return (
+      v.qos === 'best-effort' &&
+      by?.qos === 'guaranteed' &&
+      released(by) &&
+      by.pods.some((p) => nodes.has(p.node)) &&
+      v.apiAfterReclaim?.state === 'preempted' &&
+      (v.apiAfterReclaim.preemptedBy ?? '').includes(by.job.split('/')[1]!)
+    );
   });
   const wrong = reclaims.filter((v) => !proper.includes(v));
   out.push({
     step: 3,
     ok: proper.length > 0 && wrong.length === 0,
-    why: reclaims.length === 0
-      ? 'nothing was reclaimed'
-      : `${reclaims.map((v) => `${v.job} (${v.qos}) for ${v.reclaimedFor ?? '?'} (${v.reclaimedFor ? byJob.get(v.reclaimedFor)?.qos : '?'}) on ${v.pods.map((p) => p.node).join(', ')}; admin API: ${v.apiAfterReclaim?.state ?? 'no record'}`).join('; ')}`,
+    why:
+      reclaims.length === 0
+        ? 'nothing was reclaimed'
+        : `${reclaims.map((v) => `${v.job} (${v.qos}) for ${v.reclaimedFor ?? '?'} (${v.reclaimedFor ? byJob.get(v.reclaimedFor)?.qos : '?'}) on ${v.pods.map((p) => p.node).join(', ')}; admin API: ${v.apiAfterReclaim?.state ?? 'no record'}`).join('; ')}`,
   });
 
   // 4. A gang's pods were all released in the same pass, none before its last pod existed, and all bound.
@@ -68,9 +76,15 @@ export function checkSteps(t: Timeline): StepCheck[] {
   out.push({
     step: 4,
     ok: gangs.length > 0 && whole.length === gangs.length,
-    why: gangs.length === 0
-      ? 'no gang was submitted'
-      : gangs.map((g) => `${g.job}: ${g.pods.length} of ${g.gangSize} pods, released at ${[...new Set(g.pods.map((p) => (p.releasedMs === null ? 'never' : hhmm(p.releasedMs))))].join(' and ')}, on ${g.pods.map((p) => p.node ?? '-').join(', ')}`).join('; '),
+    why:
+      gangs.length === 0
+        ? 'no gang was submitted'
+        : gangs
+            .map(
+              (g) =>
+                `${g.job}: ${g.pods.length} of ${g.gangSize} pods, released at ${[...new Set(g.pods.map((p) => (p.releasedMs === null ? 'never' : hhmm(p.releasedMs))))].join(' and ')}, on ${g.pods.map((p) => p.node ?? '-').join(', ')}`,
+            )
+            .join('; '),
   });
   return out;
 }

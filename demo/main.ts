@@ -20,7 +20,12 @@ scripted morning plays out in a few seconds: 1. jobs over quota wait, with warni
 chromium is installed) and as JSON, and exits 1 if a step did not happen.
 Needs PostgreSQL (queues and quotas; schema --store-schema is emptied first); Redis is not needed.`,
   flags: [
-    { name: 'snapshot', value: 'FILE', default: 'examples/cluster-snapshot.json', help: 'the cluster: kubectl get nodes,pods -A -o json (the script expects the example\'s nodes)' },
+    {
+      name: 'snapshot',
+      value: 'FILE',
+      default: 'examples/cluster-snapshot.json',
+      help: "the cluster: kubectl get nodes,pods -A -o json (the script expects the example's nodes)",
+    },
     { name: 'out', value: 'DIR', default: 'demo-out', help: 'where demo-timeline.{txt,svg,png,json} and sluice.log go' },
     { name: 'store-url', value: 'URL', default: '$DATABASE_URL or postgres://postgres@127.0.0.1:5432/test', help: 'PostgreSQL for the queues and job records' },
     { name: 'store-schema', value: 'NAME', default: 'sluice_demo', help: 'schema the demo empties and uses (must start with sluice_demo)' },

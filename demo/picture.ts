@@ -61,7 +61,9 @@ export function timelineSvg(t: Timeline, title = 'sluice demo: the example snaps
   const legendTop = plotBottom + 46;
   const height = legendTop + 4 * 18 + 24;
   const parts = svgOpen(W, height, title, 12);
-  parts.push(`<text x="${W / 2}" y="34" text-anchor="middle" fill="#444">the real sluice (webhooks, queue manager, extender, admin API), the demo standing in for kube-apiserver, kube-scheduler and kubelets</text>`);
+  parts.push(
+    `<text x="${W / 2}" y="34" text-anchor="middle" fill="#444">the real sluice (webhooks, queue manager, extender, admin API), the demo standing in for kube-apiserver, kube-scheduler and kubelets</text>`,
+  );
 
   // Time axis: a line every 10 minutes, labelled every 20.
   const first = Math.ceil(t.startMs / 600_000) * 600_000;
@@ -69,7 +71,9 @@ export function timelineSvg(t: Timeline, title = 'sluice demo: the example snaps
     parts.push(`<line x1="${x(ms)}" x2="${x(ms)}" y1="${TOP - 6}" y2="${plotBottom}" stroke="#e6e6e6"/>`);
     if ((ms / 600_000) % 2 === 0) parts.push(`<text x="${x(ms)}" y="${plotBottom + 16}" text-anchor="middle">${hhmm(ms)}</text>`);
   }
-  parts.push(`<text x="${(LEFT + W - RIGHT) / 2}" y="${plotBottom + 32}" text-anchor="middle" fill="#444">the demo's clock (UTC); the run itself takes seconds</text>`);
+  parts.push(
+    `<text x="${(LEFT + W - RIGHT) / 2}" y="${plotBottom + 32}" text-anchor="middle" fill="#444">the demo's clock (UTC); the run itself takes seconds</text>`,
+  );
 
   // The steps, numbered where they happen.
   const moments = stepMoments(t);
@@ -82,7 +86,9 @@ export function timelineSvg(t: Timeline, title = 'sluice demo: the example snaps
     let cx = x(m.atMs);
     while (placed.some((p) => Math.abs(p - cx) < 20)) cx += 20;
     placed.push(cx);
-    parts.push(`<circle cx="${cx}" cy="${TOP - 26}" r="9" fill="white" stroke="#333"/><text x="${cx}" y="${TOP - 22}" text-anchor="middle" font-weight="bold">${m.step}</text>`);
+    parts.push(
+      `<circle cx="${cx}" cy="${TOP - 26}" r="9" fill="white" stroke="#333"/><text x="${cx}" y="${TOP - 22}" text-anchor="middle" font-weight="bold">${m.step}</text>`,
+    );
   }
 
   rows.forEach((r, i) => {
@@ -111,7 +117,9 @@ export function timelineSvg(t: Timeline, title = 'sluice demo: the example snaps
       const to = p.endedMs ?? end;
       const color = colorOf(r.job.queue);
       const be = r.job.qos === 'best-effort';
-      parts.push(`<rect x="${x(from)}" y="${top}" width="${Math.max(2, x(to) - x(from))}" height="${BAR}" fill="${color}" fill-opacity="${be ? 0.45 : 0.9}" stroke="${color}"${be ? ' stroke-dasharray="4,2"' : ''}/>`);
+      parts.push(
+        `<rect x="${x(from)}" y="${top}" width="${Math.max(2, x(to) - x(from))}" height="${BAR}" fill="${color}" fill-opacity="${be ? 0.45 : 0.9}" stroke="${color}"${be ? ' stroke-dasharray="4,2"' : ''}/>`,
+      );
       const onNode = p.node ? `on ${p.node}` : '';
       if (onNode && x(to) - x(from) > 60) parts.push(`<text x="${x(from) + 5}" y="${mid + 4}" fill="${be ? '#222' : 'white'}">${escapeXml(onNode)}</text>`);
       if (r.job.endedHow === 'reclaimed' && p.endedMs !== null) {
@@ -150,16 +158,24 @@ export function timelineSvg(t: Timeline, title = 'sluice demo: the example snaps
     parts.push(legendEntry(lx, legendTop, colorOf(q), `queue ${q}`, 'box'));
     lx += 30 + 8 * (q.length + 6) + 14;
   }
-  parts.push(`<rect x="${lx + 4}" y="${legendTop - 6}" width="16" height="12" fill="${colorOf(queues[0] ?? '')}" fill-opacity="0.45" stroke="${colorOf(queues[0] ?? '')}" stroke-dasharray="4,2"/><text x="${lx + 30}" y="${legendTop + 4}">best-effort</text>`);
+  parts.push(
+    `<rect x="${lx + 4}" y="${legendTop - 6}" width="16" height="12" fill="${colorOf(queues[0] ?? '')}" fill-opacity="0.45" stroke="${colorOf(queues[0] ?? '')}" stroke-dasharray="4,2"/><text x="${lx + 30}" y="${legendTop + 4}">best-effort</text>`,
+  );
   lx += 120;
   parts.push(legendEntry(lx, legendTop, WAIT_FILL, 'gated, waiting in its queue', 'box'));
   lx += 210;
-  parts.push(`<path d="M${lx + 6},${legendTop - 5} L${lx + 18},${legendTop - 5} L${lx + 12},${legendTop + 3} Z" fill="black"/><text x="${lx + 30}" y="${legendTop + 4}">ETA given at submission</text>`);
+  parts.push(
+    `<path d="M${lx + 6},${legendTop - 5} L${lx + 18},${legendTop - 5} L${lx + 12},${legendTop + 3} Z" fill="black"/><text x="${lx + 30}" y="${legendTop + 4}">ETA given at submission</text>`,
+  );
   lx += 190;
-  parts.push(`<path d="M${lx + 6},${legendTop - 6} L${lx + 18},${legendTop + 6} M${lx + 6},${legendTop + 6} L${lx + 18},${legendTop - 6}" stroke="${RECLAIM}" stroke-width="3"/><text x="${lx + 30}" y="${legendTop + 4}">reclaimed</text>`);
+  parts.push(
+    `<path d="M${lx + 6},${legendTop - 6} L${lx + 18},${legendTop + 6} M${lx + 6},${legendTop + 6} L${lx + 18},${legendTop - 6}" stroke="${RECLAIM}" stroke-width="3"/><text x="${lx + 30}" y="${legendTop + 4}">reclaimed</text>`,
+  );
   ([1, 2, 3, 4] as const).forEach((s, i) => {
     const y = legendTop + 24 + i * 18;
-    parts.push(`<circle cx="19" cy="${y - 4}" r="8" fill="white" stroke="#333"/><text x="19" y="${y}" text-anchor="middle" font-weight="bold">${s}</text><text x="34" y="${y}">${escapeXml(STEPS[s])}</text>`);
+    parts.push(
+      `<circle cx="19" cy="${y - 4}" r="8" fill="white" stroke="#333"/><text x="19" y="${y}" text-anchor="middle" font-weight="bold">${s}</text><text x="34" y="${y}">${escapeXml(STEPS[s])}</text>`,
+    );
   });
   return svgClose(parts);
 }

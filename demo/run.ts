@@ -115,7 +115,8 @@ export class Driver {
       this.changes++;
       if (c.kind !== 'pod' || !c.before || !c.after) return;
       const key = `${c.after.namespace}/${c.after.name}`;
-      if (c.before.gates.includes(GATE_QUEUE) && !c.after.gates.includes(GATE_QUEUE)) this.seen.push({ kind: 'release', pod: key, node: '', atMs: clock.now() });
+      if (c.before.gates.includes(GATE_QUEUE) && !c.after.gates.includes(GATE_QUEUE))
+        this.seen.push({ kind: 'release', pod: key, node: '', atMs: clock.now() });
       if (!c.before.nodeName && c.after.nodeName) this.seen.push({ kind: 'bind', pod: key, node: c.after.nodeName, atMs: clock.now() });
     });
     for (const p of snap.pods) this.trackSnapshotPod(p);
@@ -131,11 +132,22 @@ export class Driver {
     const job = `${ns}/${labels[LABEL_JOB] ?? `pod-${p.metadata.name}`}`;
     this.podJob.set(key, job);
     this.jobs.set(job, {
-      job, queue: labels[LABEL_QUEUE]!, qos: labels[LABEL_QOS] === 'best-effort' ? 'best-effort' : 'guaranteed', user: labels[LABEL_USER] ?? '',
-      gpus, gpusPerPod: gpus, model: this.running.cache.nodeLabels(p.spec?.nodeName ?? '')?.['nvidia.com/gpu.product'] ?? '', gangSize: 1,
-      expected: p.metadata.annotations?.[ANNOTATION_EXPECTED_DURATION] ?? null, fromSnapshot: true,
+      job,
+      queue: labels[LABEL_QUEUE]!,
+      qos: labels[LABEL_QOS] === 'best-effort' ? 'best-effort' : 'guaranteed',
+      user: labels[LABEL_USER] ?? '',
+      gpus,
+      gpusPerPod: gpus,
+      model: this.running.cache.nodeLabels(p.spec?.nodeName ?? '')?.['nvidia.com/gpu.product'] ?? '',
+      gangSize: 1,
+      expected: p.metadata.annotations?.[ANNOTATION_EXPECTED_DURATION] ?? null,
+      fromSnapshot: true,
       pods: [{ pod: key, submittedMs: null, releasedMs: null, boundMs: null, node: p.spec?.nodeName ?? null, endedMs: null }],
-      atSubmit: null, warnings: [], endedHow: null, reclaimedFor: null, apiAfterReclaim: null,
+      atSubmit: null,
+      warnings: [],
+      endedHow: null,
+      reclaimedFor: null,
+      apiAfterReclaim: null,
     });
   }
 
@@ -249,9 +261,12 @@ export class Driver {
         this.event('bind', job, `${job} bound to ${where} by the extender`);
       } else if (track.gangSize > 1) {
         const at = new Set(released.map((r) => r.atMs));
-        this.event('release', job, `${job}: all ${released.length} of ${track.gangSize} pods released in one pass${where ? `, bound: ${where}` : ''}${etaNote}`, [
-          at.size === 1 ? 'the gang starts whole: no pod of it was released before all of them could run' : `released at ${[...at].map(hhmm).join(', ')}`,
-        ]);
+        this.event(
+          'release',
+          job,
+          `${job}: all ${released.length} of ${track.gangSize} pods released in one pass${where ? `, bound: ${where}` : ''}${etaNote}`,
+          [at.size === 1 ? 'the gang starts whole: no pod of it was released before all of them could run' : `released at ${[...at].map(hhmm).join(', ')}`],
+        );
       } else {
         this.event('release', job, `${job} released by the queue manager${where ? `, bound to ${where}` : ''}${etaNote}`);
       }
@@ -275,8 +290,22 @@ export class Driver {
     this.podJob.set(key, job);
     const gangSize = s.gang?.size ?? 1;
     const track = this.jobs.get(job) ?? {
-      job, queue: s.queue, qos: s.qos, user: s.user, gpus: s.gpusPerPod * gangSize, gpusPerPod: s.gpusPerPod, model: s.model, gangSize,
-      expected: s.expected, fromSnapshot: false, pods: [], atSubmit: null, warnings: [], endedHow: null, reclaimedFor: null, apiAfterReclaim: null,
+      job,
+      queue: s.queue,
+      qos: s.qos,
+      user: s.user,
+      gpus: s.gpusPerPod * gangSize,
+      gpusPerPod: s.gpusPerPod,
+      model: s.model,
+      gangSize,
+      expected: s.expected,
+      fromSnapshot: false,
+      pods: [],
+      atSubmit: null,
+      warnings: [],
+      endedHow: null,
+      reclaimedFor: null,
+      apiAfterReclaim: null,
     };
     this.jobs.set(job, track);
     track.pods.push({ pod: key, submittedMs: this.clock.now(), releasedMs: null, boundMs: null, node: null, endedMs: null });
@@ -285,14 +314,28 @@ export class Driver {
     const text = s.gang
       ? `${s.user} submits ${key}: pod ${track.pods.length} of gang ${job} (${s.gang.size} pods of ${what})`
       : `${s.user} submits ${job} (${what}) to queue ${s.queue}`;
-    const submitEvent: TimelineEvent = { atMs: this.clock.now(), step: this.step, kind: 'submit', job, text, details: admitted.warnings.map((w) => `Warning: ${w}`) };
+    const submitEvent: TimelineEvent = {
+      atMs: this.clock.now(),
+      step: this.step,
+      kind: 'submit',
+      job,
+      text,
+      details: admitted.warnings.map((w) => `Warning: ${w}`),
+    };
     this.events.push(submitEvent);
     await this.settle();
     const view = await this.api<ApiJob>('GET', `/api/v1/jobs/${s.namespace}/${jobName}`);
     if (view.status !== 200) throw new DemoError(`GET /api/v1/jobs/${job} answered HTTP ${view.status}`);
     const j = view.body;
     const etaMs = j.estimatedStartTime ? Date.parse(j.estimatedStartTime) : null;
-    track.atSubmit = { state: j.state, waitingFor: j.waitingFor, reason: j.reason, position: j.position, etaMs, etaUnknown: j.estimatedStart?.unknownReason ?? null };
+    track.atSubmit = {
+      state: j.state,
+      waitingFor: j.waitingFor,
+      reason: j.reason,
+      position: j.position,
+      etaMs,
+      etaUnknown: j.estimatedStart?.unknownReason ?? null,
+    };
     if (j.state === 'queued') {
       const eta = etaMs !== null ? `estimated start ${hhmm(etaMs)}` : `no estimated start: ${j.estimatedStart?.unknownReason ?? 'not known yet'}`;
       submitEvent.details.push(`admin API: queued, waiting for ${j.waitingFor}, position ${j.position ?? '-'}; ${eta}`);
@@ -309,7 +352,11 @@ export class Driver {
     if (p) p.endedMs = this.clock.now();
     if (track && track.pods.every((x) => x.endedMs !== null)) track.endedHow = 'finished';
     const gpus = gpuCount(pod, this.running.cache.resources);
-    this.event('finish', job, `${job} finished: ${gpus} GPU${gpus === 1 ? '' : 's'} on ${pod.spec?.nodeName ?? '?'} free${track?.fromSnapshot ? ' (a job of the snapshot)' : ''}`);
+    this.event(
+      'finish',
+      job,
+      `${job} finished: ${gpus} GPU${gpus === 1 ? '' : 's'} on ${pod.spec?.nodeName ?? '?'} free${track?.fromSnapshot ? ' (a job of the snapshot)' : ''}`,
+    );
     await this.settle();
   }
 
@@ -327,9 +374,12 @@ export class Driver {
         track.reclaimedFor = preemptorJob;
       }
       const gpus = gpuCount(v, this.running.cache.resources);
-      this.event('reclaim', job, `${job} (${v.metadata?.labels?.[LABEL_QOS] ?? '?'}) reclaimed for ${preemptorJob} (${r.preemptor.metadata?.labels?.[LABEL_QOS] ?? '?'}): ${gpus} GPUs on ${r.node}`, [
-        `sluice's preempt verb kept ${key} as the only victim on ${r.node}; kube-scheduler deleted it`,
-      ]);
+      this.event(
+        'reclaim',
+        job,
+        `${job} (${v.metadata?.labels?.[LABEL_QOS] ?? '?'}) reclaimed for ${preemptorJob} (${r.preemptor.metadata?.labels?.[LABEL_QOS] ?? '?'}): ${gpus} GPUs on ${r.node}`,
+        [`sluice's preempt verb kept ${key} as the only victim on ${r.node}; kube-scheduler deleted it`],
+      );
     }
   }
 
@@ -349,7 +399,9 @@ export class Driver {
       }
       track.apiAfterReclaim = last ? { state: last.state, preemptedBy: last.preemptedBy } : null;
       const ev = [...this.events].reverse().find((e) => e.kind === 'reclaim' && e.job === track.job);
-      ev?.details.push(last ? `admin API: ${track.job} ${last.state}${last.preemptedBy ? ` by ${last.preemptedBy}` : ''}` : `admin API: no record of ${track.job}`);
+      ev?.details.push(
+        last ? `admin API: ${track.job} ${last.state}${last.preemptedBy ? ` by ${last.preemptedBy}` : ''}` : `admin API: no record of ${track.job}`,
+      );
     }
   }
 
@@ -480,7 +532,13 @@ export async function runDemo(o: { snapshot: string; out: string; storeUrl: stri
   } catch (e) {
     throw new DemoError(`cluster snapshot ${o.snapshot} is not JSON: ${(e as Error).message}`);
   }
-  const files = { txt: join(o.out, 'demo-timeline.txt'), svg: join(o.out, 'demo-timeline.svg'), png: join(o.out, 'demo-timeline.png'), json: join(o.out, 'demo-timeline.json'), log: join(o.out, 'sluice.log') };
+  const files = {
+    txt: join(o.out, 'demo-timeline.txt'),
+    svg: join(o.out, 'demo-timeline.svg'),
+    png: join(o.out, 'demo-timeline.png'),
+    json: join(o.out, 'demo-timeline.json'),
+    log: join(o.out, 'sluice.log'),
+  };
   const start = new Date();
   start.setUTCHours(9, 0, 0, 0);
   const clock = new SimulatedClock(start.getTime());

@@ -62,9 +62,29 @@ export async function runScenario(d: Driver): Promise<void> {
   //    ends, both pods are released in one pass.
   d.beginStep(4);
   d.at(10, 5);
-  await d.submit({ name: 'dist-train-0', namespace: 'team-b', user: 'bob', queue: 'team-b', qos: 'guaranteed', gpusPerPod: 4, model: 'h100', expected: '1h', gang: { job: 'dist-train', size: 2 } });
+  await d.submit({
+    name: 'dist-train-0',
+    namespace: 'team-b',
+    user: 'bob',
+    queue: 'team-b',
+    qos: 'guaranteed',
+    gpusPerPod: 4,
+    model: 'h100',
+    expected: '1h',
+    gang: { job: 'dist-train', size: 2 },
+  });
   d.at(10, 6);
-  await d.submit({ name: 'dist-train-1', namespace: 'team-b', user: 'bob', queue: 'team-b', qos: 'guaranteed', gpusPerPod: 4, model: 'h100', expected: '1h', gang: { job: 'dist-train', size: 2 } });
+  await d.submit({
+    name: 'dist-train-1',
+    namespace: 'team-b',
+    user: 'bob',
+    queue: 'team-b',
+    qos: 'guaranteed',
+    gpusPerPod: 4,
+    model: 'h100',
+    expected: '1h',
+    gang: { job: 'dist-train', size: 2 },
+  });
   d.at(10, 20);
   await d.finish('team-b', 'big-h100');
   d.at(10, 30); // the timeline's end: what runs now runs on

@@ -94,7 +94,13 @@ export class StandIns {
   private schedulable(): V1Pod[] {
     return this.o.cluster
       .list()
-      .filter((p) => !p.spec?.nodeName && (p.spec?.schedulingGates ?? []).length === 0 && !p.metadata?.deletionTimestamp && !['Succeeded', 'Failed'].includes(p.status?.phase ?? ''))
+      .filter(
+        (p) =>
+          !p.spec?.nodeName &&
+          (p.spec?.schedulingGates ?? []).length === 0 &&
+          !p.metadata?.deletionTimestamp &&
+          !['Succeeded', 'Failed'].includes(p.status?.phase ?? ''),
+      )
       .sort((a, b) => (b.spec?.priority ?? 0) - (a.spec?.priority ?? 0) || time(a) - time(b));
   }
 
@@ -129,7 +135,13 @@ export class StandIns {
     const all = this.o.cluster.list();
     const proposals: Record<string, MetaVictims> = {};
     for (const node of nodes) {
-      const lower = all.filter((p) => p.spec?.nodeName === node && !p.metadata?.deletionTimestamp && !['Succeeded', 'Failed'].includes(p.status?.phase ?? '') && (p.spec?.priority ?? 0) < priority);
+      const lower = all.filter(
+        (p) =>
+          p.spec?.nodeName === node &&
+          !p.metadata?.deletionTimestamp &&
+          !['Succeeded', 'Failed'].includes(p.status?.phase ?? '') &&
+          (p.spec?.priority ?? 0) < priority,
+      );
       if (lower.length > 0) proposals[node] = { Pods: lower.map((p) => ({ UID: p.metadata!.uid! })), NumPDBViolations: 0 };
     }
     if (Object.keys(proposals).length === 0) return false;
@@ -139,7 +151,8 @@ export class StandIns {
     const byUid = new Map(all.map((p) => [p.metadata!.uid!, p]));
     const victims = kept.Pods.map((v) => byUid.get(v.UID)).filter((p): p is V1Pod => p !== undefined);
     // kube-scheduler deletes the victims (they terminate, then go) and nominates the node.
-    for (const v of victims) this.o.cluster.update(v.metadata!.namespace!, v.metadata!.name!, (p) => void (p.metadata!.deletionTimestamp = new Date(this.o.now())));
+    for (const v of victims)
+      this.o.cluster.update(v.metadata!.namespace!, v.metadata!.name!, (p) => void (p.metadata!.deletionTimestamp = new Date(this.o.now())));
     for (const v of victims) this.o.cluster.delete(v.metadata!.namespace!, v.metadata!.name!);
     this.o.cluster.update(pod.metadata!.namespace!, pod.metadata!.name!, (p) => void (p.status = { ...p.status, nominatedNodeName: node }));
     this.o.onReclaim?.({ preemptor: pod, node, victims });
@@ -151,7 +164,11 @@ export class StandIns {
     let n = 0;
     for (const p of this.o.cluster.list()) {
       if (!p.spec?.nodeName || p.status?.phase !== 'Pending') continue;
-      this.o.cluster.update(p.metadata!.namespace!, p.metadata!.name!, (x) => void (x.status = { ...x.status, phase: 'Running', startTime: new Date(this.o.now()) }));
+      this.o.cluster.update(
+        p.metadata!.namespace!,
+        p.metadata!.name!,
+        (x) => void (x.status = { ...x.status, phase: 'Running', startTime: new Date(this.o.now()) }),
+      );
       n++;
     }
     return n;

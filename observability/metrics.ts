@@ -70,7 +70,7 @@ export class Metrics {
 
   readonly workloadReads = new Counter({
     name: 'sluice_workload_reads_total',
-    help: 'Workload objects (Job, JobSet, PyTorchJob, ...) read from the apiserver to find a pod\'s job and gang, by kind and result (found, not_found, no_crd, forbidden, error); cache hits are not counted.',
+    help: "Workload objects (Job, JobSet, PyTorchJob, ...) read from the apiserver to find a pod's job and gang, by kind and result (found, not_found, no_crd, forbidden, error); cache hits are not counted.",
     labelNames: ['kind', 'result'] as const,
     registers: [this.registry],
   });
@@ -215,7 +215,7 @@ export class Metrics {
 
   readonly admissionWait = new Histogram({
     name: 'sluice_admission_wait_time_seconds',
-    help: 'Time from a job\'s first pod creation to its release, by queue.',
+    help: "Time from a job's first pod creation to its release, by queue.",
     labelNames: ['queue'] as const,
     buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
     registers: [this.registry],
@@ -270,7 +270,7 @@ export class Metrics {
   // ---- preemption (scheduler/ preempt verb) ----
   readonly preemptions = new Counter({
     name: 'sluice_preemptions_total',
-    help: 'Preemptions decided by the extender, by the preemptor\'s queue and reason.',
+    help: "Preemptions decided by the extender, by the preemptor's queue and reason.",
     labelNames: ['queue', 'reason'] as const,
     registers: [this.registry],
   });
@@ -282,7 +282,9 @@ export class Metrics {
   });
 
   /** Where sluice_gpus reads the inventory from when scraped (set by the server). */
-  gpuInventory: (() => Iterable<{ resource: string; product: string; total: number; used: number; assumed: number; free: number; unusable: string | null }>) | null = null;
+  gpuInventory:
+    | (() => Iterable<{ resource: string; product: string; total: number; used: number; assumed: number; free: number; unusable: string | null }>)
+    | null = null;
 
   readonly gpus: Gauge<'resource' | 'state'>;
 

@@ -63,7 +63,11 @@ function sharesMisfit(n: string, devices: NonNullable<GpuSlots['devices']>, ask:
   for (const a of ask.shares!) {
     if (devices.length > 0 && devices.every((d) => neverFits(d, a) !== null)) {
       const largest = devices.reduce((b, d) => (d.memMiB > b.memMiB ? d : b));
-      return { reason: `node ${n}: no GPU could ever hold the share (${neverFits(largest, a)}; largest GPU ${largest.memMiB} MiB, ${largest.cores} cores)`, resolvable: false, kind: 'too_big' };
+      return {
+        reason: `node ${n}: no GPU could ever hold the share (${neverFits(largest, a)}; largest GPU ${largest.memMiB} MiB, ${largest.cores} cores)`,
+        resolvable: false,
+        kind: 'too_big',
+      };
     }
   }
   const why = devicesMisfit(devices, ask.shares!);

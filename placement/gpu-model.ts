@@ -5,11 +5,18 @@
 // "NVIDIA-A100-SXM4-80GB" but not "NVIDIA-A10"; "a100-80gb" does not match
 // "NVIDIA-A100-SXM4-40GB".
 
-const tokens = (s: string): string[] => s.toLowerCase().split(/[\s_\-/]+/).filter(Boolean);
+const tokens = (s: string): string[] =>
+  s
+    .toLowerCase()
+    .split(/[\s_\-/]+/)
+    .filter(Boolean);
 
 export function parseModelList(annotation: string | undefined): string[] {
   if (!annotation) return [];
-  return annotation.split(/[,|]/).map((s) => s.trim()).filter(Boolean);
+  return annotation
+    .split(/[,|]/)
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** Answers already worked out, by product and alias: the extender asks the same few pairs

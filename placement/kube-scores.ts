@@ -20,8 +20,7 @@ export interface HostLoad {
   reqMemMiB: number;
 }
 
-const least = (req: number, alloc: number): number =>
-  alloc === 0 || req > alloc ? 0 : Math.trunc(((alloc - req) * MAX_NODE_SCORE) / alloc);
+const least = (req: number, alloc: number): number => (alloc === 0 || req > alloc ? 0 : Math.trunc(((alloc - req) * MAX_NODE_SCORE) / alloc));
 
 export function leastAllocatedScore(h: HostLoad): number {
   return Math.trunc((least(h.reqCpuMilli, h.allocCpuMilli) + least(h.reqMemMiB, h.allocMemMiB)) / 2);

@@ -81,8 +81,7 @@ export function applyChoice(s: GpuSlots, ask: GpuAsk, choice: GpuChoice): GpuSlo
   return { capacity: s.capacity, freeWhole: s.freeWhole, partialFree };
 }
 
-const freeShareAfter = (s: GpuSlots, ask: GpuAsk): number =>
-  s.capacity === 0 ? 0 : (freeMilli(s) - ask.count * ask.milli) / (s.capacity * WHOLE);
+const freeShareAfter = (s: GpuSlots, ask: GpuAsk): number => (s.capacity === 0 ? 0 : (freeMilli(s) - ask.count * ask.milli) / (s.capacity * WHOLE));
 
 export const binpack: Policy = {
   name: 'binpack',
@@ -188,20 +187,13 @@ function hostCopies(h: HostFree | undefined, t: SizeMixEntry): number {
 }
 
 // With no history yet, the ask itself is the best guess of what comes next.
-const mixOrSelf = (mix: SizeMix, ask: GpuAsk): SizeMix =>
-  mix.length > 0 ? mix : [{ count: ask.count, milli: ask.milli, weight: 1 }];
+const mixOrSelf = (mix: SizeMix, ask: GpuAsk): SizeMix => (mix.length > 0 ? mix : [{ count: ask.count, milli: ask.milli, weight: 1 }]);
 
-const minus = (a: number | undefined, b: number | undefined): number | undefined =>
-  a === undefined ? undefined : a - (b ?? 0);
+const minus = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined ? undefined : a - (b ?? 0));
 
 /** The GPU choice that grows the node's fragmentation least, and by how much.
  * `before` = fragmentation(node.gpus, mix, node) when the caller has it cached. */
-export function bestByFragmentation(
-  node: NodeView & { gpus: GpuSlots },
-  ask: GpuAsk,
-  mix: SizeMix,
-  before?: number,
-): { choice: GpuChoice; delta: number } {
+export function bestByFragmentation(node: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: SizeMix, before?: number): { choice: GpuChoice; delta: number } {
   const m = mixOrSelf(mix, ask);
   const s = node.gpus;
   if (before === undefined || mix.length === 0) before = fragmentation(s, m, node);
@@ -278,18 +270,17 @@ export function strandingGrowth(node: NodeView & { gpus: GpuSlots }, ask: GpuAsk
   if (perGpu.cpuMilli === undefined && perGpu.memMiB === undefined) return 0;
   const free = freeMilli(node.gpus);
   const before = strandedMilli(free, node, perGpu);
-  const after = strandedMilli(free - ask.count * ask.milli, { cpuFreeMilli: minus(node.cpuFreeMilli, ask.cpuMilli), memFreeMiB: minus(node.memFreeMiB, ask.memMiB) }, perGpu);
+  const after = strandedMilli(
+    free - ask.count * ask.milli,
+    { cpuFreeMilli: minus(node.cpuFreeMilli, ask.cpuMilli), memFreeMiB: minus(node.memFreeMiB, ask.memMiB) },
+    perGpu,
+  );
   return Math.max(0, after - before);
 }
 
 /** Score (criterion 1) and GPU choice (criterion 3) of the fragmentation policy: an
  * integer 0..100, 50 when neither fragmentation nor stranded GPU grows. */
-export function fragmentationPlacement(
-  node: NodeView & { gpus: GpuSlots },
-  ask: GpuAsk,
-  mix: SizeMix,
-  before?: number,
-): { choice: GpuChoice; score: number } {
+export function fragmentationPlacement(node: NodeView & { gpus: GpuSlots }, ask: GpuAsk, mix: SizeMix, before?: number): { choice: GpuChoice; score: number } {
   const { choice, delta } = bestByFragmentation(node, ask, mix, before);
   // With no history the mix names no CPU or memory, and nothing counts as stranded.
   const growth = delta + STRANDING_CHARGE * strandingGrowth(node, ask, mix);

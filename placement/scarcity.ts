@@ -67,5 +67,13 @@ export function withScarcity(mix: SizeMix, classes: readonly NodeClass[]): SizeM
   // One object literal with every field, not a spread: entries made by spreading and adding
   // a field made fragmentation() 5-7x slower (V8 kept migrating their maps; measured with
   // the gpuspec33 list's 422 shapes), which took the trace simulation from 2 to 10 minutes.
-  return mix.map((t, i) => ({ count: t.count, milli: t.milli, weight: t.weight, cpuMilli: t.cpuMilli, memMiB: t.memMiB, models: t.models, scarcity: raw[i]! / sum }));
+  return mix.map((t, i) => ({
+    count: t.count,
+    milli: t.milli,
+    weight: t.weight,
+    cpuMilli: t.cpuMilli,
+    memMiB: t.memMiB,
+    models: t.models,
+    scarcity: raw[i]! / sum,
+  }));
 }

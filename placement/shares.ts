@@ -47,8 +47,7 @@ export interface ShareAsk {
 }
 
 /** Memory the ask takes on this GPU (MiB). */
-export const memNeed = (d: Pick<GpuDevice, 'memMiB'>, a: ShareAsk): number =>
-  a.memMiB > 0 ? a.memMiB : Math.floor((d.memMiB * a.memPercent) / 100);
+export const memNeed = (d: Pick<GpuDevice, 'memMiB'>, a: ShareAsk): number => (a.memMiB > 0 ? a.memMiB : Math.floor((d.memMiB * a.memPercent) / 100));
 
 const gpuName = (d: GpuDevice): string => `GPU ${d.index} (${d.uuid})`;
 
@@ -136,7 +135,11 @@ export interface DeviceUse {
  * for a partly used GPU with `free` milli, the lowest-index fitting GPU with that free
  * share (any fitting GPU closest to it above, then below, if the exact check ruled those
  * out). null when no GPU fits. */
-export function deviceForChoice(devices: readonly GpuDevice[], a: ShareAsk, choice: { on: 'whole' } | { on: 'idle' } | { on: 'partial'; free: number }): GpuDevice | null {
+export function deviceForChoice(
+  devices: readonly GpuDevice[],
+  a: ShareAsk,
+  choice: { on: 'whole' } | { on: 'idle' } | { on: 'partial'; free: number },
+): GpuDevice | null {
   const fitting = devices.filter((d) => deviceMisfit(d, a) === null).sort((x, y) => x.index - y.index);
   if (fitting.length === 0) return null;
   const idle = (d: GpuDevice): boolean => d.usedSlots === 0 && d.usedMemMiB === 0 && d.usedCores === 0;
@@ -167,7 +170,11 @@ export type PickGpu = (candidates: readonly GpuDevice[], a: ShareAsk) => GpuDevi
 
 /** Places each container's ask on `count` different GPUs, one GPU at a time with `pick`,
  * the devices updated after each: the GPUs of each container, or why they do not fit. */
-export function placeContainers(devices: readonly GpuDevice[], asks: readonly ShareAsk[], pick: PickGpu): { uses: DeviceUse[][]; after: GpuDevice[] } | { misfit: string } {
+export function placeContainers(
+  devices: readonly GpuDevice[],
+  asks: readonly ShareAsk[],
+  pick: PickGpu,
+): { uses: DeviceUse[][]; after: GpuDevice[] } | { misfit: string } {
   let ds = [...devices];
   const uses: DeviceUse[][] = [];
   for (const a of asks) {
@@ -180,7 +187,9 @@ export function placeContainers(devices: readonly GpuDevice[], asks: readonly Sh
         const why = candidates.map((x) => deviceMisfit(x, a)).filter((r): r is string => r !== null);
         const more = why.length > 3 ? `; and ${why.length - 3} more` : '';
         const what = `${memText(a)} and ${Math.min(a.cores, 100)} cores`;
-        return { misfit: `${a.count > 1 ? `pod needs ${a.count} GPUs with ${what} free each` : `no GPU has ${what} free`}: ${why.slice(0, 3).join('; ') || 'no GPU left'}${more}` };
+        return {
+          misfit: `${a.count > 1 ? `pod needs ${a.count} GPUs with ${what} free each` : `no GPU has ${what} free`}: ${why.slice(0, 3).join('; ') || 'no GPU left'}${more}`,
+        };
       }
       mine.push({ uuid: d.uuid, memMiB: memNeed(d, a), cores: Math.min(a.cores, 100) });
       ds = placeOn(ds, d.uuid, a);

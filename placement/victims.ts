@@ -162,12 +162,30 @@ export function victimUnits(preemptor: Preemptor, pods: readonly VictimCandidate
     if (!isVictim(preemptor, p)) continue;
     const worth = p.equivalents ?? p.gpus;
     if (!p.gang) {
-      units.push({ uids: [p.uid], frees: p.gpus, freesGpus: worth, cost: worth, priority: p.priority, start: p.startedAt, uses: [...(p.uses ?? [])], overdue: p.overdue });
+      units.push({
+        uids: [p.uid],
+        frees: p.gpus,
+        freesGpus: worth,
+        cost: worth,
+        priority: p.priority,
+        start: p.startedAt,
+        uses: [...(p.uses ?? [])],
+        overdue: p.overdue,
+      });
       continue;
     }
     const g = gangs.get(p.gang.key);
     if (!g) {
-      const u = { uids: [p.uid], frees: p.gpus, freesGpus: worth, cost: p.gang.gpus, priority: p.priority, start: p.startedAt, uses: [...(p.uses ?? [])], overdue: p.overdue };
+      const u = {
+        uids: [p.uid],
+        frees: p.gpus,
+        freesGpus: worth,
+        cost: p.gang.gpus,
+        priority: p.priority,
+        start: p.startedAt,
+        uses: [...(p.uses ?? [])],
+        overdue: p.overdue,
+      };
       gangs.set(p.gang.key, u);
       units.push(u);
     } else {
@@ -198,7 +216,12 @@ function chooseOnNode(preemptor: Preemptor, n: NodeCandidates): VictimSet | { re
     // GPUs are not short here: kube-scheduler preempts for CPU, memory or the like. Its
     // own victims may go only if every one of them is a best-effort pod sluice may take.
     const byUid = new Map(n.pods.map((p) => [p.uid, p]));
-    const ok = n.proposed.length > 0 && n.proposed.every((u) => { const p = byUid.get(u); return p !== undefined && p.qos === 'best-effort' && !p.terminating && p.priority < preemptor.priority; });
+    const ok =
+      n.proposed.length > 0 &&
+      n.proposed.every((u) => {
+        const p = byUid.get(u);
+        return p !== undefined && p.qos === 'best-effort' && !p.terminating && p.priority < preemptor.priority;
+      });
     if (!ok) return { reason: `node ${node} has the GPUs the pod needs; kube-scheduler's other victims there are not all best-effort pods` };
     const pods = n.proposed.map((u) => byUid.get(u)!);
     return toSet(node, victimUnits(preemptor, pods));
@@ -275,12 +298,18 @@ function bestCover(units: readonly VictimUnit[], need: number): VictimUnit[] | n
   // Rule 3: the lowest priority bound that still reaches the best GPU counts (rules 1 and 2).
   for (const p of [...new Set(units.map((u) => u.priority))].sort((a, b) => a - b)) {
     const a = units.map((u, i) => allowed[i]! && u.priority <= p);
-    if (reaches(a)) { allowed = a; break; }
+    if (reaches(a)) {
+      allowed = a;
+      break;
+    }
   }
   // Rule 4: the latest start bound that still does.
   for (const t of [...new Set(units.map((u) => u.start))].sort((a, b) => b - a)) {
     const a = units.map((u, i) => allowed[i]! && u.start >= t);
-    if (reaches(a)) { allowed = a; break; }
+    if (reaches(a)) {
+      allowed = a;
+      break;
+    }
   }
   const target = minCover(units, need, allowed, none)!; // rule 5 within the bounds
   // Rule 6: take each unit, in UID order, when an equally good set still contains it.
@@ -315,11 +344,35 @@ function shareVictims(ask: GpuAsk, view: NodeView, units: readonly VictimUnit[])
   const devices = view.gpus!.devices!;
   const gpuOnly: GpuAsk = { resource: ask.resource, count: ask.count, milli: ask.milli, models: ask.models, ...(ask.shares ? { shares: ask.shares } : {}) };
   const fitsWithout = (chosen: readonly VictimUnit[]): boolean =>
-    fit({ ...view, gpus: slotsOfDevices(withoutUses(devices, chosen.flatMap((u) => u.uses))) }, gpuOnly) === null;
+    fit(
+      {
+        ...view,
+        gpus: slotsOfDevices(
+          withoutUses(
+            devices,
+            chosen.flatMap((u) => u.uses),
+          ),
+        ),
+      },
+      gpuOnly,
+    ) === null;
   if (!fitsWithout(units)) {
     const most = milliToGpus(units.reduce((s, u) => s + gpusToMilli(u.freesGpus), 0));
-    const still = fit({ ...view, gpus: slotsOfDevices(withoutUses(devices, units.flatMap((u) => u.uses))) }, gpuOnly);
-    return { reason: `node ${view.name}: best-effort pods hold ${most} ${ask.resource} there, and without them ${still?.reason.replace(/^node [^:]+: /, '') ?? 'it still does not fit'}` };
+    const still = fit(
+      {
+        ...view,
+        gpus: slotsOfDevices(
+          withoutUses(
+            devices,
+            units.flatMap((u) => u.uses),
+          ),
+        ),
+      },
+      gpuOnly,
+    );
+    return {
+      reason: `node ${view.name}: best-effort pods hold ${most} ${ask.resource} there, and without them ${still?.reason.replace(/^node [^:]+: /, '') ?? 'it still does not fit'}`,
+    };
   }
   const shares = ask.shares ?? [];
   const oneGpu = shares.length === 1 && shares[0]!.count === 1;
@@ -333,7 +386,13 @@ function shareVictims(ask: GpuAsk, view: NodeView, units: readonly VictimUnit[])
   return best ?? { reason: `node ${view.name}: no set of best-effort pods there makes room` };
 }
 
-function cheapestSet(node: string, units: readonly VictimUnit[], fits: (chosen: readonly VictimUnit[]) => boolean, bound: VictimSet | null, budget: { steps: number }): VictimSet | null {
+function cheapestSet(
+  node: string,
+  units: readonly VictimUnit[],
+  fits: (chosen: readonly VictimUnit[]) => boolean,
+  bound: VictimSet | null,
+  budget: { steps: number },
+): VictimSet | null {
   const order = [...units].sort((a, b) => gpusToMilli(a.cost) - gpusToMilli(b.cost) || (a.uids[0]! < b.uids[0]! ? -1 : 1));
   let best = bound;
   const chosen: VictimUnit[] = [];

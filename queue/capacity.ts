@@ -26,7 +26,17 @@
 // stays valid).
 import { fit, type Misfit } from '../placement/fit.js';
 import { nodeMatches } from '../placement/node-selector.js';
-import { deviceMisfit, freeShareMilli, memText, placeContainers, slotsOfDevices, withoutUses, type DeviceUse, type GpuDevice, type PickGpu } from '../placement/shares.js';
+import {
+  deviceMisfit,
+  freeShareMilli,
+  memText,
+  placeContainers,
+  slotsOfDevices,
+  withoutUses,
+  type DeviceUse,
+  type GpuDevice,
+  type PickGpu,
+} from '../placement/shares.js';
 import { WHOLE, type GpuAsk, type NodeView } from '../placement/types.js';
 import type { QosClass } from '../webhooks/labels.js';
 import type { UnitPod } from './units.js';
@@ -67,7 +77,9 @@ const emptyNode = (n: CapacityNode): CapacityNode => ({
   ...n,
   free: { ...n.capacity },
   bestEffort: {},
-  ...(n.shared ? { shared: { ...n.shared, devices: n.shared.devices.map((d) => ({ ...d, usedMemMiB: 0, usedCores: 0, usedSlots: 0 })), bestEffortUses: [] } } : {}),
+  ...(n.shared
+    ? { shared: { ...n.shared, devices: n.shared.devices.map((d) => ({ ...d, usedMemMiB: 0, usedCores: 0, usedSlots: 0 })), bestEffortUses: [] } }
+    : {}),
 });
 
 /**
@@ -95,14 +107,16 @@ export function freeShares(shared: SharedGpus, shares: { uses: readonly DeviceUs
   }
   if (gone.length === 0) return bestEffortUses === shared.bestEffortUses ? shared : { ...shared, bestEffortUses };
   const devices = withoutUses(shared.devices, gone).map((d) =>
-    d.usedMemMiB >= 0 && d.usedCores >= 0 && d.usedSlots >= 0 ? d : { ...d, usedMemMiB: Math.max(0, d.usedMemMiB), usedCores: Math.max(0, d.usedCores), usedSlots: Math.max(0, d.usedSlots) },
+    d.usedMemMiB >= 0 && d.usedCores >= 0 && d.usedSlots >= 0
+      ? d
+      : { ...d, usedMemMiB: Math.max(0, d.usedMemMiB), usedCores: Math.max(0, d.usedCores), usedSlots: Math.max(0, d.usedSlots) },
   );
   return { ...shared, devices, bestEffortUses };
 }
 
 export type PlaceResult =
-  | { ok: true; nodes: string[]; /** Gives the GPUs back (a tentative placement). */ undo(): void }
-  | { ok: false; reason: string; /** false when no amount of waiting can help (model, size, selector). */ resolvable: boolean };
+  | { ok: true; nodes: string[] /** Gives the GPUs back (a tentative placement). */; undo(): void }
+  | { ok: false; reason: string /** false when no amount of waiting can help (model, size, selector). */; resolvable: boolean };
 
 type Index = Map<number, Set<string>>; // free GPUs -> node names
 /** GPUs one pod took on its node: idle and best-effort deltas per resource (negative = taken). */
@@ -246,7 +260,9 @@ export class CapacityModel {
         // A gang may fail although each pod alone would fit an empty cluster: waiting
         // helps only if the whole gang fits the empty cluster.
         const resolvable = this.wouldFitEmpty(pods, qos);
-        const reason = resolvable ? `gang of ${pods.length}: pod ${pod.name}: ${r.reason}` : `gang of ${pods.length} could never fit all at once (the nodes are too few or too small for it); ${r.reason}`;
+        const reason = resolvable
+          ? `gang of ${pods.length}: pod ${pod.name}: ${r.reason}`
+          : `gang of ${pods.length} could never fit all at once (the nodes are too few or too small for it); ${r.reason}`;
         return { ok: false, reason, resolvable };
       }
       const entry = { node: r.node, taken: this.take(pod, r.node, qos) };
@@ -313,7 +329,13 @@ export class CapacityModel {
     const max = this.maxCapacity.get(main.resource) ?? 0;
     let resolvable = false;
     let sample: string | null = null;
-    const passes: Array<[Map<string, Index>, boolean]> = qos === 'guaranteed' ? [[this.idle, false], [this.reclaimable, true]] : [[this.idle, false]];
+    const passes: Array<[Map<string, Index>, boolean]> =
+      qos === 'guaranteed'
+        ? [
+            [this.idle, false],
+            [this.reclaimable, true],
+          ]
+        : [[this.idle, false]];
     for (const [ix, reclaim] of passes) {
       const byFree = ix.get(main.resource);
       if (!byFree) continue;
@@ -329,9 +351,10 @@ export class CapacityModel {
     // Nothing fits now. Would it fit an empty node somewhere (then waiting helps)?
     resolvable ||= this.wouldFitEmpty([pod], qos);
     const share = pod.shares?.[0];
-    const what = share && pod.shares!.length === 1 && share.count === 1
-      ? `a GPU with ${memText(share)} and ${share.cores} cores${pod.models.length ? ` (${pod.models.join(',')})` : ''}`
-      : `${main.count} ${qos === 'best-effort' ? 'idle ' : ''}${main.resource}${pod.models.length ? ` (${pod.models.join(',')})` : ''}`;
+    const what =
+      share && pod.shares!.length === 1 && share.count === 1
+        ? `a GPU with ${memText(share)} and ${share.cores} cores${pod.models.length ? ` (${pod.models.join(',')})` : ''}`
+        : `${main.count} ${qos === 'best-effort' ? 'idle ' : ''}${main.resource}${pod.models.length ? ` (${pod.models.join(',')})` : ''}`;
     const reason = resolvable
       ? `no node has ${what} free now`
       : `no node could ever take ${what}${sample ? ` (${sample})` : ''}; check the pod's GPU model, node selector and size`;
@@ -372,7 +395,11 @@ export class CapacityModel {
     }
     // place() checked the fit first; a misfit here leaves the GPUs as they were.
     if ('misfit' in placed) return { before, uses: [] };
-    n.shared = { ...shared, devices: placed.after, bestEffortUses: qos === 'best-effort' ? [...shared.bestEffortUses, ...placed.uses.flat()] : shared.bestEffortUses };
+    n.shared = {
+      ...shared,
+      devices: placed.after,
+      bestEffortUses: qos === 'best-effort' ? [...shared.bestEffortUses, ...placed.uses.flat()] : shared.bestEffortUses,
+    };
     return { before, uses: placed.uses.flat() };
   }
 
@@ -432,6 +459,11 @@ export class CapacityModel {
 
   /** Every node as this model has it now (copies): where a forecast starts from. */
   nodeList(): CapacityNode[] {
-    return [...this.nodes.values()].map((n) => ({ ...n, free: { ...n.free }, bestEffort: { ...n.bestEffort }, ...(n.shared ? { shared: { ...n.shared } } : {}) }));
+    return [...this.nodes.values()].map((n) => ({
+      ...n,
+      free: { ...n.free },
+      bestEffort: { ...n.bestEffort },
+      ...(n.shared ? { shared: { ...n.shared } } : {}),
+    }));
   }
 }

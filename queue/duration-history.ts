@@ -43,11 +43,18 @@ export class DurationHistory {
     this.reading.add(k);
     try {
       const rows = await this.opts.read(key);
-      this.cache.set(k, rows.map((r) => ({ seconds: r.seconds, finishedMs: r.finishedAt.getTime() })));
+      this.cache.set(
+        k,
+        rows.map((r) => ({ seconds: r.seconds, finishedMs: r.finishedAt.getTime() })),
+      );
       this.failing = false;
       if (rows.length > 0) this.opts.onLoaded?.();
     } catch (e) {
-      if (!this.failing) this.opts.log.warn({ err: (e as Error).message }, 'cannot read finished-job history for ETAs; durations without an annotation are unknown until Postgres answers');
+      if (!this.failing)
+        this.opts.log.warn(
+          { err: (e as Error).message },
+          'cannot read finished-job history for ETAs; durations without an annotation are unknown until Postgres answers',
+        );
       this.failing = true;
     } finally {
       this.reading.delete(k);

@@ -90,7 +90,15 @@ export interface EstimateInput {
   minSamples?: number;
 }
 
-export const UNKNOWN_DURATION: DurationEstimate = { basis: 'unknown', seconds: null, lowSeconds: null, highSeconds: null, samples: 0, capped: false, weighted: [] };
+export const UNKNOWN_DURATION: DurationEstimate = {
+  basis: 'unknown',
+  seconds: null,
+  lowSeconds: null,
+  highSeconds: null,
+  samples: 0,
+  capped: false,
+  weighted: [],
+};
 
 export function estimateDuration(input: EstimateInput): DurationEstimate {
   const cap = input.maxDurationSeconds ?? Number.POSITIVE_INFINITY;

@@ -166,10 +166,22 @@ export class EtaService {
       b = this.rebuild(s, nowMs);
     }
     const spec = b.input.queues === 'unlimited' ? undefined : b.input.queues.get(unit.queue);
-    const duration = estimateDuration({ annotation, maxDurationSeconds: spec?.maxDurationSeconds ?? null, history: this.opts.history?.get({ queue: unit.queue, user: unit.user, kind }) ?? [], nowMs });
+    const duration = estimateDuration({
+      annotation,
+      maxDurationSeconds: spec?.maxDurationSeconds ?? null,
+      history: this.opts.history?.get({ queue: unit.queue, user: unit.user, kind }) ?? [],
+      nowMs,
+    });
     const max = this.opts.maxJobs ?? 1000;
     const waiting = [...b.input.waiting.slice(0, max), { unit, duration }];
-    const f = forecast({ ...b.input, nowMs, waiting, maxWaiting: waiting.length, budgetMs: Math.max(0, budget - (performance.now() - t0)), until: new Set([unit.key]) });
+    const f = forecast({
+      ...b.input,
+      nowMs,
+      waiting,
+      maxWaiting: waiting.length,
+      budgetMs: Math.max(0, budget - (performance.now() - t0)),
+      until: new Set([unit.key]),
+    });
     if (!f.starts.has(unit.key) && f.truncated) return null; // the budget ran out: not yet known
     const durations = new Map(b.durations).set(unit.key, duration);
     return this.etaOf(unit, f.starts, { ...b, durations }, nowMs, false, waiting.length);
@@ -178,7 +190,13 @@ export class EtaService {
   private etaOf(u: Unit, starts: ReadonlyMap<string, StartEstimate>, b: Built, nowMs: number, truncated: boolean, waiting: number): JobEta {
     const own = b.durations.get(u.key);
     const st = starts.get(u.key);
-    const basis: EtaBasis = { declared: 0, learned: 0, learnedFrom: 0, unknown: 0, duration: { basis: own?.basis ?? 'unknown', seconds: own?.seconds ?? null, samples: own?.samples ?? 0 } };
+    const basis: EtaBasis = {
+      declared: 0,
+      learned: 0,
+      learnedFrom: 0,
+      unknown: 0,
+      duration: { basis: own?.basis ?? 'unknown', seconds: own?.seconds ?? null, samples: own?.samples ?? 0 },
+    };
     const count = (d: DurationEstimate): void => {
       if (d.basis === 'annotation') basis.declared++;
       else if (d.basis === 'history') {
@@ -187,13 +205,17 @@ export class EtaService {
       } else basis.unknown++;
     };
     for (const d of b.runningDurations) count(d);
-    if (st) for (const [k, other] of starts) if (k !== u.key && other.atMs <= st.atMs) count(b.durations.get(k) ?? estimateDuration({ annotation: undefined, maxDurationSeconds: null, history: [], nowMs }));
+    if (st)
+      for (const [k, other] of starts)
+        if (k !== u.key && other.atMs <= st.atMs)
+          count(b.durations.get(k) ?? estimateDuration({ annotation: undefined, maxDurationSeconds: null, history: [], nowMs }));
     if (st) return { estimatedStartMs: st.atMs, earliestMs: st.earliestMs, latestMs: st.latestMs, basis, unknownReason: null, computedAtMs: nowMs };
-    const why = truncated && waiting > (this.opts.maxJobs ?? 1000)
-      ? `more jobs wait than the forecast follows (${this.opts.maxJobs ?? 1000}); this one is behind them`
-      : truncated
-        ? 'the forecast reached its bound (steps, horizon or time budget) before this job started'
-        : 'it waits on jobs whose run time is unknown (no sluice.io/expected-duration and too few finished jobs like them)';
+    const why =
+      truncated && waiting > (this.opts.maxJobs ?? 1000)
+        ? `more jobs wait than the forecast follows (${this.opts.maxJobs ?? 1000}); this one is behind them`
+        : truncated
+          ? 'the forecast reached its bound (steps, horizon or time budget) before this job started'
+          : 'it waits on jobs whose run time is unknown (no sluice.io/expected-duration and too few finished jobs like them)';
     return { estimatedStartMs: null, earliestMs: null, latestMs: null, basis, unknownReason: why, computedAtMs: nowMs };
   }
 
@@ -205,7 +227,12 @@ export class EtaService {
     return this.built;
   }
 
-  private build(queues: ReadonlyMap<string, QueueSpec>, lastWaiting: ReadonlyMap<string, ReadonlyArray<{ unit: Unit; position: number }>>, nowMs: number, pass: number): Built {
+  private build(
+    queues: ReadonlyMap<string, QueueSpec>,
+    lastWaiting: ReadonlyMap<string, ReadonlyArray<{ unit: Unit; position: number }>>,
+    nowMs: number,
+    pass: number,
+  ): Built {
     const cache = this.opts.cache;
     const qs = queues.size > 0 ? queues : 'unlimited';
     const state = buildState(cache, qs, new Set());
@@ -254,7 +281,11 @@ export class EtaService {
           models: parseModelList(p.annotations[ANNOTATION_GPU_MODEL]), // as buildState counts it: the rows it holds
         })),
         // On shared GPUs, what each pod holds there, for the forecast to free at its end.
-        pods: pods.map((p) => (p.nodeName && p.hold?.node === p.nodeName ? { node: p.nodeName, requests: p.requests, uses: p.hold.uses } : { node: p.nodeName, requests: p.requests })),
+        pods: pods.map((p) =>
+          p.nodeName && p.hold?.node === p.nodeName
+            ? { node: p.nodeName, requests: p.requests, uses: p.hold.uses }
+            : { node: p.nodeName, requests: p.requests },
+        ),
         startedMs: Number.isFinite(started) ? started : nowMs,
         duration,
       });
@@ -306,9 +337,10 @@ export function basisText(b: EtaBasis): string {
 export function etaPhrase(e: JobEta | null | undefined, nowMs: number): string {
   if (!e) return '; ETA not yet known';
   if (e.estimatedStartMs === null) return `; ETA not known: ${e.unknownReason}`;
-  const range = e.latestMs !== null && e.latestMs - e.earliestMs! >= 5 * 60_000
-    ? `, between ${humanDelay(Math.max(0, e.earliestMs! - nowMs)).replace('about ', '')} and ${humanDelay(Math.max(0, e.latestMs - nowMs)).replace('about ', '')}`
-    : '';
+  const range =
+    e.latestMs !== null && e.latestMs - e.earliestMs! >= 5 * 60_000
+      ? `, between ${humanDelay(Math.max(0, e.earliestMs! - nowMs)).replace('about ', '')} and ${humanDelay(Math.max(0, e.latestMs - nowMs)).replace('about ', '')}`
+      : '';
   const delay = e.estimatedStartMs - nowMs;
   const when = delay <= 0 ? 'expected to start now' : delay < 60_000 ? 'expected to start within a minute' : `expected start in ${humanDelay(delay)}`;
   return `; ${when} (${basisText(e.basis)}${range})`;

@@ -64,7 +64,11 @@ function reserve(held: Reservation[], r: Reservation): void {
   if (!held.some((h) => h.key === r.key)) held.push(r);
 }
 
-const resourcesOf = (u: Unit): string => u.need.map((n) => n.resource).sort().join(',');
+const resourcesOf = (u: Unit): string =>
+  u.need
+    .map((n) => n.resource)
+    .sort()
+    .join(',');
 
 export function evaluate(input: EvaluationInput): Evaluation {
   const { ledger, capacity } = input;
@@ -134,7 +138,8 @@ export function evaluate(input: EvaluationInput): Evaluation {
     const starving = inp.nowMs - u.submittedMs > inp.backfillGuardMs;
     const quota = ledger.check(u);
     if (quota) {
-      if (starving && quota.waitingFor === 'quota' && ledger.couldEverFit(u)) reserve(held, { unit: u, kind: 'quota', eligible: null, key: `quota|${u.queue}|${u.qos}|${resourcesOf(u)}` });
+      if (starving && quota.waitingFor === 'quota' && ledger.couldEverFit(u))
+        reserve(held, { unit: u, kind: 'quota', eligible: null, key: `quota|${u.queue}|${u.qos}|${resourcesOf(u)}` });
       return quota;
     }
     const quotaBlocker = held.find((r) => r.kind === 'quota' && holdsBack(r, u));
@@ -142,7 +147,12 @@ export function evaluate(input: EvaluationInput): Evaluation {
     const placed = capacity.place(u.pods, u.qos);
     if (!placed.ok) {
       if (starving && placed.resolvable) {
-        reserve(held, { unit: u, kind: 'capacity', eligible: capacity.eligibleNodes(u.pods, u.qos), key: `capacity|${resourcesOf(u)}|${u.models.join(',')}|${capacity.shapesKey(u.pods, u.qos)}` });
+        reserve(held, {
+          unit: u,
+          kind: 'capacity',
+          eligible: capacity.eligibleNodes(u.pods, u.qos),
+          key: `capacity|${resourcesOf(u)}|${u.models.join(',')}|${capacity.shapesKey(u.pods, u.qos)}`,
+        });
       }
       return { waitingFor: 'capacity', reason: placed.reason };
     }
@@ -160,7 +170,10 @@ export function evaluate(input: EvaluationInput): Evaluation {
 function behind(blocker: Reservation, u: Unit, nowMs: number): { waitingFor: WaitingFor; reason: string } {
   const waited = Math.round((nowMs - blocker.unit.submittedMs) / 1000);
   const what = blocker.kind === 'quota' ? `queue ${u.queue}'s quota` : 'the GPUs it needs';
-  return { waitingFor: 'order', reason: `waits behind ${blocker.unit.namespace}/${blocker.unit.job}, which has waited ${waited} s (longer than the backfill guard) and holds ${what}` };
+  return {
+    waitingFor: 'order',
+    reason: `waits behind ${blocker.unit.namespace}/${blocker.unit.job}, which has waited ${waited} s (longer than the backfill guard) and holds ${what}`,
+  };
 }
 
 /** Would releasing `u` take what the starving reservation `r` waits for? */

@@ -189,14 +189,16 @@ function runOnce(input: ForecastInput, scenario: Scenario, deadline: number): { 
     const left = remainingSeconds(r.duration, Math.max(0, input.nowMs - r.startedMs) / 1000, scenario);
     // A pod's shares go with each of its requests: giveBack frees them on the one resource
     // the node shares (a share pod asks that resource only).
-    const taken = r.pods.filter((p) => p.node).map((p) => ({
-      node: p.node,
-      taken: p.requests.map((q) => ({
-        resource: q.resource,
-        delta: { idle: -q.count, bestEffort: r.qos === 'best-effort' ? q.count : 0 },
-        ...(p.uses && p.uses.length > 0 ? { shares: { uses: p.uses, bestEffort: r.qos === 'best-effort' } } : {}),
-      })),
-    }));
+    const taken = r.pods
+      .filter((p) => p.node)
+      .map((p) => ({
+        node: p.node,
+        taken: p.requests.map((q) => ({
+          resource: q.resource,
+          delta: { idle: -q.count, bestEffort: r.qos === 'best-effort' ? q.count : 0 },
+          ...(p.uses && p.uses.length > 0 ? { shares: { uses: p.uses, bestEffort: r.qos === 'best-effort' } } : {}),
+        })),
+      }));
     hold(r.holdings, 1);
     // A job of unknown run time holds its GPUs and quota for the whole run.
     if (left !== null) ends.push({ end: input.nowMs + left * 1000, holdings: r.holdings, taken });
@@ -208,7 +210,8 @@ function runOnce(input: ForecastInput, scenario: Scenario, deadline: number): { 
   let truncated = false;
   for (;;) {
     const ledger = input.queues === 'unlimited' ? new QuotaLedger(new Map(), true) : new QuotaLedger(input.queues);
-    for (const h of held.values()) if (h.n > 0) ledger.add({ ...h.holding, requests: h.holding.requests.map((q) => ({ resource: q.resource, count: q.count * h.n })) });
+    for (const h of held.values())
+      if (h.n > 0) ledger.add({ ...h.holding, requests: h.holding.requests.map((q) => ({ resource: q.resource, count: q.count * h.n })) });
     const ev = pass({ units: waiting, ledger, capacity, weights: input.weights, nowMs: t, backfillGuardMs: input.backfillGuardMs });
     steps++;
     if (ev.releases.length > 0) {

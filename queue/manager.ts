@@ -27,7 +27,6 @@ import { gpusToMilli, milliToGpus } from '../placement/shares.js';
 import type { EtaService } from './eta-service.js';
 import { GoneJobSweep } from './gone-jobs.js';
 
-
 export interface QueueSource {
   /** Every queue; throws when Postgres cannot be read. */
   listQueues(): Promise<QueueSpec[]>;
@@ -137,7 +136,13 @@ export class QueueManager {
     this.jobs = new JobIndex(opts.cache);
     const records = opts.records;
     this.goneJobs = opts.openRecords
-      ? new GoneJobSweep({ records: opts.openRecords, liveJobs: () => this.jobs.liveJobs(), flush: records ? () => records.flush() : undefined, log: opts.log, metrics: opts.metrics })
+      ? new GoneJobSweep({
+          records: opts.openRecords,
+          liveJobs: () => this.jobs.liveJobs(),
+          flush: records ? () => records.flush() : undefined,
+          log: opts.log,
+          metrics: opts.metrics,
+        })
       : null;
   }
 
@@ -230,7 +235,12 @@ export class QueueManager {
         if (hadNone) this.log.info({ queues: list.length }, 'queue manager has the queue definitions');
         this.trigger('quota');
       } catch (e) {
-        this.log.warn({ err: (e as Error).message }, this.queues ? 'cannot reload queue definitions; releasing by the last known quotas' : 'cannot load queue definitions yet; jobs wait until Postgres answers');
+        this.log.warn(
+          { err: (e as Error).message },
+          this.queues
+            ? 'cannot reload queue definitions; releasing by the last known quotas'
+            : 'cannot load queue definitions yet; jobs wait until Postgres answers',
+        );
       } finally {
         this.loadingQueues = null;
       }
@@ -249,7 +259,8 @@ export class QueueManager {
       }
       const b = c.before;
       // Only what can change a decision: gates, binding, end of life, arrival, deletion.
-      if (b && after && b.nodeName === after.nodeName && b.terminal === after.terminal && b.gates.length === after.gates.length && b.labels === after.labels) return;
+      if (b && after && b.nodeName === after.nodeName && b.terminal === after.terminal && b.gates.length === after.gates.length && b.labels === after.labels)
+        return;
     }
     // Room or quota may have changed: the next pass is a full one, so that what the submit
     // warning and the metrics read is current, not only what waiting jobs need.
@@ -315,7 +326,14 @@ export class QueueManager {
       this.lastFullMs = nowMs;
       const state = buildState(this.cache, this.opts.source ? this.queues : 'unlimited', new Set(this.releasing.keys()));
       const weights = new Map([...this.queues.values()].map((q) => [q.name, q.weight]));
-      ev = evaluate({ units: state.units, ledger: state.ledger, capacity: state.capacity, weights, nowMs, backfillGuardMs: this.opts.backfillGuardSeconds * 1000 });
+      ev = evaluate({
+        units: state.units,
+        ledger: state.ledger,
+        capacity: state.capacity,
+        weights,
+        nowMs,
+        backfillGuardMs: this.opts.backfillGuardSeconds * 1000,
+      });
       if (leader) {
         // Counted as released from this moment, so an evaluation while Redis takes the order
         // cannot hand the same quota and GPUs to another job; undone if Redis refuses.
@@ -340,7 +358,15 @@ export class QueueManager {
         }
       }
       for (const key of releasedJobs) this.jobs.dirty.add(key);
-      this.snapshot = { evaluatedAtMs: nowMs, pass: (this.snapshot?.pass ?? 0) + 1, waiting: ev.waiting, ledger: state.ledger, capacity: state.capacity, queues: this.queues, releasesBlocked: leader && this.redisFailing ? RELEASE_PENDING_REDIS : null };
+      this.snapshot = {
+        evaluatedAtMs: nowMs,
+        pass: (this.snapshot?.pass ?? 0) + 1,
+        waiting: ev.waiting,
+        ledger: state.ledger,
+        capacity: state.capacity,
+        queues: this.queues,
+        releasesBlocked: leader && this.redisFailing ? RELEASE_PENDING_REDIS : null,
+      };
       this.exportMetrics(ev);
       if (leader) this.waitEvents(ev, nowMs);
     }
@@ -351,7 +377,10 @@ export class QueueManager {
     this.lastEvalMs = this.now();
     if (full) this.metrics.queueEvaluation.observe(took / 1000);
     if (ev && ev.releases.length > 0) {
-      this.log.info({ released: ev.releases.length, waiting: this.jobs.gated.size, ms: Math.round(took) }, leader ? 'releasing jobs' : 'jobs would be released (not leader)');
+      this.log.info(
+        { released: ev.releases.length, waiting: this.jobs.gated.size, ms: Math.round(took) },
+        leader ? 'releasing jobs' : 'jobs would be released (not leader)',
+      );
     }
     return ev;
   }
@@ -395,7 +424,8 @@ export class QueueManager {
       if (!view) {
         // Every pod is gone: deleted, unless it had finished first.
         this.lastStates.delete(key);
-        if (prev && prev.state !== 'finished' && leader) this.opts.records?.observe({ ...prev, state: 'deleted', reason: '', waitingFor: '', finishedAt: new Date(nowMs) });
+        if (prev && prev.state !== 'finished' && leader)
+          this.opts.records?.observe({ ...prev, state: 'deleted', reason: '', waitingFor: '', finishedAt: new Date(nowMs) });
         if (prev) this.opts.records?.forget(prev.namespace, prev.name);
         continue;
       }
@@ -415,16 +445,17 @@ export class QueueManager {
         resource: view.gpus[0]?.resource ?? prev?.resource ?? '',
         model: view.models.join(','),
         gangSize: view.gangSize,
-        gpusPerPod: live.length > 0 ? (Number.isInteger(gpus) ? Math.round(gpus / live.length) : milliToGpus(gpusToMilli(gpus) / live.length)) : prev?.gpusPerPod ?? 0,
-        gpus: live.length > 0 ? gpus : prev?.gpus ?? 0,
+        gpusPerPod:
+          live.length > 0 ? (Number.isInteger(gpus) ? Math.round(gpus / live.length) : milliToGpus(gpusToMilli(gpus) / live.length)) : (prev?.gpusPerPod ?? 0),
+        gpus: live.length > 0 ? gpus : (prev?.gpus ?? 0),
         state,
         reason: pending ? (this.redisFailing ? RELEASE_PENDING_REDIS : RELEASE_PENDING) : state === 'queued' ? (w?.reason ?? '') : '',
         waitingFor: pending ? 'release_queue' : state === 'queued' ? (w?.waitingFor ?? '') : '',
         priority: view.priority,
         podsSeen: view.pods.length,
         submittedAt: new Date(Number.isFinite(view.submittedMs) ? view.submittedMs : nowMs),
-        releasedAt: state === 'queued' ? null : prev?.releasedAt ?? new Date(nowMs),
-        finishedAt: state === 'finished' ? prev?.finishedAt ?? new Date(nowMs) : null,
+        releasedAt: state === 'queued' ? null : (prev?.releasedAt ?? new Date(nowMs)),
+        finishedAt: state === 'finished' ? (prev?.finishedAt ?? new Date(nowMs)) : null,
         kind: view.kind,
       };
       this.lastStates.set(key, rec);
@@ -481,7 +512,10 @@ export class QueueManager {
         const last = this.lastWaitEvent.get(w.unit.key);
         if (last !== undefined && nowMs - last < every) continue;
         this.lastWaitEvent.set(w.unit.key, nowMs);
-        this.opts.events.waiting(w.unit, `waiting in queue ${queue}, position ${w.position} of ${list.length}: ${w.reason}${this.etaNote?.(w.unit, nowMs) ?? ''}`);
+        this.opts.events.waiting(
+          w.unit,
+          `waiting in queue ${queue}, position ${w.position} of ${list.length}: ${w.reason}${this.etaNote?.(w.unit, nowMs) ?? ''}`,
+        );
       }
     }
     for (const k of this.lastWaitEvent.keys()) if (!live.has(k)) this.lastWaitEvent.delete(k);

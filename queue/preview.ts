@@ -20,7 +20,14 @@ import type { Unit } from './units.js';
 
 /** `gpusOf`: what the pod counts against quota (GPU shares as fractions of a GPU,
  * ClusterCache.gpuEquivalents); absent = its requests. */
-export function submitWarning(s: Snapshot | null, pod: V1Pod, resources: readonly string[], nowMs: number, eta: EtaService | null = null, gpusOf?: (pod: V1Pod) => readonly ResourceAmount[]): string | null {
+export function submitWarning(
+  s: Snapshot | null,
+  pod: V1Pod,
+  resources: readonly string[],
+  nowMs: number,
+  eta: EtaService | null = null,
+  gpusOf?: (pod: V1Pod) => readonly ResourceAmount[],
+): string | null {
   const labels = pod.metadata?.labels ?? {};
   const queue = labels[LABEL_QUEUE];
   if (!queue) return null;
@@ -50,7 +57,18 @@ export function submitWarning(s: Snapshot | null, pod: V1Pod, resources: readonl
     seenMs: nowMs,
     gangSize,
     podsSeen: 0,
-    pods: [{ uid: '', name: pod.metadata?.name ?? job, requests: perPod, gpus, models, nodeSelector: pod.spec?.nodeSelector ?? {}, affinityTerms: pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? null, gateIndex: 0 }],
+    pods: [
+      {
+        uid: '',
+        name: pod.metadata?.name ?? job,
+        requests: perPod,
+        gpus,
+        models,
+        nodeSelector: pod.spec?.nodeSelector ?? {},
+        affinityTerms: pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? null,
+        gateIndex: 0,
+      },
+    ],
     inFlight: false,
     problem: null,
     need: gpus.map((r) => ({ resource: r.resource, count: milliToGpus(gpusToMilli(r.count) * gangSize) })),

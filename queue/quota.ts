@@ -81,7 +81,10 @@ export class QuotaLedger {
     private readonly unlimited = false,
   ) {
     for (const [name, q] of queues) {
-      this.rows.set(name, q.limits.map((row) => ({ row, guaranteed: 0, bestEffort: 0, byUser: new Map() })));
+      this.rows.set(
+        name,
+        q.limits.map((row) => ({ row, guaranteed: 0, bestEffort: 0, byUser: new Map() })),
+      );
     }
   }
 
@@ -117,7 +120,10 @@ export class QuotaLedger {
     if (this.unlimited) return null;
     const spec = this.queues.get(unit.queue);
     if (!spec) {
-      return { waitingFor: 'queue_missing', reason: `queue ${unit.queue} does not exist (deleted while the job waited); ask a sluice admin to create it again, or delete the job and submit it to another queue` };
+      return {
+        waitingFor: 'queue_missing',
+        reason: `queue ${unit.queue} does not exist (deleted while the job waited); ask a sluice admin to create it again, or delete the job and submit it to another queue`,
+      };
     }
     const uses = this.rows.get(unit.queue) ?? [];
     for (const { resource, count } of unit.need) {

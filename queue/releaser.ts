@@ -189,7 +189,10 @@ export class BullReleaser implements ReleaseSink {
       const o = job.data;
       const final = job.attemptsMade >= (job.opts.attempts ?? 1);
       opts.metrics.releaseActions.inc({ result: final ? 'failed' : 'retried' });
-      opts.log.warn({ pod: `${o.namespace}/${o.name}`, attempt: job.attemptsMade, err: err.message }, final ? 'gave up removing the gate' : 'removing the gate failed; retrying with backoff');
+      opts.log.warn(
+        { pod: `${o.namespace}/${o.name}`, attempt: job.attemptsMade, err: err.message },
+        final ? 'gave up removing the gate' : 'removing the gate failed; retrying with backoff',
+      );
     });
   }
 
@@ -242,16 +245,18 @@ export class BullReleaser implements ReleaseSink {
     this.processing = true;
     if (!this.registered) {
       this.registered = true;
-      void this.queue.process(4, async (job) => {
-        await this.bucket.take();
-        const outcome = await this.opts.patcher.removeGate(job.data);
-        this.opts.metrics.releaseActions.inc({ result: outcome });
-        this.opts.onReleased?.(job.data, outcome);
-        return outcome;
-      }).catch((e: unknown) => {
-        // bull rejects with undefined when the worker connection ends before it was ready.
-        if (!this.closing) this.opts.log.warn({ err: errorMessage(e) }, 'release worker stopped');
-      });
+      void this.queue
+        .process(4, async (job) => {
+          await this.bucket.take();
+          const outcome = await this.opts.patcher.removeGate(job.data);
+          this.opts.metrics.releaseActions.inc({ result: outcome });
+          this.opts.onReleased?.(job.data, outcome);
+          return outcome;
+        })
+        .catch((e: unknown) => {
+          // bull rejects with undefined when the worker connection ends before it was ready.
+          if (!this.closing) this.opts.log.warn({ err: errorMessage(e) }, 'release worker stopped');
+        });
     } else {
       await this.queue.resume(true);
     }

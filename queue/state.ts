@@ -59,7 +59,14 @@ export function buildState(cache: ClusterCache, queues: ReadonlyMap<string, Queu
     // Held: bound, or released and not yet bound.
     const qos = qosOf(p);
     const product = p.nodeName ? (cache.nodeView(p.nodeName, p.requests[0]?.resource ?? cache.resources[0]!)?.product ?? '') : null;
-    ledger.add({ queue: p.labels[LABEL_QUEUE]!, user: p.labels[LABEL_USER] ?? '', qos, requests: equivalents(p), product, models: parseModelList(p.annotations[ANNOTATION_GPU_MODEL]) });
+    ledger.add({
+      queue: p.labels[LABEL_QUEUE]!,
+      user: p.labels[LABEL_USER] ?? '',
+      qos,
+      requests: equivalents(p),
+      product,
+      models: parseModelList(p.annotations[ANNOTATION_GPU_MODEL]),
+    });
     if (!p.nodeName) releasedUnbound.push(p);
     else if (qos === 'best-effort') {
       const held = bestEffortOn.get(p.nodeName) ?? {};
@@ -115,7 +122,12 @@ export function capacityNodes(
  * namespace and sluice.io/job). Built on demand for the jobs that changed, not for every
  * pod at every evaluation: with 100,000 managed pods that cost 0.4 s per pass.
  */
-export function jobView(key: string, pods: ReadonlyArray<Readonly<PodRecord>>, releasing: ReadonlySet<string>, equivalents: GpuEquivalents = (p) => p.requests): JobView | undefined {
+export function jobView(
+  key: string,
+  pods: ReadonlyArray<Readonly<PodRecord>>,
+  releasing: ReadonlySet<string>,
+  equivalents: GpuEquivalents = (p) => p.requests,
+): JobView | undefined {
   const first = pods[0];
   if (!first) return undefined;
   const j: JobView = {

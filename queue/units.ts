@@ -135,7 +135,11 @@ export function sumNeed(pods: readonly UnitPod[]): ResourceAmount[] {
  * Groups the live queued pods into the units waiting for release. Pods released or bound
  * are not units, but they make a gang "in flight" and count in podsSeen.
  */
-export function waitingUnits(pods: Iterable<Readonly<PodRecord>>, gated: (p: Readonly<PodRecord>) => boolean = isGated, equivalents: GpuEquivalents = asRequested): Unit[] {
+export function waitingUnits(
+  pods: Iterable<Readonly<PodRecord>>,
+  gated: (p: Readonly<PodRecord>) => boolean = isGated,
+  equivalents: GpuEquivalents = asRequested,
+): Unit[] {
   const jobs = new Map<string, Array<Readonly<PodRecord>>>();
   const succeeded = new Map<string, number>();
   for (const p of pods) {

@@ -39,7 +39,10 @@ export class KubeBinder implements PodBinder, HamiApi {
       target: { apiVersion: 'v1', kind: 'Node', name: node },
     });
     // api-call: POST /api/v1/namespaces/{namespace}/pods/{name}/binding
-    await this.api.call('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}/binding`, { body, timeoutMs: this.timeoutMs });
+    await this.api.call('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}/binding`, {
+      body,
+      timeoutMs: this.timeoutMs,
+    });
   }
 
   readPod(namespace: string, name: string): Promise<V1Pod> {
@@ -49,7 +52,9 @@ export class KubeBinder implements PodBinder, HamiApi {
   // HAMi's protocol (scheduler/hami-bind.ts): on the same keep-alive transport as the bind.
   async readNode(name: string): Promise<{ resourceVersion: string; annotations: Record<string, string> }> {
     // api-call: GET /api/v1/nodes/{name}
-    const n = JSON.parse(await this.api.call('GET', `/api/v1/nodes/${encodeURIComponent(name)}`, { timeoutMs: this.timeoutMs })) as { metadata?: { resourceVersion?: string; annotations?: Record<string, string> } };
+    const n = JSON.parse(await this.api.call('GET', `/api/v1/nodes/${encodeURIComponent(name)}`, { timeoutMs: this.timeoutMs })) as {
+      metadata?: { resourceVersion?: string; annotations?: Record<string, string> };
+    };
     return { resourceVersion: n.metadata?.resourceVersion ?? '', annotations: n.metadata?.annotations ?? {} };
   }
 
@@ -62,7 +67,11 @@ export class KubeBinder implements PodBinder, HamiApi {
   async patchPodAnnotations(namespace: string, name: string, annotations: Record<string, string>): Promise<void> {
     const body = JSON.stringify({ metadata: { annotations } });
     // api-call: PATCH /api/v1/namespaces/{namespace}/pods/{name}
-    await this.api.call('PATCH', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`, { body, timeoutMs: this.timeoutMs, contentType: 'application/merge-patch+json' });
+    await this.api.call('PATCH', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`, {
+      body,
+      timeoutMs: this.timeoutMs,
+      contentType: 'application/merge-patch+json',
+    });
   }
 
   async podExists(namespace: string, name: string): Promise<boolean> {

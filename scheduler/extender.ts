@@ -22,13 +22,7 @@ import type { GpuAsk, NodeView, SizeMix } from '../placement/types.js';
 import type { BindFailureCause, BindFailureSink } from '../store/bind-failures.js';
 import { LABEL_JOB, LABEL_QUEUE } from '../webhooks/labels.js';
 import { ANNOTATION_GPU_MODEL, podAsk, type PodAsk } from './pod-ask.js';
-import type {
-  ExtenderArgs,
-  ExtenderBindingArgs,
-  ExtenderBindingResult,
-  ExtenderFilterResult,
-  HostPriority,
-} from './wire.js';
+import type { ExtenderArgs, ExtenderBindingArgs, ExtenderBindingResult, ExtenderFilterResult, HostPriority } from './wire.js';
 
 export interface ExtenderOptions {
   cache: ClusterCache;
@@ -170,7 +164,10 @@ export class Extender {
     else result.NodeNames = kept.map((c) => c.name);
 
     if (unknown > MAX_UNKNOWN_LISTED) {
-      this.log.warn({ verb: 'filter', pod: podName(args.Pod), candidates: list.length, unknown }, `filter named ${unknown} nodes sluice does not know; the first ${MAX_UNKNOWN_LISTED} are listed as unresolvable`);
+      this.log.warn(
+        { verb: 'filter', pod: podName(args.Pod), candidates: list.length, unknown },
+        `filter named ${unknown} nodes sluice does not know; the first ${MAX_UNKNOWN_LISTED} are listed as unresolvable`,
+      );
     }
     const failed = list.length - passed.length;
     if (failed > 0 && passed.length === 0) {
@@ -211,15 +208,27 @@ export class Extender {
     const mix = this.cache.sizeMix();
     // Prioritize's rule 1 first: nodes with more share binds in flight rank last.
     const locked = this.shares !== undefined && main.shares !== undefined && main.resource === this.cache.shareNames?.resource;
-    const least = locked ? this.leastInFlight(passed, passed.map(() => true), pod.metadata?.uid ?? '') : null;
+    const least = locked
+      ? this.leastInFlight(
+          passed,
+          passed.map(() => true),
+          pod.metadata?.uid ?? '',
+        )
+      : null;
     const scores: number[] = [];
     for (let i = 0; i < passed.length; i++) {
       if (i > 0 && i % NODES_PER_SLICE === 0) await yieldToLoop();
       const v = this.view(passed[i]!, main.resource);
       // Passed nodes have a view with GPUs (fit checks it); a node deleted since ranks last.
-      scores.push(v?.gpus && (!least || least[i]) ? policy.score(v as NodeView & { gpus: NonNullable<NodeView['gpus']> }, askOnNode(main, v.gpus), mix) : -Infinity);
+      scores.push(
+        v?.gpus && (!least || least[i]) ? policy.score(v as NodeView & { gpus: NonNullable<NodeView['gpus']> }, askOnNode(main, v.gpus), mix) : -Infinity,
+      );
     }
-    return bestFeasible(scores, passed.map((c) => c.name), this.filterBest).map((i) => passed[i]!);
+    return bestFeasible(
+      scores,
+      passed.map((c) => c.name),
+      this.filterBest,
+    ).map((i) => passed[i]!);
   }
 
   /** The pod's policy and the ask it is scored by: the largest one, with the pod's CPU and
@@ -268,7 +277,10 @@ export class Extender {
     const uid = args.Pod.metadata?.uid ?? '';
     const locked = this.shares !== undefined && main.shares !== undefined && main.resource === this.cache.shareNames?.resource;
     const ranked = locked ? this.leastInFlight(list, fits, uid) : fits;
-    const scaled = toExtenderScores(raw.filter((_, i) => ranked[i]), policy.scale);
+    const scaled = toExtenderScores(
+      raw.filter((_, i) => ranked[i]),
+      policy.scale,
+    );
     const floor = ranked === fits || ranked.every((r, i) => r === fits[i]) ? 0 : 1;
     let j = 0;
     const out = list.map((c, i) => ({ Host: c.name, Score: ranked[i] ? Math.max(floor, scaled[j++]!) : 0 }));
@@ -299,9 +311,19 @@ export class Extender {
     const known = this.cache.pod(args.PodUID);
     if (known) {
       if (known.namespace !== args.PodNamespace || known.name !== args.PodName) {
-        return { result: 'rejected', error: `pod ${args.PodUID} is ${known.namespace}/${known.name}, not ${pod}; refusing to bind (kube-scheduler sends the UID of the pod it names)` };
+        return {
+          result: 'rejected',
+          error: `pod ${args.PodUID} is ${known.namespace}/${known.name}, not ${pod}; refusing to bind (kube-scheduler sends the UID of the pod it names)`,
+        };
       }
-      return { requests: known.requests, shares: known.shares, policy: known.annotations['sluice.io/policy'], needs: needsOf(known, this.cache.shareNames?.resource), labels: known.labels, host: { cpuMilli: known.cpuMilli, memMiB: known.memMiB } };
+      return {
+        requests: known.requests,
+        shares: known.shares,
+        policy: known.annotations['sluice.io/policy'],
+        needs: needsOf(known, this.cache.shareNames?.resource),
+        labels: known.labels,
+        host: { cpuMilli: known.cpuMilli, memMiB: known.memMiB },
+      };
     }
     let p: V1Pod;
     try {
@@ -310,7 +332,10 @@ export class Extender {
       return { result: 'api_error', error: `cannot read pod ${pod} before binding it: ${errorText(e)}` };
     }
     if (p.metadata?.uid !== args.PodUID) {
-      return { result: 'rejected', error: `pod ${pod} has UID ${p.metadata?.uid ?? '(none)'} at the apiserver, not ${args.PodUID}; refusing to bind (it was deleted and recreated, or the request is forged)` };
+      return {
+        result: 'rejected',
+        error: `pod ${pod} has UID ${p.metadata?.uid ?? '(none)'} at the apiserver, not ${args.PodUID}; refusing to bind (it was deleted and recreated, or the request is forged)`,
+      };
     }
     const labels = p.metadata?.labels ?? {};
     try {
@@ -319,7 +344,14 @@ export class Extender {
       const requests = asks.map((a) => ({ resource: a.resource, count: a.count }));
       const shares = names && requests.some((r) => r.resource === names.resource) ? podShareAsks(p, names) : null;
       const rec = podRecord(p, args.PodUID, this.cache.resources, Date.now(), names ?? undefined);
-      return { requests, shares, policy: p.metadata?.annotations?.['sluice.io/policy'], needs: { ...needsOf(rec), asks }, labels, host: { cpuMilli: rec.cpuMilli, memMiB: rec.memMiB } };
+      return {
+        requests,
+        shares,
+        policy: p.metadata?.annotations?.['sluice.io/policy'],
+        needs: { ...needsOf(rec), asks },
+        labels,
+        host: { cpuMilli: rec.cpuMilli, memMiB: rec.memMiB },
+      };
     } catch (e) {
       if (!(e instanceof PodRequestError)) throw e;
       return { result: 'rejected', error: `pod ${pod}: ${e.message}`, labels };
@@ -332,7 +364,12 @@ export class Extender {
    * how the GPUs of the asking containers map back onto all containers. null when the node
    * has no shared GPUs (the pod is then bound as whole GPUs).
    */
-  private sharePlacer(shares: ReadonlyArray<ContainerShare | null>, policyName: string | undefined, node: string, pod: { uid: string; cpuMilli: number; memMiB: number }) {
+  private sharePlacer(
+    shares: ReadonlyArray<ContainerShare | null>,
+    policyName: string | undefined,
+    node: string,
+    pod: { uid: string; cpuMilli: number; memMiB: number },
+  ) {
     const resource = this.cache.shareNames!.resource;
     const view = this.cache.nodeViewFor(node, resource, pod.uid);
     if (!view?.gpus?.devices) return null;
@@ -418,7 +455,11 @@ export class Extender {
     // Debug, not info: one log write per bind was 4 % of sluice's CPU in a scheduling storm
     // (bench/cluster); binds are counted in sluice_binds_total, refusals and failures
     // above are logged at info and warn.
-    if (this.log.isLevelEnabled('debug')) this.log.debug({ verb: 'bind', pod, node: args.Node, reason: `bound with ${requests.map((r) => `${r.count} ${r.resource}`).join(', ') || 'no GPUs'}` }, 'pod bound');
+    if (this.log.isLevelEnabled('debug'))
+      this.log.debug(
+        { verb: 'bind', pod, node: args.Node, reason: `bound with ${requests.map((r) => `${r.count} ${r.resource}`).join(', ') || 'no GPUs'}` },
+        'pod bound',
+      );
     return { Error: '' };
   }
 }

@@ -20,16 +20,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
-import {
-  HAMI_ALLOCATED,
-  HAMI_BIND_PHASE,
-  HAMI_BIND_TIME,
-  HAMI_NODE,
-  HAMI_NODE_LOCK,
-  HAMI_TIME,
-  HAMI_TO_ALLOCATE,
-  encodeDeviceList,
-} from '../cluster/hami.js';
+import { HAMI_ALLOCATED, HAMI_BIND_PHASE, HAMI_BIND_TIME, HAMI_NODE, HAMI_NODE_LOCK, HAMI_TIME, HAMI_TO_ALLOCATE, encodeDeviceList } from '../cluster/hami.js';
 import type { DeviceUse } from '../placement/shares.js';
 import type { CacheChange, PodRecord } from '../cluster/cache.js';
 import type { EventPoster } from './preempt-events.js';
@@ -47,7 +38,8 @@ export interface HamiApi {
 }
 
 /** The lock value HAMi writes: "<RFC 3339 time, seconds>,<namespace>,<name>". */
-export const lockValue = (atMs: number, namespace: string, name: string): string => `${new Date(atMs).toISOString().replace(/\.\d{3}Z$/, 'Z')},${namespace},${name}`;
+export const lockValue = (atMs: number, namespace: string, name: string): string =>
+  `${new Date(atMs).toISOString().replace(/\.\d{3}Z$/, 'Z')},${namespace},${name}`;
 
 /** Parses a lock value; a bare time (HAMi's lock without a pod) has no owner. */
 export function parseLock(v: string): { atMs: number; namespace: string; name: string } | null {
@@ -70,7 +62,8 @@ export interface ShareBindOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-const statusOf = (e: unknown): number => (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number' ? (e as { code: number }).code : 0);
+const statusOf = (e: unknown): number =>
+  typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number' ? (e as { code: number }).code : 0;
 
 export class NodeLockBusy extends Error {
   override name = 'NodeLockBusy';
@@ -142,7 +135,9 @@ export class HamiNodeLocks {
         }
       }
       if (this.now() >= deadline) {
-        throw new NodeLockBusy(`node ${node} is locked (${HAMI_NODE_LOCK}: ${seen ?? '?'}) by another pod HAMi's device plugin has not finished allocating for, for over ${Math.round(this.o.lockWaitMs / 1000)} s; kube-scheduler retries the pod`);
+        throw new NodeLockBusy(
+          `node ${node} is locked (${HAMI_NODE_LOCK}: ${seen ?? '?'}) by another pod HAMi's device plugin has not finished allocating for, for over ${Math.round(this.o.lockWaitMs / 1000)} s; kube-scheduler retries the pod`,
+        );
       }
       await this.pauseOn(node, pause);
       pause = Math.min(250, pause * 2);
@@ -236,6 +231,8 @@ export function watchAllocationOutcomes(
       lastTimestamp: at,
       count: 1,
     };
-    post(p.namespace, event).catch((e: unknown) => log.warn({ pod: `${p.namespace}/${p.name}`, err: String(e) }, 'cannot create the GPUAllocationFailed Event'));
+    post(p.namespace, event).catch((e: unknown) =>
+      log.warn({ pod: `${p.namespace}/${p.name}`, err: String(e) }, 'cannot create the GPUAllocationFailed Event'),
+    );
   });
 }

@@ -18,7 +18,10 @@ export function kubeEventPoster(kc: KubeConfig): EventPoster {
 export class PreemptionEvents implements PreemptionSink {
   private readonly instance = hostname();
 
-  constructor(private readonly post: EventPoster, private readonly log: Logger) {}
+  constructor(
+    private readonly post: EventPoster,
+    private readonly log: Logger,
+  ) {}
 
   recordPreemption(r: PreemptionRecord): void {
     const owners = new Map<string, { namespace: string; apiVersion: string; kind: string; name: string; uid: string }>();
@@ -49,7 +52,10 @@ export class PreemptionEvents implements PreemptionSink {
       count: 1,
     };
     this.post(namespace, event).catch((e: unknown) => {
-      this.log.warn({ namespace, kind: target.kind, name: target.name, err: errorText(e) }, `cannot create the preemption Event on ${target.kind} ${namespace}/${target.name} (${errorText(e)}); the preemption itself is unaffected`);
+      this.log.warn(
+        { namespace, kind: target.kind, name: target.name, err: errorText(e) },
+        `cannot create the preemption Event on ${target.kind} ${namespace}/${target.name} (${errorText(e)}); the preemption itself is unaffected`,
+      );
     });
   }
 }

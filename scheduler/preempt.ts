@@ -44,8 +44,15 @@ export interface PreempterOptions {
 
 /** Why nothing (or something) was preempted: the `reason` label of sluice_preemptions_total. */
 export type PreemptOutcome =
-  | 'preempted' | 'best_effort_preemptor' | 'no_queue' | 'unknown_queue' | 'over_quota'
-  | 'no_gpu' | 'several_resources' | 'no_victims' | 'unknown_preemptor';
+  | 'preempted'
+  | 'best_effort_preemptor'
+  | 'no_queue'
+  | 'unknown_queue'
+  | 'over_quota'
+  | 'no_gpu'
+  | 'several_resources'
+  | 'no_victims'
+  | 'unknown_preemptor';
 
 export interface PreemptDecision {
   result: ExtenderPreemptionResult;
@@ -74,10 +81,19 @@ export class Preempter {
     if (d.record) {
       const r = d.record;
       this.o.metrics.preemptedGpus.inc(r.gpusFreed);
-      this.o.log.info({
-        verb: 'preempt', pod, queue, node: r.node, victims: r.victims.map((v) => `${v.namespace}/${v.pod}`),
-        gpusFreed: r.gpusFreed, gpusTakenBack: r.gpusTakenBack, reason: d.reason,
-      }, 'preemption: best-effort pods give their GPUs back');
+      this.o.log.info(
+        {
+          verb: 'preempt',
+          pod,
+          queue,
+          node: r.node,
+          victims: r.victims.map((v) => `${v.namespace}/${v.pod}`),
+          gpusFreed: r.gpusFreed,
+          gpusTakenBack: r.gpusTakenBack,
+          reason: d.reason,
+        },
+        'preemption: best-effort pods give their GPUs back',
+      );
       const dropped = this.pending.add(r);
       if (dropped > 0) this.o.log.info({ dropped }, 'preemptions kube-scheduler never carried out were dropped unrecorded');
     } else {
@@ -92,7 +108,8 @@ export class Preempter {
     const none = (outcome: PreemptOutcome, reason: string): PreemptDecision => ({ result: { NodeNameToMetaVictims: {} }, outcome, reason, record: null });
     const asks = podAsk(pod, this.o.cache.resources, this.o.cache.shareNames).asks;
     if (asks.length === 0) return none('no_gpu', 'the pod asks no GPU resource sluice manages');
-    if (asks.length > 1) return none('several_resources', `the pod asks ${asks.map((a) => a.resource).join(' and ')}; sluice preempts only for pods asking one GPU resource`);
+    if (asks.length > 1)
+      return none('several_resources', `the pod asks ${asks.map((a) => a.resource).join(' and ')}; sluice preempts only for pods asking one GPU resource`);
     const ask = asks[0]!;
     const labels = pod.metadata?.labels ?? {};
     if (labels[LABEL_QOS] === 'best-effort') return none('best_effort_preemptor', 'a best-effort pod preempts nothing');
@@ -102,7 +119,8 @@ export class Preempter {
     const notInCluster = await this.unknownPreemptor(pod);
     if (notInCluster) return none('unknown_preemptor', notInCluster);
     // Quota counts GPU shares as fractions of a GPU (ClusterCache.gpuEquivalents).
-    const self = this.o.cache.pod(pod.metadata?.uid ?? '') ?? podRecord(pod, pod.metadata?.uid ?? '', this.o.cache.resources, 0, this.o.cache.shareNames ?? undefined);
+    const self =
+      this.o.cache.pod(pod.metadata?.uid ?? '') ?? podRecord(pod, pod.metadata?.uid ?? '', this.o.cache.resources, 0, this.o.cache.shareNames ?? undefined);
     const count = this.o.cache.gpuEquivalents(self).find((r) => r.resource === ask.resource)?.count ?? ask.count;
     const quota = await this.withinQuota(queue, ask.resource, count, ask.models, pod.metadata?.uid ?? '');
     if (quota.ok === false) return none(quota.outcome, quota.reason);
@@ -120,7 +138,10 @@ export class Preempter {
         unknown.push(name);
         continue;
       }
-      const pods = this.o.cache.podsOnNode(name).filter((p) => !p.terminal).map((p) => candidate(this.o.cache, p, name, ask.resource, gangs, overdue(p)));
+      const pods = this.o.cache
+        .podsOnNode(name)
+        .filter((p) => !p.terminal)
+        .map((p) => candidate(this.o.cache, p, name, ask.resource, gangs, overdue(p)));
       nodes.push({ view, pods, proposed: proposed.uids });
     }
     const choice = chooseVictims({ ask, priority }, nodes);
@@ -178,7 +199,10 @@ export class Preempter {
     const { namespace = '', name = '', uid = '' } = pod.metadata ?? {};
     const named = `${namespace}/${name}`;
     const known = uid ? this.o.cache.pod(uid) : undefined;
-    if (known) return known.namespace === namespace && known.name === name ? null : `pod ${uid} is ${known.namespace}/${known.name}, not ${named}: the preemptor must be the pod kube-scheduler names`;
+    if (known)
+      return known.namespace === namespace && known.name === name
+        ? null
+        : `pod ${uid} is ${known.namespace}/${known.name}, not ${named}: the preemptor must be the pod kube-scheduler names`;
     if (!this.o.readPod) return `pod ${named} (UID ${uid || 'none'}) is not in sluice's cache: only a pod of the cluster preempts`;
     let real: V1Pod;
     try {
@@ -186,7 +210,9 @@ export class Preempter {
     } catch (e) {
       return `cannot read the preemptor ${named} from the apiserver (${errorText(e)}): only a pod of the cluster preempts`;
     }
-    return real.metadata?.uid === uid ? null : `pod ${named} has UID ${real.metadata?.uid ?? '(none)'} at the apiserver, not ${uid || '(none)'}: the preemptor is not a pod of the cluster`;
+    return real.metadata?.uid === uid
+      ? null
+      : `pod ${named} has UID ${real.metadata?.uid ?? '(none)'} at the apiserver, not ${uid || '(none)'}: the preemptor is not a pod of the cluster`;
   }
 
   /**
@@ -197,11 +223,19 @@ export class Preempter {
    * queue cannot be read (Postgres down, nothing cached) preemption goes ahead: its victims
    * are best-effort pods, which never had a claim on the GPUs.
    */
-  private async withinQuota(queue: string, resource: string, count: number, models: readonly string[], selfUid: string):
-    Promise<{ ok: true; note?: string } | { ok: false; outcome: PreemptOutcome; reason: string }> {
+  private async withinQuota(
+    queue: string,
+    resource: string,
+    count: number,
+    models: readonly string[],
+    selfUid: string,
+  ): Promise<{ ok: true; note?: string } | { ok: false; outcome: PreemptOutcome; reason: string }> {
     const lookup = await this.o.queues.lookup(queue);
     if (lookup.status === 'unavailable') {
-      this.o.log.warn({ queue, reason: lookup.reason }, `preempt: queue ${queue} cannot be read (${lookup.reason}); preempting best-effort pods without a quota check`);
+      this.o.log.warn(
+        { queue, reason: lookup.reason },
+        `preempt: queue ${queue} cannot be read (${lookup.reason}); preempting best-effort pods without a quota check`,
+      );
       return { ok: true, note: `quota of queue ${queue} not checked (${lookup.reason})` };
     }
     if (lookup.status === 'missing') return { ok: false, outcome: 'unknown_queue', reason: `queue ${queue} does not exist` };
@@ -215,7 +249,11 @@ export class Preempter {
     }
     if (gpusToMilli(best.used) + gpusToMilli(count) > best.guaranteed * 1000) {
       const m = best.model ? ` ${best.model}` : '';
-      return { ok: false, outcome: 'over_quota', reason: `queue ${queue} uses ${best.used} of its ${best.guaranteed} guaranteed${m} ${resource}; ${count} more would exceed it` };
+      return {
+        ok: false,
+        outcome: 'over_quota',
+        reason: `queue ${queue} uses ${best.used} of its ${best.guaranteed} guaranteed${m} ${resource}; ${count} more would exceed it`,
+      };
     }
     return { ok: true };
   }
@@ -257,7 +295,10 @@ function proposedVictims(args: ExtenderPreemptionArgs): Map<string, { uids: stri
 class GangTotals {
   private totals: Map<string, number> | null = null;
 
-  constructor(private readonly cache: ClusterCache, private readonly resource: string) {}
+  constructor(
+    private readonly cache: ClusterCache,
+    private readonly resource: string,
+  ) {}
 
   of(key: string): number {
     if (!this.totals) {
@@ -286,7 +327,8 @@ function gangSize(p: Readonly<PodRecord>): number {
 /** Devices of the resource the pod asks (a GPU share is 1). */
 const devicesOf = (p: Readonly<PodRecord>, resource: string): number => p.requests.find((r) => r.resource === resource)?.count ?? 0;
 /** GPUs of the resource the pod counts, GPU shares as fractions (ClusterCache.gpuEquivalents). */
-const gpusOf = (cache: ClusterCache, p: Readonly<PodRecord>, resource: string): number => cache.gpuEquivalents(p).find((r) => r.resource === resource)?.count ?? 0;
+const gpusOf = (cache: ClusterCache, p: Readonly<PodRecord>, resource: string): number =>
+  cache.gpuEquivalents(p).find((r) => r.resource === resource)?.count ?? 0;
 
 function candidate(cache: ClusterCache, p: Readonly<PodRecord>, node: string, resource: string, gangs: GangTotals, overdue: boolean): VictimCandidate {
   const qos = p.labels[LABEL_QOS] === 'best-effort' ? 'best-effort' : p.labels[LABEL_QUEUE] !== undefined ? 'guaranteed' : 'unmanaged';

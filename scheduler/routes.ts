@@ -100,47 +100,66 @@ export const schedulerRoutes: FastifyPluginAsync<SchedulerRoutesOptions> = async
     try {
       return JSON.stringify(data);
     } catch (e) {
-      if (e instanceof RangeError) throw Object.assign(new Error('a node in the request is nested too deeply to be echoed back; send Node objects as the apiserver returns them'), { statusCode: 400 });
+      if (e instanceof RangeError)
+        throw Object.assign(new Error('a node in the request is nested too deeply to be echoed back; send Node objects as the apiserver returns them'), {
+          statusCode: 400,
+        });
       throw e;
     }
   };
   const argsSchema = extenderArgsSchema(maxNodes);
 
-  app.post('/scheduler/filter', {
-    schema: { body: argsSchema, response: { 200: filterResultSchema } },
-    serializerCompiler: plainJson,
-  }, async (req) => timed('filter', () => extender.filter(req.body as ExtenderArgs)));
+  app.post(
+    '/scheduler/filter',
+    {
+      schema: { body: argsSchema, response: { 200: filterResultSchema } },
+      serializerCompiler: plainJson,
+    },
+    async (req) => timed('filter', () => extender.filter(req.body as ExtenderArgs)),
+  );
 
-  app.post('/scheduler/prioritize', {
-    schema: { body: argsSchema, response: { 200: hostPriorityListSchema } },
-    serializerCompiler: plainJson,
-  }, async (req) => timed('prioritize', () => extender.prioritize(req.body as ExtenderArgs)));
+  app.post(
+    '/scheduler/prioritize',
+    {
+      schema: { body: argsSchema, response: { 200: hostPriorityListSchema } },
+      serializerCompiler: plainJson,
+    },
+    async (req) => timed('prioritize', () => extender.prioritize(req.body as ExtenderArgs)),
+  );
 
-  app.post('/scheduler/preempt', {
-    schema: { body: preemptionArgsSchema, response: { 200: preemptionResultSchema } },
-  }, async (req) => {
-    const end = metrics.extenderLatency.startTimer({ verb: 'preempt' });
-    try {
-      const out = await preempter.preempt(req.body as ExtenderPreemptionArgs);
-      metrics.extenderRequests.inc({ verb: 'preempt', outcome: 'ok' });
-      return out;
-    } catch (e) {
-      metrics.extenderRequests.inc({ verb: 'preempt', outcome: e instanceof PodRequestError ? 'bad_request' : 'error' });
-      throw e;
-    } finally {
+  app.post(
+    '/scheduler/preempt',
+    {
+      schema: { body: preemptionArgsSchema, response: { 200: preemptionResultSchema } },
+    },
+    async (req) => {
+      const end = metrics.extenderLatency.startTimer({ verb: 'preempt' });
+      try {
+        const out = await preempter.preempt(req.body as ExtenderPreemptionArgs);
+        metrics.extenderRequests.inc({ verb: 'preempt', outcome: 'ok' });
+        return out;
+      } catch (e) {
+        metrics.extenderRequests.inc({ verb: 'preempt', outcome: e instanceof PodRequestError ? 'bad_request' : 'error' });
+        throw e;
+      } finally {
+        end();
+      }
+    },
+  );
+
+  app.post(
+    '/scheduler/bind',
+    {
+      schema: { body: bindingArgsSchema, response: { 200: bindingResultSchema } },
+    },
+    async (req) => {
+      const end = metrics.extenderLatency.startTimer({ verb: 'bind' });
+      const out = await extender.bind(req.body as ExtenderBindingArgs);
       end();
-    }
-  });
-
-  app.post('/scheduler/bind', {
-    schema: { body: bindingArgsSchema, response: { 200: bindingResultSchema } },
-  }, async (req) => {
-    const end = metrics.extenderLatency.startTimer({ verb: 'bind' });
-    const out = await extender.bind(req.body as ExtenderBindingArgs);
-    end();
-    metrics.extenderRequests.inc({ verb: 'bind', outcome: 'ok' });
-    return out;
-  });
+      metrics.extenderRequests.inc({ verb: 'bind', outcome: 'ok' });
+      return out;
+    },
+  );
 };
 
 function notReadyAnswer(reply: FastifyReply, verb: string, message: string): FastifyReply {

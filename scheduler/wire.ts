@@ -160,16 +160,17 @@ export const bindingResultSchema = {
   properties: { Error: { type: 'string' } },
 } as const;
 
-const victimsMapSchema = (pod: object) => ({
-  type: ['object', 'null'],
-  additionalProperties: {
+const victimsMapSchema = (pod: object) =>
+  ({
     type: ['object', 'null'],
-    properties: {
-      Pods: { type: ['array', 'null'], items: pod },
-      NumPDBViolations: { type: 'integer' },
+    additionalProperties: {
+      type: ['object', 'null'],
+      properties: {
+        Pods: { type: ['array', 'null'], items: pod },
+        NumPDBViolations: { type: 'integer' },
+      },
     },
-  },
-}) as const;
+  }) as const;
 
 const metaPodSchema = { type: 'object', required: ['UID'], properties: { UID: { type: 'string' } } } as const;
 

@@ -86,7 +86,14 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
   const nodeOptions = nodeServerOptions(config);
   // maxParamLength up to Node's header limit: a long queue name gets the name rule (400)
   // from the route schema, not fastify's 414 FST_ERR_MAX_PARAM_LENGTH.
-  const common = { loggerInstance: logger, logController: quiet(), bodyLimit: config.limits.apiBodyBytes, routerOptions: { maxParamLength: 16384 }, ajv, ...connections };
+  const common = {
+    loggerInstance: logger,
+    logController: quiet(),
+    bodyLimit: config.limits.apiBodyBytes,
+    routerOptions: { maxParamLength: 16384 },
+    ajv,
+    ...connections,
+  };
   const tlsOptions = tls ? apiTlsOptions(config) : null;
   checkClientCertConfig(config, tls, log);
   // Typed as a plain FastifyInstance: the HTTPS one differs only in its raw server type.
@@ -126,13 +133,21 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
     ...(shares ? { shares } : {}),
     ...(parts.store ? { bindFailures: parts.store.bindFailures } : {}),
   });
-  const preempter = new Preempter({ cache, readPod: (ns, name) => parts.binder.readPod(ns, name), queues: parts.queues ?? noStore, sinks: parts.preemptionSinks ?? [], log, metrics });
+  const preempter = new Preempter({
+    cache,
+    readPod: (ns, name) => parts.binder.readPod(ns, name),
+    queues: parts.queues ?? noStore,
+    sinks: parts.preemptionSinks ?? [],
+    log,
+    metrics,
+  });
   // Snapshot mode fills the cache in one replaceAll, which counts as synced.
   // Followers never decide: the assume ledger that keeps binds from overcommitting is the
   // leader's alone.
   const extenderNotReady = (): string | null => {
     if (!cache.synced) return 'the cluster cache has not synced yet (the node and pod informers have not both listed the cluster)';
-    if (parts.leadership && !parts.leadership.isLeader()) return `this replica is not the leader (Lease ${config.queue.leaseNamespace}/${config.queue.leaseName}); the extender Service routes to the leader`;
+    if (parts.leadership && !parts.leadership.isLeader())
+      return `this replica is not the leader (Lease ${config.queue.leaseNamespace}/${config.queue.leaseName}); the extender Service routes to the leader`;
     return null;
   };
   gateUntilSynced(api, { metrics, log, notReady: extenderNotReady });
@@ -146,7 +161,10 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
     log,
     metrics,
     queuePreview: parts.queueManager
-      ? (pod) => submitWarning(parts.queueManager!.current(), pod, config.gpuResources, (parts.now ?? Date.now)(), parts.queueManager!.eta, (p) => cache.gpuEquivalents(podRecord(p, '', config.gpuResources, 0, shareNamesOf(config.sharing) ?? undefined)))
+      ? (pod) =>
+          submitWarning(parts.queueManager!.current(), pod, config.gpuResources, (parts.now ?? Date.now)(), parts.queueManager!.eta, (p) =>
+            cache.gpuEquivalents(podRecord(p, '', config.gpuResources, 0, shareNamesOf(config.sharing) ?? undefined)),
+          )
       : undefined,
     workloads: parts.workloads ?? null,
   });
@@ -154,8 +172,23 @@ export async function buildServers(parts: AppParts): Promise<Servers> {
 
   const reviewer = config.api.tokenReview && parts.kubeConfig ? kubeTokenReviewer(parts.kubeConfig) : null;
   const auth = new ApiAuth({ token: config.api.token, reviewer, adminGroups: config.api.adminGroups, log });
-  await api.register(adminApi, { store: parts.store ?? null, cache, auth, gpuResources: config.gpuResources, metrics, log, queueManager: parts.queueManager ?? null });
-  await api.register(consoleRoutes, { cache, store: parts.store ?? null, manager: parts.queueManager ?? null, auth, kubeConfig: reviewer ? (parts.kubeConfig ?? null) : null, log });
+  await api.register(adminApi, {
+    store: parts.store ?? null,
+    cache,
+    auth,
+    gpuResources: config.gpuResources,
+    metrics,
+    log,
+    queueManager: parts.queueManager ?? null,
+  });
+  await api.register(consoleRoutes, {
+    cache,
+    store: parts.store ?? null,
+    manager: parts.queueManager ?? null,
+    auth,
+    kubeConfig: reviewer ? (parts.kubeConfig ?? null) : null,
+    log,
+  });
 
   const ops: FastifyInstance = fastify({ loggerInstance: logger, logController: quiet(), ...connections, http: nodeOptions });
   ops.server.maxConnections = config.connections.opsMaxConnections;

@@ -89,10 +89,14 @@ export function checkClientCertConfig(config: SluiceConfig, tls: boolean, log: L
   const h = config.https;
   const required = h.requireClientCert;
   if (required.length > 0 && !tls) {
-    throw new ConfigError(`https.requireClientCert (${required.join(', ')}) needs HTTPS; set https.certFile and https.keyFile, or empty https.requireClientCert`);
+    throw new ConfigError(
+      `https.requireClientCert (${required.join(', ')}) needs HTTPS; set https.certFile and https.keyFile, or empty https.requireClientCert`,
+    );
   }
   if (required.length > 0 && !h.clientCaFile) {
-    throw new ConfigError(`https.requireClientCert (${required.join(', ')}) needs https.clientCaFile, the CA bundle that signed the callers' client certificates`);
+    throw new ConfigError(
+      `https.requireClientCert (${required.join(', ')}) needs https.clientCaFile, the CA bundle that signed the callers' client certificates`,
+    );
   }
   const open = (['extender', 'webhooks'] as const).filter((g) => !required.includes(g));
   if (open.length > 0) {
@@ -127,7 +131,9 @@ export function requireClientCerts(api: FastifyInstance, config: SluiceConfig): 
       verified.add(socket);
       return;
     }
-    const why = presented ? `the certificate was not accepted: ${String(socket.authorizationError ?? 'unknown reason')}` : 'no client certificate was presented';
+    const why = presented
+      ? `the certificate was not accepted: ${String(socket.authorizationError ?? 'unknown reason')}`
+      : 'no client certificate was presented';
     const message = `this route needs a client certificate signed by the CA in https.clientCaFile (${why}); configure the caller's client certificate`;
     // In the error shape of the route group: the admin API's, or the extender's and webhooks'.
     return reply.code(401).send(routeGroup(route) === 'api' ? { statusCode: 401, error: 'Unauthorized', message } : { error: message });

@@ -56,7 +56,9 @@ export function resolveKubeConfig(config: SluiceConfig, env: NodeJS.ProcessEnv =
   const home = join(env.HOME ?? homedir(), '.kube', 'config');
   if (fromEnv.length === 0 && !env.KUBERNETES_SERVICE_HOST && !existsSync(home)) {
     throw new NoClusterError(
-      env.KUBECONFIG ? `KUBECONFIG=${env.KUBECONFIG} names no existing file` : 'no Kubernetes cluster configured (KUBECONFIG unset, no ~/.kube/config, not in a pod)',
+      env.KUBECONFIG
+        ? `KUBECONFIG=${env.KUBECONFIG} names no existing file`
+        : 'no Kubernetes cluster configured (KUBECONFIG unset, no ~/.kube/config, not in a pod)',
     );
   }
   kc.loadFromDefault();
@@ -108,7 +110,8 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
   cache.onChange((c) => {
     if (c.kind !== 'node') return;
     const problem = cache.registrationProblem(c.name);
-    if (problem && registrationWarned.get(c.name) !== problem) log.warn({ node: c.name }, `${problem}; its GPUs are not shared until the device plugin registers them again`);
+    if (problem && registrationWarned.get(c.name) !== problem)
+      log.warn({ node: c.name }, `${problem}; its GPUs are not shared until the device plugin registers them again`);
     if (problem) registrationWarned.set(c.name, problem);
     else registrationWarned.delete(c.name);
   });
@@ -194,17 +197,18 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
   // One Lease decides which replica serves the extender (its assume ledger is per process)
   // and runs the queue manager; every replica serves the webhooks and the read-only API.
   const self = { name: opts.podName ?? process.env.POD_NAME ?? '', namespace: opts.podNamespace ?? process.env.POD_NAMESPACE ?? config.queue.leaseNamespace };
-  const elector = liveKc && config.leaderElection
-    ? new LeaderElector(liveKc, {
-        namespace: config.queue.leaseNamespace,
-        name: config.queue.leaseName,
-        identity: `${self.name || hostname()}-${randomBytes(3).toString('hex')}`,
-        leaseDurationMs: config.queue.leaseDurationSeconds * 1000,
-        renewDeadlineMs: config.queue.renewDeadlineSeconds * 1000,
-        retryPeriodMs: config.queue.retryPeriodSeconds * 1000,
-        log,
-      })
-    : null;
+  const elector =
+    liveKc && config.leaderElection
+      ? new LeaderElector(liveKc, {
+          namespace: config.queue.leaseNamespace,
+          name: config.queue.leaseName,
+          identity: `${self.name || hostname()}-${randomBytes(3).toString('hex')}`,
+          leaseDurationMs: config.queue.leaseDurationSeconds * 1000,
+          renewDeadlineMs: config.queue.renewDeadlineSeconds * 1000,
+          retryPeriodMs: config.queue.retryPeriodSeconds * 1000,
+          log,
+        })
+      : null;
   const leadership = elector ?? SOLE_LEADER;
   leadership.subscribe((leading) => metrics.leader.set(leading ? 1 : 0));
   metrics.leaseError.set(0);
@@ -220,20 +224,25 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
   if (liveKc) preemptionSinks.push(new PreemptionEvents(kubeEventPoster(liveKc), log));
   // HAMi's device plugin answers a share bind with bind phase success or failed.
   if (liveKc && config.sharing.enabled) {
-    watchAllocationOutcomes((fn) => cache.onChange(fn), kubeEventPoster(liveKc), log, ({ pod, node, message }) => {
-      metrics.binds.inc({ result: 'allocation_failed' });
-      store?.bindFailures.recordBindFailure({
-        at: new Date(),
-        namespace: pod.namespace,
-        pod: pod.name,
-        uid: pod.uid,
-        job: pod.labels[LABEL_JOB] ?? '',
-        queue: pod.labels[LABEL_QUEUE] ?? '',
-        node,
-        cause: 'allocation_failed',
-        reason: message,
-      });
-    });
+    watchAllocationOutcomes(
+      (fn) => cache.onChange(fn),
+      kubeEventPoster(liveKc),
+      log,
+      ({ pod, node, message }) => {
+        metrics.binds.inc({ result: 'allocation_failed' });
+        store?.bindFailures.recordBindFailure({
+          at: new Date(),
+          namespace: pod.namespace,
+          pod: pod.name,
+          uid: pod.uid,
+          job: pod.labels[LABEL_JOB] ?? '',
+          queue: pod.labels[LABEL_QUEUE] ?? '',
+          node,
+          cause: 'allocation_failed',
+          reason: message,
+        });
+      },
+    );
   }
 
   // Job frameworks: the workloads that own pods, read on the admission path (cached).
@@ -293,7 +302,10 @@ export async function serve(config: SluiceConfig, opts: ServeOptions = {}): Prom
       // has no timeout of its own and a stalled apiserver must not hold up the store's
       // audit flush below.
       if (label && !(await settledWithin(label.settled(), LABEL_SHUTDOWN_WAIT_MS))) {
-        log.warn({ waitedMs: LABEL_SHUTDOWN_WAIT_MS }, `the ${LABEL_LEADER} label was not removed in time; the pod goes anyway, and a follower refuses extender calls until it leads`);
+        log.warn(
+          { waitedMs: LABEL_SHUTDOWN_WAIT_MS },
+          `the ${LABEL_LEADER} label was not removed in time; the pod goes anyway, and a follower refuses extender calls until it leads`,
+        );
       }
       await queue?.stop();
       await watcher?.stop();
@@ -324,10 +336,7 @@ const LABEL_SHUTDOWN_WAIT_MS = 3000;
 async function probeApiserver(kc: KubeConfig): Promise<string | null> {
   try {
     const api = kc.makeApiClient(VersionApi);
-    await Promise.race([
-      api.getCode(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5s')), 5000).unref()),
-    ]);
+    await Promise.race([api.getCode(), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5s')), 5000).unref())]);
     return null;
   } catch (e) {
     const err = e as { message?: string; code?: string; cause?: { code?: string } };
@@ -360,7 +369,15 @@ async function startQueueManager(
     if (outcome === 'removed') manager?.gateRemoved(o.eventAtMs);
   };
   const releaser: ReleaseSink = kc
-    ? new BullReleaser({ redisUrl: q.redisUrl, prefix: q.redisPrefix, patcher: new KubeGatePatcher(kc), ratePerSecond: q.releaseRatePerSecond, log, metrics, onReleased })
+    ? new BullReleaser({
+        redisUrl: q.redisUrl,
+        prefix: q.redisPrefix,
+        patcher: new KubeGatePatcher(kc),
+        ratePerSecond: q.releaseRatePerSecond,
+        log,
+        metrics,
+        onReleased,
+      })
     : new InMemoryReleaser((uid) => cache.ungate(uid, GATE_QUEUE), onReleased);
   const records = store ? new JobRecorder({ pool: store.pool, log, metrics }) : null;
   records?.start();

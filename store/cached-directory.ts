@@ -126,7 +126,10 @@ export class CachedQueueDirectory implements QueueDirectory {
     this.opts.metrics?.queueLookups.inc({ source: 'unavailable' });
     if (!this.loggedUnavailable.has(name) && this.loggedUnavailable.size < 100) {
       this.loggedUnavailable.add(name);
-      this.opts.log.warn({ queue: name, reason }, `queue ${name} is not cached and Postgres is unreachable; the admission policy for an unavailable store applies`);
+      this.opts.log.warn(
+        { queue: name, reason },
+        `queue ${name} is not cached and Postgres is unreachable; the admission policy for an unavailable store applies`,
+      );
     }
     return { status: 'unavailable', reason: `queue store unreachable (${reason}) and queue ${name} is not cached` };
   }

@@ -61,9 +61,18 @@ const keyOf = (r: Pick<JobRecord, 'namespace' | 'name'>): string => `${r.namespa
 
 function sameRecord(a: JobRecord, b: JobRecord): boolean {
   return (
-    a.state === b.state && a.reason === b.reason && a.waitingFor === b.waitingFor && a.queue === b.queue && a.gpus === b.gpus &&
-    a.podsSeen === b.podsSeen && a.priority === b.priority && (a.kind ?? '') === (b.kind ?? '') && a.user === b.user && a.gangSize === b.gangSize &&
-    (a.releasedAt?.getTime() ?? 0) === (b.releasedAt?.getTime() ?? 0) && (a.finishedAt?.getTime() ?? 0) === (b.finishedAt?.getTime() ?? 0)
+    a.state === b.state &&
+    a.reason === b.reason &&
+    a.waitingFor === b.waitingFor &&
+    a.queue === b.queue &&
+    a.gpus === b.gpus &&
+    a.podsSeen === b.podsSeen &&
+    a.priority === b.priority &&
+    (a.kind ?? '') === (b.kind ?? '') &&
+    a.user === b.user &&
+    a.gangSize === b.gangSize &&
+    (a.releasedAt?.getTime() ?? 0) === (b.releasedAt?.getTime() ?? 0) &&
+    (a.finishedAt?.getTime() ?? 0) === (b.finishedAt?.getTime() ?? 0)
   );
 }
 
@@ -232,7 +241,10 @@ export class JobRecorder {
 
   private unavailable(e: unknown): void {
     if (!this.failing) {
-      this.opts.log.warn({ err: (e as Error).message, pending: this.dirty.size }, `cannot write job records (${(e as Error).message}); keeping the latest state of each job in memory and retrying`);
+      this.opts.log.warn(
+        { err: (e as Error).message, pending: this.dirty.size },
+        `cannot write job records (${(e as Error).message}); keeping the latest state of each job in memory and retrying`,
+      );
     }
     this.failing = true;
   }
@@ -316,10 +328,10 @@ function fromRow(r: JobRow): StoredJob {
 
 /** The newest record of a job (the unfinished one if any). */
 export async function getJob(pool: Pool, namespace: string, name: string): Promise<StoredJob | null> {
-  const res = await pool.query<JobRow>(
-    `SELECT * FROM jobs WHERE namespace = $1 AND name = $2 ORDER BY (finished_at IS NULL) DESC, id DESC LIMIT 1`,
-    [namespace, name],
-  );
+  const res = await pool.query<JobRow>(`SELECT * FROM jobs WHERE namespace = $1 AND name = $2 ORDER BY (finished_at IS NULL) DESC, id DESC LIMIT 1`, [
+    namespace,
+    name,
+  ]);
   return res.rows[0] ? fromRow(res.rows[0]) : null;
 }
 
@@ -386,7 +398,11 @@ const CLOSE_GONE = `
 export function openJobRecords(pool: Pool): OpenJobRecords {
   return {
     async list(after, limit) {
-      const res = await pool.query<{ id: string; namespace: string; name: string; as_of: string }>(LIST_OPEN, [after?.namespace ?? '', after?.name ?? '', limit]);
+      const res = await pool.query<{ id: string; namespace: string; name: string; as_of: string }>(LIST_OPEN, [
+        after?.namespace ?? '',
+        after?.name ?? '',
+        limit,
+      ]);
       return { records: res.rows.map((r) => ({ id: Number(r.id), namespace: r.namespace, name: r.name })), asOf: res.rows[0]?.as_of ?? '' };
     },
     async closeGone(ids, asOf, reason) {

@@ -89,7 +89,8 @@ export class NotifyListener {
       await client.end().catch(() => undefined);
       return;
     }
-    if (this.failures > 0) this.opts.log.info({ channel: this.opts.channel, after: this.failures }, 'queue change listener reconnected to Postgres; queue cache cleared');
+    if (this.failures > 0)
+      this.opts.log.info({ channel: this.opts.channel, after: this.failures }, 'queue change listener reconnected to Postgres; queue cache cleared');
     this.failures = 0;
     this.backoffMs = this.opts.minBackoffMs ?? 100;
     this.setConnected(true);

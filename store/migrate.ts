@@ -31,12 +31,7 @@ export interface MigrateOptions {
   lockWaitMs?: number;
 }
 
-export async function migrate(
-  pool: Pool,
-  schema: string,
-  migrations: readonly Migration[] = MIGRATIONS,
-  opts: MigrateOptions = {},
-): Promise<MigrateResult> {
+export async function migrate(pool: Pool, schema: string, migrations: readonly Migration[] = MIGRATIONS, opts: MigrateOptions = {}): Promise<MigrateResult> {
   const lockKey = `sluice.migrate.${schema}`;
   return withClient(pool, opts.log, async (client) => {
     await waitForLock(client, schema, lockKey, opts);
@@ -79,7 +74,9 @@ async function waitForLock(client: PoolClient, schema: string, lockKey: string, 
       return;
     }
     if (Date.now() >= deadline) {
-      throw new Error(`another replica has been migrating schema ${schema} for ${Math.round((Date.now() - started) / 1000)} s (advisory lock ${lockKey}); giving up for now`);
+      throw new Error(
+        `another replica has been migrating schema ${schema} for ${Math.round((Date.now() - started) / 1000)} s (advisory lock ${lockKey}); giving up for now`,
+      );
     }
     if (attempt === 0) opts.log?.info({ schema }, 'another replica is migrating the schema; waiting for it to finish');
     try {

@@ -44,7 +44,14 @@ export interface PreemptionSink {
 
 export class PreemptionWriter extends BatchWriter<PreemptionRecord> implements PreemptionSink {
   constructor(o: { pool: Pool; log: Logger; maxBuffered: number; intervalMs?: number }) {
-    super({ what: 'preemption records', insert: (batch) => insertPreemptions(o.pool, batch), log: o.log, maxBuffered: o.maxBuffered, intervalMs: o.intervalMs, batchSize: 50 });
+    super({
+      what: 'preemption records',
+      insert: (batch) => insertPreemptions(o.pool, batch),
+      log: o.log,
+      maxBuffered: o.maxBuffered,
+      intervalMs: o.intervalMs,
+      batchSize: 50,
+    });
   }
 
   recordPreemption(r: PreemptionRecord): void {
@@ -64,8 +71,30 @@ export async function insertPreemptions(pool: Pool, batch: readonly PreemptionRe
         `INSERT INTO preemptions (decided_at, preemptor_namespace, preemptor_pod, preemptor_uid, preemptor_job, queue, node, resource,
                                   gpus_freed, gpus_taken_back, victims, reason)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        [r.at, pgText(p.namespace), pgText(p.pod), pgText(p.uid), pgText(p.job), pgText(p.queue), pgText(r.node), pgText(r.resource), r.gpusFreed, r.gpusTakenBack,
-          JSON.stringify(r.victims.map((v) => ({ namespace: pgText(v.namespace), pod: pgText(v.pod), uid: pgText(v.uid), job: pgText(v.job), queue: pgText(v.queue), gpus: v.gpus, ...(v.share !== undefined ? { share: v.share } : {}) }))), pgText(r.reason)],
+        [
+          r.at,
+          pgText(p.namespace),
+          pgText(p.pod),
+          pgText(p.uid),
+          pgText(p.job),
+          pgText(p.queue),
+          pgText(r.node),
+          pgText(r.resource),
+          r.gpusFreed,
+          r.gpusTakenBack,
+          JSON.stringify(
+            r.victims.map((v) => ({
+              namespace: pgText(v.namespace),
+              pod: pgText(v.pod),
+              uid: pgText(v.uid),
+              job: pgText(v.job),
+              queue: pgText(v.queue),
+              gpus: v.gpus,
+              ...(v.share !== undefined ? { share: v.share } : {}),
+            })),
+          ),
+          pgText(r.reason),
+        ],
       );
       for (const job of victimJobs(r.victims)) {
         // A job whose pods come back (made by a controller) keeps its active record, so the
@@ -85,7 +114,20 @@ export async function insertPreemptions(pool: Pool, batch: readonly PreemptionRe
             `INSERT INTO jobs (namespace, name, queue, qos, username, resource, gang_size, gpus_per_pod, gpus, state, reason,
                                submitted_at, preempted_by, preempted_at, finished_at, updated_at)
              VALUES ($1, $2, $3, 'best-effort', $4, $5, $6, $7, $8, 'preempted', $9, $10, $11, $10, $12, $10)`,
-            [pgText(job.namespace), pgText(job.job), pgText(job.queue), pgText(job.user), pgText(r.resource), job.gangSize, job.gpusPerPod, job.gpus, pgText(r.reason), r.at, by, finished],
+            [
+              pgText(job.namespace),
+              pgText(job.job),
+              pgText(job.queue),
+              pgText(job.user),
+              pgText(r.resource),
+              job.gangSize,
+              job.gpusPerPod,
+              job.gpus,
+              pgText(r.reason),
+              r.at,
+              by,
+              finished,
+            ],
           );
         }
       }
@@ -123,7 +165,16 @@ function victimJobs(victims: readonly PreemptedPod[]): VictimJob[] {
       j.gpusPerPod = Math.max(j.gpusPerPod, gpus);
       j.controlled &&= v.owner !== null;
     } else {
-      by.set(key, { namespace: v.namespace, job: v.job, queue: v.queue, user: v.user, gangSize: v.gangSize, gpusPerPod: gpus, gpus, controlled: v.owner !== null });
+      by.set(key, {
+        namespace: v.namespace,
+        job: v.job,
+        queue: v.queue,
+        user: v.user,
+        gangSize: v.gangSize,
+        gpusPerPod: gpus,
+        gpus,
+        controlled: v.owner !== null,
+      });
     }
   }
   return [...by.values()];

@@ -29,8 +29,9 @@ export interface QueueLimit {
  * queue manager read quotas through this one rule.
  */
 export function applicableLimits(limits: readonly QueueLimit[], resource: string, models: readonly string[]): QueueLimit[] {
-  return limits.filter((l) => l.resource === resource && (l.model === '' || models.length === 0 ||
-    models.some((m) => modelMatches(l.model, m) || modelMatches(m, l.model))));
+  return limits.filter(
+    (l) => l.resource === resource && (l.model === '' || models.length === 0 || models.some((m) => modelMatches(l.model, m) || modelMatches(m, l.model))),
+  );
 }
 
 export interface QueueSpec {
@@ -52,10 +53,7 @@ export interface QueueSpec {
   maxDurationSeconds?: number | null;
 }
 
-export type QueueLookup =
-  | { status: 'found'; queue: QueueSpec }
-  | { status: 'missing' }
-  | { status: 'unavailable'; reason: string }; // Postgres down and nothing cached
+export type QueueLookup = { status: 'found'; queue: QueueSpec } | { status: 'missing' } | { status: 'unavailable'; reason: string }; // Postgres down and nothing cached
 
 export interface QueueDirectory {
   /** Never throws: a database failure becomes a stale cached answer or 'unavailable'. */

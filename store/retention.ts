@@ -118,7 +118,10 @@ export class Retention {
         (e: unknown) => {
           if (this.stopping.signal.aborted) return null;
           if (!this.failing) {
-            this.opts.log.warn({ err: (e as Error).message }, `pruning records older than ${this.opts.days} days failed (${(e as Error).message}); tried again at the next round`);
+            this.opts.log.warn(
+              { err: (e as Error).message },
+              `pruning records older than ${this.opts.days} days failed (${(e as Error).message}); tried again at the next round`,
+            );
           }
           this.failing = true;
           return null;
@@ -145,7 +148,8 @@ export class Retention {
         }
         const total = Object.values(pruned).reduce((a, n) => a + n, 0);
         this.opts.metrics?.storePruneLast.set(Date.now() / 1000);
-        if (total > 0) this.opts.log.info({ deleted: pruned, ms: Date.now() - started }, `deleted ${total} records older than ${this.opts.days} days (queue.historyDays)`);
+        if (total > 0)
+          this.opts.log.info({ deleted: pruned, ms: Date.now() - started }, `deleted ${total} records older than ${this.opts.days} days (queue.historyDays)`);
         return pruned;
       } finally {
         await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lockKey]).catch(() => undefined);

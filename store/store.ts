@@ -109,7 +109,14 @@ export class Store {
     this.retentionPool.on('error', (err) => {
       this.log.warn({ err: err.message }, `the idle pruning connection to Postgres failed (${err.message})`);
     });
-    this.retention = new Retention({ pool: this.retentionPool, schema: opts.schema, log: opts.log, metrics: opts.metrics, days: opts.historyDays ?? 30, ...opts.retention });
+    this.retention = new Retention({
+      pool: this.retentionPool,
+      schema: opts.schema,
+      log: opts.log,
+      metrics: opts.metrics,
+      days: opts.historyDays ?? 30,
+      ...opts.retention,
+    });
     this.migrationLockPollMs = opts.migrationLockPollMs;
     this.queues = new CachedQueueDirectory({
       fetch: (name) => getQueue(this.pool, name),

@@ -68,7 +68,10 @@ export function patched<T>(obj: T, ops: readonly PatchOp[]): T {
   const out = structuredClone(obj) as unknown;
   for (const op of ops) {
     if (op.op !== 'add') continue;
-    const tokens = op.path.split('/').slice(1).map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const tokens = op.path
+      .split('/')
+      .slice(1)
+      .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
     let node = out as Record<string, unknown> | unknown[];
     for (const t of tokens.slice(0, -1)) node = (Array.isArray(node) ? node[Number(t)] : node[t]) as Record<string, unknown> | unknown[];
     const last = tokens[tokens.length - 1]!;

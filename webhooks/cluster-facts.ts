@@ -73,7 +73,8 @@ export class CacheFacts implements ClusterFacts {
     let largest: CacheFacts['largestShared'] = null;
     for (const n of this.cache.inventory()) {
       for (const g of n.gpus ?? []) {
-        if (!largest || g.memMiB > largest.memMiB || (g.memMiB === largest.memMiB && g.cores > largest.cores)) largest = { node: n.name, index: g.index, memMiB: g.memMiB, cores: g.cores };
+        if (!largest || g.memMiB > largest.memMiB || (g.memMiB === largest.memMiB && g.cores > largest.cores))
+          largest = { node: n.name, index: g.index, memMiB: g.memMiB, cores: g.cores };
       }
       if (n.product) {
         let set = products.get(n.resource);

@@ -79,8 +79,16 @@ export class AdmissionHandler {
     const user = typeof req.userInfo?.username === 'string' ? req.userInfo.username : '';
     const pod = podName(req);
     const fields = {
-      webhook, uid: req.uid, operation: req.operation, namespace: req.namespace, pod, user,
-      allowed: out.response.allowed, code: out.response.status?.code ?? 200, outcome: out.outcome, dryRun: req.dryRun === true,
+      webhook,
+      uid: req.uid,
+      operation: req.operation,
+      namespace: req.namespace,
+      pod,
+      user,
+      allowed: out.response.allowed,
+      code: out.response.status?.code ?? 200,
+      outcome: out.outcome,
+      dryRun: req.dryRun === true,
     };
     const msg = out.reason.startsWith(out.outcome) ? `${webhook} ${out.reason}` : `${webhook} ${out.outcome}: ${out.reason}`;
     if (out.record) this.o.log.info(fields, msg);
@@ -122,10 +130,16 @@ export class AdmissionHandler {
     const workload = found.status === 'found' ? found.workload : null;
     if (!inScope(pod, nsLabels, workload?.labels)) return allowUntouched(req, 'not in a sluice-managed namespace and no sluice.io/queue label');
     const m = mutatePod({ pod, username: str(req.userInfo?.username), nsLabels, policy: this.o.policy, facts: this.o.facts, workload });
-    if (found.status === 'unreadable') m.warnings.push(`sluice cannot tell this pod's job and gang: ${found.reason}; the pod is queued as a job of its own, with no gang`);
+    if (found.status === 'unreadable')
+      m.warnings.push(`sluice cannot tell this pod's job and gang: ${found.reason}; the pod is queued as a job of its own, with no gang`);
     const warnings = m.warnings.length > 0 ? { warnings: m.warnings } : {};
     if (m.ops.length === 0) {
-      return { response: { uid: req.uid, allowed: true, ...warnings }, outcome: 'allowed', reason: m.warnings[0] ?? (m.gpu ? 'already complete' : 'asks no GPU'), record: m.gpu };
+      return {
+        response: { uid: req.uid, allowed: true, ...warnings },
+        outcome: 'allowed',
+        reason: m.warnings[0] ?? (m.gpu ? 'already complete' : 'asks no GPU'),
+        record: m.gpu,
+      };
     }
     const response: AdmissionResponse = { uid: req.uid, allowed: true, patchType: 'JSONPatch', patch: encodePatch(m.ops), ...warnings };
     if (m.changes.includes('gate') && this.o.queuePreview) {
@@ -174,7 +188,10 @@ export class AdmissionHandler {
     const v = checkQueue(ask, lookup, this.o.policy, this.o.facts);
     if (lookup.status === 'unavailable') {
       this.o.metrics.webhookStoreDown.inc({ policy: this.o.policy.onStoreDown });
-      this.o.log.warn({ queue: ask.queue, reason: lookup.reason, policy: this.o.policy.onStoreDown }, `queue store unavailable: ${this.o.policy.onStoreDown === 'deny' ? 'denying' : 'admitting without quota checks'} (webhooks.onStoreDown)`);
+      this.o.log.warn(
+        { queue: ask.queue, reason: lookup.reason, policy: this.o.policy.onStoreDown },
+        `queue store unavailable: ${this.o.policy.onStoreDown === 'deny' ? 'denying' : 'admitting without quota checks'} (webhooks.onStoreDown)`,
+      );
       return { ...verdictOutcome(req, v), outcome: 'store_down' };
     }
     return verdictOutcome(req, v);
@@ -229,8 +246,10 @@ function isKubeletPod(_pod: V1Pod, req: AdmissionRequest): boolean {
 
 function isOurs(pod: V1Pod): boolean {
   const labels = pod.metadata?.labels;
-  return (labels !== undefined && labels !== null && Object.keys(labels).some((k) => k.startsWith('sluice.io/'))) ||
-    (pod.spec?.schedulingGates ?? []).some((g) => g?.name?.startsWith('sluice.io/'));
+  return (
+    (labels !== undefined && labels !== null && Object.keys(labels).some((k) => k.startsWith('sluice.io/'))) ||
+    (pod.spec?.schedulingGates ?? []).some((g) => g?.name?.startsWith('sluice.io/'))
+  );
 }
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');

@@ -59,7 +59,10 @@ function fnv1a(s: string): string {
  */
 export function labelSafe(s: string): string {
   if (isLabelValue(s)) return s;
-  let v = s.replace(/[^-A-Za-z0-9_.]/g, '-').replace(/^[^A-Za-z0-9]+/, '').replace(/[^A-Za-z0-9]+$/, '');
+  let v = s
+    .replace(/[^-A-Za-z0-9_.]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .replace(/[^A-Za-z0-9]+$/, '');
   if (v.length > 63) v = v.slice(0, 54).replace(/[^A-Za-z0-9]+$/, '') + '-' + fnv1a(s);
   if (v === '') v = 'x' + fnv1a(s);
   return v;

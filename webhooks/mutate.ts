@@ -19,7 +19,18 @@ import { modelAccepted, parseModelList } from '../placement/gpu-model.js';
 import { parseQuantity } from '../cluster/quantity.js';
 import type { PatchOp } from './admission.js';
 import {
-  ANN_GPU_MODEL, ANN_USER, ANN_USER_VERIFIED, escapePointer, GATE_QUEUE, isLabelValue, isQos, LABEL_GANG_SIZE, LABEL_JOB, LABEL_QOS, LABEL_QUEUE, LABEL_USER,
+  ANN_GPU_MODEL,
+  ANN_USER,
+  ANN_USER_VERIFIED,
+  escapePointer,
+  GATE_QUEUE,
+  isLabelValue,
+  isQos,
+  LABEL_GANG_SIZE,
+  LABEL_JOB,
+  LABEL_QOS,
+  LABEL_QUEUE,
+  LABEL_USER,
   labelSafe,
 } from './labels.js';
 import { controllerOf, derivedJob, jobTypeOf, podAnnotations, podLabels, queueOf, shorthandOf, type Shorthand } from './pod-facts.js';
@@ -59,9 +70,10 @@ export function mutatePod(input: MutateInput): Mutation {
   // 3. toleration
   const tol = policy.gpuToleration;
   if (tol && !(spec.tolerations ?? []).some((t) => tolerates(t, tol))) {
-    const value: V1Toleration = tol.operator === 'Equal'
-      ? { key: tol.key, operator: 'Equal', value: tol.value ?? '', effect: tol.effect }
-      : { key: tol.key, operator: 'Exists', effect: tol.effect };
+    const value: V1Toleration =
+      tol.operator === 'Equal'
+        ? { key: tol.key, operator: 'Equal', value: tol.value ?? '', effect: tol.effect }
+        : { key: tol.key, operator: 'Exists', effect: tol.effect };
     ops.push(spec.tolerations ? { op: 'add', path: '/spec/tolerations/-', value } : { op: 'add', path: '/spec/tolerations', value: [value] });
     changes.push('toleration');
   }
@@ -77,7 +89,7 @@ export function mutatePod(input: MutateInput): Mutation {
   if (configured && live === null) {
     warnings.push(
       `PriorityClass ${configured.name} (sluice.io/qos=${qos}) does not exist, so sluice left this pod's priority as it was; ` +
-      `ask a cluster admin to create it: kubectl create priorityclass ${configured.name} --value=${configured.value} --preemption-policy=${configured.preemptionPolicy}`,
+        `ask a cluster admin to create it: kubectl create priorityclass ${configured.name} --value=${configured.value} --preemption-policy=${configured.preemptionPolicy}`,
     );
   } else if (configured) {
     const pc = { name: configured.name, value: live?.value ?? configured.value, preemptionPolicy: live?.preemptionPolicy ?? configured.preemptionPolicy };
@@ -110,7 +122,11 @@ export function mutatePod(input: MutateInput): Mutation {
   if (policy.queueing && !spec.nodeName) {
     const gates = spec.schedulingGates;
     if (!gates?.some((g) => g.name === GATE_QUEUE)) {
-      ops.push(gates ? { op: 'add', path: '/spec/schedulingGates/-', value: { name: GATE_QUEUE } } : { op: 'add', path: '/spec/schedulingGates', value: [{ name: GATE_QUEUE }] });
+      ops.push(
+        gates
+          ? { op: 'add', path: '/spec/schedulingGates/-', value: { name: GATE_QUEUE } }
+          : { op: 'add', path: '/spec/schedulingGates', value: [{ name: GATE_QUEUE }] },
+      );
       changes.push('gate');
     }
   }
@@ -123,8 +139,16 @@ export function mutatePod(input: MutateInput): Mutation {
 export function shorthandResources(sh: Extract<Shorthand, { kind: 'ok' }>, policy: WebhookPolicy): Array<[string, number]> {
   if (!sh.share || !policy.sharing) return [[policy.gpuResources[0]!, sh.gpus]];
   const n = policy.sharing;
-  if ('percent' in sh.share) return [[n.resource, 1], [n.memoryPercent, sh.share.percent], [n.cores, sh.share.percent]];
-  return [[n.resource, 1], [n.memory, sh.share.memMiB]];
+  if ('percent' in sh.share)
+    return [
+      [n.resource, 1],
+      [n.memoryPercent, sh.share.percent],
+      [n.cores, sh.share.percent],
+    ];
+  return [
+    [n.resource, 1],
+    [n.memory, sh.share.memMiB],
+  ];
 }
 
 /** Step 1. Returns whether the pod asks a managed GPU resource afterwards. */
@@ -132,7 +156,10 @@ function mutateResources(pod: V1Pod, policy: WebhookPolicy, ops: PatchOp[], chan
   const spec = pod.spec!;
   const sh = shorthandOf(pod);
   let gpu = false;
-  for (const [field, list] of [['containers', spec.containers], ['initContainers', spec.initContainers]] as const) {
+  for (const [field, list] of [
+    ['containers', spec.containers],
+    ['initContainers', spec.initContainers],
+  ] as const) {
     if (!list) continue;
     for (let i = 0; i < list.length; i++) {
       const c = list[i] as V1Container;
@@ -213,13 +240,7 @@ function mutateLabels(input: MutateInput, ops: PatchOp[], changes: string[]): st
   return qos;
 }
 
-function pushMapOps(
-  ops: PatchOp[],
-  path: string,
-  existing: Record<string, string> | undefined,
-  add: Array<[string, string]>,
-  needMetadata: boolean,
-): void {
+function pushMapOps(ops: PatchOp[], path: string, existing: Record<string, string> | undefined, add: Array<[string, string]>, needMetadata: boolean): void {
   if (add.length === 0) return;
   if (needMetadata) ops.push({ op: 'add', path: '/metadata', value: {} });
   if (!existing) {
@@ -255,8 +276,7 @@ function wantedExpressions(pod: V1Pod, policy: WebhookPolicy, facts: ClusterFact
 }
 
 const sameRequirement = (a: V1NodeSelectorRequirement, b: V1NodeSelectorRequirement): boolean =>
-  a.key === b.key && a.operator === b.operator && (a.values ?? []).length === (b.values ?? []).length &&
-  (a.values ?? []).every((v, i) => v === b.values![i]);
+  a.key === b.key && a.operator === b.operator && (a.values ?? []).length === (b.values ?? []).length && (a.values ?? []).every((v, i) => v === b.values![i]);
 
 /**
  * The affinity with every wanted requirement in every required node-selector term

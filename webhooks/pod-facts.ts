@@ -3,8 +3,16 @@
 import type { V1Container, V1OwnerReference, V1Pod } from '@kubernetes/client-node';
 import { parseQuantity } from '../cluster/quantity.js';
 import {
-  ANN_GPUS, ANN_GPU_CONTAINER, DEFAULT_QUEUE, isLabelValue, LABEL_DEFAULT_QUEUE_NS, LABEL_JOB_TYPE,
-  LABEL_KUEUE_QUEUE, LABEL_MANAGED_NS, LABEL_QUEUE, labelSafe,
+  ANN_GPUS,
+  ANN_GPU_CONTAINER,
+  DEFAULT_QUEUE,
+  isLabelValue,
+  LABEL_DEFAULT_QUEUE_NS,
+  LABEL_JOB_TYPE,
+  LABEL_KUEUE_QUEUE,
+  LABEL_MANAGED_NS,
+  LABEL_QUEUE,
+  labelSafe,
 } from './labels.js';
 
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
@@ -64,10 +72,7 @@ export function wholeCount(q: unknown): number {
   return Number.isInteger(n) && n >= 0 ? n : NaN;
 }
 
-export type Shorthand =
-  | { kind: 'none' }
-  | { kind: 'ok'; gpus: number; container: number; share?: ShorthandShare }
-  | { kind: 'bad'; message: string };
+export type Shorthand = { kind: 'none' } | { kind: 'ok'; gpus: number; container: number; share?: ShorthandShare } | { kind: 'bad'; message: string };
 
 /** The share form of sluice.io/gpus: a fraction of one GPU ("0.25": that share of its
  * memory and of its cores) or a memory size ("8Gi", "6000Mi": that much of one GPU's memory). */
@@ -80,7 +85,8 @@ function shareForm(raw: string): ShorthandShare | string | null {
   const frac = /^\s*0?\.(\d+)\s*$/.exec(raw);
   if (frac) {
     const percent = Number(`0.${frac[1]}`) * 100;
-    if (!Number.isInteger(Math.round(percent * 1e6) / 1e6) || percent < 1) return `annotation ${ANN_GPUS} is "${raw}"; a GPU share must be whole percent of one GPU, from 0.01 to 0.99, such as "0.25"`;
+    if (!Number.isInteger(Math.round(percent * 1e6) / 1e6) || percent < 1)
+      return `annotation ${ANN_GPUS} is "${raw}"; a GPU share must be whole percent of one GPU, from 0.01 to 0.99, such as "0.25"`;
     return { percent: Math.round(percent) };
   }
   const size = SIZE.exec(raw);
@@ -101,7 +107,10 @@ export function shorthandOf(pod: V1Pod): Shorthand {
   if (typeof share === 'string') return { kind: 'bad', message: share };
   const gpus = share ? 1 : /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(gpus)) {
-    return { kind: 'bad', message: `annotation ${ANN_GPUS} is "${raw}"; it must be a whole number of GPUs such as "2", a share of one GPU such as "0.25", or GPU memory such as "8Gi"` };
+    return {
+      kind: 'bad',
+      message: `annotation ${ANN_GPUS} is "${raw}"; it must be a whole number of GPUs such as "2", a share of one GPU such as "0.25", or GPU memory such as "8Gi"`,
+    };
   }
   const containers = (pod.spec?.containers ?? []) as V1Container[];
   const named = ann[ANN_GPU_CONTAINER];

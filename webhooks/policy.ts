@@ -53,16 +53,17 @@ export function parseTaint(s: string): Toleration | null {
   if (s === '') return null;
   const m = TAINT.exec(s);
   if (!m) throw new PolicyError(`webhooks.gpuTaint "${s}" is not a taint; write it as key[=value]:Effect, e.g. nvidia.com/gpu:NoSchedule`);
-  return m[2] !== undefined
-    ? { key: m[1]!, operator: 'Equal', value: m[2], effect: m[3]! }
-    : { key: m[1]!, operator: 'Exists', effect: m[3]! };
+  return m[2] !== undefined ? { key: m[1]!, operator: 'Equal', value: m[2], effect: m[3]! } : { key: m[1]!, operator: 'Exists', effect: m[3]! };
 }
 
 export function policyFromConfig(c: WebhooksConfig, gpuResources: readonly string[], sharing: ShareNames | null = null): WebhookPolicy {
   const jobTypes = new Map<string, ReadonlyArray<readonly [string, string]>>();
   for (const [type, labels] of Object.entries(c.jobTypes)) {
     // Sorted so the affinity term (and so the patch) is the same on every call.
-    jobTypes.set(type, Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    jobTypes.set(
+      type,
+      Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
   }
   return {
     gpuResources,

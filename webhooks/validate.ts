@@ -23,13 +23,24 @@ import { shorthandResources } from './mutate.js';
 import { parseQuantity } from '../cluster/quantity.js';
 import { ANNOTATION_EXPECTED_DURATION, DURATION_FORMAT, formatDuration, parseDuration } from '../queue/duration.js';
 import { applicableLimits, type QueueLookup } from '../store/queue-directory.js';
-import { ANN_GPU_MODEL, ANN_GPUS, ANN_USER_VERIFIED, GATE_QUEUE, isQos, LABEL_GANG_SIZE, LABEL_QOS, LABEL_QUEUE, LABEL_USER, labelSafe, QOS_CLASSES, type QosClass } from './labels.js';
+import {
+  ANN_GPU_MODEL,
+  ANN_GPUS,
+  ANN_USER_VERIFIED,
+  GATE_QUEUE,
+  isQos,
+  LABEL_GANG_SIZE,
+  LABEL_QOS,
+  LABEL_QUEUE,
+  LABEL_USER,
+  labelSafe,
+  QOS_CLASSES,
+  type QosClass,
+} from './labels.js';
 import { controllerOf, jobTypeOf, podAnnotations, podLabels, queueOf, shorthandOf, wholeCount } from './pod-facts.js';
 import type { ClusterFacts, WebhookPolicy } from './policy.js';
 
-export type Verdict =
-  | { allowed: true; warnings?: string[] }
-  | { allowed: false; code: number; message: string };
+export type Verdict = { allowed: true; warnings?: string[] } | { allowed: false; code: number; message: string };
 
 export const ALLOW: Verdict = Object.freeze({ allowed: true });
 const deny = (code: number, message: string): Verdict => ({ allowed: false, code, message });
@@ -54,17 +65,26 @@ export interface JobAsk {
  * Step 1: a deny, the job to check against its queue, or null for a pod that asks no
  * managed GPU resource (nothing more to check).
  */
-export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, string>> | undefined, username: string, policy: WebhookPolicy): Verdict | JobAsk | null {
+export function checkPodSpec(
+  pod: V1Pod,
+  nsLabels: Readonly<Record<string, string>> | undefined,
+  username: string,
+  policy: WebhookPolicy,
+): Verdict | JobAsk | null {
   const sh = shorthandOf(pod);
   if (sh.kind === 'bad') return deny(422, sh.message);
   if (sh.kind === 'ok') {
     // The mutating webhook makes these agree; a mismatch means it was skipped (it fails open).
     const c = pod.spec!.containers[sh.container]!;
-    if (sh.share && !policy.sharing) return deny(422, `annotation ${ANN_GPUS} asks a share of a GPU but GPU sharing is off in sluice (config sharing.enabled); ask whole GPUs such as "1"`);
+    if (sh.share && !policy.sharing)
+      return deny(422, `annotation ${ANN_GPUS} asks a share of a GPU but GPU sharing is off in sluice (config sharing.enabled); ask whole GPUs such as "1"`);
     for (const [r, n] of shorthandResources(sh, policy)) {
       const have = wholeCount(c.resources?.limits?.[r] ?? 0);
       if (have !== n) {
-        return deny(422, `annotation ${ANN_GPUS} asks ${n} ${r} but container ${c.name} has ${Number.isNaN(have) ? 'an invalid amount' : have}; sluice's mutating webhook did not run, create the pod again`);
+        return deny(
+          422,
+          `annotation ${ANN_GPUS} asks ${n} ${r} but container ${c.name} has ${Number.isNaN(have) ? 'an invalid amount' : have}; sluice's mutating webhook did not run, create the pod again`,
+        );
       }
     }
   }
@@ -75,7 +95,10 @@ export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, strin
       for (const c of (list ?? []) as V1Container[]) {
         const l = c.resources?.limits?.[resource];
         const q = c.resources?.requests?.[resource];
-        for (const [what, v] of [['limits', l], ['requests', q]] as const) {
+        for (const [what, v] of [
+          ['limits', l],
+          ['requests', q],
+        ] as const) {
           if (v !== undefined && Number.isNaN(wholeCount(v))) {
             return deny(422, `container ${c.name} asks ${what} "${String(v)}" ${resource}; GPU counts must be whole numbers such as "1" or "2"`);
           }
@@ -115,9 +138,17 @@ export function checkPodSpec(pod: V1Pod, nsLabels: Readonly<Record<string, strin
     return deny(403, `label ${LABEL_USER} is "${claimed}" but the pod is created by ${username || '(unknown)'}; remove the label, sluice sets it`);
   }
   // A template cannot vouch for its own user label (see mutate.ts: such labels are unverified).
-  if (claimed !== undefined && controllerOf(pod) !== undefined && podAnnotations(pod)[ANN_USER_VERIFIED] === 'true' &&
-    username !== policy.serviceAccount && claimed !== labelSafe(username)) {
-    return deny(403, `annotation ${ANN_USER_VERIFIED} is "true" but label ${LABEL_USER} "${claimed}" comes from the pod template, not from ${username || '(unknown)'}; remove the annotation, sluice sets it`);
+  if (
+    claimed !== undefined &&
+    controllerOf(pod) !== undefined &&
+    podAnnotations(pod)[ANN_USER_VERIFIED] === 'true' &&
+    username !== policy.serviceAccount &&
+    claimed !== labelSafe(username)
+  ) {
+    return deny(
+      403,
+      `annotation ${ANN_USER_VERIFIED} is "true" but label ${LABEL_USER} "${claimed}" comes from the pod template, not from ${username || '(unknown)'}; remove the annotation, sluice sets it`,
+    );
   }
   const rawGang = labels[LABEL_GANG_SIZE] ?? podAnnotations(pod)[LABEL_GANG_SIZE];
   const gangSize = rawGang === undefined ? 1 : wholeCount(rawGang);
@@ -148,13 +179,17 @@ export function checkQueue(ask: JobAsk, lookup: QueueLookup, policy: WebhookPoli
   if (!queue.open) return deny(403, `queue ${q} is closed to new jobs; submit to another queue or ask a sluice admin to reopen it`);
   const cap = queue.maxDurationSeconds ?? null;
   if (cap !== null && ask.expectedSeconds != null && ask.expectedSeconds > cap) {
-    return deny(403, `annotation ${ANNOTATION_EXPECTED_DURATION} declares ${formatDuration(ask.expectedSeconds)} (${ask.expectedSeconds} s) but queue ${q} allows at most ${formatDuration(cap)} (${cap} s); declare at most ${formatDuration(cap)} or submit to another queue`);
+    return deny(
+      403,
+      `annotation ${ANNOTATION_EXPECTED_DURATION} declares ${formatDuration(ask.expectedSeconds)} (${ask.expectedSeconds} s) but queue ${q} allows at most ${formatDuration(cap)} (${cap} s); declare at most ${formatDuration(cap)} or submit to another queue`,
+    );
   }
 
   for (const { resource, count } of ask.perPod) {
     // GPU shares count as fractions of a GPU, priced as the queue manager prices a pod not
     // placed yet (ClusterCache.gpuEquivalents): 4 pods of 0.25 GPU ask 1.
-    const each = ask.shares && resource === policy.sharing?.resource ? shareGpus(count, ask.shares, pricingMemMiB(ask.shares, facts.sharedGpuSizes?.() ?? [])) : count;
+    const each =
+      ask.shares && resource === policy.sharing?.resource ? shareGpus(count, ask.shares, pricingMemMiB(ask.shares, facts.sharedGpuSizes?.() ?? [])) : count;
     const job = milliToGpus(gpusToMilli(each) * ask.gangSize);
     const who = ask.gangSize > 1 ? `job asks ${job} ${resource} (${ask.gangSize} pods of ${each})` : `pod asks ${job} ${resource}`;
     const rows = applicableLimits(queue.limits, resource, ask.models);
@@ -169,11 +204,14 @@ export function checkQueue(ask: JobAsk, lookup: QueueLookup, policy: WebhookPoli
     }
     // Guaranteed jobs of a queue in a cohort may borrow idle quota, so only
     // cohort-less queues have a hard guaranteed ceiling.
-    const ceiling = ask.qos === 'best-effort' ? Math.max(...rows.map((r) => r.bestEffortCap))
-      : queue.cohort === null ? Math.max(...rows.map((r) => r.guaranteed)) : Infinity;
+    const ceiling =
+      ask.qos === 'best-effort' ? Math.max(...rows.map((r) => r.bestEffortCap)) : queue.cohort === null ? Math.max(...rows.map((r) => r.guaranteed)) : Infinity;
     if (job > ceiling) {
       const what = ask.qos === 'best-effort' ? 'best-effort cap' : 'guaranteed quota';
-      return deny(403, `${who} but queue ${q}'s ${what} is ${ceiling}${modelNote} (${milliToGpus(gpusToMilli(job) - ceiling * 1000)} over), so it could never run; ask for fewer GPUs or a larger quota`);
+      return deny(
+        403,
+        `${who} but queue ${q}'s ${what} is ${ceiling}${modelNote} (${milliToGpus(gpusToMilli(job) - ceiling * 1000)} over), so it could never run; ask for fewer GPUs or a larger quota`,
+      );
     }
     const largest = facts.largestNode(resource, ask.models);
     if (largest === 0 && ask.models.length > 0) {
@@ -181,7 +219,10 @@ export function checkQueue(ask: JobAsk, lookup: QueueLookup, policy: WebhookPoli
       return deny(403, `no node has a GPU model matching ${ask.models.join(',')} (present: ${present}); change annotation ${ANN_GPU_MODEL}`);
     }
     if (largest !== null && count > largest) {
-      return deny(403, `pod asks ${count} ${resource} but the largest node with a matching GPU has ${largest} (${count - largest} too many); split the job into pods of at most ${largest}`);
+      return deny(
+        403,
+        `pod asks ${count} ${resource} but the largest node with a matching GPU has ${largest} (${count - largest} too many); split the job into pods of at most ${largest}`,
+      );
     }
   }
   return ALLOW;
@@ -206,7 +247,8 @@ export function checkShares(pod: V1Pod, policy: WebhookPolicy, facts: ClusterFac
   const gpu = `the largest GPU is ${largest.memMiB} MiB with ${largest.cores} cores (GPU ${largest.index} of node ${largest.node})`;
   for (const a of asks) {
     if (!a) continue;
-    if (a.memMiB > largest.memMiB) return deny(403, `pod asks ${a.memMiB} MiB of GPU memory (${policy.sharing.memory}) but ${gpu}; ask at most ${largest.memMiB}`);
+    if (a.memMiB > largest.memMiB)
+      return deny(403, `pod asks ${a.memMiB} MiB of GPU memory (${policy.sharing.memory}) but ${gpu}; ask at most ${largest.memMiB}`);
     if (a.cores > largest.cores) return deny(403, `pod asks ${a.cores} GPU cores (${policy.sharing.cores}) but ${gpu}`);
   }
   return ALLOW;
@@ -220,19 +262,28 @@ export function checkUpdate(pod: V1Pod, oldPod: V1Pod, username: string, policy:
   const hadGate = (oldPod.spec?.schedulingGates ?? []).some((g) => g?.name === GATE_QUEUE);
   const hasGate = (pod.spec?.schedulingGates ?? []).some((g) => g?.name === GATE_QUEUE);
   if (hadGate && !hasGate) {
-    return deny(403, `only sluice may remove the scheduling gate ${GATE_QUEUE} (user ${username || '(unknown)'} tried); the pod starts when its queue has room`);
+    return deny(
+      403,
+      `only sluice may remove the scheduling gate ${GATE_QUEUE} (user ${username || '(unknown)'} tried); the pod starts when its queue has room`,
+    );
   }
   const before = podLabels(oldPod);
   const after = podLabels(pod);
   for (const k of PROTECTED_LABELS) {
     if (before[k] !== after[k]) {
-      return deny(403, `only sluice may change label ${k} (from ${show(before[k])} to ${show(after[k])}); delete the pod and create it again with the value you want`);
+      return deny(
+        403,
+        `only sluice may change label ${k} (from ${show(before[k])} to ${show(after[k])}); delete the pod and create it again with the value you want`,
+      );
     }
   }
   const annBefore = podAnnotations(oldPod)[ANN_USER_VERIFIED];
   const annAfter = podAnnotations(pod)[ANN_USER_VERIFIED];
   if (annBefore !== annAfter) {
-    return deny(403, `only sluice may change annotation ${ANN_USER_VERIFIED} (from ${show(annBefore)} to ${show(annAfter)}); delete the pod and create it again`);
+    return deny(
+      403,
+      `only sluice may change annotation ${ANN_USER_VERIFIED} (from ${show(annBefore)} to ${show(annAfter)}); delete the pod and create it again`,
+    );
   }
   return ALLOW;
 }

@@ -28,7 +28,7 @@ function jobGang(obj: KubeObject, gpuResources: readonly string[]): Gang {
   if (typeof parallelism === 'string') return { problem: parallelism };
   const completions = countField(spec?.completions, 'spec.completions', parallelism);
   if (typeof completions === 'string') return { problem: completions };
-  if (!templateAsksGpu(spec?.template, gpuResources)) return { problem: 'the Job\'s pod template asks no GPU, yet this pod does' };
+  if (!templateAsksGpu(spec?.template, gpuResources)) return { problem: "the Job's pod template asks no GPU, yet this pod does" };
   const size = Math.min(parallelism, completions);
   return size >= 1 ? { size } : { elastic: true };
 }

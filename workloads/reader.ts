@@ -68,10 +68,12 @@ export class WorkloadReader implements ObjectReader {
     if (hit && this.now() - hit.at < ('ok' in hit.result ? this.cacheTtlMs : this.missTtlMs)) return hit.result;
     let p = this.inFlight.get(key);
     if (!p) {
-      p = this.readOnce(kind, ref, namespace).then((result) => {
-        this.cache.set(key, { at: this.now(), result });
-        return result;
-      }).finally(() => this.inFlight.delete(key));
+      p = this.readOnce(kind, ref, namespace)
+        .then((result) => {
+          this.cache.set(key, { at: this.now(), result });
+          return result;
+        })
+        .finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, p);
     }
     return p;
@@ -95,7 +97,11 @@ export class WorkloadReader implements ObjectReader {
         }
         count('no_crd');
         const reason = `the ${kind.kind} CRD (${kind.resource}.${kind.group}/${version}) is not installed`;
-        if (!this.kindOff.has(kindKey)) this.log.warn({ kind: kind.kind, group: kind.group, version }, `${reason}: the ${kind.kind} integration is off; pods owned by a ${kind.kind} are their own jobs (checked again in ${Math.round(this.kindOffTtlMs / 1000)} s)`);
+        if (!this.kindOff.has(kindKey))
+          this.log.warn(
+            { kind: kind.kind, group: kind.group, version },
+            `${reason}: the ${kind.kind} integration is off; pods owned by a ${kind.kind} are their own jobs (checked again in ${Math.round(this.kindOffTtlMs / 1000)} s)`,
+          );
         this.kindOff.set(kindKey, this.now() + this.kindOffTtlMs);
         return { missing: 'kind', reason };
       }
@@ -122,7 +128,8 @@ export class WorkloadReader implements ObjectReader {
       return { error: 'the apiserver sent an object without metadata' };
     }
     count('found');
-    if (this.kindOff.delete(kindKey)) this.log.info({ kind: kind.kind, group: kind.group }, `the ${kind.kind} CRD is installed again: the ${kind.kind} integration is on`);
+    if (this.kindOff.delete(kindKey))
+      this.log.info({ kind: kind.kind, group: kind.group }, `the ${kind.kind} CRD is installed again: the ${kind.kind} integration is on`);
     return { ok: obj };
   }
 }

@@ -41,10 +41,7 @@ export interface Workload {
   annotations: Readonly<Record<string, string>>;
 }
 
-export type Resolution =
-  | { status: 'none' }
-  | { status: 'found'; workload: Workload }
-  | { status: 'unreadable'; reason: string };
+export type Resolution = { status: 'none' } | { status: 'found'; workload: Workload } | { status: 'unreadable'; reason: string };
 
 /** No known workload owns the pod. */
 export const NO_WORKLOAD: Resolution = Object.freeze({ status: 'none' });
@@ -53,7 +50,8 @@ export const NO_WORKLOAD: Resolution = Object.freeze({ status: 'none' });
 export function entryOf(pod: V1Pod): { kind: WorkloadKind; ref: WorkloadRef } | undefined {
   const owner = controllerOf(pod);
   const lws = lwsOf(pod, owner);
-  const ref: WorkloadRef | undefined = lws ?? (owner ? { apiVersion: owner.apiVersion ?? '', kind: owner.kind, name: owner.name, uid: owner.uid ?? '' } : undefined);
+  const ref: WorkloadRef | undefined =
+    lws ?? (owner ? { apiVersion: owner.apiVersion ?? '', kind: owner.kind, name: owner.name, uid: owner.uid ?? '' } : undefined);
   const kind = ref ? kindOf(ref.apiVersion, ref.kind) : undefined;
   return kind && ref ? { kind, ref } : undefined;
 }
@@ -78,7 +76,10 @@ export async function resolveWorkload(pod: V1Pod, namespace: string, reader: Obj
     if (!('ok' in r)) return { status: 'unreadable', reason: `${what} cannot be read: ${'error' in r ? r.error : r.reason}` };
     const uid = r.ok.metadata?.uid;
     if (ref.uid !== '' && uid !== undefined && uid !== ref.uid) {
-      return { status: 'unreadable', reason: `${what} is not the object this pod belongs to (uid ${uid}, owner reference ${ref.uid}): it was deleted and another took its name` };
+      return {
+        status: 'unreadable',
+        reason: `${what} is not the object this pod belongs to (uid ${uid}, owner reference ${ref.uid}): it was deleted and another took its name`,
+      };
     }
     chain.push({ kind, obj: r.ok });
     at = parentOf(r.ok);

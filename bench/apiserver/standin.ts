@@ -66,27 +66,74 @@ export interface StandInOptions {
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type JsonObject = { [k: string]: Json };
-interface Obj extends JsonObject { metadata: JsonObject }
+interface Obj extends JsonObject {
+  metadata: JsonObject;
+}
 
-interface Kind { group: string; kind: string; namespaced: boolean; statusSub: boolean; fields: string[] }
+interface Kind {
+  group: string;
+  kind: string;
+  namespaced: boolean;
+  statusSub: boolean;
+  fields: string[];
+}
 const META_FIELDS = ['metadata.name', 'metadata.namespace'];
 const KINDS: Record<Resource, Kind> = {
-  pods: { group: '', kind: 'Pod', namespaced: true, statusSub: true, fields: [...META_FIELDS, 'spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName'] },
+  pods: {
+    group: '',
+    kind: 'Pod',
+    namespaced: true,
+    statusSub: true,
+    fields: [
+      ...META_FIELDS,
+      'spec.nodeName',
+      'spec.restartPolicy',
+      'spec.schedulerName',
+      'spec.serviceAccountName',
+      'spec.hostNetwork',
+      'status.phase',
+      'status.podIP',
+      'status.nominatedNodeName',
+    ],
+  },
   nodes: { group: '', kind: 'Node', namespaced: false, statusSub: true, fields: [...META_FIELDS, 'spec.unschedulable'] },
   namespaces: { group: '', kind: 'Namespace', namespaced: false, statusSub: true, fields: [...META_FIELDS, 'status.phase'] },
-  events: { group: '', kind: 'Event', namespaced: true, statusSub: false, fields: [...META_FIELDS, ...['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath'].map((f) => `involvedObject.${f}`), 'reason', 'reportingComponent', 'source', 'type'] },
+  events: {
+    group: '',
+    kind: 'Event',
+    namespaced: true,
+    statusSub: false,
+    fields: [
+      ...META_FIELDS,
+      ...['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath'].map((f) => `involvedObject.${f}`),
+      'reason',
+      'reportingComponent',
+      'source',
+      'type',
+    ],
+  },
   leases: { group: 'coordination.k8s.io', kind: 'Lease', namespaced: true, statusSub: false, fields: META_FIELDS },
   priorityclasses: { group: 'scheduling.k8s.io', kind: 'PriorityClass', namespaced: false, statusSub: false, fields: META_FIELDS },
 };
 const BOOLEAN_FIELDS = new Set(['spec.hostNetwork', 'spec.unschedulable']);
 /** URL group/resource -> stored resource ('events' is served by two groups). */
 const ROUTES: Record<string, Resource> = {
-  '/pods': 'pods', '/nodes': 'nodes', '/namespaces': 'namespaces', '/events': 'events',
-  'events.k8s.io/events': 'events', 'coordination.k8s.io/leases': 'leases', 'scheduling.k8s.io/priorityclasses': 'priorityclasses',
+  '/pods': 'pods',
+  '/nodes': 'nodes',
+  '/namespaces': 'namespaces',
+  '/events': 'events',
+  'events.k8s.io/events': 'events',
+  'coordination.k8s.io/leases': 'leases',
+  'scheduling.k8s.io/priorityclasses': 'priorityclasses',
 };
 
 class HttpError extends Error {
-  constructor(readonly code: number, readonly reason: string, message: string, readonly details?: JsonObject) {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+    readonly details?: JsonObject,
+  ) {
     super(message);
   }
   status(): JsonObject {
@@ -98,13 +145,28 @@ class HttpError extends Error {
 
 const clone = <T>(v: T): T => structuredClone(v);
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
-const canonical = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (isObject(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, x[k]])) : x));
+const canonical = (v: unknown): string =>
+  JSON.stringify(v, (_k, x: unknown) =>
+    isObject(x)
+      ? Object.fromEntries(
+          Object.keys(x)
+            .sort()
+            .map((k) => [k, x[k]]),
+        )
+      : x,
+  );
 const str = (v: Json | undefined): string => (typeof v === 'string' ? v : '');
 const qualified = (r: Resource) => (KINDS[r].group ? `${r}.${KINDS[r].group}` : r);
-const notFound = (r: Resource, name: string) => new HttpError(404, 'NotFound', `${qualified(r)} "${name}" not found`, { name, kind: r, ...(KINDS[r].group ? { group: KINDS[r].group } : {}) });
-const conflict = (r: Resource, name: string, why: string) => new HttpError(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(r)} "${name}": ${why}`, { name, kind: r });
+const notFound = (r: Resource, name: string) =>
+  new HttpError(404, 'NotFound', `${qualified(r)} "${name}" not found`, { name, kind: r, ...(KINDS[r].group ? { group: KINDS[r].group } : {}) });
+const conflict = (r: Resource, name: string, why: string) =>
+  new HttpError(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(r)} "${name}": ${why}`, { name, kind: r });
 const invalid = (r: Resource, name: string, field: string, msg: string) =>
-  new HttpError(422, 'Invalid', `${KINDS[r].kind} "${name}" is invalid: ${field}: ${msg}`, { name, kind: KINDS[r].kind, causes: [{ reason: 'FieldValueInvalid', message: msg, field }] });
+  new HttpError(422, 'Invalid', `${KINDS[r].kind} "${name}" is invalid: ${field}: ${msg}`, {
+    name,
+    kind: KINDS[r].kind,
+    causes: [{ reason: 'FieldValueInvalid', message: msg, field }],
+  });
 const badRequest = (msg: string) => new HttpError(400, 'BadRequest', msg);
 const STALE = 'the object has been modified; please apply your changes to the latest version and try again';
 
@@ -113,7 +175,10 @@ type Matcher = (o: Obj) => boolean;
 
 function labelMatcher(sel: string | undefined): Matcher {
   if (!sel) return () => true;
-  const terms = sel.split(/,(?![^(]*\))/).map((s) => s.trim()).filter(Boolean);
+  const terms = sel
+    .split(/,(?![^(]*\))/)
+    .map((s) => s.trim())
+    .filter(Boolean);
   const tests = terms.map((term): ((l: JsonObject) => boolean) => {
     let m = /^([^\s!=()]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term);
     if (m) {
@@ -121,15 +186,24 @@ function labelMatcher(sel: string | undefined): Matcher {
       const values = list.split(',').map((s) => s.trim());
       return op === 'in' ? (l) => key in l && values.includes(str(l[key])) : (l) => !(key in l) || !values.includes(str(l[key]));
     }
-    if ((m = /^!\s*([^\s!=()]+)$/.exec(term))) { const key = m[1] ?? ''; return (l) => !(key in l); }
+    if ((m = /^!\s*([^\s!=()]+)$/.exec(term))) {
+      const key = m[1] ?? '';
+      return (l) => !(key in l);
+    }
     if ((m = /^([^\s!=()]+)\s*(==|=|!=)\s*([^\s!=()]*)$/.exec(term))) {
       const [, key = '', op, v = ''] = m;
       return op === '!=' ? (l) => str(l[key]) !== v || !(key in l) : (l) => key in l && str(l[key]) === v;
     }
-    if ((m = /^([^\s!=()]+)$/.exec(term))) { const key = m[1] ?? ''; return (l) => key in l; }
+    if ((m = /^([^\s!=()]+)$/.exec(term))) {
+      const key = m[1] ?? '';
+      return (l) => key in l;
+    }
     throw badRequest(`unable to parse requirement: invalid label selector term "${term}"`);
   });
-  return (o) => { const l = isObject(o.metadata.labels) ? o.metadata.labels : {}; return tests.every((t) => t(l)); };
+  return (o) => {
+    const l = isObject(o.metadata.labels) ? o.metadata.labels : {};
+    return tests.every((t) => t(l));
+  };
 }
 
 export function fieldValue(o: JsonObject, path: string): string {
@@ -141,15 +215,18 @@ export function fieldValue(o: JsonObject, path: string): string {
 
 function fieldMatcher(resource: Resource, sel: string | undefined, eventsV1: boolean): Matcher {
   if (!sel) return () => true;
-  const tests = sel.split(',').filter(Boolean).map((term): Matcher => {
-    const m = /^([^!=]+)(==|=|!=)(.*)$/.exec(term.trim());
-    if (!m) throw badRequest(`invalid field selector term "${term}"`);
-    const [, rawField = '', op, value = ''] = m;
-    // events.k8s.io names the indexed core fields differently.
-    const field = eventsV1 ? rawField.replace(/^regarding\./, 'involvedObject.').replace(/^reportingController$/, 'reportingComponent') : rawField;
-    if (!KINDS[resource].fields.includes(field)) throw badRequest(`field label not supported: ${rawField}`);
-    return op === '!=' ? (o) => fieldValue(o, field) !== value : (o) => fieldValue(o, field) === value;
-  });
+  const tests = sel
+    .split(',')
+    .filter(Boolean)
+    .map((term): Matcher => {
+      const m = /^([^!=]+)(==|=|!=)(.*)$/.exec(term.trim());
+      if (!m) throw badRequest(`invalid field selector term "${term}"`);
+      const [, rawField = '', op, value = ''] = m;
+      // events.k8s.io names the indexed core fields differently.
+      const field = eventsV1 ? rawField.replace(/^regarding\./, 'involvedObject.').replace(/^reportingController$/, 'reportingComponent') : rawField;
+      if (!KINDS[resource].fields.includes(field)) throw badRequest(`field label not supported: ${rawField}`);
+      return op === '!=' ? (o) => fieldValue(o, field) !== value : (o) => fieldValue(o, field) === value;
+    });
   return (o) => tests.every((t) => t(o));
 }
 
@@ -159,7 +236,10 @@ class PatchError extends Error {}
 function pointer(path: string): string[] {
   if (path === '') return [];
   if (!path.startsWith('/')) throw new PatchError(`invalid JSON pointer "${path}"`);
-  return path.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return path
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 function resolveParent(doc: Json, segs: string[], path: string): { parent: Json[] | JsonObject; key: string } {
@@ -217,15 +297,28 @@ export function applyJsonPatch(doc: Json, ops: unknown): Json {
     const from = typeof raw.from === 'string' ? raw.from : undefined;
     const value = raw.value as Json;
     switch (op) {
-      case 'add': out = addAt(out, path, clone(value), false); break;
-      case 'replace': out = addAt(out, path, clone(value), true); break;
-      case 'remove': removeAt(out, path); break;
+      case 'add':
+        out = addAt(out, path, clone(value), false);
+        break;
+      case 'replace':
+        out = addAt(out, path, clone(value), true);
+        break;
+      case 'remove':
+        removeAt(out, path);
+        break;
       case 'test':
         if (canonical(getAt(out, path)) !== canonical(value)) throw new PatchError(`testing value ${path} failed: test failed`);
         break;
-      case 'move': if (from === undefined) throw new PatchError('move needs from'); out = addAt(out, path, removeAt(out, from), false); break;
-      case 'copy': if (from === undefined) throw new PatchError('copy needs from'); out = addAt(out, path, clone(getAt(out, from)), false); break;
-      default: throw new PatchError(`unexpected patch operation "${String(op)}"`);
+      case 'move':
+        if (from === undefined) throw new PatchError('move needs from');
+        out = addAt(out, path, removeAt(out, from), false);
+        break;
+      case 'copy':
+        if (from === undefined) throw new PatchError('copy needs from');
+        out = addAt(out, path, clone(getAt(out, from)), false);
+        break;
+      default:
+        throw new PatchError(`unexpected patch operation "${String(op)}"`);
     }
   }
   return out;
@@ -244,8 +337,13 @@ export function applyMergePatch(target: Json | undefined, patch: Json): Json {
 
 // ---- events: stored as core v1, served also as events.k8s.io/v1 ----
 const EVENT_FIELD_MAP: Array<[core: string, v1: string]> = [
-  ['involvedObject', 'regarding'], ['message', 'note'], ['reportingComponent', 'reportingController'], ['source', 'deprecatedSource'],
-  ['firstTimestamp', 'deprecatedFirstTimestamp'], ['lastTimestamp', 'deprecatedLastTimestamp'], ['count', 'deprecatedCount'],
+  ['involvedObject', 'regarding'],
+  ['message', 'note'],
+  ['reportingComponent', 'reportingController'],
+  ['source', 'deprecatedSource'],
+  ['firstTimestamp', 'deprecatedFirstTimestamp'],
+  ['lastTimestamp', 'deprecatedLastTimestamp'],
+  ['count', 'deprecatedCount'],
 ];
 function convertEvent(e: Obj, toV1: boolean): Obj {
   const out: Obj = { ...e, metadata: e.metadata };
@@ -264,7 +362,8 @@ function validateEventsV1(e: Obj, name: string): void {
 }
 
 // ---- pods ----
-const POD_MUTABLE_MSG = 'Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)';
+const POD_MUTABLE_MSG =
+  'Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)';
 const gateNames = (p: Obj): string[] => {
   const spec = isObject(p.spec) ? p.spec : {};
   return Array.isArray(spec.schedulingGates) ? spec.schedulingGates.map((g) => (isObject(g) ? str(g.name) : '')) : [];
@@ -272,7 +371,8 @@ const gateNames = (p: Obj): string[] => {
 /** The immutable part of a pod spec, as ValidatePodUpdate compares it. */
 function frozenPodSpec(p: Obj, gated: boolean): string {
   const spec: JsonObject = isObject(p.spec) ? clone(p.spec) : {};
-  for (const f of ['tolerations', 'activeDeadlineSeconds', 'schedulingGates', 'terminationGracePeriodSeconds', ...(gated ? ['nodeSelector', 'affinity'] : [])]) delete spec[f];
+  for (const f of ['tolerations', 'activeDeadlineSeconds', 'schedulingGates', 'terminationGracePeriodSeconds', ...(gated ? ['nodeSelector', 'affinity'] : [])])
+    delete spec[f];
   for (const list of ['containers', 'initContainers']) {
     const cs = spec[list];
     if (Array.isArray(cs)) for (const c of cs) if (isObject(c)) delete c.image;
@@ -287,9 +387,29 @@ function validatePodUpdate(old: Obj, next: Obj, name: string): void {
 }
 
 // ---- the server ----
-interface HistoryEntry { rv: number; resource: Resource; type: 'ADDED' | 'MODIFIED' | 'DELETED'; prev?: Obj; next: Obj }
-interface Watcher { resource: Resource; namespace?: string; match: Matcher; eventsV1: boolean; bookmarks: boolean; res: ServerResponse; timer?: NodeJS.Timeout }
-interface Route { resource: Resource; namespace?: string; name?: string; sub?: string; eventsV1: boolean }
+interface HistoryEntry {
+  rv: number;
+  resource: Resource;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  prev?: Obj;
+  next: Obj;
+}
+interface Watcher {
+  resource: Resource;
+  namespace?: string;
+  match: Matcher;
+  eventsV1: boolean;
+  bookmarks: boolean;
+  res: ServerResponse;
+  timer?: NodeJS.Timeout;
+}
+interface Route {
+  resource: Resource;
+  namespace?: string;
+  name?: string;
+  sub?: string;
+  eventsV1: boolean;
+}
 
 export class StandInApiserver {
   readonly requests: RecordedRequest[] = [];
@@ -304,7 +424,11 @@ export class StandInApiserver {
   /** TCP connections accepted so far (a client that reuses connections opens few). */
   connections = 0;
 
-  private constructor(private readonly server: Server, readonly url: string, private readonly opts: StandInOptions) {
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    private readonly opts: StandInOptions,
+  ) {
     server.on('connection', () => this.connections++);
   }
 
@@ -365,7 +489,10 @@ export class StandInApiserver {
    * Returns a function that removes the hook. */
   onRequest(fn: RequestHook): () => void {
     this.hooks.push(fn);
-    return () => { const i = this.hooks.indexOf(fn); if (i >= 0) this.hooks.splice(i, 1); };
+    return () => {
+      const i = this.hooks.indexOf(fn);
+      if (i >= 0) this.hooks.splice(i, 1);
+    };
   }
 
   /** Ends every open watch (like a watch timeout or an apiserver restart). With gone, each
@@ -412,7 +539,9 @@ export class StandInApiserver {
     return KINDS[r].namespaced ? `${ns ?? ''}/${name}` : name;
   }
   private sorted(r: Resource, ns?: string): Obj[] {
-    return [...this.bucket(r).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => o)
+    return [...this.bucket(r).entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, o]) => o)
       .filter((o) => ns === undefined || o.metadata.namespace === ns);
   }
   private render(r: Resource, o: Obj, eventsV1 = false): Obj {
@@ -439,10 +568,12 @@ export class StandInApiserver {
     o.metadata = isObject(o.metadata) ? o.metadata : {};
     const meta = o.metadata;
     if (k.namespaced) {
-      if (pathNs !== undefined && meta.namespace && meta.namespace !== pathNs) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      if (pathNs !== undefined && meta.namespace && meta.namespace !== pathNs)
+        throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
       meta.namespace = pathNs ?? (str(meta.namespace) || 'default');
     } else delete meta.namespace;
-    if (!meta.name && meta.generateName) meta.name = str(meta.generateName) + Array.from({ length: 5 }, () => 'bcdfghjklmnpqrstvwxz2456789'[randomInt(27)]).join('');
+    if (!meta.name && meta.generateName)
+      meta.name = str(meta.generateName) + Array.from({ length: 5 }, () => 'bcdfghjklmnpqrstvwxz2456789'[randomInt(27)]).join('');
     const name = str(meta.name);
     if (!name) throw invalid(resource, '', 'metadata.name', 'Required value: name or generateName is required');
     if (this.bucket(resource).has(this.key(resource, str(meta.namespace), name)))
@@ -450,7 +581,8 @@ export class StandInApiserver {
     if (viaApi && resource === 'pods') this.preparePodCreate(o, name);
     meta.uid = randomUUID();
     meta.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    delete o.apiVersion; delete o.kind;
+    delete o.apiVersion;
+    delete o.kind;
     return this.commit(resource, 'ADDED', undefined, o);
   }
 
@@ -458,7 +590,23 @@ export class StandInApiserver {
     const spec = isObject(o.spec) ? o.spec : {};
     if (!Array.isArray(spec.containers) || spec.containers.length === 0) throw invalid('pods', name, 'spec.containers', 'Required value');
     const gated = gateNames(o).length > 0;
-    o.status = { phase: 'Pending', ...(gated ? { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'SchedulingGated', message: 'Scheduling is blocked due to non-empty scheduling gates', lastProbeTime: null, lastTransitionTime: null }] } : {}) };
+    o.status = {
+      phase: 'Pending',
+      ...(gated
+        ? {
+            conditions: [
+              {
+                type: 'PodScheduled',
+                status: 'False',
+                reason: 'SchedulingGated',
+                message: 'Scheduling is blocked due to non-empty scheduling gates',
+                lastProbeTime: null,
+                lastTransitionTime: null,
+              },
+            ],
+          }
+        : {}),
+    };
   }
 
   /** raw: a direct update (whole object); otherwise an API update of the main resource
@@ -468,7 +616,8 @@ export class StandInApiserver {
     const old = this.bucket(resource).get(this.key(resource, ns, name));
     if (!old) throw notFound(resource, name);
     const meta = isObject(candidate.metadata) ? candidate.metadata : {};
-    if (meta.name !== undefined && meta.name !== name) throw badRequest(`the name of the object (${str(meta.name)}) does not match the name on the URL (${name})`);
+    if (meta.name !== undefined && meta.name !== name)
+      throw badRequest(`the name of the object (${str(meta.name)}) does not match the name on the URL (${name})`);
     if (meta.resourceVersion && meta.resourceVersion !== old.metadata.resourceVersion) throw conflict(resource, name, STALE);
     let next: Obj;
     if (how.sub === 'status') next = { ...clone(old), status: clone(candidate.status ?? null) };
@@ -477,9 +626,11 @@ export class StandInApiserver {
       if (!how.raw && KINDS[resource].statusSub) next.status = clone(old.status ?? null);
     }
     if (next.status === null) delete next.status;
-    delete next.apiVersion; delete next.kind;
+    delete next.apiVersion;
+    delete next.kind;
     for (const f of ['name', 'namespace', 'uid', 'creationTimestamp']) {
-      if (old.metadata[f] !== undefined) next.metadata[f] = old.metadata[f] as Json; else delete next.metadata[f];
+      if (old.metadata[f] !== undefined) next.metadata[f] = old.metadata[f] as Json;
+      else delete next.metadata[f];
     }
     if (!how.raw && !how.sub && resource === 'pods') validatePodUpdate(old, next, name);
     next.metadata.resourceVersion = old.metadata.resourceVersion ?? null;
@@ -491,8 +642,14 @@ export class StandInApiserver {
     const old = this.bucket(resource).get(this.key(resource, ns, name));
     if (!old) throw notFound(resource, name);
     const pre = isObject(options) && isObject(options.preconditions) ? options.preconditions : {};
-    if (pre.uid && pre.uid !== old.metadata.uid) throw conflict(resource, name, `Precondition failed: UID in precondition: ${str(pre.uid)}, UID in object meta: ${str(old.metadata.uid)}`);
-    if (pre.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion) throw conflict(resource, name, `Precondition failed: ResourceVersion in precondition: ${str(pre.resourceVersion)}, ResourceVersion in object meta: ${str(old.metadata.resourceVersion)}`);
+    if (pre.uid && pre.uid !== old.metadata.uid)
+      throw conflict(resource, name, `Precondition failed: UID in precondition: ${str(pre.uid)}, UID in object meta: ${str(old.metadata.uid)}`);
+    if (pre.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion)
+      throw conflict(
+        resource,
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${str(pre.resourceVersion)}, ResourceVersion in object meta: ${str(old.metadata.resourceVersion)}`,
+      );
     return this.commit(resource, 'DELETED', clone(old), clone(old));
   }
 
@@ -504,16 +661,24 @@ export class StandInApiserver {
     if (!pod) throw notFound('pods', name);
     const node = str(body.target.name);
     if (!node) throw invalid('pods', name, 'target.name', 'Required value');
-    if (meta.uid && meta.uid !== pod.metadata.uid) throw conflict('pods', name, `Precondition failed: UID in precondition: ${str(meta.uid)}, UID in object meta: ${str(pod.metadata.uid)}`);
+    if (meta.uid && meta.uid !== pod.metadata.uid)
+      throw conflict('pods', name, `Precondition failed: UID in precondition: ${str(meta.uid)}, UID in object meta: ${str(pod.metadata.uid)}`);
     const spec = isObject(pod.spec) ? pod.spec : {};
     if (spec.nodeName) throw conflict('pods', name, `pod ${name} is already assigned to node "${str(spec.nodeName)}"`);
     if (gateNames(pod).length > 0) throw invalid('pods', name, 'spec.schedulingGates', `pod ${name} has non-empty .spec.schedulingGates`);
     const next = clone(pod);
     next.spec = { ...spec, nodeName: node };
-    if (isObject(meta.annotations)) next.metadata.annotations = { ...(isObject(next.metadata.annotations) ? next.metadata.annotations : {}), ...meta.annotations };
+    if (isObject(meta.annotations))
+      next.metadata.annotations = { ...(isObject(next.metadata.annotations) ? next.metadata.annotations : {}), ...meta.annotations };
     const status = isObject(next.status) ? next.status : {};
     const conds = (Array.isArray(status.conditions) ? status.conditions : []).filter((c) => !(isObject(c) && c.type === 'PodScheduled'));
-    next.status = { ...status, conditions: [...conds, { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] };
+    next.status = {
+      ...status,
+      conditions: [
+        ...conds,
+        { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
+      ],
+    };
     this.commit('pods', 'MODIFIED', clone(pod), next);
   }
 
@@ -540,7 +705,10 @@ export class StandInApiserver {
       for (const hook of [...this.hooks]) {
         const answer = await hook(record);
         if (!answer) continue;
-        if ('destroySocket' in answer) { req.socket.destroy(); return; }
+        if ('destroySocket' in answer) {
+          req.socket.destroy();
+          return;
+        }
         return this.reply(res, answer.status, answer.body ?? {});
       }
       if (this.opts.users && !record.user) throw new HttpError(401, 'Unauthorized', 'Unauthorized');
@@ -563,9 +731,13 @@ export class StandInApiserver {
     const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
     let group: string;
     let rest: string[];
-    if (parts[0] === 'api' && parts[1] === 'v1') { group = ''; rest = parts.slice(2); }
-    else if (parts[0] === 'apis' && parts[2] === 'v1' && parts[1]) { group = parts[1]; rest = parts.slice(3); }
-    else throw new HttpError(404, 'NotFound', 'the server could not find the requested resource');
+    if (parts[0] === 'api' && parts[1] === 'v1') {
+      group = '';
+      rest = parts.slice(2);
+    } else if (parts[0] === 'apis' && parts[2] === 'v1' && parts[1]) {
+      group = parts[1];
+      rest = parts.slice(3);
+    } else throw new HttpError(404, 'NotFound', 'the server could not find the requested resource');
     const lookup = (r: string | undefined) => (r === undefined ? undefined : ROUTES[`${group}/${r}`]);
     let ns: string | undefined;
     if (rest[0] === 'namespaces' && rest.length >= 3 && lookup(rest[2]) && KINDS[lookup(rest[2]) as Resource].namespaced) {
@@ -575,7 +747,13 @@ export class StandInApiserver {
     const resource = lookup(rest[0]);
     if (!resource || rest.length > 3 || (ns === undefined && rest.length > 1 && KINDS[resource].namespaced))
       throw new HttpError(404, 'NotFound', 'the server could not find the requested resource');
-    return { resource, eventsV1: group === 'events.k8s.io', ...(ns !== undefined ? { namespace: ns } : {}), ...(rest[1] ? { name: rest[1] } : {}), ...(rest[2] ? { sub: rest[2] } : {}) };
+    return {
+      resource,
+      eventsV1: group === 'events.k8s.io',
+      ...(ns !== undefined ? { namespace: ns } : {}),
+      ...(rest[1] ? { name: rest[1] } : {}),
+      ...(rest[2] ? { sub: rest[2] } : {}),
+    };
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse, url: URL, record: RecordedRequest, body: unknown): Promise<void> {
@@ -593,7 +771,10 @@ export class StandInApiserver {
 
     if (r.name === undefined) {
       if (method === 'GET') {
-        const match = ((l, f) => (o: Obj) => l(o) && f(o))(labelMatcher(q.labelSelector), fieldMatcher(r.resource, q.fieldSelector, r.eventsV1));
+        const match = (
+          (l, f) => (o: Obj) =>
+            l(o) && f(o)
+        )(labelMatcher(q.labelSelector), fieldMatcher(r.resource, q.fieldSelector, r.eventsV1));
         if (q.watch === 'true' || q.watch === '1') return this.watch(req, res, r, match, q);
         return this.listResponse(res, r, match, q);
       }
@@ -614,8 +795,10 @@ export class StandInApiserver {
       return o;
     };
     switch (method) {
-      case 'GET': return out(200, current());
-      case 'PUT': return out(200, this.doUpdate(r.resource, r.namespace, name, incoming(), r.sub ? { sub: r.sub } : {}));
+      case 'GET':
+        return out(200, current());
+      case 'PUT':
+        return out(200, this.doUpdate(r.resource, r.namespace, name, incoming(), r.sub ? { sub: r.sub } : {}));
       case 'DELETE':
         if (r.sub) throw notAllowed();
         return out(200, this.doDelete(r.resource, r.namespace, name, body));
@@ -629,7 +812,12 @@ export class StandInApiserver {
           } else if (record.contentType === 'application/merge-patch+json' || record.contentType === 'application/strategic-merge-patch+json') {
             if (!isObject(body)) throw badRequest('a merge patch must be a JSON object');
             patched = applyMergePatch(base, body);
-          } else throw new HttpError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`);
+          } else
+            throw new HttpError(
+              415,
+              'UnsupportedMediaType',
+              `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`,
+            );
         } catch (err) {
           if (err instanceof PatchError) throw new HttpError(422, 'Invalid', err.message);
           throw err;
@@ -638,7 +826,8 @@ export class StandInApiserver {
         const candidate = (r.eventsV1 ? convertEvent(patched as Obj, false) : patched) as Obj;
         return out(200, this.doUpdate(r.resource, r.namespace, name, candidate, r.sub ? { sub: r.sub } : {}));
       }
-      default: throw notAllowed();
+      default:
+        throw notAllowed();
     }
   }
 
@@ -650,15 +839,26 @@ export class StandInApiserver {
     if (q.continue) {
       const [id, offset] = Buffer.from(q.continue, 'base64url').toString('utf8').split(':');
       const found = this.snapshots.get(id ?? '');
-      if (!found) throw new HttpError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+      if (!found)
+        throw new HttpError(
+          410,
+          'Expired',
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+        );
       snap = found;
       start = Number(offset);
-    } else snap = { rv: this.rv, items: this.sorted(r.resource, r.namespace).filter(match).map((o) => this.render(r.resource, o, r.eventsV1)) };
+    } else
+      snap = {
+        rv: this.rv,
+        items: this.sorted(r.resource, r.namespace)
+          .filter(match)
+          .map((o) => this.render(r.resource, o, r.eventsV1)),
+      };
     const limit = Number(q.limit ?? 0);
     const end = limit > 0 ? Math.min(start + limit, snap.items.length) : snap.items.length;
     const metadata: JsonObject = { resourceVersion: String(snap.rv) };
     if (end < snap.items.length) {
-      const id = q.continue ? Buffer.from(q.continue, 'base64url').toString('utf8').split(':')[0] ?? '' : randomUUID();
+      const id = q.continue ? (Buffer.from(q.continue, 'base64url').toString('utf8').split(':')[0] ?? '') : randomUUID();
       this.snapshots.set(id, snap);
       metadata.continue = Buffer.from(`${id}:${end}`).toString('base64url');
       metadata.remainingItemCount = snap.items.length - end;
@@ -667,11 +867,23 @@ export class StandInApiserver {
       this.snapshots.delete(Buffer.from(q.continue, 'base64url').toString('utf8').split(':')[0] ?? '');
     }
     const k = KINDS[r.resource];
-    this.reply(res, 200, { kind: `${k.kind}List`, apiVersion: r.eventsV1 ? 'events.k8s.io/v1' : k.group ? `${k.group}/v1` : 'v1', metadata, items: snap.items.slice(start, end) });
+    this.reply(res, 200, {
+      kind: `${k.kind}List`,
+      apiVersion: r.eventsV1 ? 'events.k8s.io/v1' : k.group ? `${k.group}/v1` : 'v1',
+      metadata,
+      items: snap.items.slice(start, end),
+    });
   }
 
   private watch(req: IncomingMessage, res: ServerResponse, r: Route, match: Matcher, q: Record<string, string>): void {
-    const w: Watcher = { resource: r.resource, match, eventsV1: r.eventsV1, bookmarks: q.allowWatchBookmarks === 'true', res, ...(r.namespace !== undefined ? { namespace: r.namespace } : {}) };
+    const w: Watcher = {
+      resource: r.resource,
+      match,
+      eventsV1: r.eventsV1,
+      bookmarks: q.allowWatchBookmarks === 'true',
+      res,
+      ...(r.namespace !== undefined ? { namespace: r.namespace } : {}),
+    };
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
     const from = q.resourceVersion && q.resourceVersion !== '0' ? Number(q.resourceVersion) : undefined;
@@ -695,13 +907,32 @@ export class StandInApiserver {
     const now = w.match(e.next);
     const before = e.prev !== undefined && w.match(e.prev);
     // An object moving into or out of the selector is ADDED / DELETED for this watch.
-    const type = e.type === 'MODIFIED' ? (now && before ? 'MODIFIED' : now ? 'ADDED' : before ? 'DELETED' : undefined) : e.type === 'DELETED' ? (before ? 'DELETED' : undefined) : now ? 'ADDED' : undefined;
-    if (type) this.send(w, { type, object: this.render(w.resource, { ...e.next, metadata: { ...e.next.metadata, resourceVersion: String(e.rv) } }, w.eventsV1) });
+    const type =
+      e.type === 'MODIFIED'
+        ? now && before
+          ? 'MODIFIED'
+          : now
+            ? 'ADDED'
+            : before
+              ? 'DELETED'
+              : undefined
+        : e.type === 'DELETED'
+          ? before
+            ? 'DELETED'
+            : undefined
+          : now
+            ? 'ADDED'
+            : undefined;
+    if (type)
+      this.send(w, { type, object: this.render(w.resource, { ...e.next, metadata: { ...e.next.metadata, resourceVersion: String(e.rv) } }, w.eventsV1) });
   }
 
   private sendBookmark(w: Watcher): void {
     const k = KINDS[w.resource];
-    this.send(w, { type: 'BOOKMARK', object: { kind: k.kind, apiVersion: w.eventsV1 ? 'events.k8s.io/v1' : k.group ? `${k.group}/v1` : 'v1', metadata: { resourceVersion: String(this.rv) } } });
+    this.send(w, {
+      type: 'BOOKMARK',
+      object: { kind: k.kind, apiVersion: w.eventsV1 ? 'events.k8s.io/v1' : k.group ? `${k.group}/v1` : 'v1', metadata: { resourceVersion: String(this.rv) } },
+    });
   }
 
   private send(w: Watcher, event: { type: string; object: unknown }): void {

@@ -139,7 +139,10 @@ async function cluster(nodes: number, background: number): Promise<{ api: StandI
 function sluiceConfig(kubeconfig: string, filterBest: number): string {
   const file = join(tmpdir(), `sluice-path-${process.pid}.yaml`);
   // No Postgres store; the queue manager runs (it consumes every pod event) on its own Redis prefix.
-  writeFileSync(file, `kubeconfig: ${kubeconfig}\nstore:\n  url: ''\nscheduler:\n  filterBest: ${filterBest}\nqueue:\n  redisPrefix: sluice-bench-path-${process.pid}\n`);
+  writeFileSync(
+    file,
+    `kubeconfig: ${kubeconfig}\nstore:\n  url: ''\nscheduler:\n  filterBest: ${filterBest}\nqueue:\n  redisPrefix: sluice-bench-path-${process.pid}\n`,
+  );
   return file;
 }
 
@@ -150,7 +153,27 @@ async function startTarget(target: Target, api: StandInApiserver, args: Args): P
   const kubeconfig = join(tmpdir(), `sluice-path-${process.pid}.kubeconfig`);
   writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
   const prof = args.profileDir ? ['--cpu-prof', '--cpu-prof-dir', args.profileDir] : [];
-  const s = await startChild([...prof, join(args.dist, 'bin/sluice.js'), 'serve', '--config', sluiceConfig(kubeconfig, args.filterBest), '--https-host', '127.0.0.1', '--https-port', '0', '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'info'], 'sluice is serving', env);
+  const s = await startChild(
+    [
+      ...prof,
+      join(args.dist, 'bin/sluice.js'),
+      'serve',
+      '--config',
+      sluiceConfig(kubeconfig, args.filterBest),
+      '--https-host',
+      '127.0.0.1',
+      '--https-port',
+      '0',
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--log-level',
+      'info',
+    ],
+    'sluice is serving',
+    env,
+  );
   const ops = String(s.line.ops ?? '').replace('0.0.0.0', '127.0.0.1');
   for (let i = 0; ; i++) {
     const r = await fetch(`${ops}/readyz`).catch(() => null);
@@ -166,7 +189,15 @@ async function startTarget(target: Target, api: StandInApiserver, args: Args): P
  * (filter, prioritize, pick the best score), binds in the background; the kubelet's two
  * status updates follow each bind.
  */
-async function schedule(target: Target, s: Started, api: StandInApiserver, free: number[], names: string[], pods: number, tag: string): Promise<Omit<ScheduleResult, 'backgroundPods'>> {
+async function schedule(
+  target: Target,
+  s: Started,
+  api: StandInApiserver,
+  free: number[],
+  names: string[],
+  pods: number,
+  tag: string,
+): Promise<Omit<ScheduleResult, 'backgroundPods'>> {
   const pid = s.child.pid!;
   const client = new Client(s.url, 17);
   const rss = new RssWatch(pid, 100);
@@ -298,8 +329,19 @@ async function memoryRun(args: Args): Promise<MemoryResult> {
       const sched = await schedule('sluice', s, api, free, names, 1000, 'mem');
       rss.stop();
       const peak = Math.max(rss.peakMB, sched.rssPeakMB);
-      log(`memory: synced in ${syncSeconds.toFixed(1)} s, RSS ${Math.round(settled)} MB settled, ${Math.round(peak)} MB peak, heap ${heap} MB; then ${sched.cpuMsPerPod} ms CPU per scheduled pod`);
-      return { dist: args.dist, nodes: args.memNodes, pods: args.memPods, syncSeconds: round(syncSeconds, 1), rssPeakMB: Math.round(peak), rssSettledMB: Math.round(settled), heapUsedMB: heap, schedule: { ...sched, backgroundPods: args.memPods } };
+      log(
+        `memory: synced in ${syncSeconds.toFixed(1)} s, RSS ${Math.round(settled)} MB settled, ${Math.round(peak)} MB peak, heap ${heap} MB; then ${sched.cpuMsPerPod} ms CPU per scheduled pod`,
+      );
+      return {
+        dist: args.dist,
+        nodes: args.memNodes,
+        pods: args.memPods,
+        syncSeconds: round(syncSeconds, 1),
+        rssPeakMB: Math.round(peak),
+        rssSettledMB: Math.round(settled),
+        heapUsedMB: heap,
+        schedule: { ...sched, backgroundPods: args.memPods },
+      };
     } finally {
       await stop(s.child);
     }
@@ -326,7 +368,10 @@ function markdown(date: string, args: Args, runs: ScheduleResult[], mem: MemoryR
     '',
     '| target | run | bound | refused | seconds | pods/s (driver) | CPU ms per scheduled pod | idle CPU % | RSS peak MB |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...runs.map((r, i) => `| ${r.target} | ${i} | ${r.bound} | ${r.refused} | ${r.seconds} | ${r.podsPerSecond} | ${r.cpuMsPerPod} | ${r.idleCpuPercent} | ${r.rssPeakMB} |`),
+    ...runs.map(
+      (r, i) =>
+        `| ${r.target} | ${i} | ${r.bound} | ${r.refused} | ${r.seconds} | ${r.podsPerSecond} | ${r.cpuMsPerPod} | ${r.idleCpuPercent} | ${r.rssPeakMB} |`,
+    ),
     '',
     `Mean CPU per scheduled pod: sluice ${cpuS.toFixed(2)} ms, baseline ${cpuB.toFixed(2)} ms (goal: sluice <= 2 ms). Driver pods/s: sluice ${rateS.toFixed(1)}, baseline ${rateB.toFixed(1)} (ratio ${(rateS / rateB).toFixed(2)}).`,
   ];

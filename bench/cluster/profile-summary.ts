@@ -31,7 +31,8 @@ export function area(url: string, fn: string): string {
 function main(): void {
   const spec = {
     usage: 'node dist/bench/cluster/profile-summary.js FILE.cpuprofile [flags]',
-    about: 'Summarises a V8 CPU profile (node --cpu-prof, or a benchmark\'s --profile DIR): self time by\narea (package, node internals, sluice folder) and the top functions, as shares of busy time.',
+    about:
+      "Summarises a V8 CPU profile (node --cpu-prof, or a benchmark's --profile DIR): self time by\narea (package, node internals, sluice folder) and the top functions, as shares of busy time.",
     flags: [{ name: 'top', value: 'N', default: '30', help: 'rows per list' }],
   };
   const flags = parseOrExit(process.argv.slice(2), spec, 'profile-summary', { positional: true });

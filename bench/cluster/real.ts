@@ -78,9 +78,15 @@ function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Args {
   const f = parseOrExit(argv, REAL_CLUSTER, 'bench:cluster');
   const get = (n: string): string | undefined => f.get(n);
   const kubeconfig = (env.KUBECONFIG ?? '').split(':')[0] ?? '';
-  if (!kubeconfig || !existsSync(kubeconfig)) throw new Error('bench:cluster needs KUBECONFIG naming the kubeconfig of the cluster to run against (it creates fake nodes and pods there; see README "Performance")');
+  if (!kubeconfig || !existsSync(kubeconfig))
+    throw new Error(
+      'bench:cluster needs KUBECONFIG naming the kubeconfig of the cluster to run against (it creates fake nodes and pods there; see README "Performance")',
+    );
   const scheduler = env.KUBE_SCHEDULER ?? '';
-  if (!scheduler || !existsSync(scheduler)) throw new Error('bench:cluster needs KUBE_SCHEDULER: the path of a kube-scheduler binary of the cluster\'s minor version (it is started with a generated configuration per variant)');
+  if (!scheduler || !existsSync(scheduler))
+    throw new Error(
+      "bench:cluster needs KUBE_SCHEDULER: the path of a kube-scheduler binary of the cluster's minor version (it is started with a generated configuration per variant)",
+    );
   const variants = (get('variants') ?? 'none,noop,sluice').split(',') as Variant[];
   for (const v of variants) if (!['none', 'noop', 'sluice'].includes(v)) throw new Error(`unknown variant ${v} (none, noop, sluice)`);
   return {
@@ -103,9 +109,11 @@ const nodeName = (i: number): string => `sluice-bench-${String(i).padStart(5, '0
 /** Runs `fn` over `items` with at most `n` in flight. */
 async function pool<T>(items: readonly T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 /** POST that treats 409 AlreadyExists as done (a rerun after an interrupted one). */
@@ -119,17 +127,32 @@ async function create(api: ApiTransport, path: string, body: unknown): Promise<v
 
 async function createNodes(api: ApiTransport, n: number): Promise<void> {
   const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  await pool(Array.from({ length: n }, (_, i) => i), 32, (i) => create(api, '/api/v1/nodes', {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name: nodeName(i), labels: { 'sluice.io/bench': run, 'kubernetes.io/hostname': nodeName(i), 'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB', 'nvidia.com/gpu.memory': '81920' } },
-    spec: { taints: [{ key: 'sluice.io/bench', value: 'true', effect: 'NoSchedule' }] },
-    status: {
-      capacity: { cpu: '128', memory: '1Ti', pods: '110', 'nvidia.com/gpu': String(GPUS_PER_NODE) },
-      allocatable: { cpu: '128', memory: '1Ti', pods: '110', 'nvidia.com/gpu': String(GPUS_PER_NODE) },
-      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'sluice bench node (no kubelet)', lastHeartbeatTime: at, lastTransitionTime: at }],
-    },
-  }));
+  await pool(
+    Array.from({ length: n }, (_, i) => i),
+    32,
+    (i) =>
+      create(api, '/api/v1/nodes', {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name: nodeName(i),
+          labels: {
+            'sluice.io/bench': run,
+            'kubernetes.io/hostname': nodeName(i),
+            'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB',
+            'nvidia.com/gpu.memory': '81920',
+          },
+        },
+        spec: { taints: [{ key: 'sluice.io/bench', value: 'true', effect: 'NoSchedule' }] },
+        status: {
+          capacity: { cpu: '128', memory: '1Ti', pods: '110', 'nvidia.com/gpu': String(GPUS_PER_NODE) },
+          allocatable: { cpu: '128', memory: '1Ti', pods: '110', 'nvidia.com/gpu': String(GPUS_PER_NODE) },
+          conditions: [
+            { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'sluice bench node (no kubelet)', lastHeartbeatTime: at, lastTransitionTime: at },
+          ],
+        },
+      }),
+  );
 }
 
 /** Renews each node's Lease every 10 s, as a kubelet would, until stopped. */
@@ -137,14 +160,27 @@ function heartbeat(api: ApiTransport, n: number): () => void {
   let stopped = false;
   const beat = async (): Promise<void> => {
     const now = new Date().toISOString().replace('Z', '000Z');
-    await pool(Array.from({ length: n }, (_, i) => i), 16, async (i) => {
-      const body = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: nodeName(i), namespace: 'kube-node-lease' }, spec: { holderIdentity: nodeName(i), leaseDurationSeconds: 40, renewTime: now } };
-      try {
-        await api.call('PUT', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${nodeName(i)}`, { body: JSON.stringify(body), timeoutMs: 10_000 });
-      } catch (e) {
-        if (e instanceof ApiError && e.code === 404) await create(api, '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', body).catch(() => undefined);
-      }
-    }).catch(() => undefined);
+    await pool(
+      Array.from({ length: n }, (_, i) => i),
+      16,
+      async (i) => {
+        const body = {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: nodeName(i), namespace: 'kube-node-lease' },
+          spec: { holderIdentity: nodeName(i), leaseDurationSeconds: 40, renewTime: now },
+        };
+        try {
+          await api.call('PUT', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${nodeName(i)}`, {
+            body: JSON.stringify(body),
+            timeoutMs: 10_000,
+          });
+        } catch (e) {
+          if (e instanceof ApiError && e.code === 404)
+            await create(api, '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', body).catch(() => undefined);
+        }
+      },
+    ).catch(() => undefined);
   };
   void (async () => {
     while (!stopped) {
@@ -166,8 +202,13 @@ function pod(i: number, round: number, variant: Variant): unknown {
       // The apiserver's TaintNodesByCondition admission taints a new node not-ready until
       // the node lifecycle controller sees it Ready; a control plane without that
       // controller never lifts it. These pods only reach the bench nodes anyway.
-      tolerations: [{ key: 'sluice.io/bench', operator: 'Exists', effect: 'NoSchedule' }, { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoSchedule' }],
-      containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.9', resources: { requests: { cpu: '10m', 'nvidia.com/gpu': '1' }, limits: { 'nvidia.com/gpu': '1' } } }],
+      tolerations: [
+        { key: 'sluice.io/bench', operator: 'Exists', effect: 'NoSchedule' },
+        { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoSchedule' },
+      ],
+      containers: [
+        { name: 'c', image: 'registry.k8s.io/pause:3.9', resources: { requests: { cpu: '10m', 'nvidia.com/gpu': '1' }, limits: { 'nvidia.com/gpu': '1' } } },
+      ],
       terminationGracePeriodSeconds: 0,
     },
   };
@@ -226,13 +267,38 @@ async function startExtender(variant: Variant, args: Args): Promise<Started | nu
   const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: '' };
   delete env.SLUICE_STORE_URL;
   if (variant === 'none') return null;
-  if (variant === 'noop') return startChild([join(repoRoot, 'dist/bench/baseline-server.js'), '0', `kubeconfig:${args.kubeconfig}`], 'baseline is serving', env);
+  if (variant === 'noop')
+    return startChild([join(repoRoot, 'dist/bench/baseline-server.js'), '0', `kubeconfig:${args.kubeconfig}`], 'baseline is serving', env);
   // No Postgres store, no queue manager (no Redis needed), no leader election: the
   // extender path only. A config of your own: SLUICE_BENCH_CONFIG.
   const config = process.env.SLUICE_BENCH_CONFIG ?? join(tmpdir(), `sluice-bench-${process.pid}.yaml`);
-  if (!process.env.SLUICE_BENCH_CONFIG) writeFileSync(config, `kubeconfig: ${args.kubeconfig}\nleaderElection: false\nstore:\n  url: ''\nscheduler:\n  filterBest: ${args.filterBest}\nqueue:\n  enabled: false\n`);
+  if (!process.env.SLUICE_BENCH_CONFIG)
+    writeFileSync(
+      config,
+      `kubeconfig: ${args.kubeconfig}\nleaderElection: false\nstore:\n  url: ''\nscheduler:\n  filterBest: ${args.filterBest}\nqueue:\n  enabled: false\n`,
+    );
   const prof = args.profileDir ? ['--cpu-prof', '--cpu-prof-dir', args.profileDir] : [];
-  const s = await startChild([...prof, join(repoRoot, 'dist/bin/sluice.js'), 'serve', '--config', config, '--https-host', '127.0.0.1', '--https-port', '0', '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'info'], 'sluice is serving', env);
+  const s = await startChild(
+    [
+      ...prof,
+      join(repoRoot, 'dist/bin/sluice.js'),
+      'serve',
+      '--config',
+      config,
+      '--https-host',
+      '127.0.0.1',
+      '--https-port',
+      '0',
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--log-level',
+      'info',
+    ],
+    'sluice is serving',
+    env,
+  );
   const ops = String(s.line.ops ?? '').replace('0.0.0.0', '127.0.0.1');
   for (let i = 0; ; i++) {
     if ((await fetch(`${ops}/readyz`).catch(() => null))?.status === 200) break;
@@ -253,7 +319,10 @@ interface VariantResult {
 
 /** Force-deletes the namespace's pods and waits until none is left. */
 async function clearPods(api: ApiTransport): Promise<void> {
-  await api.call('DELETE', `/api/v1/namespaces/${namespace}/pods`, { body: JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0 }), timeoutMs: 120_000 });
+  await api.call('DELETE', `/api/v1/namespaces/${namespace}/pods`, {
+    body: JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0 }),
+    timeoutMs: 120_000,
+  });
   for (let i = 0; i < 240; i++) {
     const left = JSON.parse(await api.call('GET', `/api/v1/namespaces/${namespace}/pods?limit=1`)) as { items?: unknown[] };
     if (!left.items?.length) return;
@@ -266,7 +335,11 @@ async function runVariant(variant: Variant, round: number, args: Args, api: ApiT
   // All pods first, while no scheduler serves their schedulerName: what is measured is
   // scheduling (first binding to last), not how fast this script creates pods.
   log(`${variant} round ${round}: creating ${args.pods} pods`);
-  await pool(Array.from({ length: args.pods }, (_, i) => i), 32, (i) => create(api, `/api/v1/namespaces/${namespace}/pods`, pod(i, round, variant)));
+  await pool(
+    Array.from({ length: args.pods }, (_, i) => i),
+    32,
+    (i) => create(api, `/api/v1/namespaces/${namespace}/pods`, pod(i, round, variant)),
+  );
   const ext = await startExtender(variant, args);
   if (ext) {
     children.add(ext.child);
@@ -317,7 +390,9 @@ async function runVariant(variant: Variant, round: number, args: Args, api: ApiT
       extenderCpuMsPerPod: c0 && c1 ? Math.round(((c1.cpuSeconds - c0.cpuSeconds) * 1000 * 100) / Math.max(1, seen.size)) / 100 : null,
       extenderRssPeakMB: ext ? Math.round(peak) : null,
     };
-    log(`${variant} round ${round}: ${r.bound} bound, ${r.podsPerSecond} pods/s${r.extenderCpuMsPerPod !== null ? `, extender ${r.extenderCpuMsPerPod} ms CPU per pod` : ''}`);
+    log(
+      `${variant} round ${round}: ${r.bound} bound, ${r.podsPerSecond} pods/s${r.extenderCpuMsPerPod !== null ? `, extender ${r.extenderCpuMsPerPod} ms CPU per pod` : ''}`,
+    );
     return r;
   } finally {
     await watch.stop();
@@ -357,12 +432,18 @@ async function main(): Promise<void> {
   const cleanUp = async (): Promise<void> => {
     stopBeat();
     log('cleaning up: namespace, nodes, leases');
-    await api.call('DELETE', `/api/v1/namespaces/${namespace}/pods`, { body: JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0 }) }).catch(() => undefined);
+    await api
+      .call('DELETE', `/api/v1/namespaces/${namespace}/pods`, { body: JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0 }) })
+      .catch(() => undefined);
     await api.call('DELETE', `/api/v1/namespaces/${namespace}`).catch(() => undefined);
-    await pool(Array.from({ length: args.nodes }, (_, i) => i), 32, async (i) => {
-      await api.call('DELETE', `/api/v1/nodes/${nodeName(i)}`).catch(() => undefined);
-      await api.call('DELETE', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${nodeName(i)}`).catch(() => undefined);
-    });
+    await pool(
+      Array.from({ length: args.nodes }, (_, i) => i),
+      32,
+      async (i) => {
+        await api.call('DELETE', `/api/v1/nodes/${nodeName(i)}`).catch(() => undefined);
+        await api.call('DELETE', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${nodeName(i)}`).catch(() => undefined);
+      },
+    );
   };
   try {
     for (let round = 0; round < args.rounds; round++) {
@@ -376,7 +457,10 @@ async function main(): Promise<void> {
     }
   }
   const mean = (v: Variant, f: (r: VariantResult) => number | null): number => {
-    const xs = results.filter((r) => r.variant === v).map(f).filter((x): x is number => x !== null);
+    const xs = results
+      .filter((r) => r.variant === v)
+      .map(f)
+      .filter((x): x is number => x !== null);
     return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
   };
   const rate = (v: Variant) => mean(v, (r) => r.podsPerSecond);

@@ -19,13 +19,36 @@ export function livePod(p: V1Pod, i: number, created = Date.UTC(2026, 10, 29, 12
       ...p.metadata,
       generateName: `${owner}-`,
       creationTimestamp: ts(created) as unknown as Date,
-      labels: { ...p.metadata!.labels, 'batch.kubernetes.io/job-name': owner, 'controller-uid': `c0ffee00-0000-4000-8000-${String(Math.floor(i / 8)).padStart(12, '0')}`, 'job-name': owner },
+      labels: {
+        ...p.metadata!.labels,
+        'batch.kubernetes.io/job-name': owner,
+        'controller-uid': `c0ffee00-0000-4000-8000-${String(Math.floor(i / 8)).padStart(12, '0')}`,
+        'job-name': owner,
+      },
       annotations: {
         'batch.kubernetes.io/job-completion-index': String(i % 8),
         'sluice.io/gpu-model': 'A100,H100',
-        'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: owner, namespace: 'team-a' }, spec: { completions: 8, parallelism: 8, template: { spec: { containers: [{ name: c.name, image: c.image, command: c.command, resources: c.resources }] } } } }),
+        'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({
+          apiVersion: 'batch/v1',
+          kind: 'Job',
+          metadata: { name: owner, namespace: 'team-a' },
+          spec: {
+            completions: 8,
+            parallelism: 8,
+            template: { spec: { containers: [{ name: c.name, image: c.image, command: c.command, resources: c.resources }] } },
+          },
+        }),
       },
-      ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: owner, uid: `c0ffee00-0000-4000-8000-${String(Math.floor(i / 8)).padStart(12, '0')}`, controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        {
+          apiVersion: 'batch/v1',
+          kind: 'Job',
+          name: owner,
+          uid: `c0ffee00-0000-4000-8000-${String(Math.floor(i / 8)).padStart(12, '0')}`,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
       managedFields: [
         {
           manager: 'kube-controller-manager',
@@ -34,8 +57,33 @@ export function livePod(p: V1Pod, i: number, created = Date.UTC(2026, 10, 29, 12
           time: ts(created) as unknown as Date,
           fieldsType: 'FieldsV1',
           fieldsV1: {
-            'f:metadata': { 'f:annotations': { '.': {}, 'f:batch.kubernetes.io/job-completion-index': {} }, 'f:generateName': {}, 'f:labels': { '.': {}, 'f:batch.kubernetes.io/job-name': {}, 'f:controller-uid': {}, 'f:job-name': {} }, 'f:ownerReferences': { '.': {}, 'k:{"uid":"x"}': {} } },
-            'f:spec': { 'f:containers': { 'k:{"name":"trainer"}': { '.': {}, 'f:command': {}, 'f:env': {}, 'f:image': {}, 'f:imagePullPolicy': {}, 'f:name': {}, 'f:resources': { '.': {}, 'f:limits': {}, 'f:requests': {} }, 'f:terminationMessagePath': {}, 'f:terminationMessagePolicy': {} } }, 'f:dnsPolicy': {}, 'f:enableServiceLinks': {}, 'f:restartPolicy': {}, 'f:schedulerName': {}, 'f:securityContext': {}, 'f:terminationGracePeriodSeconds': {} },
+            'f:metadata': {
+              'f:annotations': { '.': {}, 'f:batch.kubernetes.io/job-completion-index': {} },
+              'f:generateName': {},
+              'f:labels': { '.': {}, 'f:batch.kubernetes.io/job-name': {}, 'f:controller-uid': {}, 'f:job-name': {} },
+              'f:ownerReferences': { '.': {}, 'k:{"uid":"x"}': {} },
+            },
+            'f:spec': {
+              'f:containers': {
+                'k:{"name":"trainer"}': {
+                  '.': {},
+                  'f:command': {},
+                  'f:env': {},
+                  'f:image': {},
+                  'f:imagePullPolicy': {},
+                  'f:name': {},
+                  'f:resources': { '.': {}, 'f:limits': {}, 'f:requests': {} },
+                  'f:terminationMessagePath': {},
+                  'f:terminationMessagePolicy': {},
+                },
+              },
+              'f:dnsPolicy': {},
+              'f:enableServiceLinks': {},
+              'f:restartPolicy': {},
+              'f:schedulerName': {},
+              'f:securityContext': {},
+              'f:terminationGracePeriodSeconds': {},
+            },
           },
         },
       ],
@@ -104,11 +152,34 @@ export function creating(node: string, at: number): NonNullable<V1Pod['status']>
     startTime: ts(at) as unknown as Date,
     conditions: [
       { type: 'Initialized', status: 'True', lastTransitionTime: ts(at) as unknown as Date },
-      { type: 'Ready', status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [trainer]', lastTransitionTime: ts(at) as unknown as Date },
-      { type: 'ContainersReady', status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [trainer]', lastTransitionTime: ts(at) as unknown as Date },
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'ContainersNotReady',
+        message: 'containers with unready status: [trainer]',
+        lastTransitionTime: ts(at) as unknown as Date,
+      },
+      {
+        type: 'ContainersReady',
+        status: 'False',
+        reason: 'ContainersNotReady',
+        message: 'containers with unready status: [trainer]',
+        lastTransitionTime: ts(at) as unknown as Date,
+      },
       { type: 'PodScheduled', status: 'True', lastTransitionTime: ts(at) as unknown as Date },
     ],
-    containerStatuses: [{ name: 'trainer', image: 'nvcr.io/nvidia/pytorch:24.05-py3', imageID: '', ready: false, restartCount: 0, started: false, state: { waiting: { reason: 'ContainerCreating' } }, lastState: {} }],
+    containerStatuses: [
+      {
+        name: 'trainer',
+        image: 'nvcr.io/nvidia/pytorch:24.05-py3',
+        imageID: '',
+        ready: false,
+        restartCount: 0,
+        started: false,
+        state: { waiting: { reason: 'ContainerCreating' } },
+        lastState: {},
+      },
+    ],
   };
 }
 
@@ -120,8 +191,22 @@ export function running(node: string, at: number, i: number): NonNullable<V1Pod[
     phase: 'Running',
     podIP: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
     podIPs: [{ ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }],
-    conditions: s.conditions!.map((c) => (c.type === 'Ready' || c.type === 'ContainersReady' ? { type: c.type, status: 'True', lastTransitionTime: c.lastTransitionTime } : c)),
-    containerStatuses: [{ name: 'trainer', image: 'nvcr.io/nvidia/pytorch:24.05-py3', imageID: 'nvcr.io/nvidia/pytorch@sha256:4c1f1f0bc3c1d1b1a1e1f1a1b1c1d1e1f1a1b1c1d1e1f1a1b1c1d1e1f1a1b1c1', containerID: `containerd://${String(i).padStart(64, '0')}`, ready: true, restartCount: 0, started: true, state: { running: { startedAt: ts(at) as unknown as Date } }, lastState: {} }],
+    conditions: s.conditions!.map((c) =>
+      c.type === 'Ready' || c.type === 'ContainersReady' ? { type: c.type, status: 'True', lastTransitionTime: c.lastTransitionTime } : c,
+    ),
+    containerStatuses: [
+      {
+        name: 'trainer',
+        image: 'nvcr.io/nvidia/pytorch:24.05-py3',
+        imageID: 'nvcr.io/nvidia/pytorch@sha256:4c1f1f0bc3c1d1b1a1e1f1a1b1c1d1e1f1a1b1c1d1e1f1a1b1c1d1e1f1a1b1c1',
+        containerID: `containerd://${String(i).padStart(64, '0')}`,
+        ready: true,
+        restartCount: 0,
+        started: true,
+        state: { running: { startedAt: ts(at) as unknown as Date } },
+        lastState: {},
+      },
+    ],
   };
 }
 

@@ -21,18 +21,22 @@ import { Metrics } from '../../observability/metrics.js';
 import { HamiAgent, hamiNode, sharePod } from '../../test/helpers/hami-agent.js';
 import { parseOrExit } from '../../cli/flags.js';
 
-const flags = parseOrExit(process.argv.slice(2), {
-  usage: 'node dist/bench/cluster/share-binds.js [flags]   (after npm run build)',
-  about: `Bind throughput of GPU-share pods beside whole-GPU pods on 1 and 10 nodes: the stand-in
+const flags = parseOrExit(
+  process.argv.slice(2),
+  {
+    usage: 'node dist/bench/cluster/share-binds.js [flags]   (after npm run build)',
+    about: `Bind throughput of GPU-share pods beside whole-GPU pods on 1 and 10 nodes: the stand-in
 apiserver, sluice's informers, extender and binder in this process, and a node agent that
 answers as HAMi's device plugin does. About a minute on 2 cores; prints a table.`,
-  flags: [
-    { name: 'pods', value: 'N', default: '200', help: 'pods per run' },
-    { name: 'in-flight', value: 'N', default: '16', help: 'binds sent at once, as kube-scheduler does' },
-    { name: 'agent-ms', value: 'MS', default: '5', help: "the node agent's poll interval (the device plugin's pace)" },
-    { name: 'spread', help: 'the spread policy instead of binpack' },
-  ],
-}, 'share-binds');
+    flags: [
+      { name: 'pods', value: 'N', default: '200', help: 'pods per run' },
+      { name: 'in-flight', value: 'N', default: '16', help: 'binds sent at once, as kube-scheduler does' },
+      { name: 'agent-ms', value: 'MS', default: '5', help: "the node agent's poll interval (the device plugin's pace)" },
+      { name: 'spread', help: 'the spread policy instead of binpack' },
+    ],
+  },
+  'share-binds',
+);
 const arg = (name: string, dflt: number): number => {
   const v = flags.get(name);
   const n = v === undefined ? dflt : Number(v);
@@ -56,7 +60,12 @@ async function run(nodes: number, share: boolean): Promise<{ perSecond: number; 
   for (const n of names) api.create('nodes', hamiNode(n, { gpus: 8, memMiB: 81920, split: 10 }));
   const kc = api.kubeConfig();
   const metrics = new Metrics({ defaultMetrics: false });
-  const cache = new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 60000, recentPodWindow: 100, ...(share ? { sharing: { names: NAMES, handshakeTimeoutMs: 60000 } } : {}) });
+  const cache = new ClusterCache({
+    resources: ['nvidia.com/gpu'],
+    assumeTtlMs: 60000,
+    recentPodWindow: 100,
+    ...(share ? { sharing: { names: NAMES, handshakeTimeoutMs: 60000 } } : {}),
+  });
   const watcher = new ClusterWatcher(kc, cache, quiet, metrics);
   watcher.start();
   while (!watcher.synced()) await new Promise((r) => setTimeout(r, 10));
@@ -98,7 +107,9 @@ const rows: string[] = [];
 for (const nodes of [1, 10]) {
   for (const share of [false, true]) {
     const r = await run(nodes, share);
-    rows.push(`${share ? 'share (1000 MiB)' : 'whole GPU      '}  ${String(nodes).padStart(2)} node(s)  ${r.bound}/${PODS} bound in ${Math.round(r.ms)} ms  ${r.perSecond.toFixed(1)} binds/s`);
+    rows.push(
+      `${share ? 'share (1000 MiB)' : 'whole GPU      '}  ${String(nodes).padStart(2)} node(s)  ${r.bound}/${PODS} bound in ${Math.round(r.ms)} ms  ${r.perSecond.toFixed(1)} binds/s`,
+    );
     console.log(rows[rows.length - 1]);
   }
 }

@@ -28,11 +28,20 @@ export class Client {
     return new Promise((resolve, reject) => {
       const t0 = process.hrtime.bigint();
       const req = request(
-        { host: this.host, port: this.port, path, method: 'POST', agent: this.agent, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+        {
+          host: this.host,
+          port: this.port,
+          path,
+          method: 'POST',
+          agent: this.agent,
+          headers: { 'content-type': 'application/json', 'content-length': body.length },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ms: Number(process.hrtime.bigint() - t0) / 1e6 }),
+          );
           res.on('error', reject);
         },
       );
@@ -105,7 +114,10 @@ export function procSample(pid: number): ProcSample | null {
 export class RssWatch {
   peakMB = 0;
   private readonly timer: NodeJS.Timeout;
-  constructor(private readonly pid: number, everyMs = 200) {
+  constructor(
+    private readonly pid: number,
+    everyMs = 200,
+  ) {
     this.timer = setInterval(() => this.sample(), everyMs);
     this.timer.unref();
   }
@@ -162,4 +174,3 @@ export function stop(child: ChildProcess): Promise<void> {
     setTimeout(() => child.kill('SIGKILL'), 5000).unref();
   });
 }
-

@@ -76,12 +76,21 @@ function noStoreConfig(): string {
 }
 
 /** The pod the n-th bind of the concurrency-c bind phase places. */
-const bindPod = (c: number, n: number): V1Pod => gpuPod(`bind-${c}-${n}`, `b1nd0000-0000-4000-80${String(c).padStart(2, '0')}-${String(n).padStart(12, '0')}`, 1);
+const bindPod = (c: number, n: number): V1Pod =>
+  gpuPod(`bind-${c}-${n}`, `b1nd0000-0000-4000-80${String(c).padStart(2, '0')}-${String(n).padStart(12, '0')}`, 1);
 const bindsPerPhase = (freeGpus: number): number => Math.min(1000, Math.floor(freeGpus / 3));
 
 /** The phases of one target, as steps to run in order (interleaved with the other
  * target's, so that both see the same background load); results land in `out`. */
-function phasesFor(target: string, url: string, pid: number, nodes: number, freeGpus: number, args: Args, admission: Buffer): { out: PhaseResult[]; steps: (() => Promise<void>)[] } {
+function phasesFor(
+  target: string,
+  url: string,
+  pid: number,
+  nodes: number,
+  freeGpus: number,
+  args: Args,
+  admission: Buffer,
+): { out: PhaseResult[]; steps: (() => Promise<void>)[] } {
   const out: PhaseResult[] = [];
   const steps: (() => Promise<void>)[] = [];
   const maxMs = args.seconds * 1000;
@@ -117,7 +126,13 @@ function phasesFor(target: string, url: string, pid: number, nodes: number, free
       errors: lat.get('errors')?.length ?? 0,
       verbs,
     });
-    log(`  ${target} ${name} c=${c}: ${done} in ${(ms / 1000).toFixed(1)} s (${(done / (ms / 1000)).toFixed(0)}/s)` + Object.entries(verbs).filter(([v]) => v !== 'errors').map(([v, s]) => ` ${v} p99 ${s.p99.toFixed(2)} ms`).join(''));
+    log(
+      `  ${target} ${name} c=${c}: ${done} in ${(ms / 1000).toFixed(1)} s (${(done / (ms / 1000)).toFixed(0)}/s)` +
+        Object.entries(verbs)
+          .filter(([v]) => v !== 'errors')
+          .map(([v, s]) => ` ${v} p99 ${s.p99.toFixed(2)} ms`)
+          .join(''),
+    );
   };
   const rec = (lat: Map<string, number[]>, verb: string, ms: number): void => {
     let a = lat.get(verb);
@@ -156,21 +171,29 @@ function phasesFor(target: string, url: string, pid: number, nodes: number, free
   // so each phase binds at most a third of the free GPUs, without warm-up.
   let bindSeq = 0;
   for (const c of [1, 16]) {
-    steps.push(() => phase('bind-cycle', c, bindsPerPhase(freeGpus), async (cl, lat, i) => {
-      const n = bindSeq++;
-      const Pod = bindPod(c, n);
-      const f = await cl.post('/scheduler/filter', json({ Pod, NodeNames: nodeNamesForCycle(nodes, i), Nodes: null }));
-      rec(lat, 'filter', f.ms);
-      const passed = (JSON.parse(f.body) as { NodeNames?: string[] }).NodeNames ?? [];
-      if (passed.length === 0) return rec(lat, 'errors', 1);
-      const p = await cl.post('/scheduler/prioritize', json({ Pod, NodeNames: passed, Nodes: null }));
-      rec(lat, 'prioritize', p.ms);
-      const scores = JSON.parse(p.body) as { Host: string; Score: number }[];
-      const best = scores.reduce((a, b) => (b.Score > a.Score ? b : a), scores[0]!);
-      const b = await cl.post('/scheduler/bind', json({ PodName: Pod.metadata!.name, PodNamespace: 'team-a', PodUID: Pod.metadata!.uid, Node: best.Host }));
-      rec(lat, 'bind', b.ms);
-      if (b.status !== 200 || (JSON.parse(b.body) as { Error?: string }).Error) rec(lat, 'errors', 1);
-    }, 0));
+    steps.push(() =>
+      phase(
+        'bind-cycle',
+        c,
+        bindsPerPhase(freeGpus),
+        async (cl, lat, i) => {
+          const n = bindSeq++;
+          const Pod = bindPod(c, n);
+          const f = await cl.post('/scheduler/filter', json({ Pod, NodeNames: nodeNamesForCycle(nodes, i), Nodes: null }));
+          rec(lat, 'filter', f.ms);
+          const passed = (JSON.parse(f.body) as { NodeNames?: string[] }).NodeNames ?? [];
+          if (passed.length === 0) return rec(lat, 'errors', 1);
+          const p = await cl.post('/scheduler/prioritize', json({ Pod, NodeNames: passed, Nodes: null }));
+          rec(lat, 'prioritize', p.ms);
+          const scores = JSON.parse(p.body) as { Host: string; Score: number }[];
+          const best = scores.reduce((a, b) => (b.Score > a.Score ? b : a), scores[0]!);
+          const b = await cl.post('/scheduler/bind', json({ PodName: Pod.metadata!.name, PodNamespace: 'team-a', PodUID: Pod.metadata!.uid, Node: best.Host }));
+          rec(lat, 'bind', b.ms);
+          if (b.status !== 200 || (JSON.parse(b.body) as { Error?: string }).Error) rec(lat, 'errors', 1);
+        },
+        0,
+      ),
+    );
   }
   return { out, steps };
 }
@@ -181,7 +204,16 @@ function admissionBody(repo: string): Buffer {
   return json({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
-    request: { uid: 'bench', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'team-a', operation: 'CREATE', userInfo: { username: 'bench' }, object: gpuPod('adm', 'adm', 2), dryRun: false },
+    request: {
+      uid: 'bench',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      namespace: 'team-a',
+      operation: 'CREATE',
+      userInfo: { username: 'bench' },
+      object: gpuPod('adm', 'adm', 2),
+      dryRun: false,
+    },
   });
 }
 
@@ -198,7 +230,25 @@ interface Live {
 async function startTarget(target: TargetRun['target'], snapshot: string, nodes: number, freeGpus: number, args: Args, admission: Buffer): Promise<Live> {
   const cmd =
     target === 'sluice'
-      ? [...(args.profileDir ? ['--cpu-prof', '--cpu-prof-dir', args.profileDir] : []), join(args.repo, 'dist/bin/sluice.js'), 'serve', '--config', noStoreConfig(), '--cluster-snapshot', snapshot, '--https-host', '127.0.0.1', '--https-port', '0', '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'info']
+      ? [
+          ...(args.profileDir ? ['--cpu-prof', '--cpu-prof-dir', args.profileDir] : []),
+          join(args.repo, 'dist/bin/sluice.js'),
+          'serve',
+          '--config',
+          noStoreConfig(),
+          '--cluster-snapshot',
+          snapshot,
+          '--https-host',
+          '127.0.0.1',
+          '--https-port',
+          '0',
+          '--http-host',
+          '127.0.0.1',
+          '--http-port',
+          '0',
+          '--log-level',
+          'info',
+        ]
       : [join(args.repo, 'dist/bench/baseline-server.js')];
   // No Postgres store for sluice (store.url '' in a config file: an empty env variable
   // counts as unset): the bench measures the request path, and must not write audit
@@ -236,7 +286,11 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (!existsSync(join(args.repo, 'dist/bin/sluice.js'))) throw new Error('no production build: run npm run build first');
   const admission = admissionBody(args.repo);
-  const result: BenchResult = { date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version, loadAvgStart: loadavg()[0] ?? 0, loadAvgEnd: 0 }, sizes: [] };
+  const result: BenchResult = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version, loadAvgStart: loadavg()[0] ?? 0, loadAvgEnd: 0 },
+    sizes: [],
+  };
   for (const n of args.sizes) {
     const pods = n * args.podsPerNode;
     log(`cluster of ${n} nodes, ${pods} placed pods`);

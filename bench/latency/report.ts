@@ -31,7 +31,7 @@ export interface BenchResult {
 const phaseOf = (r: TargetRun, phase: PhaseResult['phase'], c: number): PhaseResult | undefined =>
   r.phases.find((p) => p.phase === phase && p.concurrency === c);
 /** Server CPU milliseconds per cycle or request. */
-const cpuPerOp = (p: PhaseResult): number | undefined => (p.cpuPct === null || p.done === 0 ? undefined : (p.cpuPct / 100) * (p.seconds * 1000) / p.done);
+const cpuPerOp = (p: PhaseResult): number | undefined => (p.cpuPct === null || p.done === 0 ? undefined : ((p.cpuPct / 100) * (p.seconds * 1000)) / p.done);
 const f = (x: number | undefined | null, d = 2): string => (x === undefined || x === null || !Number.isFinite(x) ? '-' : x.toFixed(d));
 
 interface TargetRow {
@@ -50,26 +50,51 @@ export function targets(r: BenchResult): TargetRow[] {
       const a = phaseOf(big.sluice, 'cycle', c)?.verbs['filter+prioritize']?.p99;
       const b = phaseOf(big.baseline, 'cycle', c)?.verbs['filter+prioritize']?.p99;
       const ratio = a !== undefined && b ? a / b : undefined;
-      rows.push({ what: `filter+prioritize p99, ${big.nodes} nodes, concurrency ${c}`, goal: '<= 1.5x baseline', value: `${f(ratio)}x (${f(a)} vs ${f(b)} ms)`, met: ratio === undefined ? null : ratio <= 1.5 });
+      rows.push({
+        what: `filter+prioritize p99, ${big.nodes} nodes, concurrency ${c}`,
+        goal: '<= 1.5x baseline',
+        value: `${f(ratio)}x (${f(a)} vs ${f(b)} ms)`,
+        met: ratio === undefined ? null : ratio <= 1.5,
+      });
     }
     for (const c of [1, 16]) {
       const a = phaseOf(big.sluice, 'admission', c)?.verbs['admission']?.p99;
       const b = phaseOf(big.baseline, 'admission', c)?.verbs['admission']?.p99;
       const ratio = a !== undefined && b ? a / b : undefined;
-      rows.push({ what: `admission p99, ${big.nodes} nodes, concurrency ${c}`, goal: '<= 1.5x baseline', value: `${f(ratio)}x (${f(a)} vs ${f(b)} ms)`, met: ratio === undefined ? null : ratio <= 1.5 });
+      rows.push({
+        what: `admission p99, ${big.nodes} nodes, concurrency ${c}`,
+        goal: '<= 1.5x baseline',
+        value: `${f(ratio)}x (${f(a)} vs ${f(b)} ms)`,
+        met: ratio === undefined ? null : ratio <= 1.5,
+      });
     }
     const cs = phaseOf(big.sluice, 'cycle', 1);
     const cb = phaseOf(big.baseline, 'cycle', 1);
     const a = cs && cpuPerOp(cs);
     const b = cb && cpuPerOp(cb);
-    rows.push({ what: `server CPU per filter+prioritize cycle, ${big.nodes} nodes (steadier than p99 on a busy machine)`, goal: 'context', value: `${f(a && b ? a / b : undefined)}x (${f(a, 3)} vs ${f(b, 3)} ms)`, met: null });
-    rows.push({ what: `server RSS peak, ${big.nodes} nodes + ${big.pods} pods`, goal: '< 300 MB', value: `${f(big.sluice.rssPeakMB, 0)} MB`, met: big.sluice.rssPeakMB < 300 });
+    rows.push({
+      what: `server CPU per filter+prioritize cycle, ${big.nodes} nodes (steadier than p99 on a busy machine)`,
+      goal: 'context',
+      value: `${f(a && b ? a / b : undefined)}x (${f(a, 3)} vs ${f(b, 3)} ms)`,
+      met: null,
+    });
+    rows.push({
+      what: `server RSS peak, ${big.nodes} nodes + ${big.pods} pods`,
+      goal: '< 300 MB',
+      value: `${f(big.sluice.rssPeakMB, 0)} MB`,
+      met: big.sluice.rssPeakMB < 300,
+    });
   }
   if (mid) {
     for (const c of [1, 16]) {
       const p = phaseOf(mid.sluice, 'cycle', c);
       const b = phaseOf(mid.baseline, 'cycle', c);
-      rows.push({ what: `filter+prioritize cycles/s, ${mid.nodes} nodes, concurrency ${c}`, goal: '>= 3000 /s', value: `${f(p?.perSecond, 0)} /s (baseline ${f(b?.perSecond, 0)}; ratio ${f(p && b ? p.perSecond / b.perSecond : undefined)})`, met: p ? p.perSecond >= 3000 : null });
+      rows.push({
+        what: `filter+prioritize cycles/s, ${mid.nodes} nodes, concurrency ${c}`,
+        goal: '>= 3000 /s',
+        value: `${f(p?.perSecond, 0)} /s (baseline ${f(b?.perSecond, 0)}; ratio ${f(p && b ? p.perSecond / b.perSecond : undefined)})`,
+        met: p ? p.perSecond >= 3000 : null,
+      });
     }
   }
   return rows;
@@ -78,14 +103,22 @@ export function targets(r: BenchResult): TargetRow[] {
 export function markdown(r: BenchResult): string {
   const out: string[] = [];
   out.push(`### Latency benchmark ${r.date.slice(0, 10)}`, '');
-  out.push(`${r.machine.cpus} CPUs (${r.machine.model}), node ${r.machine.node}; load generator on the same machine; 1-minute load average ${f(r.machine.loadAvgStart, 1)} at the start, ${f(r.machine.loadAvgEnd, 1)} at the end. sluice and baseline phases alternate, so both see the same background load. Times in ms.`, '');
+  out.push(
+    `${r.machine.cpus} CPUs (${r.machine.model}), node ${r.machine.node}; load generator on the same machine; 1-minute load average ${f(r.machine.loadAvgStart, 1)} at the start, ${f(r.machine.loadAvgEnd, 1)} at the end. sluice and baseline phases alternate, so both see the same background load. Times in ms.`,
+    '',
+  );
   out.push('| target | goal | measured | met |', '|---|---|---|---|');
   for (const t of targets(r)) out.push(`| ${t.what} | ${t.goal} | ${t.value} | ${t.met === null ? '-' : t.met ? 'yes' : '**no**'} |`);
   out.push('');
   for (const s of r.sizes) {
     out.push(`#### ${s.nodes} nodes, ${s.pods} pods placed`, '');
-    out.push(`sluice: started in ${f(s.sluice.startupMs / 1000, 1)} s, RSS ${f(s.sluice.rssIdleMB, 0)} MB idle, ${f(s.sluice.rssPeakMB, 0)} MB peak; baseline RSS ${f(s.baseline.rssPeakMB, 0)} MB peak.`, '');
-    out.push('| phase | conc. | verb | p50 | p90 | p99 | max | baseline p99 | p99 ratio | sluice /s | baseline /s | server CPU % | CPU ms per op (baseline) | errors or refused binds |');
+    out.push(
+      `sluice: started in ${f(s.sluice.startupMs / 1000, 1)} s, RSS ${f(s.sluice.rssIdleMB, 0)} MB idle, ${f(s.sluice.rssPeakMB, 0)} MB peak; baseline RSS ${f(s.baseline.rssPeakMB, 0)} MB peak.`,
+      '',
+    );
+    out.push(
+      '| phase | conc. | verb | p50 | p90 | p99 | max | baseline p99 | p99 ratio | sluice /s | baseline /s | server CPU % | CPU ms per op (baseline) | errors or refused binds |',
+    );
     out.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const p of s.sluice.phases) {
       const b = phaseOf(s.baseline, p.phase, p.concurrency);
@@ -124,15 +157,23 @@ export function svg(r: BenchResult): string {
   const gw = (W - pad.l - pad.r) / Math.max(1, r.sizes.length);
   const bw = (gw * 0.8) / series.length;
   const y = (v: number): number => H - pad.b - (v / yMax) * (H - pad.t - pad.b);
-  const p: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`, '<rect width="100%" height="100%" fill="white"/>'];
+  const p: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    '<rect width="100%" height="100%" fill="white"/>',
+  ];
   p.push(`<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">p99 latency, sluice / baseline (${r.date.slice(0, 10)}); dashed: 1.5x goal</text>`);
   for (let g = 0; g <= yMax; g += 0.5) {
-    p.push(`<line x1="${pad.l}" x2="${W - pad.r}" y1="${y(g)}" y2="${y(g)}" stroke="#eee"/>`, `<text x="${pad.l - 4}" y="${y(g) + 4}" text-anchor="end">${g}</text>`);
+    p.push(
+      `<line x1="${pad.l}" x2="${W - pad.r}" y1="${y(g)}" y2="${y(g)}" stroke="#eee"/>`,
+      `<text x="${pad.l - 4}" y="${y(g) + 4}" text-anchor="end">${g}</text>`,
+    );
   }
   r.sizes.forEach((s, i) => {
     const x0 = pad.l + i * gw + gw * 0.1;
     vals[i]!.forEach((v, j) => {
-      p.push(`<rect x="${(x0 + j * bw).toFixed(1)}" y="${y(v).toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${(y(0) - y(v)).toFixed(1)}" fill="${series[j]!.color}"><title>${series[j]!.label}: ${v.toFixed(2)}x</title></rect>`);
+      p.push(
+        `<rect x="${(x0 + j * bw).toFixed(1)}" y="${y(v).toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${(y(0) - y(v)).toFixed(1)}" fill="${series[j]!.color}"><title>${series[j]!.label}: ${v.toFixed(2)}x</title></rect>`,
+      );
       p.push(`<text x="${(x0 + j * bw + bw / 2).toFixed(1)}" y="${(y(v) - 3).toFixed(1)}" text-anchor="middle" font-size="9">${v.toFixed(1)}</text>`);
     });
     p.push(`<text x="${x0 + gw * 0.4}" y="${H - pad.b + 16}" text-anchor="middle">${s.nodes} nodes</text>`);

@@ -62,9 +62,10 @@ function node(i: number, r: () => number): V1Node {
 
 /** A pod as kube-scheduler sends it (shape of the captured filter-1.json fixture). */
 export function gpuPod(name: string, uid: string, gpus: number, nodeName?: string): V1Pod {
-  const resources = gpus > 0
-    ? { limits: { 'nvidia.com/gpu': String(gpus) }, requests: { cpu: '4', memory: '16Gi', 'nvidia.com/gpu': String(gpus) } }
-    : { requests: { cpu: '1', memory: '2Gi' } };
+  const resources =
+    gpus > 0
+      ? { limits: { 'nvidia.com/gpu': String(gpus) }, requests: { cpu: '4', memory: '16Gi', 'nvidia.com/gpu': String(gpus) } }
+      : { requests: { cpu: '1', memory: '2Gi' } };
   return {
     apiVersion: 'v1',
     kind: 'Pod',

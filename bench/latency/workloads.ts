@@ -45,7 +45,8 @@ const WORKERS = 7;
 function pyTorchJob(name: string): Record<string, unknown> {
   const template = { spec: { containers: [{ name: 'pytorch', image: 'pytorch', resources: { limits: { 'nvidia.com/gpu': '2' } } }] } };
   return {
-    apiVersion: 'kubeflow.org/v1', kind: 'PyTorchJob',
+    apiVersion: 'kubeflow.org/v1',
+    kind: 'PyTorchJob',
     metadata: { name, namespace: NS, uid: `uid-${name}`, labels: { 'sluice.io/queue': 'team-a' } },
     spec: { pytorchReplicaSpecs: { Master: { replicas: 1, template }, Worker: { replicas: WORKERS, template } } },
   };
@@ -65,7 +66,9 @@ function patchedAsExpected(body: string, enabled: boolean): boolean {
   const res = (JSON.parse(body) as { response: { patch?: string; warnings?: string[] } }).response;
   const patch = Buffer.from(res.patch ?? '', 'base64').toString('utf8');
   if (!patch.includes('"pytorchjob-')) return false;
-  return enabled ? patch.includes(`sluice.io~1gang-size","value":"${WORKERS + 1}"`) && !(res.warnings ?? []).some((w) => w.includes('job and gang')) : !patch.includes('gang-size');
+  return enabled
+    ? patch.includes(`sluice.io~1gang-size","value":"${WORKERS + 1}"`) && !(res.warnings ?? []).some((w) => w.includes('job and gang'))
+    : !patch.includes('gang-size');
 }
 
 /**
@@ -105,7 +108,9 @@ async function main(): Promise<void> {
   const rounds = Number(arg('rounds') ?? 2);
   const outDir = resolve(process.cwd(), arg('out') ?? 'bench/results');
   if (!existsSync(join(repoRoot, 'dist/bin/sluice.js'))) throw new Error('no production build: run npm run build first');
-  const base = JSON.parse(readFileSync(join(repoRoot, '../shared/fixtures/admission/gpu-pod.json'), 'utf8')) as { request: { object: { metadata: Record<string, unknown> } } };
+  const base = JSON.parse(readFileSync(join(repoRoot, '../shared/fixtures/admission/gpu-pod.json'), 'utf8')) as {
+    request: { object: { metadata: Record<string, unknown> } };
+  };
 
   const resolveUs = await resolveCostUs(base as { request: { object: unknown } });
   log(`resolveWorkload on a cache hit: ${resolveUs.toFixed(2)} µs per pod (best of 3 x 100,000)`);
@@ -129,10 +134,32 @@ async function main(): Promise<void> {
   try {
     for (const enabled of [false, true]) {
       const config = join(tmpdir(), `sluice-bench-workloads-${process.pid}-${enabled}.yaml`);
-      writeFileSync(config, `store:\n  url: ''\nleaderElection: false\nqueue:\n  enabled: false\njobFrameworks:\n  enabled: ${enabled}\nkubeconfig: ${kubeconfig}\n`);
+      writeFileSync(
+        config,
+        `store:\n  url: ''\nleaderElection: false\nqueue:\n  enabled: false\njobFrameworks:\n  enabled: ${enabled}\nkubeconfig: ${kubeconfig}\n`,
+      );
       const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: '' };
       delete env.SLUICE_STORE_URL;
-      const s = await startChild([join(repoRoot, 'dist/bin/sluice.js'), 'serve', '--config', config, '--https-host', '127.0.0.1', '--https-port', '0', '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'info'], 'sluice is serving', env);
+      const s = await startChild(
+        [
+          join(repoRoot, 'dist/bin/sluice.js'),
+          'serve',
+          '--config',
+          config,
+          '--https-host',
+          '127.0.0.1',
+          '--https-port',
+          '0',
+          '--http-host',
+          '127.0.0.1',
+          '--http-port',
+          '0',
+          '--log-level',
+          'info',
+        ],
+        'sluice is serving',
+        env,
+      );
       servers.push({ enabled, url: s.url, stop: () => stop(s.child), config });
     }
     const modes: Array<Phase['mode']> = ['off', 'warm', 'cold'];
@@ -173,12 +200,26 @@ async function main(): Promise<void> {
   }
   const phases: Phase[] = [...lat.values()]
     .sort((x, y) => x.c - y.c || ['off', 'warm', 'cold'].indexOf(x.mode) - ['off', 'warm', 'cold'].indexOf(y.mode))
-    .map((a) => ({ mode: a.mode, concurrency: a.c, done: a.done, perSecond: a.done / a.seconds, errors: a.errors, apiserverGets: a.gets, latency: stats(a.ms) }));
+    .map((a) => ({
+      mode: a.mode,
+      concurrency: a.c,
+      done: a.done,
+      perSecond: a.done / a.seconds,
+      errors: a.errors,
+      apiserverGets: a.gets,
+      latency: stats(a.ms),
+    }));
   const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version, loadAvg: loadavg()[0] ?? 0 };
   const date = new Date().toISOString().slice(0, 10);
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, `workloads-${date}.json`), JSON.stringify({ date, machine, seconds, rounds, resolveCacheHitUs: resolveUs, phases }, null, 1) + '\n');
-  const rows = phases.map((p) => `| ${p.mode} | ${p.concurrency} | ${p.done} | ${p.perSecond.toFixed(0)} | ${p.latency.p50.toFixed(2)} | ${p.latency.p99.toFixed(2)} | ${p.apiserverGets} | ${p.errors} |`);
+  writeFileSync(
+    join(outDir, `workloads-${date}.json`),
+    JSON.stringify({ date, machine, seconds, rounds, resolveCacheHitUs: resolveUs, phases }, null, 1) + '\n',
+  );
+  const rows = phases.map(
+    (p) =>
+      `| ${p.mode} | ${p.concurrency} | ${p.done} | ${p.perSecond.toFixed(0)} | ${p.latency.p50.toFixed(2)} | ${p.latency.p99.toFixed(2)} | ${p.apiserverGets} | ${p.errors} |`,
+  );
   const md = [
     `# Mutating webhook latency, job frameworks off and on (${date})`,
     '',

@@ -21,7 +21,16 @@ export async function svgToPng(svg: string, path: string, chromium: string): Pro
     const browser = await puppeteer.launch({
       executablePath: chromium,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--user-data-dir=${profile}`,
+      ],
     });
     try {
       const page = await browser.newPage();

@@ -44,8 +44,9 @@ export function svgClose(parts: readonly string[]): string {
 
 /** One legend entry at (x, y): a short line (or a filled box) in `color`, then the label. */
 export function legendEntry(x: number, y: number, color: string, label: string, mark: 'line' | 'box' = 'line'): string {
-  const sample = mark === 'line'
-    ? `<line x1="${x}" x2="${x + 24}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="3"/>`
-    : `<rect x="${x + 4}" y="${y - 6}" width="16" height="12" fill="${color}"/>`;
+  const sample =
+    mark === 'line'
+      ? `<line x1="${x}" x2="${x + 24}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="3"/>`
+      : `<rect x="${x + 4}" y="${y - 6}" width="16" height="12" fill="${color}"/>`;
   return `${sample}\n<text x="${x + 30}" y="${y + 4}">${escapeXml(label)}</text>`;
 }

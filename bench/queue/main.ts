@@ -23,17 +23,21 @@ import type { QueueSpec } from '../../store/queue-directory.js';
 import { StandInApiserver } from '../apiserver/standin.js';
 import { parseOrExit } from '../../cli/flags.js';
 
-parseOrExit(process.argv.slice(2), {
-  usage: 'npm run bench:queue   (node dist/bench/queue/main.js)',
-  about: `The queue manager's costs: gate-removal latency after a pod finishes (stand-in apiserver, real
+parseOrExit(
+  process.argv.slice(2),
+  {
+    usage: 'npm run bench:queue   (node dist/bench/queue/main.js)',
+    about: `The queue manager's costs: gate-removal latency after a pod finishes (stand-in apiserver, real
 Redis and Postgres) and the cost of one evaluation at 1,000 and 10,000 waiting pods.
 Writes bench/results/queue-<date>.json and prints Markdown tables.`,
-  flags: [],
-  footer: `environment:
+    flags: [],
+    footer: `environment:
   BENCH_QUEUE_WAITING    jobs waiting during the latency rounds (default: 300)
   BENCH_QUEUE_ROUNDS     latency rounds (default: 100)
   DATABASE_URL           Postgres (default: postgres://postgres@127.0.0.1:5432/test)`,
-}, 'bench:queue');
+  },
+  'bench:queue',
+);
 
 const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const GPU = 'nvidia.com/gpu';
@@ -69,7 +73,10 @@ const pct = (xs: number[], p: number): number => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
 };
 
-async function gateRemovalLatency(waiting: number, rounds: number): Promise<{ waiting: number; rounds: number; p50: number; p90: number; p99: number; max: number }> {
+async function gateRemovalLatency(
+  waiting: number,
+  rounds: number,
+): Promise<{ waiting: number; rounds: number; p50: number; p90: number; p99: number; max: number }> {
   const api = await StandInApiserver.start();
   const nodes = 100;
   for (let i = 0; i < nodes; i++) api.create('nodes', node(`n${i}`, 8));
@@ -127,18 +134,40 @@ function evaluationCost(waitingPods: number, nodes: number): { waitingPods: numb
   const pods: V1Pod[] = [];
   for (let i = 0; i < nodes * 8; i++) pods.push(pod(`r${i}`, { queue: `q${i % 10}`, gpus: 1, node: `n${i % nodes}` }));
   for (let i = 0; i < waitingPods; i++) {
-    pods.push(pod(`w${i}`, { queue: `q${i % 10}`, gpus: [1, 2, 4, 8][i % 4]!, gated: true, created: new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString() }));
+    pods.push(
+      pod(`w${i}`, { queue: `q${i % 10}`, gpus: [1, 2, 4, 8][i % 4]!, gated: true, created: new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString() }),
+    );
   }
-  cache.replaceAll(Array.from({ length: nodes }, (_, i) => node(`n${i}`, 8)), pods);
+  cache.replaceAll(
+    Array.from({ length: nodes }, (_, i) => node(`n${i}`, 8)),
+    pods,
+  );
   const queues = new Map<string, QueueSpec>(
-    Array.from({ length: 10 }, (_, i) => [`q${i}`, { name: `q${i}`, parent: null, cohort: null, open: true, weight: 1 + (i % 3), limits: [{ resource: GPU, model: '', guaranteed: 100000, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }] }]),
+    Array.from({ length: 10 }, (_, i) => [
+      `q${i}`,
+      {
+        name: `q${i}`,
+        parent: null,
+        cohort: null,
+        open: true,
+        weight: 1 + (i % 3),
+        limits: [{ resource: GPU, model: '', guaranteed: 100000, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }],
+      },
+    ]),
   );
   const runs: Array<{ build: number; evaluate: number; released: number }> = [];
   for (let r = 0; r < 5; r++) {
     const t0 = performance.now();
     const state = buildState(cache, queues, new Set());
     const t1 = performance.now();
-    const ev = evaluate({ units: state.units, ledger: state.ledger, capacity: state.capacity, weights: new Map([...queues.values()].map((q) => [q.name, q.weight])), nowMs: Date.UTC(2026, 10, 2), backfillGuardMs: 600_000 });
+    const ev = evaluate({
+      units: state.units,
+      ledger: state.ledger,
+      capacity: state.capacity,
+      weights: new Map([...queues.values()].map((q) => [q.name, q.weight])),
+      nowMs: Date.UTC(2026, 10, 2),
+      backfillGuardMs: 600_000,
+    });
     runs.push({ build: t1 - t0, evaluate: performance.now() - t1, released: ev.releases.length });
   }
   runs.sort((a, b) => a.build + a.evaluate - (b.build + b.evaluate));
@@ -154,7 +183,9 @@ const f = (x: number): string => x.toFixed(1);
 console.log(`\n### Queue manager (${new Date().toISOString().slice(0, 10)}, load ${(await import('node:os')).loadavg()[0]!.toFixed(1)})\n`);
 console.log('| gate removal after a pod finishes | jobs waiting | rounds | p50 ms | p90 ms | p99 ms | max ms |');
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-console.log(`| stand-in apiserver, real Redis and Postgres | ${latency.waiting} | ${latency.rounds} | ${f(latency.p50)} | ${f(latency.p90)} | ${f(latency.p99)} | ${f(latency.max)} |`);
+console.log(
+  `| stand-in apiserver, real Redis and Postgres | ${latency.waiting} | ${latency.rounds} | ${f(latency.p50)} | ${f(latency.p90)} | ${f(latency.p99)} | ${f(latency.max)} |`,
+);
 console.log('\n| one evaluation | waiting pods | nodes (all full) | build state ms | decide ms |');
 console.log('| --- | ---: | ---: | ---: | ---: |');
 for (const c of costs) console.log(`| median of 5 | ${c.waitingPods} | ${c.nodes} | ${f(c.buildMs)} | ${f(c.evaluateMs)} |`);

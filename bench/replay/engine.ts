@@ -127,7 +127,8 @@ export function replay(setup: ReplaySetup, policy: PolicyName, probes: readonly 
   let now = arrivals[0]?.submitMs ?? 0;
 
   const durationOf = (j: ReplayJob, atMs: number): DurationEstimate => {
-    if (setup.durations === 'declared') return estimateDuration({ annotation: `${Math.max(1, Math.round(j.runMs / 1000))}s`, maxDurationSeconds: null, history: [], nowMs: atMs });
+    if (setup.durations === 'declared')
+      return estimateDuration({ annotation: `${Math.max(1, Math.round(j.runMs / 1000))}s`, maxDurationSeconds: null, history: [], nowMs: atMs });
     return estimateDuration({ annotation: undefined, maxDurationSeconds: null, history: history.get(historyKey(j)) ?? [], nowMs: atMs });
   };
 
@@ -147,7 +148,16 @@ export function replay(setup: ReplaySetup, policy: PolicyName, probes: readonly 
         const f = forecast({
           nowMs: tMs,
           nodes: [...nodes.values()],
-          running: [...running.values()].map((r): RunningJob => ({ key: r.job.key, qos: 'guaranteed', holdings: r.holdings, pods: [{ node: r.nodes[0] ?? '', requests: [{ resource: GPU, count: r.job.gpus }] }], startedMs: r.startMs, duration: durationOf(r.job, tMs) })),
+          running: [...running.values()].map(
+            (r): RunningJob => ({
+              key: r.job.key,
+              qos: 'guaranteed',
+              holdings: r.holdings,
+              pods: [{ node: r.nodes[0] ?? '', requests: [{ resource: GPU, count: r.job.gpus }] }],
+              startedMs: r.startMs,
+              duration: durationOf(r.job, tMs),
+            }),
+          ),
           waiting: [...waiting.values()].map((w): WaitingJob => ({ unit: w.unit, duration: durationOf(w.job, tMs) })),
           queues: setup.queues,
           weights,
@@ -200,7 +210,13 @@ export function replay(setup: ReplaySetup, policy: PolicyName, probes: readonly 
         if (!n) throw new Error(`replay: ${policy} released ${u.key} without a node`);
         n.free[GPU] = (n.free[GPU] ?? 0) - w.job.gpus;
         busy += w.job.gpus;
-        running.set(u.key, { job: w.job, startMs: t, endMs: t + w.job.runMs, nodes: placedOn, holdings: [{ queue: u.queue, user: u.user, qos: 'guaranteed', requests: u.need, product: n.product, models: u.models }] });
+        running.set(u.key, {
+          job: w.job,
+          startMs: t,
+          endMs: t + w.job.runMs,
+          nodes: placedOn,
+          holdings: [{ queue: u.queue, user: u.user, qos: 'guaranteed', requests: u.need, product: n.product, models: u.models }],
+        });
         run.starts.set(u.key, t);
       }
     }

@@ -35,16 +35,36 @@ clock, for sluice's policy and, in the same run, FIFO and strict priority withou
 scores the start-time estimates (ETAs). Writes bench/results/replay-<date>.{json,md,svg}.
 About 30 s to 3 min on 2 cores.`,
   flags: [
-    { name: 'data', value: 'DIR', default: '../shared/data/openb if it exists, else /work/shared/data/openb', help: 'trace folder, relative to the current folder' },
+    {
+      name: 'data',
+      value: 'DIR',
+      default: '../shared/data/openb if it exists, else /work/shared/data/openb',
+      help: 'trace folder, relative to the current folder',
+    },
     { name: 'list', value: 'NAME', default: 'default', help: 'pod list DIR/openb_pod_list_NAME.csv' },
     { name: 'from-day', value: 'D', default: '118', help: 'start of the window, trace day (arrivals are dense from day 110)' },
     { name: 'days', value: 'N', default: '4', help: 'length of the window in days' },
     { name: 'gpus', value: 'N', default: '48', help: 'cluster size: GPU nodes taken in a stable order until N GPUs' },
     { name: 'queues', value: 'N', default: '4', help: 'queues team-a.. assigned by a stable hash of the pod name' },
-    { name: 'quota', value: 'N', default: '30 % of the GPUs', help: 'guaranteed GPUs per queue (quotas add up to more than the cluster, so jobs wait on quota and on capacity)' },
-    { name: 'compress', value: 'K', default: '10', help: "arrivals K times closer together, run times unchanged (the openb sample is light); 1 = the trace's own pace" },
+    {
+      name: 'quota',
+      value: 'N',
+      default: '30 % of the GPUs',
+      help: 'guaranteed GPUs per queue (quotas add up to more than the cluster, so jobs wait on quota and on capacity)',
+    },
+    {
+      name: 'compress',
+      value: 'K',
+      default: '10',
+      help: "arrivals K times closer together, run times unchanged (the openb sample is light); 1 = the trace's own pace",
+    },
     { name: 'guard', value: 'S', default: '600', help: 'backfill guard, seconds (the configuration default)' },
-    { name: 'durations', value: 'learned|declared|both', default: 'both', help: 'what the forecast knows of run times: learned from finished jobs, or declared exactly per job' },
+    {
+      name: 'durations',
+      value: 'learned|declared|both',
+      default: 'both',
+      help: 'what the forecast knows of run times: learned from finished jobs, or declared exactly per job',
+    },
     { name: 'out', value: 'DIR', default: 'bench/results', help: 'results folder' },
     { name: 'no-write', help: 'print the tables only, write no files' },
   ],
@@ -116,7 +136,14 @@ export function queuesOf(n: number, quota: number): Map<string, QueueSpec> {
     Array.from({ length: n }, (_, i) => {
       const name = queueName(i);
       // The last queue weighs double: fair share shows in the waits.
-      const spec: QueueSpec = { name, parent: null, cohort: null, open: true, weight: i === n - 1 && n > 1 ? 2 : 1, limits: [{ resource: GPU, model: '', guaranteed: quota, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }] };
+      const spec: QueueSpec = {
+        name,
+        parent: null,
+        cohort: null,
+        open: true,
+        weight: i === n - 1 && n > 1 ? 2 : 1,
+        limits: [{ resource: GPU, model: '', guaranteed: quota, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }],
+      };
       return [name, spec];
     }),
   );
@@ -128,7 +155,8 @@ export function runPolicies(setup: ReplaySetup, log: (s: string) => void = () =>
     const t0 = performance.now();
     const first = replay(setup, policy);
     const second = replay(setup, policy, probesFrom(setup, first));
-    for (const [k, s] of first.starts) if (second.starts.get(k) !== s) throw new Error(`replay is not deterministic: ${policy} started ${k} at ${s}, then at ${second.starts.get(k)}`);
+    for (const [k, s] of first.starts)
+      if (second.starts.get(k) !== s) throw new Error(`replay is not deterministic: ${policy} started ${k} at ${s}, then at ${second.starts.get(k)}`);
     log(`${policy}: ${setup.jobs.length} jobs, ${Math.round(performance.now() - t0)} ms (forecasts ${Math.round(second.forecastMs)} ms)`);
     return figures(setup.jobs, second);
   });
@@ -146,7 +174,12 @@ async function main(): Promise<void> {
   const queues = queuesOf(args.queues, args.quota);
   // History as Postgres would hold it: jobs of the 30 days before the window that had finished by its start.
   const fromS = args.fromDay * 86_400;
-  const finishedBefore = jobsOf(pods.filter((p) => p.createdS + p.runS < fromS), args.queues, fromS - 30 * 86_400, fromS);
+  const finishedBefore = jobsOf(
+    pods.filter((p) => p.createdS + p.runS < fromS),
+    args.queues,
+    fromS - 30 * 86_400,
+    fromS,
+  );
   const gpus = nodes.reduce((a, n) => a + (n.capacity[GPU] ?? 0), 0);
   const date = new Date().toISOString().slice(0, 10);
   const results: Record<string, PolicyFigures[]> = {};
@@ -162,7 +195,10 @@ async function main(): Promise<void> {
     const setup: ReplaySetup = { nodes, queues, jobs, backfillGuardMs: args.guardS * 1000, durations, finishedBefore };
     const figs = runPolicies(setup, (s) => process.stderr.write(`[${durations}] ${s}\n`));
     results[durations] = figs;
-    const what = durations === 'learned' ? 'durations learned from finished jobs (same user, queue, kind), as sluice does without annotations' : 'every job declares its exact run time (sluice.io/expected-duration): the error left is the future arrivals and the policy';
+    const what =
+      durations === 'learned'
+        ? 'durations learned from finished jobs (same user, queue, kind), as sluice does without annotations'
+        : 'every job declares its exact run time (sluice.io/expected-duration): the error left is the future arrivals and the policy';
     md.push(markdown(`Replay ${date}: ETAs with ${what}`, setupLines, figs));
   }
   const text = md.join('\n');
@@ -175,7 +211,13 @@ async function main(): Promise<void> {
     writeFileSync(`${base}.json`, JSON.stringify({ args: { ...args, dataDir: args.dataDir }, seconds, results }, null, 2) + '\n');
     writeFileSync(`${base}.md`, text + `\nRun time: ${seconds.toFixed(1)} s on the shared 2-core machine.\n`);
     const plot = results.learned ?? results.declared!;
-    writeFileSync(`${base}.svg`, svg(`openb ${args.list}, trace days ${args.fromDay}-${args.fromDay + args.days} (arrivals ${args.compress}x denser): ${gpus} GPUs, ${jobs.length} jobs; hours of simulated time`, plot));
+    writeFileSync(
+      `${base}.svg`,
+      svg(
+        `openb ${args.list}, trace days ${args.fromDay}-${args.fromDay + args.days} (arrivals ${args.compress}x denser): ${gpus} GPUs, ${jobs.length} jobs; hours of simulated time`,
+        plot,
+      ),
+    );
     process.stderr.write(`wrote ${base}.{json,md,svg}\n`);
   }
 }

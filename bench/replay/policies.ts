@@ -41,11 +41,13 @@ function sequential(order: (a: Unit, b: Unit) => number, headBlocksQueue: boolea
     const blocked = new Set<string>();
     for (const u of [...input.units].sort(order)) {
       if (blocked.has(u.queue)) continue;
-      const ok = input.ledger.check(u) === null && (() => {
-        const placed = input.capacity.place(u.pods, u.qos);
-        if (placed.ok) placements.set(u, placed.nodes);
-        return placed.ok;
-      })();
+      const ok =
+        input.ledger.check(u) === null &&
+        (() => {
+          const placed = input.capacity.place(u.pods, u.qos);
+          if (placed.ok) placements.set(u, placed.nodes);
+          return placed.ok;
+        })();
       if (!ok) {
         if (headBlocksQueue) blocked.add(u.queue);
         continue;

@@ -71,7 +71,13 @@ function etaError(run: ReplayRun, at: 'submit' | 'half'): EtaError {
     errs.push(err / 60_000);
     if (err <= Math.max(0, actual - e.tMs)) within++;
   }
-  return { asked: probes.length, answered: errs.length, p50Min: percentile(errs, 50), p90Min: percentile(errs, 90), withinWaitShare: errs.length ? within / errs.length : null };
+  return {
+    asked: probes.length,
+    answered: errs.length,
+    p50Min: percentile(errs, 50),
+    p90Min: percentile(errs, 90),
+    withinWaitShare: errs.length ? within / errs.length : null,
+  };
 }
 
 export function figures(jobs: readonly ReplayJob[], run: ReplayRun): PolicyFigures {
@@ -156,12 +162,15 @@ export function markdown(title: string, setupLines: readonly string[], figs: rea
   for (const f of figs) {
     const s = f.etaAtSubmit;
     const h = f.etaAtHalf;
-    out.push(`| ${f.label} | ${f.waited} | ${s.answered}/${s.asked} | ${f1(s.p50Min)} | ${f1(s.p90Min)} | ${pct(s.withinWaitShare)} | ${h.answered}/${h.asked} | ${f1(h.p50Min)} | ${f1(h.p90Min)} | ${pct(h.withinWaitShare)} |`);
+    out.push(
+      `| ${f.label} | ${f.waited} | ${s.answered}/${s.asked} | ${f1(s.p50Min)} | ${f1(s.p90Min)} | ${pct(s.withinWaitShare)} | ${h.answered}/${h.asked} | ${f1(h.p50Min)} | ${f1(h.p90Min)} | ${pct(h.withinWaitShare)} |`,
+    );
   }
   out.push('', '## Waits, utilisation, fairness', '');
   out.push('| policy | started / jobs | mean wait (min) | p95 wait (min) | GPU utilisation | Jain (queues) |');
   out.push('| --- | ---: | ---: | ---: | ---: | ---: |');
-  for (const f of figs) out.push(`| ${f.label} | ${f.started}/${f.jobs} | ${f1(f.meanWaitMin)} | ${f1(f.p95WaitMin)} | ${pct(f.utilisation)} | ${f.jain.toFixed(3)} |`);
+  for (const f of figs)
+    out.push(`| ${f.label} | ${f.started}/${f.jobs} | ${f1(f.meanWaitMin)} | ${f1(f.p95WaitMin)} | ${pct(f.utilisation)} | ${f.jain.toFixed(3)} |`);
   out.push('', '## Wait per queue (minutes): mean / p95', '');
   const queues = figs[0]?.queues.map((q) => q.queue) ?? [];
   out.push(`| policy | ${queues.join(' | ')} |`);
@@ -187,23 +196,38 @@ export function svg(title: string, figs: readonly PolicyFigures[]): string {
   const maxWait = Math.max(1, ...figs.flatMap((f) => f.hourly.map((p) => p.meanWaitMin ?? 0)));
   const panel = (top: number, label: string, max: number, value: (p: PolicyFigures['hourly'][number]) => number | null, unit: string): string => {
     const y = (v: number): number => top + H - (H * v) / max;
-    const parts = [`<text x="${left}" y="${top - 8}" font-size="13">${label}</text>`, `<line x1="${left}" y1="${top + H}" x2="${W - right}" y2="${top + H}" stroke="#888"/>`, `<line x1="${left}" y1="${top}" x2="${left}" y2="${top + H}" stroke="#888"/>`];
-    for (const frac of [0, 0.5, 1]) parts.push(`<text x="${left - 6}" y="${y(max * frac) + 4}" font-size="10" text-anchor="end">${(max * frac).toFixed(unit === '%' ? 0 : 0)}${unit}</text>`);
-    for (let h = 0; h <= hours; h += Math.max(1, Math.round(hours / 12))) parts.push(`<text x="${x(h)}" y="${top + H + 14}" font-size="10" text-anchor="middle">${h} h</text>`);
+    const parts = [
+      `<text x="${left}" y="${top - 8}" font-size="13">${label}</text>`,
+      `<line x1="${left}" y1="${top + H}" x2="${W - right}" y2="${top + H}" stroke="#888"/>`,
+      `<line x1="${left}" y1="${top}" x2="${left}" y2="${top + H}" stroke="#888"/>`,
+    ];
+    for (const frac of [0, 0.5, 1])
+      parts.push(`<text x="${left - 6}" y="${y(max * frac) + 4}" font-size="10" text-anchor="end">${(max * frac).toFixed(unit === '%' ? 0 : 0)}${unit}</text>`);
+    for (let h = 0; h <= hours; h += Math.max(1, Math.round(hours / 12)))
+      parts.push(`<text x="${x(h)}" y="${top + H + 14}" font-size="10" text-anchor="middle">${h} h</text>`);
     for (const f of figs) {
       const pts = f.hourly.map((p) => [x(p.hour + 0.5), value(p)] as const).filter((p): p is readonly [number, number] => p[1] !== null);
-      parts.push(`<polyline fill="none" stroke="${COLORS[f.policy]}" stroke-width="1.5" points="${pts.map(([a, b]) => `${a.toFixed(1)},${y(b).toFixed(1)}`).join(' ')}"/>`);
+      parts.push(
+        `<polyline fill="none" stroke="${COLORS[f.policy]}" stroke-width="1.5" points="${pts.map(([a, b]) => `${a.toFixed(1)},${y(b).toFixed(1)}`).join(' ')}"/>`,
+      );
     }
     return parts.join('\n');
   };
-  const legend = figs.map((f, i) => `<rect x="${left}" y="${2 * H + 110 + i * 16}" width="12" height="12" fill="${COLORS[f.policy]}"/><text x="${left + 18}" y="${2 * H + 121 + i * 16}" font-size="11">${f.label}</text>`).join('\n');
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${2 * H + 120 + figs.length * 16}" font-family="sans-serif">`,
-    `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${W / 2}" y="18" font-size="15" text-anchor="middle">${title}</text>`,
-    panel(45, 'GPU utilisation (share of GPUs busy, per hour)', 100, (p) => p.utilisation * 100, '%'),
-    panel(H + 85, 'Mean wait of the jobs submitted that hour (minutes)', maxWait, (p) => p.meanWaitMin, ''),
-    legend,
-    '</svg>',
-  ].join('\n') + '\n';
+  const legend = figs
+    .map(
+      (f, i) =>
+        `<rect x="${left}" y="${2 * H + 110 + i * 16}" width="12" height="12" fill="${COLORS[f.policy]}"/><text x="${left + 18}" y="${2 * H + 121 + i * 16}" font-size="11">${f.label}</text>`,
+    )
+    .join('\n');
+  return (
+    [
+      `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${2 * H + 120 + figs.length * 16}" font-family="sans-serif">`,
+      `<rect width="100%" height="100%" fill="white"/>`,
+      `<text x="${W / 2}" y="18" font-size="15" text-anchor="middle">${title}</text>`,
+      panel(45, 'GPU utilisation (share of GPUs busy, per hour)', 100, (p) => p.utilisation * 100, '%'),
+      panel(H + 85, 'Mean wait of the jobs submitted that hour (minutes)', maxWait, (p) => p.meanWaitMin, ''),
+      legend,
+      '</svg>',
+    ].join('\n') + '\n'
+  );
 }

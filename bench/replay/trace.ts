@@ -31,7 +31,9 @@ export function parseTimedPods(csv: string): { pods: TimedPod[]; skipped: TraceS
     if (i < 0) throw new Error(`pod list has no column ${name} (header: ${header.join(',')}); the replay needs an openb list with times (not multigpu*)`);
     return i;
   };
-  const [name, num, spec, qos, created, deleted, scheduled] = ['name', 'num_gpu', 'gpu_spec', 'qos', 'creation_time', 'deletion_time', 'scheduled_time'].map(col) as number[];
+  const [name, num, spec, qos, created, deleted, scheduled] = ['name', 'num_gpu', 'gpu_spec', 'qos', 'creation_time', 'deletion_time', 'scheduled_time'].map(
+    col,
+  ) as number[];
   const pods: TimedPod[] = [];
   const skipped: TraceSkips = { cpuOnly: 0, neverScheduled: 0 };
   for (const line of lines) {

@@ -9,7 +9,18 @@
 // Speed: a node's score for an ask shape changes only when that node changes, so scores
 // are cached per (node, shape) and a node's row is dropped when a pod lands on it.
 import { fit, fits } from '../../placement/fit.js';
-import { POLICY_BY_NAME, applyChoice, binpack, fragmentation, fragmentationAware, fragmentationPlacement, spread, toExtenderScores, type GpuChoice, type Policy } from '../../placement/policies.js';
+import {
+  POLICY_BY_NAME,
+  applyChoice,
+  binpack,
+  fragmentation,
+  fragmentationAware,
+  fragmentationPlacement,
+  spread,
+  toExtenderScores,
+  type GpuChoice,
+  type Policy,
+} from '../../placement/policies.js';
 import { placeContainers, policyPick, type GpuDevice } from '../../placement/shares.js';
 import { makeBestFitPolicy, makeRandomPolicy } from '../../placement/reference-policies.js';
 import { fgdFragmentation, fgdPlace, fgdTypicalShapes, type FgdNode, type FgdPod } from '../../placement/fgd-reference.js';
@@ -279,11 +290,15 @@ function lowestInState(used: Int32Array, ask: GpuAsk, choice: GpuChoice): number
  * it: invariants), checking that they are the state the scored choice names. */
 function occupy(used: Int32Array, ask: GpuAsk, choice: GpuChoice, gpus: readonly number[], node: string): void {
   const want = choice.on === 'whole' ? ask.count : ask.count === 0 ? 0 : 1;
-  if (gpus.length !== want || new Set(gpus).size !== want) throw new Error(`invariant: node ${node}: GPUs ${gpus.join(',')} for choice ${JSON.stringify(choice)} of ${want}`);
+  if (gpus.length !== want || new Set(gpus).size !== want)
+    throw new Error(`invariant: node ${node}: GPUs ${gpus.join(',')} for choice ${JSON.stringify(choice)} of ${want}`);
   for (const g of gpus) {
     const u = used[g];
     const ok = u !== undefined && (choice.on === 'partial' ? WHOLE - u === choice.free : u === 0);
-    if (!ok) throw new Error(`invariant: node ${node}: GPU ${g} (${u === undefined ? 'none' : `${WHOLE - u} milli free`}) is not the choice ${JSON.stringify(choice)} the policy scored`);
+    if (!ok)
+      throw new Error(
+        `invariant: node ${node}: GPU ${g} (${u === undefined ? 'none' : `${WHOLE - u} milli free`}) is not the choice ${JSON.stringify(choice)} the policy scored`,
+      );
     used[g] = u + (choice.on === 'whole' ? WHOLE : ask.milli);
   }
 }
@@ -314,9 +329,18 @@ export function simulate(opts: SimOptions): SimResult {
   // Which GPU a share goes to on its node: the live path's choice (policyPick, which the
   // extender's bind runs) for the policies the extender offers and best-fit; random draws
   // its choice once, when scoring, and fgd names its GPUs itself.
-  const livePick: Policy | null = opts.custom ? null : policyName in POLICY_BY_NAME ? POLICY_BY_NAME[policyName as keyof typeof POLICY_BY_NAME] : policyName === 'best-fit' ? other : null;
+  const livePick: Policy | null = opts.custom
+    ? null
+    : policyName in POLICY_BY_NAME
+      ? POLICY_BY_NAME[policyName as keyof typeof POLICY_BY_NAME]
+      : policyName === 'best-fit'
+        ? other
+        : null;
   const fgdPod = (a: GpuAsk, gpuSpec: string): FgdPod => ({ cpuMilli: a.cpuMilli ?? 0, milli: a.milli, count: a.count, gpuType: gpuSpec });
-  const fgdShapes = policyName === 'fgd' ? fgdTypicalShapes(opts.pods.map((p) => ({ cpuMilli: p.cpuMilli, milli: p.numGpu === 0 ? 0 : p.gpuMilli, count: p.numGpu, gpuType: p.gpuSpec }))) : [];
+  const fgdShapes =
+    policyName === 'fgd'
+      ? fgdTypicalShapes(opts.pods.map((p) => ({ cpuMilli: p.cpuMilli, milli: p.numGpu === 0 ? 0 : p.gpuMilli, count: p.numGpu, gpuType: p.gpuSpec })))
+      : [];
 
   const views = nodes.map(traceView);
   const used = nodes.map((n) => new Int32Array(n.gpus));
@@ -444,7 +468,10 @@ export function simulate(opts: SimOptions): SimResult {
           opts.filterBest,
         );
       }
-      const scaled = toExtenderScores(shown.map((j) => placements[j]!.score), other?.scale ?? fragmentationAware.scale);
+      const scaled = toExtenderScores(
+        shown.map((j) => placements[j]!.score),
+        other?.scale ?? fragmentationAware.scale,
+      );
       for (let jj = 0; jj < shown.length; jj++) {
         const j = shown[jj]!;
         const n = feasible[j]!;

@@ -41,11 +41,26 @@ export const SIMULATE: CommandSpec = {
 same cluster and seeds, and writes bench/results/simulate-<date>.{json,md,svg}: GPU allocation
 against arrived demand, mean of the seeds. The full default run takes minutes; --quick is what CI runs.`,
   flags: [
-    { name: 'data', value: 'DIR', default: '../shared/data/openb', help: 'trace folder (openb_node_list_*.csv, openb_pod_list_*.csv), relative to the current folder' },
-    { name: 'nodes', value: 'FILE', default: 'DIR/openb_node_list_gpu_node.csv', help: "node list CSV (sn,cpu_milli,memory_mib,gpu,model); the default is the FGD paper's cluster" },
+    {
+      name: 'data',
+      value: 'DIR',
+      default: '../shared/data/openb',
+      help: 'trace folder (openb_node_list_*.csv, openb_pod_list_*.csv), relative to the current folder',
+    },
+    {
+      name: 'nodes',
+      value: 'FILE',
+      default: 'DIR/openb_node_list_gpu_node.csv',
+      help: "node list CSV (sn,cpu_milli,memory_mib,gpu,model); the default is the FGD paper's cluster",
+    },
     { name: 'all-nodes', help: 'use DIR/openb_node_list_all_node.csv (GPU and CPU-only nodes) instead' },
     { name: 'pods', value: 'F[,F]', help: 'pod list CSVs (cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec]), each replayed as its own list' },
-    { name: 'lists', value: 'a,b', default: 'the four lists the FGD paper has figures for, else every list in DIR', help: 'pod lists DIR/openb_pod_list_<name>.csv' },
+    {
+      name: 'lists',
+      value: 'a,b',
+      default: 'the four lists the FGD paper has figures for, else every list in DIR',
+      help: 'pod lists DIR/openb_pod_list_<name>.csv',
+    },
     { name: 'seeds', value: 'N', default: '10', help: 'seeds per policy and pod list' },
     { name: 'policies', value: 'a,b', default: DEFAULT_POLICIES.join(','), help: `policies to compare (${SIM_POLICIES.join(', ')})` },
     { name: 'workers', value: 'N', default: 'CPUs, at most 4', help: 'worker threads' },
@@ -57,14 +72,21 @@ against arrived demand, mean of the seeds. The full default run takes minutes; -
       implied: DEFAULT_EXTENDER_WEIGHTS.join(','),
       help: `rank nodes as kube-scheduler does with the extender at these weights (${DEFAULT_EXTENDER_WEIGHTS.join(',')} when given without a value): LeastAllocated + BalancedAllocation + the policy's 0..10 score x 10 x W`,
     },
-    { name: 'filter-best', value: 'K[,K]', help: "with --extender-scores: the extender's filter passes only the K nodes each policy ranks best (scheduler.filterBest)" },
+    {
+      name: 'filter-best',
+      value: 'K[,K]',
+      help: "with --extender-scores: the extender's filter passes only the K nodes each policy ranks best (scheduler.filterBest)",
+    },
     {
       name: 'ties',
       value: 'RULE',
       default: 'shuffled; random with --extender-scores',
       help: `equal node scores: ${TIE_RULES.join(', ')} (shuffled = the FGD artifact's: smallest name after a seeded random renaming of the nodes)`,
     },
-    { name: 'placements', help: "also write simulate-<date>-placements.csv: every arrival's node and GPU indexes (for share pods, the GPU the extender's bind would pick); large" },
+    {
+      name: 'placements',
+      help: "also write simulate-<date>-placements.csv: every arrival's node and GPU indexes (for share pods, the GPU the extender's bind would pick); large",
+    },
     { name: 'quick', help: 'one seed, the default list, a quarter of the nodes, in this thread; checks invariants only (CI)' },
   ],
 };
@@ -88,7 +110,10 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): Simulat
   if (podsArg && listsArg) throw new FlagError('--pods and --lists exclude each other');
   let lists: PodListSource[];
   if (podsArg) {
-    lists = podsArg.split(',').filter(Boolean).map((p) => ({ name: podListName(p), file: resolve(cwd, p) }));
+    lists = podsArg
+      .split(',')
+      .filter(Boolean)
+      .map((p) => ({ name: podListName(p), file: resolve(cwd, p) }));
   } else {
     const inDir = existsSync(dataDir) ? podListsIn(dataDir) : [];
     const byName = new Map(inDir.map((l) => [l.name, l]));
@@ -102,14 +127,16 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): Simulat
   if (lists.length === 0) throw new FlagError(`no pod lists: give --pods FILE or a --data folder with openb_pod_list_*.csv`);
   for (const file of [nodesFile, ...lists.map((l) => l.file)]) if (!existsSync(file)) throw new FlagError(`no such file ${file}`);
   const policies = (get('policies')?.split(',').filter(Boolean) ?? [...DEFAULT_POLICIES]) as SimPolicyName[];
-  for (const p of policies) if (!(SIM_POLICIES as readonly string[]).includes(p)) throw new FlagError(`unknown policy ${p}; choose from ${SIM_POLICIES.join(', ')}`);
+  for (const p of policies)
+    if (!(SIM_POLICIES as readonly string[]).includes(p)) throw new FlagError(`unknown policy ${p}; choose from ${SIM_POLICIES.join(', ')}`);
   const ew = get('extender-scores');
   const extenderWeights = ew === undefined ? null : ew.split(',').map((w) => positiveInt(w, 'extender weight'));
   const fb = get('filter-best');
   const filterBest = fb === undefined ? null : fb.split(',').map((k) => positiveInt(k, '--filter-best'));
   if (filterBest && !extenderWeights) throw new FlagError('--filter-best needs --extender-scores (it models the extender in front of kube-scheduler)');
   const tiesArg = get('ties');
-  if (tiesArg !== undefined && !(TIE_RULES as readonly string[]).includes(tiesArg)) throw new FlagError(`unknown --ties ${tiesArg}; choose from ${TIE_RULES.join(', ')}`);
+  if (tiesArg !== undefined && !(TIE_RULES as readonly string[]).includes(tiesArg))
+    throw new FlagError(`unknown --ties ${tiesArg}; choose from ${TIE_RULES.join(', ')}`);
   return {
     dataDir,
     nodesFile,
@@ -181,8 +208,7 @@ function seriesOf(args: SimulateArgs): Series[] {
     out.push({ label: policy, policy, weight: null });
     if (args.extenderWeights && args.filterBest) {
       // Filter-best: every policy through the same path, so the comparison is fair.
-      for (const w of args.extenderWeights)
-        for (const k of args.filterBest) out.push({ label: `${policy} w${w} k${k}`, policy, weight: w, filterBest: k });
+      for (const w of args.extenderWeights) for (const k of args.filterBest) out.push({ label: `${policy} w${w} k${k}`, policy, weight: w, filterBest: k });
     } else if (args.extenderWeights && policy === 'fragmentation') {
       for (const w of args.extenderWeights) out.push({ label: `${policy} w${w}`, policy, weight: w });
     }
@@ -250,9 +276,13 @@ export async function runFull(args: SimulateArgs): Promise<{ curves: Curve[]; fi
         ? 'equal node scores go to the smallest trace node name'
         : args.ties === 'random'
           ? 'equal node scores are drawn at random'
-          : 'equal node scores go to the smallest node name after a seeded random renaming of the nodes (the artifact\'s simulator and scheduler), through kube-scheduler (wW) at random') +
-      (args.extenderWeights ? `; "fragmentation wW" = through kube-scheduler with the extender at weight W (its LeastAllocated + BalancedAllocation + 10 x W x the 0..10 score)` : '') +
-      (args.filterBest ? `; "P wW kK" = policy P through kube-scheduler at weight W with the extender's filter answering only the K nodes P ranks best (raw scores, equal scores to the smallest name), the 0..10 scores scaled over those K` : ''),
+          : "equal node scores go to the smallest node name after a seeded random renaming of the nodes (the artifact's simulator and scheduler), through kube-scheduler (wW) at random") +
+      (args.extenderWeights
+        ? `; "fragmentation wW" = through kube-scheduler with the extender at weight W (its LeastAllocated + BalancedAllocation + 10 x W x the 0..10 score)`
+        : '') +
+      (args.filterBest
+        ? `; "P wW kK" = policy P through kube-scheduler at weight W with the extender's filter answering only the K nodes P ranks best (raw scores, equal scores to the smallest name), the 0..10 scores scaled over those K`
+        : ''),
     cluster: basename(args.nodesFile),
     lists: args.lists.map((l) => basename(l.file)),
     seeds: args.seeds,

@@ -92,7 +92,9 @@ export function markdown(curves: readonly Curve[]): string {
     const cs = curves.filter((c) => c.list === list).sort((a, b) => (at(b, 100)?.allocationPct ?? 0) - (at(a, 100)?.allocationPct ?? 0));
     const c0 = cs[0]!;
     out.push(`#### ${list} (${c0.capacityGpus} GPUs, ${c0.seeds} seed${c0.seeds === 1 ? '' : 's'})`, '');
-    out.push('| policy | unallocated at 100% arrived | GPUs | alloc % at 80% | 90% | 100% (min-max) | 110% | 130% | idle GPUs CPU/mem-starved / in shares at 100% | share pods onto a GPU in use |');
+    out.push(
+      '| policy | unallocated at 100% arrived | GPUs | alloc % at 80% | 90% | 100% (min-max) | 110% | 130% | idle GPUs CPU/mem-starved / in shares at 100% | share pods onto a GPU in use |',
+    );
     out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const c of cs) {
       const p100 = at(c, 100);
@@ -171,7 +173,12 @@ export function svg(curves: readonly Curve[], title: string): string {
     const b0 = oy + top + 22;
     const b1 = oy + top + bottom;
     const refAt = new Map((ref?.points ?? []).map((p) => [p.arrivedPct, p.allocationPct]));
-    const diffs = cs.filter((c) => c !== ref).map((c) => ({ c, pts: c.points.filter((p) => refAt.has(p.arrivedPct)).map((p) => ({ x: p.arrivedPct, d: p.allocationPct - refAt.get(p.arrivedPct)! })) }));
+    const diffs = cs
+      .filter((c) => c !== ref)
+      .map((c) => ({
+        c,
+        pts: c.points.filter((p) => refAt.has(p.arrivedPct)).map((p) => ({ x: p.arrivedPct, d: p.allocationPct - refAt.get(p.arrivedPct)! })),
+      }));
     const extent = Math.max(0.5, ...diffs.flatMap((d) => d.pts.map((p) => Math.abs(p.d))));
     const st = gridStep(2 * extent);
     const lim = Math.ceil(extent / st) * st;
@@ -232,11 +239,13 @@ export function fgdAgainstPublished(curves: readonly Curve[]): string {
     const n = c.unallocatedPctAt100.length;
     const se = Math.sqrt((sd * sd) / n + (pub.fgdSd * pub.fgdSd) / 10);
     const d = m - pub.fgd;
-    rows.push(`| ${c.list} | ${pub.fgd.toFixed(2)} ± ${pub.fgdSd.toFixed(2)} | ${m.toFixed(2)} ± ${sd.toFixed(2)} (${n}) | ${d >= 0 ? '+' : ''}${d.toFixed(2)} | ${(d / pub.fgdSd).toFixed(1)} | ${se > 0 ? (d / se).toFixed(1) : '-'} | ${pub.bestFit.toFixed(2)} |`);
+    rows.push(
+      `| ${c.list} | ${pub.fgd.toFixed(2)} ± ${pub.fgdSd.toFixed(2)} | ${m.toFixed(2)} ± ${sd.toFixed(2)} (${n}) | ${d >= 0 ? '+' : ''}${d.toFixed(2)} | ${(d / pub.fgdSd).toFixed(1)} | ${se > 0 ? (d / se).toFixed(1) : '-'} | ${pub.bestFit.toFixed(2)} |`,
+    );
   }
   if (rows.length === 0) return '';
   return [
-    '#### fgd against FGD\'s published figure: unallocated GPUs % at 100 % arrived (mean ± sd over seeds)',
+    "#### fgd against FGD's published figure: unallocated GPUs % at 100 % arrived (mean ± sd over seeds)",
     '',
     '| pod list | FGD published | fgd here (seeds) | difference | in published sd | in standard errors | BestFit published |',
     '|---|---:|---:|---:|---:|---:|---:|',
@@ -324,9 +333,16 @@ export function comparison(curves: readonly Curve[], sluice = 'fragmentation'): 
   }
   const w = curves.filter((c) => /^fragmentation w\d+( k\d+)?$/.test(c.policy));
   if (w.length > 0) {
-    rows.push('', '#### Through kube-scheduler (its LeastAllocated + BalancedAllocation scores added): share of the raw policy\'s margin over fgd (as its artifact runs it) that survives; "kK" columns (the extender\'s filter passes only the K best nodes) also give fgd through the same filter and the margin over it', '');
+    rows.push(
+      '',
+      '#### Through kube-scheduler (its LeastAllocated + BalancedAllocation scores added): share of the raw policy\'s margin over fgd (as its artifact runs it) that survives; "kK" columns (the extender\'s filter passes only the K best nodes) also give fgd through the same filter and the margin over it',
+      '',
+    );
     const weights = [...new Set(w.map((c) => c.policy))];
-    rows.push(`| pod list | raw margin | ${weights.map((x) => `${x}: unalloc. % / margin / kept${/ k\d+$/.test(x) ? ' / same path' : ''}`).join(' | ')} |`, `|---|---:|${weights.map(() => '---:').join('|')}|`);
+    rows.push(
+      `| pod list | raw margin | ${weights.map((x) => `${x}: unalloc. % / margin / kept${/ k\d+$/.test(x) ? ' / same path' : ''}`).join(' | ')} |`,
+      `|---|---:|${weights.map(() => '---:').join('|')}|`,
+    );
     for (const v of vs) {
       const cells = weights.map((label) => {
         const c = curves.find((x) => x.list === v.list && x.policy === label);
@@ -369,7 +385,9 @@ export function asciiCurves(curves: readonly Curve[]): string {
         grid[row]![i * 5 + 2] = grid[row]![i * 5 + 2] === ' ' ? mark : '*';
       });
     });
-    out.push(`${list}: unallocated GPUs % (y) vs arrived GPU demand % (x); ${cs.map((c, k) => `${String.fromCharCode(65 + k)} = ${c.policy}`).join(', ')}; * = both`);
+    out.push(
+      `${list}: unallocated GPUs % (y) vs arrived GPU demand % (x); ${cs.map((c, k) => `${String.fromCharCode(65 + k)} = ${c.policy}`).join(', ')}; * = both`,
+    );
     grid.forEach((r, i) => out.push(`${(hi - ((hi - lo) * i) / H).toFixed(2).padStart(6)} |${r.join('')}`));
     out.push(`       +${'-'.repeat(xs.length * 5)}`, `        ${xs.map((x) => String(x).padStart(4).padEnd(5)).join('')}`, '');
   }

@@ -54,7 +54,13 @@ const int = (s: string | undefined): number => (s ? Number.parseInt(s, 10) : 0);
 
 export function parseNodes(csv: string): TraceNode[] {
   const t = rows(csv);
-  const [sn, cpu, mem, gpu, model] = ['sn', 'cpu_milli', 'memory_mib', 'gpu', 'model'].map((c) => column(t.header, c)) as [number, number, number, number, number];
+  const [sn, cpu, mem, gpu, model] = ['sn', 'cpu_milli', 'memory_mib', 'gpu', 'model'].map((c) => column(t.header, c)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   return t.rows.map((r) => ({ name: r[sn] ?? '', cpuMilli: int(r[cpu]), memMiB: int(r[mem]), gpus: int(r[gpu]), model: r[model] ?? '' }));
 }
 
@@ -97,8 +103,13 @@ function checkPods(pods: TracePod[], file: string): TracePod[] {
   const bad = pods.findIndex(
     (p) =>
       !Number.isFinite(p.cpuMilli + p.memMiB + p.numGpu + p.gpuMilli) ||
-      p.cpuMilli < 0 || p.memMiB < 0 || p.numGpu < 0 || p.gpuMilli < 0 || p.gpuMilli > 1000 ||
-      (p.gpuMilli < 1000 && p.numGpu > 1) || (p.numGpu > 0) !== (p.gpuMilli > 0),
+      p.cpuMilli < 0 ||
+      p.memMiB < 0 ||
+      p.numGpu < 0 ||
+      p.gpuMilli < 0 ||
+      p.gpuMilli > 1000 ||
+      (p.gpuMilli < 1000 && p.numGpu > 1) ||
+      p.numGpu > 0 !== p.gpuMilli > 0,
   );
   if (bad >= 0) throw new Error(`${file}: row ${bad + 2} is not a valid pod (num_gpu, gpu_milli 1..1000, a share only with one GPU)`);
   if (pods.length === 0) throw new Error(`${file}: no pods`);

@@ -34,7 +34,16 @@ parentPort?.on('message', (job: SimJob) => {
     if (!nodes) nodeLists.set(job.nodesFile, (nodes = loadNodes(job.nodesFile)));
     let pods = podLists.get(job.podsFile);
     if (!pods) podLists.set(job.podsFile, (pods = loadPods(job.podsFile)));
-    const result = simulate({ nodes, pods, policy: job.policy, seed: job.seed, extenderScores: job.extenderScores ?? undefined, filterBest: job.filterBest, ...(job.ties ? { ties: job.ties } : {}), ...(job.recordPlacements ? { recordPlacements: true } : {}) });
+    const result = simulate({
+      nodes,
+      pods,
+      policy: job.policy,
+      seed: job.seed,
+      extenderScores: job.extenderScores ?? undefined,
+      filterBest: job.filterBest,
+      ...(job.ties ? { ties: job.ties } : {}),
+      ...(job.recordPlacements ? { recordPlacements: true } : {}),
+    });
     parentPort?.postMessage({ id: job.id, result });
   } catch (e) {
     parentPort?.postMessage({ id: job.id, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });

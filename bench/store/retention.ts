@@ -22,16 +22,20 @@ import { Metrics } from '../../observability/metrics.js';
 import { batchDeleteSql, RETENTION_RULES } from '../../store/retention.js';
 import { Store } from '../../store/store.js';
 
-parseOrExit(process.argv.slice(2), {
-  usage: 'npm run bench:retention   (node dist/bench/store/retention.js)',
-  about: `What pruning old records costs: EXPLAIN ANALYZE of one batched delete and of one unbounded DELETE
+parseOrExit(
+  process.argv.slice(2),
+  {
+    usage: 'npm run bench:retention   (node dist/bench/store/retention.js)',
+    about: `What pruning old records costs: EXPLAIN ANALYZE of one batched delete and of one unbounded DELETE
 on a big table, a real pruning round timed, and the latency of the webhooks' queries meanwhile.
 Writes bench/results/retention-<date>.json and prints Markdown.`,
-  flags: [],
-  footer: `environment:
+    flags: [],
+    footer: `environment:
   BENCH_RETENTION_ROWS   rows in admission_decisions and in jobs (default: 1000000)
   DATABASE_URL           Postgres (default: postgres://postgres@127.0.0.1:5432/test)`,
-}, 'bench:retention');
+  },
+  'bench:retention',
+);
 
 const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const ROWS = Number(process.env.BENCH_RETENTION_ROWS || 1_000_000);
@@ -44,17 +48,23 @@ const pct = (xs: number[], p: number): number => {
 const ms = (x: number): number => Math.round(x * 100) / 100;
 
 async function fill(db: pg.Client): Promise<void> {
-  await db.query(`INSERT INTO admission_decisions (decided_at, request_uid, operation, namespace, pod, username, allowed, code, reason, dry_run)
+  await db.query(
+    `INSERT INTO admission_decisions (decided_at, request_uid, operation, namespace, pod, username, allowed, code, reason, dry_run)
     SELECT now() - interval '60 days' + (i * interval '60 days' / $1), md5(i::text), 'CREATE', 'team-' || (i % 50), 'pod-' || i, 'alice',
            i % 10 <> 0, CASE WHEN i % 10 = 0 THEN 403 ELSE 200 END, 'queue q: fits; gated with sluice.io/queue', false
-      FROM generate_series(1, $1) i`, [ROWS]);
-  await db.query(`INSERT INTO jobs (namespace, name, queue, qos, username, state, submitted_at, released_at, finished_at, kind)
+      FROM generate_series(1, $1) i`,
+    [ROWS],
+  );
+  await db.query(
+    `INSERT INTO jobs (namespace, name, queue, qos, username, state, submitted_at, released_at, finished_at, kind)
     SELECT 'team-' || (i % 50), 'job-' || i, 'q' || (i % 20), 'guaranteed', 'u' || (i % 200),
            CASE WHEN i % 10 = 0 THEN 'running' ELSE 'finished' END,
            now() - interval '60 days' + (i * interval '60 days' / $1) - interval '2 hours',
            now() - interval '60 days' + (i * interval '60 days' / $1) - interval '1 hour',
            CASE WHEN i % 10 = 0 THEN NULL ELSE now() - interval '60 days' + (i * interval '60 days' / $1) END, 'Job'
-      FROM generate_series(1, $1) i`, [ROWS]);
+      FROM generate_series(1, $1) i`,
+    [ROWS],
+  );
   await db.query('VACUUM ANALYZE admission_decisions');
   await db.query('VACUUM ANALYZE jobs');
 }
@@ -72,7 +82,11 @@ async function explain(db: pg.Client, sql: string, params: unknown[]): Promise<{
 }
 
 /** Latency of the webhooks' kind of query on the request pool, until `done()`. */
-async function hotPath(store: Store, done: () => boolean, minRounds: number): Promise<{ rounds: number; readP50: number; readP99: number; readMax: number; insertP50: number; insertP99: number; insertMax: number }> {
+async function hotPath(
+  store: Store,
+  done: () => boolean,
+  minRounds: number,
+): Promise<{ rounds: number; readP50: number; readP99: number; readMax: number; insertP50: number; insertP99: number; insertMax: number }> {
   const reads: number[] = [];
   const inserts: number[] = [];
   for (let i = 0; i < minRounds || !done(); i++) {
@@ -80,14 +94,21 @@ async function hotPath(store: Store, done: () => boolean, minRounds: number): Pr
     await store.getQueue('default');
     reads.push(performance.now() - t0);
     t0 = performance.now();
-    await store.pool.query(`INSERT INTO admission_decisions (request_uid, operation, namespace, pod, username, allowed, code, reason, dry_run)
-                            VALUES ($1, 'CREATE', 'bench', 'p', 'u', true, 200, 'ok', false)`, [`hot-${i}`]);
+    await store.pool.query(
+      `INSERT INTO admission_decisions (request_uid, operation, namespace, pod, username, allowed, code, reason, dry_run)
+                            VALUES ($1, 'CREATE', 'bench', 'p', 'u', true, 200, 'ok', false)`,
+      [`hot-${i}`],
+    );
     inserts.push(performance.now() - t0);
   }
   return {
     rounds: reads.length,
-    readP50: ms(pct(reads, 50)), readP99: ms(pct(reads, 99)), readMax: ms(Math.max(...reads)),
-    insertP50: ms(pct(inserts, 50)), insertP99: ms(pct(inserts, 99)), insertMax: ms(Math.max(...inserts)),
+    readP50: ms(pct(reads, 50)),
+    readP99: ms(pct(reads, 99)),
+    readMax: ms(Math.max(...reads)),
+    insertP50: ms(pct(inserts, 50)),
+    insertP99: ms(pct(inserts, 99)),
+    insertMax: ms(Math.max(...inserts)),
   };
 }
 
@@ -104,8 +125,11 @@ async function main(): Promise<void> {
     await fill(db);
     const fillSeconds = Math.round((performance.now() - t0) / 100) / 10;
     const old = async (): Promise<Record<string, number>> => {
-      const r = await db.query<{ a: number; j: number }>(`SELECT (SELECT count(*)::int FROM admission_decisions WHERE decided_at < now() - make_interval(days => $1)) AS a,
-                                                                 (SELECT count(*)::int FROM jobs WHERE finished_at < now() - make_interval(days => $1)) AS j`, [DAYS]);
+      const r = await db.query<{ a: number; j: number }>(
+        `SELECT (SELECT count(*)::int FROM admission_decisions WHERE decided_at < now() - make_interval(days => $1)) AS a,
+                                                                 (SELECT count(*)::int FROM jobs WHERE finished_at < now() - make_interval(days => $1)) AS j`,
+        [DAYS],
+      );
       return { admission_decisions: r.rows[0]!.a, jobs: r.rows[0]!.j };
     };
     const before = await old();
@@ -134,26 +158,46 @@ async function main(): Promise<void> {
       const count = hist.find((v) => v.metricName === 'sluice_store_prune_batch_seconds_count' && v.labels.table === table)?.value ?? 0;
       const sum = hist.find((v) => v.metricName === 'sluice_store_prune_batch_seconds_sum' && v.labels.table === table)?.value ?? 0;
       const buckets: Record<string, number> = {};
-      for (const v of hist) if (v.metricName === 'sluice_store_prune_batch_seconds_bucket' && v.labels.table === table) buckets[`le ${(v.labels as Record<string, string | number>).le}`] = v.value;
+      for (const v of hist)
+        if (v.metricName === 'sluice_store_prune_batch_seconds_bucket' && v.labels.table === table)
+          buckets[`le ${(v.labels as Record<string, string | number>).le}`] = v.value;
       batches[table] = { batches: count, meanMs: ms((sum / Math.max(1, count)) * 1000), buckets };
     }
     const left = await old();
 
-    const result = { date: new Date().toISOString(), loadavg: load, rows: ROWS, historyDays: DAYS, fillSeconds, oldBefore: before, pruned, oldAfter: left, roundSeconds, batches, plans, hotPath: { idle, during } };
+    const result = {
+      date: new Date().toISOString(),
+      loadavg: load,
+      rows: ROWS,
+      historyDays: DAYS,
+      fillSeconds,
+      oldBefore: before,
+      pruned,
+      oldAfter: left,
+      roundSeconds,
+      batches,
+      plans,
+      hotPath: { idle, during },
+    };
     mkdirSync(join('bench', 'results'), { recursive: true });
     const file = join('bench', 'results', `retention-${result.date.slice(0, 10)}.json`);
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
 
     const out = process.stdout;
     out.write(`# Pruning old records, ${ROWS.toLocaleString('en')} rows per table (${result.date}, load ${load.join(' ')})\n\n`);
-    out.write(`Old rows (> ${DAYS} days): admission_decisions ${before.admission_decisions}, jobs ${before.jobs}; after the round: ${left.admission_decisions}, ${left.jobs}.\n\n`);
+    out.write(
+      `Old rows (> ${DAYS} days): admission_decisions ${before.admission_decisions}, jobs ${before.jobs}; after the round: ${left.admission_decisions}, ${left.jobs}.\n\n`,
+    );
     out.write('| table | one batch of 1000 (EXPLAIN ANALYZE) | one unbounded DELETE | batches in the round | mean batch |\n| --- | --- | --- | --- | --- |\n');
     for (const table of ['admission_decisions', 'jobs']) {
       out.write(`| ${table} | ${plans[table]!.batch.ms} ms | ${plans[table]!.unbounded.ms} ms | ${batches[table]!.batches} | ${batches[table]!.meanMs} ms |\n`);
     }
     out.write(`\nThe whole round (batches of 1000, 50 ms pause): ${roundSeconds} s.\n\n`);
     out.write('| request pool, sequential | queue read p50 / p99 / max | audit insert p50 / p99 / max |\n| --- | --- | --- |\n');
-    for (const [name, h] of [['no pruning', idle], ['during the round', during]] as const) {
+    for (const [name, h] of [
+      ['no pruning', idle],
+      ['during the round', during],
+    ] as const) {
       out.write(`| ${name} (${h.rounds}) | ${h.readP50} / ${h.readP99} / ${h.readMax} ms | ${h.insertP50} / ${h.insertP99} / ${h.insertMax} ms |\n`);
     }
     for (const table of ['admission_decisions', 'jobs']) out.write(`\n${table}, one batch:\n\n\`\`\`\n${plans[table]!.batch.plan}\n\`\`\`\n`);

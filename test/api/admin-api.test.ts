@@ -103,10 +103,17 @@ t.test('admin API against real Postgres and the captured cluster', async (t) => 
   t.test('queue lifecycle', async (t) => {
     const list = await call(url, 'GET', '/api/v1/queues');
     t.equal(list.status, 200);
-    t.same(list.body.items.map((q: { name: string }) => q.name), ['default']);
+    t.same(
+      list.body.items.map((q: { name: string }) => q.name),
+      ['default'],
+    );
 
     const put = await call(url, 'PUT', '/api/v1/queues/team-a', {
-      body: { cohort: 'lab', weight: 2, limits: [{ resource: 'nvidia.com/gpu', model: 'a100', guaranteed: 8, bestEffortCap: 16, perJobMax: 8, perUserMax: 0 }] },
+      body: {
+        cohort: 'lab',
+        weight: 2,
+        limits: [{ resource: 'nvidia.com/gpu', model: 'a100', guaranteed: 8, bestEffortCap: 16, perJobMax: 8, perUserMax: 0 }],
+      },
     });
     t.equal(put.status, 201, 'created');
     t.match(put.body, { name: 'team-a', parent: null, cohort: 'lab', open: true, weight: 2 });
@@ -114,7 +121,11 @@ t.test('admin API against real Postgres and the captured cluster', async (t) => 
 
     const minimal = await call(url, 'PUT', '/api/v1/queues/team-a-sub', { body: { parent: 'team-a', limits: [{ resource: 'nvidia.com/gpu' }] } });
     t.equal(minimal.status, 201);
-    t.same(minimal.body.limits, [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 0, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }], 'defaults filled in');
+    t.same(
+      minimal.body.limits,
+      [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 0, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }],
+      'defaults filled in',
+    );
 
     const again = await call(url, 'PUT', '/api/v1/queues/team-a', { body: { open: false } });
     t.equal(again.status, 200, 'replaced');
@@ -207,7 +218,14 @@ t.test('admin API against real Postgres and the captured cluster', async (t) => 
     const res = await call(url, 'GET', '/api/v1/openapi.json', { token: null });
     t.equal(res.status, 200);
     t.equal(res.body.openapi, '3.1.0');
-    t.same(Object.keys(res.body.paths).sort(), ['/api/v1/jobs/{namespace}/{name}', '/api/v1/nodes', '/api/v1/queues', '/api/v1/queues/{name}', '/api/v1/queues/{name}/jobs', '/api/v1/queues/{name}/usage']);
+    t.same(Object.keys(res.body.paths).sort(), [
+      '/api/v1/jobs/{namespace}/{name}',
+      '/api/v1/nodes',
+      '/api/v1/queues',
+      '/api/v1/queues/{name}',
+      '/api/v1/queues/{name}/jobs',
+      '/api/v1/queues/{name}/usage',
+    ]);
     t.ok(res.body.paths['/api/v1/queues/{name}'].put.requestBody, 'PUT body documented');
     t.ok(res.body.components.securitySchemes.bearer);
     t.same(Object.keys(res.body.components.schemas).sort(), ['ApiError', 'Queue'], 'shared schemas named by their $id');
@@ -296,7 +314,12 @@ t.test('TokenReview through the Kubernetes client: admin group allowed, others r
       'kube-user': { username: 'bob', groups: ['system:authenticated'] },
     };
     const user = users[review.spec.token];
-    return { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: review.spec, status: user ? { authenticated: true, user } : { authenticated: false, error: 'invalid bearer token' } };
+    return {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenReview',
+      spec: review.spec,
+      status: user ? { authenticated: true, user } : { authenticated: false, error: 'invalid bearer token' },
+    };
   });
   const apiUrl = await apiserver.listen({ host: '127.0.0.1', port: 0 });
   const kc = kubeConfigFor(apiUrl, 'sluice-sa-token');
@@ -309,7 +332,7 @@ t.test('TokenReview through the Kubernetes client: admin group allowed, others r
   t.equal((await call(url, 'GET', '/api/v1/nodes', { token: 'kube-admin' })).status, 200);
   t.equal(reviewed.filter((x) => x === 'kube-admin').length, 1, 'the answer is cached');
   const bob = await call(url, 'GET', '/api/v1/nodes', { token: 'kube-user' });
-  t.equal(bob.status, 403, "a valid token of a user who is no admin is forbidden, not unauthenticated");
+  t.equal(bob.status, 403, 'a valid token of a user who is no admin is forbidden, not unauthenticated');
   t.match(bob.body.message, /bob is not in an admin group/);
   const junk = await call(url, 'GET', '/api/v1/nodes', { token: 'junk' });
   t.equal(junk.status, 401);
@@ -350,7 +373,10 @@ t.test('TokenReview: a hung apiserver times out; identical tokens arriving toget
   t.equal((await call(url, 'GET', '/api/v1/nodes')).status, 200, 'the static token is unaffected');
 
   const together = await Promise.all(Array.from({ length: 5 }, () => call(url, 'GET', '/api/v1/nodes', { token: 'kube-slow', timeoutMs: 3000 })));
-  t.same(together.map((r) => r.status), [200, 200, 200, 200, 200]);
+  t.same(
+    together.map((r) => r.status),
+    [200, 200, 200, 200, 200],
+  );
   t.equal(reviewed.filter((x) => x === 'kube-slow').length, 1, 'five requests at once, one TokenReview');
 
   // A timed-out review is not remembered: the next request asks again.

@@ -45,8 +45,20 @@ const call = async (method: string, path: string, body?: string): Promise<{ stat
 
 t.test('400s that say what is wrong', async (t) => {
   const cases: Array<[string, string, string, string | undefined, RegExp]> = [
-    ['U+0000 in cohort', 'PUT', '/api/v1/queues/q1', JSON.stringify({ cohort: 'a\u0000b' }), /body\/cohort contains the character U\+0000, which sluice cannot store/],
-    ['U+0000 in a model', 'PUT', '/api/v1/queues/q1', JSON.stringify({ limits: [{ resource: 'nvidia.com/gpu', model: 'a100\u0000' }] }), /body\/limits\/0\/model contains the character U\+0000/],
+    [
+      'U+0000 in cohort',
+      'PUT',
+      '/api/v1/queues/q1',
+      JSON.stringify({ cohort: 'a\u0000b' }),
+      /body\/cohort contains the character U\+0000, which sluice cannot store/,
+    ],
+    [
+      'U+0000 in a model',
+      'PUT',
+      '/api/v1/queues/q1',
+      JSON.stringify({ limits: [{ resource: 'nvidia.com/gpu', model: 'a100\u0000' }] }),
+      /body\/limits\/0\/model contains the character U\+0000/,
+    ],
     ['__proto__ key', 'PUT', '/api/v1/queues/q1', '{"__proto__": {"open": false}}', /body has the key "__proto__", which is not allowed/],
     ['not JSON', 'PUT', '/api/v1/queues/q1', '{"open": tru', /the body is not valid JSON \(/],
     ['a 150-character name', 'GET', `/api/v1/queues/${'a'.repeat(150)}`, undefined, /must NOT have more than 63 characters: a queue name is a DNS label/],
@@ -54,7 +66,13 @@ t.test('400s that say what is wrong', async (t) => {
     ['an upper-case name', 'DELETE', '/api/v1/queues/Team-A', undefined, /must match pattern .*a queue name is a DNS label/],
     // Issue 22, defect 7: these were 500s (stack overflow in the body check; Postgres refusing the NUL).
     ['a 10,000-deep body', 'PUT', '/api/v1/queues/q1', '{"x":'.repeat(10000) + '1' + '}'.repeat(10000), /must NOT have additional properties|x/],
-    ['a 10,000-deep U+0000', 'PUT', '/api/v1/queues/q1', '{"x":'.repeat(10000) + '"a\\u0000"' + '}'.repeat(10000), /body(\/x){10000} contains the character U\+0000/],
+    [
+      'a 10,000-deep U+0000',
+      'PUT',
+      '/api/v1/queues/q1',
+      '{"x":'.repeat(10000) + '"a\\u0000"' + '}'.repeat(10000),
+      /body(\/x){10000} contains the character U\+0000/,
+    ],
     ['U+0000 in a job name', 'GET', '/api/v1/jobs/ns/x%00y', undefined, /contains the character U\+0000 \(%00\)/],
   ];
   for (const [what, method, path, body, message] of cases) {
@@ -64,12 +82,20 @@ t.test('400s that say what is wrong', async (t) => {
   }
   const list = await call('GET', '/api/v1/queues');
   t.equal(list.status, 200);
-  t.same((list.body as { items?: unknown[] }).items?.map((q: any) => q.name).filter((n: string) => n === 'q1'), [], 'nothing stored');
+  t.same(
+    (list.body as { items?: unknown[] }).items?.map((q: any) => q.name).filter((n: string) => n === 'q1'),
+    [],
+    'nothing stored',
+  );
 });
 
 t.test('a 10,000-deep body on /webhooks/mutate is a 400, not a stack overflow', async (t) => {
   const deep = '{"x":'.repeat(10000) + '1' + '}'.repeat(10000);
-  const r = await fetch(running.apiUrl + '/webhooks/mutate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":${deep}}` });
+  const r = await fetch(running.apiUrl + '/webhooks/mutate', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":${deep}}`,
+  });
   t.equal(r.status, 400);
   t.match(((await r.json()) as { error: string }).error, /AdmissionReview/);
 });

@@ -15,7 +15,14 @@ t.test('GET /api/v1/jobs/:ns/:name and the queue list carry the estimate', async
   const app = fastify();
   t.teardown(() => app.close());
   const log = createLogger('silent');
-  await app.register(adminApi, { store: null, cache, auth: new ApiAuth({ token: TOKEN, reviewer: null, adminGroups: [], log }), gpuResources: ['nvidia.com/gpu'], log, queueManager: manager });
+  await app.register(adminApi, {
+    store: null,
+    cache,
+    auth: new ApiAuth({ token: TOKEN, reviewer: null, adminGroups: [], log }),
+    gpuResources: ['nvidia.com/gpu'],
+    log,
+    queueManager: manager,
+  });
   const get = async (url: string) => {
     const res = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${TOKEN}` } });
     return { status: res.statusCode, body: res.json() };
@@ -35,5 +42,8 @@ t.test('GET /api/v1/jobs/:ns/:name and the queue list carry the estimate', async
   t.equal(running.body.estimatedStartTime, null, 'a running job has none');
   t.equal(running.body.estimatedStart, null);
   const list = await get('/api/v1/queues/team-a/jobs');
-  t.same(list.body.waiting.map((w: { name: string; estimatedStartTime: string | null }) => [w.name, w.estimatedStartTime]), [['w1', new Date(T0 + 60 * 60_000).toISOString()]]);
+  t.same(
+    list.body.waiting.map((w: { name: string; estimatedStartTime: string | null }) => [w.name, w.estimatedStartTime]),
+    [['w1', new Date(T0 + 60 * 60_000).toISOString()]],
+  );
 });

@@ -46,13 +46,25 @@ t.test('serve migrates the store and serves the admin API', async (t) => {
     await c.end();
   });
   t.ok((await waitFor(async () => (await s.get('/api/v1/queues')).status === 200, 5000)) >= 0, 'queues served once migrated');
-  const put = await s.get('/api/v1/queues/team-a', { method: 'PUT', body: JSON.stringify({ limits: [{ resource: 'nvidia.com/gpu', perJobMax: 8, perUserMax: 0 }] }) });
+  const put = await s.get('/api/v1/queues/team-a', {
+    method: 'PUT',
+    body: JSON.stringify({ limits: [{ resource: 'nvidia.com/gpu', perJobMax: 8, perUserMax: 0 }] }),
+  });
   t.equal(put.status, 201);
   const usage = await s.get('/api/v1/queues/team-a/usage');
   t.match(usage.body, { queue: 'team-a', pods: 6, totals: [{ resource: 'nvidia.com/gpu', bestEffort: 16, guaranteed: 0 }] });
-  t.ok(s.logs.some((l) => l.msg === 'Postgres store ready'), 'logged the store ready');
   t.ok(
-    s.logs.some((l) => l.level === 40 && String(l.msg).startsWith(`snapshot mode keeps queues and job records in Postgres at ${DATABASE_URL}, schema "${schema}" (created if missing); --store-url '' runs without a store`)),
+    s.logs.some((l) => l.msg === 'Postgres store ready'),
+    'logged the store ready',
+  );
+  t.ok(
+    s.logs.some(
+      (l) =>
+        l.level === 40 &&
+        String(l.msg).startsWith(
+          `snapshot mode keeps queues and job records in Postgres at ${DATABASE_URL}, schema "${schema}" (created if missing); --store-url '' runs without a store`,
+        ),
+    ),
     'snapshot mode says which database and schema it writes to, and how not to',
   );
 });

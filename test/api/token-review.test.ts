@@ -32,7 +32,11 @@ t.test('3,000 bogus tokens from one client: a bounded number of reviews; other c
   t.equal(reviewed.length, before, 'no new review for it');
   t.match(await auth.check('Bearer good-bob', '10.0.0.2'), { ok: true }, 'another client still gets its review');
   const flooded = await auth.check('Bearer good-carol', '10.6.6.6');
-  t.match(flooded, { ok: false, status: 429, reason: /too many unknown tokens from 10\.6\.6\.6.*retry in \d+ s/ }, 'the flooding client waits, and is told why');
+  t.match(
+    flooded,
+    { ok: false, status: 429, reason: /too many unknown tokens from 10\.6\.6\.6.*retry in \d+ s/ },
+    'the flooding client waits, and is told why',
+  );
 });
 
 t.test('the budget refills; a refused token is not reviewed again for a while', async (t) => {
@@ -42,7 +46,11 @@ t.test('the budget refills; a refused token is not reviewed again for a while', 
   clock.ms += 1000;
   t.match(await auth.check('Bearer good-dave', '10.0.0.9'), { ok: true }, 'two reviews a second come back');
   const n = reviewed.length;
-  t.match(await auth.check('Bearer bad-1', '10.0.0.9'), { ok: false, reason: /neither api.token nor a Kubernetes token/ }, 'a refused token answers from its cache');
+  t.match(
+    await auth.check('Bearer bad-1', '10.0.0.9'),
+    { ok: false, reason: /neither api.token nor a Kubernetes token/ },
+    'a refused token answers from its cache',
+  );
   t.equal(reviewed.length, n, 'without a review');
   clock.ms += 6000;
   await auth.check('Bearer bad-1', '10.0.0.9');

@@ -38,7 +38,9 @@ function pod(p: TracePod, nodeName?: string, initCpuMilli = Math.floor(p.cpuMill
     metadata: { name: `p${++uid}`, namespace: 'ns', uid: `u${uid}`, annotations: p.models.length ? { 'sluice.io/gpu-model': p.models.join(',') } : {} },
     spec: {
       nodeName,
-      containers: [{ name: 'main', resources: { requests: { cpu: `${half}m`, memory: `${p.memMiB}Mi`, [RES]: String(p.numGpu) }, limits: { [RES]: String(p.numGpu) } } }],
+      containers: [
+        { name: 'main', resources: { requests: { cpu: `${half}m`, memory: `${p.memMiB}Mi`, [RES]: String(p.numGpu) }, limits: { [RES]: String(p.numGpu) } } },
+      ],
       initContainers: [
         { name: 'side', restartPolicy: 'Always', resources: { requests: { cpu: `${p.cpuMilli - half}m` } } },
         { name: 'init', resources: { requests: { cpu: `${initCpuMilli}m`, memory: '1Mi' } } },
@@ -98,11 +100,14 @@ t.test('extender prioritize and the simulator scoring rank nodes identically', a
   const log = createLogger('error', new Writable({ write: (_c, _e, d) => d() }));
   const ext = new Extender({ cache, binder: noBinder, defaultPolicy: 'fragmentation', log, metrics: new Metrics({ defaultMetrics: false }) });
   const mix = cache.sizeMix();
-  t.ok(mix.some((e) => e.cpuMilli !== undefined && e.memMiB !== undefined && e.models !== undefined), 'the size mix keeps CPU, memory and models');
+  t.ok(
+    mix.some((e) => e.cpuMilli !== undefined && e.memMiB !== undefined && e.models !== undefined),
+    'the size mix keeps CPU, memory and models',
+  );
   // The simulator weighs its mix by scarcity on its own node list (engine.ts); the cache,
   // on the nodes it was given: the same cluster gives the same weights.
   const unweighed = mix.map(({ scarcity: _, ...e }) => e);
-  t.same(withScarcity(unweighed, traceNodeClasses(nodes)), mix, 'scarcity from the trace nodes equals the cache\'s');
+  t.same(withScarcity(unweighed, traceNodeClasses(nodes)), mix, "scarcity from the trace nodes equals the cache's");
   t.ok(new Set(mix.map((e) => e.scarcity)).size > 1, 'the shapes differ in scarcity');
 
   for (const p of shapes) {
@@ -110,13 +115,16 @@ t.test('extender prioritize and the simulator scoring rank nodes identically', a
     const got = await ext.prioritize({ Pod: incoming, NodeNames: nodes.map((n) => n.name) });
     const ask = traceAsk(p, RES);
     const { feasible, raw, want } = simulatorScores(views, ask, mix);
-    t.same(got.map((h) => h.Score), want, `${p.numGpu} GPU(s), ${p.cpuMilli}m, models ${p.models.join('|') || 'any'}: the same 0..10 scores`);
+    t.same(
+      got.map((h) => h.Score),
+      want,
+      `${p.numGpu} GPU(s), ${p.cpuMilli}m, models ${p.models.join('|') || 'any'}: the same 0..10 scores`,
+    );
     // And the same order: the simulator's best node gets the extender's best score, and no
     // pair of nodes is ranked one way by the simulator and the other way by the extender.
     const rawAll = views.map((v, i) => (feasible[i] ? sluiceScore(v, ask, mix).score : -Infinity));
     let inversions = 0;
-    for (let a = 0; a < views.length; a++)
-      for (let b = 0; b < views.length; b++) if (rawAll[a]! > rawAll[b]! && got[a]!.Score < got[b]!.Score) inversions++;
+    for (let a = 0; a < views.length; a++) for (let b = 0; b < views.length; b++) if (rawAll[a]! > rawAll[b]! && got[a]!.Score < got[b]!.Score) inversions++;
     t.equal(inversions, 0, 'no ranking inversions');
     if (raw.length > 1) t.ok(new Set(raw).size > 1, 'the scores discriminate');
   }
@@ -146,7 +154,13 @@ t.test('shares on partly used GPUs: the same scores, and the bind picks the GPU 
   const { POLICY_BY_NAME, choicesFor } = await import('../../placement/policies.js');
   const { placeContainers, policyPick, freeShareMilli } = await import('../../placement/shares.js');
   const GPU_MIB = 16000;
-  const nodes: TraceNode[] = Array.from({ length: 12 }, (_, i) => ({ name: `h${String(i).padStart(2, '0')}`, cpuMilli: [32000, 64000][i % 2]!, memMiB: 262144, gpus: [2, 4, 8][i % 3]!, model: 'T4' }));
+  const nodes: TraceNode[] = Array.from({ length: 12 }, (_, i) => ({
+    name: `h${String(i).padStart(2, '0')}`,
+    cpuMilli: [32000, 64000][i % 2]!,
+    memMiB: 262144,
+    gpus: [2, 4, 8][i % 3]!,
+    model: 'T4',
+  }));
   const v1Nodes = nodes.map((n) => {
     const v = hamiNode(n.name, { gpus: n.gpus, memMiB: GPU_MIB, split: 10, product: 'T4' });
     v.status!.allocatable = { ...v.status!.allocatable, cpu: `${n.cpuMilli}m`, memory: `${n.memMiB}Mi` };
@@ -177,7 +191,12 @@ t.test('shares on partly used GPUs: the same scores, and the bind picks the GPU 
         const p = pod({ cpuMilli: 2000, memMiB: 8192, numGpu: 1, gpuMilli: m, models: [], gpuSpec: '' }, n.name);
         p.spec!.containers[0]!.resources!.limits = { [RES]: '1', 'nvidia.com/gpumem': String(mem), 'nvidia.com/gpucores': String(cores) };
         const list = `GPU-${n.name}-${g},NVIDIA,${mem},${cores}:;`;
-        p.metadata!.annotations = { ...p.metadata!.annotations, 'hami.io/vgpu-node': n.name, 'hami.io/bind-phase': 'success', 'hami.io/vgpu-devices-allocated': list };
+        p.metadata!.annotations = {
+          ...p.metadata!.annotations,
+          'hami.io/vgpu-node': n.name,
+          'hami.io/bind-phase': 'success',
+          'hami.io/vgpu-devices-allocated': list,
+        };
         running.push(p);
         v.cpuFreeMilli! -= 2000;
         v.memFreeMiB! -= 8192;
@@ -189,11 +208,23 @@ t.test('shares on partly used GPUs: the same scores, and the bind picks the GPU 
   });
   t.ok(running.length >= 20, `${running.length} share pods running`);
 
-  const cache = new ClusterCache({ resources: [RES], assumeTtlMs: 30000, recentPodWindow: 1000, sharing: { names: { resource: RES, memory: 'nvidia.com/gpumem', memoryPercent: 'nvidia.com/gpumem-percentage', cores: 'nvidia.com/gpucores' }, handshakeTimeoutMs: 60000 } });
+  const cache = new ClusterCache({
+    resources: [RES],
+    assumeTtlMs: 30000,
+    recentPodWindow: 1000,
+    sharing: {
+      names: { resource: RES, memory: 'nvidia.com/gpumem', memoryPercent: 'nvidia.com/gpumem-percentage', cores: 'nvidia.com/gpucores' },
+      handshakeTimeoutMs: 60000,
+    },
+  });
   cache.replaceAll(v1Nodes, running);
   for (let i = 0; i < nodes.length; i++) {
     const cv = cache.nodeView(nodes[i]!.name, RES)!;
-    t.same([cv.gpus!.freeWhole, [...cv.gpus!.partialFree].sort()], [views[i]!.gpus.freeWhole, [...views[i]!.gpus.partialFree].sort()], `${nodes[i]!.name}: the same free GPUs and shares`);
+    t.same(
+      [cv.gpus!.freeWhole, [...cv.gpus!.partialFree].sort()],
+      [views[i]!.gpus.freeWhole, [...views[i]!.gpus.partialFree].sort()],
+      `${nodes[i]!.name}: the same free GPUs and shares`,
+    );
   }
   const log = createLogger('error', new Writable({ write: (_c, _e, d) => d() }));
   const ext = new Extender({ cache, binder: noBinder, defaultPolicy: 'fragmentation', log, metrics: new Metrics({ defaultMetrics: false }) });
@@ -207,22 +238,45 @@ t.test('shares on partly used GPUs: the same scores, and the bind picks the GPU 
   const { unreachableKubeConfig } = await import('../helpers/k8s.js');
   const hamiApi = new KubeBinder(unreachableKubeConfig());
   const locks = new HamiNodeLocks({ api: hamiApi, lockExpireMs: 300000, lockWaitMs: 4000, peekLock: (n) => cache.hamiLock(n) });
-  const locked = new Extender({ cache, binder: hamiApi, defaultPolicy: 'fragmentation', log, metrics: new Metrics({ defaultMetrics: false }), shares: { locks, api: hamiApi } });
+  const locked = new Extender({
+    cache,
+    binder: hamiApi,
+    defaultPolicy: 'fragmentation',
+    log,
+    metrics: new Metrics({ defaultMetrics: false }),
+    shares: { locks, api: hamiApi },
+  });
   const mix = cache.sizeMix();
-  t.ok(mix.some((e) => e.milli < 1000), 'the size mix holds the shares');
+  t.ok(
+    mix.some((e) => e.milli < 1000),
+    'the size mix holds the shares',
+  );
   const incoming: TracePod[] = [250, 500, 400, 100, 1000].map((m) => ({ cpuMilli: 2000, memMiB: 8192, numGpu: 1, gpuMilli: m, models: [], gpuSpec: '' }));
   incoming.push({ cpuMilli: 4000, memMiB: 16384, numGpu: 2, gpuMilli: 1000, models: [], gpuSpec: '' });
   for (const p of incoming) {
     const q = pod(p);
     const limits: Record<string, string> = { [RES]: String(p.numGpu) };
-    if (p.gpuMilli < 1000) Object.assign(limits, { 'nvidia.com/gpumem': String(shareOf(p.gpuMilli).mem), 'nvidia.com/gpucores': String(shareOf(p.gpuMilli).cores) });
+    if (p.gpuMilli < 1000)
+      Object.assign(limits, { 'nvidia.com/gpumem': String(shareOf(p.gpuMilli).mem), 'nvidia.com/gpucores': String(shareOf(p.gpuMilli).cores) });
     q.spec!.containers[0]!.resources!.limits = limits;
     const got = await ext.prioritize({ Pod: q, NodeNames: nodes.map((n) => n.name) });
     const ask = traceAsk(p, RES);
     const { feasible, raw, want } = simulatorScores(views, ask, mix);
-    t.same(got.map((h) => h.Score), want, `${p.numGpu} x ${p.gpuMilli}m: the same 0..10 scores`);
-    t.same((await locked.prioritize({ Pod: q, NodeNames: nodes.map((n) => n.name) })).map((h) => h.Score), want, `${p.numGpu} x ${p.gpuMilli}m: the same with share binds on, nothing in flight`);
-    t.same(nodes.map((n) => cache.shareBindsInFlight(n.name)), nodes.map(() => 0), 'nothing in flight');
+    t.same(
+      got.map((h) => h.Score),
+      want,
+      `${p.numGpu} x ${p.gpuMilli}m: the same 0..10 scores`,
+    );
+    t.same(
+      (await locked.prioritize({ Pod: q, NodeNames: nodes.map((n) => n.name) })).map((h) => h.Score),
+      want,
+      `${p.numGpu} x ${p.gpuMilli}m: the same with share binds on, nothing in flight`,
+    );
+    t.same(
+      nodes.map((n) => cache.shareBindsInFlight(n.name)),
+      nodes.map(() => 0),
+      'nothing in flight',
+    );
     if (raw.length > 1) t.ok(new Set(raw).size > 1, 'the scores discriminate');
     if (p.numGpu !== 1 || p.gpuMilli >= 1000) continue;
     // On every feasible node: the GPU the bind picks is the one the simulator's choice names
@@ -230,7 +284,10 @@ t.test('shares on partly used GPUs: the same scores, and the bind picks the GPU 
     for (let i = 0; i < views.length; i++) {
       if (!feasible[i]) continue;
       const choice = sluiceScore(views[i]!, ask, mix).choice;
-      t.ok(choicesFor(views[i]!.gpus, ask).some((c) => JSON.stringify(c) === JSON.stringify(choice)), 'a valid choice');
+      t.ok(
+        choicesFor(views[i]!.gpus, ask).some((c) => JSON.stringify(c) === JSON.stringify(choice)),
+        'a valid choice',
+      );
       const devices = cache.inventory().find((n) => n.name === nodes[i]!.name)!.gpus!;
       const s = { count: 1, memMiB: shareOf(p.gpuMilli).mem, memPercent: 0, cores: shareOf(p.gpuMilli).cores };
       const cv = cache.nodeView(nodes[i]!.name, RES)!;
@@ -275,7 +332,13 @@ t.test('a sequence of share pods: the extender and the simulator place each on t
   // One period: shares of 100..700 milli (as memory and cores in proportion) and a whole
   // GPU asked as a share of all its memory and cores; CPU heavy enough to run out.
   const period: TracePod[] = [
-    [250, 2000], [500, 4000], [300, 8000], [100, 2000], [700, 6000], [200, 4000], [1000, 8000],
+    [250, 2000],
+    [500, 4000],
+    [300, 8000],
+    [100, 2000],
+    [700, 6000],
+    [200, 4000],
+    [1000, 8000],
   ].map(([milli, cpuMilli]) => ({ cpuMilli: cpuMilli!, memMiB: 8192, numGpu: 1, gpuMilli: milli!, models: [], gpuSpec: '' }));
   const sequence = [...period, ...period, ...period];
 
@@ -336,7 +399,7 @@ t.test('a sequence of share pods: the extender and the simulator place each on t
   // The ring: one period of pods that never run.
   for (let i = 0; i < period.length; i++) await create(`history-${i}`, period[i]!);
   const mix = cache.sizeMix();
-  t.equal(mix.length, period.length, 'the mix: the period\'s shapes');
+  t.equal(mix.length, period.length, "the mix: the period's shapes");
 
   const live: { node: string | null; gpus: number[] }[] = [];
   for (let i = 0; i < sequence.length; i++) {
@@ -344,10 +407,12 @@ t.test('a sequence of share pods: the extender and the simulator place each on t
     const pod = await create(`s${i}`, p);
     t.same(cache.sizeMix(), mix, `pod ${i}: the same mix`);
     // kube-scheduler's NodeResourcesFit first, then the extender's filter and prioritize.
-    const roomy = nodes.map((n) => n.name).filter((n) => {
-      const v = cache.nodeView(n, RES)!;
-      return v.cpuFreeMilli! >= p.cpuMilli && v.memFreeMiB! >= p.memMiB;
-    });
+    const roomy = nodes
+      .map((n) => n.name)
+      .filter((n) => {
+        const v = cache.nodeView(n, RES)!;
+        return v.cpuFreeMilli! >= p.cpuMilli && v.memFreeMiB! >= p.memMiB;
+      });
     const passed = roomy.length ? ((await ext.filter({ Pod: pod, NodeNames: roomy })).NodeNames ?? []) : [];
     if (passed.length === 0) {
       live.push({ node: null, gpus: [] });

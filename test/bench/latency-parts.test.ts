@@ -14,8 +14,14 @@ t.test('synthetic cluster: ready GPU nodes, placed pods counted by the cache', a
   cache.replaceAll(c.nodes, c.pods);
   const inv = cache.inventory();
   t.equal(inv.length, 50, 'every node has GPUs');
-  t.ok(inv.every((n) => n.unusable === null && n.product !== ''), 'all Ready, all with a GPU product label');
-  t.ok(inv.every((n) => [1, 2, 4, 8].includes(n.total)), '1, 2, 4 or 8 GPUs per node');
+  t.ok(
+    inv.every((n) => n.unusable === null && n.product !== ''),
+    'all Ready, all with a GPU product label',
+  );
+  t.ok(
+    inv.every((n) => [1, 2, 4, 8].includes(n.total)),
+    '1, 2, 4 or 8 GPUs per node',
+  );
   const free = inv.reduce((s, n) => s + n.free, 0);
   t.equal(free, freeGpuCount(c), 'free GPUs as the bench counts them');
   const total = inv.reduce((s, n) => s + n.total, 0);

@@ -8,16 +8,24 @@ import { makeBestFitPolicy, makeRandomPolicy } from '../../placement/reference-p
 import { sizeMix } from '../../placement/size-mix.js';
 import type { GpuAsk, NodeView } from '../../placement/types.js';
 
-const gpuNode = (over: Partial<NodeView> = {}): NodeView & { gpus: NonNullable<NodeView['gpus']> } => ({
-  name: 'n',
-  product: 'G2',
-  unusable: null,
-  gpus: { capacity: 8, freeWhole: 8, partialFree: [] },
-  cpuFreeMilli: 16000,
-  memFreeMiB: 65536,
-  ...over,
-}) as NodeView & { gpus: NonNullable<NodeView['gpus']> };
-const ask = (count: number, milli: number, cpuMilli: number, models: string[] = []): GpuAsk => ({ resource: 'gpu', count, milli, models, cpuMilli, memMiB: 1024 });
+const gpuNode = (over: Partial<NodeView> = {}): NodeView & { gpus: NonNullable<NodeView['gpus']> } =>
+  ({
+    name: 'n',
+    product: 'G2',
+    unusable: null,
+    gpus: { capacity: 8, freeWhole: 8, partialFree: [] },
+    cpuFreeMilli: 16000,
+    memFreeMiB: 65536,
+    ...over,
+  }) as NodeView & { gpus: NonNullable<NodeView['gpus']> };
+const ask = (count: number, milli: number, cpuMilli: number, models: string[] = []): GpuAsk => ({
+  resource: 'gpu',
+  count,
+  milli,
+  models,
+  cpuMilli,
+  memMiB: 1024,
+});
 
 t.test('a CPU-only ask fits on CPU and memory alone, even on a node without GPUs', async (t) => {
   const cpuNode = gpuNode({ gpus: { capacity: 0, freeWhole: 0, partialFree: [] }, product: '' });
@@ -35,7 +43,11 @@ t.test('fragmentation counts GPUs that free CPU cannot back', async (t) => {
   t.equal(fragmentation(n.gpus, whole, n), 0);
   t.equal(fragmentation(n.gpus, whole, { ...n, cpuFreeMilli: 4000 }), 8000, 'no copy fits: all free GPU');
   t.equal(fragmentation(n.gpus, whole, { ...n, memFreeMiB: 0 }), 0, 'the shape names no memory: memory is not checked');
-  t.equal(fragmentation(n.gpus, sizeMix([{ count: 1, milli: 1000, weight: 1, memMiB: 4096 }]), { ...n, memFreeMiB: 1024 }), 8000, 'too little memory: all free GPU');
+  t.equal(
+    fragmentation(n.gpus, sizeMix([{ count: 1, milli: 1000, weight: 1, memMiB: 4096 }]), { ...n, memFreeMiB: 1024 }),
+    8000,
+    'too little memory: all free GPU',
+  );
   t.equal(fragmentation(n.gpus, whole, { ...n, product: 'T4' }), 0, 'no models on the shape: the product does not matter');
   const t4only = sizeMix([{ count: 1, milli: 1000, weight: 1, models: ['T4'] }]);
   t.equal(fragmentation(n.gpus, t4only, n), 8000, 'a shape that rejects the model cannot use any of it');
@@ -85,7 +97,11 @@ t.test('the fragmentation score charges the GPU a placement strands, and credits
   const heavy = ask(1, 1000, 12000);
   t.equal(strandingGrowth(poor, heavy, mix), 500, '20 CPUs left back 2.5 of the 3 free GPUs');
   t.equal(strandingGrowth(rich, heavy, mix), 0);
-  t.equal(bestByFragmentation(poor, heavy, mix).delta, bestByFragmentation(rich, heavy, mix).delta, 'fragmentation alone cannot tell them apart: both still take a copy');
+  t.equal(
+    bestByFragmentation(poor, heavy, mix).delta,
+    bestByFragmentation(rich, heavy, mix).delta,
+    'fragmentation alone cannot tell them apart: both still take a copy',
+  );
   t.ok(fragmentationPlacement(rich, heavy, mix).score > fragmentationPlacement(poor, heavy, mix).score, 'the CPU-rich node scores higher');
   // A light pod on a node already short of CPU un-strands GPU: no credit, no charge.
   const short = gpuNode({ gpus: { capacity: 2, freeWhole: 2, partialFree: [] }, cpuFreeMilli: 8000 });
@@ -113,5 +129,9 @@ t.test('reference policies: best-fit prefers the fuller node; random uses the rn
   const seq = [0.9, 0.1];
   const rnd = makeRandomPolicy(() => seq.shift() ?? 0);
   t.equal(rnd.score(empty, ask(1, 1000, 0), []), 0.9);
-  t.same(rnd.choose({ capacity: 2, freeWhole: 1, partialFree: [600] }, ask(1, 250, 0), []), { on: 'partial', free: 600 }, 'rng 0.1 picks the first of two choices');
+  t.same(
+    rnd.choose({ capacity: 2, freeWhole: 1, partialFree: [600] }, ask(1, 250, 0), []),
+    { on: 'partial', free: 600 },
+    'rng 0.1 picks the first of two choices',
+  );
 });

@@ -17,7 +17,10 @@ const curve = (policy: string, alloc: (arrived: number) => number): Curve => ({
 });
 
 const text = svg([curve('fragmentation', (a) => Math.min(a, 95.6)), curve('fgd', (a) => Math.min(a, 95))], 'test');
-const paths = [...text.matchAll(/<path d="([^"]+)" fill="none" stroke="([^"]+)"/g)].map((m) => ({ ys: [...m[1]!.matchAll(/,([\d.]+)/g)].map((y) => Number(y[1])), color: m[2]! }));
+const paths = [...text.matchAll(/<path d="([^"]+)" fill="none" stroke="([^"]+)"/g)].map((m) => ({
+  ys: [...m[1]!.matchAll(/,([\d.]+)/g)].map((y) => Number(y[1])),
+  color: m[2]!,
+}));
 
 t.equal(paths.length, 3, 'two allocation curves and one difference curve');
 const [frag, fgd, diff] = paths;

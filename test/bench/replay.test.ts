@@ -7,7 +7,18 @@ import { jain, percentile, svg } from '../../bench/replay/report.js';
 import { parseTimedPods, stableHash } from '../../bench/replay/trace.js';
 
 const MIN = 60_000;
-const job = (key: string, gpus: number, submitMin: number, runMin: number, o: Partial<ReplayJob> = {}): ReplayJob => ({ key, queue: 'team-a', user: 'u', kind: 'LS', priority: 0, gpus, models: [], submitMs: submitMin * MIN, runMs: runMin * MIN, ...o });
+const job = (key: string, gpus: number, submitMin: number, runMin: number, o: Partial<ReplayJob> = {}): ReplayJob => ({
+  key,
+  queue: 'team-a',
+  user: 'u',
+  kind: 'LS',
+  priority: 0,
+  gpus,
+  models: [],
+  submitMs: submitMin * MIN,
+  runMs: runMin * MIN,
+  ...o,
+});
 const node = { name: 'n1', product: 'G2', unusable: null, labels: {}, capacity: { [GPU]: 4 }, free: { [GPU]: 4 }, bestEffort: { [GPU]: 0 } };
 
 // One 4-GPU node. A (2 GPUs, 10 min) at 0, B (4 GPUs, 10 min) at 1, C (2 GPUs, 5 min) at 2.
@@ -50,7 +61,10 @@ t.test('learned durations: no history means no estimate, said so (null), not a g
 
 t.test('runPolicies reports every figure for every policy', async (t) => {
   const figs = runPolicies(setup());
-  t.same(figs.map((f) => f.policy), ['sluice', 'fifo', 'strict']);
+  t.same(
+    figs.map((f) => f.policy),
+    ['sluice', 'fifo', 'strict'],
+  );
   const strict = figs[2]!;
   t.equal(strict.waited, 2);
   t.equal(strict.etaAtSubmit.p50Min, 0);
@@ -60,15 +74,36 @@ t.test('runPolicies reports every figure for every policy', async (t) => {
 });
 
 t.test('trace parsing, queue assignment and cluster choice are stable', async (t) => {
-  const csv = 'name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n' +
+  const csv =
+    'name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n' +
     'p0,1000,1024,1,1000,,LS,Running,100,700,160\np1,1000,1024,0,0,,LS,Running,0,10,0\np2,1000,1024,2,1000,V100M16|V100M32,BE,Failed,50,80,\np3,1000,1024,1,500,,BE,Running,10,20,15\n';
   const { pods, skipped } = parseTimedPods(csv);
   t.same(skipped, { cpuOnly: 1, neverScheduled: 1 });
-  t.same(pods.map((p) => [p.name, p.gpus, p.createdS, p.runS, p.kind]), [['p3', 1, 10, 5, 'BE'], ['p0', 1, 100, 540, 'LS']]);
+  t.same(
+    pods.map((p) => [p.name, p.gpus, p.createdS, p.runS, p.kind]),
+    [
+      ['p3', 1, 10, 5, 'BE'],
+      ['p0', 1, 100, 540, 'LS'],
+    ],
+  );
   t.equal(stableHash('openb-pod-0001'), stableHash('openb-pod-0001'));
   const jobs = jobsOf(pods, 4, 0, 1000, 2);
-  t.same(jobs.map((j) => j.submitMs), [5000, 50000], 'compressed 2x from the window start');
-  t.same(clusterOf([{ name: 'a', cpuMilli: 1, memMiB: 1, gpus: 8, model: 'G2' }, { name: 'b', cpuMilli: 1, memMiB: 1, gpus: 8, model: 'G2' }, { name: 'c', cpuMilli: 1, memMiB: 1, gpus: 0, model: '' }], 8).length, 1);
+  t.same(
+    jobs.map((j) => j.submitMs),
+    [5000, 50000],
+    'compressed 2x from the window start',
+  );
+  t.same(
+    clusterOf(
+      [
+        { name: 'a', cpuMilli: 1, memMiB: 1, gpus: 8, model: 'G2' },
+        { name: 'b', cpuMilli: 1, memMiB: 1, gpus: 8, model: 'G2' },
+        { name: 'c', cpuMilli: 1, memMiB: 1, gpus: 0, model: '' },
+      ],
+      8,
+    ).length,
+    1,
+  );
 });
 
 t.test('report helpers', async (t) => {

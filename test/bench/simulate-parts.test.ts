@@ -13,7 +13,12 @@ import { bestFeasible } from '../../placement/best-nodes.js';
 import { balancedAllocationScore, kubeSchedulerTotal, leastAllocatedScore } from '../../placement/kube-scores.js';
 
 const pod = (numGpu: number, gpuMilli: number, cpuMilli = 4000, gpuSpec = ''): TracePod => ({
-  cpuMilli, memMiB: 8192, numGpu, gpuMilli, models: gpuSpec ? gpuSpec.split('|').sort() : [], gpuSpec,
+  cpuMilli,
+  memMiB: 8192,
+  numGpu,
+  gpuMilli,
+  models: gpuSpec ? gpuSpec.split('|').sort() : [],
+  gpuSpec,
 });
 
 t.test('arrivals: shuffled list, tuned up or down to the GPU target', async (t) => {
@@ -30,9 +35,20 @@ t.test('arrivals: shuffled list, tuned up or down to the GPU target', async (t) 
 });
 
 t.test('fgd: typical shapes cover 95 % of pods, CPU-only included', async (t) => {
-  const pods = [...Array(60).fill({ cpuMilli: 4000, milli: 1000, count: 1, gpuType: '' }), ...Array(36).fill({ cpuMilli: 2000, milli: 0, count: 0, gpuType: '' }), ...Array(4).fill({ cpuMilli: 8000, milli: 500, count: 1, gpuType: 'T4' })];
+  const pods = [
+    ...Array(60).fill({ cpuMilli: 4000, milli: 1000, count: 1, gpuType: '' }),
+    ...Array(36).fill({ cpuMilli: 2000, milli: 0, count: 0, gpuType: '' }),
+    ...Array(4).fill({ cpuMilli: 8000, milli: 500, count: 1, gpuType: 'T4' }),
+  ];
   const shapes = fgdTypicalShapes(pods);
-  t.same(shapes.map((s) => [s.count, s.milli, s.weight]), [[1, 1000, 60 / 96], [0, 0, 36 / 96]], 'the 4 % tail is cut, weights renormalized');
+  t.same(
+    shapes.map((s) => [s.count, s.milli, s.weight]),
+    [
+      [1, 1000, 60 / 96],
+      [0, 0, 36 / 96],
+    ],
+    'the 4 % tail is cut, weights renormalized',
+  );
   // Node: 4 GPUs, one with 300m free. The whole-GPU shape cannot use 300m; the CPU-only
   // shape counts all free GPU.
   const node = { cpuLeft: 32000, gpuLeft: [1000, 1000, 1000, 300], gpuType: 'T4' };
@@ -45,7 +61,13 @@ t.test('fgd: typical shapes cover 95 % of pods, CPU-only included', async (t) =>
 });
 
 t.test('fgd on a tiny cluster: deterministic, invariants held', async (t) => {
-  const nodes: TraceNode[] = Array.from({ length: 6 }, (_, i) => ({ name: `n${i}`, cpuMilli: 32000, memMiB: 131072, gpus: [2, 4, 8][i % 3]!, model: i % 2 ? 'T4' : 'V100' }));
+  const nodes: TraceNode[] = Array.from({ length: 6 }, (_, i) => ({
+    name: `n${i}`,
+    cpuMilli: 32000,
+    memMiB: 131072,
+    gpus: [2, 4, 8][i % 3]!,
+    model: i % 2 ? 'T4' : 'V100',
+  }));
   const pods = [pod(1, 1000), pod(1, 500), pod(2, 1000), pod(0, 0, 2000), pod(1, 1000, 4000, 'T4'), pod(4, 1000, 16000)];
   const a = simulate({ nodes, pods, policy: 'fgd', seed: 3 });
   const b = simulate({ nodes, pods, policy: 'fgd', seed: 3 });
@@ -56,7 +78,13 @@ t.test('fgd on a tiny cluster: deterministic, invariants held', async (t) => {
 });
 
 t.test('filter-best: k = 1 through kube-scheduler places as the raw policy (ties to the name)', async (t) => {
-  const nodes: TraceNode[] = Array.from({ length: 30 }, (_, i) => ({ name: `n${String(i).padStart(2, '0')}`, cpuMilli: [32000, 64000][i % 2]!, memMiB: 131072, gpus: [2, 4, 8][i % 3]!, model: i % 2 ? 'T4' : 'V100' }));
+  const nodes: TraceNode[] = Array.from({ length: 30 }, (_, i) => ({
+    name: `n${String(i).padStart(2, '0')}`,
+    cpuMilli: [32000, 64000][i % 2]!,
+    memMiB: 131072,
+    gpus: [2, 4, 8][i % 3]!,
+    model: i % 2 ? 'T4' : 'V100',
+  }));
   const shapes = [pod(1, 1000), pod(1, 500, 2000), pod(2, 1000), pod(0, 0, 2000), pod(1, 1000, 4000, 'T4'), pod(4, 1000, 16000), pod(1, 250)];
   const pods = Array.from({ length: 120 }, (_, i) => shapes[(i * 5) % shapes.length]!);
   let differs = 0;
@@ -75,20 +103,37 @@ t.test('filter-best: k = 1 through kube-scheduler places as the raw policy (ties
 
 t.test('equal node scores, as the FGD artifact breaks them: a node order random per seed, fixed in the run', async (t) => {
   const ranks = shuffledNodeRanks(50, seededRandom(3));
-  t.same([...ranks].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i), 'a permutation of the nodes');
+  t.same(
+    [...ranks].sort((a, b) => a - b),
+    Array.from({ length: 50 }, (_, i) => i),
+    'a permutation of the nodes',
+  );
   t.same(shuffledNodeRanks(50, seededRandom(3)), ranks, 'the same seed, the same order');
   t.notSame(shuffledNodeRanks(50, seededRandom(4)), ranks, 'another seed, another order');
   // CPU-only pods under fgd score 50 on every node (they change no GPU fragmentation), so
   // where they go is the tie rule alone.
-  const nodes: TraceNode[] = Array.from({ length: 20 }, (_, i) => ({ name: `n${String(i).padStart(2, '0')}`, cpuMilli: 64000, memMiB: 262144, gpus: 4, model: 'T4' }));
+  const nodes: TraceNode[] = Array.from({ length: 20 }, (_, i) => ({
+    name: `n${String(i).padStart(2, '0')}`,
+    cpuMilli: 64000,
+    memMiB: 262144,
+    gpus: 4,
+    model: 'T4',
+  }));
   const pods = [pod(1, 1000), ...Array.from({ length: 5 }, () => pod(0, 0, 2000))];
   const where = (ties: 'name' | 'shuffled', seed: number): (string | null)[] =>
-    simulate({ nodes, pods, policy: 'fgd', seed, ties, asListed: true, recordPlacements: true }).placements!.slice(1).map((p) => p.node);
+    simulate({ nodes, pods, policy: 'fgd', seed, ties, asListed: true, recordPlacements: true })
+      .placements!.slice(1)
+      .map((p) => p.node);
   t.same(where('name', 1), Array(5).fill('n00'), "'name': the smallest trace name");
   const firstIn = (seed: number): string => nodes[shuffledNodeRanks(nodes.length, seededRandom(seed ^ 0x5bd1e995)).indexOf(0)]!.name;
-  for (const seed of [1, 2, 3]) t.same(where('shuffled', seed), Array(5).fill(firstIn(seed)), `'shuffled', seed ${seed}: the node first in that seed's order (${firstIn(seed)})`);
+  for (const seed of [1, 2, 3])
+    t.same(where('shuffled', seed), Array(5).fill(firstIn(seed)), `'shuffled', seed ${seed}: the node first in that seed's order (${firstIn(seed)})`);
   t.ok(new Set([1, 2, 3, 4, 5].map(firstIn)).size > 1, 'seeds differ in which node that is');
-  t.same(simulate({ nodes, pods, policy: 'fgd', seed: 1 }).points, simulate({ nodes, pods, policy: 'fgd', seed: 1, ties: 'shuffled' }).points, "'shuffled' is the default with raw scores");
+  t.same(
+    simulate({ nodes, pods, policy: 'fgd', seed: 1 }).points,
+    simulate({ nodes, pods, policy: 'fgd', seed: 1, ties: 'shuffled' }).points,
+    "'shuffled' is the default with raw scores",
+  );
 });
 
 t.test('placements: every arrival with its node and GPU indexes; a share goes where the live path puts it', async (t) => {
@@ -110,7 +155,10 @@ t.test('placements: every arrival with its node and GPU indexes; a share goes wh
     ps.forEach((p, i) => {
       for (const g of p.gpus) used.get(p.node!)![g]! += pods[i]!.gpuMilli;
     });
-    t.ok([...used.values()].flat().every((u) => u <= 1000), `${policy}: no GPU over 1000 milli`);
+    t.ok(
+      [...used.values()].flat().every((u) => u <= 1000),
+      `${policy}: no GPU over 1000 milli`,
+    );
     t.equal(r.sharePods.placed, 4, `${policy}: four shares placed`);
   }
   const bp = simulate({ nodes, pods, policy: 'binpack', seed: 2, ties: 'name', asListed: true, recordPlacements: true });
@@ -120,12 +168,25 @@ t.test('placements: every arrival with its node and GPU indexes; a share goes wh
 
 t.test('aggregate: over the arrival levels every seed reached', async (t) => {
   const run = (seed: number, levels: number[]): SimResult => ({
-    policy: 'fgd', seed, nodes: 1, capacityMilli: 1000, arrived: 1, placed: 1, failed: 0, failedGpuPods: 0,
+    policy: 'fgd',
+    seed,
+    nodes: 1,
+    capacityMilli: 1000,
+    arrived: 1,
+    placed: 1,
+    failed: 0,
+    failedGpuPods: 0,
     points: levels.map((arrivedPct) => ({ arrivedPct, allocatedMilli: 0, allocationPct: arrivedPct / 2, unallocatedGpus: 0 })),
-    unallocatedAt100: null, sharePods: { placed: 0, ontoUsedGpu: 0 }, checkedPlacements: 1,
+    unallocatedAt100: null,
+    sharePods: { placed: 0, ontoUsedGpu: 0 },
+    checkedPlacements: 1,
   });
   const c = aggregate('l', 'fgd', [run(1, [100, 125, 130]), run(2, [100, 125])]);
-  t.same(c.points.map((p) => p.arrivedPct), [100, 125], '130 % is left out: seed 2 stopped short of it');
+  t.same(
+    c.points.map((p) => p.arrivedPct),
+    [100, 125],
+    '130 % is left out: seed 2 stopped short of it',
+  );
   t.same(c.unallocatedPctAt100, [50, 50]);
   t.equal(c.sharesOntoUsedPct, null, 'no share pods');
 });
@@ -144,7 +205,11 @@ t.test('bestFeasible: higher score first, equal scores to the smaller name, requ
   const manyNames = many.map((_, i) => `n${String((i * 37) % 500).padStart(3, '0')}`);
   const ranked = many.map((_, i) => i).sort((a, b) => many[b]! - many[a]! || (manyNames[a]! < manyNames[b]! ? -1 : 1));
   for (const k of [1, 32, 33, 100, 499])
-    t.same(bestFeasible(many, manyNames, k), ranked.slice(0, k).sort((a, b) => a - b), `k=${k}`);
+    t.same(
+      bestFeasible(many, manyNames, k),
+      ranked.slice(0, k).sort((a, b) => a - b),
+      `k=${k}`,
+    );
   t.throws(() => bestFeasible([1], ['a', 'b'], 1), /1 scores for 2 names/);
 });
 
@@ -161,9 +226,16 @@ t.test('command line: any trace, clear errors on bad input', async (t) => {
   writeFileSync(join(dir, 'nodes.csv'), 'sn,cpu_milli,memory_mib,gpu,model\nn0,32000,131072,8,A100\n');
   writeFileSync(join(dir, 'openb_pod_list_mine.csv'), 'name,cpu_milli,memory_mib,num_gpu,gpu_milli\np0,4000,8192,1,1000\n');
   const a = parseArgs(['--nodes', join(dir, 'nodes.csv'), '--pods', join(dir, 'openb_pod_list_mine.csv'), '--seeds', '2']);
-  t.same(a.lists.map((l) => l.name), ['mine']);
+  t.same(
+    a.lists.map((l) => l.name),
+    ['mine'],
+  );
   t.equal(a.seeds, 2);
-  t.same(parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv')]).lists.map((l) => l.name), ['mine'], 'a folder: its openb_pod_list_*.csv');
+  t.same(
+    parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv')]).lists.map((l) => l.name),
+    ['mine'],
+    'a folder: its openb_pod_list_*.csv',
+  );
   t.same(parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--extender-scores']).extenderWeights, [1, 5, 10]);
   t.throws(() => parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--lists', 'nope']), /no pod list nope/);
   t.throws(() => parseArgs(['--data', dir, '--nodes', join(dir, 'missing.csv')]), /no such file/);
@@ -174,7 +246,10 @@ t.test('command line: any trace, clear errors on bad input', async (t) => {
   t.throws(() => parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--extender-scores', '10', '--filter-best', '0']), /positive integer/);
   t.equal(parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--ties', 'name']).ties, 'name');
   t.equal(parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv')]).ties, null, 'the engine picks the default');
-  t.throws(() => parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--ties', 'alphabet']), /unknown --ties alphabet; choose from shuffled, name, random/);
+  t.throws(
+    () => parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--ties', 'alphabet']),
+    /unknown --ties alphabet; choose from shuffled, name, random/,
+  );
   t.equal(parseArgs(['--data', dir, '--nodes', join(dir, 'nodes.csv'), '--placements']).placements, true);
   t.throws(() => parsePods('cpu_milli,memory_mib,num_gpu\n1,1,1\n'), /no column gpu_milli/);
 });

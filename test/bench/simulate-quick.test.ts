@@ -13,13 +13,21 @@ const dataDir = process.env.SLUICE_OPENB_DATA ?? join(sharedDir, 'data/openb');
 
 t.test('quick simulation completes with invariants held', { skip: existsSync(dataDir) ? false : `no trace at ${dataDir}` }, async (t) => {
   const results = runQuick(dataDir);
-  t.same(results.map((r) => r.policy), [...SIM_POLICIES], 'every policy ran');
+  t.same(
+    results.map((r) => r.policy),
+    [...SIM_POLICIES],
+    'every policy ran',
+  );
   for (const r of results) {
     t.equal(r.placed + r.failed, r.arrived, `${r.policy}: every arrival placed or failed`);
     t.equal(r.checkedPlacements, r.placed, `${r.policy}: every placement checked`);
     // The list is tuned to at most 130% of capacity (as the FGD artifact tunes it), so the
     // 130% point is reached only when the last pod lands exactly there.
-    t.same(r.points.slice(0, 25).map((p) => p.arrivedPct), Array.from({ length: 25 }, (_, i) => 5 * (i + 1)), `${r.policy}: a point at each 5% up to 125%`);
+    t.same(
+      r.points.slice(0, 25).map((p) => p.arrivedPct),
+      Array.from({ length: 25 }, (_, i) => 5 * (i + 1)),
+      `${r.policy}: a point at each 5% up to 125%`,
+    );
     t.ok(r.points.length <= 26, `${r.policy}: nothing past 130%`);
     let prev = 0;
     let monotone = true;

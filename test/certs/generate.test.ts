@@ -10,7 +10,20 @@ import { certInfo, CertError, generateCa, generateServing, serialHex, signedBy }
 
 t.test('sluice certs generate writes a CA and a serving certificate that verify', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-certs-'));
-  const args = parseGenerateArgs(['--out', dir, '--service', 'sluice', '--namespace', 'sluice-system', '--dns', 'sluice.example.com', '--ip', '10.0.0.7', '--ip', '::1']);
+  const args = parseGenerateArgs([
+    '--out',
+    dir,
+    '--service',
+    'sluice',
+    '--namespace',
+    'sluice-system',
+    '--dns',
+    'sluice.example.com',
+    '--ip',
+    '10.0.0.7',
+    '--ip',
+    '::1',
+  ]);
   const res = runGenerate(args);
   t.equal(res.caReused, false);
   const ca = new X509Certificate(readFileSync(join(dir, 'ca.crt')));
@@ -20,7 +33,10 @@ t.test('sluice certs generate writes a CA and a serving certificate that verify'
   t.ok(leaf.checkIssued(ca), 'issued by the CA');
   t.ok(leaf.verify(ca.publicKey), 'signature verifies with the CA key');
   t.ok(ca.verify(ca.publicKey), 'CA is self-signed');
-  t.equal(leaf.subjectAltName, 'DNS:sluice, DNS:sluice.sluice-system, DNS:sluice.sluice-system.svc, DNS:sluice.sluice-system.svc.cluster.local, DNS:sluice.example.com, IP Address:10.0.0.7, IP Address:0:0:0:0:0:0:0:1');
+  t.equal(
+    leaf.subjectAltName,
+    'DNS:sluice, DNS:sluice.sluice-system, DNS:sluice.sluice-system.svc, DNS:sluice.sluice-system.svc.cluster.local, DNS:sluice.example.com, IP Address:10.0.0.7, IP Address:0:0:0:0:0:0:0:1',
+  );
   t.ok(leaf.checkHost('sluice.sluice-system.svc'), 'hostname check passes for the service name');
   t.ok(leaf.checkIP('10.0.0.7'));
   t.match(leaf.keyUsage ?? [], ['1.3.6.1.5.5.7.3.1'], 'extended key usage serverAuth');

@@ -55,9 +55,13 @@ async function standInApiserver(): Promise<{ url: string; calls: string[]; objec
   });
   for (const kind of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
     const path = `/apis/admissionregistration.k8s.io/v1/${kind}/:name`;
-    app.get(path, async (req, reply) => objects.get(`${kind}/${(req.params as { name: string }).name}`) ?? reply.code(404).send(status(404, 'NotFound', 'not found')));
+    app.get(
+      path,
+      async (req, reply) => objects.get(`${kind}/${(req.params as { name: string }).name}`) ?? reply.code(404).send(status(404, 'NotFound', 'not found')),
+    );
     app.patch(path, async (req, reply) => {
-      if (req.headers['content-type'] !== 'application/json-patch+json') return reply.code(415).send(status(415, 'UnsupportedMediaType', String(req.headers['content-type'])));
+      if (req.headers['content-type'] !== 'application/json-patch+json')
+        return reply.code(415).send(status(415, 'UnsupportedMediaType', String(req.headers['content-type'])));
       const key = `${kind}/${(req.params as { name: string }).name}`;
       const cur = objects.get(key);
       if (!cur) return reply.code(404).send(status(404, 'NotFound', 'not found'));
@@ -75,21 +79,44 @@ async function standInApiserver(): Promise<{ url: string; calls: string[]; objec
   return { url, calls, objects, close: () => app.close() };
 }
 
-const hook = (name: string) => ({ name, admissionReviewVersions: ['v1'], sideEffects: 'NoneOnDryRun', clientConfig: { service: { name: 'sluice', namespace: 'sluice-system' }, caBundle: '' } });
+const hook = (name: string) => ({
+  name,
+  admissionReviewVersions: ['v1'],
+  sideEffects: 'NoneOnDryRun',
+  clientConfig: { service: { name: 'sluice', namespace: 'sluice-system' }, caBundle: '' },
+});
 const cfg: CertsConfig = {
-  namespace: 'sluice-system', service: 'sluice', secretName: 'sluice-webhook-tls', webhookConfigName: 'sluice',
-  servingValidDays: 90, servingRenewDays: 30, caValidDays: 3650, caRenewDays: 365, checkIntervalSeconds: 3600,
+  namespace: 'sluice-system',
+  service: 'sluice',
+  secretName: 'sluice-webhook-tls',
+  webhookConfigName: 'sluice',
+  servingValidDays: 90,
+  servingRenewDays: 30,
+  caValidDays: 3650,
+  caRenewDays: 365,
+  checkIntervalSeconds: 3600,
 };
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
   const api = await standInApiserver();
   t.teardown(() => api.close());
-  api.objects.set('mutatingwebhookconfigurations/sluice', { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'sluice', resourceVersion: '1000' }, webhooks: [hook('mutate.pods.sluice.io')] });
-  api.objects.set('validatingwebhookconfigurations/sluice', { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'sluice', resourceVersion: '1001' }, webhooks: [hook('validate.pods.sluice.io')] });
+  api.objects.set('mutatingwebhookconfigurations/sluice', {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: 'sluice', resourceVersion: '1000' },
+    webhooks: [hook('mutate.pods.sluice.io')],
+  });
+  api.objects.set('validatingwebhookconfigurations/sluice', {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: 'sluice', resourceVersion: '1001' },
+    webhooks: [hook('validate.pods.sluice.io')],
+  });
   const kc = kubeConfigFor(api.url, 't');
   return { api, kc };
 }
-const bundleOf = (o: Obj | undefined): string => Buffer.from(((o?.webhooks as Array<{ clientConfig: { caBundle: string } }>)[0]!.clientConfig.caBundle), 'base64').toString();
+const bundleOf = (o: Obj | undefined): string =>
+  Buffer.from((o?.webhooks as Array<{ clientConfig: { caBundle: string } }>)[0]!.clientConfig.caBundle, 'base64').toString();
 
 t.test('first start creates the Secret and patches caBundle; a second run writes nothing', async (t) => {
   const { api, kc } = await setup(t);
@@ -109,7 +136,11 @@ t.test('first start creates the Secret and patches caBundle; a second run writes
   api.calls.length = 0;
   const again = await p.ensure();
   t.equal(again.certPem, serving.certPem, 'same certificate');
-  t.same(api.calls.filter((c) => !c.startsWith('GET')), [], 'nothing written the second time');
+  t.same(
+    api.calls.filter((c) => !c.startsWith('GET')),
+    [],
+    'nothing written the second time',
+  );
 });
 
 t.test('renewal rewrites the Secret and hands the new pair to the listener', async (t) => {
@@ -132,9 +163,12 @@ t.test('two replicas starting at once end with the same certificates', async (t)
   const { api, kc } = await setup(t);
   const mk = () => new CertProvisioner(kc, cfg, createLogger('silent'), new Metrics({ defaultMetrics: false }));
   const [a, b] = await Promise.all([mk().ensure(), mk().ensure()]);
-  t.equal(a.certPem, b.certPem, 'the loser adopted the winner\'s certificate');
+  t.equal(a.certPem, b.certPem, "the loser adopted the winner's certificate");
   t.equal(api.calls.filter((c) => c.startsWith('POST')).length, 2, 'both tried to create; one got 409');
-  t.equal(bundleOf(api.objects.get('mutatingwebhookconfigurations/sluice')), Buffer.from((api.objects.get('secret/sluice-system/sluice-webhook-tls') as Obj & { data: Record<string, string> }).data['ca.crt']!, 'base64').toString());
+  t.equal(
+    bundleOf(api.objects.get('mutatingwebhookconfigurations/sluice')),
+    Buffer.from((api.objects.get('secret/sluice-system/sluice-webhook-tls') as Obj & { data: Record<string, string> }).data['ca.crt']!, 'base64').toString(),
+  );
 });
 
 t.test('a missing webhook configuration is logged, not fatal', async (t) => {
@@ -143,10 +177,13 @@ t.test('a missing webhook configuration is logged, not fatal', async (t) => {
   const lines: string[] = [];
   const log = createLogger('warn', { write: (s: string) => (lines.push(s), true) } as unknown as NodeJS.WritableStream);
   await new CertProvisioner(kc, cfg, log, new Metrics({ defaultMetrics: false })).ensure();
-  t.ok(lines.some((l) => l.includes('ValidatingWebhookConfiguration sluice does not exist; apply manifests/base/webhooks.yaml')), 'says what to do');
+  t.ok(
+    lines.some((l) => l.includes('ValidatingWebhookConfiguration sluice does not exist; apply manifests/base/webhooks.yaml')),
+    'says what to do',
+  );
 });
 
-t.test('serve with certs.selfProvision: the listener starts from the Secret\'s serving pair', async (t) => {
+t.test("serve with certs.selfProvision: the listener starts from the Secret's serving pair", async (t) => {
   const { statSync, readFileSync } = await import('node:fs');
   const { prepareServingCert } = await import('../../certs/serving.js');
   const { loadConfig } = await import('../../config/load.js');
@@ -158,7 +195,7 @@ t.test('serve with certs.selfProvision: the listener starts from the Secret\'s s
   t.not(prepared.config.https.certFile, '', 'cert file filled in for the listener');
   t.equal(statSync(prepared.config.https.keyFile).mode & 0o777, 0o600, 'key written 0600');
   const secret = api.objects.get('secret/sluice-system/sluice-webhook-tls') as Obj & { data: Record<string, string> };
-  t.equal(readFileSync(prepared.config.https.certFile, 'utf8'), Buffer.from(secret.data['tls.crt']!, 'base64').toString(), 'the Secret\'s serving cert');
+  t.equal(readFileSync(prepared.config.https.certFile, 'utf8'), Buffer.from(secret.data['tls.crt']!, 'base64').toString(), "the Secret's serving cert");
   const expiry = (await metrics.certExpirySeconds.get()).values.map((v) => v.labels.kind).sort();
   t.same(expiry, ['ca', 'serving'], 'expiry gauges set');
   // certs.extraDns / certs.extraIps reach the self-provisioned certificate.
@@ -169,5 +206,9 @@ t.test('serve with certs.selfProvision: the listener starts from the Secret\'s s
   const leaf = new X509Certificate(readFileSync(p2.config.https.certFile, 'utf8'));
   t.match(leaf.subjectAltName, /DNS:sluice\.example\.com.*IP Address:10\.96\.0\.42/, 'extra SANs from config');
   t.ok(api2.objects.get('secret/sluice-system/sluice-webhook-tls'), 'kept in the Secret');
-  await t.rejects(prepareServingCert(config, null, createLogger('silent'), metrics), { message: /^certs.selfProvision needs a Kubernetes cluster/ }, 'no cluster: a clear error');
+  await t.rejects(
+    prepareServingCert(config, null, createLogger('silent'), metrics),
+    { message: /^certs.selfProvision needs a Kubernetes cluster/ },
+    'no cluster: a clear error',
+  );
 });

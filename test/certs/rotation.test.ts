@@ -5,15 +5,30 @@ import { X509Certificate } from 'node:crypto';
 import t from 'tap';
 import { caBundlePatch } from '../../certs/provision.js';
 import {
-  applyRotation, caBundle, checkPolicy, MIN_OVERLAP_MS, planRotation, RotationPolicyError, stateFromSecretData, stateToSecretData,
-  type CertState, type Generators, type RotationPolicy,
+  applyRotation,
+  caBundle,
+  checkPolicy,
+  MIN_OVERLAP_MS,
+  planRotation,
+  RotationPolicyError,
+  stateFromSecretData,
+  stateToSecretData,
+  type CertState,
+  type Generators,
+  type RotationPolicy,
 } from '../../certs/rotation.js';
 import { certInfo, generateCa, generateServing, signedBy } from '../../certs/generate.js';
 
 const DAY = 86_400_000;
 const policy: RotationPolicy = {
-  service: 'sluice', namespace: 'sluice-system', dns: [], ips: [],
-  servingValidDays: 90, servingRenewDays: 30, caValidDays: 3650, caRenewDays: 365,
+  service: 'sluice',
+  namespace: 'sluice-system',
+  dns: [],
+  ips: [],
+  servingValidDays: 90,
+  servingRenewDays: 30,
+  caValidDays: 3650,
+  caRenewDays: 365,
 };
 const empty: CertState = { ca: null, nextCa: null, previousCaPem: null, serving: null };
 // The simulations below issue ~70 certificates. What they check is when each step happens
@@ -26,7 +41,10 @@ const fastKeys: Generators = {
 };
 const steps = (s: CertState, at: Date): string[] => planRotation(s, policy, at).map((p) => p.step);
 const bundleCerts = (s: CertState): X509Certificate[] =>
-  caBundle(s).split(/(?<=-----END CERTIFICATE-----\n)/).filter(Boolean).map((p) => new X509Certificate(p));
+  caBundle(s)
+    .split(/(?<=-----END CERTIFICATE-----\n)/)
+    .filter(Boolean)
+    .map((p) => new X509Certificate(p));
 
 t.test('first run: CA and serving cert; then nothing to do', async (t) => {
   const t0 = new Date('2026-01-01T00:00:00Z');
@@ -37,7 +55,11 @@ t.test('first run: CA and serving cert; then nothing to do', async (t) => {
   t.same(steps(s, new Date(t0.getTime() + 59 * DAY)), [], '59 days: still nothing (31 left)');
   t.same(steps(s, new Date(t0.getTime() + 61 * DAY)), ['issue-serving'], '61 days: under 30 left, renew serving');
   t.same(steps({ ...s, serving: null }, t0), ['issue-serving']);
-  t.same(planRotation(s, { ...policy, dns: ['extra.example'] }, t0).map((p) => p.step), ['issue-serving'], 'a new SAN re-issues');
+  t.same(
+    planRotation(s, { ...policy, dns: ['extra.example'] }, t0).map((p) => p.step),
+    ['issue-serving'],
+    'a new SAN re-issues',
+  );
 });
 
 t.test('eleven simulated years (one CA lifetime and a switch), checked every 10 days: overlap during CA switches, always trusted', async (t) => {
@@ -118,9 +140,15 @@ t.test('policy sanity, Secret round trip, caBundle patch', async (t) => {
   t.throws(() => checkPolicy({ ...policy, servingRenewDays: 90 }), RotationPolicyError);
   // Serving renewal longer than half the CA renewal: once the CA has fewer days left than
   // servingRenewDays (the serving cert never outlives its CA), it would be re-issued at every check.
-  t.throws(() => checkPolicy({ ...policy, servingValidDays: 365, servingRenewDays: 200 }), { name: 'RotationPolicyError', message: /certs\.servingRenewDays \(200\).*certs\.caRenewDays \(365\)/ });
+  t.throws(() => checkPolicy({ ...policy, servingValidDays: 365, servingRenewDays: 200 }), {
+    name: 'RotationPolicyError',
+    message: /certs\.servingRenewDays \(200\).*certs\.caRenewDays \(365\)/,
+  });
   // A CA valid for less than 1.5 x caRenewDays is already due for renewal when it is promoted.
-  t.throws(() => checkPolicy({ ...policy, caValidDays: 500 }), { name: 'RotationPolicyError', message: /certs\.caValidDays \(500\).*certs\.caRenewDays \(365\)/ });
+  t.throws(() => checkPolicy({ ...policy, caValidDays: 500 }), {
+    name: 'RotationPolicyError',
+    message: /certs\.caValidDays \(500\).*certs\.caRenewDays \(365\)/,
+  });
   t.doesNotThrow(() => checkPolicy({ ...policy, servingValidDays: 365, servingRenewDays: 182, caValidDays: 548 }), 'the limits themselves are fine');
   const t0 = new Date();
   const s1 = applyRotation(empty, planRotation(empty, policy, t0), policy, t0);
@@ -132,7 +160,10 @@ t.test('policy sanity, Secret round trip, caBundle patch', async (t) => {
   t.same(stateFromSecretData({ 'ca.crt': data['ca.crt']! }).ca, null, 'a CA without its key counts as absent');
 
   const b64 = Buffer.from(caBundle(s)).toString('base64');
-  const cfg = { metadata: { resourceVersion: '42' }, webhooks: [{ clientConfig: { caBundle: 'old' } }, { clientConfig: { caBundle: b64 } }, { clientConfig: {} }] };
+  const cfg = {
+    metadata: { resourceVersion: '42' },
+    webhooks: [{ clientConfig: { caBundle: 'old' } }, { clientConfig: { caBundle: b64 } }, { clientConfig: {} }],
+  };
   t.same(caBundlePatch(cfg, b64), [
     { op: 'test', path: '/metadata/resourceVersion', value: '42' },
     { op: 'add', path: '/webhooks/0/clientConfig/caBundle', value: b64 },

@@ -80,5 +80,9 @@ t.test('an unknown field is named, with the closest known one; a missing content
 
   const file = join(mkdtempSync(join(tmpdir(), 'sluice-front-door-')), 'queues.yaml');
   writeFileSync(file, 'queues:\n  - name: x\n    weigth: 2\n');
-  await t.rejects(run(['apply', '-f', file, ...flags]), { message: /queue x: 400 body has the unknown field "weigth" \(did you mean weight\?\)/ }, 'sluice apply shows the same');
+  await t.rejects(
+    run(['apply', '-f', file, ...flags]),
+    { message: /queue x: 400 body has the unknown field "weigth" \(did you mean weight\?\)/ },
+    'sluice apply shows the same',
+  );
 });

@@ -19,7 +19,10 @@ function run(script: string, args: string[]): Promise<{ code: number | null; out
 
 function runWith(nodeFlags: string[], script: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...nodeFlags, join(repoRoot, script), ...args], { cwd: repoRoot, env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: '' } }); // without tap's TypeScript loader
+    const child = spawn(process.execPath, [...nodeFlags, join(repoRoot, script), ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: '' },
+    }); // without tap's TypeScript loader
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -136,11 +139,21 @@ t.test('every bench, simulate and replay entry point: --help prints and exits 0;
     t.notMatch(bad.err, /\n\s+at /, `${p.name} ${typo}: no stack trace`);
   };
   const queue = [...points];
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    for (let p = queue.shift(); p; p = queue.shift()) await check(p);
-  }));
-  t.match((await runWith([], 'dist/bench/simulate/main.js', ['--help'])).out, /--seeds N\s+seeds per policy and pod list \(default: 10\)/, 'the simulator lists its flags with defaults');
-  t.match((await runWith([], 'dist/demo/main.js', ['--help'])).out, /--store-schema NAME\s+schema the demo empties and uses .*\(default: sluice_demo\)/, 'npm run demo --help: its flags with defaults, and it starts nothing');
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (let p = queue.shift(); p; p = queue.shift()) await check(p);
+    }),
+  );
+  t.match(
+    (await runWith([], 'dist/bench/simulate/main.js', ['--help'])).out,
+    /--seeds N\s+seeds per policy and pod list \(default: 10\)/,
+    'the simulator lists its flags with defaults',
+  );
+  t.match(
+    (await runWith([], 'dist/demo/main.js', ['--help'])).out,
+    /--store-schema NAME\s+schema the demo empties and uses .*\(default: sluice_demo\)/,
+    'npm run demo --help: its flags with defaults, and it starts nothing',
+  );
   const seed = await runWith([], 'dist/bench/simulate/main.js', ['--seed', '1']);
   t.match(seed.err, /unknown flag --seed \(did you mean --seeds\?\)/);
 });
@@ -152,17 +165,25 @@ t.test('the simulator reads --flag=value', async (t) => {
 });
 
 t.test('killing `npm start` stops sluice too (the start script execs node)', async (t) => {
-  const npm = spawn('npm', ['start', '--', '--cluster-snapshot', 'examples/cluster-snapshot.json', '--https-port', '0', '--http-port', '0', '--store-url', ''], {
-    cwd: repoRoot,
-    env: { ...process.env, NODE_OPTIONS: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const npm = spawn(
+    'npm',
+    ['start', '--', '--cluster-snapshot', 'examples/cluster-snapshot.json', '--https-port', '0', '--http-port', '0', '--store-url', ''],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, NODE_OPTIONS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   t.teardown(() => void npm.kill('SIGTERM')); // when the test fails or is cut short
   let out = '';
   npm.stdout.on('data', (c: Buffer) => (out += c.toString()));
   for (let i = 0; i < 600 && !out.includes('sluice is serving'); i++) await new Promise((r) => setTimeout(r, 100));
   t.match(out, /sluice is serving/);
-  const child = Number(execFileSync('pgrep', ['-P', String(npm.pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
+  const child = Number(
+    execFileSync('pgrep', ['-P', String(npm.pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')[0],
+  );
   t.match(readFileSync(`/proc/${child}/cmdline`, 'utf8'), /^node\0dist\/bin\/sluice\.js\0serve/, "npm's child is node itself, no shell between");
   npm.kill('SIGTERM');
   let alive = true;

@@ -55,7 +55,11 @@ t.test('"Without a cluster": every command of the block runs and prints what it 
   });
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', SLUICE_API_TOKEN: start[1]! };
   for (const k of ['DATABASE_URL', 'SLUICE_STORE_URL', 'SLUICE_API_URL', 'KUBECONFIG']) delete env[k];
-  const server = spawn('npm', ['start', '--', ...start[2]!.split(' '), '--https-port', '0', '--http-port', '0', '--store-schema', schema], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn('npm', ['start', '--', ...start[2]!.split(' '), '--https-port', '0', '--http-port', '0', '--store-schema', schema], {
+    cwd: repoRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   t.teardown(() => void server.kill('SIGTERM'));
   let log = '';
   server.stdout.on('data', (c: Buffer) => (log += c.toString()));
@@ -88,12 +92,19 @@ t.test('"Without a cluster": every command of the block runs and prints what it 
     ['until curl -sf localhost:8080/readyz', /^\{"status":"ready","leader":true\}$/],
     ['curl -s -XPOST localhost:9443/scheduler/filter', /^\{"Nodes":null,"NodeNames":\["a100-2"\],"FailedNodes":\{"a100-1":/],
     ['curl -s localhost:8080/metrics | grep sluice_gpus', /^sluice_gpus\{resource="nvidia.com\/gpu",state="allocatable"\} 32$/m],
-    ['node dist/bin/sluice.js get nodes', /^NAME\s+RESOURCE\s+MODEL\s+TOTAL\s+USED\s+FREE\s+HEALTH\na100-1\s+nvidia.com\/gpu\s+NVIDIA-A100-SXM4-80GB\s+8\s+6\s+2\s+healthy\n/],
+    [
+      'node dist/bin/sluice.js get nodes',
+      /^NAME\s+RESOURCE\s+MODEL\s+TOTAL\s+USED\s+FREE\s+HEALTH\na100-1\s+nvidia.com\/gpu\s+NVIDIA-A100-SXM4-80GB\s+8\s+6\s+2\s+healthy\n/,
+    ],
     ['node dist/bin/sluice.js get queues', /^NAME\s+COHORT\s+WEIGHT\s+GPU USED\/GUARANTEED\s+BE USED\/CAP\s+WAITING\ndefault\s/],
     ['node dist/bin/sluice.js describe job team-a/train-a', /^Name:\s+pod-train-a\nNamespace:\s+team-a\n[\s\S]*\n {2}train-a\s+a100-1\s/],
   ];
   t.equal(out.size, commands.length, 'every command ran');
-  t.same(expected.map(([c]) => lines.some((l) => l.startsWith(c))), expected.map(() => true), 'the README still has each command checked here');
+  t.same(
+    expected.map(([c]) => lines.some((l) => l.startsWith(c))),
+    expected.map(() => true),
+    'the README still has each command checked here',
+  );
   for (const [c, re] of expected) t.match(of(c), re, c);
 
   // `kill %1` is for the reader's shell (a job of its own); here the same signal to npm start.

@@ -12,7 +12,12 @@ import { DATABASE_URL, randomSchema, waitFor } from '../store/helpers.js';
 const TOKEN = 'share-usage-token';
 const quarter = (i: number): V1Pod => {
   const p = sharePod(`q${i}`, { percent: 25, cores: 25 });
-  p.metadata = { ...p.metadata!, uid: `uid-q${i}`, labels: { 'sluice.io/queue': 'team-a', 'sluice.io/qos': 'guaranteed' }, annotations: { 'hami.io/vgpu-node': 'h', 'hami.io/bind-phase': 'success', 'hami.io/vgpu-devices-allocated': `GPU-h-${i < 4 ? 0 : 1},NVIDIA,4096,25:;` } };
+  p.metadata = {
+    ...p.metadata!,
+    uid: `uid-q${i}`,
+    labels: { 'sluice.io/queue': 'team-a', 'sluice.io/qos': 'guaranteed' },
+    annotations: { 'hami.io/vgpu-node': 'h', 'hami.io/bind-phase': 'success', 'hami.io/vgpu-devices-allocated': `GPU-h-${i < 4 ? 0 : 1},NVIDIA,4096,25:;` },
+  };
   p.spec!.nodeName = 'h';
   p.status = { phase: 'Running' };
   return p;
@@ -26,7 +31,10 @@ const whole = (): V1Pod => {
   p.status = { phase: 'Running' };
   return p;
 };
-const server = await startServer({ nodes: [hamiNode('h', { gpus: 2, memMiB: 16384 })], pods: [...[0, 1, 2, 3, 4].map(quarter), whole()] }, { store: { url: DATABASE_URL, schema }, api: { token: TOKEN, tokenReview: false }, logLevel: 'warn' });
+const server = await startServer(
+  { nodes: [hamiNode('h', { gpus: 2, memMiB: 16384 })], pods: [...[0, 1, 2, 3, 4].map(quarter), whole()] },
+  { store: { url: DATABASE_URL, schema }, api: { token: TOKEN, tokenReview: false }, logLevel: 'warn' },
+);
 t.teardown(async () => {
   await server.close();
   const c = new pg.Client({ connectionString: DATABASE_URL });
@@ -38,7 +46,11 @@ const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/js
 
 t.test('five quarter-GPU pods: usage 1.25 in the API and in get queues', async (t) => {
   t.ok((await waitFor(async () => (await fetch(`${server.api}/api/v1/queues`, { headers: auth })).status === 200, 20000)) >= 0, 'the store is ready');
-  const put = await fetch(`${server.api}/api/v1/queues/team-a`, { method: 'PUT', headers: auth, body: JSON.stringify({ limits: [{ resource: 'nvidia.com/gpu', guaranteed: 2 }] }) });
+  const put = await fetch(`${server.api}/api/v1/queues/team-a`, {
+    method: 'PUT',
+    headers: auth,
+    body: JSON.stringify({ limits: [{ resource: 'nvidia.com/gpu', guaranteed: 2 }] }),
+  });
   t.ok(put.status === 201 || put.status === 200, `queue created: ${put.status}`);
   const usage = (await (await fetch(`${server.api}/api/v1/queues/team-a/usage`, { headers: auth })).json()) as { totals: unknown };
   t.same(usage.totals, [{ resource: 'nvidia.com/gpu', guaranteed: 1.25, bestEffort: 0 }]);
@@ -61,9 +73,17 @@ t.test('a quarter-GPU job: 0.25 GPU in its record, the job API and describe job;
   const c = new pg.Client({ connectionString: DATABASE_URL });
   await c.connect();
   t.teardown(() => c.end());
-  const rows = async () => (await c.query<{ name: string; gpus: number; gpus_per_pod: number }>(`SELECT name, gpus, gpus_per_pod FROM ${schema}.jobs WHERE name IN ('pod-q0', 'pod-w') ORDER BY name`)).rows;
+  const rows = async () =>
+    (
+      await c.query<{ name: string; gpus: number; gpus_per_pod: number }>(
+        `SELECT name, gpus, gpus_per_pod FROM ${schema}.jobs WHERE name IN ('pod-q0', 'pod-w') ORDER BY name`,
+      )
+    ).rows;
   await waitFor(async () => (await rows()).length === 2, 20000);
-  t.same(await rows(), [{ name: 'pod-q0', gpus: 0.25, gpus_per_pod: 0.25 }, { name: 'pod-w', gpus: 2, gpus_per_pod: 2 }]);
+  t.same(await rows(), [
+    { name: 'pod-q0', gpus: 0.25, gpus_per_pod: 0.25 },
+    { name: 'pod-w', gpus: 2, gpus_per_pod: 2 },
+  ]);
 
   // A finished share job known only from its record: the API reads it back as a fraction.
   await c.query(`INSERT INTO ${schema}.jobs (namespace, name, queue, qos, username, resource, gang_size, gpus_per_pod, gpus, state, submitted_at, finished_at)

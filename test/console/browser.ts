@@ -19,7 +19,9 @@ declare const location: { hash: string };
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** Why a browser test cannot run here, or false. */
-export const noChromium: string | false = existsSync(CHROMIUM) ? false : `no chromium at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium, as .ci/run does) or set CHROMIUM_PATH`;
+export const noChromium: string | false = existsSync(CHROMIUM)
+  ? false
+  : `no chromium at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium, as .ci/run does) or set CHROMIUM_PATH`;
 
 /** A headless chromium with a profile of its own (removed on close); `args` adds flags. */
 export async function launch(args: readonly string[] = []): Promise<{ browser: Browser; close(): Promise<void> }> {
@@ -27,7 +29,18 @@ export async function launch(args: readonly string[] = []): Promise<{ browser: B
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, ...args],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--user-data-dir=${profile}`,
+      ...args,
+    ],
   });
   return {
     browser,

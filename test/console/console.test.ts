@@ -30,7 +30,9 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/
 async function axe(page: Page): Promise<string[]> {
   await page.evaluate(axeSource);
   const res = await page.evaluate(async () => {
-    const r = await (window as unknown as { axe: { run(o: unknown): Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: unknown[] }> }> } }).axe.run({ resultTypes: ['violations'] });
+    const r = await (
+      window as unknown as { axe: { run(o: unknown): Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: unknown[] }> }> } }
+    ).axe.run({ resultTypes: ['violations'] });
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, n: v.nodes.length }));
   });
   return res.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}, ${v.n} nodes): ${v.help}`);
@@ -61,7 +63,6 @@ let started: ReturnType<typeof launch> | null = null;
 const getBrowser = async (): Promise<Browser> => (await (started ??= launch())).browser;
 t.teardown(async () => void (started && (await (await started).close())));
 
-
 t.test('the console against the admin API, live, per user', { skip }, async (t) => {
   const browser = await getBrowser();
   const live = await startScenario();
@@ -81,18 +82,39 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
 
   // ---- Cluster: totals against GET /api/v1/nodes ------------------------------------------
   await go(page, '#/cluster', '#totals [data-k=gpus]');
-  const nodes = (await adminApi<{ items: Array<{ name: string; total: number; free: number; used: number; health: string; reason: string }> }>('/api/v1/nodes')).items;
+  const nodes = (await adminApi<{ items: Array<{ name: string; total: number; free: number; used: number; health: string; reason: string }> }>('/api/v1/nodes'))
+    .items;
   const fig = async (k: string): Promise<number> => Number(await page.$eval(`#totals [data-k=${k}] .v`, (e) => e.textContent));
   const healthy = nodes.filter((n) => n.health === 'healthy');
   t.equal(await fig('nodes'), nodes.length, 'GPU nodes');
-  t.equal(await fig('gpus'), nodes.reduce((a, n) => a + n.total, 0), 'GPUs');
-  t.equal(await fig('free'), healthy.reduce((a, n) => a + n.free, 0), 'free GPUs of healthy nodes');
-  t.equal(await fig('whole'), healthy.reduce((a, n) => a + n.used, 0), 'GPUs in use, whole');
-  t.equal(await fig('unhealthy'), nodes.filter((n) => n.health !== 'healthy').reduce((a, n) => a + n.total, 0), 'GPUs of unhealthy nodes');
+  t.equal(
+    await fig('gpus'),
+    nodes.reduce((a, n) => a + n.total, 0),
+    'GPUs',
+  );
+  t.equal(
+    await fig('free'),
+    healthy.reduce((a, n) => a + n.free, 0),
+    'free GPUs of healthy nodes',
+  );
+  t.equal(
+    await fig('whole'),
+    healthy.reduce((a, n) => a + n.used, 0),
+    'GPUs in use, whole',
+  );
+  t.equal(
+    await fig('unhealthy'),
+    nodes.filter((n) => n.health !== 'healthy').reduce((a, n) => a + n.total, 0),
+    'GPUs of unhealthy nodes',
+  );
   const bad = nodes.find((n) => n.name === 'bad1')!;
   t.match(await text(page, 'li[data-id="bad1|nvidia.com/gpu"]'), bad.reason, 'the unhealthy node shows its reason');
   t.ok((await fig('stranded')) >= 0, 'a stranded figure is shown');
-  t.same(await page.$$eval('.group h2', (hs) => hs.map((h) => h.textContent)), ['NVIDIA-A100-SXM4-80GB nvidia.com/gpu', 'NVIDIA-H100-80GB-HBM3 nvidia.com/gpu'], 'grouped by model');
+  t.same(
+    await page.$$eval('.group h2', (hs) => hs.map((h) => h.textContent)),
+    ['NVIDIA-A100-SXM4-80GB nvidia.com/gpu', 'NVIDIA-H100-80GB-HBM3 nvidia.com/gpu'],
+    'grouped by model',
+  );
   t.same(await axe(page), [], 'cluster page: no serious accessibility violations');
   await shoot(page, 'cluster');
 
@@ -109,12 +131,19 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   t.ok(liveMs < 1000, `the pod shows on the open cluster page within a second (${liveMs} ms)`);
   t.equal(await h1Free(), before - 1);
   const kept = await page.$$eval('li.node', (lis) => lis.filter((li) => (li as El)._kept).map((li) => (li as unknown as El).dataset.id));
-  t.same(kept.sort(), ['bad1|nvidia.com/gpu', 'g1|nvidia.com/gpu', 'g2|nvidia.com/gpu', 'h1|nvidia.com/gpu'], 'rows are patched in place: no row element was replaced');
+  t.same(
+    kept.sort(),
+    ['bad1|nvidia.com/gpu', 'g1|nvidia.com/gpu', 'g2|nvidia.com/gpu', 'h1|nvidia.com/gpu'],
+    'rows are patched in place: no row element was replaced',
+  );
 
   // ---- Queues, per GPU model: against /api/v1/queues/:name/usage and /jobs ------------------
   await go(page, '#/queues', '#queues tbody tr');
   const queues = (await adminApi<{ items: Array<{ name: string }> }>('/api/v1/queues')).items;
-  type Usage = { byModel: Array<{ resource: string; model: string; guaranteed: number; bestEffort: number }>; limits: Array<{ resource: string; model: string; guaranteed: number; bestEffortCap: number }> };
+  type Usage = {
+    byModel: Array<{ resource: string; model: string; guaranteed: number; bestEffort: number }>;
+    limits: Array<{ resource: string; model: string; guaranteed: number; bestEffortCap: number }>;
+  };
   for (const q of queues.filter((x) => x.name !== 'default')) {
     const usage = await adminApi<Usage>(`/api/v1/queues/${q.name}/usage`);
     const jobs = await adminApi<{ waiting: unknown[] }>(`/api/v1/queues/${q.name}/jobs`);
@@ -127,27 +156,62 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
       const what = `${q.name}, ${l.model || 'any model'}`;
       t.equal(await cell('guaranteedQuota'), l.guaranteed, `${what}: guaranteed quota`);
       t.equal(await cell('bestEffortCap'), l.bestEffortCap, `${what}: best-effort cap`);
-      t.equal(await cell('guaranteedHeld'), on.reduce((a, u) => a + u.guaranteed, 0), `${what}: guaranteed GPUs held`);
-      t.equal(await cell('bestEffortHeld'), on.reduce((a, u) => a + u.bestEffort, 0), `${what}: best-effort GPUs held`);
+      t.equal(
+        await cell('guaranteedHeld'),
+        on.reduce((a, u) => a + u.guaranteed, 0),
+        `${what}: guaranteed GPUs held`,
+      );
+      t.equal(
+        await cell('bestEffortHeld'),
+        on.reduce((a, u) => a + u.bestEffort, 0),
+        `${what}: best-effort GPUs held`,
+      );
     }
-    t.equal(Number(await page.$eval(`#queues tr[data-queue="${q.name}"] [data-k=waiting]`, (e) => e.textContent)), jobs.waiting.length, `${q.name}: waiting jobs`);
+    t.equal(
+      Number(await page.$eval(`#queues tr[data-queue="${q.name}"] [data-k=waiting]`, (e) => e.textContent)),
+      jobs.waiting.length,
+      `${q.name}: waiting jobs`,
+    );
   }
   const researchH100 = `#queues tr[data-queue="research"][data-model="${H100}"]`;
-  t.equal(Number(await page.$eval(`${researchH100} [data-k=borrowed]`, (e) => e.textContent)), 1, 'research holds 2 H100s on an H100 quota of 1: 1 borrowed from its cohort');
-  t.equal(Number(await page.$eval(`#queues tr[data-queue="research"][data-model="NVIDIA-A100-SXM4-80GB"] [data-k=borrowed]`, (e) => e.textContent)), 0, 'and nothing on its A100 row');
+  t.equal(
+    Number(await page.$eval(`${researchH100} [data-k=borrowed]`, (e) => e.textContent)),
+    1,
+    'research holds 2 H100s on an H100 quota of 1: 1 borrowed from its cohort',
+  );
+  t.equal(
+    Number(await page.$eval(`#queues tr[data-queue="research"][data-model="NVIDIA-A100-SXM4-80GB"] [data-k=borrowed]`, (e) => e.textContent)),
+    0,
+    'and nothing on its A100 row',
+  );
   t.same(await axe(page), [], 'queues page: no serious accessibility violations');
   await shoot(page, 'queues', { fullPhone: true });
 
   // ---- Jobs: release order, positions and reasons as the API says --------------------------
   await go(page, '#/jobs', 'table.waiting');
   for (const q of ['prod', 'research']) {
-    const api = await adminApi<{ waiting: Array<{ namespace: string; name: string; position: number; reason: string }>; running: Array<{ namespace: string; name: string }> }>(`/api/v1/queues/${q}/jobs`);
+    const api = await adminApi<{
+      waiting: Array<{ namespace: string; name: string; position: number; reason: string }>;
+      running: Array<{ namespace: string; name: string }>;
+    }>(`/api/v1/queues/${q}/jobs`);
     const shown = await page.$$eval(`table.waiting[data-queue="${q}"] tbody tr`, (trs) =>
-      trs.map((tr) => ({ job: (tr as unknown as El).dataset.job, position: Number(tr.querySelector('[data-k=position]')!.textContent), reason: tr.querySelector('[data-k=reason]')!.textContent })),
+      trs.map((tr) => ({
+        job: (tr as unknown as El).dataset.job,
+        position: Number(tr.querySelector('[data-k=position]')!.textContent),
+        reason: tr.querySelector('[data-k=reason]')!.textContent,
+      })),
     );
-    t.same(shown, api.waiting.map((w) => ({ job: `${w.namespace}/${w.name}`, position: w.position, reason: w.reason })), `${q}: waiting jobs, positions and reasons`);
+    t.same(
+      shown,
+      api.waiting.map((w) => ({ job: `${w.namespace}/${w.name}`, position: w.position, reason: w.reason })),
+      `${q}: waiting jobs, positions and reasons`,
+    );
     const running = await page.$$eval(`table.running[data-queue="${q}"] tbody tr`, (trs) => trs.map((tr) => (tr as unknown as El).dataset.job));
-    t.same(running, api.running.map((r) => `${r.namespace}/${r.name}`), `${q}: running jobs`);
+    t.same(
+      running,
+      api.running.map((r) => `${r.namespace}/${r.name}`),
+      `${q}: running jobs`,
+    );
   }
   t.same(await axe(page), [], 'jobs page: no serious accessibility violations');
   await shoot(page, 'jobs');
@@ -161,7 +225,11 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   await go(page, '#/job/team-a/pod-train', '#pods');
   const train = await adminApi<{ state: string; pods: Array<{ name: string; node: string }> }>('/api/v1/jobs/team-a/pod-train');
   t.equal(await text(page, '[data-k=state]'), train.state, 'job state');
-  t.same(await page.$$eval('#pods [data-k=node]', (tds) => tds.map((td) => td.textContent)), train.pods.map((p) => p.node), 'its pods and nodes');
+  t.same(
+    await page.$$eval('#pods [data-k=node]', (tds) => tds.map((td) => td.textContent)),
+    train.pods.map((p) => p.node),
+    'its pods and nodes',
+  );
   t.match(await text(page, 'ol.timeline'), /Released by the queue/, 'history: released');
   t.same(await axe(page), [], 'job page: no serious accessibility violations');
   await shoot(page, 'job');
@@ -175,12 +243,18 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   t.match(activity, /team-a\/be-d/, 'its victims');
   t.match(activity, /released.*team-a\/pod-big|released/s, 'releases');
   // Failed binds: one entry per row of bind_failures, as recorded.
-  const failures = (await live.store.pool.query<{ namespace: string; job: string; node: string }>(`SELECT namespace, job, node FROM bind_failures ORDER BY last_at DESC`)).rows;
+  const failures = (
+    await live.store.pool.query<{ namespace: string; job: string; node: string }>(`SELECT namespace, job, node FROM bind_failures ORDER BY last_at DESC`)
+  ).rows;
   const shownFailures = await page.$$eval('#activity > li[data-kind=bind_failed]', (lis) => lis.map((li) => (li as unknown as El).innerText));
   t.equal(shownFailures.length, failures.length, 'every failed bind recorded is on the timeline');
   for (const [i, f] of failures.entries()) t.match(shownFailures[i], `${f.namespace}/${f.job}`, `failed bind of ${f.namespace}/${f.job} on ${f.node}`);
   t.match(activity, /bind failed\s+team-a\/pod-g-keep \(pod g-keep, queue prod\): bind to g9 failed: the node is gone/, 'the bind to a node that is gone');
-  t.match(activity, /bind failed\s+team-b\/pod-b-run \(pod b-run, queue research\): bind to bad1 refused by the re-check: .*NotReady/, 'the bind to a NotReady node');
+  t.match(
+    activity,
+    /bind failed\s+team-b\/pod-b-run \(pod b-run, queue research\): bind to bad1 refused by the re-check: .*NotReady/,
+    'the bind to a NotReady node',
+  );
   t.same(await axe(page), [], 'activity page: no serious accessibility violations');
   await shoot(page, 'activity');
   t.same(admin.errors, [], 'no console errors (admin)');
@@ -190,14 +264,18 @@ t.test('the console against the admin API, live, per user', { skip }, async (t) 
   t.match(await text(alice.page, '#user'), /^alice$/, 'signed in as alice, not an admin');
   await go(alice.page, '#/jobs', 'table.waiting');
   const jobsText = await text(alice.page, '#page');
-  t.match(jobsText, /team-a\/pod-big/, 'her namespace\'s waiting job');
+  t.match(jobsText, /team-a\/pod-big/, "her namespace's waiting job");
   t.notMatch(jobsText, /team-b|b-wait|b-run/, 'nothing of team-b');
   t.match(jobsText, /1 more waiting job in namespaces you may not list pods in/, 'but how many others wait');
   await shoot(alice.page, 'jobs-alice');
   await go(alice.page, '#/cluster', '#totals [data-k=gpus]');
-  t.equal(Number(await alice.page.$eval('#totals [data-k=gpus] .v', (e) => e.textContent)), nodes.reduce((a, n) => a + n.total, 0), 'the cluster map, like an admin');
+  t.equal(
+    Number(await alice.page.$eval('#totals [data-k=gpus] .v', (e) => e.textContent)),
+    nodes.reduce((a, n) => a + n.total, 0),
+    'the cluster map, like an admin',
+  );
   await go(alice.page, '#/queues', '#queues tbody tr');
-  t.equal(await alice.page.$eval(`${researchH100} [data-v=guaranteedHeld]`, (e) => e.textContent), '2', 'queue totals, including team-b\'s');
+  t.equal(await alice.page.$eval(`${researchH100} [data-v=guaranteedHeld]`, (e) => e.textContent), '2', "queue totals, including team-b's");
   await go(alice.page, '#/activity', '#activity');
   const aliceActivity = await text(alice.page, '#page');
   t.notMatch(aliceActivity, /team-b|b-run/, 'no team-b names in the activity');
@@ -277,6 +355,6 @@ t.test(`first render of ${BIG_NODES} nodes (${BIG_NODES * 8} GPUs) and a live up
   await page.waitForFunction(FREE_IS, { timeout: 3000 }, target, before - 1);
   t.comment(`live update at ${BIG_NODES} nodes: ${Date.now() - started} ms`);
   const replaced = await page.$$eval('li.node', (lis) => lis.filter((li) => !(li as El)._kept).length);
-  t.equal(replaced, 0, 'no row element replaced: only the changed row\'s content was redrawn');
+  t.equal(replaced, 0, "no row element replaced: only the changed row's content was redrawn");
   t.same(errors, [], 'no console errors');
 });

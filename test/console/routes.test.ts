@@ -14,7 +14,15 @@ async function start(t: Test) {
   const cache = new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 1000, recentPodWindow: 100 });
   cache.replaceAll([gpuNode('g1', { gpus: 4 })], []);
   const app = fastify();
-  await app.register(consoleRoutes, { cache, store: null, manager: null, auth: new ApiAuth({ token: 'admin', reviewer: null, adminGroups: [], log }), kubeConfig: null, log, tickMs: 20 });
+  await app.register(consoleRoutes, {
+    cache,
+    store: null,
+    manager: null,
+    auth: new ApiAuth({ token: 'admin', reviewer: null, adminGroups: [], log }),
+    kubeConfig: null,
+    log,
+    tickMs: 20,
+  });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   let closed = false;
   t.teardown(async () => void (closed || (await app.close())));

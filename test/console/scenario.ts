@@ -28,7 +28,10 @@ function answerReviews(r: RecordedRequest): { status: number; body: unknown } | 
   const body = r.body as { spec?: { token?: string; user?: string; resourceAttributes?: { namespace?: string; verb?: string; resource?: string } } };
   if (r.path === '/apis/authentication.k8s.io/v1/tokenreviews') {
     const who = KUBE_USERS[body.spec?.token ?? ''];
-    return { status: 201, body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', status: who ? { authenticated: true, user: who } : { authenticated: false } } };
+    return {
+      status: 201,
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', status: who ? { authenticated: true, user: who } : { authenticated: false } },
+    };
   }
   if (r.path === '/apis/authorization.k8s.io/v1/subjectaccessreviews') {
     const a = body.spec?.resourceAttributes;
@@ -40,7 +43,14 @@ function answerReviews(r: RecordedRequest): { status: number; body: unknown } | 
 
 export const A100 = 'NVIDIA-A100-SXM4-80GB';
 export const H100 = 'NVIDIA-H100-80GB-HBM3';
-const row = (guaranteed: number, bestEffortCap: number, model = '') => ({ resource: 'nvidia.com/gpu', model, guaranteed, bestEffortCap, perJobMax: 0, perUserMax: 0 });
+const row = (guaranteed: number, bestEffortCap: number, model = '') => ({
+  resource: 'nvidia.com/gpu',
+  model,
+  guaranteed,
+  bestEffortCap,
+  perJobMax: 0,
+  perUserMax: 0,
+});
 
 /**
  * team-a: a guaranteed job and best-effort pods; a guaranteed 8-GPU job "train" preempts
@@ -52,7 +62,12 @@ const row = (guaranteed: number, bestEffortCap: number, model = '') => ({ resour
 export async function startScenario(): Promise<Live> {
   const api = await StandInApiserver.start();
   api.onRequest(answerReviews);
-  for (const n of [gpuNode('g1', { gpus: 8, product: A100 }), gpuNode('g2', { gpus: 8, product: A100 }), gpuNode('h1', { gpus: 4, product: H100 }), gpuNode('bad1', { gpus: 8, product: A100, ready: false })]) {
+  for (const n of [
+    gpuNode('g1', { gpus: 8, product: A100 }),
+    gpuNode('g2', { gpus: 8, product: A100 }),
+    gpuNode('h1', { gpus: 4, product: H100 }),
+    gpuNode('bad1', { gpus: 8, product: A100, ready: false }),
+  ]) {
     api.create('nodes', n);
   }
   const live = await startLive({
@@ -89,7 +104,11 @@ export async function startScenario(): Promise<Live> {
   const res = await fetch(`${live.running.apiUrl}/scheduler/preempt`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ Pod: pod('train'), NodeNameToVictims: null, NodeNameToMetaVictims: { g1: victims(['g-keep', 'be-a']), g2: victims(['be-d', 'be-e', 'be-f']) } }),
+    body: JSON.stringify({
+      Pod: pod('train'),
+      NodeNameToVictims: null,
+      NodeNameToMetaVictims: { g1: victims(['g-keep', 'be-a']), g2: victims(['be-d', 'be-e', 'be-f']) },
+    }),
   });
   if (res.status !== 200) throw new Error(`preempt answered ${res.status}: ${await res.text()}`);
   const answer = (await res.json()) as { NodeNameToMetaVictims?: Record<string, unknown> };

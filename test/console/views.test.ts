@@ -17,21 +17,37 @@ const make = (): ClusterCache => new ClusterCache({ resources: ['nvidia.com/gpu'
 t.test('cluster map: cells, unhealthy nodes, grouping and stranded GPUs', async (t) => {
   const c = make();
   c.replaceAll(
-    [gpuNode('a2', { gpus: 8 }), gpuNode('a10', { gpus: 8 }), gpuNode('h1', { gpus: 4, product: 'NVIDIA-H100-80GB-HBM3' }), gpuNode('sick', { gpus: 8, ready: false }), gpuNode('cpu', { gpus: 0 })],
+    [
+      gpuNode('a2', { gpus: 8 }),
+      gpuNode('a10', { gpus: 8 }),
+      gpuNode('h1', { gpus: 4, product: 'NVIDIA-H100-80GB-HBM3' }),
+      gpuNode('sick', { gpus: 8, ready: false }),
+      gpuNode('cpu', { gpus: 0 }),
+    ],
     [gpuPod('p1', { node: 'a2', gpus: 4 }), gpuPod('p2', { node: 'a10', gpus: 8 }), gpuPod('p3', { node: 'h1', gpus: 1 })],
   );
   const v = clusterView(c);
-  t.same(v.rows.map((r) => r.name), ['a2', 'a10', 'sick', 'h1'], 'by model, then by name in numeric order; nodes without GPUs left out');
+  t.same(
+    v.rows.map((r) => r.name),
+    ['a2', 'a10', 'sick', 'h1'],
+    'by model, then by name in numeric order; nodes without GPUs left out',
+  );
   t.same(v.rows[0]!.cells, [1000, 1000, 1000, 1000, 0, 0, 0, 0], 'whole GPUs in use first, then free ones');
   t.equal(v.rows[2]!.unhealthy, 'node is NotReady (KubeletNotReady)');
   t.same(v.totals, { nodes: 4, gpus: 28, whole: 13, shared: 0, free: 7, unhealthy: 8, stranded: v.totals.stranded });
   // The mix: one 4-GPU, one 8-GPU and one 1-GPU pod. a2's 4 free GPUs cannot take the
   // 8-GPU third of it; h1's 3 free cannot take the 4- or 8-GPU thirds.
   t.equal(v.rows[0]!.stranded, Math.round((4 / 3) * 10) / 10, 'a2: a third of the mix cannot use its 4 free GPUs');
-  t.equal(v.rows[3]!.stranded, Math.round((3 * 2 / 3) * 10) / 10, 'h1: two thirds of the mix cannot use its 3 free GPUs');
+  t.equal(v.rows[3]!.stranded, Math.round(((3 * 2) / 3) * 10) / 10, 'h1: two thirds of the mix cannot use its 3 free GPUs');
   t.equal(v.rows[1]!.stranded, 0, 'a full node strands nothing');
   t.equal(v.rows[2]!.stranded, 0, 'an unhealthy node counts as unhealthy, not stranded');
-  t.same(v.byModel.map((g) => [g.model, g.gpus, g.free]), [['NVIDIA-A100-SXM4-80GB', 24, 4], ['NVIDIA-H100-80GB-HBM3', 4, 3]]);
+  t.same(
+    v.byModel.map((g) => [g.model, g.gpus, g.free]),
+    [
+      ['NVIDIA-A100-SXM4-80GB', 24, 4],
+      ['NVIDIA-H100-80GB-HBM3', 4, 3],
+    ],
+  );
 });
 
 t.test('live feed: a pod change sends only the rows of the nodes it touched', async (t) => {
@@ -46,9 +62,19 @@ t.test('live feed: a pod change sends only the rows of the nodes it touched', as
   c.upsertPod(gpuPod('p1', { node: 'b', gpus: 2 }));
   feed.flush();
   const nodes = sent.find(([e]) => e === 'nodes')?.[1] as { rows: Array<{ name: string; cells: number[] }>; gone: string[] };
-  t.same(nodes.rows.map((r) => [r.name, r.cells.filter((x) => x > 0).length]), [['b', 2]], 'only node b, with its 2 GPUs in use');
-  t.ok(sent.some(([e]) => e === 'cluster'), 'a new pod shape changed the mix: pages refetch the map');
-  t.ok(sent.some(([e]) => e === 'changed'), 'and the queue and job pages refetch');
+  t.same(
+    nodes.rows.map((r) => [r.name, r.cells.filter((x) => x > 0).length]),
+    [['b', 2]],
+    'only node b, with its 2 GPUs in use',
+  );
+  t.ok(
+    sent.some(([e]) => e === 'cluster'),
+    'a new pod shape changed the mix: pages refetch the map',
+  );
+  t.ok(
+    sent.some(([e]) => e === 'changed'),
+    'and the queue and job pages refetch',
+  );
   sent.length = 0;
   c.deleteNode('a');
   feed.flush();
@@ -70,7 +96,14 @@ t.test('queues per GPU model: each quota row against what it holds by the quota 
       gpuPod('p5', { node: 'h1', gpus: 1, labels: q('h-only') }),
     ],
   );
-  const limit = (model: string, guaranteed: number, bestEffortCap = 0): QueueLimit => ({ resource: 'nvidia.com/gpu', model, guaranteed, bestEffortCap, perJobMax: 0, perUserMax: 0 });
+  const limit = (model: string, guaranteed: number, bestEffortCap = 0): QueueLimit => ({
+    resource: 'nvidia.com/gpu',
+    model,
+    guaranteed,
+    bestEffortCap,
+    perJobMax: 0,
+    perUserMax: 0,
+  });
   const spec = (name: string, limits: QueueLimit[], cohort: string | null = null): QueueSpec => ({ name, parent: null, cohort, open: true, weight: 1, limits });
   // prod: an any-model row and an H100 row (given in that order on purpose: lines are any-model first).
   const queues = new Map([
@@ -87,7 +120,14 @@ t.test('queues per GPU model: each quota row against what it holds by the quota 
     ],
     'any model counts every node; the "h100" row counts the H100 node only (an alias matches the product); beyond each quota is borrowed (cohort c)',
   );
-  t.same(prod.resources[0]!.heldOn, [{ model: A100, gpus: 4 }, { model: H100, gpus: 4 }], 'what the any-model row holds, per product');
+  t.same(
+    prod.resources[0]!.heldOn,
+    [
+      { model: A100, gpus: 4 },
+      { model: H100, gpus: 4 },
+    ],
+    'what the any-model row holds, per product',
+  );
   const hOnly = rows.find((r) => r.name === 'h-only')!;
   t.same(
     hOnly.resources.map((l) => [l.model, l.quota, l.guaranteedHeld, l.guaranteedQuota, l.borrowed]),
@@ -119,7 +159,13 @@ t.test('activity for a non-admin: their namespaces, and preemptions of their pod
     { at: '0', kind: 'denied', namespace: 'team-c', name: 'x', queue: '', text: 'no' },
   ];
   const seen = redactActivity(items, new Set(['team-a']));
-  t.same(seen.map((i) => [i.kind, i.namespace, i.name]), [['released', 'team-a', 'j1'], ['preempted', '', '']]);
+  t.same(
+    seen.map((i) => [i.kind, i.namespace, i.name]),
+    [
+      ['released', 'team-a', 'j1'],
+      ['preempted', '', ''],
+    ],
+  );
   t.same(seen[1]!.victims, [
     { namespace: 'team-a', pod: 'be-1', job: 'be', queue: 'lab', gpus: 2 },
     { namespace: '', pod: '', job: '', queue: 'lab', gpus: 2 },

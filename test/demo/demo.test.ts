@@ -23,7 +23,13 @@ t.teardown(async () => {
 });
 
 // No PNG here (chromium is slow to start on a loaded machine): the picture is the SVG.
-const run = await runDemo({ snapshot: resolve(repoRoot, 'examples/cluster-snapshot.json'), out, storeUrl: DATABASE_URL, storeSchema: schema, chromium: '/nonexistent/chromium' });
+const run = await runDemo({
+  snapshot: resolve(repoRoot, 'examples/cluster-snapshot.json'),
+  out,
+  storeUrl: DATABASE_URL,
+  storeSchema: schema,
+  chromium: '/nonexistent/chromium',
+});
 const tl = run.timeline;
 const job = (k: string): JobTrack => {
   const j = tl.jobs.find((x) => x.job === k);
@@ -38,14 +44,20 @@ const at = (hh: number, mm: number): number => {
 
 t.test('every step of the scenario happened', async (t) => {
   const checks = checkSteps(tl);
-  t.same(checks.map((c) => c.step), [1, 2, 3, 4]);
+  t.same(
+    checks.map((c) => c.step),
+    [1, 2, 3, 4],
+  );
   for (const c of checks) t.ok(c.ok, `step ${c.step}: ${c.why}`);
   t.ok(run.ok);
 });
 
 t.test('1. over quota: the warning kubectl prints and the admin API give the ETA', async (t) => {
   const ft2 = job('team-a/ft-2');
-  t.match(ft2.warnings[0], /^queued in team-a: 8 of 8 guaranteed nvidia\.com\/gpu in use, job needs 2, position 1 of 1; expected start in about 30 min \(from 1 declared duration; 4 of unknown duration taken as never ending\)$/);
+  t.match(
+    ft2.warnings[0],
+    /^queued in team-a: 8 of 8 guaranteed nvidia\.com\/gpu in use, job needs 2, position 1 of 1; expected start in about 30 min \(from 1 declared duration; 4 of unknown duration taken as never ending\)$/,
+  );
   t.same([ft2.atSubmit?.state, ft2.atSubmit?.waitingFor], ['queued', 'quota']);
   t.equal(ft2.atSubmit?.etaMs, at(9, 30), 'ft-1 (30m from 09:00) ends at 09:30');
   const ft3 = job('team-a/ft-3');
@@ -69,15 +81,26 @@ t.test('3. the best-effort sweep is reclaimed for the guaranteed eval, and sluic
   t.equal(evalJob.pods[0]!.node, sweep.pods[0]!.node, 'eval runs where the sweep ran');
   t.equal(job('team-b/pod-infer-1').endedHow, null, "team-b's own guaranteed infer-1 on that node is untouched");
   const kinds = tl.events.filter((e) => e.step === 3).map((e) => `${e.kind} ${e.job}`);
-  t.ok(kinds.indexOf('release team-b/eval') < kinds.indexOf('reclaim research/sweep') && kinds.indexOf('reclaim research/sweep') < kinds.indexOf('bind team-b/eval'), `released, then the victim goes, then bound: ${kinds.join('; ')}`);
+  t.ok(
+    kinds.indexOf('release team-b/eval') < kinds.indexOf('reclaim research/sweep') &&
+      kinds.indexOf('reclaim research/sweep') < kinds.indexOf('bind team-b/eval'),
+    `released, then the victim goes, then bound: ${kinds.join('; ')}`,
+  );
 });
 
 t.test('4. the gang waits whole and starts whole', async (t) => {
   const gang = job('team-b/dist-train');
   t.equal(gang.pods.length, 2);
   t.match(gang.warnings[0], /a gang of 2; released when all 2 pods exist and fit/);
-  t.same(gang.pods.map((p) => p.releasedMs), [at(10, 20), at(10, 20)], 'both pods released when big-h100 ended, not before');
-  t.same(gang.pods.map((p) => p.node), ['h100-1', 'h100-1']);
+  t.same(
+    gang.pods.map((p) => p.releasedMs),
+    [at(10, 20), at(10, 20)],
+    'both pods released when big-h100 ended, not before',
+  );
+  t.same(
+    gang.pods.map((p) => p.node),
+    ['h100-1', 'h100-1'],
+  );
 });
 
 t.test('the files: the timeline as text, data and picture', async (t) => {
@@ -96,8 +119,14 @@ t.test('the files: the timeline as text, data and picture', async (t) => {
 
 t.test('Postgres down, or a schema the demo would empty: it says what to do and starts nothing', async (t) => {
   const o = { snapshot: resolve(repoRoot, 'examples/cluster-snapshot.json'), out, storeSchema: schema, chromium: '/nonexistent/chromium' };
-  await t.rejects(runDemo({ ...o, storeUrl: 'postgres://postgres@127.0.0.1:1/test' }), new DemoError(
-    'the demo keeps its queues and quotas in PostgreSQL and cannot reach it at postgres://postgres@127.0.0.1:1/test (ECONNREFUSED); start PostgreSQL or point --store-url (or DATABASE_URL) at one. Redis is not needed: in snapshot mode the queue manager releases jobs in memory',
-  ));
-  await t.rejects(runDemo({ ...o, storeUrl: DATABASE_URL, storeSchema: 'public' }), { name: 'DemoError', message: /--store-schema public: .* only uses schemas named sluice_demo/ });
+  await t.rejects(
+    runDemo({ ...o, storeUrl: 'postgres://postgres@127.0.0.1:1/test' }),
+    new DemoError(
+      'the demo keeps its queues and quotas in PostgreSQL and cannot reach it at postgres://postgres@127.0.0.1:1/test (ECONNREFUSED); start PostgreSQL or point --store-url (or DATABASE_URL) at one. Redis is not needed: in snapshot mode the queue manager releases jobs in memory',
+    ),
+  );
+  await t.rejects(runDemo({ ...o, storeUrl: DATABASE_URL, storeSchema: 'public' }), {
+    name: 'DemoError',
+    message: /--store-schema public: .* only uses schemas named sluice_demo/,
+  });
 });

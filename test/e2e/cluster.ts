@@ -13,10 +13,7 @@ export async function reachableCluster(needs: string): Promise<{ kc: KubeConfig 
   const kc = new KubeConfig();
   kc.loadFromDefault();
   try {
-    await Promise.race([
-      kc.makeApiClient(VersionApi).getCode(),
-      new Promise((_, rej) => setTimeout(() => rej(new Error('no answer in 5s')), 5000).unref()),
-    ]);
+    await Promise.race([kc.makeApiClient(VersionApi).getCode(), new Promise((_, rej) => setTimeout(() => rej(new Error('no answer in 5s')), 5000).unref())]);
   } catch (e) {
     return { skip: `the cluster in KUBECONFIG is not reachable (${(e as Error).message})` };
   }
@@ -79,7 +76,10 @@ export function kubectlCreate(pod: V1Pod, extra: readonly string[] = []): Promis
     p.stdout.resume();
     p.on('error', reject);
     p.on('close', (code) => {
-      const warnings = stderr.split('\n').filter((l) => l.startsWith('Warning: ')).map((l) => l.slice('Warning: '.length));
+      const warnings = stderr
+        .split('\n')
+        .filter((l) => l.startsWith('Warning: '))
+        .map((l) => l.slice('Warning: '.length));
       resolve({ code: code ?? 1, warnings, stderr });
     });
     p.stdin.end(JSON.stringify(pod));
@@ -94,7 +94,15 @@ export async function makeGpuNode(core: CoreV1Api, name: string, gpus: number, r
   const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   await core.createNode({
     body: {
-      metadata: { name, labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB', 'nvidia.com/gpu.count': String(gpus), 'sluice.io/e2e': run } },
+      metadata: {
+        name,
+        labels: {
+          'kubernetes.io/hostname': name,
+          'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB',
+          'nvidia.com/gpu.count': String(gpus),
+          'sluice.io/e2e': run,
+        },
+      },
     } as V1Node,
   });
   // TaintNodesByCondition put node.kubernetes.io/not-ready on it; no node controller lifts it here.
@@ -102,7 +110,16 @@ export async function makeGpuNode(core: CoreV1Api, name: string, gpus: number, r
   const alloc = { cpu: '64', memory: '256Gi', pods: '110', 'nvidia.com/gpu': String(gpus) };
   const now = new Date();
   await core.patchNodeStatus(
-    { name, body: { status: { capacity: alloc, allocatable: alloc, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message, lastHeartbeatTime: now, lastTransitionTime: now }] } } },
+    {
+      name,
+      body: {
+        status: {
+          capacity: alloc,
+          allocatable: alloc,
+          conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message, lastHeartbeatTime: now, lastTransitionTime: now }],
+        },
+      },
+    },
     merge,
   );
 }

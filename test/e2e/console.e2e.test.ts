@@ -52,12 +52,15 @@ function kubectl(args: readonly string[]): { code: number; out: string; err: str
  */
 function servedKeyPin(url: URL, ca: Buffer | undefined): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: url.hostname, port: Number(url.port || 443), ca, servername: /^[\d.]+$/.test(url.hostname) ? undefined : url.hostname }, () => {
-      const raw = socket.getPeerCertificate().raw;
-      socket.end();
-      const spki = new X509Certificate(raw).publicKey.export({ type: 'spki', format: 'der' });
-      resolve(createHash('sha256').update(spki).digest('base64'));
-    });
+    const socket = connect(
+      { host: url.hostname, port: Number(url.port || 443), ca, servername: /^[\d.]+$/.test(url.hostname) ? undefined : url.hostname },
+      () => {
+        const raw = socket.getPeerCertificate().raw;
+        socket.end();
+        const spki = new X509Certificate(raw).publicKey.export({ type: 'spki', format: 'der' });
+        resolve(createHash('sha256').update(spki).digest('base64'));
+      },
+    );
     socket.on('error', reject);
   });
 }
@@ -68,13 +71,19 @@ const token = process.env.SLUICE_API_TOKEN;
 const caFile = process.env.SLUICE_E2E_CA_FILE;
 const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
 const skip =
-  'skip' in found ? found.skip
-  : !apiUrl ? 'SLUICE_E2E_API_URL is not set: the console end-to-end test needs sluice (e.g. https://127.0.0.1:9443)'
-  : !token ? 'SLUICE_API_TOKEN is not set: the console end-to-end test needs the admin token to compare with'
-  : caFile && !existsSync(caFile) ? `SLUICE_E2E_CA_FILE=${caFile} does not exist`
-  : !hasKubectl ? 'kubectl is not on PATH: the test gets a ServiceAccount token with `kubectl create token`'
-  : noChromium !== false ? noChromium
-  : null;
+  'skip' in found
+    ? found.skip
+    : !apiUrl
+      ? 'SLUICE_E2E_API_URL is not set: the console end-to-end test needs sluice (e.g. https://127.0.0.1:9443)'
+      : !token
+        ? 'SLUICE_API_TOKEN is not set: the console end-to-end test needs the admin token to compare with'
+        : caFile && !existsSync(caFile)
+          ? `SLUICE_E2E_CA_FILE=${caFile} does not exist`
+          : !hasKubectl
+            ? 'kubectl is not on PATH: the test gets a ServiceAccount token with `kubectl create token`'
+            : noChromium !== false
+              ? noChromium
+              : null;
 
 if (skip !== null || 'skip' in found) {
   t.comment(`console end-to-end test skipped: ${skip}`);
@@ -112,10 +121,17 @@ if (skip !== null || 'skip' in found) {
       }
     }
     for (const name of ['viewer', 'nobody']) await core.createNamespacedServiceAccount({ namespace: SEEN, body: { metadata: { name } } });
-    await rbac.createNamespacedRole({ namespace: SEEN, body: { metadata: { name: 'pod-lister' }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }] } });
+    await rbac.createNamespacedRole({
+      namespace: SEEN,
+      body: { metadata: { name: 'pod-lister' }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }] },
+    });
     await rbac.createNamespacedRoleBinding({
       namespace: SEEN,
-      body: { metadata: { name: 'viewer-lists-pods' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'pod-lister' }, subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: SEEN }] },
+      body: {
+        metadata: { name: 'viewer-lists-pods' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'pod-lister' },
+        subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: SEEN }],
+      },
     });
     const tokenOf = (sa: string): string => {
       const r = kubectl(['create', 'token', sa, '-n', SEEN, '--duration', '10m']);
@@ -128,7 +144,11 @@ if (skip !== null || 'skip' in found) {
     const nobodyUser = `system:serviceaccount:${SEEN}:nobody`;
     // What the apiserver says each may do: the console must agree.
     const canList = (user: string, ns: string): boolean => kubectl(['auth', 'can-i', 'list', 'pods', '-n', ns, '--as', user]).out === 'yes';
-    t.same([canList(viewerUser, SEEN), canList(viewerUser, HIDDEN), canList(nobodyUser, SEEN), canList(nobodyUser, HIDDEN)], [true, false, false, false], 'RBAC as the apiserver answers it');
+    t.same(
+      [canList(viewerUser, SEEN), canList(viewerUser, HIDDEN), canList(nobodyUser, SEEN), canList(nobodyUser, HIDDEN)],
+      [true, false, false, false],
+      'RBAC as the apiserver answers it',
+    );
 
     // The queue's four jobs, as the admin API lists them once sluice has seen the pods.
     type Jobs = { waiting: Array<{ namespace: string; name: string }>; running: Array<{ namespace: string; name: string }> };
@@ -157,14 +177,27 @@ if (skip !== null || 'skip' in found) {
 
     const viewer = await open(chromium.browser, apiUrl!, viewerToken);
     t.equal(await text(viewer.page, '#user'), viewerUser, 'signed in as the ServiceAccount (TokenReview), not as an admin');
-    t.same(await shownJobs(viewer.page), all.filter((j) => j.startsWith(`${SEEN}/`)), "the viewer sees its namespace's jobs and no other (SubjectAccessReview)");
+    t.same(
+      await shownJobs(viewer.page),
+      all.filter((j) => j.startsWith(`${SEEN}/`)),
+      "the viewer sees its namespace's jobs and no other (SubjectAccessReview)",
+    );
     const jobsText = await text(viewer.page, '#page');
     t.notMatch(jobsText, HIDDEN, 'no job of the other namespace is named');
-    if (hiddenWaiting > 0) t.match(jobsText, new RegExp(`${hiddenWaiting} more waiting jobs? in namespaces you may not list pods in`), 'the hidden waiting jobs are only counted');
+    if (hiddenWaiting > 0)
+      t.match(jobsText, new RegExp(`${hiddenWaiting} more waiting jobs? in namespaces you may not list pods in`), 'the hidden waiting jobs are only counted');
     const other = [...jobs.waiting, ...jobs.running].find((j) => j.namespace === HIDDEN)!;
     await go(viewer.page, `#/job/${HIDDEN}/${other.name}`, '#page .error');
-    t.match(await text(viewer.page, '#page .error'), new RegExp(`may not list pods in namespace ${HIDDEN}`), "a job page of the other namespace is refused with the reason");
-    t.same(viewer.errors.filter((e) => !/403/.test(e)), [], 'no console errors but the refused job page');
+    t.match(
+      await text(viewer.page, '#page .error'),
+      new RegExp(`may not list pods in namespace ${HIDDEN}`),
+      'a job page of the other namespace is refused with the reason',
+    );
+    t.same(
+      viewer.errors.filter((e) => !/403/.test(e)),
+      [],
+      'no console errors but the refused job page',
+    );
 
     const nobody = await open(chromium.browser, apiUrl!, nobodyToken);
     t.equal(await text(nobody.page, '#user'), nobodyUser, 'a second ServiceAccount signs in too');

@@ -32,12 +32,17 @@ const token = process.env.SLUICE_API_TOKEN;
 const caFile = process.env.SLUICE_E2E_CA_FILE;
 const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
 const skip =
-  'skip' in found ? found.skip
-  : !apiUrl ? 'SLUICE_E2E_API_URL is not set: the ETA end-to-end test needs the sluice admin API (e.g. https://127.0.0.1:9443)'
-  : !token ? 'SLUICE_API_TOKEN is not set: the ETA end-to-end test needs the sluice admin API token'
-  : caFile && !existsSync(caFile) ? `SLUICE_E2E_CA_FILE=${caFile} does not exist`
-  : !hasKubectl ? 'kubectl is not on PATH: the test reads the submit-time warnings from `kubectl create`'
-  : null;
+  'skip' in found
+    ? found.skip
+    : !apiUrl
+      ? 'SLUICE_E2E_API_URL is not set: the ETA end-to-end test needs the sluice admin API (e.g. https://127.0.0.1:9443)'
+      : !token
+        ? 'SLUICE_API_TOKEN is not set: the ETA end-to-end test needs the sluice admin API token'
+        : caFile && !existsSync(caFile)
+          ? `SLUICE_E2E_CA_FILE=${caFile} does not exist`
+          : !hasKubectl
+            ? 'kubectl is not on PATH: the test reads the submit-time warnings from `kubectl create`'
+            : null;
 
 if (skip !== null || 'skip' in found) {
   t.comment(`ETA end-to-end test skipped: ${skip}`);
@@ -118,13 +123,18 @@ if (skip !== null || 'skip' in found) {
       async () => {
         const r = await api('GET', `/api/v1/jobs/${NS}/pod-${second}`);
         const b = r.body as { estimatedStartTime?: string | null };
-        return r.status === 200 && b.estimatedStartTime ? (r.body as { state: string; estimatedStartTime: string; estimatedStart: { basis: { declared: number }; unknownReason: string | null } }) : undefined;
+        return r.status === 200 && b.estimatedStartTime
+          ? (r.body as { state: string; estimatedStartTime: string; estimatedStart: { basis: { declared: number }; unknownReason: string | null } })
+          : undefined;
       },
       40_000,
     );
     t.equal(job.state, 'queued');
     const at = Date.parse(job.estimatedStartTime);
-    t.ok(Math.abs(at - expectedStart) < MIN, `estimatedStartTime ${job.estimatedStartTime} is the first job's end (${new Date(expectedStart).toISOString()}) within a minute`);
+    t.ok(
+      Math.abs(at - expectedStart) < MIN,
+      `estimatedStartTime ${job.estimatedStartTime} is the first job's end (${new Date(expectedStart).toISOString()}) within a minute`,
+    );
     t.match(job.estimatedStart, { basis: { declared: 1 }, unknownReason: null });
   });
 

@@ -10,7 +10,6 @@ import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Node, type V1Pod } f
 const NS = 'sluice-e2e';
 const RUN = Date.now().toString(36);
 
-
 const found = await reachableCluster('sluice as scheduler extender');
 if ('skip' in found) {
   t.comment(`end-to-end tests skipped: ${found.skip}`);
@@ -33,7 +32,9 @@ if ('skip' in found) {
           status: {
             capacity: alloc,
             allocatable: alloc,
-            conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'sluice e2e', lastHeartbeatTime: new Date(), lastTransitionTime: new Date() }],
+            conditions: [
+              { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'sluice e2e', lastHeartbeatTime: new Date(), lastTransitionTime: new Date() },
+            ],
           },
         },
       },

@@ -44,11 +44,15 @@ const apiUrl = process.env.SLUICE_E2E_API_URL;
 const token = process.env.SLUICE_API_TOKEN;
 const caFile = process.env.SLUICE_E2E_CA_FILE;
 const skip =
-  'skip' in found ? found.skip
-  : !apiUrl ? 'SLUICE_E2E_API_URL is not set: the job frameworks end-to-end test needs the sluice admin API (e.g. https://127.0.0.1:9443)'
-  : !token ? 'SLUICE_API_TOKEN is not set: the job frameworks end-to-end test needs the sluice admin API token'
-  : caFile && !existsSync(caFile) ? `SLUICE_E2E_CA_FILE=${caFile} does not exist`
-  : null;
+  'skip' in found
+    ? found.skip
+    : !apiUrl
+      ? 'SLUICE_E2E_API_URL is not set: the job frameworks end-to-end test needs the sluice admin API (e.g. https://127.0.0.1:9443)'
+      : !token
+        ? 'SLUICE_API_TOKEN is not set: the job frameworks end-to-end test needs the sluice admin API token'
+        : caFile && !existsSync(caFile)
+          ? `SLUICE_E2E_CA_FILE=${caFile} does not exist`
+          : null;
 
 if (skip !== null || 'skip' in found) {
   t.comment(`job frameworks end-to-end test skipped: ${skip}`);
@@ -95,7 +99,12 @@ if (skip !== null || 'skip' in found) {
       group,
       scope: 'Namespaced',
       names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
-      versions: versions.map((name, i) => ({ name, served: true, storage: i === 0, schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } } })),
+      versions: versions.map((name, i) => ({
+        name,
+        served: true,
+        storage: i === 0,
+        schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } },
+      })),
     },
   });
   const installCrd = async (c: V1CustomResourceDefinition): Promise<void> => {
@@ -159,7 +168,9 @@ if (skip !== null || 'skip' in found) {
     return { uid: made.metadata.uid };
   };
   const createPyTorchJob = (name: string, workers: number, gpus: number): Promise<{ uid: string }> =>
-    createCr('kubeflow.org/v1', 'PyTorchJob', 'pytorchjobs', name, { pytorchReplicaSpecs: { Master: { replicas: 1, template: podTemplate(gpus) }, Worker: { replicas: workers, template: podTemplate(gpus) } } });
+    createCr('kubeflow.org/v1', 'PyTorchJob', 'pytorchjobs', name, {
+      pytorchReplicaSpecs: { Master: { replicas: 1, template: podTemplate(gpus) }, Worker: { replicas: workers, template: podTemplate(gpus) } },
+    });
 
   /** Who makes the pods of a kind, and the label its operator puts on them. */
   type Operator = { apiVersion: string; kind: string; nameLabel: string };
@@ -171,7 +182,12 @@ if (skip !== null || 'skip' in found) {
     await core.createNamespacedPod({
       namespace: NS,
       body: {
-        metadata: { name, namespace: NS, labels: { [op.nameLabel]: job }, ownerReferences: [{ apiVersion: op.apiVersion, kind: op.kind, name: job, uid, controller: true, blockOwnerDeletion: true }] },
+        metadata: {
+          name,
+          namespace: NS,
+          labels: { [op.nameLabel]: job },
+          ownerReferences: [{ apiVersion: op.apiVersion, kind: op.kind, name: job, uid, controller: true, blockOwnerDeletion: true }],
+        },
         spec: tpl.spec!,
       },
     });
@@ -194,8 +210,13 @@ if (skip !== null || 'skip' in found) {
   const expectReleasedWhole = async (t: Test, names: string[], lastAt: number): Promise<void> => {
     await waitFor(`${names.length} gates removed`, async () => (names.every((n) => gateRemovedAt.has(n)) ? true : undefined));
     const removed = names.map((n) => gateRemovedAt.get(n)!);
-    t.ok(removed.every((at) => at >= lastAt), 'no gate removed before the last member existed');
-    t.comment(`gang of ${names.length} released ${Math.max(...removed) - lastAt} ms after its last member was created; gates removed within ${Math.max(...removed) - Math.min(...removed)} ms of each other`);
+    t.ok(
+      removed.every((at) => at >= lastAt),
+      'no gate removed before the last member existed',
+    );
+    t.comment(
+      `gang of ${names.length} released ${Math.max(...removed) - lastAt} ms after its last member was created; gates removed within ${Math.max(...removed) - Math.min(...removed)} ms of each other`,
+    );
   };
 
   t.test('a PyTorchJob waits whole and is released whole', async (t) => {
@@ -212,33 +233,53 @@ if (skip !== null || 'skip' in found) {
     await expectReleasedWhole(t, names, lastAt);
   });
 
-  t.test('a JobSet\'s child Jobs are one gang: pods from the Job controller wait for the other Job', async (t) => {
+  t.test("a JobSet's child Jobs are one gang: pods from the Job controller wait for the other Job", async (t) => {
     // A queue with 8 GPUs, 8 already held by the PyTorchJob above: free them first.
     await finishPods((p) => p.metadata!.name!.startsWith(`mnist-${RUN}`));
     const js = `llm-${RUN}`;
-    const made = await createCr('jobset.x-k8s.io/v1alpha2', 'JobSet', 'jobsets', js, { replicatedJobs: [{ name: 'workers', replicas: 2, template: { spec: { parallelism: 2, completions: 2, template: podTemplate(1) } } }] });
+    const made = await createCr('jobset.x-k8s.io/v1alpha2', 'JobSet', 'jobsets', js, {
+      replicatedJobs: [{ name: 'workers', replicas: 2, template: { spec: { parallelism: 2, completions: 2, template: podTemplate(1) } } }],
+    });
     const owner = [{ apiVersion: 'jobset.x-k8s.io/v1alpha2', kind: 'JobSet', name: js, uid: made.uid, controller: true, blockOwnerDeletion: true }];
-    const childJob = (i: number) => ({ metadata: { name: `${js}-workers-${i}`, namespace: NS, ownerReferences: owner, labels: { 'jobset.sigs.k8s.io/jobset-name': js } }, spec: { parallelism: 2, completions: 2, backoffLimit: 0, template: podTemplate(1) } });
+    const childJob = (i: number) => ({
+      metadata: { name: `${js}-workers-${i}`, namespace: NS, ownerReferences: owner, labels: { 'jobset.sigs.k8s.io/jobset-name': js } },
+      spec: { parallelism: 2, completions: 2, backoffLimit: 0, template: podTemplate(1) },
+    });
     await batch.createNamespacedJob({ namespace: NS, body: childJob(0) });
     const first = await waitFor('the Job controller to create 2 pods', async () => {
       const pods = await podsOf((p) => p.metadata?.labels?.['batch.kubernetes.io/job-name'] === `${js}-workers-0`);
       return pods.length === 2 ? pods : undefined;
     });
     await sleep(3000);
-    expectWaiting(t, await podsOf((p) => first.some((f) => f.metadata!.name === p.metadata!.name)), `jobset-${js}`, 4, '2 of 4 members (named after the JobSet, not the child Job; replicas x parallelism)');
+    expectWaiting(
+      t,
+      await podsOf((p) => first.some((f) => f.metadata!.name === p.metadata!.name)),
+      `jobset-${js}`,
+      4,
+      '2 of 4 members (named after the JobSet, not the child Job; replicas x parallelism)',
+    );
     const lastAt = Date.now();
     await batch.createNamespacedJob({ namespace: NS, body: childJob(1) });
     const all = await waitFor('four JobSet pods released', async () => {
       const pods = await podsOf((p) => p.metadata?.labels?.['sluice.io/job'] === `jobset-${js}`);
       return pods.length === 4 && pods.every((p) => gateRemovedAt.has(p.metadata!.name!)) ? pods : undefined;
     });
-    t.ok(all.every((p) => gateRemovedAt.get(p.metadata!.name!)! >= lastAt), 'none released before the second Job existed');
+    t.ok(
+      all.every((p) => gateRemovedAt.get(p.metadata!.name!)! >= lastAt),
+      'none released before the second Job existed',
+    );
   });
 
   t.test('a Job labelled only with kueue.x-k8s.io/queue-name lands in that sluice queue', async (t) => {
     const name = `kueue-${RUN}`;
-    await batch.createNamespacedJob({ namespace: NS, body: { metadata: { name, namespace: NS, labels: { 'kueue.x-k8s.io/queue-name': KUEUE_QUEUE } }, spec: { parallelism: 1, completions: 1, backoffLimit: 0, template: podTemplate(1) } } });
-    const pod = await waitFor('the Job\'s pod', async () => (await podsOf((p) => p.metadata?.labels?.['batch.kubernetes.io/job-name'] === name))[0]);
+    await batch.createNamespacedJob({
+      namespace: NS,
+      body: {
+        metadata: { name, namespace: NS, labels: { 'kueue.x-k8s.io/queue-name': KUEUE_QUEUE } },
+        spec: { parallelism: 1, completions: 1, backoffLimit: 0, template: podTemplate(1) },
+      },
+    });
+    const pod = await waitFor("the Job's pod", async () => (await podsOf((p) => p.metadata?.labels?.['batch.kubernetes.io/job-name'] === name))[0]);
     t.equal(pod.metadata?.labels?.['kueue.x-k8s.io/queue-name'], undefined, 'the Job controller did not copy the label to the pod');
     t.equal(pod.metadata?.labels?.['sluice.io/queue'], KUEUE_QUEUE, 'yet the pod is in the queue the Job names');
     await waitFor('its gate removed', async () => (gateRemovedAt.has(pod.metadata!.name!) ? true : undefined));
@@ -251,13 +292,28 @@ if (skip !== null || 'skip' in found) {
     await createOwnedPod(job, uid, `${job}-worker-0`, 1);
     await sleep(1000);
     t.ok((await podsOf((p) => p.metadata!.name!.startsWith(job))).every(isGated), 'two of four: gated');
-    await custom.deleteNamespacedCustomObject({ group: 'kubeflow.org', version: 'v1', namespace: NS, plural: 'pytorchjobs', name: job, propagationPolicy: 'Background' });
+    await custom.deleteNamespacedCustomObject({
+      group: 'kubeflow.org',
+      version: 'v1',
+      namespace: NS,
+      plural: 'pytorchjobs',
+      name: job,
+      propagationPolicy: 'Background',
+    });
     // The garbage collector learns new CRDs from discovery (every 30 s or so): allow for that.
-    await waitFor('the garbage collector to delete the pods', async () => ((await podsOf((p) => p.metadata!.name!.startsWith(job))).length === 0 ? true : undefined), 90000);
-    const r = await waitFor('the job to leave the queue', async () => {
-      const jobs = (await api('GET', `/api/v1/queues/${QUEUE}/jobs`)).body as { waiting: Array<{ name: string }> };
-      return jobs.waiting.some((w) => w.name === `pytorchjob-${job}`) ? undefined : jobs;
-    }, 10000);
+    await waitFor(
+      'the garbage collector to delete the pods',
+      async () => ((await podsOf((p) => p.metadata!.name!.startsWith(job))).length === 0 ? true : undefined),
+      90000,
+    );
+    const r = await waitFor(
+      'the job to leave the queue',
+      async () => {
+        const jobs = (await api('GET', `/api/v1/queues/${QUEUE}/jobs`)).body as { waiting: Array<{ name: string }> };
+        return jobs.waiting.some((w) => w.name === `pytorchjob-${job}`) ? undefined : jobs;
+      },
+      10000,
+    );
     t.ok(r, 'nothing of it waits');
   });
   t.test('a RayCluster waits whole (head + minReplicas workers) and a worker the autoscaler adds starts on its own', async (t) => {
@@ -283,7 +339,10 @@ if (skip !== null || 'skip' in found) {
 
   t.test('a LeaderWorkerSet group is one gang: the leader waits for its workers', async (t) => {
     const lws = `lws-${RUN}`;
-    const { uid } = await createCr('leaderworkerset.x-k8s.io/v1', 'LeaderWorkerSet', 'leaderworkersets', lws, { replicas: 1, leaderWorkerTemplate: { size: 3, workerTemplate: podTemplate(1) } });
+    const { uid } = await createCr('leaderworkerset.x-k8s.io/v1', 'LeaderWorkerSet', 'leaderworkersets', lws, {
+      replicas: 1,
+      leaderWorkerTemplate: { size: 3, workerTemplate: podTemplate(1) },
+    });
     // As the LWS controller (and its pod webhook, for the group index) would: a leader
     // StatefulSet owned by the LWS, then a worker StatefulSet owned by the leader pod.
     // kube-controller-manager's StatefulSet controller makes the pods.
@@ -292,15 +351,27 @@ if (skip !== null || 'skip' in found) {
       const tpl = podTemplate(1);
       return {
         metadata: { name, namespace: NS, ownerReferences: [{ ...owner, controller: true, blockOwnerDeletion: true }] },
-        spec: { replicas, serviceName: lws, podManagementPolicy: 'Parallel', selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { ...tpl.spec!, restartPolicy: 'Always' } } },
+        spec: {
+          replicas,
+          serviceName: lws,
+          podManagementPolicy: 'Parallel',
+          selector: { matchLabels: labels },
+          template: { metadata: { labels }, spec: { ...tpl.spec!, restartPolicy: 'Always' } },
+        },
       };
     };
-    await apps.createNamespacedStatefulSet({ namespace: NS, body: statefulSet(lws, 1, { apiVersion: 'leaderworkerset.x-k8s.io/v1', kind: 'LeaderWorkerSet', name: lws, uid }) });
+    await apps.createNamespacedStatefulSet({
+      namespace: NS,
+      body: statefulSet(lws, 1, { apiVersion: 'leaderworkerset.x-k8s.io/v1', kind: 'LeaderWorkerSet', name: lws, uid }),
+    });
     const leader = await waitFor('the StatefulSet controller to create the leader', async () => (await podsOf((p) => p.metadata!.name === `${lws}-0`))[0]);
     await sleep(3000);
     expectWaiting(t, await podsOf((p) => p.metadata!.name === `${lws}-0`), `leaderworkerset-${lws}-0`, 3, 'leader without its 2 workers');
     const lastAt = Date.now();
-    await apps.createNamespacedStatefulSet({ namespace: NS, body: statefulSet(`${lws}-0`, 2, { apiVersion: 'v1', kind: 'Pod', name: leader.metadata!.name!, uid: leader.metadata!.uid! }) });
+    await apps.createNamespacedStatefulSet({
+      namespace: NS,
+      body: statefulSet(`${lws}-0`, 2, { apiVersion: 'v1', kind: 'Pod', name: leader.metadata!.name!, uid: leader.metadata!.uid! }),
+    });
     await expectReleasedWhole(t, [`${lws}-0`, `${lws}-0-0`, `${lws}-0-1`], lastAt);
   });
 }

@@ -24,14 +24,22 @@
 import t from 'tap';
 import { getText, kubectlCreate, reachableCluster, sluiceApi } from './cluster.js';
 import { readFileSync } from 'node:fs';
-import { CoreV1Api, KubeConfig, PatchStrategy, SchedulingV1Api, setHeaderOptions, type V1Node, type V1Pod, type V1PriorityClass } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  SchedulingV1Api,
+  setHeaderOptions,
+  type V1Node,
+  type V1Pod,
+  type V1PriorityClass,
+} from '@kubernetes/client-node';
 
 const RUN = Date.now().toString(36);
 const NS = `sluice-e2e-p-${RUN}`;
 const QUEUE = process.env.SLUICE_E2E_QUEUE ?? '';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 
 /** Sum of a Prometheus counter over the series whose labels include every one of `match`. */
 function counter(metrics: string, name: string, match: readonly string[]): number {
@@ -42,7 +50,6 @@ function counter(metrics: string, name: string, match: readonly string[]): numbe
   }
   return sum;
 }
-
 
 async function preemptionCluster(): Promise<{ kc: KubeConfig } | { skip: string }> {
   const found = await reachableCluster('sluice as scheduler extender (with preemptVerb) and queue manager');
@@ -73,9 +80,14 @@ if ('skip' in found) {
   const G_CLASS = 'sluice-guaranteed';
   const nodes: string[] = [];
   const created = new Set<string>();
-  const api = process.env.SLUICE_E2E_API_URL && process.env.SLUICE_API_TOKEN
-    ? sluiceApi(process.env.SLUICE_E2E_API_URL, process.env.SLUICE_API_TOKEN, process.env.SLUICE_E2E_CA_FILE ? readFileSync(process.env.SLUICE_E2E_CA_FILE) : undefined)
-    : null;
+  const api =
+    process.env.SLUICE_E2E_API_URL && process.env.SLUICE_API_TOKEN
+      ? sluiceApi(
+          process.env.SLUICE_E2E_API_URL,
+          process.env.SLUICE_API_TOKEN,
+          process.env.SLUICE_E2E_CA_FILE ? readFileSync(process.env.SLUICE_E2E_CA_FILE) : undefined,
+        )
+      : null;
   const metricsUrl = process.env.SLUICE_E2E_METRICS_URL;
   /** sluice_preemptions_total for this queue and reason (null without SLUICE_E2E_METRICS_URL). */
   const preemptions = async (reason: string): Promise<number | null> =>
@@ -85,14 +97,30 @@ if ('skip' in found) {
 
   const makeNode = async (name: string): Promise<void> => {
     await core.createNode({
-      body: { metadata: { name, labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB', 'nvidia.com/gpu.count': '8', 'sluice.io/e2e': RUN } } } as V1Node,
+      body: {
+        metadata: {
+          name,
+          labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB', 'nvidia.com/gpu.count': '8', 'sluice.io/e2e': RUN },
+        },
+      } as V1Node,
     });
     nodes.push(name);
     // TaintNodesByCondition put node.kubernetes.io/not-ready on it; no node controller lifts it here.
     await core.patchNode({ name, body: { spec: { taints: null } } }, merge);
     const alloc = { cpu: '64', memory: '256Gi', pods: '110', [GPU]: '8' };
     await core.patchNodeStatus(
-      { name, body: { status: { capacity: alloc, allocatable: alloc, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'sluice e2e', lastHeartbeatTime: new Date(), lastTransitionTime: new Date() }] } } },
+      {
+        name,
+        body: {
+          status: {
+            capacity: alloc,
+            allocatable: alloc,
+            conditions: [
+              { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'sluice e2e', lastHeartbeatTime: new Date(), lastTransitionTime: new Date() },
+            ],
+          },
+        },
+      },
       merge,
     );
   };
@@ -149,7 +177,15 @@ if ('skip' in found) {
   const original = new Map<string, V1PriorityClass>();
   const putClass = async (name: string, value: number, preemptionPolicy: string): Promise<void> => {
     await scheduling.deletePriorityClass({ name }).catch(() => undefined);
-    await until(async () => (await scheduling.readPriorityClass({ name }).then(() => false, () => true)), 10, 100);
+    await until(
+      async () =>
+        await scheduling.readPriorityClass({ name }).then(
+          () => false,
+          () => true,
+        ),
+      10,
+      100,
+    );
     await scheduling.createPriorityClass({ body: { metadata: { name }, value, preemptionPolicy, description: `sluice e2e ${RUN}` } });
   };
   const restoreClass = async (name: string): Promise<void> => {
@@ -158,16 +194,36 @@ if ('skip' in found) {
     const now = await scheduling.readPriorityClass({ name }).catch(() => null);
     if (now && now.value === o.value && now.preemptionPolicy === o.preemptionPolicy) return;
     await scheduling.deletePriorityClass({ name }).catch(() => undefined);
-    await until(async () => (await scheduling.readPriorityClass({ name }).then(() => false, () => true)), 10, 100);
-    await scheduling.createPriorityClass({ body: { metadata: { name }, value: o.value, preemptionPolicy: o.preemptionPolicy, description: o.description, globalDefault: o.globalDefault } });
+    await until(
+      async () =>
+        await scheduling.readPriorityClass({ name }).then(
+          () => false,
+          () => true,
+        ),
+      10,
+      100,
+    );
+    await scheduling.createPriorityClass({
+      body: { metadata: { name }, value: o.value, preemptionPolicy: o.preemptionPolicy, description: o.description, globalDefault: o.globalDefault },
+    });
   };
   /** What the webhooks make of a pod now: a server-side dry run (the webhooks run; nothing is stored). */
   const dryRun = (body: V1Pod): Promise<{ pod: V1Pod } | { error: string }> =>
-    core.createNamespacedPod({ namespace: NS, body, dryRun: 'All' }).then((p) => ({ pod: p }), (e: unknown) => ({ error: String((e as { body?: unknown }).body ?? e) }));
+    core.createNamespacedPod({ namespace: NS, body, dryRun: 'All' }).then(
+      (p) => ({ pod: p }),
+      (e: unknown) => ({ error: String((e as { body?: unknown }).body ?? e) }),
+    );
   /** Waits until sluice's informer has the class (a dry run gets `value`); returns the wait in ms, or null. */
   const sluiceSeesPriority = async (qos: 'guaranteed' | 'best-effort', value: number): Promise<number | null> => {
     const t0 = Date.now();
-    const ok = await until(async () => { const r = await dryRun(pod(`dry-${RUN}`, 1, qos)); return 'pod' in r && r.pod.spec?.priority === value; }, 10, 50);
+    const ok = await until(
+      async () => {
+        const r = await dryRun(pod(`dry-${RUN}`, 1, qos));
+        return 'pod' in r && r.pod.spec?.priority === value;
+      },
+      10,
+      50,
+    );
     return ok ? Date.now() - t0 : null;
   };
 
@@ -189,7 +245,8 @@ if ('skip' in found) {
     await makeNode(nodeB);
     const fill: Array<[string, number, string]> = [
       ...Array.from({ length: 8 }, (_, i): [string, number, string] => [`be-a${i}-${RUN}`, 1, nodeA]),
-      [`be-b0-${RUN}`, 4, nodeB], [`be-b1-${RUN}`, 4, nodeB],
+      [`be-b0-${RUN}`, 4, nodeB],
+      [`be-b1-${RUN}`, 4, nodeB],
     ];
     for (const [name, gpus, node] of fill) await create(pod(name, gpus, 'best-effort', node));
     for (const [name, , node] of fill) t.equal(await boundTo(name), node, `${name} bound`);
@@ -202,42 +259,63 @@ if ('skip' in found) {
     await create(pod(train, 8, 'guaranteed'));
     const times: Record<string, number> = {};
     const victims = new Set<string>();
-    const bound = await until(async () => {
-      const p = await read(train);
-      if (times.released === undefined && p && (p.spec?.schedulingGates ?? []).length === 0) times.released = Date.now() - t0;
-      if (times.nominated === undefined && p?.status?.nominatedNodeName) times.nominated = Date.now() - t0;
-      const n = victims.size;
-      await reap(fill.map(([name]) => name), victims);
-      if (n === 0 && victims.size > 0) times.victimsMarked = Date.now() - t0;
-      return p?.spec?.nodeName;
-    }, 120, 50);
+    const bound = await until(
+      async () => {
+        const p = await read(train);
+        if (times.released === undefined && p && (p.spec?.schedulingGates ?? []).length === 0) times.released = Date.now() - t0;
+        if (times.nominated === undefined && p?.status?.nominatedNodeName) times.nominated = Date.now() - t0;
+        const n = victims.size;
+        await reap(
+          fill.map(([name]) => name),
+          victims,
+        );
+        if (n === 0 && victims.size > 0) times.victimsMarked = Date.now() - t0;
+        return p?.spec?.nodeName;
+      },
+      120,
+      50,
+    );
     times.bound = Date.now() - t0;
-    t.comment(`guaranteed pod: created -> released ${times.released} ms, -> victims marked for deletion ${times.victimsMarked} ms, -> nominated ${times.nominated ?? '(not seen)'} ms, -> bound ${times.bound} ms (polled every 50 ms; victims force-deleted as soon as marked)`);
+    t.comment(
+      `guaranteed pod: created -> released ${times.released} ms, -> victims marked for deletion ${times.victimsMarked} ms, -> nominated ${times.nominated ?? '(not seen)'} ms, -> bound ${times.bound} ms (polled every 50 ms; victims force-deleted as soon as marked)`,
+    );
     t.ok(times.released !== undefined, 'released (no scheduling gate left)');
     const trainPod = await read(train);
     t.equal(trainPod?.spec?.priorityClassName, G_CLASS, 'the webhook set the class');
-    t.equal(trainPod?.spec?.priority, original.get(G_CLASS)?.value, 'with the class\'s value');
+    t.equal(trainPod?.spec?.priority, original.get(G_CLASS)?.value, "with the class's value");
     t.equal(bound, nodeB, 'bound to the node whose two pods made room');
-    t.same([...victims].sort(), [`be-b0-${RUN}`, `be-b1-${RUN}`], 'exactly node B\'s two pods were preempted');
+    t.same([...victims].sort(), [`be-b0-${RUN}`, `be-b1-${RUN}`], "exactly node B's two pods were preempted");
     for (const [name, , node] of fill.filter(([, , n]) => n === nodeA)) {
       const p = await read(name);
       t.ok(p && !p.metadata?.deletionTimestamp && p.spec?.nodeName === node, `${name} untouched`);
     }
     for (const v of [`be-b0-${RUN}`, `be-b1-${RUN}`]) {
-      const events = await until(async () => {
-        const e = await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${v},reason=PreemptedBySluice` });
-        return e.items.length > 0 ? e.items : null;
-      }, 10, 250);
-      t.match(events?.[0]?.message ?? '', new RegExp(`^preempted by ${NS}/${train}, guaranteed in queue ${QUEUE}: 4 ${GPU} on node ${nodeB}`), `${v} has sluice's Event`);
+      const events = await until(
+        async () => {
+          const e = await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${v},reason=PreemptedBySluice` });
+          return e.items.length > 0 ? e.items : null;
+        },
+        10,
+        250,
+      );
+      t.match(
+        events?.[0]?.message ?? '',
+        new RegExp(`^preempted by ${NS}/${train}, guaranteed in queue ${QUEUE}: 4 ${GPU} on node ${nodeB}`),
+        `${v} has sluice's Event`,
+      );
     }
     if (api) {
       for (const v of [`be-b0-${RUN}`, `be-b1-${RUN}`]) {
         const job = jobOf.get(v)!;
-        const rec = await until(async () => {
-          const r = await api('GET', `/api/v1/jobs/${NS}/${job}`);
-          const b = r.body as { state?: string } | null;
-          return r.status === 200 && b?.state === 'preempted' ? (b as { state: string; reason: string; qos: string; gpus: number }) : null;
-        }, 10, 250);
+        const rec = await until(
+          async () => {
+            const r = await api('GET', `/api/v1/jobs/${NS}/${job}`);
+            const b = r.body as { state?: string } | null;
+            return r.status === 200 && b?.state === 'preempted' ? (b as { state: string; reason: string; qos: string; gpus: number }) : null;
+          },
+          10,
+          250,
+        );
         t.ok(rec, `job record ${NS}/${job} is in state preempted`, { last: (await api('GET', `/api/v1/jobs/${NS}/${job}`)).body });
         t.match(rec?.reason ?? '', `preempted by ${NS}/${train}, guaranteed in queue ${QUEUE}`, 'and says by whom');
         t.equal(rec?.qos, 'best-effort');
@@ -245,7 +323,7 @@ if ('skip' in found) {
       }
       const trainJob = trainPod?.metadata?.labels?.['sluice.io/job'] ?? '';
       const tj = await api('GET', `/api/v1/jobs/${NS}/${trainJob}`);
-      t.equal(tj.status, 200, 'the preemptor\'s job is known');
+      t.equal(tj.status, 200, "the preemptor's job is known");
       t.notOk(['preempted'].includes((tj.body as { state?: string }).state ?? ''), 'the preemptor is not recorded as preempted', { body: tj.body });
     } else t.comment('SLUICE_E2E_API_URL/SLUICE_API_TOKEN not set: job records not checked');
     if (metricsUrl) {
@@ -260,17 +338,29 @@ if ('skip' in found) {
     const nodeC = `sluice-e2e-pc-${RUN}`;
     await makeNode(nodeC);
     const g = `g-c-${RUN}`;
-    const fill: Array<[string, number, 'guaranteed' | 'best-effort']> = [[g, 2, 'guaranteed'], [`be-c4-${RUN}`, 4, 'best-effort'], [`be-c1a-${RUN}`, 1, 'best-effort'], [`be-c1b-${RUN}`, 1, 'best-effort']];
+    const fill: Array<[string, number, 'guaranteed' | 'best-effort']> = [
+      [g, 2, 'guaranteed'],
+      [`be-c4-${RUN}`, 4, 'best-effort'],
+      [`be-c1a-${RUN}`, 1, 'best-effort'],
+      [`be-c1b-${RUN}`, 1, 'best-effort'],
+    ];
     for (const [name, gpus, qos] of fill) await create(pod(name, gpus, qos, nodeC));
     for (const [name] of fill) t.equal(await boundTo(name), nodeC, `${name} bound`);
     const p = `p-c-${RUN}`;
     const t0 = Date.now();
     await create(pod(p, 4, 'guaranteed', nodeC));
     const victims = new Set<string>();
-    const bound = await until(async () => {
-      await reap(fill.map(([name]) => name), victims);
-      return (await read(p))?.spec?.nodeName;
-    }, 60, 50);
+    const bound = await until(
+      async () => {
+        await reap(
+          fill.map(([name]) => name),
+          victims,
+        );
+        return (await read(p))?.spec?.nodeName;
+      },
+      60,
+      50,
+    );
     t.comment(`mixed node: guaranteed 4-GPU pod created -> bound ${Date.now() - t0} ms`);
     t.equal(bound, nodeC, 'the preemptor is bound');
     t.same([...victims], [`be-c4-${RUN}`], 'only the 4-GPU best-effort pod was preempted');
@@ -343,17 +433,26 @@ if ('skip' in found) {
 
     // The class deleted: admitted unchanged on that point, with a warning naming the class.
     await scheduling.deletePriorityClass({ name: BE_CLASS });
-    const warned = await until(async () => {
-      const r = await kubectlCreate(pod(`dry-${RUN}`, 1, 'best-effort', nodeE), ['--dry-run=server']);
-      return r.warnings.some((w) => w.includes(`PriorityClass ${BE_CLASS}`)) ? r : null;
-    }, 10, 100);
+    const warned = await until(
+      async () => {
+        const r = await kubectlCreate(pod(`dry-${RUN}`, 1, 'best-effort', nodeE), ['--dry-run=server']);
+        return r.warnings.some((w) => w.includes(`PriorityClass ${BE_CLASS}`)) ? r : null;
+      },
+      10,
+      100,
+    );
     t.ok(warned, 'sluice sees the class is gone');
     const orphan = `be-noclass-${RUN}`;
     const r = await kubectlCreate(pod(orphan, 1, 'best-effort', nodeE));
     created.add(orphan);
     t.equal(r.code, 0, 'a best-effort pod is admitted without its class', { stderr: r.stderr });
-    t.ok(r.warnings.some((w) => w.startsWith(`PriorityClass ${BE_CLASS} (sluice.io/qos=best-effort) does not exist`) && w.includes(`kubectl create priorityclass ${BE_CLASS}`)),
-      'with a warning naming the missing class and how to create it', { warnings: r.warnings });
+    t.ok(
+      r.warnings.some(
+        (w) => w.startsWith(`PriorityClass ${BE_CLASS} (sluice.io/qos=best-effort) does not exist`) && w.includes(`kubectl create priorityclass ${BE_CLASS}`),
+      ),
+      'with a warning naming the missing class and how to create it',
+      { warnings: r.warnings },
+    );
     const op = await read(orphan);
     t.not(op?.spec?.priorityClassName, BE_CLASS, 'the missing class is not written on the pod');
     await restoreClass(BE_CLASS);

@@ -18,14 +18,7 @@ import t, { type Test } from 'tap';
 import { getText, kubectlCreate, makeGpuNode, reachableCluster, sluiceApi, removeTestObjects } from './cluster.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import {
-  CoreV1Api,
-  PatchStrategy,
-  Watch,
-  setHeaderOptions,
-  type CoreV1Event,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, Watch, setHeaderOptions, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
 
 const RUN = Date.now().toString(36);
 const NS = `sluice-e2e-q-${RUN}`;
@@ -34,8 +27,6 @@ const GATE = 'sluice.io/queue';
 const GPU = 'nvidia.com/gpu';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-
 
 /** Sum of a Prometheus counter over the series whose labels include `match`. */
 function counter(metrics: string, name: string, match: string): number {
@@ -47,19 +38,23 @@ function counter(metrics: string, name: string, match: string): number {
   return sum;
 }
 
-
 const found = await reachableCluster('sluice as webhook, scheduler extender and queue manager');
 const apiUrl = process.env.SLUICE_E2E_API_URL;
 const token = process.env.SLUICE_API_TOKEN;
 const caFile = process.env.SLUICE_E2E_CA_FILE;
 const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
 const skip =
-  'skip' in found ? found.skip
-  : !apiUrl ? 'SLUICE_E2E_API_URL is not set: the queue end-to-end test needs the sluice admin API (e.g. https://127.0.0.1:9443)'
-  : !token ? 'SLUICE_API_TOKEN is not set: the queue end-to-end test needs the sluice admin API token'
-  : caFile && !existsSync(caFile) ? `SLUICE_E2E_CA_FILE=${caFile} does not exist`
-  : !hasKubectl ? 'kubectl is not on PATH: the test reads the submit-time warnings from `kubectl create`'
-  : null;
+  'skip' in found
+    ? found.skip
+    : !apiUrl
+      ? 'SLUICE_E2E_API_URL is not set: the queue end-to-end test needs the sluice admin API (e.g. https://127.0.0.1:9443)'
+      : !token
+        ? 'SLUICE_API_TOKEN is not set: the queue end-to-end test needs the sluice admin API token'
+        : caFile && !existsSync(caFile)
+          ? `SLUICE_E2E_CA_FILE=${caFile} does not exist`
+          : !hasKubectl
+            ? 'kubectl is not on PATH: the test reads the submit-time warnings from `kubectl create`'
+            : null;
 
 if (skip !== null || 'skip' in found) {
   t.comment(`queue end-to-end test skipped: ${skip}`);
@@ -175,7 +170,9 @@ if (skip !== null || 'skip' in found) {
     await api('DELETE', `/api/v1/queues/${QUEUE}`).catch(() => undefined);
     if (latencies.length > 0) {
       const ms = latencies.map((l) => l.ms).sort((a, b) => a - b);
-      t.comment(`gate removal after the capacity event (status patch sent -> gate gone in the watch), ms: ${latencies.map((l) => `${l.what}=${l.ms}`).join(', ')}; min ${ms[0]}, median ${ms[Math.floor(ms.length / 2)]}, max ${ms[ms.length - 1]}`);
+      t.comment(
+        `gate removal after the capacity event (status patch sent -> gate gone in the watch), ms: ${latencies.map((l) => `${l.what}=${l.ms}`).join(', ')}; min ${ms[0]}, median ${ms[Math.floor(ms.length / 2)]}, max ${ms[ms.length - 1]}`,
+      );
     }
   });
 
@@ -224,7 +221,11 @@ if (skip !== null || 'skip' in found) {
       t.equal(cond?.reason, 'SchedulingGated', `${name} is SchedulingGated`);
     }
     const jobs = await queueJobs();
-    t.same(jobs.waiting.map((w) => [w.position, w.name, w.waitingFor]), waiters.map((n, i) => [i + 1, `pod-${n}`, 'quota']), 'waiting in FIFO order, each for quota');
+    t.same(
+      jobs.waiting.map((w) => [w.position, w.name, w.waitingFor]),
+      waiters.map((n, i) => [i + 1, `pod-${n}`, 'quota']),
+      'waiting in FIFO order, each for quota',
+    );
     for (const w of jobs.waiting) t.equal(w.reason, `queue ${QUEUE}: 4 of 4 guaranteed ${GPU} in use, job needs 2`, `reason of ${w.name}`);
     t.same(jobs.running.map((r) => r.name).sort(), [`pod-a1-${RUN}`, `pod-a2-${RUN}`], 'running: the two jobs within quota');
     const one = await api('GET', `/api/v1/jobs/${NS}/pod-${waiters[0]}`);

@@ -17,7 +17,7 @@ const NS = 'sluice-e2e-shares';
 const RUN = Date.now().toString(36);
 const GPU_MIB = 16384;
 
-const found = await reachableCluster("sluice as scheduler extender with the share resources in managedResources (manifests/scheduler/local.yaml)");
+const found = await reachableCluster('sluice as scheduler extender with the share resources in managedResources (manifests/scheduler/local.yaml)');
 if ('skip' in found) {
   t.comment(`end-to-end tests skipped: ${found.skip}`);
   t.pass('skipped: no cluster', { skip: found.skip });
@@ -36,7 +36,20 @@ if ('skip' in found) {
     const status = n.status!;
     delete n.status;
     await core.createNode({ body: n });
-    await core.patchNodeStatus({ name, body: { status: { ...status, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'sluice e2e', lastHeartbeatTime: new Date(), lastTransitionTime: new Date() }] } } }, merge);
+    await core.patchNodeStatus(
+      {
+        name,
+        body: {
+          status: {
+            ...status,
+            conditions: [
+              { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'sluice e2e', lastHeartbeatTime: new Date(), lastTransitionTime: new Date() },
+            ],
+          },
+        },
+      },
+      merge,
+    );
   };
 
   const create = async (name: string, memMiB: number, cores: number, onNode?: string): Promise<void> => {
@@ -87,7 +100,11 @@ if ('skip' in found) {
       t.ok(await waitFor(`${name} allocated`, async () => (await phaseOf(name)) === 'success'), `${name} allocated by the plugin`);
     }
     const gpus = await Promise.all([0, 1, 2, 3, 4].map((i) => gpuOf(`quarter-${i}-${RUN}`)));
-    t.same(gpus.slice(0, 4).map((g) => g.uuid), Array(4).fill(`GPU-${node}-0`), 'the first four on GPU 0');
+    t.same(
+      gpus.slice(0, 4).map((g) => g.uuid),
+      Array(4).fill(`GPU-${node}-0`),
+      'the first four on GPU 0',
+    );
     t.equal(gpus[4]!.uuid, `GPU-${node}-1`, 'the fifth on GPU 1');
     t.equal((await read(`quarter-0-${RUN}`)).spec?.nodeName, node);
     await deleteAll();
@@ -97,7 +114,10 @@ if ('skip' in found) {
     const names = Array.from({ length: 40 }, (_, i) => `burst-${i}-${RUN}`);
     await Promise.all(names.map((n) => create(n, 6000, 10)));
     // 4 nodes x 2 GPUs x 2 pods of 6000 MiB on 16384 MiB GPUs.
-    t.ok(await waitFor('16 allocated', async () => (await Promise.all(names.map(phaseOf))).filter((p) => p === 'success').length >= 16, 120), '16 pods allocated');
+    t.ok(
+      await waitFor('16 allocated', async () => (await Promise.all(names.map(phaseOf))).filter((p) => p === 'success').length >= 16, 120),
+      '16 pods allocated',
+    );
     await new Promise((r) => setTimeout(r, 3000));
     const perGpu = new Map<string, number>();
     let placed = 0;
@@ -108,7 +128,10 @@ if ('skip' in found) {
       perGpu.set(g.uuid, (perGpu.get(g.uuid) ?? 0) + g.mem);
     }
     t.equal(placed, 16, 'exactly 16 placed');
-    t.ok([...perGpu.values()].every((m) => m <= GPU_MIB), `no GPU over ${GPU_MIB} MiB: ${JSON.stringify([...perGpu.entries()])}`);
+    t.ok(
+      [...perGpu.values()].every((m) => m <= GPU_MIB),
+      `no GPU over ${GPU_MIB} MiB: ${JSON.stringify([...perGpu.entries()])}`,
+    );
     t.equal(perGpu.size, 8, 'all 8 GPUs used');
     const pending = (await Promise.all(names.map(read))).filter((p) => !p.spec?.nodeName).length;
     t.equal(pending, 24, 'the other 24 wait unscheduled');
@@ -121,7 +144,8 @@ if ('skip' in found) {
     failing.add(bad);
     await create(bad, 12000, 0, node);
     t.ok(await waitFor('failed', async () => (await phaseOf(bad)) === 'failed'), 'the plugin failed the allocation');
-    const events = async () => (await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${bad}` })).items.filter((e) => e.reason === 'GPUAllocationFailed');
+    const events = async () =>
+      (await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${bad}` })).items.filter((e) => e.reason === 'GPUAllocationFailed');
     t.ok(await waitFor('event', async () => (await events()).length > 0, 20), 'a GPUAllocationFailed Event on the pod');
     // Both GPUs of the node can take 12000 MiB again: two such pods fit.
     for (const name of [`after-a-${RUN}`, `after-b-${RUN}`]) {
@@ -137,7 +161,9 @@ if ('skip' in found) {
     const token = process.env.SLUICE_API_TOKEN;
     const caFile = process.env.SLUICE_E2E_CA_FILE;
     if (!apiUrl || !token || (caFile && !existsSync(caFile))) {
-      t.pass('skipped: no sluice admin API', { skip: 'SLUICE_E2E_API_URL and SLUICE_API_TOKEN (and SLUICE_E2E_CA_FILE when set) are needed to make the queue' });
+      t.pass('skipped: no sluice admin API', {
+        skip: 'SLUICE_E2E_API_URL and SLUICE_API_TOKEN (and SLUICE_E2E_CA_FILE when set) are needed to make the queue',
+      });
       return;
     }
     const api = sluiceApi(apiUrl, token, caFile ? readFileSync(caFile) : undefined);
@@ -163,14 +189,27 @@ if ('skip' in found) {
       await core.createNamespacedPod({ namespace: qns, body: p });
       await new Promise((r) => setTimeout(r, 1100)); // creationTimestamp has 1 s resolution: FIFO by name order
     }
-    t.ok(await waitFor('four released and allocated', async () => (await Promise.all(names.slice(0, 4).map(phase))).every((ph) => ph === 'success'), 60), 'the first four are released, bound and allocated');
+    t.ok(
+      await waitFor('four released and allocated', async () => (await Promise.all(names.slice(0, 4).map(phase))).every((ph) => ph === 'success'), 60),
+      'the first four are released, bound and allocated',
+    );
     await new Promise((r) => setTimeout(r, 2000)); // a wrong release of the fifth would show by now
     t.ok(await gated(names[4]!), 'the fifth still carries the gate');
     const jobs = await api('GET', `/api/v1/queues/${queue}/jobs`);
-    t.match(jobs.body, { waiting: [{ name: `pod-${names[4]}`, waitingFor: 'quota', gpus: 0.25, reason: `queue ${queue}: 1 of 1 guaranteed nvidia.com/gpu in use, job needs 0.25` }] }, 'waiting for quota, 4 x 0.25 = 1 GPU held');
+    t.match(
+      jobs.body,
+      {
+        waiting: [
+          { name: `pod-${names[4]}`, waitingFor: 'quota', gpus: 0.25, reason: `queue ${queue}: 1 of 1 guaranteed nvidia.com/gpu in use, job needs 0.25` },
+        ],
+      },
+      'waiting for quota, 4 x 0.25 = 1 GPU held',
+    );
     const usage = await api('GET', `/api/v1/queues/${queue}/usage`);
     t.match(usage.body, { totals: [{ resource: 'nvidia.com/gpu', guaranteed: 1 }] }, 'usage: 1 GPU');
-    const gpus = await Promise.all(names.slice(0, 4).map(async (n) => ((await readQ(n)).metadata?.annotations?.['hami.io/vgpu-devices-allocated'] ?? '').split(',')[0]));
+    const gpus = await Promise.all(
+      names.slice(0, 4).map(async (n) => ((await readQ(n)).metadata?.annotations?.['hami.io/vgpu-devices-allocated'] ?? '').split(',')[0]),
+    );
     t.same(gpus, Array(4).fill(`GPU-${node}-0`), 'the four share GPU 0');
 
     const at = Date.now();

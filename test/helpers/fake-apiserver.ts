@@ -76,7 +76,8 @@ export async function startFakeApiserver(o: FakeApiserverOptions): Promise<FakeA
       if (binding && req.method === 'POST') {
         const body = JSON.parse(await readBody(req)) as { metadata?: { uid?: string }; target?: { name?: string } };
         const uid = body.metadata?.uid ?? '';
-        if (uid && uid !== pod.metadata!.uid) return status(res, 409, 'Conflict', `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${pod.metadata!.uid}`);
+        if (uid && uid !== pod.metadata!.uid)
+          return status(res, 409, 'Conflict', `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${pod.metadata!.uid}`);
         if (pod.spec!.nodeName) return status(res, 409, 'Conflict', `pod ${name} is already assigned to node "${pod.spec!.nodeName}"`);
         pod.spec!.nodeName = body.target?.name ?? '';
         pod.metadata!.resourceVersion = String(++rv);

@@ -47,7 +47,10 @@ export class HamiAgent {
   /** Every allocation this agent made: pod, node, the devices per container. */
   readonly allocations: Array<{ pod: string; node: string; devices: AgentDevice[][]; outcome: 'success' | 'failed' }> = [];
 
-  constructor(kc: KubeConfig, private readonly decide: (pod: V1Pod, devices: AgentDevice[][]) => 'success' | 'failed' = () => 'success') {
+  constructor(
+    kc: KubeConfig,
+    private readonly decide: (pod: V1Pod, devices: AgentDevice[][]) => 'success' | 'failed' = () => 'success',
+  ) {
     this.core = kc.makeApiClient(CoreV1Api);
   }
 
@@ -95,11 +98,16 @@ export class HamiAgent {
     }
     // popNextContainerDevices for every container, then the erased list written back.
     const erased = devices.map(() => '').join(';');
-    await this.core.patchNamespacedPod({ namespace: ns, name, body: { metadata: { annotations: { 'hami.io/vgpu-devices-to-allocate': erased, 'hami.io/bind-phase': outcome } } } }, merge);
+    await this.core.patchNamespacedPod(
+      { namespace: ns, name, body: { metadata: { annotations: { 'hami.io/vgpu-devices-to-allocate': erased, 'hami.io/bind-phase': outcome } } } },
+      merge,
+    );
     const n = await this.core.readNode({ name: node });
     const lock = n.metadata?.annotations?.['hami.io/mutex.lock'];
     if (lock !== undefined && lock.endsWith(`,${ns},${name}`)) {
-      await this.core.patchNode({ name: node, body: { metadata: { annotations: { 'hami.io/mutex.lock': null }, resourceVersion: n.metadata!.resourceVersion } } }, merge).catch(() => undefined);
+      await this.core
+        .patchNode({ name: node, body: { metadata: { annotations: { 'hami.io/mutex.lock': null }, resourceVersion: n.metadata!.resourceVersion } } }, merge)
+        .catch(() => undefined);
     }
     this.allocations.push({ pod: `${ns}/${name}`, node, devices, outcome });
     return pod;
@@ -125,7 +133,10 @@ export class HamiAgent {
 /** A node as HAMi's plugin registers it: GPUs of `memMiB` with 100 cores and `split`
  * slots each, allocatable nvidia.com/gpu = GPUs x split. `form` picks the annotation
  * encoding (HAMi today writes JSON; older plugins the 9- or 7-field colon form). */
-export function hamiNode(name: string, o: { gpus?: number; memMiB?: number; split?: number; form?: 'json' | '9' | '7'; product?: string } = {}): import('@kubernetes/client-node').V1Node {
+export function hamiNode(
+  name: string,
+  o: { gpus?: number; memMiB?: number; split?: number; form?: 'json' | '9' | '7'; product?: string } = {},
+): import('@kubernetes/client-node').V1Node {
   const gpus = o.gpus ?? 2;
   const mem = o.memMiB ?? 16384;
   const split = o.split ?? 10;
@@ -140,7 +151,11 @@ export function hamiNode(name: string, o: { gpus?: number; memMiB?: number; spli
   return {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': type.replace(/[^A-Za-z0-9_.-]/g, '-') }, annotations: { 'hami.io/node-nvidia-register': register } },
+    metadata: {
+      name,
+      labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': type.replace(/[^A-Za-z0-9_.-]/g, '-') },
+      annotations: { 'hami.io/node-nvidia-register': register },
+    },
     spec: {},
     status: { capacity: alloc, allocatable: alloc, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady' }] },
   };

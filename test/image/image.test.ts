@@ -59,7 +59,7 @@ t.test('the Dockerfile: multi-stage on Node 20 slim, production dependencies, no
   t.ok(user && !/^(0|root)(:|$)/.test(user), `USER ${user} is not root`);
   t.match(dockerfile, /^ENTRYPOINT \["sluice"\]/m);
   const manifestUser = /runAsUser: (\d+)/.exec(readFileSync(join(repoRoot, 'manifests/base/deployment.yaml'), 'utf8'))?.[1];
-  t.equal(user.split(':')[0], manifestUser, 'the manifests run as the image\'s user');
+  t.equal(user.split(':')[0], manifestUser, "the manifests run as the image's user");
 });
 
 t.test('pack, install with --omit=dev into a temporary folder, run sluice help', async (t) => {
@@ -102,7 +102,11 @@ t.test('pack, install with --omit=dev into a temporary folder, run sluice help',
   t.equal(help.status, 0, help.stderr);
   t.match(help.stdout, /^usage: sluice <command>/);
   t.match(help.stdout, /get\s+get queues\|jobs\|nodes/, 'the CLI is in the image');
-  const get = spawnSync(process.execPath, [join(app, 'dist/bin/sluice.js'), 'get', 'queues'], { encoding: 'utf8', cwd: tmpdir(), env: { PATH: process.env.PATH, HOME: tmp } });
+  const get = spawnSync(process.execPath, [join(app, 'dist/bin/sluice.js'), 'get', 'queues'], {
+    encoding: 'utf8',
+    cwd: tmpdir(),
+    env: { PATH: process.env.PATH, HOME: tmp },
+  });
   t.equal(get.status, 2);
   t.match(get.stderr, /^sluice: no admin API URL; pass --server URL or set SLUICE_API_URL/, 'a CLI error is one line, no stack');
 });

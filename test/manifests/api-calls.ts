@@ -75,7 +75,23 @@ export function rbacOf(method: string, path: string): { group: string; resource:
 }
 
 /** Folders of the running program (not test/, bench/ or tools). */
-const SOURCE_DIRS = ['api', 'bin', 'certs', 'cli', 'cluster', 'config', 'console', 'observability', 'placement', 'queue', 'scheduler', 'server', 'store', 'webhooks', 'workloads'];
+const SOURCE_DIRS = [
+  'api',
+  'bin',
+  'certs',
+  'cli',
+  'cluster',
+  'config',
+  'console',
+  'observability',
+  'placement',
+  'queue',
+  'scheduler',
+  'server',
+  'store',
+  'webhooks',
+  'workloads',
+];
 
 function* sourceFiles(root: string): Generator<string> {
   for (const d of SOURCE_DIRS) {

@@ -31,7 +31,13 @@ const PROVIDED_ELSEWHERE = new Set(['sluice-store', 'sluice-tls', 'sluice-webhoo
 type Pod = { metadata: { labels: Record<string, string> }; spec: PodSpec };
 type PodSpec = {
   serviceAccountName?: string;
-  containers: Array<{ name: string; args?: string[]; env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string }; configMapKeyRef?: { name: string } } }>; ports?: Array<{ name: string; containerPort: number }>; volumeMounts?: Array<{ name: string; mountPath: string }> }>;
+  containers: Array<{
+    name: string;
+    args?: string[];
+    env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string }; configMapKeyRef?: { name: string } } }>;
+    ports?: Array<{ name: string; containerPort: number }>;
+    volumeMounts?: Array<{ name: string; mountPath: string }>;
+  }>;
   volumes?: Array<{ name: string; configMap?: { name: string }; secret?: { secretName: string } }>;
 };
 const spec = (o: K8sObject): Record<string, unknown> => o.spec as Record<string, unknown>;
@@ -96,7 +102,10 @@ t.test('cross-references', async (t) => {
       t.ok(selects((spec(deploy).selector as { matchLabels: Record<string, string> }).matchLabels, labels), 'the Deployment selects its own pods');
       t.notOk('sluice.io/leader' in labels, 'the leader label is put on by the leader at run time, never by the template');
       t.same(
-        [(container as { readinessProbe?: { httpGet?: { path: string } } }).readinessProbe?.httpGet?.path, (container as { livenessProbe?: { httpGet?: { path: string } } }).livenessProbe?.httpGet?.path],
+        [
+          (container as { readinessProbe?: { httpGet?: { path: string } } }).readinessProbe?.httpGet?.path,
+          (container as { livenessProbe?: { httpGet?: { path: string } } }).livenessProbe?.httpGet?.path,
+        ],
         ['/readyz', '/healthz'],
       );
       const portNames = new Set((container.ports ?? []).map((p) => p.name));
@@ -122,18 +131,30 @@ t.test('cross-references', async (t) => {
       for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
         const wc = r.objects.find((o) => o.kind === kind);
         t.ok(wc, kind);
-        for (const h of (wc?.webhooks ?? []) as Array<{ clientConfig: { service: { name: string; namespace: string; path: string; port: number } }; namespaceSelector: { matchExpressions: Array<{ values: string[] }> } }>) {
+        for (const h of (wc?.webhooks ?? []) as Array<{
+          clientConfig: { service: { name: string; namespace: string; path: string; port: number } };
+          namespaceSelector: { matchExpressions: Array<{ values: string[] }> };
+        }>) {
           const ref = h.clientConfig.service;
           t.equal(ref.name, 'sluice', `${kind} calls the Service over every replica`);
           t.equal(ref.namespace, r.namespace);
-          t.ok((spec(svc).ports as Array<{ port: number }>).some((p) => p.port === ref.port), `the Service has port ${ref.port}`);
+          t.ok(
+            (spec(svc).ports as Array<{ port: number }>).some((p) => p.port === ref.port),
+            `the Service has port ${ref.port}`,
+          );
           t.ok(served.has(ref.path), `sluice serves ${ref.path}`);
-          t.ok(['kube-system', r.namespace].every((n) => h.namespaceSelector.matchExpressions[0]!.values.includes(n)), 'kube-system and sluice\'s namespace are excluded');
+          t.ok(
+            ['kube-system', r.namespace].every((n) => h.namespaceSelector.matchExpressions[0]!.values.includes(n)),
+            "kube-system and sluice's namespace are excluded",
+          );
         }
       }
 
       t.equal(pod.spec.serviceAccountName, 'sluice');
-      t.ok(r.objects.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === 'sluice'), 'its ServiceAccount exists');
+      t.ok(
+        r.objects.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === 'sluice'),
+        'its ServiceAccount exists',
+      );
       for (const b of r.objects.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')) {
         const ref = b.roleRef as { kind: string; name: string };
         if (ref.name.startsWith('system:') || ref.name === 'extension-apiserver-authentication-reader') continue; // the cluster's own
@@ -141,7 +162,11 @@ t.test('cross-references', async (t) => {
       }
       for (const v of pod.spec.volumes ?? []) {
         if (v.configMap) t.ok(find(r, 'ConfigMap', v.configMap.name), `ConfigMap ${v.configMap.name} exists`);
-        if (v.secret) t.ok(find(r, 'Secret', v.secret.secretName) || PROVIDED_ELSEWHERE.has(v.secret.secretName), `Secret ${v.secret.secretName} exists or is documented as provided`);
+        if (v.secret)
+          t.ok(
+            find(r, 'Secret', v.secret.secretName) || PROVIDED_ELSEWHERE.has(v.secret.secretName),
+            `Secret ${v.secret.secretName} exists or is documented as provided`,
+          );
       }
       for (const e of container.env ?? []) {
         const s = e.valueFrom?.secretKeyRef?.name;
@@ -158,18 +183,23 @@ t.test('cross-references', async (t) => {
         const env = Object.fromEntries((container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
         const config = loadConfig({ argv: ['--config', file], env });
         t.equal(config.certs.namespace, r.namespace, 'certs.namespace is the install namespace');
-        t.equal(config.webhooks.serviceAccount, `system:serviceaccount:${r.namespace}:sluice`, 'webhooks.serviceAccount is sluice\'s own');
+        t.equal(config.webhooks.serviceAccount, `system:serviceaccount:${r.namespace}:sluice`, "webhooks.serviceAccount is sluice's own");
         t.ok(config.certs.extraDns.includes(`sluice-extender.${r.namespace}.svc`), 'the certificate names the extender Service');
         t.equal(config.scheduler.filterBest, 1, 'filter passes only the best-placed node of a GPU pod (README "Scheduler configuration")');
         t.equal(container.args?.[container.args.indexOf('--config') + 1], `/etc/sluice/config/${'config.yaml'}`);
-        t.ok((container.volumeMounts ?? []).some((m) => m.name === 'config' && m.mountPath === '/etc/sluice/config'), 'mounted where --config reads it');
+        t.ok(
+          (container.volumeMounts ?? []).some((m) => m.name === 'config' && m.mountPath === '/etc/sluice/config'),
+          'mounted where --config reads it',
+        );
         // Client certificates: the CA file sluice reads is ca.crt of a mounted Secret.
         if (config.https.requireClientCert.length > 0) {
           const mount = (container.volumeMounts ?? []).find((m) => config.https.clientCaFile.startsWith(`${m.mountPath}/`));
-          const volume = pod.spec.volumes?.find((v) => v.name === mount?.name) as { secret?: { secretName: string; items?: Array<{ key: string; path: string }> } } | undefined;
+          const volume = pod.spec.volumes?.find((v) => v.name === mount?.name) as
+            | { secret?: { secretName: string; items?: Array<{ key: string; path: string }> } }
+            | undefined;
           const item = volume?.secret?.items?.find((i) => `${mount!.mountPath}/${i.path}` === config.https.clientCaFile);
           t.equal(item?.key, 'ca.crt', `https.clientCaFile ${config.https.clientCaFile} is ca.crt of the mounted Secret ${volume?.secret?.secretName}`);
-          t.equal(volume?.secret?.items?.length, 1, 'and only ca.crt: sluice never sees the clients\' keys');
+          t.equal(volume?.secret?.items?.length, 1, "and only ca.crt: sluice never sees the clients' keys");
         }
         const tlsMode = config.certs.selfProvision ? 'self' : config.https.certFile ? 'secret' : 'none';
         // The base alone has no TLS yet; every overlay and the chart pick one.
@@ -185,7 +215,12 @@ t.test('scheduler configurations call routes sluice serves, at names its certifi
   const files = ['manifests/scheduler/extender.yaml', 'manifests/scheduler/local.yaml', 'manifests/components/second-scheduler/scheduler-config.yaml'];
   const config = loadConfig({ argv: ['--config', join(repoRoot, 'manifests/base/config.yaml')], env: {} });
   for (const f of files) {
-    const c = yaml.load(readFileSync(join(repoRoot, f), 'utf8')) as { apiVersion: string; kind: string; extenders: Array<Record<string, unknown>>; profiles?: Array<{ schedulerName: string }> };
+    const c = yaml.load(readFileSync(join(repoRoot, f), 'utf8')) as {
+      apiVersion: string;
+      kind: string;
+      extenders: Array<Record<string, unknown>>;
+      profiles?: Array<{ schedulerName: string }>;
+    };
     t.equal(c.apiVersion, 'kubescheduler.config.k8s.io/v1', f);
     t.equal(c.kind, 'KubeSchedulerConfiguration');
     const e = c.extenders[0]!;
@@ -195,14 +230,26 @@ t.test('scheduler configurations call routes sluice serves, at names its certifi
     }
     t.equal(e.nodeCacheCapable, true);
     const managed = e.managedResources as Array<{ name: string; ignoredByScheduler: boolean }>;
-    t.same(managed.filter((m) => !m.ignoredByScheduler).map((m) => m.name), config.gpuResources, 'managedResources are the GPU resources');
+    t.same(
+      managed.filter((m) => !m.ignoredByScheduler).map((m) => m.name),
+      config.gpuResources,
+      'managedResources are the GPU resources',
+    );
     // GPU shares: the share resources no node advertises reach sluice, ignored by kube-scheduler.
-    t.same(managed.filter((m) => m.ignoredByScheduler).map((m) => m.name), [config.sharing.memoryResource, config.sharing.memoryPercentResource, config.sharing.coresResource], 'share resources managed, ignored by kube-scheduler');
+    t.same(
+      managed.filter((m) => m.ignoredByScheduler).map((m) => m.name),
+      [config.sharing.memoryResource, config.sharing.memoryPercentResource, config.sharing.coresResource],
+      'share resources managed, ignored by kube-scheduler',
+    );
     if (f.includes('local')) t.equal(url.host, '127.0.0.1:9443');
     else {
       t.equal(url.hostname, 'sluice-extender.sluice-system.svc', 'the leader-only Service');
       t.ok(config.certs.extraDns.includes(url.hostname), 'a name the serving certificate carries');
     }
-    if (f.includes('second-scheduler')) t.same(c.profiles?.map((p) => p.schedulerName), ['sluice-scheduler']);
+    if (f.includes('second-scheduler'))
+      t.same(
+        c.profiles?.map((p) => p.schedulerName),
+        ['sluice-scheduler'],
+      );
   }
 });

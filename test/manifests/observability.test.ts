@@ -43,22 +43,41 @@ function check(t: Test, where: string, expr: string): void {
     for (const l of s.labels) t.ok(labels?.has(l), `${where}: ${s.name} has the label ${l}`);
   }
   for (const by of expr.matchAll(/\bby \(([^)]*)\)/g)) {
-    const names = by[1]!.split(',').map((x) => x.trim()).filter(Boolean);
+    const names = by[1]!
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
     // A `by` label must exist on at least one series of the expression.
-    for (const n of names) t.ok(series.some((s) => exported.get(s.name)?.has(n)), `${where}: grouping label ${n} exists`);
+    for (const n of names)
+      t.ok(
+        series.some((s) => exported.get(s.name)?.has(n)),
+        `${where}: grouping label ${n} exists`,
+      );
   }
 }
 
 const dashboardText = readFileSync(join(repoRoot, 'manifests/grafana/sluice.json'), 'utf8');
 const dashboard = JSON.parse(dashboardText) as { panels: Array<{ title: string; type: string; targets?: Array<{ expr: string }> }> };
-const rule = yaml.load(readFileSync(join(repoRoot, 'manifests/prometheus/sluice-rules.yaml'), 'utf8')) as K8sObject & { spec: { groups: Array<{ rules: Array<{ alert: string; expr: string; annotations: { summary: string; description: string } }> }> } };
+const rule = yaml.load(readFileSync(join(repoRoot, 'manifests/prometheus/sluice-rules.yaml'), 'utf8')) as K8sObject & {
+  spec: { groups: Array<{ rules: Array<{ alert: string; expr: string; annotations: { summary: string; description: string } }> }> };
+};
 
 t.test('every dashboard query reads metrics sluice exports', async (t) => {
   const targets = dashboard.panels.flatMap((p) => (p.targets ?? []).map((x) => ({ title: p.title, expr: x.expr })));
   t.ok(targets.length >= 20, `${targets.length} queries`);
   for (const x of targets) check(t, `panel "${x.title}"`, x.expr);
   const covered = new Set(targets.flatMap((x) => seriesIn(x.expr).map((s) => s.name)));
-  for (const want of ['sluice_extender_duration_seconds_bucket', 'sluice_filter_rejections_total', 'sluice_gpus_by_model', 'sluice_queue_gpus', 'sluice_pending_jobs', 'sluice_admission_wait_time_seconds_bucket', 'sluice_gate_removal_seconds_bucket', 'sluice_store_up', 'sluice_release_actions_total']) {
+  for (const want of [
+    'sluice_extender_duration_seconds_bucket',
+    'sluice_filter_rejections_total',
+    'sluice_gpus_by_model',
+    'sluice_queue_gpus',
+    'sluice_pending_jobs',
+    'sluice_admission_wait_time_seconds_bucket',
+    'sluice_gate_removal_seconds_bucket',
+    'sluice_store_up',
+    'sluice_release_actions_total',
+  ]) {
     t.ok(covered.has(want), `the dashboard shows ${want}`);
   }
 });
@@ -81,6 +100,14 @@ t.test('the check catches a metric sluice does not export', async (t) => {
 });
 
 t.test('the chart ships the same dashboard and rules', async (t) => {
-  t.equal(readFileSync(join(repoRoot, 'charts/sluice/files/dashboard.json'), 'utf8'), dashboardText, 'dashboard.json is a copy of manifests/grafana/sluice.json');
-  t.same(yaml.load(readFileSync(join(repoRoot, 'charts/sluice/files/alerts.yaml'), 'utf8')), rule.spec, 'alerts.yaml is the spec of manifests/prometheus/sluice-rules.yaml');
+  t.equal(
+    readFileSync(join(repoRoot, 'charts/sluice/files/dashboard.json'), 'utf8'),
+    dashboardText,
+    'dashboard.json is a copy of manifests/grafana/sluice.json',
+  );
+  t.same(
+    yaml.load(readFileSync(join(repoRoot, 'charts/sluice/files/alerts.yaml'), 'utf8')),
+    rule.spec,
+    'alerts.yaml is the spec of manifests/prometheus/sluice-rules.yaml',
+  );
 });

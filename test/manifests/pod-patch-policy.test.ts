@@ -123,10 +123,17 @@ t.test("every pod patch sluice makes passes the policy's CEL", async (t) => {
   t.equal(admit(spec, led, leaderLabel(led, false), { username: SLUICE, podName: SLUICE_POD }), null, 'removing it from its own pod');
 
   const bound = removeGate(pod, 1);
-  const annotated = mergePatch(bound, { metadata: { annotations: allocationAnnotations('gpu-1', [[{ uuid: 'GPU-1', memMiB: 8192, cores: 25 }]], Date.parse('2026-12-06T12:00:00Z')) } });
-  t.ok(Object.keys(annotated.metadata!.annotations!).some((k) => k.startsWith('hami.io/')), 'the share bind writes hami.io annotations');
+  const annotated = mergePatch(bound, {
+    metadata: { annotations: allocationAnnotations('gpu-1', [[{ uuid: 'GPU-1', memMiB: 8192, cores: 25 }]], Date.parse('2026-12-06T12:00:00Z')) },
+  });
+  t.ok(
+    Object.keys(annotated.metadata!.annotations!).some((k) => k.startsWith('hami.io/')),
+    'the share bind writes hami.io annotations',
+  );
   t.equal(admit(spec, bound, annotated, { username: SLUICE }), null, "writing HAMi's allocation annotations at a share bind");
-  const rewritten = mergePatch(annotated, { metadata: { annotations: allocationAnnotations('gpu-2', [[{ uuid: 'GPU-7', memMiB: 4096, cores: 10 }]], Date.parse('2026-12-06T12:05:00Z')) } });
+  const rewritten = mergePatch(annotated, {
+    metadata: { annotations: allocationAnnotations('gpu-2', [[{ uuid: 'GPU-7', memMiB: 4096, cores: 10 }]], Date.parse('2026-12-06T12:05:00Z')) },
+  });
   t.equal(admit(spec, annotated, rewritten, { username: SLUICE }), null, 'rewriting them at a later bind attempt');
 });
 
@@ -136,7 +143,10 @@ t.test('any other change by sluice is denied, with a message naming what it may 
   const denied = (what: string, after: V1Pod, req: Request = { username: SLUICE }, before: V1Pod = pod): void => {
     const r = admit(spec, before, after, req);
     t.ok(r && r.length > 0, `${what}: denied${r ? ` (${r.join('; ')})` : ''}`);
-    t.notOk(r?.some((m) => m.startsWith('error:')), `${what}: by a message, not an evaluation error`);
+    t.notOk(
+      r?.some((m) => m.startsWith('error:')),
+      `${what}: by a message, not an evaluation error`,
+    );
   };
   denied('removing another gate', jsonPatch(pod, [{ op: 'remove', path: '/spec/schedulingGates/0' }]));
   denied('adding a gate', jsonPatch(pod, [{ op: 'add', path: '/spec/schedulingGates/-', value: { name: 'x.io/hold' } }]));
@@ -155,44 +165,84 @@ t.test('any other change by sluice is denied, with a message naming what it may 
   denied('removing owner references', mergePatch(pod, { metadata: { ownerReferences: null } }));
   denied('the leader label on a pod that is not its own', leaderLabel(pod, true), { username: SLUICE, podName: SLUICE_POD });
   denied('the leader label with a token bound to no pod', leaderLabel(sluicePod(), true), { username: SLUICE }, sluicePod());
-  denied('the leader label set to another value', mergePatch(sluicePod(), { metadata: { labels: { 'sluice.io/leader': 'false' } } }), { username: SLUICE, podName: SLUICE_POD }, sluicePod());
+  denied(
+    'the leader label set to another value',
+    mergePatch(sluicePod(), { metadata: { labels: { 'sluice.io/leader': 'false' } } }),
+    { username: SLUICE, podName: SLUICE_POD },
+    sluicePod(),
+  );
   denied('a gate removal that also changes an image', jsonPatch(removeGate(pod, 1), [{ op: 'replace', path: '/spec/containers/0/image', value: 'evil:1' }]));
 
-  t.equal(admit(spec, pod, jsonPatch(pod, [{ op: 'replace', path: '/spec/containers/0/image', value: 'new:2' }]), { username: 'system:serviceaccount:team-a:deployer' }), null, 'other users are not matched');
+  t.equal(
+    admit(spec, pod, jsonPatch(pod, [{ op: 'replace', path: '/spec/containers/0/image', value: 'new:2' }]), {
+      username: 'system:serviceaccount:team-a:deployer',
+    }),
+    null,
+    'other users are not matched',
+  );
 });
 
 t.test('the v1beta1 component is the same policy at admissionregistration.k8s.io/v1beta1, and leaves the webhooks at v1', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-vap-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const rel = (p: string): string => relative(dir, join(repoRoot, p));
-  writeFileSync(join(dir, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [${rel('manifests/base')}]\ncomponents: [${rel('manifests/components/pod-patch-policy-v1beta1')}]\n`);
-  const objects = (yaml.loadAll(execFileSync(kubectlPath(), ['kustomize', '--load-restrictor', 'LoadRestrictionsNone', dir], { encoding: 'utf8' })) as K8sObject[]).filter(Boolean);
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [${rel('manifests/base')}]\ncomponents: [${rel('manifests/components/pod-patch-policy-v1beta1')}]\n`,
+  );
+  const objects = (
+    yaml.loadAll(execFileSync(kubectlPath(), ['kustomize', '--load-restrictor', 'LoadRestrictionsNone', dir], { encoding: 'utf8' })) as K8sObject[]
+  ).filter(Boolean);
   const vap = objects.find((o) => o.kind === 'ValidatingAdmissionPolicy') as (K8sObject & { spec: PolicySpec }) | undefined;
   t.equal(vap?.apiVersion, 'admissionregistration.k8s.io/v1beta1', 'the policy at v1beta1');
   t.equal(objects.find((o) => o.kind === 'ValidatingAdmissionPolicyBinding')?.apiVersion, 'admissionregistration.k8s.io/v1beta1', 'its binding at v1beta1');
   t.same(vap?.spec, policy!.spec, 'the same spec as the v1 component');
-  for (const o of objects.filter((x) => x.kind.endsWith('WebhookConfiguration'))) t.equal(o.apiVersion, 'admissionregistration.k8s.io/v1', `${o.kind} stays at v1`);
+  for (const o of objects.filter((x) => x.kind.endsWith('WebhookConfiguration')))
+    t.equal(o.apiVersion, 'admissionregistration.k8s.io/v1', `${o.kind} stays at v1`);
 });
 
 t.test('the chart renders the same policy with the apiVersion the cluster serves', async (t) => {
   const vapOf = (args: string[]): Array<K8sObject & { spec: PolicySpec }> =>
     helmTemplate(args, 'gpu-platform').filter((o) => o.kind.startsWith('ValidatingAdmissionPolicy')) as Array<K8sObject & { spec: PolicySpec }>;
   const v1 = vapOf(['--api-versions', 'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy']);
-  t.same(v1.map((o) => `${o.apiVersion} ${o.kind}`).sort(), ['admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy', 'admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding'], '1.30+: v1');
+  t.same(
+    v1.map((o) => `${o.apiVersion} ${o.kind}`).sort(),
+    ['admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy', 'admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding'],
+    '1.30+: v1',
+  );
   const beta = vapOf(['--kube-version', '1.28.0', '--api-versions', 'admissionregistration.k8s.io/v1beta1/ValidatingAdmissionPolicy']);
-  t.same(beta.map((o) => o.apiVersion), ['admissionregistration.k8s.io/v1beta1', 'admissionregistration.k8s.io/v1beta1'], '1.28/1.29 with the beta API served: v1beta1');
+  t.same(
+    beta.map((o) => o.apiVersion),
+    ['admissionregistration.k8s.io/v1beta1', 'admissionregistration.k8s.io/v1beta1'],
+    '1.28/1.29 with the beta API served: v1beta1',
+  );
   t.same(vapOf(['--kube-version', '1.28.0']), [], 'not rendered where neither is served');
-  t.same(vapOf(['--api-versions', 'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy', '--set', 'podPatchPolicy.enabled=false']), [], 'podPatchPolicy.enabled=false: not rendered');
+  t.same(
+    vapOf(['--api-versions', 'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy', '--set', 'podPatchPolicy.enabled=false']),
+    [],
+    'podPatchPolicy.enabled=false: not rendered',
+  );
 
   const chartPolicy = v1.find((o) => o.kind === 'ValidatingAdmissionPolicy')!;
   t.same(chartPolicy.spec.variables, policy!.spec.variables, 'the same variables as manifests/');
   t.same(chartPolicy.spec.validations, policy!.spec.validations, 'the same validations as manifests/');
-  t.same(chartPolicy.spec.matchConditions, [{ name: 'sluice-service-account', expression: "request.userInfo.username == 'system:serviceaccount:gpu-platform:sluice'" }], "matched to the release namespace's ServiceAccount");
+  t.same(
+    chartPolicy.spec.matchConditions,
+    [{ name: 'sluice-service-account', expression: "request.userInfo.username == 'system:serviceaccount:gpu-platform:sluice'" }],
+    "matched to the release namespace's ServiceAccount",
+  );
   const binding = v1.find((o) => o.kind === 'ValidatingAdmissionPolicyBinding') as unknown as K8sObject & { spec: { policyName: string } };
   t.equal(binding.spec.policyName, chartPolicy.metadata.name, 'the binding names the policy');
 
   const pod = gatedPod();
   const chartSpec = { ...chartPolicy.spec, matchConditions: chartPolicy.spec.matchConditions };
-  t.equal(admit(chartSpec, pod, removeGate(pod, 1), { username: 'system:serviceaccount:gpu-platform:sluice' }), null, "the chart's policy lets the release's sluice remove its gate");
-  t.ok(admit(chartSpec, pod, mergePatch(pod, { metadata: { labels: { x: 'y' } } }), { username: 'system:serviceaccount:gpu-platform:sluice' }), 'and denies another change');
+  t.equal(
+    admit(chartSpec, pod, removeGate(pod, 1), { username: 'system:serviceaccount:gpu-platform:sluice' }),
+    null,
+    "the chart's policy lets the release's sluice remove its gate",
+  );
+  t.ok(
+    admit(chartSpec, pod, mergePatch(pod, { metadata: { labels: { x: 'y' } } }), { username: 'system:serviceaccount:gpu-platform:sluice' }),
+    'and denies another change',
+  );
 });

@@ -40,7 +40,9 @@ const key = (c: { group: string; resource: string; verb: string }): string => `$
 /** Every (group, resource, verb) the rendering grants to the ServiceAccount sluice. */
 function grantsToSluice(r: Rendering): Grant[] {
   const isSluice = (b: K8sObject): boolean =>
-    ((b.subjects ?? []) as Array<{ kind: string; name: string; namespace?: string }>).some((s) => s.kind === 'ServiceAccount' && s.name === 'sluice' && s.namespace === r.namespace);
+    ((b.subjects ?? []) as Array<{ kind: string; name: string; namespace?: string }>).some(
+      (s) => s.kind === 'ServiceAccount' && s.name === 'sluice' && s.namespace === r.namespace,
+    );
   const grants: Grant[] = [];
   for (const b of r.objects.filter((o) => (o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding') && isSluice(o))) {
     const ref = b.roleRef as { kind: string; name: string };
@@ -48,9 +50,11 @@ function grantsToSluice(r: Rendering): Grant[] {
     if (!role) throw new Error(`${b.kind} ${b.metadata.name} names ${ref.kind} ${ref.name}, which the rendering lacks`);
     const namespace = b.kind === 'RoleBinding' ? (b.metadata.namespace ?? null) : null;
     for (const rule of (role.rules ?? []) as Rule[]) {
-      for (const group of rule.apiGroups) for (const resource of rule.resources) for (const verb of rule.verbs) {
-        grants.push({ group, resource, verb, resourceNames: rule.resourceNames ?? [], namespace, role: `${role.kind} ${role.metadata.name}` });
-      }
+      for (const group of rule.apiGroups)
+        for (const resource of rule.resources)
+          for (const verb of rule.verbs) {
+            grants.push({ group, resource, verb, resourceNames: rule.resourceNames ?? [], namespace, role: `${role.kind} ${role.metadata.name}` });
+          }
     }
   }
   return grants;
@@ -58,7 +62,8 @@ function grantsToSluice(r: Rendering): Grant[] {
 
 function selfProvisioning(r: Rendering): boolean {
   const deploy = r.objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'sluice')!;
-  const container = (deploy.spec as { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } }).template.spec.containers[0]!;
+  const container = (deploy.spec as { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } }).template.spec
+    .containers[0]!;
   if (container.env?.some((e) => e.name === 'SLUICE_CERTS_SELF_PROVISION' && e.value === 'true')) return true;
   const cm = r.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('sluice-config'));
   return /selfProvision: true/.test((cm?.data as Record<string, string> | undefined)?.['config.yaml'] ?? '');
@@ -67,18 +72,24 @@ function selfProvisioning(r: Rendering): boolean {
 const codeCalls = apiCallsInCode(repoRoot);
 
 t.test('the calls the code makes', async (t) => {
-  t.ok(codeCalls.length >= 10, `${codeCalls.length} calls found, e.g. ${codeCalls.slice(0, 3).map((c) => `${key(c)} (${c.via})`).join('; ')}`);
-  t.ok(codeCalls.some((c) => c.resource === 'pods/binding' && c.verb === 'create'), 'the bind is among them');
+  t.ok(
+    codeCalls.length >= 10,
+    `${codeCalls.length} calls found, e.g. ${codeCalls
+      .slice(0, 3)
+      .map((c) => `${key(c)} (${c.via})`)
+      .join('; ')}`,
+  );
+  t.ok(
+    codeCalls.some((c) => c.resource === 'pods/binding' && c.verb === 'create'),
+    'the bind is among them',
+  );
   for (const a of ANNOUNCED) {
     const made = codeCalls.find((c) => key(c) === key(a));
     if (made) t.comment(`announced ${key(a)} (${a.from}) is now in the code (${made.from}): its ANNOUNCED entry can go`);
   }
 });
 
-const renderings: Rendering[] = [
-  ...kustomizeEntryPoints().map(renderKustomize),
-  ...Object.keys(HELM_VALUE_SETS).map((s) => renderHelm(s)),
-];
+const renderings: Rendering[] = [...kustomizeEntryPoints().map(renderKustomize), ...Object.keys(HELM_VALUE_SETS).map((s) => renderHelm(s))];
 
 for (const r of renderings) {
   t.test(r.name, async (t) => {
@@ -94,17 +105,36 @@ for (const r of renderings) {
     t.same(grants.filter((g) => [g.group, g.resource, g.verb].includes('*')).map(key), [], 'no wildcards');
     // Issue 22, defect 11: the sluice-leader Role repeated the ClusterRole's pods patch.
     const unnamed = grants.filter((g) => g.resourceNames.length === 0);
-    const twice = [...new Set(unnamed.filter((g) => g.namespace !== null && unnamed.some((o) => o.namespace === null && key(o) === key(g))).map((g) => `${key(g)} in ${g.role}`))];
+    const twice = [
+      ...new Set(
+        unnamed.filter((g) => g.namespace !== null && unnamed.some((o) => o.namespace === null && key(o) === key(g))).map((g) => `${key(g)} in ${g.role}`),
+      ),
+    ];
     t.same(twice, [], 'no Role repeats a right the ClusterRole grants everywhere');
 
     const secrets = grants.filter((g) => g.resource === 'secrets');
-    t.ok(secrets.every((g) => g.namespace === r.namespace), 'Secrets only in sluice\'s own namespace');
-    t.ok(secrets.filter((g) => g.verb !== 'create').every((g) => g.resourceNames.join() === config.certs.secretName), `Secrets read and written only by name (${config.certs.secretName})`);
+    t.ok(
+      secrets.every((g) => g.namespace === r.namespace),
+      "Secrets only in sluice's own namespace",
+    );
+    t.ok(
+      secrets.filter((g) => g.verb !== 'create').every((g) => g.resourceNames.join() === config.certs.secretName),
+      `Secrets read and written only by name (${config.certs.secretName})`,
+    );
     const hooks = grants.filter((g) => g.resource.endsWith('webhookconfigurations'));
-    t.ok(hooks.every((g) => g.resourceNames.join() === config.certs.webhookConfigName), `webhook configurations only by name (${config.certs.webhookConfigName})`);
+    t.ok(
+      hooks.every((g) => g.resourceNames.join() === config.certs.webhookConfigName),
+      `webhook configurations only by name (${config.certs.webhookConfigName})`,
+    );
     const leases = grants.filter((g) => g.resource === 'leases');
-    t.ok(leases.every((g) => g.namespace === r.namespace), 'leases only in sluice\'s own namespace');
-    t.ok(leases.filter((g) => g.verb !== 'create').every((g) => g.resourceNames.join() === 'sluice'), 'the Lease sluice by name');
+    t.ok(
+      leases.every((g) => g.namespace === r.namespace),
+      "leases only in sluice's own namespace",
+    );
+    t.ok(
+      leases.filter((g) => g.verb !== 'create').every((g) => g.resourceNames.join() === 'sluice'),
+      'the Lease sluice by name',
+    );
   });
 }
 
@@ -113,8 +143,17 @@ t.test('the check fails on a rendering that grants too much or too little', asyn
   const role = r.objects.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'sluice')!;
   const rules = role.rules as Rule[];
   rules.push({ apiGroups: [''], resources: ['pods'], verbs: ['delete'] });
-  rules.splice(rules.findIndex((x) => x.resources.includes('pods/binding')), 1);
+  rules.splice(
+    rules.findIndex((x) => x.resources.includes('pods/binding')),
+    1,
+  );
   const grants = grantsToSluice(r);
-  t.notOk(grants.some((g) => g.resource === 'pods/binding'), 'the bind right is gone');
-  t.ok(grants.some((g) => key(g) === 'core pods delete') && !codeCalls.some((c) => key(c) === 'core pods delete'), 'and pods delete is granted but never called');
+  t.notOk(
+    grants.some((g) => g.resource === 'pods/binding'),
+    'the bind right is gone',
+  );
+  t.ok(
+    grants.some((g) => key(g) === 'core pods delete') && !codeCalls.some((c) => key(c) === 'core pods delete'),
+    'and pods delete is granted but never called',
+  );
 });

@@ -13,7 +13,11 @@ t.test('Redis down: releases wait and resume when it is back; readiness and the 
   const relay = new PgRelay('redis://127.0.0.1:6379');
   await relay.start();
   t.teardown(() => relay.stop());
-  const live = await startLive({ nodes: [gpuNode('g1', { gpus: 8 })], queues: { q: quota(16) }, config: { queue: { redisUrl: `redis://127.0.0.1:${relay.port}` } } });
+  const live = await startLive({
+    nodes: [gpuNode('g1', { gpus: 8 })],
+    queues: { q: quota(16) },
+    config: { queue: { redisUrl: `redis://127.0.0.1:${relay.port}` } },
+  });
   t.teardown(() => live.close());
   live.submit('first', { queue: 'q', gpus: 1 });
   t.ok((await waitFor(() => !live.gated('first'), 15000)) >= 0, 'released while Redis is up');
@@ -25,11 +29,20 @@ t.test('Redis down: releases wait and resume when it is back; readiness and the 
   t.equal(ready.status, 200, '/readyz unaffected');
   // The state is honest: not 'released' while Redis has not taken the order (issue 22, defect 9).
   await waitFor(() => live.running.queue?.jobRecord('team-a', 'pod-during')?.reason.includes('Redis unavailable') === true, 8000);
-  const job = (await (await fetch(`${live.running.apiUrl}/api/v1/jobs/team-a/pod-during`, { headers: { authorization: 'Bearer test-token' } })).json()) as { state: string; waitingFor: string; reason: string };
+  const job = (await (await fetch(`${live.running.apiUrl}/api/v1/jobs/team-a/pod-during`, { headers: { authorization: 'Bearer test-token' } })).json()) as {
+    state: string;
+    waitingFor: string;
+    reason: string;
+  };
   t.equal(job.state, 'queued', 'the jobs API shows the still-gated job as queued, not released');
   t.equal(job.waitingFor, 'release_queue', 'waiting for the release queue');
   t.match(job.reason, /release pending: Redis unavailable/, 'and says why');
-  const warning = submitWarning(live.running.queue!.current(), { ...during, metadata: { ...during.metadata, name: 'next', labels: { ...during.metadata!.labels, 'sluice.io/job': 'next' } } }, ['nvidia.com/gpu'], Date.now());
+  const warning = submitWarning(
+    live.running.queue!.current(),
+    { ...during, metadata: { ...during.metadata, name: 'next', labels: { ...during.metadata!.labels, 'sluice.io/job': 'next' } } },
+    ['nvidia.com/gpu'],
+    Date.now(),
+  );
   t.match(warning, /release pending: Redis unavailable/, 'the submit warning says the release is pending');
   t.notMatch(warning ?? '', /released at once/, 'and does not promise it');
   // An outage of ~10 s: bull's default reconnect backoff (e^attempt ms) would next try ~3 s

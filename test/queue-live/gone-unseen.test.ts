@@ -19,7 +19,11 @@ t.test('pods deleted while sluice was stopped: the restarted leader closes their
 
   const first = await startLive({ api, schema, prefix, queues });
   const state = async (job: string) =>
-    (await first.store.pool.query<{ state: string; reason: string; finished_at: Date | null }>('SELECT state, reason, finished_at FROM jobs WHERE name = $1', [job])).rows;
+    (
+      await first.store.pool.query<{ state: string; reason: string; finished_at: Date | null }>('SELECT state, reason, finished_at FROM jobs WHERE name = $1', [
+        job,
+      ])
+    ).rows;
   first.submit('gone-0', { queue: 'q', gpus: 2, job: 'gone', gang: 2 });
   first.submit('gone-1', { queue: 'q', gpus: 2, job: 'gone', gang: 2 });
   first.submit('stays-0', { queue: 'q', gpus: 2, job: 'stays' });
@@ -27,14 +31,21 @@ t.test('pods deleted while sluice was stopped: the restarted leader closes their
   first.bind('gone-0', 'g1');
   first.bind('gone-1', 'g1');
   first.bind('stays-0', 'g1');
-  t.ok((await waitFor(async () => (await state('gone'))[0]?.state === 'running' && (await state('stays'))[0]?.state === 'running', 15000)) >= 0, 'recorded as running');
+  t.ok(
+    (await waitFor(async () => (await state('gone'))[0]?.state === 'running' && (await state('stays'))[0]?.state === 'running', 15000)) >= 0,
+    'recorded as running',
+  );
   // The store is kept (schema given): close the replica, not the records.
   const store = first.store;
   await first.running.close();
 
   api.delete('pods', 'team-a', 'gone-0');
   api.delete('pods', 'team-a', 'gone-1');
-  t.same((await state('gone')).map((r) => [r.state, r.finished_at]), [['running', null]], 'nobody watched: the record still says running');
+  t.same(
+    (await state('gone')).map((r) => [r.state, r.finished_at]),
+    [['running', null]],
+    'nobody watched: the record still says running',
+  );
 
   const second = await startLive({ api, schema, prefix });
   t.teardown(async () => {
@@ -46,6 +57,13 @@ t.test('pods deleted while sluice was stopped: the restarted leader closes their
   const [gone] = await state('gone');
   t.equal(gone?.state, 'deleted');
   t.equal(gone?.reason, GONE_UNSEEN_REASON);
-  t.same((await state('stays')).map((r) => [r.state, r.finished_at]), [['running', null]], 'the job whose pod is still there keeps running');
-  t.ok(second.logs.some((l) => String(l.msg).includes('closed 1 job records whose jobs were gone')), 'logged');
+  t.same(
+    (await state('stays')).map((r) => [r.state, r.finished_at]),
+    [['running', null]],
+    'the job whose pod is still there keeps running',
+  );
+  t.ok(
+    second.logs.some((l) => String(l.msg).includes('closed 1 job records whose jobs were gone')),
+    'logged',
+  );
 });

@@ -24,9 +24,11 @@ t.test('leader hand-over: one replica decides at a time, the follower takes over
   t.equal(leaderOf(api), 'sluice-a', 'the first replica holds the Lease and labels its pod');
 
   const filter = (l: Live) =>
-    fetch(`${l.running.apiUrl}/scheduler/filter`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ Pod: pending, NodeNames: ['g1'] }) }).then(
-      (r) => r.json() as Promise<{ Error: string; NodeNames: string[] | null }>,
-    );
+    fetch(`${l.running.apiUrl}/scheduler/filter`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ Pod: pending, NodeNames: ['g1'] }),
+    }).then((r) => r.json() as Promise<{ Error: string; NodeNames: string[] | null }>);
   t.same((await filter(a)).NodeNames, ['g1'], 'the leader decides');
   t.match((await filter(b)).Error, /not the leader/, 'the follower answers a retryable error, never a decision');
 

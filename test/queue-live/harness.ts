@@ -39,7 +39,17 @@ export interface SubmitOpts {
   model?: string;
 }
 
-export async function startLive(o: { nodes?: V1Node[]; queues?: Record<string, QueueInput>; config?: Record<string, unknown>; api?: StandInApiserver; schema?: string; prefix?: string; podName?: string } = {}): Promise<Live> {
+export async function startLive(
+  o: {
+    nodes?: V1Node[];
+    queues?: Record<string, QueueInput>;
+    config?: Record<string, unknown>;
+    api?: StandInApiserver;
+    schema?: string;
+    prefix?: string;
+    podName?: string;
+  } = {},
+): Promise<Live> {
   const api = o.api ?? (await StandInApiserver.start());
   if (!o.api) for (const n of o.nodes ?? [gpuNode('g1', { gpus: 8 }), gpuNode('g2', { gpus: 8 })]) api.create('nodes', n);
   const schema = o.schema ?? randomSchema();
@@ -47,7 +57,11 @@ export async function startLive(o: { nodes?: V1Node[]; queues?: Record<string, Q
   const store = new Store({ url: DATABASE_URL, schema, log: createLogger('silent') });
   await store.migrate();
   for (const [name, q] of Object.entries(o.queues ?? {})) await store.putQueue(name, q);
-  if (o.podName) api.create('pods', { metadata: { name: o.podName, namespace: 'sluice-system', labels: { app: 'sluice' } }, spec: { containers: [{ name: 'sluice', image: 'sluice' }] } });
+  if (o.podName)
+    api.create('pods', {
+      metadata: { name: o.podName, namespace: 'sluice-system', labels: { app: 'sluice' } },
+      spec: { containers: [{ name: 'sluice', image: 'sluice' }] },
+    });
   const config = loadConfig({
     env: {},
     base: {
@@ -93,7 +107,9 @@ export async function startLive(o: { nodes?: V1Node[]; queues?: Record<string, Q
         spec: {
           priority: s.priority ?? 0,
           schedulingGates: [{ name: 'sluice.io/queue' }],
-          containers: [{ name: 'main', image: 'x', resources: { requests: { 'nvidia.com/gpu': String(s.gpus) }, limits: { 'nvidia.com/gpu': String(s.gpus) } } }],
+          containers: [
+            { name: 'main', image: 'x', resources: { requests: { 'nvidia.com/gpu': String(s.gpus) }, limits: { 'nvidia.com/gpu': String(s.gpus) } } },
+          ],
         },
       } as V1Pod);
     },

@@ -33,7 +33,10 @@ t.test('guaranteed job over best-effort-filled nodes: released, then the fewest 
     await waitFor(() => !live.gated(name), 15000);
     live.bind(name, node);
   }
-  t.ok(placed.every(([n]) => !live.gated(n)), 'the cluster is full: 16 of 16 GPUs');
+  t.ok(
+    placed.every(([n]) => !live.gated(n)),
+    'the cluster is full: 16 of 16 GPUs',
+  );
 
   live.submit('train', { queue: 'prod', gpus: 8, priority: 1000 });
   t.ok((await waitFor(() => !live.gated('train'), 15000)) >= 0, 'the guaranteed job is released although no GPU is idle (best-effort GPUs count as free)');
@@ -53,7 +56,11 @@ t.test('guaranteed job over best-effort-filled nodes: released, then the fewest 
   t.equal(res.status, 200);
   const body = (await res.json()) as { NodeNameToMetaVictims: Record<string, { Pods: Array<{ UID: string }> }> };
   t.same(Object.keys(body.NodeNameToMetaVictims), ['g2'], 'only g2 can free 8 GPUs with best-effort pods alone (g1 holds a guaranteed pod)');
-  t.same(body.NodeNameToMetaVictims.g2!.Pods.map((p) => p.UID).sort(), [uid('be-d'), uid('be-e'), uid('be-f')].sort(), 'its three best-effort pods, 8 GPUs: no more than needed');
+  t.same(
+    body.NodeNameToMetaVictims.g2!.Pods.map((p) => p.UID).sort(),
+    [uid('be-d'), uid('be-e'), uid('be-f')].sort(),
+    'its three best-effort pods, 8 GPUs: no more than needed',
+  );
   const all = Object.values(body.NodeNameToMetaVictims).flatMap((v) => v.Pods.map((p) => p.UID));
   t.notOk(all.includes(uid('g-keep')), 'the guaranteed pod is never a victim');
 });

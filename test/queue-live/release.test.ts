@@ -26,7 +26,10 @@ t.test('releases within quota, holds the rest, releases the next when a pod fini
   // The patch removed only sluice's gate, testing uid and position first.
   const patches = live.api.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith('/pods/p1'));
   t.equal(patches.length, 1, 'one patch for p1');
-  t.same((patches[0]!.body as Array<{ op: string }>).map((o) => o.op), ['test', 'test', 'remove']);
+  t.same(
+    (patches[0]!.body as Array<{ op: string }>).map((o) => o.op),
+    ['test', 'test', 'remove'],
+  );
 
   live.bind('p1', 'g1');
   live.bind('p2', 'g1');
@@ -59,7 +62,10 @@ t.test('a gang is released whole, only once every pod exists', async (t) => {
   t.teardown(() => live.close());
   for (const n of ['w0', 'w1', 'w2']) live.submit(n, { queue: 'team-a', gpus: 4, job: 'job-train', gang: 4 });
   await new Promise((r) => setTimeout(r, 300));
-  t.ok(['w0', 'w1', 'w2'].every((n) => live.gated(n)), 'three of four: all held');
+  t.ok(
+    ['w0', 'w1', 'w2'].every((n) => live.gated(n)),
+    'three of four: all held',
+  );
   const w = live.running.queue!.current()!.waiting.get('team-a')!;
   t.equal(w[0]!.reason, 'gang: 3 of 4 pods seen; the job starts when all 4 exist');
   live.submit('w3', { queue: 'team-a', gpus: 4, job: 'job-train', gang: 4 });

@@ -22,20 +22,33 @@ t.test('start then close at once or a few ms later: no unhandled rejection, no c
   t.teardown(() => void process.off('unhandledRejection', onUnhandled));
   const metrics = new Metrics();
   for (let i = 0; i < 20; i++) {
-    const r = new BullReleaser({ redisUrl: REDIS_URL, prefix: `rc${randomBytes(4).toString('hex')}`, patcher: neverCalled, ratePerSecond: 10, log: createLogger('silent'), metrics });
+    const r = new BullReleaser({
+      redisUrl: REDIS_URL,
+      prefix: `rc${randomBytes(4).toString('hex')}`,
+      patcher: neverCalled,
+      ratePerSecond: 10,
+      log: createLogger('silent'),
+      metrics,
+    });
     await r.start();
     // Closed at once or a few ms later: bull's first commands are then at every stage.
     if (i % 5) await new Promise((res) => setTimeout(res, i % 5));
     await r.close();
   }
   await new Promise((res) => setTimeout(res, 500));
-  t.same(unhandled.map((e) => (e as Error).message), [], 'every command bull left pending was handled');
+  t.same(
+    unhandled.map((e) => (e as Error).message),
+    [],
+    'every command bull left pending was handled',
+  );
   t.equal(redisSockets(), 0, 'every Redis connection the releasers opened is closed');
 });
 
 /** Sockets of this process open to Redis's port or still connecting (this file opens no others). */
 function redisSockets(): number {
   const port = Number(new URL(REDIS_URL).port || 6379);
-  const handles = (process as unknown as { _getActiveHandles(): Array<{ remotePort?: number; connecting?: boolean; destroyed?: boolean }> })._getActiveHandles();
+  const handles = (
+    process as unknown as { _getActiveHandles(): Array<{ remotePort?: number; connecting?: boolean; destroyed?: boolean }> }
+  )._getActiveHandles();
   return handles.filter((h) => !h.destroyed && (h.remotePort === port || h.connecting === true)).length;
 }

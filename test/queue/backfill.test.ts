@@ -91,10 +91,7 @@ t.test('guard: a starving job that no node could ever take blocks no one (unreso
 });
 
 t.test('guard on quota: a starving job short of quota holds back later jobs of its queue and QoS only', async (t) => {
-  const qs = queues(
-    queueSpec('team-a', [limit({ guaranteed: 8, bestEffortCap: 8 })]),
-    queueSpec('team-b', [limit({ guaranteed: 8 })]),
-  );
+  const qs = queues(queueSpec('team-a', [limit({ guaranteed: 8, bestEffortCap: 8 })]), queueSpec('team-b', [limit({ guaranteed: 8 })]));
   const cache = newCache(nodes(), [
     queuedPod('held', { gpus: 4, node: 'n1' }), // team-a holds 4 of 8
     queuedPod('big', { gpus: 6, created: T0 }),
@@ -111,13 +108,19 @@ t.test('guard on quota: a starving job short of quota holds back later jobs of i
   t.match(waitOf(old, 'team-a/small/small')!.reason, /holds queue team-a's quota/);
 });
 
-t.test('starving jobs go first, oldest first, whatever their queue\'s fair share', async (t) => {
-  const cache = newCache([gpuNode('n1', { gpus: 2 })], [
-    ...[0, 1, 2, 3].map((i) => queuedPod(`busy-run${i}`, { queue: 'busy', node: `elsewhere` })),
-    queuedPod('busy-old', { queue: 'busy', created: T0 }),
-    queuedPod('idle-new', { queue: 'idle', created: T0 + GUARD }),
+t.test("starving jobs go first, oldest first, whatever their queue's fair share", async (t) => {
+  const cache = newCache(
+    [gpuNode('n1', { gpus: 2 })],
+    [
+      ...[0, 1, 2, 3].map((i) => queuedPod(`busy-run${i}`, { queue: 'busy', node: `elsewhere` })),
+      queuedPod('busy-old', { queue: 'busy', created: T0 }),
+      queuedPod('idle-new', { queue: 'idle', created: T0 + GUARD }),
+    ],
+  );
+  const weights = new Map([
+    ['busy', 1],
+    ['idle', 1],
   ]);
-  const weights = new Map([['busy', 1], ['idle', 1]]);
   const { ev } = pass(cache, 'unlimited', T0 + GUARD + 1000, { guardMs: GUARD, weights });
   t.same(keys(ev), ['team-a/busy-old/busy-old', 'team-a/idle-new/idle-new'], 'the starving job is decided before fair share turns');
 });
@@ -134,7 +137,7 @@ t.test('guard: a starving gang that can never fit the whole cluster blocks no on
   t.match(waitOf(ev, 'team-a/gang')?.reason ?? '', /could never fit/);
 });
 
-t.test('guard on quota: a starving job larger than its queue\'s whole quota blocks no one', async (t) => {
+t.test("guard on quota: a starving job larger than its queue's whole quota blocks no one", async (t) => {
   const qs = queues(queueSpec('team-a', [limit({ guaranteed: 4 })]));
   const cache = newCache(nodes(), [
     queuedPod('too-big', { gpus: 8, created: T0 }), // needs 8, queue guaranteed 4: never
@@ -149,7 +152,11 @@ t.test('guard: a later job that lands on a node the starving job could never use
   // model would go to the idle 2-GPU A10 node, which the starving job can never use.
   const cache = newCache(
     [gpuNode('a100', { gpus: 8 }), gpuNode('a10', { gpus: 2, product: 'NVIDIA-A10' })],
-    [queuedPod('r', { gpus: 4, node: 'a100', queue: 'other' }), queuedPod('big', { gpus: 8, created: T0, model: 'a100' }), queuedPod('small', { gpus: 1, created: T0 + 1000 })],
+    [
+      queuedPod('r', { gpus: 4, node: 'a100', queue: 'other' }),
+      queuedPod('big', { gpus: 8, created: T0, model: 'a100' }),
+      queuedPod('small', { gpus: 1, created: T0 + 1000 }),
+    ],
   );
   const { ev } = pass(cache, 'unlimited', T0 + GUARD * 2, { guardMs: GUARD });
   t.same(keys(ev), ['team-a/small/small'], 'releasing it cannot delay the A100 job');

@@ -23,11 +23,10 @@ const A10 = 'NVIDIA-A10';
 
 t.test('a guaranteed unit fits on a node full of best-effort pods; a best-effort unit does not', async (t) => {
   const fullOfBe = Array.from({ length: 8 }, (_, i) => queuedPod(`be${i}`, { qos: 'best-effort', node: 'n1' }));
-  const cache = newCache([gpuNode('n1', { gpus: 8 })], [
-    ...fullOfBe,
-    queuedPod('g', { gpus: 4, created: T0 }),
-    queuedPod('be-new', { gpus: 1, qos: 'best-effort', created: T0 }),
-  ]);
+  const cache = newCache(
+    [gpuNode('n1', { gpus: 8 })],
+    [...fullOfBe, queuedPod('g', { gpus: 4, created: T0 }), queuedPod('be-new', { gpus: 1, qos: 'best-effort', created: T0 })],
+  );
   const { ev } = pass(cache, 'unlimited', T0 + 1000);
   t.same(keys(ev), ['team-a/g/g']);
   const be = waitOf(ev, 'team-a/be-new/be-new')!;
@@ -83,7 +82,15 @@ t.test('cordoned, NotReady and GPU-disabled nodes are never used', async (t) => 
 });
 
 t.test('binpack: the fullest node that fits is taken, so whole nodes stay free for big jobs', async (t) => {
-  const node = (name: string, free: number): CapacityNode => ({ name, product: 'NVIDIA-A100-SXM4-80GB', unusable: null, labels: {}, capacity: { [GPU]: 8 }, free: { [GPU]: free }, bestEffort: {} });
+  const node = (name: string, free: number): CapacityNode => ({
+    name,
+    product: 'NVIDIA-A100-SXM4-80GB',
+    unusable: null,
+    labels: {},
+    capacity: { [GPU]: 8 },
+    free: { [GPU]: free },
+    bestEffort: {},
+  });
   const m = new CapacityModel([node('empty', 8), node('half', 4), node('almost', 1)]);
   t.match(m.place([unitPodOf('a', 1)], 'guaranteed'), { ok: true, nodes: ['almost'] });
   t.match(m.place([unitPodOf('b', 3)], 'guaranteed'), { ok: true, nodes: ['half'] });
@@ -94,7 +101,15 @@ t.test('binpack: the fullest node that fits is taken, so whole nodes stay free f
 });
 
 t.test('a model kept across passes: takenBy says what a placed pod took, giveBack returns it exactly', async (t) => {
-  const node = (name: string, free: number, be = 0): CapacityNode => ({ name, product: 'NVIDIA-A100-SXM4-80GB', unusable: null, labels: {}, capacity: { [GPU]: 8 }, free: { [GPU]: free }, bestEffort: { [GPU]: be } });
+  const node = (name: string, free: number, be = 0): CapacityNode => ({
+    name,
+    product: 'NVIDIA-A100-SXM4-80GB',
+    unusable: null,
+    labels: {},
+    capacity: { [GPU]: 8 },
+    free: { [GPU]: free },
+    bestEffort: { [GPU]: be },
+  });
   const start = [node('a', 2, 6), node('b', 0)];
   const m = new CapacityModel(start);
   const g = unitPodOf('g', 4);
@@ -125,7 +140,9 @@ t.test('a search made inside a tentative placement is not taken for current afte
   // wouldPlace() put the version back after its undo; numbers were reused, so the search
   // for the second 4-GPU pod (made with 4 GPUs taken) passed for current when a later
   // what-if had taken 8: 12 GPUs "fitted" an 8-GPU node.
-  const m = new CapacityModel([{ name: 'n1', product: 'NVIDIA-A100-SXM4-80GB', unusable: null, labels: {}, capacity: { [GPU]: 8 }, free: { [GPU]: 8 }, bestEffort: {} }]);
+  const m = new CapacityModel([
+    { name: 'n1', product: 'NVIDIA-A100-SXM4-80GB', unusable: null, labels: {}, capacity: { [GPU]: 8 }, free: { [GPU]: 8 }, bestEffort: {} },
+  ]);
   t.ok(m.wouldPlace([unitPodOf('a', 4), unitPodOf('b', 4)], 'guaranteed'), 'two 4-GPU pods fit');
   t.notOk(m.wouldPlace([unitPodOf('z', 8), unitPodOf('c', 4)], 'guaranteed'), '8 + 4 do not fit 8');
   t.same(m.nodeList()[0]!.free, { [GPU]: 8 }, 'what-ifs leave the node as it was');
@@ -142,11 +159,14 @@ t.test('a guaranteed unit takes idle GPUs before reclaiming best-effort ones, as
   // x: 4 GPUs, all held by best-effort pods. y: 8 idle GPUs. Guaranteed j1 (4) and j2 (8).
   // kube-scheduler preempts only when no node fits: j1 lands on y (4 idle there), after
   // which j2 (8) fits nowhere (x has only 4 GPUs in all). Only j1 may be released.
-  const cache = newCache([gpuNode('x', { gpus: 4 }), gpuNode('y', { gpus: 8 })], [
-    ...[0, 1, 2, 3].map((i) => queuedPod(`be${i}`, { qos: 'best-effort', node: 'x' })),
-    queuedPod('j1', { gpus: 4, created: T0 }),
-    queuedPod('j2', { gpus: 8, created: T0 + 1 }),
-  ]);
+  const cache = newCache(
+    [gpuNode('x', { gpus: 4 }), gpuNode('y', { gpus: 8 })],
+    [
+      ...[0, 1, 2, 3].map((i) => queuedPod(`be${i}`, { qos: 'best-effort', node: 'x' })),
+      queuedPod('j1', { gpus: 4, created: T0 }),
+      queuedPod('j2', { gpus: 8, created: T0 + 1 }),
+    ],
+  );
   const s = buildState(cache, 'unlimited', new Set());
   t.match(s.capacity.place([unitPodOf('j1', 4)], 'guaranteed'), { ok: true, nodes: ['y'] }, 'no preemption when a node has idle GPUs');
   const { ev } = pass(cache, 'unlimited', T0 + 1000);
@@ -157,7 +177,13 @@ t.test('a guaranteed unit takes idle GPUs before reclaiming best-effort ones, as
 
 function extenderFor(cache: ClusterCache): Extender {
   const log = createLogger('silent', new Writable({ write: (_c, _e, d) => d() }));
-  return new Extender({ cache, binder: new KubeBinder(unreachableKubeConfig()), defaultPolicy: 'binpack', log, metrics: new Metrics({ defaultMetrics: false }) });
+  return new Extender({
+    cache,
+    binder: new KubeBinder(unreachableKubeConfig()),
+    defaultPolicy: 'binpack',
+    log,
+    metrics: new Metrics({ defaultMetrics: false }),
+  });
 }
 
 /** Nodes as buildState builds them (same inventory, labels, shared GPUs), best-effort none. */
@@ -211,7 +237,9 @@ t.test('queue fit == extender filter, node by node, for every pod shape', async 
         const same = queueOk === extOk && placed === extOk && (extOk || m!.resolvable === extResolvable);
         if (!same) {
           mismatches++;
-          t.fail(`${pod.metadata!.name} on ${name} (${qos}): extender ${extOk ? 'fits' : extResolvable ? 'resolvable' : 'unresolvable'}, queue misfit ${JSON.stringify(m)}, wouldPlace ${placed}`);
+          t.fail(
+            `${pod.metadata!.name} on ${name} (${qos}): extender ${extOk ? 'fits' : extResolvable ? 'resolvable' : 'unresolvable'}, queue misfit ${JSON.stringify(m)}, wouldPlace ${placed}`,
+          );
         }
         compared++;
         if (extOk) passedBoth++;
@@ -253,7 +281,10 @@ function assumeShare(cache: ClusterCache, uid: string, node: string, memMiB: num
 
 t.test('queue fit == extender filter for GPU shares: memory, cores, slots, in-flight binds, health', async (t) => {
   const unhealthy = hamiNode('unhealthy', { gpus: 1, form: '9' });
-  unhealthy.metadata!.annotations!['hami.io/node-nvidia-register'] = unhealthy.metadata!.annotations!['hami.io/node-nvidia-register']!.replace(',true,', ',false,');
+  unhealthy.metadata!.annotations!['hami.io/node-nvidia-register'] = unhealthy.metadata!.annotations!['hami.io/node-nvidia-register']!.replace(
+    ',true,',
+    ',false,',
+  );
   const cordoned = hamiNode('cordoned', { gpus: 2 });
   cordoned.spec = { unschedulable: true };
   const nodes: V1Node[] = [
@@ -277,9 +308,20 @@ t.test('queue fit == extender filter for GPU shares: memory, cores, slots, in-fl
   ];
   const shapes: V1Pod[] = [];
   const asks: Array<{ memMiB?: number; percent?: number; cores?: number; gpus?: number }> = [
-    { memMiB: 1000 }, { memMiB: 4000, cores: 30 }, { memMiB: 8000 }, { memMiB: 13000 }, { memMiB: 20000 }, { memMiB: 90000 },
-    { percent: 10, cores: 10 }, { percent: 50, cores: 50 }, { percent: 100 }, { cores: 100, memMiB: 1000 }, { cores: 50, memMiB: 2000 },
-    { gpus: 2, memMiB: 4000 }, { gpus: 2, percent: 50 }, {},
+    { memMiB: 1000 },
+    { memMiB: 4000, cores: 30 },
+    { memMiB: 8000 },
+    { memMiB: 13000 },
+    { memMiB: 20000 },
+    { memMiB: 90000 },
+    { percent: 10, cores: 10 },
+    { percent: 50, cores: 50 },
+    { percent: 100 },
+    { cores: 100, memMiB: 1000 },
+    { cores: 50, memMiB: 2000 },
+    { gpus: 2, memMiB: 4000 },
+    { gpus: 2, percent: 50 },
+    {},
   ];
   asks.forEach((a, i) => {
     for (const model of ['', 'a100', 't4']) shapes.push(queuedShare(`s${i}-${model || 'any'}`, { ...a, model }));
@@ -303,13 +345,18 @@ t.test('queue fit == extender filter for GPU shares: memory, cores, slots, in-fl
       const cn = capNodes.find((c) => c.name === name)!;
       for (const qos of ['guaranteed', 'best-effort'] as const) {
         const m = model.misfit(cn, up, qos);
-        const single = newShareCache([n], running.filter((p) => p.spec!.nodeName === name));
+        const single = newShareCache(
+          [n],
+          running.filter((p) => p.spec!.nodeName === name),
+        );
         if (name === 'assumed') assumeShare(single, 'in-flight', 'assumed', 10000);
         const placed = buildState(single, 'unlimited', new Set()).capacity.wouldPlace([up], qos);
         const same = (m === null) === extOk && placed === extOk && (extOk || m!.resolvable === extResolvable);
         if (!same) {
           mismatches++;
-          t.fail(`${pod.metadata!.name} on ${name} (${qos}): extender ${extOk ? 'fits' : extResolvable ? 'resolvable' : 'unresolvable'}, queue misfit ${JSON.stringify(m)}, wouldPlace ${placed}`);
+          t.fail(
+            `${pod.metadata!.name} on ${name} (${qos}): extender ${extOk ? 'fits' : extResolvable ? 'resolvable' : 'unresolvable'}, queue misfit ${JSON.stringify(m)}, wouldPlace ${placed}`,
+          );
         }
         compared++;
         if (extOk) passedBoth++;
@@ -322,7 +369,9 @@ t.test('queue fit == extender filter for GPU shares: memory, cores, slots, in-fl
 
 t.test('best-effort shares on a GPU: the answers differ only for guaranteed pods, only where the extender says preemption can help', async (t) => {
   const nodes = [hamiNode('n', { gpus: 1, memMiB: 16384, split: 10 })];
-  const be = [0, 1, 2].map((i) => queuedShare(`be${i}`, { queue: 'team-b', qos: 'best-effort', memMiB: 5000, cores: 30, node: 'n', onGpu: { index: 0, memMiB: 5000 } }));
+  const be = [0, 1, 2].map((i) =>
+    queuedShare(`be${i}`, { queue: 'team-b', qos: 'best-effort', memMiB: 5000, cores: 30, node: 'n', onGpu: { index: 0, memMiB: 5000 } }),
+  );
   const shapes = [1000, 2000, 6000, 12000, 16384, 20000].map((m) => queuedShare(`p${m}`, { memMiB: m }));
   const cache = newShareCache(nodes, [...be, ...shapes]);
   const ext = extenderFor(cache);

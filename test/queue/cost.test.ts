@@ -26,11 +26,30 @@ t.test('10,000 waiting pods on 1,000 nodes: buildState + evaluate', async (t) =>
     const gang = rand() < 0.05 ? pick([2, 4, 8]) : 1;
     const gpus = pick([1, 1, 1, 2, 2, 4, 8]);
     for (let k = 0; k < gang && waiting < 10_000; k++, waiting++) {
-      pods.push(queuedPod(`w${j}-${k}`, { job: `job${j}`, gang: gang > 1 ? gang : undefined, queue, qos, model, user, created, gpus, priority: rand() < 0.1 ? 100 : 0 }));
+      pods.push(
+        queuedPod(`w${j}-${k}`, {
+          job: `job${j}`,
+          gang: gang > 1 ? gang : undefined,
+          queue,
+          qos,
+          model,
+          user,
+          created,
+          gpus,
+          priority: rand() < 0.1 ? 100 : 0,
+        }),
+      );
     }
     j++;
   }
-  const qs = queues(...Array.from({ length: 10 }, (_, i) => queueSpec(`q${i}`, [limit({ guaranteed: 800, bestEffortCap: 300, perUserMax: i === 0 ? 150 : 0 }), limit({ model: 'h100', guaranteed: 160 })], { weight: 1 + (i % 3), cohort: i < 5 ? 'lab' : null })));
+  const qs = queues(
+    ...Array.from({ length: 10 }, (_, i) =>
+      queueSpec(`q${i}`, [limit({ guaranteed: 800, bestEffortCap: 300, perUserMax: i === 0 ? 150 : 0 }), limit({ model: 'h100', guaranteed: 160 })], {
+        weight: 1 + (i % 3),
+        cohort: i < 5 ? 'lab' : null,
+      }),
+    ),
+  );
   const cache = newCache(nodes, pods);
   t.equal(cache.podCount, 11_000);
 
@@ -41,10 +60,19 @@ t.test('10,000 waiting pods on 1,000 nodes: buildState + evaluate', async (t) =>
     const start = performance.now();
     const state = buildState(cache, qs, new Set());
     const built = performance.now();
-    const ev = evaluate({ units: state.units, ledger: state.ledger, capacity: state.capacity, weights: new Map([...qs.values()].map((q) => [q.name, q.weight])), nowMs: T0 + 4_000_000, backfillGuardMs: 7_200_000 });
+    const ev = evaluate({
+      units: state.units,
+      ledger: state.ledger,
+      capacity: state.capacity,
+      weights: new Map([...qs.values()].map((q) => [q.name, q.weight])),
+      nowMs: T0 + 4_000_000,
+      backfillGuardMs: 7_200_000,
+    });
     const done = performance.now();
     runs.push(done - start);
-    t.comment(`run ${run + 1}: buildState ${(built - start).toFixed(1)} ms, evaluate ${(done - built).toFixed(1)} ms, ${state.units.length} units, ${ev.releases.length} released`);
+    t.comment(
+      `run ${run + 1}: buildState ${(built - start).toFixed(1)} ms, evaluate ${(done - built).toFixed(1)} ms, ${state.units.length} units, ${ev.releases.length} released`,
+    );
     released = ev.releases.length;
     units = state.units.length;
     let waitingCount = 0;

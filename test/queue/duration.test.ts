@@ -17,7 +17,11 @@ t.test('parseDuration reads d/h/m/s, largest unit first, and refuses anything el
 });
 
 t.test('the annotation wins over history, and a queue maxDuration caps it', async (t) => {
-  const history = [{ seconds: 100, finishedMs: NOW }, { seconds: 100, finishedMs: NOW }, { seconds: 100, finishedMs: NOW }];
+  const history = [
+    { seconds: 100, finishedMs: NOW },
+    { seconds: 100, finishedMs: NOW },
+    { seconds: 100, finishedMs: NOW },
+  ];
   const e = estimateDuration({ annotation: '2h', maxDurationSeconds: null, history, nowMs: NOW });
   t.match(e, { basis: 'annotation', seconds: 7200, lowSeconds: 7200, highSeconds: 7200, capped: false });
   const capped = estimateDuration({ annotation: '2h', maxDurationSeconds: 3600, history, nowMs: NOW });

@@ -60,7 +60,11 @@ t.test('a job at a full quota waits for the first running job to end, not "now"'
   manager.evaluateNow();
   const w = queuedPod('w', { gpus: 2, created: NOW });
   w.metadata!.annotations!['sluice.io/expected-duration'] = '15m';
-  t.equal(submitWarning(manager.current(), w, [GPU], NOW, eta), `${QUOTA_REASON}; expected start in about 20 min (from 2 declared durations)`, 'r1 (30m, started 10 min ago) ends in 20 min');
+  t.equal(
+    submitWarning(manager.current(), w, [GPU], NOW, eta),
+    `${QUOTA_REASON}; expected start in about 20 min (from 2 declared durations)`,
+    'r1 (30m, started 10 min ago) ends in 20 min',
+  );
 });
 
 t.test('a job at a full quota held by jobs of unknown run time: not known, not "now"', async (t) => {
@@ -81,7 +85,10 @@ t.test('one running job of known and one of unknown run time: the known end free
   cache.upsertPod(running('r2', '40m'));
   manager.evaluateNow();
   const w = queuedPod('w', { gpus: 2, created: NOW });
-  t.equal(submitWarning(manager.current(), w, [GPU], NOW, eta), `${QUOTA_REASON}; expected start in about 30 min (from 1 declared duration; 1 of unknown duration taken as never ending)`);
+  t.equal(
+    submitWarning(manager.current(), w, [GPU], NOW, eta),
+    `${QUOTA_REASON}; expected start in about 30 min (from 1 declared duration; 1 of unknown duration taken as never ending)`,
+  );
 });
 
 t.test('the background forecast follows the same jobs once it runs again', async (t) => {
@@ -96,7 +103,15 @@ t.test('the background forecast follows the same jobs once it runs again', async
 
 t.test('when the input is stale and building it again does not fit the budget: "not yet known", never "now"', async (t) => {
   const { cache, manager } = await setup(t);
-  const tight = new EtaService({ cache, manager, history: null, log: createLogger('silent'), backfillGuardMs: 600_000, now: () => NOW, admissionBudgetMs: 1e-6 });
+  const tight = new EtaService({
+    cache,
+    manager,
+    history: null,
+    log: createLogger('silent'),
+    backfillGuardMs: 600_000,
+    now: () => NOW,
+    admissionBudgetMs: 1e-6,
+  });
   tight.recompute();
   cache.upsertPod(running('r1', '30m'));
   cache.upsertPod(running('r2', '1h'));

@@ -23,11 +23,22 @@ t.test('the submit warning carries the ETA, or says it is not known and why', as
   const { manager, eta } = await setup(t);
   const small = queuedPod('w2', { gpus: 4, created: NOW });
   small.metadata!.annotations!['sluice.io/expected-duration'] = '30m';
-  t.equal(submitWarning(manager.current(), small, [GPU], NOW, eta), 'queued in team-a: no node has room for it now, position 2 of 2; expected start in about 70 min (from 2 declared durations; 1 of unknown duration taken as never ending)', 'r1 ends at 60 min, then w1 runs 20 min');
+  t.equal(
+    submitWarning(manager.current(), small, [GPU], NOW, eta),
+    'queued in team-a: no node has room for it now, position 2 of 2; expected start in about 70 min (from 2 declared durations; 1 of unknown duration taken as never ending)',
+    'r1 ends at 60 min, then w1 runs 20 min',
+  );
   const big = queuedPod('w3', { gpus: 8, created: NOW });
   t.match(submitWarning(manager.current(), big, [GPU], NOW, eta), /; ETA not known: it waits on jobs whose run time is unknown/);
   t.match(submitWarning(manager.current(), small, [GPU], NOW, null), /position 2 of 2$/, 'no ETA service: the warning as before');
-  const noBudget = new EtaService({ cache: (eta as unknown as { opts: { cache: never } }).opts.cache, manager, history: null, log: createLogger('silent'), backfillGuardMs: 600_000, admissionBudgetMs: 0 });
+  const noBudget = new EtaService({
+    cache: (eta as unknown as { opts: { cache: never } }).opts.cache,
+    manager,
+    history: null,
+    log: createLogger('silent'),
+    backfillGuardMs: 600_000,
+    admissionBudgetMs: 0,
+  });
   t.match(submitWarning(manager.current(), small, [GPU], NOW, noBudget), /; ETA not yet known$/);
 });
 
@@ -36,7 +47,11 @@ t.test('a running pod that asks no GPU is not a job the estimate rests on', asyn
   const cpu = queuedPod('web', { gpus: 0, node: 'n1' });
   cache.upsertPod(cpu);
   eta.recompute();
-  t.same(eta.forJob('team-a', 'w1')!.basis, { declared: 1, learned: 0, learnedFrom: 0, unknown: 1, duration: { basis: 'annotation', seconds: 1200, samples: 0 } }, 'still r1 (declared) and r2 (unknown), not web');
+  t.same(
+    eta.forJob('team-a', 'w1')!.basis,
+    { declared: 1, learned: 0, learnedFrom: 0, unknown: 1, duration: { basis: 'annotation', seconds: 1200, samples: 0 } },
+    'still r1 (declared) and r2 (unknown), not web',
+  );
 });
 
 t.test('words and the CLI cell', async (t) => {

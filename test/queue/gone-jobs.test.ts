@@ -20,9 +20,24 @@ import { GPU, limit, queuedPod } from './helpers.js';
 type T = { teardown(fn: () => unknown): void };
 
 const base: JobRecord = {
-  namespace: 'team-a', name: 'x', queue: 'team-a', qos: 'guaranteed', user: 'alice', resource: GPU, model: '',
-  gangSize: 1, gpusPerPod: 1, gpus: 1, state: 'running', reason: '', waitingFor: '', priority: 0, podsSeen: 1,
-  submittedAt: new Date('2026-11-01T10:00:00Z'), releasedAt: new Date('2026-11-01T10:01:00Z'), finishedAt: null,
+  namespace: 'team-a',
+  name: 'x',
+  queue: 'team-a',
+  qos: 'guaranteed',
+  user: 'alice',
+  resource: GPU,
+  model: '',
+  gangSize: 1,
+  gpusPerPod: 1,
+  gpus: 1,
+  state: 'running',
+  reason: '',
+  waitingFor: '',
+  priority: 0,
+  podsSeen: 1,
+  submittedAt: new Date('2026-11-01T10:00:00Z'),
+  releasedAt: new Date('2026-11-01T10:01:00Z'),
+  finishedAt: null,
 };
 
 async function migrated(t: T, over: Parameters<typeof makeStore>[0] = {}): Promise<{ store: Store; metrics: Metrics }> {
@@ -49,8 +64,7 @@ interface Row {
   reason: string;
   finished_at: Date | null;
 }
-const rows = async (store: Store): Promise<Row[]> =>
-  (await store.pool.query<Row>('SELECT name, state, reason, finished_at FROM jobs ORDER BY name, id')).rows;
+const rows = async (store: Store): Promise<Row[]> => (await store.pool.query<Row>('SELECT name, state, reason, finished_at FROM jobs ORDER BY name, id')).rows;
 const open = async (store: Store): Promise<string[]> => (await rows(store)).filter((r) => r.finished_at === null).map((r) => r.name);
 
 function manager(t: T, cache: ClusterCache, store: Store, o: { log?: Logger; metrics?: Metrics; resyncSeconds?: number } = {}): QueueManager {
@@ -126,10 +140,17 @@ t.test('becoming leader closes the records of jobs with no pod left, and only th
   const teamB = (await store.pool.query<Row>(`SELECT name, state, reason, finished_at FROM jobs WHERE namespace = 'team-b'`)).rows[0]!;
   t.equal(teamB.state, 'deleted', 'a job of the same name in another namespace is another job');
   t.ok(teamB.finished_at, 'and is closed');
-  t.same(after.find((r) => r.name === 'done-before'), before, 'a finished record is untouched');
+  t.same(
+    after.find((r) => r.name === 'done-before'),
+    before,
+    'a finished record is untouched',
+  );
   const counted = (await metrics.jobRecords.get()).values.find((v) => v.labels.result === 'closed_gone')?.value;
   t.equal(counted, 3, 'counted in sluice_job_records_total{result="closed_gone"}');
-  t.ok(text.some((l) => l.includes('closed 3 job records whose jobs were gone while sluice was not watching')), 'logged with the count');
+  t.ok(
+    text.some((l) => l.includes('closed 3 job records whose jobs were gone while sluice was not watching')),
+    'logged with the count',
+  );
 
   // Once per leadership: a record left open later is not the sweep's (the manager closes what it sees go).
   await recordJobs(store, [{ ...base, name: 'later' }]);
@@ -141,16 +162,22 @@ t.test('becoming leader closes the records of jobs with no pod left, and only th
 t.test('the sweep reads and closes in bounded pages, and every page is decided against the cache', async (t) => {
   const { store } = await migrated(t);
   const names = Array.from({ length: 23 }, (_, i) => `j${String(i).padStart(2, '0')}`);
-  await recordJobs(store, names.map((name) => ({ ...base, name })));
+  await recordJobs(
+    store,
+    names.map((name) => ({ ...base, name })),
+  );
   const live = new Set(names.filter((_, i) => i % 3 === 0).map((n) => `team-a/${n}`));
   const pages: number[] = [];
   const records = openJobRecords(store.pool);
   const sweep = new GoneJobSweep({
-    records: { list: async (after, limit) => {
-      const page = await records.list(after, limit);
-      pages.push(page.records.length);
-      return page;
-    }, closeGone: (ids, asOf, reason) => records.closeGone(ids, asOf, reason) },
+    records: {
+      list: async (after, limit) => {
+        const page = await records.list(after, limit);
+        pages.push(page.records.length);
+        return page;
+      },
+      closeGone: (ids, asOf, reason) => records.closeGone(ids, asOf, reason),
+    },
     liveJobs: () => live,
     log: createLogger('silent'),
     batchSize: 5,
@@ -163,12 +190,25 @@ t.test('the sweep reads and closes in bounded pages, and every page is decided a
 
 t.test('a record written after its page was read is not closed (the manager saw a pod meanwhile)', async (t) => {
   const { store } = await migrated(t);
-  await recordJobs(store, [{ ...base, name: 'a' }, { ...base, name: 'b' }]);
+  await recordJobs(store, [
+    { ...base, name: 'a' },
+    { ...base, name: 'b' },
+  ]);
   const records = openJobRecords(store.pool);
   const page = await records.list(null, 10);
-  t.same(page.records.map((r) => r.name), ['a', 'b']);
+  t.same(
+    page.records.map((r) => r.name),
+    ['a', 'b'],
+  );
   await store.pool.query(`UPDATE jobs SET updated_at = clock_timestamp() WHERE name = 'a'`);
-  t.equal(await records.closeGone(page.records.map((r) => r.id), page.asOf, GONE_UNSEEN_REASON), 1);
+  t.equal(
+    await records.closeGone(
+      page.records.map((r) => r.id),
+      page.asOf,
+      GONE_UNSEEN_REASON,
+    ),
+    1,
+  );
   t.same(await open(store), ['a'], 'a was written after the read: left open');
 });
 
@@ -181,8 +221,7 @@ t.test('with Postgres down the sweep changes nothing and runs again at the next 
   t.teardown(() => direct.end());
   await store.putQueue('team-a', { limits: [limit({ guaranteed: 8 })] });
   await recordJobs(store, [{ ...base, name: 'gone' }]);
-  const read = async (): Promise<Row[]> =>
-    (await direct.query<Row>(`SELECT name, state, reason, finished_at FROM "${store.schema}".jobs`)).rows;
+  const read = async (): Promise<Row[]> => (await direct.query<Row>(`SELECT name, state, reason, finished_at FROM "${store.schema}".jobs`)).rows;
 
   const { log, text } = lines();
   const metrics = new Metrics({ defaultMetrics: false });
@@ -192,8 +231,15 @@ t.test('with Postgres down the sweep changes nothing and runs again at the next 
   await m.start(); // queues read while Postgres answers
   await relay.stop();
   await m.startLeading();
-  t.ok((await waitFor(() => text.some((l) => l.includes('cannot check job records for jobs gone while sluice was not watching')), 10000)) >= 0, 'the failure is logged');
-  t.same((await read()).map((r) => [r.state, r.finished_at]), [['running', null]], 'nothing changed');
+  t.ok(
+    (await waitFor(() => text.some((l) => l.includes('cannot check job records for jobs gone while sluice was not watching')), 10000)) >= 0,
+    'the failure is logged',
+  );
+  t.same(
+    (await read()).map((r) => [r.state, r.finished_at]),
+    [['running', null]],
+    'nothing changed',
+  );
   await relay.start();
   t.ok((await waitFor(async () => (await read())[0]?.finished_at !== null, 10000)) >= 0, 'closed at a resync once Postgres answers');
   t.equal((await read())[0]?.reason, GONE_UNSEEN_REASON);

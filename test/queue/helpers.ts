@@ -45,7 +45,14 @@ export function queuedPod(name: string, o: QueuedPodOpts = {}): V1Pod {
   if (o.gang !== undefined) labels['sluice.io/gang-size'] = String(o.gang);
   const annotations: Record<string, string> = {};
   if (o.model) annotations['sluice.io/gpu-model'] = o.model;
-  const p = gpuPod(name, { gpus: o.gpus ?? 1, labels, annotations, uid: o.uid ?? `u-${name}-${++seq}`, ...(o.node ? { node: o.node } : {}), ...(o.phase ? { phase: o.phase } : {}) });
+  const p = gpuPod(name, {
+    gpus: o.gpus ?? 1,
+    labels,
+    annotations,
+    uid: o.uid ?? `u-${name}-${++seq}`,
+    ...(o.node ? { node: o.node } : {}),
+    ...(o.phase ? { phase: o.phase } : {}),
+  });
   p.metadata!.namespace = o.namespace ?? 'team-a';
   p.metadata!.creationTimestamp = new Date(o.created ?? T0) as unknown as Date;
   const gated = o.gated ?? !o.node;
@@ -73,7 +80,16 @@ export function queueSpec(name: string, limits: QueueLimit[], o: Partial<QueueSp
 export const queues = (...specs: QueueSpec[]): Map<string, QueueSpec> => new Map(specs.map((s) => [s.name, s]));
 
 export function unitPodOf(name: string, gpus: number, o: Partial<UnitPod> = {}): UnitPod {
-  return { uid: `uid-${name}`, name, requests: gpus > 0 ? [{ resource: GPU, count: gpus }] : [], models: [], nodeSelector: {}, affinityTerms: null, gateIndex: 0, ...o };
+  return {
+    uid: `uid-${name}`,
+    name,
+    requests: gpus > 0 ? [{ resource: GPU, count: gpus }] : [],
+    models: [],
+    nodeSelector: {},
+    affinityTerms: null,
+    gateIndex: 0,
+    ...o,
+  };
 }
 
 /** A hand-made unit of `pods` pods of `gpus` GPUs each. */

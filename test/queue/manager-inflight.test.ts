@@ -44,13 +44,25 @@ t.test('a decided release holds its quota until Redis answers; a refused one is 
   const sink = new HeldSink();
   const manager = await leadingManager(t, cache, sink, 4);
   manager.evaluateNow();
-  t.same(sink.orders.map((u) => u.job), ['a'], 'a is released (4 of 4 guaranteed)');
+  t.same(
+    sink.orders.map((u) => u.job),
+    ['a'],
+    'a is released (4 of 4 guaranteed)',
+  );
   const again = manager.evaluateNow();
-  t.same(again?.releases.map((u) => u.job), [], 'while Redis has not answered, b does not get the same quota');
+  t.same(
+    again?.releases.map((u) => u.job),
+    [],
+    'while Redis has not answered, b does not get the same quota',
+  );
   t.match(again?.waiting.get('team-a')?.[0]?.reason ?? '', /4 of 4 guaranteed/, 'b waits on quota: a counts as released');
   sink.answerAll(false);
   await new Promise((r) => setTimeout(r, 50)); // the refusal triggers an evaluation of its own
-  t.same(sink.orders.map((u) => u.job), ['a', 'a'], 'Redis refused: a is decided again, first in line, and b still waits');
+  t.same(
+    sink.orders.map((u) => u.job),
+    ['a', 'a'],
+    'Redis refused: a is decided again, first in line, and b still waits',
+  );
 });
 
 t.test('while nothing waits, cluster changes wait for a later pass; a pod arriving gated is decided at once', async (t) => {

@@ -14,7 +14,10 @@ t.test('compareUnits: priority, then submission time, then key', async (t) => {
   const loEarlyB = unit('b-lo', { priority: 0, submittedMs: T0 });
   const loLate = unit('a-late', { priority: 0, submittedMs: T0 + 5 });
   const sorted = [loLate, loEarlyB, hiLate, loEarly].sort(compareUnits);
-  t.same(sorted.map((u) => u.key), ['z-hi', 'a-lo', 'b-lo', 'a-late']);
+  t.same(
+    sorted.map((u) => u.key),
+    ['z-hi', 'a-lo', 'b-lo', 'a-late'],
+  );
   t.equal(compareUnits(loEarly, loEarly), 0);
   t.ok(compareUnits(unit('x', { priority: -5 }), unit('y', { priority: -10 })) < 0, 'negative priorities order too');
 });
@@ -39,7 +42,10 @@ t.test('within a queue the pass releases in priority-then-FIFO order', async (t)
   const { ev } = pass(cache, 'unlimited', T0 + 10_000);
   t.same(keys(ev), ['team-a/urgent/urgent', 'team-a/old/old', 'team-a/mid/mid']);
   const w = ev.waiting.get('team-a')!;
-  t.same(w.map((x) => [x.unit.key, x.position, x.waitingFor]), [['team-a/new/new', 1, 'capacity']]);
+  t.same(
+    w.map((x) => [x.unit.key, x.position, x.waitingFor]),
+    [['team-a/new/new', 1, 'capacity']],
+  );
 });
 
 t.test('fair share: weights 1 and 3 split a cluster with room for 40 jobs 10 : 30', async (t) => {
@@ -48,7 +54,10 @@ t.test('fair share: weights 1 and 3 split a cluster with room for 40 jobs 10 : 3
     pods.push(queuedPod(`a${i}`, { queue: 'light', created: T0 + i }));
     pods.push(queuedPod(`b${i}`, { queue: 'heavy', created: T0 + i }));
   }
-  const cache = newCache([0, 1, 2, 3, 4].map((i) => gpuNode(`n${i}`, { gpus: 8 })), pods);
+  const cache = newCache(
+    [0, 1, 2, 3, 4].map((i) => gpuNode(`n${i}`, { gpus: 8 })),
+    pods,
+  );
   const qs = queues(queueSpec('light', [limit({ guaranteed: 100 })], { weight: 1 }), queueSpec('heavy', [limit({ guaranteed: 100 })], { weight: 3 }));
   const { ev } = pass(cache, qs, T0 + 100_000);
   const light = ev.releases.filter((u) => u.queue === 'light').length;
@@ -57,7 +66,10 @@ t.test('fair share: weights 1 and 3 split a cluster with room for 40 jobs 10 : 3
   t.equal(light, 10);
   t.equal(heavy, 30);
   // Each queue's own releases keep FIFO order.
-  t.same(ev.releases.filter((u) => u.queue === 'light').map((u) => u.job), Array.from({ length: 10 }, (_, i) => `a${i}`));
+  t.same(
+    ev.releases.filter((u) => u.queue === 'light').map((u) => u.job),
+    Array.from({ length: 10 }, (_, i) => `a${i}`),
+  );
   // Turns interleave: no prefix of the release order is far from the 1:3 split.
   let a = 0;
   let b = 0;
@@ -76,7 +88,10 @@ t.test('fair share counts what queues already hold: 1:3 of the total, not of the
     pods.push(queuedPod(`a${i}`, { queue: 'light', created: T0 + i }));
     pods.push(queuedPod(`b${i}`, { queue: 'heavy', created: T0 + i }));
   }
-  const cache = newCache([0, 1, 2, 3, 4].map((i) => gpuNode(`n${i}`, { gpus: 8 })), pods);
+  const cache = newCache(
+    [0, 1, 2, 3, 4].map((i) => gpuNode(`n${i}`, { gpus: 8 })),
+    pods,
+  );
   const qs = queues(queueSpec('light', [limit({ guaranteed: 100 })], { weight: 1 }), queueSpec('heavy', [limit({ guaranteed: 100 })], { weight: 3 }));
   const { ev } = pass(cache, qs, T0 + 100_000);
   t.equal(ev.releases.length, 30);
@@ -103,8 +118,20 @@ t.test('fair share through evaluate() with hand-made units and a bare capacity m
     units.push(unit(`x${i}`, { queue: 'x', gpus: 2, submittedMs: T0 + i }));
     units.push(unit(`y${i}`, { queue: 'y', gpus: 2, submittedMs: T0 + i }));
   }
-  const capacity = new CapacityModel([{ name: 'n', product: 'NVIDIA-A100-SXM4-80GB', unusable: null, labels: {}, capacity: { [GPU]: 12 }, free: { [GPU]: 12 }, bestEffort: {} }]);
-  const ev = evaluate({ units, ledger: new QuotaLedger(new Map(), true), capacity, weights: new Map([['x', 2], ['y', 1]]), nowMs: T0 + 1000, backfillGuardMs: 600_000 });
+  const capacity = new CapacityModel([
+    { name: 'n', product: 'NVIDIA-A100-SXM4-80GB', unusable: null, labels: {}, capacity: { [GPU]: 12 }, free: { [GPU]: 12 }, bestEffort: {} },
+  ]);
+  const ev = evaluate({
+    units,
+    ledger: new QuotaLedger(new Map(), true),
+    capacity,
+    weights: new Map([
+      ['x', 2],
+      ['y', 1],
+    ]),
+    nowMs: T0 + 1000,
+    backfillGuardMs: 600_000,
+  });
   t.equal(ev.releases.filter((u) => u.queue === 'x').length, 4);
   t.equal(ev.releases.filter((u) => u.queue === 'y').length, 2);
 });

@@ -33,7 +33,11 @@ t.test("a gang's second pod is not behind its first: same position, counted once
   await manager.start();
   manager.evaluateNow();
   const second = queuedPod('g-1', { gpus: 4, job: 'g', gang: 2, created: T0 + 2000 });
-  t.equal(submitWarning(manager.current(), second, [GPU], T0 + 2000), 'queued in team-a: a gang of 2; released when all 2 pods exist and fit, position 1 of 2', 'the gang (older) first, then solo; not "position 2 of 3"');
+  t.equal(
+    submitWarning(manager.current(), second, [GPU], T0 + 2000),
+    'queued in team-a: a gang of 2; released when all 2 pods exist and fit, position 1 of 2',
+    'the gang (older) first, then solo; not "position 2 of 3"',
+  );
   const later = queuedPod('late', { gpus: 4, created: T0 + 2000 });
   t.match(submitWarning(manager.current(), later, [GPU], T0 + 2000), /position 3 of 3$/, 'a job of its own still counts both ahead');
 });

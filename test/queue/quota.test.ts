@@ -55,10 +55,7 @@ t.test('best-effort never uses guaranteed quota and is capped by bestEffortCap',
   t.equal(waitOf(ev, 'team-a/g-more/g-more')!.waitingFor, 'quota', 'guaranteed quota is full');
 
   // Best-effort pods do not eat guaranteed quota: with 3 best-effort GPUs held, 4 guaranteed still go.
-  const cache2 = newCache(room(), [
-    ...[0, 1, 2].map((i) => queuedPod(`be-run${i}`, { qos: 'best-effort', node: 'n1' })),
-    queuedPod('g4', { gpus: 4 }),
-  ]);
+  const cache2 = newCache(room(), [...[0, 1, 2].map((i) => queuedPod(`be-run${i}`, { qos: 'best-effort', node: 'n1' })), queuedPod('g4', { gpus: 4 })]);
   t.same(keys(pass(cache2, qs, T0 + 1000).ev), ['team-a/g4/g4']);
 
   // bestEffortCap 0: best-effort never goes, however idle the cluster.
@@ -67,7 +64,7 @@ t.test('best-effort never uses guaranteed quota and is capped by bestEffortCap',
   t.equal(waitOf(pass(cache3, none, T0).ev, 'team-a/be/be')!.waitingFor, 'quota');
 });
 
-t.test('perUserMax: a second job of the same user waits, another user\'s job goes', async (t) => {
+t.test("perUserMax: a second job of the same user waits, another user's job goes", async (t) => {
   const qs = queues(queueSpec('team-a', [limit({ guaranteed: 16, bestEffortCap: 16, perUserMax: 4 })]));
   const cache = newCache(room(), [
     queuedPod('alice-run', { user: 'alice', node: 'n1', gpus: 2 }),
@@ -87,7 +84,7 @@ t.test('cohort borrowing: a queue exceeds its own guaranteed while a cohort peer
   const specs = (cohort: string | null) =>
     queues(queueSpec('team-a', [limit({ guaranteed: 2 })], { cohort }), queueSpec('team-b', [limit({ guaranteed: 6 })], { cohort }));
   const pods = [queuedPod('a-run', { node: 'n1', gpus: 2 }), queuedPod('a-big', { gpus: 4, created: T0 })];
-  t.same(keys(pass(newCache(room(), pods), specs('lab'), T0).ev), ['team-a/a-big/a-big'], 'borrows 4 of team-b\'s idle 6');
+  t.same(keys(pass(newCache(room(), pods), specs('lab'), T0).ev), ['team-a/a-big/a-big'], "borrows 4 of team-b's idle 6");
 
   const alone = pass(newCache(room(), pods), specs(null), T0).ev;
   t.equal(waitOf(alone, 'team-a/a-big/a-big')!.waitingFor, 'quota', 'no cohort: no borrowing');
@@ -104,11 +101,14 @@ t.test('cohort borrowing: a queue exceeds its own guaranteed while a cohort peer
   t.same(keys(ev2), ['team-a/a-big1/a-big1'], '2 held + 4 borrowed leaves 2 idle in the cohort, not 4');
 
   // A queue of another cohort lends nothing.
-  const other = queues(queueSpec('team-a', [limit({ guaranteed: 2 })], { cohort: 'lab' }), queueSpec('team-b', [limit({ guaranteed: 6 })], { cohort: 'other' }));
+  const other = queues(
+    queueSpec('team-a', [limit({ guaranteed: 2 })], { cohort: 'lab' }),
+    queueSpec('team-b', [limit({ guaranteed: 6 })], { cohort: 'other' }),
+  );
   t.equal(waitOf(pass(newCache(room(), pods), other, T0).ev, 'team-a/a-big/a-big')!.waitingFor, 'quota');
 });
 
-t.test('model rows: \'\' counts every pod, a model row only pods on (or asking for) that model', async (t) => {
+t.test("model rows: '' counts every pod, a model row only pods on (or asking for) that model", async (t) => {
   const nodes = [gpuNode('a1', { gpus: 8 }), gpuNode('h1', { gpus: 8, product: H100 })];
   const qs = queues(queueSpec('team-a', [limit({ guaranteed: 4 }), limit({ model: 'a100', guaranteed: 2 })]));
   const cache = newCache(nodes, [queuedPod('on-h100', { node: 'h1', gpus: 2 }), queuedPod('on-a100', { node: 'a1', gpus: 1 })]);
@@ -124,7 +124,10 @@ t.test('model rows: \'\' counts every pod, a model row only pods on (or asking f
   // Only a model row: an H100 job has no quota at all; an A100 job counts against it.
   const only = queues(queueSpec('team-a', [limit({ model: 'a100', guaranteed: 2 })]));
   const l2 = pass(newCache(nodes, [queuedPod('on-h100', { node: 'h1', gpus: 2 })]), only, T0).state.ledger;
-  t.match(l2.check(unit('h', { models: ['h100'] })), { waitingFor: 'quota', reason: /has no nvidia\.com\/gpu quota for GPU model h100; ask a sluice admin to add one/ });
+  t.match(l2.check(unit('h', { models: ['h100'] })), {
+    waitingFor: 'quota',
+    reason: /has no nvidia\.com\/gpu quota for GPU model h100; ask a sluice admin to add one/,
+  });
   t.equal(l2.check(unit('a', { gpus: 2, models: ['a100'] })), null, 'the H100 pod does not use the a100 row');
   t.equal(l2.check(unit('a', { gpus: 2, models: ['NVIDIA-A100-SXM4-80GB'] })), null, 'a full product name matches the alias row');
   // Released-not-bound pods count against the row of the model they ask for.

@@ -12,9 +12,16 @@ const quota1 = queues(queueSpec('team-a', [limit({ guaranteed: 1 })]));
 t.test('four pods of 0.25 GPU count as 1 GPU of quota; a fifth waits until one finishes', async (t) => {
   const quarter = (i: number, o: Parameters<typeof queuedShare>[1] = {}) => queuedShare(`q${i}`, { percent: 25, cores: 25, created: T0 + i, ...o });
   const nodes = [hamiNode('h', { gpus: 2, memMiB: MIB, split: 10 })];
-  const waiting = newShareCache(nodes, [0, 1, 2, 3, 4].map((i) => quarter(i)));
+  const waiting = newShareCache(
+    nodes,
+    [0, 1, 2, 3, 4].map((i) => quarter(i)),
+  );
   const first = pass(waiting, quota1, T0 + 1000);
-  t.same(keys(first.ev), [0, 1, 2, 3].map((i) => `team-a/q${i}/q${i}`), 'four released in one pass');
+  t.same(
+    keys(first.ev),
+    [0, 1, 2, 3].map((i) => `team-a/q${i}/q${i}`),
+    'four released in one pass',
+  );
   const fifth = waitOf(first.ev, 'team-a/q4/q4')!;
   t.equal(fifth.waitingFor, 'quota');
   t.match(fifth.reason, 'queue team-a: 1 of 1 guaranteed nvidia.com/gpu in use, job needs 0.25');
@@ -75,7 +82,12 @@ t.test("the queue's usage (admin API, CLI) shows shares as fractions: five quart
   const pods = [0, 1, 2, 3, 4].map((i) => queuedShare(`q${i}`, { percent: 25, cores: 25, node: 'h', onGpu: { index: i < 4 ? 0 : 1, memMiB: MIB / 4 } }));
   pods.push(queuedShare('be', { qos: 'best-effort', percent: 10, cores: 10, node: 'h', onGpu: { index: 1, memMiB: 1638 } }));
   const cache = newShareCache(nodes, pods);
-  const usage = queueUsage('team-a', cache.allPods(), () => 'NVIDIA-Tesla-T4', (p) => cache.gpuEquivalents(p));
+  const usage = queueUsage(
+    'team-a',
+    cache.allPods(),
+    () => 'NVIDIA-Tesla-T4',
+    (p) => cache.gpuEquivalents(p),
+  );
   t.same(usage.totals, [{ resource: GPU, guaranteed: 1.25, bestEffort: 0.1 }]);
   t.equal(usage.pods, 6);
   const state = pass(cache, queues(queueSpec('team-a', [limit({ guaranteed: 2, bestEffortCap: 1 })])), T0).state;
@@ -100,7 +112,10 @@ t.test('capacity: a share waits while no GPU has its memory, though slots are fr
 
   // A share no GPU could ever hold waits as unresolvable, naming the largest GPU.
   const never = newShareCache(nodes, [queuedShare('huge', { memMiB: 20000 })]);
-  t.match(waitOf(pass(never, 'unlimited', T0).ev, 'team-a/huge/huge')!.reason, /no node could ever take a GPU with 20000 MiB and 0 cores \(node h: no GPU could ever hold the share/);
+  t.match(
+    waitOf(pass(never, 'unlimited', T0).ev, 'team-a/huge/huge')!.reason,
+    /no node could ever take a GPU with 20000 MiB and 0 cores \(node h: no GPU could ever hold the share/,
+  );
 
   // Slots: a GPU split 2 ways takes two tasks, however small.
   const two = [hamiNode('s', { gpus: 1, memMiB: MIB, split: 2 })];
@@ -121,7 +136,11 @@ t.test('capacity: shares released in one pass never count the same memory twice'
 t.test('capacity: a guaranteed share may count best-effort shares as free (preemption); a best-effort one may not', async (t) => {
   const nodes = [hamiNode('h', { gpus: 1, memMiB: MIB, split: 10 })];
   const be = [0, 1].map((i) => queuedShare(`be${i}`, { queue: 'team-b', qos: 'best-effort', memMiB: 7000, node: 'h', onGpu: { index: 0, memMiB: 7000 } }));
-  const cache = newShareCache(nodes, [...be, queuedShare('g', { memMiB: 8000, created: T0 }), queuedShare('b', { qos: 'best-effort', memMiB: 2000, created: T0 })]);
+  const cache = newShareCache(nodes, [
+    ...be,
+    queuedShare('g', { memMiB: 8000, created: T0 }),
+    queuedShare('b', { qos: 'best-effort', memMiB: 2000, created: T0 }),
+  ]);
   const r = pass(cache, 'unlimited', T0 + 1000);
   t.same(keys(r.ev).sort(), ['team-a/b/b', 'team-a/g/g'], 'g reclaims a best-effort share; b fits the 2384 MiB left idle');
   const onlyBe = newShareCache(nodes, [...be, queuedShare('b2', { qos: 'best-effort', memMiB: 4000, created: T0 })]);

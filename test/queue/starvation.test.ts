@@ -79,7 +79,9 @@ const BOUND = 60; // rounds past the guard within which the big job must run
 for (const seed of [1, 7, 42]) {
   t.test(`seed ${seed}: with the guard the big job runs; without it, it starves`, async (t) => {
     const guarded = simulate(seed, GUARD_MS, 400);
-    t.comment(`guard ${GUARD_MS / 1000} s: big job bound in round ${guarded.bigBoundAt} (guard passes after round ${GUARD_ROUNDS}); backlog up to ${guarded.maxWaitingSeen}`);
+    t.comment(
+      `guard ${GUARD_MS / 1000} s: big job bound in round ${guarded.bigBoundAt} (guard passes after round ${GUARD_ROUNDS}); backlog up to ${guarded.maxWaitingSeen}`,
+    );
     t.not(guarded.bigBoundAt, null, 'the big job runs');
     t.ok(guarded.bigBoundAt! > GUARD_ROUNDS, 'not before the guard: until then the small jobs backfill');
     t.ok(guarded.bigBoundAt! <= GUARD_ROUNDS + BOUND, `within ${BOUND} rounds of passing the guard`);

@@ -28,7 +28,7 @@ t.test('gang size 1: every gated pod is its own unit; released, bound and finish
   t.equal(units.find((u) => u.key === 'team-a/j/w1')!.submittedMs, T0 + 1);
 });
 
-t.test('pods without sluice.io/queue are not the queue manager\'s', async (t) => {
+t.test("pods without sluice.io/queue are not the queue manager's", async (t) => {
   const p = queuedPod('x');
   delete p.metadata!.labels!['sluice.io/queue'];
   t.same(waitingUnits(records([p])), []);
@@ -63,7 +63,11 @@ t.test('a gang with more pods than its size: the first g go as the gang, the res
   const pods = [0, 1, 2].map((i) => queuedPod(`g${i}`, { job: 'j', gang: 2, created: T0 + i }));
   const units = waitingUnits(records(pods));
   const gang = units.find((u) => u.key === 'team-a/j')!;
-  t.same(gang.pods.map((p) => p.name), ['g0', 'g1'], 'oldest pods form the gang');
+  t.same(
+    gang.pods.map((p) => p.name),
+    ['g0', 'g1'],
+    'oldest pods form the gang',
+  );
   t.equal(gang.problem, null);
   const extra = units.find((u) => u.key === 'team-a/j/extra')!;
   t.equal(extra.problem?.waitingFor, 'gang');
@@ -113,7 +117,15 @@ t.test('pods that disagree on the gang size make the job invalid, never released
 });
 
 t.test('gang capacity is all-or-nothing: 4 x 2 GPUs fit two nodes with 4 free, not three with 3 free', async (t) => {
-  const node = (name: string, free: number) => ({ name, product: 'NVIDIA-A100-SXM4-80GB', unusable: null, labels: {}, capacity: { [GPU]: 8 }, free: { [GPU]: free }, bestEffort: { [GPU]: 0 } });
+  const node = (name: string, free: number) => ({
+    name,
+    product: 'NVIDIA-A100-SXM4-80GB',
+    unusable: null,
+    labels: {},
+    capacity: { [GPU]: 8 },
+    free: { [GPU]: free },
+    bestEffort: { [GPU]: 0 },
+  });
   const gang = [0, 1, 2, 3].map((i) => unitPodOf(`p${i}`, 2));
 
   const two = new CapacityModel([node('a', 4), node('b', 4)]);
@@ -151,7 +163,10 @@ t.test('a re-created member of a gang whose other pods already ran to completion
   t.equal(units.length, 1);
   t.equal(units[0]!.problem, null, 'not "gang: 1 of 4 pods seen"');
   t.equal(units[0]!.inFlight, false, 'checked against quota and capacity');
-  t.same(units[0]!.pods.map((p) => p.name), ['g3-retry']);
+  t.same(
+    units[0]!.pods.map((p) => p.name),
+    ['g3-retry'],
+  );
 });
 
 t.test('the next wave of a gang Job (completions beyond parallelism) is a whole gang again', async (t) => {

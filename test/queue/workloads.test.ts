@@ -22,14 +22,26 @@ const facts: ClusterFacts = { namespaceLabels: () => undefined, products: () => 
 const nsLabels = { 'sluice.io/managed': 'true', 'sluice.io/default-queue': 'team-a' };
 
 function readerOf(objects: KubeObject[]): ObjectReader {
-  return { read: (kind, ref) => { const o = objects.find((x) => x.kind === kind.kind && x.metadata?.name === ref.name); return o ? { ok: o } : { missing: 'object', reason: 'not found' }; } };
+  return {
+    read: (kind, ref) => {
+      const o = objects.find((x) => x.kind === kind.kind && x.metadata?.name === ref.name);
+      return o ? { ok: o } : { missing: 'object', reason: 'not found' };
+    },
+  };
 }
 
 let seq = 0;
 /** The pod as the apiserver stores it after sluice's mutating webhook. */
 async function admitted(pod: V1Pod, objects: KubeObject[], created = T0): Promise<V1Pod> {
   const r = await resolveWorkload(pod, NS, readerOf(objects), [GPU]);
-  const m = mutatePod({ pod, username: 'system:serviceaccount:kubeflow:training-operator', nsLabels, policy, facts, workload: r.status === 'found' ? r.workload : null });
+  const m = mutatePod({
+    pod,
+    username: 'system:serviceaccount:kubeflow:training-operator',
+    nsLabels,
+    policy,
+    facts,
+    workload: r.status === 'found' ? r.workload : null,
+  });
   const out = applyPatch(structuredClone(pod), m.ops);
   out.metadata!.uid = `uid-${pod.metadata!.name}-${++seq}`;
   out.metadata!.creationTimestamp = new Date(created) as unknown as Date;
@@ -44,11 +56,15 @@ const running = (p: V1Pod, node: string): V1Pod => {
   return q;
 };
 
-t.test('a PyTorchJob\'s pods are held until the whole gang exists, then start whole', async (t) => {
+t.test("a PyTorchJob's pods are held until the whole gang exists, then start whole", async (t) => {
   const pt = pyTorchJob('mnist', 3, 2); // Master + 3 Workers, 2 GPUs each
   const pods = [];
   for (const name of ['mnist-master-0', 'mnist-worker-0', 'mnist-worker-1']) pods.push(await admitted(podOf(pt, name, 2), [pt]));
-  t.same(pods.map((p) => p.metadata!.labels!['sluice.io/gang-size']), ['4', '4', '4'], 'the webhook wrote the gang from the PyTorchJob');
+  t.same(
+    pods.map((p) => p.metadata!.labels!['sluice.io/gang-size']),
+    ['4', '4', '4'],
+    'the webhook wrote the gang from the PyTorchJob',
+  );
   const cache = newCache([gpuNode('n1'), gpuNode('n2')], pods);
   const before = pass(cache, 'unlimited', T0 + 1000).ev;
   t.same(keys(before), [], 'room for all, yet nothing starts with 3 of 4');
@@ -56,7 +72,11 @@ t.test('a PyTorchJob\'s pods are held until the whole gang exists, then start wh
 
   // A member deleted while the gang waits: the gang is one further from whole; nothing starts.
   cache.deletePod(pods[1]!.metadata!.uid!);
-  t.match(waitOf(pass(cache, 'unlimited', T0 + 2000).ev, 'team-a/pytorchjob-mnist'), { waitingFor: 'gang', reason: /2 of 4/ }, 'deleted member: 2 of 4, still held');
+  t.match(
+    waitOf(pass(cache, 'unlimited', T0 + 2000).ev, 'team-a/pytorchjob-mnist'),
+    { waitingFor: 'gang', reason: /2 of 4/ },
+    'deleted member: 2 of 4, still held',
+  );
   // The operator re-creates it, and the last worker arrives.
   cache.upsertPod(await admitted(podOf(pt, 'mnist-worker-0', 2), [pt]));
   cache.upsertPod(await admitted(podOf(pt, 'mnist-worker-2', 2), [pt]));
@@ -81,10 +101,13 @@ t.test('a failed worker re-created by its operator joins its running gang at onc
   const ev = pass(cache, qs, T0 + 61_000).ev;
   t.same(keys(ev), ['team-a/pytorchjob-ddp'], 'released at once, not held as a new gang of 1 of 4');
   t.equal(ev.releases[0]!.inFlight, true, 'as the missing member of a gang in flight');
-  t.same(ev.releases[0]!.pods.map((p) => p.name), ['ddp-worker-1']);
+  t.same(
+    ev.releases[0]!.pods.map((p) => p.name),
+    ['ddp-worker-1'],
+  );
 });
 
-t.test('a RayCluster\'s autoscaled workers above the gang are elastic: one by one, within quota', async (t) => {
+t.test("a RayCluster's autoscaled workers above the gang are elastic: one by one, within quota", async (t) => {
   const rc = rayCluster('rc', { replicas: 2, minReplicas: 2, autoscaling: true }); // CPU head, gang of 2 GPU workers
   const gang = [];
   for (const name of ['rc-gpu-w0', 'rc-gpu-w1']) gang.push(running(await admitted(podOf(rc, name, 1), [rc]), 'n1'));

@@ -68,7 +68,11 @@ t.test('unknown nodes and nodes deleted mid-cycle', async (t) => {
   t.same((await s.post<ExtenderFilterResult>('/scheduler/filter', a)).body.NodeNames, ['g1', 'g2']);
   s.running.cache.deleteNode('g2');
   const p = await s.post<HostPriority[]>('/scheduler/prioritize', a);
-  t.same(p.body.find((h) => h.Host === 'g2'), { Host: 'g2', Score: 0 }, 'a vanished node scores 0');
+  t.same(
+    p.body.find((h) => h.Host === 'g2'),
+    { Host: 'g2', Score: 0 },
+    'a vanished node scores 0',
+  );
   const b = await s.post<{ Error: string }>('/scheduler/bind', { PodName: 'low-1', PodNamespace: 'team-a', PodUID: a.Pod.metadata!.uid, Node: 'g2' });
   t.equal(b.body.Error, "node g2 is not in sluice's cache (deleted, or not seen yet)");
   t.equal(s.running.cache.assumedCount, 0, 'nothing assumed');
@@ -89,7 +93,10 @@ t.test('a pod asking no GPU passes every node with a neutral score', async (t) =
   a.Pod.spec!.containers[0]!.resources = { requests: { cpu: '1' } };
   a.Pod.metadata!.resourceVersion = 'cpu-only';
   t.same((await s.post<ExtenderFilterResult>('/scheduler/filter', a)).body.NodeNames, ['g1', 'cpu']);
-  t.same((await s.post<HostPriority[]>('/scheduler/prioritize', a)).body, [{ Host: 'g1', Score: 5 }, { Host: 'cpu', Score: 5 }]);
+  t.same((await s.post<HostPriority[]>('/scheduler/prioritize', a)).body, [
+    { Host: 'g1', Score: 5 },
+    { Host: 'cpu', Score: 5 },
+  ]);
 });
 
 t.test('ops endpoints: health, readiness, metrics', async (t) => {

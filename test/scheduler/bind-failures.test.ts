@@ -35,11 +35,22 @@ t.test('failed binds: recorded per cause, retries counted, forged requests ignor
   const full = api.create<V1Pod>('pods', gpuPod('full', { node: 'n1', gpus: 6, labels: labels('other') }));
   const train = api.create<V1Pod>('pods', gpuPod('train-0', { gpus: 4, labels: labels('train') }));
   const bare = api.create<V1Pod>('pods', gpuPod('bare', { gpus: 1, labels: labels() }));
-  const other = api.create<V1Pod>('pods', { ...gpuPod('b-1', { gpus: 1, labels: labels('b') }), metadata: { ...gpuPod('b-1').metadata, namespace: 'team-b', labels: labels('b') } });
+  const other = api.create<V1Pod>('pods', {
+    ...gpuPod('b-1', { gpus: 1, labels: labels('b') }),
+    metadata: { ...gpuPod('b-1').metadata, namespace: 'team-b', labels: labels('b') },
+  });
   const cache = new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 30000, recentPodWindow: 100 });
   cache.replaceAll([node], [full, train, bare, other]);
-  const ext = new Extender({ cache, binder: new KubeBinder(api.kubeConfig()), defaultPolicy: 'binpack', log: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }), bindFailures: store.bindFailures });
-  const bind = (p: V1Pod, node: string, uid = p.metadata!.uid!) => ext.bind({ PodName: p.metadata!.name!, PodNamespace: p.metadata!.namespace!, PodUID: uid, Node: node });
+  const ext = new Extender({
+    cache,
+    binder: new KubeBinder(api.kubeConfig()),
+    defaultPolicy: 'binpack',
+    log: createLogger('silent'),
+    metrics: new Metrics({ defaultMetrics: false }),
+    bindFailures: store.bindFailures,
+  });
+  const bind = (p: V1Pod, node: string, uid = p.metadata!.uid!) =>
+    ext.bind({ PodName: p.metadata!.name!, PodNamespace: p.metadata!.namespace!, PodUID: uid, Node: node });
 
   // 1. The re-check: 2 of n1's 8 GPUs are free, train-0 needs 4. kube-scheduler retries.
   const first = await bind(train, 'n1');
@@ -48,7 +59,11 @@ t.test('failed binds: recorded per cause, retries counted, forged requests ignor
   // 2. A node that is gone.
   t.match((await bind(train, 'n9')).Error, /node n9 is/);
   // 3. The apiserver refuses the binding.
-  const stop = api.onRequest((r) => (r.method === 'POST' && r.path.endsWith('/pods/bare/binding') ? { status: 500, body: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'etcdserver: request timed out', code: 500 } } : undefined));
+  const stop = api.onRequest((r) =>
+    r.method === 'POST' && r.path.endsWith('/pods/bare/binding')
+      ? { status: 500, body: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'etcdserver: request timed out', code: 500 } }
+      : undefined,
+  );
   t.match((await bind(bare, 'n1')).Error, /etcdserver: request timed out/);
   stop();
   t.equal(cache.assumedCount, 0, 'the failed bind is rolled back in the assume ledger');
@@ -77,7 +92,9 @@ t.test('failed binds: recorded per cause, retries counted, forged requests ignor
   await bind(train, 'n1');
   await bind(train, 'n1');
   await store.bindFailures.flush();
-  const again = await store.pool.query<{ attempts: number; first_at: Date; last_at: Date }>(`SELECT attempts, first_at, last_at FROM bind_failures WHERE pod = 'train-0' AND cause = 'rejected'`);
+  const again = await store.pool.query<{ attempts: number; first_at: Date; last_at: Date }>(
+    `SELECT attempts, first_at, last_at FROM bind_failures WHERE pod = 'train-0' AND cause = 'rejected'`,
+  );
   t.equal(again.rows[0]!.attempts, 4, 'a later batch adds to the row');
   t.ok(again.rows[0]!.last_at > again.rows[0]!.first_at, 'first and last failure kept apart');
 
@@ -86,7 +103,11 @@ t.test('failed binds: recorded per cause, retries counted, forged requests ignor
   const rejected = items.find((i) => i.bind?.cause === 'rejected')!;
   t.match(rejected, { namespace: 'team-a', name: 'train', queue: 'prod', bind: { pod: 'train-0', node: 'n1', attempts: 4 } });
   t.match(rejected.text, /^bind to n1 refused by the re-check: node n1: 2 of 8 nvidia\.com\/gpu free, pod needs 4$/);
-  t.match(items.find((i) => i.bind?.cause === 'api_error'), { name: 'bare', text: /^bind to n1 failed: etcdserver: request timed out$/ }, 'a pod without a job is named by the pod');
+  t.match(
+    items.find((i) => i.bind?.cause === 'api_error'),
+    { name: 'bare', text: /^bind to n1 failed: etcdserver: request timed out$/ },
+    'a pod without a job is named by the pod',
+  );
   t.match(items.find((i) => i.bind?.cause === 'node_gone' && i.namespace === 'team-a')!.text, /^bind to n9 failed: the node is gone: node n9 is/);
   const seen = redactActivity(items, new Set(['team-a']));
   t.same(seen.map((i) => i.namespace).sort(), ['team-a', 'team-a', 'team-a'], "a team-a user sees team-a's failed binds, not team-b's");

@@ -15,11 +15,23 @@ t.test('30 binds reuse one connection; refusals carry the apiserver message', as
   const binder = new KubeBinder(api.kubeConfig('secret-token'));
   const before = api.connections;
   for (const p of pods) await binder.bind('team-a', p.metadata!.name!, p.metadata!.uid!, 'g1');
-  t.ok(pods.every((p) => api.get<V1Pod>('pods', 'team-a', p.metadata!.name!)?.spec?.nodeName === 'g1'), 'every pod bound to g1');
+  t.ok(
+    pods.every((p) => api.get<V1Pod>('pods', 'team-a', p.metadata!.name!)?.spec?.nodeName === 'g1'),
+    'every pod bound to g1',
+  );
   t.equal(api.connections - before, 1, 'one TCP connection for 30 binds');
   const posted = api.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/binding'));
   t.equal(posted.length, 30);
-  t.same(posted[0]!.body, { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'p0', namespace: 'team-a', uid: pods[0]!.metadata!.uid }, target: { apiVersion: 'v1', kind: 'Node', name: 'g1' } }, 'the Binding kube-scheduler itself would post');
+  t.same(
+    posted[0]!.body,
+    {
+      apiVersion: 'v1',
+      kind: 'Binding',
+      metadata: { name: 'p0', namespace: 'team-a', uid: pods[0]!.metadata!.uid },
+      target: { apiVersion: 'v1', kind: 'Node', name: 'g1' },
+    },
+    'the Binding kube-scheduler itself would post',
+  );
 
   const again = await binder.bind('team-a', 'p0', pods[0]!.metadata!.uid!, 'g1').catch((e: unknown) => e);
   t.match(errorText(again), /already|bound|assigned/i, `a second bind is refused in the apiserver's words: ${errorText(again)}`);

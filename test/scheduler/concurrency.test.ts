@@ -34,7 +34,10 @@ t.test('200 concurrent binds over HTTP: exactly the GPUs there are', async (t) =
   });
   t.equal((placed.get('g1') ?? 0) + 3, inv.get('g1')!.used + inv.get('g1')!.assumed, 'g1 accounting matches the binds that succeeded');
   t.ok(bound.length > 0 && bound.length < 200, `${bound.length} binds succeeded, the rest were refused`);
-  t.ok(results.filter((r) => r.body.Error).every((r) => /free, pod needs|in all, pod needs/.test(r.body.Error)), 'refusals say why');
+  t.ok(
+    results.filter((r) => r.body.Error).every((r) => /free, pod needs|in all, pod needs/.test(r.body.Error)),
+    'refusals say why',
+  );
   // Every node ends up full or with less free than the smallest ask that was refused there.
   t.equal(inv.get('g2')!.free < 3, true);
 });

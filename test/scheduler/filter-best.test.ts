@@ -75,12 +75,28 @@ for (const policy of ['fragmentation', 'binpack'] as const) {
         t.ok(fitting.length > k, `${gpus} GPU(s): more fitting nodes (${fitting.length}) than k = ${k}`);
         const want = expectedBest(cache, pod, names, k, policy);
         t.same([...r.NodeNames!].sort(), [...want].sort(), `k=${k}, ${gpus} GPU(s): the ${k} best by full-precision score, ties to the smallest name`);
-        t.same(r.NodeNames, names.filter((n) => want.includes(n)), 'in request order');
+        t.same(
+          r.NodeNames,
+          names.filter((n) => want.includes(n)),
+          'in request order',
+        );
         const dropped = fitting.filter((n) => !want.includes(n));
-        t.same(Object.keys(r.FailedNodes).filter((n) => fitting.includes(n)), [], 'the other fitting nodes are left out: not failed');
-        t.same(Object.keys(r.FailedAndUnresolvableNodes).filter((n) => fitting.includes(n)), [], 'and not unresolvable: preemption still considers them');
+        t.same(
+          Object.keys(r.FailedNodes).filter((n) => fitting.includes(n)),
+          [],
+          'the other fitting nodes are left out: not failed',
+        );
+        t.same(
+          Object.keys(r.FailedAndUnresolvableNodes).filter((n) => fitting.includes(n)),
+          [],
+          'and not unresolvable: preemption still considers them',
+        );
         const misfits = names.filter((n) => !fitting.includes(n));
-        t.same([...Object.keys(r.FailedNodes), ...Object.keys(r.FailedAndUnresolvableNodes)].sort(), [...misfits].sort(), 'the failed lists hold exactly the nodes that do not fit, as without filterBest');
+        t.same(
+          [...Object.keys(r.FailedNodes), ...Object.keys(r.FailedAndUnresolvableNodes)].sort(),
+          [...misfits].sort(),
+          'the failed lists hold exactly the nodes that do not fit, as without filterBest',
+        );
         t.equal(r.Error, '');
         // The same ranking as prioritize: no dropped node scores above a kept one there.
         const pr = await ext.prioritize({ Pod: pod, NodeNames: names });
@@ -88,7 +104,7 @@ for (const policy of ['fragmentation', 'binpack'] as const) {
         const worstKept = Math.min(...want.map((n) => score.get(n)!));
         const bestDropped = Math.max(...dropped.map((n) => score.get(n)!));
         t.ok(worstKept >= bestDropped, `prioritize: kept score ${worstKept} >= dropped ${bestDropped}`);
-        if (k === 1) t.equal(score.get(want[0]!), Math.max(...pr.map((h) => h.Score)), 'k=1: the kept node has prioritize\'s top score');
+        if (k === 1) t.equal(score.get(want[0]!), Math.max(...pr.map((h) => h.Score)), "k=1: the kept node has prioritize's top score");
         const m = await metrics.registry.getSingleMetricAsString('sluice_filter_rejections_total');
         t.match(m, new RegExp(`reason="not_best"} ${dropped.length}\\b`), 'counted under not_best');
       }
@@ -125,10 +141,23 @@ t.test('Nodes form: the kept node objects are echoed', async (t) => {
   const { nodes, pods } = cluster();
   const cache = new ClusterCache({ resources: [RES], assumeTtlMs: 30000, recentPodWindow: 1000 });
   cache.replaceAll(nodes, pods);
-  const ext = new Extender({ cache, binder: noBinder, defaultPolicy: 'fragmentation', log: quiet(), metrics: new Metrics({ defaultMetrics: false }), filterBest: 2 });
+  const ext = new Extender({
+    cache,
+    binder: noBinder,
+    defaultPolicy: 'fragmentation',
+    log: quiet(),
+    metrics: new Metrics({ defaultMetrics: false }),
+    filterBest: 2,
+  });
   const pod = gpuPod('two', { gpus: 2 });
   const r = await ext.filter({ Pod: pod, Nodes: { items: nodes } });
-  const want = expectedBest(cache, pod, nodes.map((n) => n.metadata!.name!), 2, 'fragmentation');
+  const want = expectedBest(
+    cache,
+    pod,
+    nodes.map((n) => n.metadata!.name!),
+    2,
+    'fragmentation',
+  );
   t.same(r.Nodes!.items.map((n) => n.metadata!.name).sort(), [...want].sort());
   t.equal(r.NodeNames, null);
 });
@@ -138,7 +167,10 @@ t.test('a bad k is refused when the extender is made', async (t) => {
   const cache = new ClusterCache({ resources: [RES], assumeTtlMs: 30000, recentPodWindow: 1000 });
   cache.replaceAll(nodes, pods);
   for (const k of [-1, 1.5, Number.NaN])
-    t.throws(() => new Extender({ cache, binder: noBinder, defaultPolicy: 'binpack', log: quiet(), metrics: new Metrics({ defaultMetrics: false }), filterBest: k }), /filterBest must be a whole number >= 0/);
+    t.throws(
+      () => new Extender({ cache, binder: noBinder, defaultPolicy: 'binpack', log: quiet(), metrics: new Metrics({ defaultMetrics: false }), filterBest: k }),
+      /filterBest must be a whole number >= 0/,
+    );
 });
 
 t.test('more nodes than one slice: the same k best as a single pass would give', async (t) => {
@@ -146,7 +178,8 @@ t.test('more nodes than one slice: the same k best as a single pass would give',
   const nodes = Array.from({ length: n }, (_, i) => gpuNode(`big-${String(i).padStart(5, '0')}`, { gpus: 8 }));
   const pods: V1Pod[] = [];
   // Every 97th node has some GPUs in use, so binpack prefers those: the fullest win.
-  for (let i = 0; i < n; i += 97) for (let g = 0; g < 1 + (i % 5); g++) pods.push(gpuPod(`r${i}-${g}`, { node: nodes[i]!.metadata!.name!, gpus: 1, phase: 'Running' }));
+  for (let i = 0; i < n; i += 97)
+    for (let g = 0; g < 1 + (i % 5); g++) pods.push(gpuPod(`r${i}-${g}`, { node: nodes[i]!.metadata!.name!, gpus: 1, phase: 'Running' }));
   const cache = new ClusterCache({ resources: [RES], assumeTtlMs: 30000, recentPodWindow: 1000 });
   cache.replaceAll(nodes, pods);
   const ext = new Extender({ cache, binder: noBinder, defaultPolicy: 'binpack', log: quiet(), metrics: new Metrics({ defaultMetrics: false }), filterBest: 3 });

@@ -13,8 +13,7 @@ type List = { items: Array<V1Node & V1Pod & { kind: string }> };
 const state1 = fixture<List>('cluster-state/before-preempt-1.json');
 const state2 = fixture<List>('cluster-state/before-preempt-2.json');
 const nodes = state1.items.filter((i) => i.kind === 'Node') as V1Node[];
-const podsOf = (l: List, keep: (name: string) => boolean): V1Pod[] =>
-  l.items.filter((i) => i.kind === 'Pod' && keep(i.metadata!.name!)) as V1Pod[];
+const podsOf = (l: List, keep: (name: string) => boolean): V1Pod[] => l.items.filter((i) => i.kind === 'Pod' && keep(i.metadata!.name!)) as V1Pod[];
 
 // low-1..low-6 were created in order, so "the cluster when low-N arrived" holds low-1..low-(N-1).
 const before = (n: number): V1Pod[] => podsOf(state1, (name) => name === 'cpu-only' || (/^low-\d$/.test(name) && Number(name.slice(4)) < n));
@@ -59,7 +58,10 @@ t.test('filter-full-nodes-1.json: same, full Node objects in and out', async (t)
     const r = await s.post<ExtenderFilterResult>('/scheduler/filter', body);
     t.equal(r.status, 200);
     t.equal(r.body.NodeNames, null);
-    t.same(r.body.Nodes!.items.map((n) => n.metadata!.name), ['gpu-node-1', 'gpu-node-2']);
+    t.same(
+      r.body.Nodes!.items.map((n) => n.metadata!.name),
+      ['gpu-node-1', 'gpu-node-2'],
+    );
     t.same(r.body.Nodes!.items[0], body.Nodes!.items![0], 'the node object comes back as sent');
   });
 });
@@ -82,7 +84,10 @@ t.test('filter-2.json: low-6 (2 GPUs) takes the last 2 free GPUs of gpu-node-1',
 t.test('filter-full-nodes-2.json: same with a full Node', async (t) => {
   await withServer(before(6), async (s) => {
     const r = await s.post<ExtenderFilterResult>('/scheduler/filter', args('filter-full-nodes-2.json'));
-    t.same(r.body.Nodes!.items.map((n) => n.metadata!.name), ['gpu-node-1']);
+    t.same(
+      r.body.Nodes!.items.map((n) => n.metadata!.name),
+      ['gpu-node-1'],
+    );
   });
 });
 
@@ -91,13 +96,19 @@ t.test('filter-3.json and filter-full-nodes-3.json: urgent-1 after preemption fi
     const r = await s.post<ExtenderFilterResult>('/scheduler/filter', args('filter-3.json'));
     t.same(r.body.NodeNames, ['gpu-node-2']);
     const full = await s.post<ExtenderFilterResult>('/scheduler/filter', args('filter-full-nodes-3.json'));
-    t.same(full.body.Nodes!.items.map((n) => n.metadata!.name), ['gpu-node-2']);
+    t.same(
+      full.body.Nodes!.items.map((n) => n.metadata!.name),
+      ['gpu-node-2'],
+    );
   });
   // Before the victims left, it fitted nowhere.
   await withServer(before(7), async (s) => {
     const r = await s.post<ExtenderFilterResult>('/scheduler/filter', args('filter-3.json'));
     t.same(r.body.FailedNodes, { 'gpu-node-2': 'node gpu-node-2: 0 of 8 nvidia.com/gpu free, pod needs 4' });
-    t.ok(s.logs.some((l) => l.msg === 'no node fits the pod' && l.pod === 'team-a/urgent-1'), 'the decision is logged with pod and reasons');
+    t.ok(
+      s.logs.some((l) => l.msg === 'no node fits the pod' && l.pod === 'team-a/urgent-1'),
+      'the decision is logged with pod and reasons',
+    );
   });
 });
 
@@ -106,7 +117,14 @@ t.test('prioritize-1.json / prioritize-full-nodes-1.json: two empty nodes score 
     for (const f of ['prioritize-1.json', 'prioritize-full-nodes-1.json']) {
       const r = await s.post<HostPriority[]>('/scheduler/prioritize', args(f));
       t.equal(r.status, 200);
-      t.same(r.body, [{ Host: 'gpu-node-1', Score: 5 }, { Host: 'gpu-node-2', Score: 5 }], `${f}: binpack, 4 of 8 free after`);
+      t.same(
+        r.body,
+        [
+          { Host: 'gpu-node-1', Score: 5 },
+          { Host: 'gpu-node-2', Score: 5 },
+        ],
+        `${f}: binpack, 4 of 8 free after`,
+      );
     }
   });
 });
@@ -114,26 +132,38 @@ t.test('prioritize-1.json / prioritize-full-nodes-1.json: two empty nodes score 
 t.test('prioritize-2.json: low-3 with 4 GPUs used on each node; then with an uneven cluster', async (t) => {
   await withServer(before(3), async (s) => {
     const r = await s.post<HostPriority[]>('/scheduler/prioritize', args('prioritize-2.json'));
-    t.same(r.body, [{ Host: 'gpu-node-1', Score: 8 }, { Host: 'gpu-node-2', Score: 8 }]);
+    t.same(r.body, [
+      { Host: 'gpu-node-1', Score: 8 },
+      { Host: 'gpu-node-2', Score: 8 },
+    ]);
   });
   // low-1 (4) and low-4 (2) on gpu-node-1, low-2 (4) on gpu-node-2: binpack picks the fuller node.
   const uneven = podsOf(state1, (n) => ['low-1', 'low-2', 'low-4'].includes(n));
   await withServer(uneven, async (s) => {
     const r = await s.post<HostPriority[]>('/scheduler/prioritize', args('prioritize-2.json'));
-    t.same(r.body, [{ Host: 'gpu-node-1', Score: 10 }, { Host: 'gpu-node-2', Score: 8 }]);
+    t.same(r.body, [
+      { Host: 'gpu-node-1', Score: 10 },
+      { Host: 'gpu-node-2', Score: 8 },
+    ]);
     // The pod's sluice.io/policy annotation overrides the default.
     const spread = args('prioritize-2.json');
     spread.Pod.metadata!.annotations = { 'sluice.io/policy': 'spread' };
     spread.Pod.metadata!.resourceVersion = 'spread';
     const r2 = await s.post<HostPriority[]>('/scheduler/prioritize', spread);
-    t.same(r2.body, [{ Host: 'gpu-node-1', Score: 0 }, { Host: 'gpu-node-2', Score: 3 }]);
+    t.same(r2.body, [
+      { Host: 'gpu-node-1', Score: 0 },
+      { Host: 'gpu-node-2', Score: 3 },
+    ]);
   });
 });
 
 t.test('prioritize-3.json: low-5 with 2 GPUs free on each node', async (t) => {
   await withServer(before(5), async (s) => {
     const r = await s.post<HostPriority[]>('/scheduler/prioritize', args('prioritize-3.json'));
-    t.same(r.body, [{ Host: 'gpu-node-1', Score: 10 }, { Host: 'gpu-node-2', Score: 10 }]);
+    t.same(r.body, [
+      { Host: 'gpu-node-1', Score: 10 },
+      { Host: 'gpu-node-2', Score: 10 },
+    ]);
   });
 });
 

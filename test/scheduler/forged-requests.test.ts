@@ -36,7 +36,17 @@ t.test('a bind whose UID is not the pod of that name is refused', async (t) => {
 t.test('a pod the informer has not seen: counted from one apiserver read, UID checked', async (t) => {
   const apiserver = await startFakeApiserver({ nodes: [gpuNode('g1', { gpus: 8 })], pods: [gpuPod('holder', { node: 'g1', gpus: 4, uid: 'u-holder' })] });
   t.teardown(() => apiserver.close());
-  const config = loadConfig({ env: {}, base: { https: { host: '127.0.0.1', port: 0, certFile: '', keyFile: '' }, http: { host: '127.0.0.1', port: 0 }, store: { url: '' }, logLevel: 'silent', leaderElection: false, queue: { enabled: false } } });
+  const config = loadConfig({
+    env: {},
+    base: {
+      https: { host: '127.0.0.1', port: 0, certFile: '', keyFile: '' },
+      http: { host: '127.0.0.1', port: 0 },
+      store: { url: '' },
+      logLevel: 'silent',
+      leaderElection: false,
+      queue: { enabled: false },
+    },
+  });
   const running = await serve(config, { log: createLogger('silent'), kubeConfig: kubeConfigFor(apiserver.url) });
   t.teardown(() => running.close());
   for (let i = 0; i < 250 && !running.cache.synced; i++) await new Promise((r) => setTimeout(r, 20));
@@ -63,7 +73,13 @@ t.test('bind re-checks model, health, cordon, node selector and affinity from th
   const pinned = gpuPod('pinned', { gpus: 1, uid: 'u-pinned' });
   pinned.spec!.nodeSelector = { 'sluice.io/pool': 'notebooks' };
   const affine = gpuPod('affine', { gpus: 1, uid: 'u-affine' });
-  affine.spec!.affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'sluice.io/pool', operator: 'In', values: ['notebooks'] }] }] } } };
+  affine.spec!.affinity = {
+    nodeAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: [{ matchExpressions: [{ key: 'sluice.io/pool', operator: 'In', values: ['notebooks'] }] }],
+      },
+    },
+  };
   const plain = gpuPod('plain', { gpus: 1, uid: 'u-plain' });
   const s = await startServer({
     nodes: [
@@ -82,7 +98,10 @@ t.test('bind re-checks model, health, cordon, node selector and affinity from th
   t.equal(await bind('plain', 'u-plain', 'down'), 'node down: node is NotReady (KubeletNotReady)', 'health');
   t.equal(await bind('pinned', 'u-pinned', 'a100'), "node a100 does not match the pod's spec.nodeSelector or required node affinity", 'node selector');
   t.equal(await bind('affine', 'u-affine', 'a100'), "node a100 does not match the pod's spec.nodeSelector or required node affinity", 'affinity');
-  t.equal(await bind('nope', 'u-nope', 'a100'), 'cannot read pod team-a/nope before binding it: pod team-a/nope is not in the cluster snapshot (sluice runs without an apiserver)');
+  t.equal(
+    await bind('nope', 'u-nope', 'a100'),
+    'cannot read pod team-a/nope before binding it: pod team-a/nope is not in the cluster snapshot (sluice runs without an apiserver)',
+  );
   t.equal(s.running.cache.assumedCount + s.running.cache.inventory().reduce((a, n) => a + n.used, 0), 0, 'nothing placed by the refused binds');
   t.equal(await bind('h100-only', 'u-h100', 'h100'), '', 'the right node binds');
   t.equal(await bind('pinned', 'u-pinned', 'h100'), '', 'the selected node binds');

@@ -19,7 +19,9 @@ const uidOf = (l: List, name: string): string => podsOf(l).find((p) => p.metadat
 
 /** The preemptors of the captured calls, pending pods of the captured cluster (sluice checks that the preemptor exists). */
 const preemptors = (pods: V1Pod[]): V1Pod[] =>
-  ['preempt-1.json', 'preempt-2.json', 'preempt-full-nodes-1.json'].map((f) => args(f).Pod).filter((p) => !pods.some((q) => q.metadata?.uid === p.metadata?.uid));
+  ['preempt-1.json', 'preempt-2.json', 'preempt-full-nodes-1.json']
+    .map((f) => args(f).Pod)
+    .filter((p) => !pods.some((q) => q.metadata?.uid === p.metadata?.uid));
 
 async function withServer(nodes: V1Node[], pods: V1Pod[], fn: (s: TestServer) => Promise<void>): Promise<void> {
   const s = await startServer({ nodes, pods: [...pods, ...preemptors(pods)] });
@@ -55,12 +57,20 @@ t.test('preempt-2.json: urgent-2 (8 GPUs): only gpu-node-1 holds no guaranteed p
   await withServer(nodesOf(state2), podsOf(state2), async (s) => {
     const r = await preempt(s, args('preempt-2.json'));
     t.equal(r.status, 200);
-    t.same(r.body, { NodeNameToMetaVictims: meta('gpu-node-1', ['low-1', 'low-4', 'low-6'].map((n) => uidOf(state2, n))) });
+    t.same(r.body, {
+      NodeNameToMetaVictims: meta(
+        'gpu-node-1',
+        ['low-1', 'low-4', 'low-6'].map((n) => uidOf(state2, n)),
+      ),
+    });
   });
   // Offered gpu-node-2 as well, sluice still never takes urgent-1 (guaranteed) there.
   await withServer(nodesOf(state2), podsOf(state2), async (s) => {
     const body = args('preempt-2.json');
-    body.NodeNameToMetaVictims = { ...body.NodeNameToMetaVictims, 'gpu-node-2': { Pods: ['low-3', 'low-5', 'urgent-1'].map((n) => ({ UID: uidOf(state2, n) })), NumPDBViolations: 0 } };
+    body.NodeNameToMetaVictims = {
+      ...body.NodeNameToMetaVictims,
+      'gpu-node-2': { Pods: ['low-3', 'low-5', 'urgent-1'].map((n) => ({ UID: uidOf(state2, n) })), NumPDBViolations: 0 },
+    };
     const r = await preempt(s, body);
     t.same(Object.keys(r.body.NodeNameToMetaVictims), ['gpu-node-1']);
     t.notOk(JSON.stringify(r.body).includes(uidOf(state2, 'urgent-1')), 'the guaranteed pod is never a victim');
@@ -72,7 +82,9 @@ t.test('preempt-full-nodes-1.json: full victim pods (nodeCacheCapable false) are
   // again. Rebuild it: state1, with low-1 and low-2 as the body sends them.
   const body = args('preempt-full-nodes-1.json');
   const sent = Object.values(body.NodeNameToVictims!).flatMap((v) => v.Pods);
-  const pods = podsOf(state1).filter((p) => !['low-1', 'low-2'].includes(p.metadata!.name!)).concat(sent);
+  const pods = podsOf(state1)
+    .filter((p) => !['low-1', 'low-2'].includes(p.metadata!.name!))
+    .concat(sent);
   await withServer(nodesOf(state1), pods, async (s) => {
     const r = await preempt(s, body);
     t.equal(r.status, 200);
@@ -89,7 +101,10 @@ t.test('preempt-full-nodes-1.json: full victim pods (nodeCacheCapable false) are
     const r = await preempt(s, body);
     const [node] = Object.keys(r.body.NodeNameToMetaVictims);
     t.equal(Object.keys(r.body.NodeNameToMetaVictims).length, 1);
-    t.same(r.body.NodeNameToMetaVictims[node!]!.Pods.map((p) => p.UID), body.NodeNameToVictims![node!]!.Pods.map((p) => p.metadata!.uid));
+    t.same(
+      r.body.NodeNameToMetaVictims[node!]!.Pods.map((p) => p.UID),
+      body.NodeNameToVictims![node!]!.Pods.map((p) => p.metadata!.uid),
+    );
   });
 });
 
@@ -104,7 +119,8 @@ t.test('the same cluster without best-effort labels: nothing is preempted', asyn
     t.equal(r.status, 200);
     t.same(r.body, { NodeNameToMetaVictims: {} }, 'pods of a queue without qos=best-effort count as guaranteed');
   });
-  const guaranteed = (p: V1Pod): V1Pod => (p.metadata!.labels?.['sluice.io/qos'] ? { ...p, metadata: { ...p.metadata, labels: { ...p.metadata!.labels, 'sluice.io/qos': 'guaranteed' } } } : p);
+  const guaranteed = (p: V1Pod): V1Pod =>
+    p.metadata!.labels?.['sluice.io/qos'] ? { ...p, metadata: { ...p.metadata, labels: { ...p.metadata!.labels, 'sluice.io/qos': 'guaranteed' } } } : p;
   await withServer(nodesOf(state2), podsOf(state2).map(guaranteed), async (s) => {
     const r = await preempt(s, args('preempt-2.json'));
     t.same(r.body, { NodeNameToMetaVictims: {} });

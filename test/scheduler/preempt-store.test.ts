@@ -29,17 +29,25 @@ const pod = (name: string, o: { node?: string; gpus: number; qos: 'guaranteed' |
 
 function cluster(): ClusterCache {
   const cache = new ClusterCache({ resources: [R], assumeTtlMs: 30000, recentPodWindow: 100 });
-  cache.replaceAll([gpuNode('n1'), gpuNode('n2')], [
-    pod('g1', { node: 'n1', gpus: 4, qos: 'guaranteed', queue: 'team-b' }),
-    pod('be1', { node: 'n1', gpus: 4, qos: 'best-effort', queue: 'team-a', job: 'sweep', owner: 'sweep' }),
-    pod('be2', { node: 'n2', gpus: 8, qos: 'best-effort', queue: 'team-a' }),
-  ]);
+  cache.replaceAll(
+    [gpuNode('n1'), gpuNode('n2')],
+    [
+      pod('g1', { node: 'n1', gpus: 4, qos: 'guaranteed', queue: 'team-b' }),
+      pod('be1', { node: 'n1', gpus: 4, qos: 'best-effort', queue: 'team-a', job: 'sweep', owner: 'sweep' }),
+      pod('be2', { node: 'n2', gpus: 8, qos: 'best-effort', queue: 'team-a' }),
+    ],
+  );
   return cache;
 }
 
 const logs = (): { log: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } => {
   const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({ write(c: Buffer, _e, done) { for (const l of c.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); done(); } });
+  const sink = new Writable({
+    write(c: Buffer, _e, done) {
+      for (const l of c.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
   return { log: createLogger('info', sink), lines };
 };
 
@@ -50,7 +58,8 @@ const asked = (cache: ClusterCache, name: string, gpus: number, queue = 'team-b'
   cache.upsertPod(p);
   return p;
 };
-const offer = (nodes: Record<string, string[]>) => Object.fromEntries(Object.entries(nodes).map(([n, u]) => [n, { Pods: u.map((UID) => ({ UID })), NumPDBViolations: 0 }]));
+const offer = (nodes: Record<string, string[]>) =>
+  Object.fromEntries(Object.entries(nodes).map(([n, u]) => [n, { Pods: u.map((UID) => ({ UID })), NumPDBViolations: 0 }]));
 
 t.test('guaranteed quota: within it preempts, over it preempts nothing; records land in Postgres', async (t) => {
   const { store } = makeStore();
@@ -80,15 +89,25 @@ t.test('guaranteed quota: within it preempts, over it preempts nothing; records 
   const missing = await p.preempt({ Pod: asked(cache, 'x', 4, 'nope'), NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) });
   t.same(missing, { NodeNameToMetaVictims: {} }, 'a queue that does not exist preempts nothing');
 
-  t.equal(await waitFor(async () => (await store.preemptions.flush()) === 0, 5000) >= 0, true);
+  t.equal((await waitFor(async () => (await store.preemptions.flush()) === 0, 5000)) >= 0, true);
   const rows = await store.pool.query('SELECT preemptor_pod, queue, node, gpus_freed, gpus_taken_back, victims, reason FROM preemptions');
-  t.same(rows.rows, [{
-    preemptor_pod: 'train-7', queue: 'team-b', node: 'n1', gpus_freed: 4, gpus_taken_back: 4,
-    victims: [{ namespace: 'team-a', pod: 'be1', uid: 'uid-be1', job: 'sweep', queue: 'team-a', gpus: 4 }],
-    reason: 'preempted by team-a/train-7, guaranteed in queue team-b',
-  }]);
+  t.same(rows.rows, [
+    {
+      preemptor_pod: 'train-7',
+      queue: 'team-b',
+      node: 'n1',
+      gpus_freed: 4,
+      gpus_taken_back: 4,
+      victims: [{ namespace: 'team-a', pod: 'be1', uid: 'uid-be1', job: 'sweep', queue: 'team-a', gpus: 4 }],
+      reason: 'preempted by team-a/train-7, guaranteed in queue team-b',
+    },
+  ]);
   const jobs = await store.pool.query(`SELECT name, state, preempted_by, finished_at IS NULL AS active FROM jobs ORDER BY id`);
-  t.same(jobs.rows, [{ name: 'sweep', state: 'preempted', preempted_by: 'team-a/train-7 (queue team-b)', active: true }], 'the active record is updated, not duplicated');
+  t.same(
+    jobs.rows,
+    [{ name: 'sweep', state: 'preempted', preempted_by: 'team-a/train-7 (queue team-b)', active: true }],
+    'the active record is updated, not duplicated',
+  );
 
   // A bare best-effort pod with no record: one is made, finished (a bare pod never comes back).
   await p.preempt({ Pod: asked(cache, 'train-8', 4), NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) });
@@ -107,7 +126,11 @@ t.test('guaranteed quota: within it preempts, over it preempts nothing; records 
   const raced = await store.pool.query(`SELECT state, preempted_by, finished_at IS NOT NULL AS finished FROM jobs WHERE name = 'pod-be3'`);
   t.same(raced.rows, [{ state: 'preempted', preempted_by: 'team-a/train-9 (queue team-b)', finished: true }]);
   const m = await metrics.preemptions.get();
-  t.same(m.values.map((v) => [v.labels.queue, v.labels.reason, v.value]).sort(), [['nope', 'unknown_queue', 1], ['team-b', 'over_quota', 1], ['team-b', 'preempted', 3]]);
+  t.same(m.values.map((v) => [v.labels.queue, v.labels.reason, v.value]).sort(), [
+    ['nope', 'unknown_queue', 1],
+    ['team-b', 'over_quota', 1],
+    ['team-b', 'preempted', 3],
+  ]);
   t.equal((await metrics.preemptedGpus.get()).values[0]!.value, 20);
 });
 
@@ -129,7 +152,17 @@ t.test('a node deleted while the quota is read is dropped; the other stays', asy
   const queues: QueueDirectory = {
     lookup: async () => {
       cache.deleteNode('n1'); // the watch delivers a node deletion during the await
-      return { status: 'found', queue: { name: 'team-b', parent: null, cohort: null, open: true, weight: 1, limits: [{ resource: R, model: '', guaranteed: 16, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }] } };
+      return {
+        status: 'found',
+        queue: {
+          name: 'team-b',
+          parent: null,
+          cohort: null,
+          open: true,
+          weight: 1,
+          limits: [{ resource: R, model: '', guaranteed: 16, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }],
+        },
+      };
     },
   };
   const p = new Preempter({ cache, queues, sinks: [], log: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }) });
@@ -146,7 +179,9 @@ t.test('Events on the victim and its owner reach the apiserver; a failing apiser
     req.on('end', () => {
       if (fail) {
         res.writeHead(403, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ kind: 'Status', status: 'Failure', message: 'events is forbidden: User "sluice" cannot create resource "events"', code: 403 }));
+        res.end(
+          JSON.stringify({ kind: 'Status', status: 'Failure', message: 'events is forbidden: User "sluice" cannot create resource "events"', code: 403 }),
+        );
         return;
       }
       got.push({ url: `${req.method} ${req.url}`, body: JSON.parse(data) as Record<string, unknown> });
@@ -160,27 +195,40 @@ t.test('Events on the victim and its owner reach the apiserver; a failing apiser
   const { log, lines } = logs();
   const events: PreemptionSink = new PreemptionEvents(kubeEventPoster(kc), log);
   const cache = cluster();
-  const p = new Preempter({ cache, queues: { lookup: async () => ({ status: 'unavailable', reason: 'test' }) }, sinks: [events], log, metrics: new Metrics({ defaultMetrics: false }) });
+  const p = new Preempter({
+    cache,
+    queues: { lookup: async () => ({ status: 'unavailable', reason: 'test' }) },
+    sinks: [events],
+    log,
+    metrics: new Metrics({ defaultMetrics: false }),
+  });
   await p.preempt({ Pod: asked(cache, 'train-7', 4), NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) });
   const deleting = pod('be1', { node: 'n1', gpus: 4, qos: 'best-effort', queue: 'team-a', job: 'sweep', owner: 'sweep' });
   deleting.metadata!.deletionTimestamp = new Date();
   cache.upsertPod(deleting);
-  t.ok(await waitFor(() => got.length === 2, 3000) >= 0, 'two Events, once the victim has a deletionTimestamp: pod and owner');
+  t.ok((await waitFor(() => got.length === 2, 3000)) >= 0, 'two Events, once the victim has a deletionTimestamp: pod and owner');
   t.same(got.map((g) => g.url).sort(), ['POST /api/v1/namespaces/team-a/events', 'POST /api/v1/namespaces/team-a/events']);
   const onPod = got.find((g) => (g.body.involvedObject as { kind: string }).kind === 'Pod')!.body;
   t.match(onPod, {
     involvedObject: { kind: 'Pod', name: 'be1', namespace: 'team-a', uid: 'uid-be1' },
-    reason: 'PreemptedBySluice', type: 'Warning',
+    reason: 'PreemptedBySluice',
+    type: 'Warning',
     message: 'preempted by team-a/train-7, guaranteed in queue team-b: 4 nvidia.com/gpu on node n1 taken back from this best-effort pod',
   });
   const onJob = got.find((g) => (g.body.involvedObject as { kind: string }).kind === 'Job')!.body;
-  t.match(onJob, { involvedObject: { kind: 'Job', name: 'sweep', apiVersion: 'batch/v1' }, message: /^preempted by team-a\/train-7, guaranteed in queue team-b: pod be1 on node n1 deleted/ });
+  t.match(onJob, {
+    involvedObject: { kind: 'Job', name: 'sweep', apiVersion: 'batch/v1' },
+    message: /^preempted by team-a\/train-7, guaranteed in queue team-b: pod be1 on node n1 deleted/,
+  });
 
   fail = true;
   const r = await p.preempt({ Pod: asked(cache, 'train-8', 8), NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) });
   t.same(r, { NodeNameToMetaVictims: offer({ n2: ['uid-be2'] }) }, 'the answer does not depend on the Event');
   cache.deletePod('uid-be2');
-  t.ok(await waitFor(() => lines.some((l) => /cannot create the preemption Event on Pod team-a\/be2 \(events is forbidden/.test(String(l.msg))), 3000) >= 0, 'the failure is logged with the apiserver\'s reason');
+  t.ok(
+    (await waitFor(() => lines.some((l) => /cannot create the preemption Event on Pod team-a\/be2 \(events is forbidden/.test(String(l.msg))), 3000)) >= 0,
+    "the failure is logged with the apiserver's reason",
+  );
 });
 
 t.test('a forged preempt records nothing; a real one is recorded once kube-scheduler deletes a victim (issue 22, defect 4)', async (t) => {
@@ -202,17 +250,29 @@ t.test('a forged preempt records nothing; a real one is recorded once kube-sched
   t.match(lines.at(-1), { outcome: 'unknown_preemptor', reason: /cannot read the preemptor team-a\/made-up from the apiserver \(pods "made-up" not found\)/ });
   const other = ask('renamed', 4);
   other.metadata!.uid = 'uid-g1'; // the UID of another pod of the cluster
-  t.same(await p.preempt({ Pod: other, NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) }), { NodeNameToMetaVictims: {} }, "another pod's UID preempts nothing");
+  t.same(
+    await p.preempt({ Pod: other, NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) }),
+    { NodeNameToMetaVictims: {} },
+    "another pod's UID preempts nothing",
+  );
   t.match(lines.at(-1), { outcome: 'unknown_preemptor', reason: /pod uid-g1 is team-a\/g1, not team-a\/renamed/ });
   const stale = ask('recreated', 4);
   apiserver.set('team-a/recreated', { ...stale, metadata: { ...stale.metadata, uid: 'uid-new' } });
-  t.same(await p.preempt({ Pod: stale, NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) }), { NodeNameToMetaVictims: {} }, 'a UID the apiserver does not have preempts nothing');
+  t.same(
+    await p.preempt({ Pod: stale, NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) }),
+    { NodeNameToMetaVictims: {} },
+    'a UID the apiserver does not have preempts nothing',
+  );
   t.match(lines.at(-1), { outcome: 'unknown_preemptor', reason: /has UID uid-new at the apiserver, not uid-recreated/ });
 
   // A real preemptor the informer has not delivered yet: read from the apiserver.
   const real = ask('train-7', 4);
   apiserver.set('team-a/train-7', real);
-  t.same(await p.preempt({ Pod: real, NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) }), { NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) }, 'a pod of the cluster preempts');
+  t.same(
+    await p.preempt({ Pod: real, NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) }),
+    { NodeNameToMetaVictims: offer({ n1: ['uid-be1'] }) },
+    'a pod of the cluster preempts',
+  );
   await new Promise((r) => setTimeout(r, 50));
   t.same(recorded, [], 'nothing recorded while kube-scheduler has not acted on it');
   cache.upsertPod(pod('be1', { node: 'n1', gpus: 4, qos: 'best-effort', queue: 'team-a', job: 'sweep', owner: 'sweep' })); // an update that is no deletion
@@ -224,14 +284,23 @@ t.test('a forged preempt records nothing; a real one is recorded once kube-sched
   cache.deletePod('uid-be1');
   t.equal(recorded.length, 1, 'once');
   const m = await metrics.preemptions.get();
-  t.same(m.values.map((v) => [v.labels.reason, v.value]).sort(), [['preempted', 1], ['unknown_preemptor', 3]]);
+  t.same(m.values.map((v) => [v.labels.reason, v.value]).sort(), [
+    ['preempted', 1],
+    ['unknown_preemptor', 3],
+  ]);
 });
 
 t.test('decisions kube-scheduler never carries out expire, and at most MAX_PENDING wait', async (t) => {
   let now = 1_000_000;
   const pending = new PendingPreemptions(() => now);
   const record = (victim: string): PreemptionRecord => ({
-    at: new Date(now), preemptor: { namespace: 'team-b', pod: 'p', uid: 'uid-p', job: 'j', queue: 'team-b' }, node: 'n1', resource: R, gpusFreed: 1, gpusTakenBack: 1, reason: 'r',
+    at: new Date(now),
+    preemptor: { namespace: 'team-b', pod: 'p', uid: 'uid-p', job: 'j', queue: 'team-b' },
+    node: 'n1',
+    resource: R,
+    gpusFreed: 1,
+    gpusTakenBack: 1,
+    reason: 'r',
     victims: [{ namespace: 'team-a', pod: victim, uid: `uid-${victim}`, job: '', queue: 'team-a', user: '', gpus: 1, gangSize: 1, owner: null }],
   });
   const gone = (victim: string) => ({ kind: 'pod' as const, uid: `uid-${victim}`, before: undefined, after: undefined });
@@ -252,7 +321,10 @@ t.test('best-effort pods running past their time are reclaimed first: past the q
   });
   await store.migrate();
   await store.putQueue('team-b', { limits: [{ resource: R, model: '', guaranteed: 16, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }] });
-  await store.putQueue('team-a', { limits: [{ resource: R, model: '', guaranteed: 0, bestEffortCap: 16, perJobMax: 0, perUserMax: 0 }], maxDurationSeconds: 3600 });
+  await store.putQueue('team-a', {
+    limits: [{ resource: R, model: '', guaranteed: 0, bestEffortCap: 16, perJobMax: 0, perUserMax: 0 }],
+    maxDurationSeconds: 3600,
+  });
   const NOW = Date.parse('2026-12-01T12:00:00Z');
   const started = (p: V1Pod, minutesAgo: number, declared?: string): V1Pod => {
     p.status = { ...p.status, startTime: new Date(NOW - minutesAgo * 60_000) };
@@ -260,23 +332,34 @@ t.test('best-effort pods running past their time are reclaimed first: past the q
     return p;
   };
   const cache = new ClusterCache({ resources: [R], assumeTtlMs: 30000, recentPodWindow: 100 });
-  cache.replaceAll([gpuNode('n1'), gpuNode('n2')], [
-    pod('g1', { node: 'n1', gpus: 2, qos: 'guaranteed', queue: 'team-b' }),
-    started(pod('fresh', { node: 'n1', gpus: 2, qos: 'best-effort', queue: 'team-a' }), 10),
-    started(pod('past-max', { node: 'n1', gpus: 4, qos: 'best-effort', queue: 'team-a' }), 120), // 2 h, queue allows 1 h
-    pod('g2', { node: 'n2', gpus: 2, qos: 'guaranteed', queue: 'team-b' }),
-    started(pod('fresh2', { node: 'n2', gpus: 2, qos: 'best-effort', queue: 'team-a' }), 10, '2h'),
-    started(pod('past-declared', { node: 'n2', gpus: 4, qos: 'best-effort', queue: 'team-a' }), 45, '30m'), // within the 1 h, past its own 30 min
-  ]);
+  cache.replaceAll(
+    [gpuNode('n1'), gpuNode('n2')],
+    [
+      pod('g1', { node: 'n1', gpus: 2, qos: 'guaranteed', queue: 'team-b' }),
+      started(pod('fresh', { node: 'n1', gpus: 2, qos: 'best-effort', queue: 'team-a' }), 10),
+      started(pod('past-max', { node: 'n1', gpus: 4, qos: 'best-effort', queue: 'team-a' }), 120), // 2 h, queue allows 1 h
+      pod('g2', { node: 'n2', gpus: 2, qos: 'guaranteed', queue: 'team-b' }),
+      started(pod('fresh2', { node: 'n2', gpus: 2, qos: 'best-effort', queue: 'team-a' }), 10, '2h'),
+      started(pod('past-declared', { node: 'n2', gpus: 4, qos: 'best-effort', queue: 'team-a' }), 45, '30m'), // within the 1 h, past its own 30 min
+    ],
+  );
   const { log, lines } = logs();
   const p = new Preempter({ cache, queues: store.queues, sinks: [], log, metrics: new Metrics({ defaultMetrics: false }), now: () => NOW });
   const one = await p.preempt({ Pod: asked(cache, 'train-1', 2), NodeNameToMetaVictims: offer({ n1: ['uid-fresh'] }) });
-  t.same(one, { NodeNameToMetaVictims: offer({ n1: ['uid-past-max'] }) }, 'the pod past the queue maxDuration goes, though it takes back 4 GPUs where fresh takes back 2');
+  t.same(
+    one,
+    { NodeNameToMetaVictims: offer({ n1: ['uid-past-max'] }) },
+    'the pod past the queue maxDuration goes, though it takes back 4 GPUs where fresh takes back 2',
+  );
   t.match(lines.at(-1), { victims: ['team-a/past-max'], gpusTakenBack: 4 });
   const two = await p.preempt({ Pod: asked(cache, 'train-2', 2), NodeNameToMetaVictims: offer({ n2: ['uid-fresh2'] }) });
   t.same(two, { NodeNameToMetaVictims: offer({ n2: ['uid-past-declared'] }) }, 'the pod past its declared 30m goes first');
   // Within their time (the clock 65 minutes earlier: past-max has run 55 of its 60), the fewest GPUs taken back decide again.
   const early = new Preempter({ cache, queues: store.queues, sinks: [], log, metrics: new Metrics({ defaultMetrics: false }), now: () => NOW - 65 * 60_000 });
   const three = await early.preempt({ Pod: asked(cache, 'train-3', 2), NodeNameToMetaVictims: offer({ n1: ['uid-fresh'], n2: ['uid-fresh2'] }) });
-  t.same(Object.values(three.NodeNameToMetaVictims ?? {}).flatMap((v) => v.Pods.map((x) => x.UID)), ['uid-fresh'], 'nothing overdue: 2 GPUs taken back beat 4 (fresh is the smaller UID list of the two equal nodes)');
+  t.same(
+    Object.values(three.NodeNameToMetaVictims ?? {}).flatMap((v) => v.Pods.map((x) => x.UID)),
+    ['uid-fresh'],
+    'nothing overdue: 2 GPUs taken back beat 4 (fresh is the smaller UID list of the two equal nodes)',
+  );
 });

@@ -54,7 +54,11 @@ t.test('malformed bodies get a 400 that says what is wrong, and change nothing',
     t.match(r.body.error, /GPU counts must be whole numbers/);
     t.equal(s.running.cache.pod('uid-a')?.nodeName, 'n1', 'the victim candidate is untouched');
     const metrics = await (await fetch(`${s.ops}/metrics`)).text();
-    t.match(metrics, /sluice_extender_requests_total\{verb="preempt",outcome="bad_request"\} 5/, "every one but the unparsable body, which fastify refuses before any route");
+    t.match(
+      metrics,
+      /sluice_extender_requests_total\{verb="preempt",outcome="bad_request"\} 5/,
+      'every one but the unparsable body, which fastify refuses before any route',
+    );
   });
 });
 
@@ -65,10 +69,18 @@ t.test('odd but well-formed bodies get a well-formed answer', async (t) => {
     t.same((await preempt(s, { Pod: pre, NodeNameToMetaVictims: {} })).body, empty, 'empty victim map');
     t.same((await preempt(s, { Pod: pre, NodeNameToMetaVictims: null, NodeNameToVictims: null })).body, empty, 'both maps null');
     t.same((await preempt(s, { Pod: pre, NodeNameToMetaVictims: metaFor({ ghost: ['uid-x'] }) })).body, empty, 'only an unknown node');
-    t.same((await preempt(s, { Pod: pre, NodeNameToMetaVictims: { n1: null } })).body, { NodeNameToMetaVictims: metaFor({ n1: ['uid-a'] }) }, 'a null entry: sluice picks from its cache');
+    t.same(
+      (await preempt(s, { Pod: pre, NodeNameToMetaVictims: { n1: null } })).body,
+      { NodeNameToMetaVictims: metaFor({ n1: ['uid-a'] }) },
+      'a null entry: sluice picks from its cache',
+    );
     const r = await preempt(s, { Pod: pre, NodeNameToMetaVictims: metaFor({ ghost: ['uid-x'], n1: ['uid-unknown'], n2: ['uid-g', 'uid-b'] }) });
     t.equal(r.status, 200);
-    t.same(r.body, { NodeNameToMetaVictims: metaFor({ n1: ['uid-a'] }) }, 'unknown pods ignored; n2 holds a guaranteed pod, so 4 best-effort GPUs cannot make 8');
+    t.same(
+      r.body,
+      { NodeNameToMetaVictims: metaFor({ n1: ['uid-a'] }) },
+      'unknown pods ignored; n2 holds a guaranteed pod, so 4 best-effort GPUs cannot make 8',
+    );
     t.notOk(JSON.stringify(r.body).includes('uid-g'), 'never a guaranteed victim');
     s.running.cache.deleteNode('n1');
     t.same((await preempt(s, { Pod: pre, NodeNameToMetaVictims: metaFor({ n1: ['uid-a'] }) })).body, empty, 'a node deleted before the call is dropped');
@@ -86,8 +98,11 @@ t.test('two nodes full of best-effort pods, a guaranteed 8-GPU job: exactly the 
   // n1 and n2 both take back 8 GPUs; n2 loses 3 pods, n1 8: n2.
   const pods = [
     ...Array.from({ length: 8 }, (_, i) => be(`one-${i}`, 'n1', 1)),
-    be('four', 'n2', 4), be('two-a', 'n2', 2), be('two-b', 'n2', 2),
-    guaranteed('keep', 'n3', 4), be('other', 'n3', 4),
+    be('four', 'n2', 4),
+    be('two-a', 'n2', 2),
+    be('two-b', 'n2', 2),
+    guaranteed('keep', 'n3', 4),
+    be('other', 'n3', 4),
   ];
   await withServer(['n1', 'n2', 'n3'], [...pods, guaranteed('train', undefined, 8)], async (s) => {
     const pre = guaranteed('train', undefined, 8);
@@ -120,7 +135,11 @@ t.test('no overcommit between eviction and bind: victims count until the watch s
     const second = guaranteed('train-2', undefined, 4);
     cache.upsertPod(second);
     const r2 = await preempt(s, { Pod: second, NodeNameToMetaVictims: metaFor({ n1: ['uid-a', 'uid-b'] }) });
-    t.same(r2.body.NodeNameToMetaVictims.n1!.Pods.map((p) => p.UID), ['uid-a', 'uid-b'].filter((u) => u !== victims[0]), 'the other pod, not the one already going');
+    t.same(
+      r2.body.NodeNameToMetaVictims.n1!.Pods.map((p) => p.UID),
+      ['uid-a', 'uid-b'].filter((u) => u !== victims[0]),
+      'the other pod, not the one already going',
+    );
     cache.deletePod(victims[0]!);
     t.equal((await s.post<{ Error: string }>('/scheduler/bind', bind)).body.Error, '', 'bound once the watch shows the victim gone');
     t.equal(cache.nodeView('n1', 'nvidia.com/gpu')!.gpus!.freeWhole, 0, 'the freed GPUs went to the preemptor, nothing else');

@@ -24,8 +24,22 @@ t.test('binds fired before the pod informer has synced never overcommit', async 
   t.teardown(() => apiserver.close());
 
   const logs: Array<Record<string, unknown>> = [];
-  const sink = new Writable({ write: (c: Buffer, _e, d) => { for (const l of c.toString().split('\n')) if (l) logs.push(JSON.parse(l)); d(); } });
-  const config = loadConfig({ env: {}, base: { https: { host: '127.0.0.1', port: 0, certFile: '', keyFile: '' }, http: { host: '127.0.0.1', port: 0 }, store: { url: '' }, leaderElection: false, queue: { enabled: false } } });
+  const sink = new Writable({
+    write: (c: Buffer, _e, d) => {
+      for (const l of c.toString().split('\n')) if (l) logs.push(JSON.parse(l));
+      d();
+    },
+  });
+  const config = loadConfig({
+    env: {},
+    base: {
+      https: { host: '127.0.0.1', port: 0, certFile: '', keyFile: '' },
+      http: { host: '127.0.0.1', port: 0 },
+      store: { url: '' },
+      leaderElection: false,
+      queue: { enabled: false },
+    },
+  });
   const running = await serve(config, { log: createLogger('info', sink), kubeConfig: kubeConfigFor(apiserver.url) });
   t.teardown(() => running.close());
   const post = async (path: string, body: unknown): Promise<{ status: number; body: any }> => {
@@ -55,7 +69,10 @@ t.test('binds fired before the pod informer has synced never overcommit', async 
   const late = await bindAll();
   for (const r of late) t.match(r.body, { Error: /node g1: 0 of 8 nvidia.com\/gpu free, pod needs 1/ }, 'once synced, the full node refuses');
   t.same(apiserver.bindings, [], 'g1 never holds more than its 8 GPUs');
-  t.ok(logs.some((l) => /extender decides again/.test(String(l.msg))), 'the recovery is logged');
+  t.ok(
+    logs.some((l) => /extender decides again/.test(String(l.msg))),
+    'the recovery is logged',
+  );
   const inv = running.cache.inventory().find((n) => n.name === 'g1')!;
   t.equal(inv.used + inv.assumed, 8);
 });

@@ -31,7 +31,12 @@ async function setup(t: { teardown: (fn: () => unknown) => void }, nodes: string
   for (const n of nodes) api.create('nodes', hamiNode(n, { gpus: o.gpus ?? 2 }));
   const kc = api.kubeConfig();
   const metrics = new Metrics({ defaultMetrics: false });
-  const cache = new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 30000, recentPodWindow: 100, sharing: { names: NAMES, handshakeTimeoutMs: 60000 } });
+  const cache = new ClusterCache({
+    resources: ['nvidia.com/gpu'],
+    assumeTtlMs: 30000,
+    recentPodWindow: 100,
+    sharing: { names: NAMES, handshakeTimeoutMs: 60000 },
+  });
   const watcher = new ClusterWatcher(kc, cache, quiet, metrics);
   watcher.start();
   await until('cache sync', () => watcher.synced());
@@ -61,7 +66,8 @@ async function schedule(s: Awaited<ReturnType<typeof setup>>, pod: V1Pod, nodes:
   return { node: best, error: r.Error ?? '' };
 }
 
-const annotations = (s: Awaited<ReturnType<typeof setup>>, name: string): Record<string, string> => s.api.get<V1Pod>('pods', 'team-a', name)?.metadata?.annotations ?? {};
+const annotations = (s: Awaited<ReturnType<typeof setup>>, name: string): Record<string, string> =>
+  s.api.get<V1Pod>('pods', 'team-a', name)?.metadata?.annotations ?? {};
 
 t.test('four quarter-GPU pods share one GPU; the fifth goes to the next; the plugin reads what sluice wrote', async (t) => {
   const s = await setup(t, ['h1']);
@@ -74,7 +80,11 @@ t.test('four quarter-GPU pods share one GPU; the fifth goes to the next; the plu
     await until(`q${i} allocated`, () => annotations(s, `q${i}`)['hami.io/bind-phase'] === 'success');
   }
   const gpuOf = (name: string): string => annotations(s, name)['hami.io/vgpu-devices-allocated']!.split(',')[0]!;
-  t.same([0, 1, 2, 3].map((i) => gpuOf(`q${i}`)), Array(4).fill('GPU-h1-0'), 'q0..q3 on GPU 0');
+  t.same(
+    [0, 1, 2, 3].map((i) => gpuOf(`q${i}`)),
+    Array(4).fill('GPU-h1-0'),
+    'q0..q3 on GPU 0',
+  );
   t.equal(gpuOf('q4'), 'GPU-h1-1', 'q4 on GPU 1');
   const a = annotations(s, 'q0');
   t.equal(a['hami.io/vgpu-node'], 'h1');
@@ -82,12 +92,27 @@ t.test('four quarter-GPU pods share one GPU; the fifth goes to the next; the plu
   t.match(a['hami.io/bind-time'], /^\d{10}$/, 'bind-time in Unix seconds');
   t.equal(a['hami.io/vgpu-devices-allocated'], 'GPU-h1-0,NVIDIA,4096,25:;');
   // HAMi's decoder keeps the empty entry after the last ";" (its Allocate skips empty ones).
-  t.same(agent.allocations[0]!.devices, [[{ uuid: 'GPU-h1-0', type: 'NVIDIA', mem: 4096, cores: 25 }], []], "the plugin's decoding gives the chosen GPU, memory and cores");
+  t.same(
+    agent.allocations[0]!.devices,
+    [[{ uuid: 'GPU-h1-0', type: 'NVIDIA', mem: 4096, cores: 25 }], []],
+    "the plugin's decoding gives the chosen GPU, memory and cores",
+  );
   await until('lock released', () => s.api.get('nodes', undefined, 'h1')?.metadata?.annotations?.['hami.io/mutex.lock'] === undefined);
   const inv = s.cache.inventory().find((n) => n.name === 'h1')!;
-  t.same(inv.gpus!.map((g) => [g.usedMemMiB, g.usedCores, g.usedSlots]), [[16384, 100, 4], [4096, 25, 1]], 'per-GPU usage from the pods');
+  t.same(
+    inv.gpus!.map((g) => [g.usedMemMiB, g.usedCores, g.usedSlots]),
+    [
+      [16384, 100, 4],
+      [4096, 25, 1],
+    ],
+    'per-GPU usage from the pods',
+  );
   const sixth = await schedule(s, sharePod('big', { memMiB: 16000 }), ['h1']);
-  t.match(sixth.error, /GPU 0 \(GPU-h1-0\): 0 of 16384 MiB free, pod needs 16000 MiB/, `a pod too big for what is left is refused naming the GPU: ${sixth.error}`);
+  t.match(
+    sixth.error,
+    /GPU 0 \(GPU-h1-0\): 0 of 16384 MiB free, pod needs 16000 MiB/,
+    `a pod too big for what is left is refused naming the GPU: ${sixth.error}`,
+  );
 });
 
 t.test('a burst of concurrent binds never overcommits a GPU', async (t) => {
@@ -97,10 +122,15 @@ t.test('a burst of concurrent binds never overcommits a GPU', async (t) => {
   const pods = Array.from({ length: 24 }, (_, i) => s.api.create<V1Pod>('pods', sharePod(`b${i}`, { memMiB: 6000, cores: 10 })));
   await until('pods seen', () => pods.every((p) => !!s.cache.pod(p.metadata!.uid!)));
   // Every bind aims at h1 or h2 at once, as kube-scheduler's parallel binding cycles would.
-  const results = await Promise.all(pods.map((p, i) => s.ext.bind({ PodName: p.metadata!.name!, PodNamespace: 'team-a', PodUID: p.metadata!.uid!, Node: i % 2 ? 'h2' : 'h1' })));
+  const results = await Promise.all(
+    pods.map((p, i) => s.ext.bind({ PodName: p.metadata!.name!, PodNamespace: 'team-a', PodUID: p.metadata!.uid!, Node: i % 2 ? 'h2' : 'h1' })),
+  );
   const ok = results.filter((r) => r.Error === '').length;
   t.equal(ok, 8, '2 nodes x 2 GPUs x 2 pods of 6000 MiB on 16384 MiB GPUs');
-  t.ok(results.filter((r) => r.Error).every((r) => /MiB free/.test(r.Error!)), 'the others are refused for memory');
+  t.ok(
+    results.filter((r) => r.Error).every((r) => /MiB free/.test(r.Error!)),
+    'the others are refused for memory',
+  );
   await until('all allocated', () => pods.filter((p) => annotations(s, p.metadata!.name!)['hami.io/bind-phase'] === 'success').length === 8, 10000);
   const perGpu = new Map<string, number>();
   for (const p of pods) {
@@ -109,7 +139,10 @@ t.test('a burst of concurrent binds never overcommits a GPU', async (t) => {
     const [uuid, , mem] = list.split(',');
     perGpu.set(uuid!, (perGpu.get(uuid!) ?? 0) + Number(mem));
   }
-  t.ok([...perGpu.values()].every((m) => m <= 16384), `no GPU over its memory: ${JSON.stringify([...perGpu])}`);
+  t.ok(
+    [...perGpu.values()].every((m) => m <= 16384),
+    `no GPU over its memory: ${JSON.stringify([...perGpu])}`,
+  );
 });
 
 t.test('a failed allocation frees the GPUs and raises an Event', async (t) => {
@@ -119,7 +152,12 @@ t.test('a failed allocation frees the GPUs and raises an Event', async (t) => {
   t.teardown(stop);
   const events: CoreV1Event[] = [];
   const failed: Array<{ pod: string; node: string; message: string }> = [];
-  watchAllocationOutcomes((fn) => s.cache.onChange(fn), async (_ns, e) => events.push(e), quiet, (f) => failed.push({ pod: `${f.pod.namespace}/${f.pod.name}`, node: f.node, message: f.message }));
+  watchAllocationOutcomes(
+    (fn) => s.cache.onChange(fn),
+    async (_ns, e) => events.push(e),
+    quiet,
+    (f) => failed.push({ pod: `${f.pod.namespace}/${f.pod.name}`, node: f.node, message: f.message }),
+  );
   const r = await schedule(s, sharePod('bad', { memMiB: 12000 }), ['h1']);
   t.equal(r.error, '');
   await until('failed', () => annotations(s, 'bad')['hami.io/bind-phase'] === 'failed');
@@ -127,7 +165,11 @@ t.test('a failed allocation frees the GPUs and raises an Event', async (t) => {
   await until('event', () => events.length === 1);
   t.equal(events[0]!.reason, 'GPUAllocationFailed');
   t.match(events[0]!.message, /node h1/);
-  t.same(failed, [{ pod: 'team-a/bad', node: 'h1', message: events[0]!.message }], 'the caller is told which pod failed where (counted and recorded in bind_failures)');
+  t.same(
+    failed,
+    [{ pod: 'team-a/bad', node: 'h1', message: events[0]!.message }],
+    'the caller is told which pod failed where (counted and recorded in bind_failures)',
+  );
   const next = await schedule(s, sharePod('good', { memMiB: 12000 }), ['h1']);
   t.equal(next.error, '', 'the freed memory is placed again');
 });
@@ -136,7 +178,10 @@ t.test('a stale node lock is taken over; a live one is waited for, up to lockWai
   const s = await setup(t, ['h1'], { lockWaitMs: 300 });
   const node = s.api.get('nodes', undefined, 'h1')!;
   // A lock whose pod does not exist (HAMi's LockNode releases it): taken over.
-  s.api.update('nodes', { ...node, metadata: { ...node.metadata, annotations: { ...node.metadata!.annotations, 'hami.io/mutex.lock': lockValue(Date.now(), 'team-a', 'gone') } } });
+  s.api.update('nodes', {
+    ...node,
+    metadata: { ...node.metadata, annotations: { ...node.metadata!.annotations, 'hami.io/mutex.lock': lockValue(Date.now(), 'team-a', 'gone') } },
+  });
   const r1 = await schedule(s, sharePod('p1', { memMiB: 1000 }), ['h1']);
   t.equal(r1.error, '', 'bound over a lock of a pod that is gone');
   t.match(s.api.get('nodes', undefined, 'h1')?.metadata?.annotations?.['hami.io/mutex.lock'], /,team-a,p1$/, 'p1 holds the lock until the plugin allocates');
@@ -151,7 +196,14 @@ t.test('after a restart between the annotation and the binding, the GPUs stay bo
   const s = await setup(t, ['h1'], { gpus: 1 });
   // What a sluice killed after step 2 leaves behind: a pod annotated for h1, not bound.
   const p = sharePod('cut', { memMiB: 10000 });
-  p.metadata!.annotations = { 'hami.io/vgpu-node': 'h1', 'hami.io/bind-phase': 'allocating', 'hami.io/bind-time': '1700000000', 'hami.io/vgpu-time': '1700000000', 'hami.io/vgpu-devices-to-allocate': 'GPU-h1-0,NVIDIA,10000,0:;', 'hami.io/vgpu-devices-allocated': 'GPU-h1-0,NVIDIA,10000,0:;' };
+  p.metadata!.annotations = {
+    'hami.io/vgpu-node': 'h1',
+    'hami.io/bind-phase': 'allocating',
+    'hami.io/bind-time': '1700000000',
+    'hami.io/vgpu-time': '1700000000',
+    'hami.io/vgpu-devices-to-allocate': 'GPU-h1-0,NVIDIA,10000,0:;',
+    'hami.io/vgpu-devices-allocated': 'GPU-h1-0,NVIDIA,10000,0:;',
+  };
   const cut = s.api.create<V1Pod>('pods', p);
   await until('seen', () => !!s.cache.pod(cut.metadata!.uid!));
   t.equal(s.cache.inventory()[0]!.gpus![0]!.usedMemMiB, 10000, 'the fresh cache counts the half-bound pod');

@@ -26,7 +26,9 @@ function share(name: string, memMiB: number, o: { qos: 'guaranteed' | 'best-effo
       namespace: 'team-a',
       uid: `uid-${name}`,
       labels: { 'sluice.io/queue': o.queue, 'sluice.io/qos': o.qos, 'sluice.io/user': 'ann' },
-      annotations: bound ? { 'hami.io/vgpu-node': 'h', 'hami.io/bind-phase': 'success', 'hami.io/vgpu-devices-allocated': `GPU-h-${o.gpu},NVIDIA,${memMiB},0:;` } : {},
+      annotations: bound
+        ? { 'hami.io/vgpu-node': 'h', 'hami.io/bind-phase': 'success', 'hami.io/vgpu-devices-allocated': `GPU-h-${o.gpu},NVIDIA,${memMiB},0:;` }
+        : {},
     },
     spec: {
       ...(bound ? { nodeName: 'h' } : {}),
@@ -49,14 +51,25 @@ t.test('a guaranteed share preempts the best-effort shares with the fewest GPU-e
   await store.putQueue('team-a', { limits: [{ resource: R, model: '', guaranteed: 0, bestEffortCap: 4, perJobMax: 0, perUserMax: 0 }] });
   const cache = new ClusterCache({ resources: [R], assumeTtlMs: 30000, recentPodWindow: 100, sharing: { names: NAMES, handshakeTimeoutMs: 60000 } });
   // One GPU of 16000 MiB, full: team-b's guaranteed 0.5, best-effort 0.25 (b1), 0.125 + 0.125 (s1, s2).
-  cache.replaceAll([hamiNode('h', { gpus: 1, memMiB: MIB, split: 10 })], [
-    share('g1', 8000, { qos: 'guaranteed', queue: 'team-b', gpu: 0 }),
-    share('b1', 4000, { qos: 'best-effort', queue: 'team-a', gpu: 0, started: '2026-12-01T10:00:00Z' }),
-    share('s1', 2000, { qos: 'best-effort', queue: 'team-a', gpu: 0, started: '2026-12-01T11:00:00Z' }),
-    share('s2', 2000, { qos: 'best-effort', queue: 'team-a', gpu: 0, started: '2026-12-01T11:00:00Z' }),
-  ]);
+  cache.replaceAll(
+    [hamiNode('h', { gpus: 1, memMiB: MIB, split: 10 })],
+    [
+      share('g1', 8000, { qos: 'guaranteed', queue: 'team-b', gpu: 0 }),
+      share('b1', 4000, { qos: 'best-effort', queue: 'team-a', gpu: 0, started: '2026-12-01T10:00:00Z' }),
+      share('s1', 2000, { qos: 'best-effort', queue: 'team-a', gpu: 0, started: '2026-12-01T11:00:00Z' }),
+      share('s2', 2000, { qos: 'best-effort', queue: 'team-a', gpu: 0, started: '2026-12-01T11:00:00Z' }),
+    ],
+  );
   const lines: Array<Record<string, unknown>> = [];
-  const log = createLogger('info', new Writable({ write(c: Buffer, _e, done) { for (const l of c.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); done(); } }));
+  const log = createLogger(
+    'info',
+    new Writable({
+      write(c: Buffer, _e, done) {
+        for (const l of c.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    }),
+  );
   const p = new Preempter({ cache, queues: store.queues, sinks: [store.preemptions], log, metrics: new Metrics({ defaultMetrics: false }) });
   const ask = (name: string, memMiB: number): V1Pod => {
     const pod = share(name, memMiB, { qos: 'guaranteed', queue: 'team-b' });
@@ -81,6 +94,20 @@ t.test('a guaranteed share preempts the best-effort shares with the fewest GPU-e
   cache.deletePod('uid-s2');
   t.ok((await waitFor(async () => (await store.preemptions.flush()) === 0, 5000)) >= 0);
   const rows = await store.pool.query('SELECT preemptor_pod, gpus_freed, gpus_taken_back, victims FROM preemptions ORDER BY id');
-  t.match(rows.rows, [{ preemptor_pod: 'quarter', gpus_freed: 0.25, gpus_taken_back: 0.25, victims: [{ pod: 's1', gpus: 1, share: 0.125 }, { pod: 's2', gpus: 1, share: 0.125 }] }], 'fractions kept in Postgres (migration 005)');
+  t.match(
+    rows.rows,
+    [
+      {
+        preemptor_pod: 'quarter',
+        gpus_freed: 0.25,
+        gpus_taken_back: 0.25,
+        victims: [
+          { pod: 's1', gpus: 1, share: 0.125 },
+          { pod: 's2', gpus: 1, share: 0.125 },
+        ],
+      },
+    ],
+    'fractions kept in Postgres (migration 005)',
+  );
   t.equal(rows.rowCount, 1, 'the preemption kube-scheduler never carried out is not recorded');
 });

@@ -31,12 +31,21 @@ const pending = (name: string, memMiB = 1000): V1Pod => {
 /** A cache with three HAMi nodes, h0 partly used, and two extenders on it: one binding
  * shares through HAMi's lock (share binds on), one without. */
 function setup(now: () => number = Date.now) {
-  const cache = new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 30000, recentPodWindow: 100, now, sharing: { names: NAMES, handshakeTimeoutMs: 60000 } });
+  const cache = new ClusterCache({
+    resources: ['nvidia.com/gpu'],
+    assumeTtlMs: 30000,
+    recentPodWindow: 100,
+    now,
+    sharing: { names: NAMES, handshakeTimeoutMs: 60000 },
+  });
   const fill = pending('fill', 8000);
   fill.spec!.nodeName = 'h0';
   fill.metadata!.annotations = { 'hami.io/vgpu-node': 'h0', 'hami.io/bind-phase': 'success', 'hami.io/vgpu-devices-allocated': 'GPU-h0-0,NVIDIA,8000,1:;' };
   fill.status = { phase: 'Running' };
-  cache.replaceAll(NODES.map((n) => hamiNode(n, { gpus: 2, memMiB: 16384 })), [fill]);
+  cache.replaceAll(
+    NODES.map((n) => hamiNode(n, { gpus: 2, memMiB: 16384 })),
+    [fill],
+  );
   const binder = new KubeBinder(unreachableKubeConfig());
   const locks = new HamiNodeLocks({ api: binder, lockExpireMs: 300000, lockWaitMs: 1000, peekLock: (n) => cache.hamiLock(n) });
   const metrics = new Metrics({ defaultMetrics: false });
@@ -55,7 +64,11 @@ t.test('nothing in flight: the policy alone ranks, as without share binds', asyn
   t.same(await scores(locked, p), want);
   t.same(await scores(locked, p), want, "a pod's own pick never counts against it");
   const top = NODES[want.indexOf(Math.max(...want))]!;
-  t.same(NODES.map((n) => cache.shareBindsInFlight(n)), NODES.map((n) => (n === top ? 1 : 0)), 'but counts for others: its pick is the node ranked first');
+  t.same(
+    NODES.map((n) => cache.shareBindsInFlight(n)),
+    NODES.map((n) => (n === top ? 1 : 0)),
+    'but counts for others: its pick is the node ranked first',
+  );
 });
 
 t.test('a pick counts its node as busy for other share pods until the bind comes, or for BIND_PICK_TTL_MS', async (t) => {
@@ -69,7 +82,10 @@ t.test('a pick counts its node as busy for other share pods until the bind comes
     const s = await scores(locked, p);
     const picked = new Set(tops);
     if (picked.size > 0 && picked.size < NODES.length) {
-      t.ok(NODES.every((n, i) => (picked.has(n) ? s[i] === 0 : s[i]! >= 1)), `${p.metadata!.name}: the nodes picked before score 0, the others at least 1: ${s}`);
+      t.ok(
+        NODES.every((n, i) => (picked.has(n) ? s[i] === 0 : s[i]! >= 1)),
+        `${p.metadata!.name}: the nodes picked before score 0, the others at least 1: ${s}`,
+      );
     } else {
       t.same(s, first, `${p.metadata!.name}: ${picked.size ? 'every node equally busy' : 'nothing in flight'}: the policy alone`);
     }
@@ -78,7 +94,10 @@ t.test('a pick counts its node as busy for other share pods until the bind comes
   t.same(new Set(tops.slice(0, 3)).size, 3, `one pick per node: ${tops}`);
   t.equal(tops[3], tops[0], 'then the least busy again, by the policy');
   const x = tops[0]!;
-  t.same(NODES.map((n) => cache.shareBindsInFlight(n)), NODES.map((n) => (n === x ? 2 : 1)));
+  t.same(
+    NODES.map((n) => cache.shareBindsInFlight(n)),
+    NODES.map((n) => (n === x ? 2 : 1)),
+  );
   t.same(await scores(plain, pending('whole-gpu-extender')), first, 'an extender without share binds ranks by the policy alone');
 
   // a's bind comes for its node: a is in flight there by its bind (the assume ledger), not its pick.
@@ -87,24 +106,39 @@ t.test('a pick counts its node as busy for other share pods until the bind comes
     return 'misfit' in r ? r : { uses: r.uses.flat() };
   };
   t.ok(cache.assume(pods[0]!.metadata!.uid!, x, [{ resource: 'nvidia.com/gpu', count: 1 }], place).ok);
-  t.same(NODES.map((n) => cache.shareBindsInFlight(n)), NODES.map((n) => (n === x ? 2 : 1)), 'still 2 there: the bind replaced the pick');
+  t.same(
+    NODES.map((n) => cache.shareBindsInFlight(n)),
+    NODES.map((n) => (n === x ? 2 : 1)),
+    'still 2 there: the bind replaced the pick',
+  );
   // The watch shows the annotations and the binding, bind phase allocating: still in flight.
   const a = { ...pods[0]!, spec: { ...pods[0]!.spec!, nodeName: x } };
-  a.metadata = { ...a.metadata!, annotations: { 'hami.io/vgpu-node': x, 'hami.io/bind-phase': 'allocating', 'hami.io/vgpu-devices-allocated': `GPU-${x}-0,NVIDIA,1000,1:;` } };
+  a.metadata = {
+    ...a.metadata!,
+    annotations: { 'hami.io/vgpu-node': x, 'hami.io/bind-phase': 'allocating', 'hami.io/vgpu-devices-allocated': `GPU-${x}-0,NVIDIA,1000,1:;` },
+  };
   cache.upsertPod(a);
   t.equal(cache.shareBindsInFlight(x), 2, 'allocating: the plugin has not answered');
   a.metadata = { ...a.metadata, annotations: { ...a.metadata.annotations, 'hami.io/bind-phase': 'success' } };
   cache.upsertPod(a);
   t.equal(cache.shareBindsInFlight(x), 1, 'success: the lock is released, a is no longer in flight');
   now += BIND_PICK_TTL_MS;
-  t.same(NODES.map((n) => cache.shareBindsInFlight(n)), [0, 0, 0], 'picks whose bind never came expire');
+  t.same(
+    NODES.map((n) => cache.shareBindsInFlight(n)),
+    [0, 0, 0],
+    'picks whose bind never came expire',
+  );
   t.same(await scores(locked, pending('late')), await scores(plain, pending('late2')), 'and the policy alone ranks again');
 });
 
 t.test('no pick for a pod sluice does not know, a bound pod, or a node it does not know', async (t) => {
   const { cache, locked } = setup();
   await scores(locked, pending('not-in-cache'));
-  t.same(NODES.map((n) => cache.shareBindsInFlight(n)), [0, 0, 0], 'a prioritize body alone (anyone may send one) counts nothing');
+  t.same(
+    NODES.map((n) => cache.shareBindsInFlight(n)),
+    [0, 0, 0],
+    'a prioritize body alone (anyone may send one) counts nothing',
+  );
   cache.pickForBind('uid-fill-1', 'h1');
   t.equal(cache.shareBindsInFlight('h1'), 0, 'the pod is bound already');
   const p = pending('x');
@@ -124,7 +158,12 @@ t.test('a burst over the stand-in apiserver spreads over the nodes instead of qu
   for (const n of NODES) api.create('nodes', hamiNode(n, { gpus: 2, memMiB: 16384 }));
   const kc = api.kubeConfig();
   const metrics = new Metrics({ defaultMetrics: false });
-  const cache = new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 30000, recentPodWindow: 100, sharing: { names: NAMES, handshakeTimeoutMs: 60000 } });
+  const cache = new ClusterCache({
+    resources: ['nvidia.com/gpu'],
+    assumeTtlMs: 30000,
+    recentPodWindow: 100,
+    sharing: { names: NAMES, handshakeTimeoutMs: 60000 },
+  });
   const watcher = new ClusterWatcher(kc, cache, quiet, metrics);
   watcher.start();
   t.teardown(() => watcher.stop());
@@ -139,14 +178,20 @@ t.test('a burst over the stand-in apiserver spreads over the nodes instead of qu
   while (!pods.every((p) => cache.pod(p.metadata!.uid!))) await new Promise((r) => setTimeout(r, 10));
   // As kube-scheduler with parallel binding: each pod filtered and prioritized, then bound
   // to its best node, all six at once.
-  const bound = await Promise.all(pods.map(async (p) => {
-    const passed = (await ext.filter({ Pod: p, NodeNames: NODES })).NodeNames ?? [];
-    const s = await ext.prioritize({ Pod: p, NodeNames: passed });
-    const node = s.reduce((a, b) => (b.Score > a.Score ? b : a)).Host;
-    const r = await ext.bind({ PodName: p.metadata!.name!, PodNamespace: 'team-a', PodUID: p.metadata!.uid!, Node: node });
-    return { node, error: r.Error };
-  }));
-  t.same(bound.map((b) => b.error), Array(6).fill(''), 'all bound');
+  const bound = await Promise.all(
+    pods.map(async (p) => {
+      const passed = (await ext.filter({ Pod: p, NodeNames: NODES })).NodeNames ?? [];
+      const s = await ext.prioritize({ Pod: p, NodeNames: passed });
+      const node = s.reduce((a, b) => (b.Score > a.Score ? b : a)).Host;
+      const r = await ext.bind({ PodName: p.metadata!.name!, PodNamespace: 'team-a', PodUID: p.metadata!.uid!, Node: node });
+      return { node, error: r.Error };
+    }),
+  );
+  t.same(
+    bound.map((b) => b.error),
+    Array(6).fill(''),
+    'all bound',
+  );
   const per = new Map<string, number>();
   for (const b of bound) per.set(b.node, (per.get(b.node) ?? 0) + 1);
   t.same([...per.values()].sort(), [2, 2, 2], `two per node: ${JSON.stringify([...per])}`);

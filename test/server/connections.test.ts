@@ -102,7 +102,14 @@ t.test('one client address cannot fill a listener: webhooks and /healthz keep an
       https: { host: '0.0.0.0', port: 0, certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') },
       http: { host: '0.0.0.0', port: 0 },
       store: { url: '' },
-      connections: { requestTimeoutSeconds: 30, headersTimeoutSeconds: 30, maxConnections: 40, opsMaxConnections: 20, maxConnectionsPerClient: 10, opsMaxConnectionsPerClient: 5 },
+      connections: {
+        requestTimeoutSeconds: 30,
+        headersTimeoutSeconds: 30,
+        maxConnections: 40,
+        opsMaxConnections: 20,
+        maxConnectionsPerClient: 10,
+        opsMaxConnectionsPerClient: 5,
+      },
     },
   });
   const running = await serve(config, { log: createLogger('silent') });
@@ -138,20 +145,38 @@ t.test('one client address cannot fill a listener: webhooks and /healthz keep an
   const fresh = new Agent({ keepAlive: false, rejectUnauthorized: false });
   const mutate = (): Promise<number> =>
     new Promise((resolve) => {
-      const req = request(`https://127.0.0.1:${apiPort}/webhooks/mutate`, { method: 'POST', agent: fresh, headers: { 'content-type': 'application/json' } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = request(
+        `https://127.0.0.1:${apiPort}/webhooks/mutate`,
+        { method: 'POST', agent: fresh, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on('error', () => resolve(0));
       req.end(review);
     });
   const answers: number[] = [];
   for (let round = 0; round < 4; round++) answers.push(...(await Promise.all(Array.from({ length: 5 }, () => mutate()))));
-  t.same(answers.filter((s) => s !== 200), [], '20 new webhook connections from another address are all answered');
+  t.same(
+    answers.filter((s) => s !== 200),
+    [],
+    '20 new webhook connections from another address are all answered',
+  );
   const health: number[] = [];
   // As the kubelet polls: one probe after another, each on a new connection.
-  for (let i = 0; i < 10; i++) health.push(await fetch(`http://127.0.0.1:${opsPort}/healthz`, { headers: { connection: 'close' } }).then((r) => r.status, () => 0));
-  t.same(health.filter((s) => s !== 200), [], '/healthz answers every poll');
+  for (let i = 0; i < 10; i++)
+    health.push(
+      await fetch(`http://127.0.0.1:${opsPort}/healthz`, { headers: { connection: 'close' } }).then(
+        (r) => r.status,
+        () => 0,
+      ),
+    );
+  t.same(
+    health.filter((s) => s !== 200),
+    [],
+    '/healthz answers every poll',
+  );
   const refused = (await running.metrics.connectionsRefused.get()).values;
   t.ok((refused.find((v) => v.labels.listener === 'api')?.value ?? 0) >= 50, 'the refused API connections are counted');
   t.ok((refused.find((v) => v.labels.listener === 'ops')?.value ?? 0) >= 35, 'and the ops ones');

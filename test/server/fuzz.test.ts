@@ -23,13 +23,51 @@ const seed = Number(process.env.SLUICE_FUZZ_SEED ?? 20261129);
 const rnd = seededRandom(seed); // mulberry32, the simulator's
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 
-const STRINGS = ['', 'a', 'gpu-node-1', 'gpu-node-3', 'team-a', 'u-running-1', '8', '-1', '1.5', '500m', 'NaN', 'nvidia.com/gpu', 'a\u0000b', '💥', 'x'.repeat(300), '__proto__', 'constructor', '../x', '%2e%2e'];
+const STRINGS = [
+  '',
+  'a',
+  'gpu-node-1',
+  'gpu-node-3',
+  'team-a',
+  'u-running-1',
+  '8',
+  '-1',
+  '1.5',
+  '500m',
+  'NaN',
+  'nvidia.com/gpu',
+  'a\u0000b',
+  '💥',
+  'x'.repeat(300),
+  '__proto__',
+  'constructor',
+  '../x',
+  '%2e%2e',
+];
 function randomValue(depth = 0): unknown {
   const k = rnd();
   if (depth > 3 || k < 0.3) return pick<unknown>([null, true, false, 0, -1, 2.5, 1e308, 2 ** 40, ...STRINGS]);
   if (k < 0.6) return Array.from({ length: Math.floor(rnd() * 4) }, () => randomValue(depth + 1));
   const o: Record<string, unknown> = {};
-  for (let i = Math.floor(rnd() * 4); i > 0; i--) o[pick(['metadata', 'spec', 'status', 'containers', 'initContainers', 'resources', 'limits', 'requests', 'name', 'items', 'conditions', 'annotations', 'labels', ...STRINGS])] = randomValue(depth + 1);
+  for (let i = Math.floor(rnd() * 4); i > 0; i--)
+    o[
+      pick([
+        'metadata',
+        'spec',
+        'status',
+        'containers',
+        'initContainers',
+        'resources',
+        'limits',
+        'requests',
+        'name',
+        'items',
+        'conditions',
+        'annotations',
+        'labels',
+        ...STRINGS,
+      ])
+    ] = randomValue(depth + 1);
   return o;
 }
 
@@ -59,7 +97,16 @@ const deep = (n: number): string => '{"x":'.repeat(n) + '1' + '}'.repeat(n);
 const truncated = (text: string): string => text.slice(0, Math.floor(rnd() * text.length));
 type Req = { method: string; url: string; body?: string; token?: boolean };
 
-const EXTENDER_FIXTURES = ['filter-1.json', 'filter-2.json', 'filter-3.json', 'filter-full-nodes-1.json', 'filter-full-nodes-2.json', 'prioritize-1.json', 'prioritize-2.json', 'prioritize-full-nodes-1.json'];
+const EXTENDER_FIXTURES = [
+  'filter-1.json',
+  'filter-2.json',
+  'filter-3.json',
+  'filter-full-nodes-1.json',
+  'filter-full-nodes-2.json',
+  'prioritize-1.json',
+  'prioritize-2.json',
+  'prioritize-full-nodes-1.json',
+];
 function extenderRequest(): Req {
   const url = pick(['/scheduler/filter', '/scheduler/prioritize']);
   const args = fixture<Record<string, any>>(`scheduler-extender/${pick(EXTENDER_FIXTURES)}`);
@@ -70,14 +117,18 @@ function extenderRequest(): Req {
     const text = JSON.stringify(args);
     const at = text.lastIndexOf('"metadata":{') + '"metadata":{'.length;
     return { method: 'POST', url, body: `${text.slice(0, at)}"deep":${deep(pick([50, 5000, 12000]))},${text.slice(at)}` };
-  }
-  else if (k < 0.8) return { method: 'POST', url, body: JSON.stringify(randomValue()) };
+  } else if (k < 0.8) return { method: 'POST', url, body: JSON.stringify(randomValue()) };
   else if (k < 0.9) return { method: 'POST', url, body: truncated(JSON.stringify(args)) };
   return { method: 'POST', url, body: JSON.stringify(args) };
 }
 
 function bindRequest(): Req {
-  const b: Record<string, unknown> = { PodName: pick(['running-1', 'running-2', 'ghost', ...STRINGS]), PodNamespace: pick(['team-a', ...STRINGS]), PodUID: pick(['u-running-1', 'u-running-2', 'u-ghost', ...STRINGS]), Node: pick(['gpu-node-1', 'gpu-node-2', 'gpu-node-3', 'cpu-node-1', ...STRINGS]) };
+  const b: Record<string, unknown> = {
+    PodName: pick(['running-1', 'running-2', 'ghost', ...STRINGS]),
+    PodNamespace: pick(['team-a', ...STRINGS]),
+    PodUID: pick(['u-running-1', 'u-running-2', 'u-ghost', ...STRINGS]),
+    Node: pick(['gpu-node-1', 'gpu-node-2', 'gpu-node-3', 'cpu-node-1', ...STRINGS]),
+  };
   if (rnd() < 0.3) b[pick(Object.keys(b))] = randomValue();
   if (rnd() < 0.1) return { method: 'POST', url: '/scheduler/bind', body: truncated(JSON.stringify(b)) };
   return { method: 'POST', url: '/scheduler/bind', body: JSON.stringify(rnd() < 0.1 ? randomValue() : b) };
@@ -109,7 +160,13 @@ const INVALID_LIMIT_FIELDS: Record<string, unknown[]> = {
 
 /** A queue body broken by construction: no 2xx is ever right for it. */
 function brokenQueue(): string {
-  const q: Record<string, any> = { parent: null, cohort: 'c', open: true, weight: 1, limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 1, bestEffortCap: 2, perJobMax: 1 }] };
+  const q: Record<string, any> = {
+    parent: null,
+    cohort: 'c',
+    open: true,
+    weight: 1,
+    limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 1, bestEffortCap: 2, perJobMax: 1 }],
+  };
   const k = rnd();
   if (k < 0.2) q[pick(['guarnteed', 'extra', 'name'])] = randomValue();
   else if (k < 0.4) {
@@ -128,7 +185,8 @@ function brokenQueue(): string {
 function adminRequest(): Req {
   const name = encodeURIComponent(pick(NAMES));
   const k = rnd();
-  if (k < 0.25) return { method: 'GET', url: pick(['/api/v1/queues', '/api/v1/nodes', `/api/v1/queues/${name}`, `/api/v1/queues/${name}/usage`]), token: rnd() < 0.9 };
+  if (k < 0.25)
+    return { method: 'GET', url: pick(['/api/v1/queues', '/api/v1/nodes', `/api/v1/queues/${name}`, `/api/v1/queues/${name}/usage`]), token: rnd() < 0.9 };
   if (k < 0.75) return { method: 'PUT', url: `/api/v1/queues/${pick(['team-a', 'team-b', 'fresh', name])}`, body: brokenQueue(), token: rnd() < 0.9 };
   // DELETE only where it must be refused: a missing queue, a bad name, or without a token.
   const target = pick(['nope', 'Team-A', 'b'.repeat(150), 'team-a']);
@@ -155,7 +213,8 @@ function wellFormed(r: Req, status: number, body: any): boolean {
   if (status >= 500) return false;
   if (status >= 400) return typeof (body?.message ?? body?.error) === 'string' && (body.message ?? body.error).length > 0;
   if (r.url === '/scheduler/filter') return typeof body?.Error === 'string' && typeof body.FailedNodes === 'object';
-  if (r.url === '/scheduler/prioritize') return Array.isArray(body) && body.every((h: any) => typeof h.Host === 'string' && Number.isInteger(h.Score) && h.Score >= 0 && h.Score <= 10);
+  if (r.url === '/scheduler/prioritize')
+    return Array.isArray(body) && body.every((h: any) => typeof h.Host === 'string' && Number.isInteger(h.Score) && h.Score >= 0 && h.Score <= 10);
   if (r.url === '/scheduler/bind') return typeof body?.Error === 'string' && body.Error !== '';
   if (r.url.startsWith('/webhooks/')) return typeof body?.response?.allowed === 'boolean';
   if (r.method === 'PUT' || r.method === 'DELETE') return false; // every write here is invalid
@@ -191,7 +250,10 @@ t.test(`10,000 generated requests on every route (seed ${seed})`, async (t) => {
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
       if (!wellFormed(r, status, body)) {
         bad++;
-        if (bad <= 3) t.fail(`${what} #${i}: ${r.method} ${r.url.slice(0, 80)} got HTTP ${status}: ${JSON.stringify(body).slice(0, 300)}; sent ${(r.body ?? '').slice(0, 300)}`);
+        if (bad <= 3)
+          t.fail(
+            `${what} #${i}: ${r.method} ${r.url.slice(0, 80)} got HTTP ${status}: ${JSON.stringify(body).slice(0, 300)}; sent ${(r.body ?? '').slice(0, 300)}`,
+          );
       }
     }
     total += n;

@@ -36,8 +36,12 @@ const config = loadConfig({
   base: {
     clusterSnapshot: join(dir, 'snapshot.json'),
     https: {
-      host: '127.0.0.1', port: 0, certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'),
-      clientCaFile: join(dir, 'client-ca.crt'), requireClientCert: ['extender', 'webhooks'],
+      host: '127.0.0.1',
+      port: 0,
+      certFile: join(dir, 'tls.crt'),
+      keyFile: join(dir, 'tls.key'),
+      clientCaFile: join(dir, 'client-ca.crt'),
+      requireClientCert: ['extender', 'webhooks'],
     },
     http: { host: '127.0.0.1', port: 0 },
     store: { url: '' },
@@ -107,11 +111,14 @@ t.test('a resumed TLS 1.3 session that never carried a certificate is not author
   const u = new URL(running.apiUrl);
   const once = (): Promise<{ status: number; reused: boolean }> =>
     new Promise((resolve, reject) => {
-      const req = request({ host: u.hostname, port: u.port, path: '/scheduler/bind', method: 'POST', agent: resuming, headers: { 'content-type': 'application/json' } }, (res) => {
-        const reused = (res.socket as import('node:tls').TLSSocket).isSessionReused();
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, reused }));
-      });
+      const req = request(
+        { host: u.hostname, port: u.port, path: '/scheduler/bind', method: 'POST', agent: resuming, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          const reused = (res.socket as import('node:tls').TLSSocket).isSessionReused();
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, reused }));
+        },
+      );
       req.on('error', reject);
       req.end(BODIES['/scheduler/bind']);
     });

@@ -22,7 +22,6 @@ runGenerate({ out: dir, service: 'sluice', namespace: 'sluice-system', dns: [], 
 const serverCa = readFileSync(join(dir, 'ca.crt'), 'utf8');
 writeFileSync(join(dir, 'snapshot.json'), JSON.stringify({ nodes: [gpuNode('gpu-node-1'), gpuNode('gpu-node-2')], pods: [] }));
 
-
 const clientCa = generateCa({ validDays: 2, commonName: 'control-plane-clients' });
 writeFileSync(join(dir, 'client-ca.crt'), clientCa.certPem);
 const scheduler = clientCert(clientCa, 'kube-scheduler');
@@ -55,7 +54,12 @@ function handshake(url: string, opts: { ciphers?: string; maxVersion?: 'TLSv1.2'
   });
 }
 
-function post(url: string, path: string, body: unknown, o: { cert?: KeyPairPem; token?: string; method?: string } = {}): Promise<{ status: number; body: any }> {
+function post(
+  url: string,
+  path: string,
+  body: unknown,
+  o: { cert?: KeyPairPem; token?: string; method?: string } = {},
+): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (o.token) headers.authorization = `Bearer ${o.token}`;
@@ -105,7 +109,10 @@ t.test('off by default, with a warning; a required certificate without a CA is a
   const logs: string[] = [];
   const running = await start({}, logs);
   await running.close();
-  t.ok(logs.some((l) => l.includes('"level":40') && l.includes('the extender and webhooks routes accept callers without a client certificate')), 'the startup log warns');
+  t.ok(
+    logs.some((l) => l.includes('"level":40') && l.includes('the extender and webhooks routes accept callers without a client certificate')),
+    'the startup log warns',
+  );
   await t.rejects(start({ requireClientCert: ['extender'] }), ConfigError);
   await t.rejects(start({ requireClientCert: ['extender'] }), { message: /https.requireClientCert \(extender\) needs https.clientCaFile/ });
 });

@@ -9,7 +9,16 @@ import { MAX_TRIES_PER_RECORD } from '../../store/audit-writer.js';
 import { makeStore } from './helpers.js';
 
 const record = (i: number, over: Partial<AdmissionRecord> = {}): AdmissionRecord => ({
-  uid: `u${i}`, operation: 'CREATE', namespace: 'team-a', pod: `p${i}`, user: 'alice', allowed: true, code: 200, reason: 'within policy', dryRun: false, ...over,
+  uid: `u${i}`,
+  operation: 'CREATE',
+  namespace: 'team-a',
+  pod: `p${i}`,
+  user: 'alice',
+  allowed: true,
+  code: 200,
+  reason: 'within policy',
+  dryRun: false,
+  ...over,
 });
 
 t.test('a \\u0000 in a record is written escaped, and the records after it are written too', async (t) => {
@@ -23,8 +32,13 @@ t.test('a \\u0000 in a record is written escaped, and the records after it are w
   store.audit.recordAdmission(record(2, { reason: 'annotation sluice.io/gpu-model "a100\u0000" is not a known model', pod: 'p\u00002' }));
   store.audit.recordAdmission(record(3));
   t.equal(await store.audit.flush(), 0, 'nothing left behind');
-  const rows = await store.pool.query<{ request_uid: string; pod: string; reason: string }>('SELECT request_uid, pod, reason FROM admission_decisions ORDER BY request_uid');
-  t.same(rows.rows.map((r) => r.request_uid), ['u1', 'u2', 'u3']);
+  const rows = await store.pool.query<{ request_uid: string; pod: string; reason: string }>(
+    'SELECT request_uid, pod, reason FROM admission_decisions ORDER BY request_uid',
+  );
+  t.same(
+    rows.rows.map((r) => r.request_uid),
+    ['u1', 'u2', 'u3'],
+  );
   t.equal(rows.rows[1]!.reason, 'annotation sluice.io/gpu-model "a100\\u0000" is not a known model', 'NUL kept as the text \\u0000');
   t.equal(rows.rows[1]!.pod, 'p\\u00002');
 });
@@ -44,7 +58,10 @@ t.test('a record Postgres refuses for its content is dropped after bounded tries
   for (let i = 5; i < 8; i++) store.audit.recordAdmission(record(i));
   t.equal(await store.audit.flush(), 0, 'later records are written');
   const rows = await store.pool.query<{ request_uid: string }>('SELECT request_uid FROM admission_decisions ORDER BY request_uid');
-  t.same(rows.rows.map((r) => r.request_uid), ['u0', 'u2', 'u4', 'u5', 'u6', 'u7']);
+  t.same(
+    rows.rows.map((r) => r.request_uid),
+    ['u0', 'u2', 'u4', 'u5', 'u6', 'u7'],
+  );
   const values = (await metrics.auditRecords.get()).values;
   t.equal(values.find((v) => v.labels.result === 'rejected')?.value, 2, 'both refused records counted');
   t.equal(values.find((v) => v.labels.result === 'written')?.value, 6);

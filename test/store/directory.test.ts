@@ -77,13 +77,19 @@ t.test('dropped LISTEN and pool connections: the listener reconnects and clears 
   t.equal(listen.length, 1, 'one LISTEN backend');
   t.ok(all.length >= 2, `and pool backends besides (${all.length} in all)`);
   const killed = await killer.query<{ ok: boolean }>('SELECT pg_terminate_backend(pid) AS ok FROM unnest($1::int[]) AS pid', [all]);
-  t.ok(killed.rows.every((r) => r.ok), 'all terminated');
+  t.ok(
+    killed.rows.every((r) => r.ok),
+    'all terminated',
+  );
   t.ok((await waitFor(async () => (await gaugeValue(metrics.storeListenerConnected)) === 0, 2000)) >= 0, 'listener noticed the drop');
   t.ok((await waitFor(async () => (await gaugeValue(metrics.storeListenerConnected)) === 1, 3000)) >= 0, 'listener reconnected');
   t.equal(store.queues.size, 0, 'cache cleared on reconnect');
   t.equal((await store.queues.lookup('default')).status, 'found', 'lookup reads through a fresh pool connection');
   const after = await backendsOf(killer, app);
-  t.notOk(after.some((pid) => all.includes(pid)), 'no killed backend is in use');
+  t.notOk(
+    after.some((pid) => all.includes(pid)),
+    'no killed backend is in use',
+  );
 });
 
 t.test('unreachable Postgres (127.0.0.1:1)', async (t) => {
@@ -96,7 +102,10 @@ t.test('unreachable Postgres (127.0.0.1:1)', async (t) => {
   await t.rejects(store.migrate(), /ECONNREFUSED|connect/);
   t.equal(await gaugeValue(metrics.storeUp), 0);
   const lookups = await metrics.queueLookups.get();
-  t.ok(lookups.values.some((v) => v.labels.source === 'unavailable' && v.value >= 1), 'metric counts unavailable answers');
+  t.ok(
+    lookups.values.some((v) => v.labels.source === 'unavailable' && v.value >= 1),
+    'metric counts unavailable answers',
+  );
   store.audit.recordAdmission({ uid: 'u', operation: 'CREATE', namespace: 'n', pod: 'p', user: 'u', allowed: true, code: 200, reason: '', dryRun: false });
   t.equal(await store.audit.flush(), 1, 'record kept for retry');
 });
@@ -131,7 +140,10 @@ t.test('a real outage (relay cut): stale answers, unavailable for the rest, audi
   const none = await store.queues.lookup('team-b');
   t.equal(none.status, 'unavailable', 'nothing cached: unavailable');
   const lookups = (await metrics.queueLookups.get()).values;
-  t.ok(lookups.some((v) => v.labels.source === 'stale_cache' && v.value >= 2), 'stale answers counted');
+  t.ok(
+    lookups.some((v) => v.labels.source === 'stale_cache' && v.value >= 2),
+    'stale answers counted',
+  );
   store.audit.recordAdmission({ uid: 'u1', operation: 'CREATE', namespace: 'n', pod: 'p', user: 'u', allowed: false, code: 403, reason: 'r', dryRun: false });
   t.equal(await store.audit.flush(), 1, 'audit record kept while Postgres is away');
 
@@ -146,7 +158,17 @@ t.test('audit buffer is bounded: the oldest are dropped and counted', async (t) 
   const { store, metrics } = makeStore({ url: 'postgres://postgres@127.0.0.1:1/test', timeoutMs: 500, auditBufferSize: 10 });
   t.teardown(() => store.close());
   for (let i = 0; i < 25; i++) {
-    store.audit.recordAdmission({ uid: `u${i}`, operation: 'CREATE', namespace: 'n', pod: 'p', user: 'u', allowed: true, code: 200, reason: '', dryRun: false });
+    store.audit.recordAdmission({
+      uid: `u${i}`,
+      operation: 'CREATE',
+      namespace: 'n',
+      pod: 'p',
+      user: 'u',
+      allowed: true,
+      code: 200,
+      reason: '',
+      dryRun: false,
+    });
   }
   t.equal(store.audit.pending, 10);
   const dropped = (await metrics.auditRecords.get()).values.find((v) => v.labels.result === 'dropped');

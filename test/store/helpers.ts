@@ -111,9 +111,9 @@ export async function gaugeValue(g: { get(): Promise<{ values: Array<{ value: nu
 
 /** Pids of the backends whose application_name is `app` (tests give each store its own). */
 export async function backendsOf(db: pg.Client, app: string, queryLike = '%'): Promise<number[]> {
-  const res = await db.query<{ pid: number }>(
-    'SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE $2 AND pid <> pg_backend_pid()',
-    [app, queryLike],
-  );
+  const res = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE $2 AND pid <> pg_backend_pid()', [
+    app,
+    queryLike,
+  ]);
   return res.rows.map((r) => r.pid);
 }

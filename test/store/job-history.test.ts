@@ -7,9 +7,25 @@ import { finishedDurations, JobRecorder, type JobRecord } from '../../store/jobs
 import { migratedStore } from './helpers.js';
 
 const base: JobRecord = {
-  namespace: 'team-a', name: 'job', queue: 'q', qos: 'guaranteed', user: 'alice', resource: 'nvidia.com/gpu', model: '',
-  gangSize: 1, gpusPerPod: 1, gpus: 1, state: 'finished', reason: '', waitingFor: '', priority: 0, podsSeen: 1,
-  submittedAt: new Date('2026-11-01T10:00:00Z'), releasedAt: new Date('2026-11-01T10:00:00Z'), finishedAt: new Date('2026-11-01T10:30:00Z'), kind: 'Job',
+  namespace: 'team-a',
+  name: 'job',
+  queue: 'q',
+  qos: 'guaranteed',
+  user: 'alice',
+  resource: 'nvidia.com/gpu',
+  model: '',
+  gangSize: 1,
+  gpusPerPod: 1,
+  gpus: 1,
+  state: 'finished',
+  reason: '',
+  waitingFor: '',
+  priority: 0,
+  podsSeen: 1,
+  submittedAt: new Date('2026-11-01T10:00:00Z'),
+  releasedAt: new Date('2026-11-01T10:00:00Z'),
+  finishedAt: new Date('2026-11-01T10:30:00Z'),
+  kind: 'Job',
 };
 
 t.test('run times of finished jobs like this one, newest first', async (t) => {
@@ -24,7 +40,14 @@ t.test('run times of finished jobs like this one, newest first', async (t) => {
   rec.observe({ ...base, name: 'deleted', state: 'deleted' });
   await rec.flush();
   const got = await finishedDurations(store.pool, { queue: 'q', user: 'alice', kind: 'Job' });
-  t.same(got.map((r) => r.seconds), [1800, 3600], 'b (30 min, newest) then a (1 h); other kinds, users and states left out');
-  t.same((await finishedDurations(store.pool, { queue: 'q', user: 'alice', kind: 'JobSet' })).map((r) => r.seconds), [18_000]);
+  t.same(
+    got.map((r) => r.seconds),
+    [1800, 3600],
+    'b (30 min, newest) then a (1 h); other kinds, users and states left out',
+  );
+  t.same(
+    (await finishedDurations(store.pool, { queue: 'q', user: 'alice', kind: 'JobSet' })).map((r) => r.seconds),
+    [18_000],
+  );
   t.same(await finishedDurations(store.pool, { queue: 'q', user: 'alice', kind: 'Job' }, 1).then((r) => r.length), 1, 'limit');
 });

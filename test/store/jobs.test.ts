@@ -9,9 +9,24 @@ import { insertPreemptions } from '../../store/preemptions.js';
 import { makeStore, migratedStore } from './helpers.js';
 
 const base: JobRecord = {
-  namespace: 'team-a', name: 'job-x', queue: 'q', qos: 'guaranteed', user: 'alice', resource: 'nvidia.com/gpu', model: '',
-  gangSize: 2, gpusPerPod: 4, gpus: 8, state: 'queued', reason: 'queue q: 8 of 8 guaranteed nvidia.com/gpu in use, job needs 8',
-  waitingFor: 'quota', priority: 0, podsSeen: 2, submittedAt: new Date('2026-11-01T10:00:00Z'), releasedAt: null, finishedAt: null,
+  namespace: 'team-a',
+  name: 'job-x',
+  queue: 'q',
+  qos: 'guaranteed',
+  user: 'alice',
+  resource: 'nvidia.com/gpu',
+  model: '',
+  gangSize: 2,
+  gpusPerPod: 4,
+  gpus: 8,
+  state: 'queued',
+  reason: 'queue q: 8 of 8 guaranteed nvidia.com/gpu in use, job needs 8',
+  waitingFor: 'quota',
+  priority: 0,
+  podsSeen: 2,
+  submittedAt: new Date('2026-11-01T10:00:00Z'),
+  releasedAt: null,
+  finishedAt: null,
 };
 
 t.test('queued -> running -> finished is one row; a finished job seen again writes nothing', async (t) => {
@@ -21,11 +36,25 @@ t.test('queued -> running -> finished is one row; a finished job seen again writ
 
   rec.observe(base);
   await rec.flush();
-  t.same((await rows()).map((r) => r.state), ['queued']);
+  t.same(
+    (await rows()).map((r) => r.state),
+    ['queued'],
+  );
   rec.observe({ ...base, state: 'running', reason: '', waitingFor: '', releasedAt: new Date('2026-11-01T10:05:00Z') });
   await rec.flush();
-  t.same((await rows()).map((r) => r.state), ['running'], 'updated in place');
-  const finished = { ...base, state: 'finished' as const, reason: '', waitingFor: '', releasedAt: new Date('2026-11-01T10:05:00Z'), finishedAt: new Date('2026-11-01T11:00:00Z') };
+  t.same(
+    (await rows()).map((r) => r.state),
+    ['running'],
+    'updated in place',
+  );
+  const finished = {
+    ...base,
+    state: 'finished' as const,
+    reason: '',
+    waitingFor: '',
+    releasedAt: new Date('2026-11-01T10:05:00Z'),
+    finishedAt: new Date('2026-11-01T11:00:00Z'),
+  };
   rec.observe(finished);
   await rec.flush();
   rec.observe({ ...finished });
@@ -46,7 +75,11 @@ t.test('queued -> running -> finished is one row; a finished job seen again writ
   // The same job name run again later is a new record.
   again.observe({ ...base, submittedAt: new Date('2026-11-02T10:00:00Z') });
   await again.flush();
-  t.same((await rows()).map((r) => r.state), ['finished', 'queued'], 'a new run of the job gets its own record');
+  t.same(
+    (await rows()).map((r) => r.state),
+    ['finished', 'queued'],
+    'a new run of the job gets its own record',
+  );
 });
 
 t.test('a job the preemption path closed first keeps that record: the manager adds no second one', async (t) => {
@@ -64,7 +97,11 @@ t.test('a job the preemption path closed first keeps that record: the manager ad
   rec.observe({ ...seen, state: 'running', reason: '', waitingFor: '' });
   await rec.flush();
   const rows = (await store.pool.query<{ state: string }>(`SELECT state FROM jobs WHERE name = 'pod-be-1'`)).rows;
-  t.same(rows.map((r) => r.state), ['preempted'], 'one record, and it says preempted');
+  t.same(
+    rows.map((r) => r.state),
+    ['preempted'],
+    'one record, and it says preempted',
+  );
   const j = await getJob(store.pool, 'lab', 'pod-be-1');
   t.equal(j?.preemptedBy, 'prod/train', 'and by whom');
 });
@@ -82,7 +119,10 @@ t.test('a U+0000 or a lone surrogate is escaped; the jobs after it are written',
   await rec.flush();
   t.equal(rec.pending, 0, 'nothing left behind');
   const rows = (await store.pool.query<{ name: string; model: string; username: string }>('SELECT name, model, username FROM jobs ORDER BY id')).rows;
-  t.same(rows.map((r) => r.name), ['poisoned', 'surrogate', 'later-1', 'later-2', 'later-3', 'later-4']);
+  t.same(
+    rows.map((r) => r.name),
+    ['poisoned', 'surrogate', 'later-1', 'later-2', 'later-3', 'later-4'],
+  );
   t.equal(rows[0]!.model, 'NVIDIA-A100-SXM4-80GB,\\u0000x', 'NUL kept as the text \\u0000');
   t.equal(rows[1]!.username, 'al\ufffdice', 'a lone surrogate becomes U+FFFD');
   const rewritten = (await metrics.storeValuesRewritten.get()).values;
@@ -118,12 +158,23 @@ t.test('a record Postgres refuses for its content is dropped after bounded tries
 t.test('a preemption record holding a U+0000 is written escaped, its job record too', async (t) => {
   const { store } = await migratedStore(t);
   const victim = { namespace: 'lab', pod: 'be-0', uid: 'u-be-0', job: 'be\u0000job', queue: 'lab', user: 'bob', gpus: 2, gangSize: 1, owner: null };
-  await insertPreemptions(store.pool, [{
-    at: new Date(), preemptor: { namespace: 'prod', pod: 'train\u0000', uid: 'u-train', job: '', queue: 'prod' }, node: 'gpu-node-1',
-    resource: 'nvidia.com/gpu', gpusFreed: 2, gpusTakenBack: 2, reason: 'preempted by prod/train\u0000', victims: [victim],
-  }]);
+  await insertPreemptions(store.pool, [
+    {
+      at: new Date(),
+      preemptor: { namespace: 'prod', pod: 'train\u0000', uid: 'u-train', job: '', queue: 'prod' },
+      node: 'gpu-node-1',
+      resource: 'nvidia.com/gpu',
+      gpusFreed: 2,
+      gpusTakenBack: 2,
+      reason: 'preempted by prod/train\u0000',
+      victims: [victim],
+    },
+  ]);
   const p = (await store.pool.query<{ preemptor_pod: string }>('SELECT preemptor_pod FROM preemptions')).rows;
-  t.same(p.map((r) => r.preemptor_pod), ['train\\u0000']);
+  t.same(
+    p.map((r) => r.preemptor_pod),
+    ['train\\u0000'],
+  );
   const j = await getJob(store.pool, 'lab', 'be\\u0000job');
   t.equal(j?.state, 'preempted');
 });
@@ -145,8 +196,28 @@ t.test('GPU shares: a job record keeps GPU-equivalents (a quarter GPU is 0.25); 
   t.same([whole?.gpus, whole?.gpusPerPod], [8, 4], 'a whole-GPU record is unchanged by the migration');
 
   const rec = new JobRecorder({ pool: store.pool, log: createLogger('silent') });
-  const share: JobRecord = { ...base, name: 'quarters', gangSize: 4, gpusPerPod: 0.25, gpus: 1, state: 'running', reason: '', waitingFor: '', releasedAt: new Date('2026-11-01T10:01:00Z') };
-  rec.observe({ ...base, name: 'quarter', gangSize: 1, gpusPerPod: 0.25, gpus: 0.25, state: 'running', reason: '', waitingFor: '', releasedAt: new Date('2026-11-01T10:01:00Z') });
+  const share: JobRecord = {
+    ...base,
+    name: 'quarters',
+    gangSize: 4,
+    gpusPerPod: 0.25,
+    gpus: 1,
+    state: 'running',
+    reason: '',
+    waitingFor: '',
+    releasedAt: new Date('2026-11-01T10:01:00Z'),
+  };
+  rec.observe({
+    ...base,
+    name: 'quarter',
+    gangSize: 1,
+    gpusPerPod: 0.25,
+    gpus: 0.25,
+    state: 'running',
+    reason: '',
+    waitingFor: '',
+    releasedAt: new Date('2026-11-01T10:01:00Z'),
+  });
   rec.observe(share);
   await rec.flush();
   const q = await getJob(store.pool, 'team-a', 'quarter');
@@ -159,11 +230,30 @@ t.test('GPU shares: a job record keeps GPU-equivalents (a quarter GPU is 0.25); 
   t.equal((await getJob(store.pool, 'team-a', 'quarters'))?.gpus, 1.125);
 
   // A share victim with no record yet: the preemption path writes its record in the same terms.
-  const victim = (pod: string) => ({ namespace: 'lab', pod, uid: `u-${pod}`, job: 'be-shares', queue: 'lab', user: 'bob', gpus: 1, share: 0.125, gangSize: 2, owner: null });
-  await insertPreemptions(store.pool, [{
-    at: new Date(), preemptor: { namespace: 'prod', pod: 'train', uid: 'u-train', job: 'train', queue: 'prod' }, node: 'h',
-    resource: 'nvidia.com/gpu', gpusFreed: 0.25, gpusTakenBack: 0.25, reason: 'preempted by prod/train', victims: [victim('be-0'), victim('be-1')],
-  }]);
+  const victim = (pod: string) => ({
+    namespace: 'lab',
+    pod,
+    uid: `u-${pod}`,
+    job: 'be-shares',
+    queue: 'lab',
+    user: 'bob',
+    gpus: 1,
+    share: 0.125,
+    gangSize: 2,
+    owner: null,
+  });
+  await insertPreemptions(store.pool, [
+    {
+      at: new Date(),
+      preemptor: { namespace: 'prod', pod: 'train', uid: 'u-train', job: 'train', queue: 'prod' },
+      node: 'h',
+      resource: 'nvidia.com/gpu',
+      gpusFreed: 0.25,
+      gpusTakenBack: 0.25,
+      reason: 'preempted by prod/train',
+      victims: [victim('be-0'), victim('be-1')],
+    },
+  ]);
   const be = await getJob(store.pool, 'lab', 'be-shares');
   t.same([be?.state, be?.gpus, be?.gpusPerPod], ['preempted', 0.25, 0.125], 'two eighths: 0.25, not 2 devices');
 });

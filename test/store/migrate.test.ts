@@ -10,7 +10,10 @@ t.test('migrations apply from empty, re-run as a no-op, and create the default q
     await store.close();
   });
   const first = await store.migrate();
-  t.same(first.applied, MIGRATIONS.map((m) => m.id));
+  t.same(
+    first.applied,
+    MIGRATIONS.map((m) => m.id),
+  );
   t.equal(first.version, MIGRATIONS[MIGRATIONS.length - 1]!.id);
   const again = await store.migrate();
   t.same(again.applied, [], 'second run applies nothing');
@@ -58,7 +61,11 @@ t.test('a failing migration rolls back and names itself', async (t) => {
     /migration 999 \(broken\) failed/,
   );
   const ids = await store.pool.query<{ id: number }>('SELECT id FROM schema_migrations ORDER BY id');
-  t.same(ids.rows.map((r) => r.id), MIGRATIONS.map((m) => m.id), 'the good ones stay, the broken one is not recorded');
+  t.same(
+    ids.rows.map((r) => r.id),
+    MIGRATIONS.map((m) => m.id),
+    'the good ones stay, the broken one is not recorded',
+  );
 });
 
 t.test('waiting more than the pool query timeout for another replica migrating, then migrating', async (t) => {
@@ -76,7 +83,11 @@ t.test('waiting more than the pool query timeout for another replica migrating, 
   setTimeout(() => void other.query('SELECT pg_advisory_unlock_all()'), 2500);
   const res = await result;
   t.ok(Date.now() - started >= 2400, `waited for the lock (${Date.now() - started} ms, pool timeout 1000 ms)`);
-  t.same(res.applied, MIGRATIONS.map((m) => m.id), 'then applied everything');
+  t.same(
+    res.applied,
+    MIGRATIONS.map((m) => m.id),
+    'then applied everything',
+  );
 });
 
 t.test('a migration taking longer than the pool query timeout applies', async (t) => {
@@ -87,7 +98,10 @@ t.test('a migration taking longer than the pool query timeout applies', async (t
   });
   const slow = [...MIGRATIONS, { id: 998, name: 'slow', sql: 'SELECT pg_sleep(1)' }];
   const res = await store.migrate(slow);
-  t.same(res.applied, slow.map((m) => m.id));
+  t.same(
+    res.applied,
+    slow.map((m) => m.id),
+  );
 });
 
 t.test('backend terminated while waiting for the migration lock: migrate() rejects, the process survives', async (t) => {
@@ -113,7 +127,11 @@ t.test('backend terminated while waiting for the migration lock: migrate() rejec
   t.match(err?.message, /terminat|connection/i, `with a clear error: ${err?.message}`);
   await other.query('SELECT pg_advisory_unlock_all()');
   await new Promise((r) => setTimeout(r, 200));
-  t.same((await store.migrate()).applied, MIGRATIONS.map((m) => m.id), 'a retry migrates');
+  t.same(
+    (await store.migrate()).applied,
+    MIGRATIONS.map((m) => m.id),
+    'a retry migrates',
+  );
 });
 
 t.test('close() ends a migration waiting for the lock', async (t) => {

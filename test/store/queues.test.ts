@@ -14,7 +14,11 @@ t.test('queue CRUD', async (t) => {
   t.equal(made.created, true);
   t.equal(made.queue.weight, 2);
   t.equal(made.queue.parent, null);
-  t.same(made.queue.limits.map((l) => l.model), ['', 'a100'], 'limits sorted by resource, model');
+  t.same(
+    made.queue.limits.map((l) => l.model),
+    ['', 'a100'],
+    'limits sorted by resource, model',
+  );
 
   const child = await store.putQueue('research-nlp', { parent: 'research', limits: [] });
   t.equal(child.created, true);
@@ -29,10 +33,16 @@ t.test('queue CRUD', async (t) => {
   t.same(replaced.queue.limits, [limits[0]]);
 
   const all = await store.listQueues();
-  t.same(all.map((q) => q.name), ['default', 'research', 'research-nlp']);
+  t.same(
+    all.map((q) => q.name),
+    ['default', 'research', 'research-nlp'],
+  );
 
   const refused = async (p: Promise<unknown>, statusCode: number, message: RegExp): Promise<void> => {
-    const err = await p.then(() => null, (e: unknown) => e);
+    const err = await p.then(
+      () => null,
+      (e: unknown) => e,
+    );
     t.ok(err instanceof QueueError, `refused with a QueueError: ${String(err)}`);
     t.match(err, { statusCode, message });
   };

@@ -59,13 +59,29 @@ const names = async (store: Store): Promise<Names> => {
 
 t.test('every table the migrations create is pruned through an index, or named as not growing with traffic', async (t) => {
   const store = await migrated(t);
-  const tables = (await store.pool.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [store.schema])).rows.map((r) => r.table_name);
+  const tables = (
+    await store.pool.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [store.schema])
+  ).rows.map((r) => r.table_name);
   const pruned = RETENTION_RULES.map((r) => r.table);
-  t.same(tables.filter((n) => !pruned.includes(n) && !(n in NOT_PRUNED)), [], 'a new table must get a retention rule or a reason not to');
-  t.same([...pruned, ...Object.keys(NOT_PRUNED)].filter((n) => !tables.includes(n)), [], 'no rule for a table that does not exist');
-  const indexes = (await store.pool.query<{ indexname: string; indexdef: string }>('SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1', [store.schema])).rows;
+  t.same(
+    tables.filter((n) => !pruned.includes(n) && !(n in NOT_PRUNED)),
+    [],
+    'a new table must get a retention rule or a reason not to',
+  );
+  t.same(
+    [...pruned, ...Object.keys(NOT_PRUNED)].filter((n) => !tables.includes(n)),
+    [],
+    'no rule for a table that does not exist',
+  );
+  const indexes = (
+    await store.pool.query<{ indexname: string; indexdef: string }>('SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1', [store.schema])
+  ).rows;
   for (const r of RETENTION_RULES) {
-    t.match(indexes.find((i) => i.indexname === r.index)?.indexdef, new RegExp(`ON ${store.schema}\\.${r.table} USING btree \\(${r.column}\\)`), `${r.table}: ${r.index} indexes ${r.column}`);
+    t.match(
+      indexes.find((i) => i.indexname === r.index)?.indexdef,
+      new RegExp(`ON ${store.schema}\\.${r.table} USING btree \\(${r.column}\\)`),
+      `${r.table}: ${r.index} indexes ${r.column}`,
+    );
   }
 });
 
@@ -82,7 +98,11 @@ t.test('older than historyDays is deleted from each table; unfinished jobs and w
        ('team-a', 'preempted-coming-back', 'prod', 'best-effort', 'preempted', now() - interval '60 days', now() - interval '60 days', 'team-b/x', now() - interval '50 days', now() - interval '50 days')`,
   );
   const activityBefore = await readActivity(store.pool, { hours: 24, limit: 300 });
-  t.same(activityBefore.map((i) => `${i.kind} ${i.name}`).sort(), ['bind_failed recent', 'denied recent', 'preempted recent', 'released recent'], 'Activity shows the recent rows only');
+  t.same(
+    activityBefore.map((i) => `${i.kind} ${i.name}`).sort(),
+    ['bind_failed recent', 'denied recent', 'preempted recent', 'released recent'],
+    'Activity shows the recent rows only',
+  );
 
   const pruned = await store.retention.pruneNow();
   t.same(pruned, { jobs: 10, admission_decisions: 10, preemptions: 10, bind_failures: 10 }, 'ten old rows of each table, in batches of 3');
@@ -112,7 +132,11 @@ t.test('one batch deletes at most its size, oldest first, and leaves a row a wri
   await writer.query('BEGIN');
   await writer.query(`UPDATE bind_failures SET last_at = now(), attempts = attempts + 1 WHERE pod = 'old-5'`);
   const deleting = store.pool.query(batchDeleteSql(rule), [1, 1]);
-  const waiting = await waitFor(async () => (await store.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM bind_failures%'`)).rowCount === 1, 5000);
+  const waiting = await waitFor(
+    async () =>
+      (await store.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM bind_failures%'`)).rowCount === 1,
+    5000,
+  );
   t.ok(waiting >= 0, 'the delete waits for the writer');
   await writer.query('COMMIT');
   t.equal((await deleting).rowCount, 0, 'the row became recent: not deleted');
@@ -143,7 +167,7 @@ t.test('each batch is found through the time index on a table of 20,000 rows', a
   }
 });
 
-t.test('pruning runs by itself once migrated, every interval, on its own connection; the webhooks\' reads and writes go on meanwhile', async (t) => {
+t.test("pruning runs by itself once migrated, every interval, on its own connection; the webhooks' reads and writes go on meanwhile", async (t) => {
   const app = `retention-${process.pid}-${Date.now()}`;
   const { store } = makeStore({ applicationName: app, historyDays: 1, retention: { firstDelayMs: 10, intervalMs: 100 } });
   t.teardown(async () => {
@@ -157,8 +181,11 @@ t.test('pruning runs by itself once migrated, every interval, on its own connect
   t.teardown(() => db.end());
   const count = async (): Promise<number> => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM bind_failures`)).rows[0]!.n;
   const addOld = (uid: string) =>
-    db.query(`INSERT INTO bind_failures (first_at, last_at, namespace, pod, pod_uid, node, cause, reason, attempts)
-              VALUES (now() - interval '3 days', now() - interval '3 days', 'team-a', 'p', $1, 'n1', 'rejected', 'r', 1)`, [uid]);
+    db.query(
+      `INSERT INTO bind_failures (first_at, last_at, namespace, pod, pod_uid, node, cause, reason, attempts)
+              VALUES (now() - interval '3 days', now() - interval '3 days', 'team-a', 'p', $1, 'n1', 'rejected', 'r', 1)`,
+      [uid],
+    );
   await addOld('uid-1');
   t.ok((await waitFor(async () => (await count()) === 0, 10000)) >= 0, 'the old row is deleted without being asked');
 
@@ -168,12 +195,25 @@ t.test('pruning runs by itself once migrated, every interval, on its own connect
   await db.query('BEGIN');
   await db.query(`UPDATE bind_failures SET attempts = attempts + 1 WHERE pod_uid = 'uid-2'`);
   const blocked = await waitFor(async () => {
-    const r = await store.pool.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM bind_failures%'`, [`${app} retention`]);
+    const r = await store.pool.query(
+      `SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM bind_failures%'`,
+      [`${app} retention`],
+    );
     return r.rowCount === 1;
   }, 5000);
   t.ok(blocked >= 0, 'a round waits on the row, on the connection named "<app> retention"');
   t.equal((await store.getQueue('default'))?.name, 'default', 'a queue read answers meanwhile');
-  store.audit.recordAdmission({ uid: 'u-new', operation: 'CREATE', namespace: 'team-a', pod: 'new', user: 'alice', allowed: true, code: 200, reason: 'ok', dryRun: false });
+  store.audit.recordAdmission({
+    uid: 'u-new',
+    operation: 'CREATE',
+    namespace: 'team-a',
+    pod: 'new',
+    user: 'alice',
+    allowed: true,
+    code: 200,
+    reason: 'ok',
+    dryRun: false,
+  });
   t.equal(await store.audit.flush(), 0, 'an admission decision is written meanwhile');
   await db.query('COMMIT');
   t.ok((await waitFor(async () => (await count()) === 0, 10000)) >= 0, 'then the row is deleted');

@@ -2,10 +2,7 @@
 // itself: informers across watch expiry and 410 relists, JSON/merge patches with the real
 // status codes, pods/binding rules, lease optimistic concurrency, lists, selectors, events.
 import t from 'tap';
-import {
-  CoordinationV1Api, CoreV1Api, EventsV1Api, PatchStrategy, makeInformer, setHeaderOptions,
-  type V1Lease, type V1Pod,
-} from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, EventsV1Api, PatchStrategy, makeInformer, setHeaderOptions, type V1Lease, type V1Pod } from '@kubernetes/client-node';
 import { StandInApiserver } from '../../bench/apiserver/standin.js';
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -83,7 +80,10 @@ t.test('an informer sees adds, updates and deletes, across expired watches and 4
   api.compact();
   await until('second relist', () => lists() === 3 && api.openWatches === 1);
   await until('delete before', () => seen.includes('delete before'));
-  t.same(informer.list().map((p) => p.metadata?.name), ['during-gap']);
+  t.same(
+    informer.list().map((p) => p.metadata?.name),
+    ['during-gap'],
+  );
   t.same(seen, ['add before', 'add p1', 'update p1 1', 'delete p1', 'add during-gap', 'delete before']);
 });
 
@@ -94,40 +94,64 @@ t.test('patches: JSON patch with test, merge patch, gate rules, the user', async
   await core.createNamespacedPod({ namespace: 'team-a', body: pod('g', { gates: ['sluice.io/queue', 'other'] }) });
   t.equal(api.get<V1Pod>('pods', 'team-a', 'g')?.status?.conditions?.[0]?.reason, 'SchedulingGated');
 
-  const bad = await failure(core.patchNamespacedPod({ name: 'g', namespace: 'team-a', body: [
-    { op: 'test', path: '/spec/schedulingGates/0/name', value: 'nope' },
-    { op: 'remove', path: '/spec/schedulingGates/0' },
-  ] }));
+  const bad = await failure(
+    core.patchNamespacedPod({
+      name: 'g',
+      namespace: 'team-a',
+      body: [
+        { op: 'test', path: '/spec/schedulingGates/0/name', value: 'nope' },
+        { op: 'remove', path: '/spec/schedulingGates/0' },
+      ],
+    }),
+  );
   t.equal(bad.code, 422);
   t.equal(bad.reason, 'Invalid');
   t.equal((await failure(core.patchNamespacedPod({ name: 'g', namespace: 'team-a', body: [{ op: 'remove', path: '/spec/schedulingGates/5' }] }))).code, 422);
   t.same(api.get<V1Pod>('pods', 'team-a', 'g')?.spec?.schedulingGates, [{ name: 'sluice.io/queue' }, { name: 'other' }], 'a failed patch changes nothing');
 
   const rvBefore = api.get('pods', 'team-a', 'g')?.metadata?.resourceVersion;
-  const patched = await core.patchNamespacedPod({ name: 'g', namespace: 'team-a', body: [
-    { op: 'test', path: '/spec/schedulingGates/0/name', value: 'sluice.io/queue' },
-    { op: 'remove', path: '/spec/schedulingGates/0' },
-  ] });
+  const patched = await core.patchNamespacedPod({
+    name: 'g',
+    namespace: 'team-a',
+    body: [
+      { op: 'test', path: '/spec/schedulingGates/0/name', value: 'sluice.io/queue' },
+      { op: 'remove', path: '/spec/schedulingGates/0' },
+    ],
+  });
   t.same(patched.spec?.schedulingGates, [{ name: 'other' }]);
   t.not(patched.metadata?.resourceVersion, rvBefore);
   const req = api.requests.find((r) => r.method === 'PATCH' && r.contentType === 'application/json-patch+json');
   t.equal(req?.user, 'system:serviceaccount:sluice:queue');
 
-  const added = await failure(core.patchNamespacedPod({ name: 'g', namespace: 'team-a', body: [{ op: 'add', path: '/spec/schedulingGates/-', value: { name: 'new' } }] }));
+  const added = await failure(
+    core.patchNamespacedPod({ name: 'g', namespace: 'team-a', body: [{ op: 'add', path: '/spec/schedulingGates/-', value: { name: 'new' } }] }),
+  );
   t.equal(added.code, 422);
   t.match(added.message, /only deletion is allowed/);
-  t.equal((await failure(core.patchNamespacedPod({ name: 'g', namespace: 'team-a', body: [{ op: 'replace', path: '/spec/containers/0/name', value: 'x' }] }))).code, 422, 'pod spec is immutable');
+  t.equal(
+    (await failure(core.patchNamespacedPod({ name: 'g', namespace: 'team-a', body: [{ op: 'replace', path: '/spec/containers/0/name', value: 'x' }] }))).code,
+    422,
+    'pod spec is immutable',
+  );
 
-  const merged = await core.patchNamespacedPod({ name: 'g', namespace: 'team-a', body: { metadata: { labels: { a: 'b' } }, spec: { schedulingGates: null } } },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  const merged = await core.patchNamespacedPod(
+    { name: 'g', namespace: 'team-a', body: { metadata: { labels: { a: 'b' } }, spec: { schedulingGates: null } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
   t.same(merged.metadata?.labels, { a: 'b' });
   t.equal(merged.spec?.schedulingGates, undefined);
   t.ok(api.requests.some((r) => r.contentType === 'application/merge-patch+json'));
-  const smp = await core.patchNamespacedPod({ name: 'g', namespace: 'team-a', body: { metadata: { annotations: { x: 'y' } } } },
-    setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch));
+  const smp = await core.patchNamespacedPod(
+    { name: 'g', namespace: 'team-a', body: { metadata: { annotations: { x: 'y' } } } },
+    setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+  );
   t.same(smp.metadata?.annotations, { x: 'y' });
-  const stale = await failure(core.patchNamespacedPod({ name: 'g', namespace: 'team-a', body: { metadata: { resourceVersion: rvBefore, labels: { c: 'd' } } } },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch)));
+  const stale = await failure(
+    core.patchNamespacedPod(
+      { name: 'g', namespace: 'team-a', body: { metadata: { resourceVersion: rvBefore, labels: { c: 'd' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    ),
+  );
   t.equal(stale.code, 409);
   t.equal((await failure(core.patchNamespacedPod({ name: 'missing', namespace: 'team-a', body: [] }))).code, 404);
 
@@ -140,7 +164,11 @@ t.test('pods/binding: gated, uid mismatch, success, already bound; watches by no
   t.teardown(() => api.close());
   const core = api.kubeConfig().makeApiClient(CoreV1Api);
   const p = await core.createNamespacedPod({ namespace: 'team-a', body: pod('b', { gates: ['g'] }) });
-  const binding = (uid?: string) => ({ namespace: 'team-a', name: 'b', body: { metadata: { name: 'b', ...(uid ? { uid } : {}) }, target: { kind: 'Node', name: 'n1' } } });
+  const binding = (uid?: string) => ({
+    namespace: 'team-a',
+    name: 'b',
+    body: { metadata: { name: 'b', ...(uid ? { uid } : {}) }, target: { kind: 'Node', name: 'n1' } },
+  });
 
   t.equal((await failure(core.createNamespacedPodBinding(binding()))).code, 422, 'a gated pod cannot be bound');
   api.update('pods', { ...p, spec: { ...p.spec, schedulingGates: [] } } as V1Pod);
@@ -174,7 +202,11 @@ t.test('pods/binding: gated, uid mismatch, success, already bound; watches by no
   const again = await failure(core.createNamespacedPodBinding(binding()));
   t.equal(again.code, 409);
   t.match(again.message, /already assigned to node "n1"/);
-  t.equal((await failure(core.createNamespacedPodBinding({ ...binding(), name: 'nope', body: { metadata: { name: 'nope' }, target: { kind: 'Node', name: 'n1' } } }))).code, 404);
+  t.equal(
+    (await failure(core.createNamespacedPodBinding({ ...binding(), name: 'nope', body: { metadata: { name: 'nope' }, target: { kind: 'Node', name: 'n1' } } })))
+      .code,
+    404,
+  );
   await until('the pod entering the selector as ADDED', () => onNode.length === 1);
   await core.deleteNamespacedPod({ name: 'b', namespace: 'team-a' });
   await until('DELETED', () => onNode.length === 2);
@@ -193,9 +225,15 @@ t.test('leases: create, conflict on stale resourceVersion, AlreadyExists, NotFou
   t.equal(dup.code, 409);
   t.equal(dup.reason, 'AlreadyExists');
 
-  const won = await coord.replaceNamespacedLease({ name: 'sluice-queue', namespace: 'sluice', body: { ...created, spec: { ...created.spec, holderIdentity: 'b' } } });
+  const won = await coord.replaceNamespacedLease({
+    name: 'sluice-queue',
+    namespace: 'sluice',
+    body: { ...created, spec: { ...created.spec, holderIdentity: 'b' } },
+  });
   t.equal(won.spec?.holderIdentity, 'b');
-  const lost = await failure(coord.replaceNamespacedLease({ name: 'sluice-queue', namespace: 'sluice', body: { ...created, spec: { ...created.spec, holderIdentity: 'c' } } }));
+  const lost = await failure(
+    coord.replaceNamespacedLease({ name: 'sluice-queue', namespace: 'sluice', body: { ...created, spec: { ...created.spec, holderIdentity: 'c' } } }),
+  );
   t.equal(lost.code, 409);
   t.equal(lost.reason, 'Conflict');
   t.equal((await coord.readNamespacedLease({ name: 'sluice-queue', namespace: 'sluice' })).spec?.holderIdentity, 'b');
@@ -212,19 +250,38 @@ t.test('lists: pagination, selectors, generateName, slow lists, injected faults'
   api.create('pods', { ...pod('elsewhere'), metadata: { name: 'elsewhere', namespace: 'team-b' } });
 
   const page1 = await core.listNamespacedPod({ namespace: 'team-a', limit: 2 });
-  t.same(page1.items.map((p) => p.metadata?.name), ['p0', 'p1']);
+  t.same(
+    page1.items.map((p) => p.metadata?.name),
+    ['p0', 'p1'],
+  );
   t.equal(page1.items[0]?.kind, 'Pod');
   api.create('pods', pod('p-late'));
   const page2 = await core.listNamespacedPod({ namespace: 'team-a', limit: 2, _continue: page1.metadata?._continue });
   const page3 = await core.listNamespacedPod({ namespace: 'team-a', limit: 2, _continue: page2.metadata?._continue });
-  t.same([...page2.items, ...page3.items].map((p) => p.metadata?.name), ['p2', 'p3', 'p4'], 'pages are a consistent snapshot');
+  t.same(
+    [...page2.items, ...page3.items].map((p) => p.metadata?.name),
+    ['p2', 'p3', 'p4'],
+    'pages are a consistent snapshot',
+  );
   t.equal(page3.metadata?._continue, undefined);
   t.equal(page3.metadata?.resourceVersion, page1.metadata?.resourceVersion);
 
-  t.same((await core.listPodForAllNamespaces({ labelSelector: 'team=odd' })).items.map((p) => p.metadata?.name), ['p1', 'p3']);
-  t.same((await core.listPodForAllNamespaces({ labelSelector: 'team in (odd,even),team!=even' })).items.map((p) => p.metadata?.name), ['p1', 'p3']);
-  t.same((await core.listPodForAllNamespaces({ fieldSelector: 'spec.nodeName=n1' })).items.map((p) => p.metadata?.name), ['p0', 'p1']);
-  t.same((await core.listPodForAllNamespaces({ fieldSelector: 'metadata.namespace=team-b' })).items.map((p) => p.metadata?.name), ['elsewhere']);
+  t.same(
+    (await core.listPodForAllNamespaces({ labelSelector: 'team=odd' })).items.map((p) => p.metadata?.name),
+    ['p1', 'p3'],
+  );
+  t.same(
+    (await core.listPodForAllNamespaces({ labelSelector: 'team in (odd,even),team!=even' })).items.map((p) => p.metadata?.name),
+    ['p1', 'p3'],
+  );
+  t.same(
+    (await core.listPodForAllNamespaces({ fieldSelector: 'spec.nodeName=n1' })).items.map((p) => p.metadata?.name),
+    ['p0', 'p1'],
+  );
+  t.same(
+    (await core.listPodForAllNamespaces({ fieldSelector: 'metadata.namespace=team-b' })).items.map((p) => p.metadata?.name),
+    ['elsewhere'],
+  );
   t.equal((await failure(core.listPodForAllNamespaces({ fieldSelector: 'spec.priority=1' }))).code, 400);
 
   const gen = await core.createNamespacedPod({ namespace: 'team-a', body: { ...pod(''), metadata: { generateName: 'job-' } } });
@@ -236,7 +293,11 @@ t.test('lists: pagination, selectors, generateName, slow lists, injected faults'
   t.ok(Date.now() - started >= 140, 'the node list was delayed');
 
   let failures = 2;
-  const remove = api.onRequest((r) => (r.method === 'GET' && r.path.endsWith('/pods/p0') && failures-- > 0 ? { status: 500, body: { kind: 'Status', code: 500, reason: 'InternalError' } } : undefined));
+  const remove = api.onRequest((r) =>
+    r.method === 'GET' && r.path.endsWith('/pods/p0') && failures-- > 0
+      ? { status: 500, body: { kind: 'Status', code: 500, reason: 'InternalError' } }
+      : undefined,
+  );
   t.equal((await failure(core.readNamespacedPod({ name: 'p0', namespace: 'team-a' }))).code, 500);
   t.equal((await failure(core.readNamespacedPod({ name: 'p0', namespace: 'team-a' }))).code, 500);
   t.equal((await core.readNamespacedPod({ name: 'p0', namespace: 'team-a' })).metadata?.name, 'p0');
@@ -252,11 +313,24 @@ t.test('events: core and events.k8s.io views of one store; nodes/namespaces/prio
   const events = kc.makeApiClient(EventsV1Api);
   const regarding = { kind: 'Pod', namespace: 'team-a', name: 'p', apiVersion: 'v1' };
   t.equal((await failure(events.createNamespacedEvent({ namespace: 'team-a', body: { metadata: { name: 'bad' }, eventTime: new Date() } }))).code, 422);
-  await events.createNamespacedEvent({ namespace: 'team-a', body: {
-    metadata: { generateName: 'p.' }, eventTime: new Date(), reportingController: 'sluice.io/queue', reportingInstance: 'sluice-0',
-    action: 'Admit', reason: 'Admitted', note: 'admitted by queue', type: 'Normal', regarding,
-  } });
-  await core.createNamespacedEvent({ namespace: 'team-a', body: { metadata: { name: 'old-style' }, involvedObject: regarding, reason: 'Waiting', message: 'queued', type: 'Normal' } });
+  await events.createNamespacedEvent({
+    namespace: 'team-a',
+    body: {
+      metadata: { generateName: 'p.' },
+      eventTime: new Date(),
+      reportingController: 'sluice.io/queue',
+      reportingInstance: 'sluice-0',
+      action: 'Admit',
+      reason: 'Admitted',
+      note: 'admitted by queue',
+      type: 'Normal',
+      regarding,
+    },
+  });
+  await core.createNamespacedEvent({
+    namespace: 'team-a',
+    body: { metadata: { name: 'old-style' }, involvedObject: regarding, reason: 'Waiting', message: 'queued', type: 'Normal' },
+  });
   const asCore = await core.listEventForAllNamespaces({ fieldSelector: 'involvedObject.name=p,reason=Admitted' });
   t.equal(asCore.items.length, 1);
   t.equal(asCore.items[0]?.message, 'admitted by queue');
@@ -274,7 +348,10 @@ t.test('events: core and events.k8s.io views of one store; nodes/namespaces/prio
   t.same(after.status?.allocatable, { 'nvidia.com/gpu': '8' }, 'a main-resource PUT keeps status');
   await core.replaceNodeStatus({ name: 'n1', body: { ...after, status: { allocatable: { 'nvidia.com/gpu': '4' } } } });
   t.same((await core.readNode({ name: 'n1' })).status?.allocatable, { 'nvidia.com/gpu': '4' });
-  t.same((await core.listNode({ fieldSelector: 'spec.unschedulable=true' })).items.map((n) => n.metadata?.name), ['n1']);
+  t.same(
+    (await core.listNode({ fieldSelector: 'spec.unschedulable=true' })).items.map((n) => n.metadata?.name),
+    ['n1'],
+  );
 
   await core.createNamespace({ body: { metadata: { name: 'team-a' } } });
   t.equal((await core.readNamespace({ name: 'team-a' })).kind, 'Namespace');
@@ -293,7 +370,10 @@ t.test('a hung request and a reset connection; close() ends both and open watche
   api.onRequest((r) => (r.path.endsWith('/hang') ? new Promise(() => {}) : r.path.endsWith('/reset') ? { destroySocket: true } : undefined));
   const reset = await failure(core.readNamespacedPod({ name: 'reset', namespace: 'x' }));
   t.equal(reset.code, 'ECONNRESET', 'a network error, not an HTTP status');
-  const hung = core.readNamespacedPod({ name: 'hang', namespace: 'x' }).then(() => 'answered', () => 'failed');
+  const hung = core.readNamespacedPod({ name: 'hang', namespace: 'x' }).then(
+    () => 'answered',
+    () => 'failed',
+  );
   const watch = await fetch(`${api.url}/api/v1/pods?watch=1`);
   await until('the watch', () => api.openWatches === 1);
   await api.close();

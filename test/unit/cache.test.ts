@@ -3,8 +3,7 @@ import t from 'tap';
 import { ClusterCache } from '../../cluster/cache.js';
 import { gpuNode, gpuPod } from '../helpers/k8s.js';
 
-const make = (now = { t: 0 }) =>
-  new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 1000, recentPodWindow: 100, now: () => now.t });
+const make = (now = { t: 0 }) => new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 1000, recentPodWindow: 100, now: () => now.t });
 const free = (c: ClusterCache, n: string) => c.nodeView(n, 'nvidia.com/gpu')?.gpus?.freeWhole;
 
 t.test('usage follows pods through their life', async (t) => {
@@ -82,18 +81,36 @@ t.test('the size mix learns from GPU pods as they arrive', async (t) => {
   c.upsertPod(gpuPod('a', { gpus: 1 }));
   c.upsertPod(gpuPod('b', { gpus: 8 }));
   c.upsertPod(gpuPod('c', { gpus: 0 }));
-  t.same(c.sizeMix().map((e) => [e.count, e.weight]), [[1, 0.5], [8, 0.5]]);
+  t.same(
+    c.sizeMix().map((e) => [e.count, e.weight]),
+    [
+      [1, 0.5],
+      [8, 0.5],
+    ],
+  );
 });
 
-t.test('the size mix carries each shape\'s scarcity on the known nodes, kept until a node class changes', async (t) => {
+t.test("the size mix carries each shape's scarcity on the known nodes, kept until a node class changes", async (t) => {
   const c = make();
-  c.replaceAll([gpuNode('small1', { gpus: 2 }), gpuNode('small2', { gpus: 2 }), gpuNode('big', { gpus: 8 })], [gpuPod('a', { gpus: 1 }), gpuPod('b', { gpus: 8 })]);
+  c.replaceAll(
+    [gpuNode('small1', { gpus: 2 }), gpuNode('small2', { gpus: 2 }), gpuNode('big', { gpus: 8 })],
+    [gpuPod('a', { gpus: 1 }), gpuPod('b', { gpus: 8 })],
+  );
   const m = c.sizeMix();
   // 12 GPUs; 8 of them take an 8-GPU pod: scarcity (12/8)^2 against 1, scaled so weight x scarcity sums to 1.
   const sum = 0.5 * 1 + 0.5 * (12 / 8) ** 2;
-  t.same(m.map((e) => [e.count, +e.scarcity!.toFixed(9)]), [[1, +(1 / sum).toFixed(9)], [8, +((12 / 8) ** 2 / sum).toFixed(9)]]);
+  t.same(
+    m.map((e) => [e.count, +e.scarcity!.toFixed(9)]),
+    [
+      [1, +(1 / sum).toFixed(9)],
+      [8, +((12 / 8) ** 2 / sum).toFixed(9)],
+    ],
+  );
   t.equal(c.sizeMix(), m, 'the same array while nothing changed');
-  c.upsertNode({ ...gpuNode('big', { gpus: 8 }), metadata: { name: 'big', labels: { 'kubernetes.io/hostname': 'big', 'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB', seen: 'again' } } });
+  c.upsertNode({
+    ...gpuNode('big', { gpus: 8 }),
+    metadata: { name: 'big', labels: { 'kubernetes.io/hostname': 'big', 'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB', seen: 'again' } },
+  });
   t.equal(c.sizeMix(), m, 'a node update that keeps its class keeps the mix');
   c.upsertNode(gpuNode('big2', { gpus: 8 }));
   const m2 = c.sizeMix();

@@ -7,7 +7,12 @@ import { dirname, join, normalize } from 'node:path';
 import t from 'tap';
 import { repoRoot } from '../helpers/shared.js';
 
-const pages = ['README.md', ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const pages = [
+  'README.md',
+  ...readdirSync(join(repoRoot, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const withoutCode = (md: string): string => md.replace(/```[\s\S]*?```/g, '');
 
 function anchorsOf(md: string): Set<string> {

@@ -36,7 +36,11 @@ function* installed(dir: string): Generator<{ name: string; node: string }> {
 }
 
 t.test('every installed package accepts the lowest Node version of each range we promise', async (t) => {
-  t.same(floors.map((v) => v.split('.')[0]), ['20', '22', '24'], `engines.node ${ours} names Node 20, 22 and 24`);
+  t.same(
+    floors.map((v) => v.split('.')[0]),
+    ['20', '22', '24'],
+    `engines.node ${ours} names Node 20, 22 and 24`,
+  );
   const refused: string[] = [];
   let checked = 0;
   for (const pkg of installed(join(repoRoot, 'node_modules'))) {

@@ -5,7 +5,16 @@ import t from 'tap';
 import { encodeDeviceList, handshakeStale, parseDeviceList, parseRegistration, podDeviceHold } from '../../cluster/hami.js';
 import { nodeFacts } from '../../cluster/node-facts.js';
 import { podShareAsks, PodRequestError } from '../../cluster/pod-request.js';
-import { deviceMisfit, freeShareMilli, placeContainers, policyPick, shareMilli, slotsOfDevices, type GpuDevice, type ShareAsk } from '../../placement/shares.js';
+import {
+  deviceMisfit,
+  freeShareMilli,
+  placeContainers,
+  policyPick,
+  shareMilli,
+  slotsOfDevices,
+  type GpuDevice,
+  type ShareAsk,
+} from '../../placement/shares.js';
 import { fit } from '../../placement/fit.js';
 import { POLICY_BY_NAME, fragmentationPlacement } from '../../placement/policies.js';
 import { sizeMix } from '../../placement/size-mix.js';
@@ -18,7 +27,11 @@ t.test('registration: the JSON form, the 9- and the 7-field forms', async (t) =>
     const n = hamiNode('n1', { gpus: 3, memMiB: 24000, split: 4, form });
     const f = nodeFacts(n, ['nvidia.com/gpu'], SHARING);
     t.equal(f.registrationProblem, null, form);
-    t.same(f.sharedGpus!.gpus.map((g) => [g.uuid, g.index, g.slots, g.memMiB, g.cores]), [0, 1, 2].map((i) => [`GPU-n1-${i}`, i, 4, 24000, 100]), `${form} form`);
+    t.same(
+      f.sharedGpus!.gpus.map((g) => [g.uuid, g.index, g.slots, g.memMiB, g.cores]),
+      [0, 1, 2].map((i) => [`GPU-n1-${i}`, i, 4, 24000, 100]),
+      `${form} form`,
+    );
   }
   const doc = parseRegistration('GPU-a,10,32768,100,NVIDIA-Tesla V100-PCIE-32GB,0,true:GPU-b,10,32768,100,NVIDIA-Tesla V100-PCIE-32GB,0,true:');
   t.same('gpus' in doc && doc.gpus.map((g) => g.uuid), ['GPU-a', 'GPU-b'], "the example of HAMi's protocol page");
@@ -47,11 +60,15 @@ t.test('unhealthy GPUs are excluded with a reason; a stale handshake drops all u
   const n = hamiNode('n3', { form: '9' });
   n.metadata!.annotations!['hami.io/node-nvidia-register'] = n.metadata!.annotations!['hami.io/node-nvidia-register']!.replace('0,true,1,', '0,false,1,');
   const f = nodeFacts(n, ['nvidia.com/gpu'], SHARING);
-  t.same(f.sharedGpus!.gpus.map((g) => g.index), [0]);
+  t.same(
+    f.sharedGpus!.gpus.map((g) => g.index),
+    [0],
+  );
   t.match(f.sharedGpus!.excluded, [/GPU 1 \(GPU-n3-1\): reported unhealthy/]);
 
   const pad = (x: number): string => String(x).padStart(2, '0');
-  const local = (d: Date): string => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const local = (d: Date): string =>
+    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
   const old = `Requesting_${local(new Date(Date.now() - 120_000))}`;
   t.equal(handshakeStale({ 'hami.io/node-handshake': `Requesting_${local(new Date())}` }, 0, Date.now(), 60_000), null, 'a fresh request is fine');
   t.equal(handshakeStale({ 'hami.io/node-handshake-nvidia': old }, 20, Date.now(), 60_000), null, 'stale, but the node still advertises GPUs');
@@ -66,10 +83,28 @@ t.test('unhealthy GPUs are excluded with a reason; a stale handshake drops all u
 });
 
 t.test('pod device lists: encode, decode, and what a pod holds', async (t) => {
-  const list = encodeDeviceList([[], [{ uuid: 'GPU-a', memMiB: 3000, cores: 0 }], [{ uuid: 'GPU-a', memMiB: 5000, cores: 20 }, { uuid: 'GPU-b', memMiB: 5000, cores: 20 }]]);
+  const list = encodeDeviceList([
+    [],
+    [{ uuid: 'GPU-a', memMiB: 3000, cores: 0 }],
+    [
+      { uuid: 'GPU-a', memMiB: 5000, cores: 20 },
+      { uuid: 'GPU-b', memMiB: 5000, cores: 20 },
+    ],
+  ]);
   t.equal(list, ';GPU-a,NVIDIA,3000,0:;GPU-a,NVIDIA,5000,20:GPU-b,NVIDIA,5000,20:;');
-  t.same(parseDeviceList(list), [[], [{ uuid: 'GPU-a', memMiB: 3000, cores: 0 }], [{ uuid: 'GPU-a', memMiB: 5000, cores: 20 }, { uuid: 'GPU-b', memMiB: 5000, cores: 20 }]]);
-  t.same(parseDeviceList('GPU-0fc3,NVIDIA,3000,0:;GPU-0fc3,NVIDIA,5000,0:;'), [[{ uuid: 'GPU-0fc3', memMiB: 3000, cores: 0 }], [{ uuid: 'GPU-0fc3', memMiB: 5000, cores: 0 }]], "the protocol page's example");
+  t.same(parseDeviceList(list), [
+    [],
+    [{ uuid: 'GPU-a', memMiB: 3000, cores: 0 }],
+    [
+      { uuid: 'GPU-a', memMiB: 5000, cores: 20 },
+      { uuid: 'GPU-b', memMiB: 5000, cores: 20 },
+    ],
+  ]);
+  t.same(
+    parseDeviceList('GPU-0fc3,NVIDIA,3000,0:;GPU-0fc3,NVIDIA,5000,0:;'),
+    [[{ uuid: 'GPU-0fc3', memMiB: 3000, cores: 0 }], [{ uuid: 'GPU-0fc3', memMiB: 5000, cores: 0 }]],
+    "the protocol page's example",
+  );
   t.match(parseDeviceList('GPU-a,NVIDIA,x,0:;'), { error: /whole numbers/ });
   const a = { 'hami.io/vgpu-node': 'n1', 'hami.io/vgpu-devices-allocated': list };
   t.same(podDeviceHold(a, '')?.node, 'n1', 'annotated, not bound yet: held on vgpu-node');
@@ -85,14 +120,29 @@ t.test('share asks as HAMi reads them', async (t) => {
   t.throws(() => podShareAsks(sharePod('d', { cores: 150 }), names), PodRequestError);
 });
 
-const dev = (i: number, used: Partial<GpuDevice> = {}): GpuDevice => ({ uuid: `GPU-${i}`, index: i, type: 'T4', numa: 0, memMiB: 16000, cores: 100, slots: 4, usedMemMiB: 0, usedCores: 0, usedSlots: 0, ...used });
+const dev = (i: number, used: Partial<GpuDevice> = {}): GpuDevice => ({
+  uuid: `GPU-${i}`,
+  index: i,
+  type: 'T4',
+  numa: 0,
+  memMiB: 16000,
+  cores: 100,
+  slots: 4,
+  usedMemMiB: 0,
+  usedCores: 0,
+  usedSlots: 0,
+  ...used,
+});
 
 t.test('fit on devices: reasons name the GPU and the numbers; a share no GPU could hold is unresolvable', async (t) => {
   const devices = [dev(0, { usedMemMiB: 12000, usedCores: 30, usedSlots: 2 }), dev(1, { usedSlots: 4, usedMemMiB: 4000, usedCores: 40 })];
   const node = { name: 'n', product: 'T4', unusable: null, gpus: slotsOfDevices(devices) };
   const ask = (a: ShareAsk) => ({ resource: 'nvidia.com/gpu', count: a.count, milli: 1000, models: [], shares: [a] });
   t.equal(fit(node, ask({ count: 1, memMiB: 4000, memPercent: 0, cores: 70 })), null);
-  t.match(fit(node, ask({ count: 1, memMiB: 4001, memPercent: 0, cores: 10 })), { resolvable: true, reason: /GPU 0 \(GPU-0\): 4000 of 16000 MiB free, pod needs 4001 MiB; GPU 1 \(GPU-1\): all 4 slots taken/ });
+  t.match(fit(node, ask({ count: 1, memMiB: 4001, memPercent: 0, cores: 10 })), {
+    resolvable: true,
+    reason: /GPU 0 \(GPU-0\): 4000 of 16000 MiB free, pod needs 4001 MiB; GPU 1 \(GPU-1\): all 4 slots taken/,
+  });
   t.match(fit(node, ask({ count: 1, memMiB: 100, memPercent: 0, cores: 80 })), { reason: /70 of 100 cores free, pod needs 80/ });
   t.match(fit(node, ask({ count: 1, memMiB: 20000, memPercent: 0, cores: 0 })), { resolvable: false, kind: 'too_big', reason: /largest GPU 16000 MiB/ });
   t.match(fit(node, ask({ count: 1, memMiB: 0, memPercent: 100, cores: 100 })), { reason: /pod needs the whole GPU|MiB free/ });
@@ -148,13 +198,17 @@ t.test("fragmentation's GPU choice counts the node's free CPU as its score does"
 // comparison. Deterministic (seeded).
 t.test('mapping memory and cores onto one share: max is sound, mean and memory-only are not', async (t) => {
   let seed = 7;
-  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const maps = {
     max: (m: number, c: number) => Math.max(m, c),
     mean: (m: number, c: number) => (m + c) / 2,
     memory: (m: number, _c: number) => m,
   };
-  const tally: Record<string, { unsound: number; conservative: number }> = { max: { unsound: 0, conservative: 0 }, mean: { unsound: 0, conservative: 0 }, memory: { unsound: 0, conservative: 0 } };
+  const tally: Record<string, { unsound: number; conservative: number }> = {
+    max: { unsound: 0, conservative: 0 },
+    mean: { unsound: 0, conservative: 0 },
+    memory: { unsound: 0, conservative: 0 },
+  };
   const N = 20000;
   for (let i = 0; i < N; i++) {
     const d = dev(0, { usedMemMiB: Math.floor(rnd() * 16) * 1000, usedCores: Math.floor(rnd() * 11) * 10, usedSlots: 1, slots: 10 });
@@ -162,7 +216,14 @@ t.test('mapping memory and cores onto one share: max is sound, mean and memory-o
     const exact = deviceMisfit(d, a) === null;
     for (const [name, f] of Object.entries(maps)) {
       const askMilli = Math.ceil(1000 * f(a.memMiB / d.memMiB, a.cores / 100));
-      const freeMilli = Math.floor(1000 * (name === 'max' ? Math.min((d.memMiB - d.usedMemMiB) / d.memMiB, (d.cores - d.usedCores) / d.cores) : name === 'mean' ? ((d.memMiB - d.usedMemMiB) / d.memMiB + (d.cores - d.usedCores) / d.cores) / 2 : (d.memMiB - d.usedMemMiB) / d.memMiB));
+      const freeMilli = Math.floor(
+        1000 *
+          (name === 'max'
+            ? Math.min((d.memMiB - d.usedMemMiB) / d.memMiB, (d.cores - d.usedCores) / d.cores)
+            : name === 'mean'
+              ? ((d.memMiB - d.usedMemMiB) / d.memMiB + (d.cores - d.usedCores) / d.cores) / 2
+              : (d.memMiB - d.usedMemMiB) / d.memMiB),
+      );
       const oneD = freeMilli >= askMilli;
       if (oneD && !exact) tally[name]!.unsound++;
       if (!oneD && exact) tally[name]!.conservative++;

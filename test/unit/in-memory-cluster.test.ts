@@ -11,7 +11,12 @@ const NOW = Date.parse('2026-01-05T09:00:00Z');
 function setup() {
   const cache = new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 30_000, recentPodWindow: 100, now: () => NOW });
   const cluster = new InMemoryCluster(cache, () => NOW);
-  cluster.load({ nodes: [gpuNode('g1', { gpus: 8 })], pods: [gpuPod('running', { gpus: 2, node: 'g1', uid: 'u-running' })], namespaces: [], priorityClasses: [] });
+  cluster.load({
+    nodes: [gpuNode('g1', { gpus: 8 })],
+    pods: [gpuPod('running', { gpus: 2, node: 'g1', uid: 'u-running' })],
+    namespaces: [],
+    priorityClasses: [],
+  });
   return { cache, cluster };
 }
 

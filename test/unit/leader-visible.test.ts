@@ -19,10 +19,19 @@ t.test('a Lease the apiserver refuses: one warning with its reason, a problem to
       done();
     },
   });
-  const forbidden = 'leases.coordination.k8s.io "sluice" is forbidden: User "replica-a" cannot get resource "leases" in API group "coordination.k8s.io" in the namespace "sluice-system"';
+  const forbidden =
+    'leases.coordination.k8s.io "sluice" is forbidden: User "replica-a" cannot get resource "leases" in API group "coordination.k8s.io" in the namespace "sluice-system"';
   let refuse = true;
-  api.onRequest((r) => (refuse && r.user === 'replica-a' ? { status: 403, body: { kind: 'Status', code: 403, reason: 'Forbidden', message: forbidden } } : undefined));
-  const a = new LeaderElector(api.kubeConfig('token-a'), { namespace: 'sluice-system', name: 'sluice', identity: 'a', ...timing, log: createLogger('info', sink) });
+  api.onRequest((r) =>
+    refuse && r.user === 'replica-a' ? { status: 403, body: { kind: 'Status', code: 403, reason: 'Forbidden', message: forbidden } } : undefined,
+  );
+  const a = new LeaderElector(api.kubeConfig('token-a'), {
+    namespace: 'sluice-system',
+    name: 'sluice',
+    identity: 'a',
+    ...timing,
+    log: createLogger('info', sink),
+  });
   const problems: boolean[] = [];
   a.onLeaseProblem((p) => problems.push(p));
   a.start();
@@ -34,7 +43,10 @@ t.test('a Lease the apiserver refuses: one warning with its reason, a problem to
   t.equal(warnings[0]?.reason, `HTTP 403: ${forbidden}`, "the apiserver's reason");
   t.match(String(warnings[0]?.msg), /the extender refuses every pod and no queued job is released/);
   t.notOk(a.isLeader());
-  t.match(a.leaseProblem(), /^cannot take part in leader election: the Lease sluice-system\/sluice cannot be read or written \(HTTP 403: .*forbidden.*\); check that the namespace exists and that sluice's RBAC allows/);
+  t.match(
+    a.leaseProblem(),
+    /^cannot take part in leader election: the Lease sluice-system\/sluice cannot be read or written \(HTTP 403: .*forbidden.*\); check that the namespace exists and that sluice's RBAC allows/,
+  );
   t.same(problems, [true], 'the gauge went to 1');
 
   refuse = false;

@@ -13,7 +13,8 @@ const timing = { leaseDurationMs: 1500, renewDeadlineMs: 1000, retryPeriodMs: 25
 t.test('a live leader keeps the Lease; a cut-off leader steps down before the follower takes over', async (t) => {
   const api = await StandInApiserver.start({ users: { 'token-a': 'replica-a', 'token-b': 'replica-b' } });
   t.teardown(() => api.close());
-  const make = (id: string) => new LeaderElector(api.kubeConfig(`token-${id}`), { namespace: 'sluice-system', name: 'sluice', identity: id, ...timing, log: createLogger('silent') });
+  const make = (id: string) =>
+    new LeaderElector(api.kubeConfig(`token-${id}`), { namespace: 'sluice-system', name: 'sluice', identity: id, ...timing, log: createLogger('silent') });
   const a = make('a');
   const b = make('b');
   const changes: string[] = [];

@@ -1,16 +1,7 @@
 // Fit, reasons and each policy on hand-made nodes whose right answer can be stated.
 import t from 'tap';
 import { fit } from '../../placement/fit.js';
-import {
-  applyChoice,
-  binpack,
-  choicesFor,
-  fragmentation,
-  fragmentationAware,
-  spread,
-  toExtenderScores,
-  type Policy,
-} from '../../placement/policies.js';
+import { applyChoice, binpack, choicesFor, fragmentation, fragmentationAware, spread, toExtenderScores, type Policy } from '../../placement/policies.js';
 import { RecentSizes, sizeMix } from '../../placement/size-mix.js';
 import type { GpuAsk, GpuSlots, NodeView } from '../../placement/types.js';
 
@@ -25,7 +16,11 @@ t.test('fit: fits, or says why with resolvable set right', async (t) => {
   t.same(fit(node('g1', 8, 8), ask(16)), { reason: 'node g1 has 8 nvidia.com/gpu in all, pod needs 16', resolvable: false, kind: 'too_big' });
   t.match(fit(node('g1', 8, 8, [], { unusable: 'node is cordoned' }), ask(1)), { reason: 'node g1: node is cordoned', resolvable: false });
   t.match(fit({ name: 'c1', product: '', unusable: null, gpus: undefined }, ask(1)), { reason: 'node c1 has no nvidia.com/gpu', resolvable: false });
-  t.match(fit(node('g1', 8, 8), ask(1, 1000, ['h100'])), { reason: 'node g1 has NVIDIA-A100-SXM4-80GB, pod accepts only h100', resolvable: false, kind: 'model' });
+  t.match(fit(node('g1', 8, 8), ask(1, 1000, ['h100'])), {
+    reason: 'node g1 has NVIDIA-A100-SXM4-80GB, pod accepts only h100',
+    resolvable: false,
+    kind: 'model',
+  });
   t.equal(fit(node('g1', 8, 8), ask(1, 1000, ['h100', 'a100'])), null, 'any accepted model will do');
 });
 
@@ -48,8 +43,21 @@ t.test('binpack prefers the node left fullest; spread the emptiest', async (t) =
   const nodes = [node('empty', 8, 8), node('half', 8, 4), node('nearly', 8, 2)];
   t.equal(best(binpack, nodes, ask(2)), 'nearly');
   t.equal(best(spread, nodes, ask(2)), 'empty');
-  t.same(toExtenderScores(nodes.map((n) => binpack.score(n, ask(2), [])), 'absolute'), [3, 8, 10], 'free after: 6, 2, 0 of 8');
-  t.same(toExtenderScores(nodes.map((n) => spread.score(n, ask(2), [])), 'absolute'), [8, 3, 0]);
+  t.same(
+    toExtenderScores(
+      nodes.map((n) => binpack.score(n, ask(2), [])),
+      'absolute',
+    ),
+    [3, 8, 10],
+    'free after: 6, 2, 0 of 8',
+  );
+  t.same(
+    toExtenderScores(
+      nodes.map((n) => spread.score(n, ask(2), [])),
+      'absolute',
+    ),
+    [8, 3, 0],
+  );
 });
 
 t.test('binpack puts a share on the fullest GPU it fits; spread on an idle GPU', async (t) => {
@@ -60,7 +68,10 @@ t.test('binpack puts a share on the fullest GPU it fits; spread on an idle GPU',
 });
 
 t.test('fragmentation measure: free capacity the mix cannot use', async (t) => {
-  const mix = sizeMix([{ count: 1, milli: 1000, weight: 1 }, { count: 1, milli: 500, weight: 1 }]);
+  const mix = sizeMix([
+    { count: 1, milli: 1000, weight: 1 },
+    { count: 1, milli: 500, weight: 1 },
+  ]);
   // One idle GPU and one with 300m free: whole asks cannot use the 300m (fragment 300);
   // 500m asks cannot use it either (300 < 500). Expected: 0.5*300 + 0.5*300 = 300.
   t.equal(fragmentation({ capacity: 2, freeWhole: 1, partialFree: [300] }, mix), 300);
@@ -71,7 +82,10 @@ t.test('fragmentation measure: free capacity the mix cannot use', async (t) => {
 t.test('fragmentation policy keeps whole nodes whole when big jobs are common', async (t) => {
   // Mix: half the asks are 8-GPU jobs. A 1-GPU ask on the empty node would break the only
   // place an 8-GPU job fits; on the node with 3 free it breaks nothing of that.
-  const mix = sizeMix([{ count: 8, milli: 1000, weight: 1 }, { count: 1, milli: 1000, weight: 1 }]);
+  const mix = sizeMix([
+    { count: 8, milli: 1000, weight: 1 },
+    { count: 1, milli: 1000, weight: 1 },
+  ]);
   const nodes = [node('empty', 8, 8), node('three', 8, 3)];
   t.equal(best(fragmentationAware, nodes, ask(1), mix), 'three');
   // Spread would pick the empty node, the wrong answer here.
@@ -79,7 +93,10 @@ t.test('fragmentation policy keeps whole nodes whole when big jobs are common', 
 });
 
 t.test('fragmentation policy fills the GPU a share fits exactly', async (t) => {
-  const mix = sizeMix([{ count: 1, milli: 500, weight: 1 }, { count: 1, milli: 1000, weight: 1 }]);
+  const mix = sizeMix([
+    { count: 1, milli: 500, weight: 1 },
+    { count: 1, milli: 1000, weight: 1 },
+  ]);
   const s: GpuSlots = { capacity: 2, freeWhole: 1, partialFree: [500] };
   // A 500m share on the 500m-free GPU leaves one whole idle GPU: no fragment at all.
   t.same(fragmentationAware.choose(s, ask(1, 500), mix), { on: 'partial', free: 500 });
@@ -103,10 +120,25 @@ t.test('recent sizes: a bounded window of what arrived', async (t) => {
   r.record({ count: 1, milli: 1000 });
   r.record({ count: 1, milli: 1000 });
   r.record({ count: 8, milli: 1000 });
-  t.same(r.mix().map((e) => [e.count, +e.weight.toFixed(3)]), [[1, 0.667], [8, 0.333]]);
+  t.same(
+    r.mix().map((e) => [e.count, +e.weight.toFixed(3)]),
+    [
+      [1, 0.667],
+      [8, 0.333],
+    ],
+  );
   r.record({ count: 8, milli: 1000 }); // pushes the oldest 1-GPU ask out
-  t.same(r.mix().map((e) => [e.count, e.weight]), [[1, 1 / 3], [8, 2 / 3]]);
+  t.same(
+    r.mix().map((e) => [e.count, e.weight]),
+    [
+      [1, 1 / 3],
+      [8, 2 / 3],
+    ],
+  );
   r.record({ count: 8, milli: 1000 }); // and the other one
-  t.same(r.mix().map((e) => [e.count, e.weight]), [[8, 1]]);
+  t.same(
+    r.mix().map((e) => [e.count, e.weight]),
+    [[8, 1]],
+  );
   t.equal(r.size, 3);
 });

@@ -3,7 +3,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { podGpuRequests, PodRequestError } from '../../cluster/pod-request.js';
 
 const R = ['nvidia.com/gpu', 'amd.com/gpu'];
-const pod = (spec: object): V1Pod => ({ metadata: { name: 'p' }, spec } as V1Pod);
+const pod = (spec: object): V1Pod => ({ metadata: { name: 'p' }, spec }) as V1Pod;
 const c = (name: string, gpu?: string, extra: object = {}) => ({
   name,
   ...extra,
@@ -28,7 +28,10 @@ t.test('sidecar init containers (restartPolicy Always) add to the app containers
 
 t.test('several managed resources, in config order', async (t) => {
   const p = pod({ containers: [{ name: 'a', resources: { requests: { 'amd.com/gpu': '1', 'nvidia.com/gpu': '2' } } }] });
-  t.same(podGpuRequests(p, R), [{ resource: 'nvidia.com/gpu', count: 2 }, { resource: 'amd.com/gpu', count: 1 }]);
+  t.same(podGpuRequests(p, R), [
+    { resource: 'nvidia.com/gpu', count: 2 },
+    { resource: 'amd.com/gpu', count: 1 },
+  ]);
 });
 
 t.test('malformed requests are errors that name the container', async (t) => {

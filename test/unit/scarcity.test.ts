@@ -6,7 +6,14 @@ import { fragmentation, fragmentationPlacement } from '../../placement/policies.
 import { sizeMix } from '../../placement/size-mix.js';
 import type { GpuAsk, GpuSlots, NodeView } from '../../placement/types.js';
 
-const cls = (gpus: number, nodes: number, over: Partial<NodeClass> = {}): NodeClass => ({ gpus, product: 'T4', cpuMilli: 64000, memMiB: 262144, nodes, ...over });
+const cls = (gpus: number, nodes: number, over: Partial<NodeClass> = {}): NodeClass => ({
+  gpus,
+  product: 'T4',
+  cpuMilli: 64000,
+  memMiB: 262144,
+  nodes,
+  ...over,
+});
 
 t.test('nodes group into classes by what an empty one can take; nodes without GPUs are left out', async (t) => {
   const got = nodeClasses([
@@ -16,7 +23,14 @@ t.test('nodes group into classes by what an empty one can take; nodes without GP
     { gpus: 8, product: 'A100', cpuMilli: 128000, memMiB: 1 },
     { gpus: 0, product: '', cpuMilli: 64000, memMiB: 1 },
   ]);
-  t.same(got.map((c) => [c.gpus, c.product, c.cpuMilli, c.nodes]), [[8, 'A100', 96000, 2], [2, 'T4', 64000, 1], [8, 'A100', 128000, 1]]);
+  t.same(
+    got.map((c) => [c.gpus, c.product, c.cpuMilli, c.nodes]),
+    [
+      [8, 'A100', 96000, 2],
+      [2, 'T4', 64000, 1],
+      [8, 'A100', 128000, 1],
+    ],
+  );
 });
 
 t.test('a class takes a shape when an empty node has the GPUs, CPU, memory and model for one copy', async (t) => {
@@ -45,7 +59,11 @@ t.test('scarcity = (all GPUs / GPUs of the classes that take the shape) ^ expone
   const sum = mix.reduce((s, e, i) => s + e.weight * raw[i]!, 0);
   const got = withScarcity(mix, classes);
   got.forEach((e, i) => t.ok(Math.abs(e.scarcity! - raw[i]! / sum) < 1e-12, `shape ${i}: ${e.scarcity} vs ${raw[i]! / sum}`));
-  t.same(got.map((e) => e.weight), mix.map((e) => e.weight), 'arrival weights unchanged');
+  t.same(
+    got.map((e) => e.weight),
+    mix.map((e) => e.weight),
+    'arrival weights unchanged',
+  );
   t.equal(withScarcity(mix, []), mix, 'no nodes: no scarcity');
 });
 
@@ -59,7 +77,14 @@ t.test('the fragmentation policy keeps the only nodes a scarce shape fits', asyn
     { count: 8, milli: 1000, weight: 1, cpuMilli: 120000 },
   ]);
   const classes = [cls(8, 30, { cpuMilli: 64000 }), cls(8, 2, { cpuMilli: 128000 })];
-  const empty = (cpuMilli: number): NodeView & { gpus: GpuSlots } => ({ name: 'n', product: 'T4', unusable: null, gpus: { capacity: 8, freeWhole: 8, partialFree: [] }, cpuFreeMilli: cpuMilli, memFreeMiB: 262144 });
+  const empty = (cpuMilli: number): NodeView & { gpus: GpuSlots } => ({
+    name: 'n',
+    product: 'T4',
+    unusable: null,
+    gpus: { capacity: 8, freeWhole: 8, partialFree: [] },
+    cpuFreeMilli: cpuMilli,
+    memFreeMiB: 262144,
+  });
   const ask: GpuAsk = { resource: 'gpu', count: 1, milli: 1000, models: [], cpuMilli: 4000, memMiB: 1024 };
   const weighed = withScarcity(mix, classes);
   const big = fragmentationPlacement(empty(128000), ask, weighed).score;

@@ -3,7 +3,15 @@
 // GPU-equivalents; the preemptor needs room on some GPU. Hand-made cases whose answer can
 // be stated, and the search checked against every subset on random nodes.
 import t from 'tap';
-import { chooseVictims, compareVictimSets, victimUnits, type NodeCandidates, type Preemptor, type VictimCandidate, type VictimSet } from '../../placement/victims.js';
+import {
+  chooseVictims,
+  compareVictimSets,
+  victimUnits,
+  type NodeCandidates,
+  type Preemptor,
+  type VictimCandidate,
+  type VictimSet,
+} from '../../placement/victims.js';
 import { fit } from '../../placement/fit.js';
 import { shareMilli, slotsOfDevices, withoutUses, type DeviceUse, type GpuDevice, type ShareAsk } from '../../placement/shares.js';
 import type { NodeView } from '../../placement/types.js';
@@ -11,22 +19,53 @@ import type { NodeView } from '../../placement/types.js';
 const R = 'nvidia.com/gpu';
 const MIB = 16000;
 
-interface Gpu { memMiB?: number; slots?: number }
+interface Gpu {
+  memMiB?: number;
+  slots?: number;
+}
 /** A node of GPUs "GPU-<i>" with what the given pods use on them. */
 function shareNode(gpus: Gpu[], pods: VictimCandidate[]): NodeView {
-  const devices: GpuDevice[] = gpus.map((g, i) => ({ uuid: `GPU-${i}`, index: i, type: 'T4', numa: 0, memMiB: g.memMiB ?? MIB, cores: 100, slots: g.slots ?? 10, usedMemMiB: 0, usedCores: 0, usedSlots: 0 }));
+  const devices: GpuDevice[] = gpus.map((g, i) => ({
+    uuid: `GPU-${i}`,
+    index: i,
+    type: 'T4',
+    numa: 0,
+    memMiB: g.memMiB ?? MIB,
+    cores: 100,
+    slots: g.slots ?? 10,
+    usedMemMiB: 0,
+    usedCores: 0,
+    usedSlots: 0,
+  }));
   const uses = pods.flatMap((p) => p.uses ?? []);
-  const used = withoutUses(devices, uses.map((u) => ({ ...u, memMiB: -u.memMiB, cores: -u.cores })))
-    .map((d) => ({ ...d, usedSlots: uses.filter((u) => u.uuid === d.uuid).length }));
+  const used = withoutUses(
+    devices,
+    uses.map((u) => ({ ...u, memMiB: -u.memMiB, cores: -u.cores })),
+  ).map((d) => ({ ...d, usedSlots: uses.filter((u) => u.uuid === d.uuid).length }));
   return { name: 'n', product: 'T4', unusable: null, gpus: slotsOfDevices(used) };
 }
 /** A share pod using `memMiB` and `cores` of GPU `gpu`. */
 const share = (uid: string, gpu: number, memMiB: number, o: Partial<VictimCandidate> & { cores?: number } = {}): VictimCandidate => {
   const { cores = 0, ...rest } = o;
   const use: DeviceUse = { uuid: `GPU-${gpu}`, memMiB, cores };
-  return { uid, qos: 'best-effort', gpus: 1, equivalents: shareMilli({ count: 1, memMiB, memPercent: 0, cores }, MIB) / 1000, uses: [use], priority: 100, startedAt: 1000, terminating: false, gang: null, overdue: false, ...rest };
+  return {
+    uid,
+    qos: 'best-effort',
+    gpus: 1,
+    equivalents: shareMilli({ count: 1, memMiB, memPercent: 0, cores }, MIB) / 1000,
+    uses: [use],
+    priority: 100,
+    startedAt: 1000,
+    terminating: false,
+    gang: null,
+    overdue: false,
+    ...rest,
+  };
 };
-const pre = (a: Partial<ShareAsk>, priority = 1000): Preemptor => ({ ask: { resource: R, count: a.count ?? 1, milli: 1000, models: [], shares: [{ count: 1, memMiB: 0, memPercent: 0, cores: 0, ...a }] }, priority });
+const pre = (a: Partial<ShareAsk>, priority = 1000): Preemptor => ({
+  ask: { resource: R, count: a.count ?? 1, milli: 1000, models: [], shares: [{ count: 1, memMiB: 0, memPercent: 0, cores: 0, ...a }] },
+  priority,
+});
 const on = (gpus: Gpu[], pods: VictimCandidate[]): NodeCandidates => ({ view: shareNode(gpus, pods), pods, proposed: pods.map((p) => p.uid) });
 const best = (p: Preemptor, n: NodeCandidates): VictimSet | undefined => chooseVictims(p, [n]).kept[0];
 
@@ -74,7 +113,13 @@ t.test('only best-effort shares below the preemptor, not terminating; gangs go w
   const gang = { key: 'team-x/sweep', gpus: 1.5 };
   const withGang = [share('m0', 0, 4000, { gang }), share('m1', 0, 4000, { gang }), share('h', 0, 8000, { startedAt: 1 })];
   const units = victimUnits(pre({ memMiB: 4000 }), withGang);
-  t.same(units.map((u) => [u.uids, u.freesGpus, u.cost]), [[['h'], 0.5, 0.5], [['m0', 'm1'], 0.5, 1.5]]);
+  t.same(
+    units.map((u) => [u.uids, u.freesGpus, u.cost]),
+    [
+      [['h'], 0.5, 0.5],
+      [['m0', 'm1'], 0.5, 1.5],
+    ],
+  );
   t.same(best(pre({ memMiB: 4000 }), on([{}], withGang))?.uids, ['h'], 'the single half (0.5) beats breaking the gang (1.5)');
 });
 
@@ -95,7 +140,15 @@ function bruteForce(p: Preemptor, n: NodeCandidates): VictimSet | null {
   let found: VictimSet | null = null;
   for (let mask = 1; mask < 1 << units.length; mask++) {
     const us = units.filter((_, i) => mask & (1 << i));
-    const view = { ...n.view, gpus: slotsOfDevices(withoutUses(devices, us.flatMap((u) => u.uses))) };
+    const view = {
+      ...n.view,
+      gpus: slotsOfDevices(
+        withoutUses(
+          devices,
+          us.flatMap((u) => u.uses),
+        ),
+      ),
+    };
     if (fit(view, p.ask) !== null) continue;
     const s: VictimSet = {
       node: 'n',
@@ -127,15 +180,17 @@ t.test('the share search finds the set every-subset enumeration finds', async (t
       free[g]!.mem -= mem;
       free[g]!.cores -= cores;
       free[g]!.slots--;
-      pods.push(share(`p${i}`, g, mem, {
-        cores,
-        priority: [10, 50, 100][Math.floor(rand() * 3)]!,
-        startedAt: Math.floor(rand() * 3),
-        qos: rand() < 0.15 ? 'guaranteed' : 'best-effort',
-        gang: rand() < 0.2 ? gang : null,
-        // Some are past their time, so the search's bound (rule 1, GPUs in time) is exercised.
-        overdue: rand() < 0.25,
-      }));
+      pods.push(
+        share(`p${i}`, g, mem, {
+          cores,
+          priority: [10, 50, 100][Math.floor(rand() * 3)]!,
+          startedAt: Math.floor(rand() * 3),
+          qos: rand() < 0.15 ? 'guaranteed' : 'best-effort',
+          gang: rand() < 0.2 ? gang : null,
+          // Some are past their time, so the search's bound (rule 1, GPUs in time) is exercised.
+          overdue: rand() < 0.25,
+        }),
+      );
     }
     const count = rand() < 0.2 ? 2 : 1;
     const p = pre({ count, memMiB: 1000 * (1 + Math.floor(rand() * 15)), cores: [0, 20, 60, 100][Math.floor(rand() * 4)]! });

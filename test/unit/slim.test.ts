@@ -16,7 +16,9 @@ const RESOURCES = ['nvidia.com/gpu', 'amd.com/gpu'];
 const json = <T>(o: T): T => JSON.parse(JSON.stringify(o)) as T; // as the wire delivers it
 
 function sidecarPod(): V1Pod {
-  const p = json(gpuPod('sidecars', { gpus: 2, uid: 'u-side', node: 'g1', annotations: { [LAST_APPLIED]: '{"big":"manifest"}', 'sluice.io/gpu-model': 'H100' } }));
+  const p = json(
+    gpuPod('sidecars', { gpus: 2, uid: 'u-side', node: 'g1', annotations: { [LAST_APPLIED]: '{"big":"manifest"}', 'sluice.io/gpu-model': 'H100' } }),
+  );
   p.metadata!.ownerReferences = [{ apiVersion: 'batch/v1', kind: 'Job', name: 'j', uid: 'u-j', controller: true }];
   p.metadata!.deletionTimestamp = '2026-11-29T12:00:00Z' as unknown as Date;
   p.spec!.initContainers = [
@@ -29,7 +31,9 @@ function sidecarPod(): V1Pod {
   p.spec!.priority = 5000;
   p.spec!.nodeSelector = { 'nvidia.com/gpu.product': 'H100' };
   p.spec!.affinity = {
-    nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] }] } },
+    nodeAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] }] },
+    },
     podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname' }] },
   };
   p.spec!.tolerations = [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }];
@@ -59,11 +63,19 @@ t.test('podRecord and GPU requests are the same from the projection as from the 
 t.test('the projection keeps what CPU/memory accounting and scheduling facts need, and drops the rest', async (t) => {
   const full = sidecarPod();
   const s = slimPod(full);
-  t.same(s.spec!.containers.map((c) => c.resources), full.spec!.containers.map((c) => c.resources), 'containers: every request and limit');
-  t.same(s.spec!.initContainers, [
-    { name: 'proxy', restartPolicy: 'Always', resources: full.spec!.initContainers![0]!.resources },
-    { name: 'init', resources: full.spec!.initContainers![1]!.resources },
-  ], 'init containers: name, resources, restartPolicy (sidecars)');
+  t.same(
+    s.spec!.containers.map((c) => c.resources),
+    full.spec!.containers.map((c) => c.resources),
+    'containers: every request and limit',
+  );
+  t.same(
+    s.spec!.initContainers,
+    [
+      { name: 'proxy', restartPolicy: 'Always', resources: full.spec!.initContainers![0]!.resources },
+      { name: 'init', resources: full.spec!.initContainers![1]!.resources },
+    ],
+    'init containers: name, resources, restartPolicy (sidecars)',
+  );
   t.same(s.spec!.overhead, full.spec!.overhead);
   t.same(s.spec!.tolerations, full.spec!.tolerations);
   t.equal(s.spec!.priorityClassName, 'sluice-guaranteed');

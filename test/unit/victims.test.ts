@@ -1,14 +1,36 @@
 // Victim choice on hand-made nodes whose right answer can be stated, and the search
 // checked against every subset of random small nodes.
 import t from 'tap';
-import { chooseVictims, compareVictimSets, victimUnits, type NodeCandidates, type Preemptor, type VictimCandidate, type VictimSet } from '../../placement/victims.js';
+import {
+  chooseVictims,
+  compareVictimSets,
+  victimUnits,
+  type NodeCandidates,
+  type Preemptor,
+  type VictimCandidate,
+  type VictimSet,
+} from '../../placement/victims.js';
 import type { NodeView } from '../../placement/types.js';
 
 const R = 'nvidia.com/gpu';
-const view = (name: string, capacity: number, freeWhole: number, extra: Partial<NodeView> = {}): NodeView =>
-  ({ name, product: 'NVIDIA-A100-SXM4-80GB', unusable: null, gpus: { capacity, freeWhole, partialFree: [] }, ...extra });
-const be = (uid: string, gpus: number, o: Partial<VictimCandidate> = {}): VictimCandidate =>
-  ({ uid, qos: 'best-effort', gpus, priority: 100, startedAt: 1000, terminating: false, gang: null, overdue: false, ...o });
+const view = (name: string, capacity: number, freeWhole: number, extra: Partial<NodeView> = {}): NodeView => ({
+  name,
+  product: 'NVIDIA-A100-SXM4-80GB',
+  unusable: null,
+  gpus: { capacity, freeWhole, partialFree: [] },
+  ...extra,
+});
+const be = (uid: string, gpus: number, o: Partial<VictimCandidate> = {}): VictimCandidate => ({
+  uid,
+  qos: 'best-effort',
+  gpus,
+  priority: 100,
+  startedAt: 1000,
+  terminating: false,
+  gang: null,
+  overdue: false,
+  ...o,
+});
 const guaranteed = (uid: string, gpus: number): VictimCandidate => be(uid, gpus, { qos: 'guaranteed', priority: 1000 });
 const pre = (count: number, priority = 1000, models: string[] = []): Preemptor => ({ ask: { resource: R, count, milli: 1000, models }, priority });
 const node = (v: NodeView, pods: VictimCandidate[], proposed: string[] = pods.map((p) => p.uid)): NodeCandidates => ({ view: v, pods, proposed });
@@ -30,7 +52,12 @@ t.test('the fewest GPUs taken back wins, not the fewest pods', async (t) => {
 });
 
 t.test('ties: lowest priority, then most recently started', async (t) => {
-  const n = node(view('g1', 4, 0), [be('old', 2, { startedAt: 10 }), be('new', 2, { startedAt: 20 }), be('vip', 2, { priority: 500, startedAt: 30 }), be('x', 0)]);
+  const n = node(view('g1', 4, 0), [
+    be('old', 2, { startedAt: 10 }),
+    be('new', 2, { startedAt: 20 }),
+    be('vip', 2, { priority: 500, startedAt: 30 }),
+    be('x', 0),
+  ]);
   // 6 GPUs listed on a 4-GPU node is impossible in reality but keeps the rules apart.
   t.same(onOne(pre(2), n).kept[0]!.uids, ['new'], 'same priority: the later one');
   const n2 = node(view('g1', 4, 0), [be('low-old', 2, { priority: 50, startedAt: 10 }), be('high-new', 2, { priority: 100, startedAt: 20 })]);
@@ -53,17 +80,26 @@ t.test('overdue pods (past their queue maxDuration or declared duration) are rec
   const g = { key: 'team-x/g', gpus: 4 };
   const gang = node(view('g1', 8, 0), [be('g-0', 2, { gang: g, overdue: true }), be('g-1', 2, { gang: g }), be('s', 4)]);
   t.same(onOne(pre(4), gang).kept[0]!.uids, ['s'], 'half the gang overdue: the gang is in time, and s is fewer pods');
-  t.same(victimUnits(pre(4), gang.pods).map((u) => [u.uids, u.overdue]), [[['g-0', 'g-1'], false], [['s'], false]]);
+  t.same(
+    victimUnits(pre(4), gang.pods).map((u) => [u.uids, u.overdue]),
+    [
+      [['g-0', 'g-1'], false],
+      [['s'], false],
+    ],
+  );
   const late = node(view('g1', 8, 0), [be('g-0', 2, { gang: g, overdue: true }), be('g-1', 2, { gang: g, overdue: true }), be('s', 4)]);
   t.same(onOne(pre(4), late).kept[0]!.uids, ['g-0', 'g-1'], 'the whole gang overdue: it goes first');
   // Nodes compare by the same order, and the reason says so.
   const other = node(view('g2', 8, 0), [be('q', 2)]);
   const choice = chooseVictims(pre(2), [other, n]);
-  t.same(choice.kept.map((k) => k.node), ['g1']);
+  t.same(
+    choice.kept.map((k) => k.node),
+    ['g1'],
+  );
   t.match(choice.dropped, [{ node: 'g2', reason: 'node g1 loses less (1 pod, 4 GPUs taken back (4 from overdue pods); here 1 pod, 2 GPUs taken back)' }]);
 });
 
-t.test('only best-effort pods below the preemptor\'s priority are victims', async (t) => {
+t.test("only best-effort pods below the preemptor's priority are victims", async (t) => {
   const n = node(view('g1', 8, 0), [guaranteed('g', 6), be('b', 2)]);
   const r = onOne(pre(4), n);
   t.same(r.kept, [], 'a guaranteed pod is never a victim, so 2 GPUs cannot make 4');
@@ -92,7 +128,13 @@ t.test('gangs: whole gangs or single pods; a broken gang costs all its GPUs', as
   const n2 = node(view('g1', 8, 0), [be('w-0', 2, { gang: whole, startedAt: 50 }), be('w-1', 2, { gang: whole, startedAt: 50 }), be('s', 4, { startedAt: 1 })]);
   t.same(onOne(pre(4), n2).kept[0]!.uids, ['w-0', 'w-1'], 'the whole gang started later and costs the same 4 GPUs');
   const units = victimUnits(pre(4), n.pods);
-  t.same(units.map((u) => [u.uids, u.frees, u.cost]), [[['g-0', 'g-1'], 4, 8], [['s'], 4, 4]]);
+  t.same(
+    units.map((u) => [u.uids, u.frees, u.cost]),
+    [
+      [['g-0', 'g-1'], 4, 8],
+      [['s'], 4, 4],
+    ],
+  );
 });
 
 t.test('nodes where preemption cannot help are dropped with the reason', async (t) => {
@@ -105,7 +147,7 @@ t.test('nodes where preemption cannot help are dropped with the reason', async (
   t.match(big.dropped[0]!.reason, /8 nvidia.com\/gpu in all, pod needs 16/);
 });
 
-t.test('GPUs not short: kube-scheduler\'s victims stay only when all are best-effort', async (t) => {
+t.test("GPUs not short: kube-scheduler's victims stay only when all are best-effort", async (t) => {
   const n = node(view('g1', 8, 4), [be('a', 2), be('b', 2)], ['a']);
   t.same(onOne(pre(4), n).kept[0]!.uids, ['a'], 'its proposal, unchanged');
   const n2 = node(view('g1', 8, 4), [be('a', 2), guaranteed('g', 2)], ['a', 'g']);
@@ -117,12 +159,22 @@ t.test('across nodes only the best stays a candidate', async (t) => {
   // Two nodes full of best-effort pods; an 8-GPU preemptor. Node A: one 8-GPU pod. Node B:
   // eight 1-GPU pods. Both take back 8 GPUs; A loses 1 pod, B 8: only A stays.
   const a = node(view('A', 8, 0), [be('a8', 8)]);
-  const b = node(view('B', 8, 0), Array.from({ length: 8 }, (_, i) => be(`b${i}`, 1)));
+  const b = node(
+    view('B', 8, 0),
+    Array.from({ length: 8 }, (_, i) => be(`b${i}`, 1)),
+  );
   const r = chooseVictims(pre(8), [b, a]);
-  t.same(r.kept.map((s) => [s.node, s.uids]), [['A', ['a8']]]);
+  t.same(
+    r.kept.map((s) => [s.node, s.uids]),
+    [['A', ['a8']]],
+  );
   t.match(r.dropped, [{ node: 'B', reason: 'node A loses less (1 pod, 8 GPUs taken back; here 8 pods, 8 GPUs taken back)' }]);
   const twin = node(view('A2', 8, 0), [be('z8', 8)]);
-  t.same(chooseVictims(pre(8), [twin, a]).kept.map((s) => s.node), ['A'], 'equally good nodes: the smaller UID list decides, so the answer is always the same');
+  t.same(
+    chooseVictims(pre(8), [twin, a]).kept.map((s) => s.node),
+    ['A'],
+    'equally good nodes: the smaller UID list decides, so the answer is always the same',
+  );
   t.same(chooseVictims(pre(8), []), { kept: [], dropped: [] });
 });
 
@@ -142,16 +194,21 @@ t.test('the search finds the set every-subset enumeration finds', async (t) => {
   for (let trial = 0; trial < 400; trial++) {
     const pods: VictimCandidate[] = [];
     const n = 1 + Math.floor(rand() * 9);
-    const gangs = [{ key: 'g1', gpus: 2 + Math.floor(rand() * 8) }, { key: 'g2', gpus: 2 + Math.floor(rand() * 8) }];
+    const gangs = [
+      { key: 'g1', gpus: 2 + Math.floor(rand() * 8) },
+      { key: 'g2', gpus: 2 + Math.floor(rand() * 8) },
+    ];
     for (let i = 0; i < n; i++) {
       const gang = rand() < 0.3 ? gangs[Math.floor(rand() * 2)]! : null;
-      pods.push(be(`p${i}`, 1 + Math.floor(rand() * 4), {
-        priority: [10, 50, 100][Math.floor(rand() * 3)]!,
-        startedAt: Math.floor(rand() * 4),
-        gang,
-        qos: rand() < 0.15 ? 'guaranteed' : 'best-effort',
-        overdue: rand() < 0.3,
-      }));
+      pods.push(
+        be(`p${i}`, 1 + Math.floor(rand() * 4), {
+          priority: [10, 50, 100][Math.floor(rand() * 3)]!,
+          startedAt: Math.floor(rand() * 4),
+          gang,
+          qos: rand() < 0.15 ? 'guaranteed' : 'best-effort',
+          overdue: rand() < 0.3,
+        }),
+      );
     }
     const capacity = pods.reduce((s, p) => s + p.gpus, 0) + Math.floor(rand() * 3);
     const free = capacity - pods.reduce((s, p) => s + p.gpus, 0);

@@ -40,8 +40,15 @@ t.test('retries with backoff, restarts after a broken watch, one error listener'
   let synced = 0;
   const delays: number[] = [];
   const w = new WatchWithBackoff({
-    kind: 'namespace', what: 'namespaces', informer, log: createLogger('silent'), metrics,
-    onSynced: () => synced++, minBackoffMs: 10, maxBackoffMs: 40, onRetry: (ms) => delays.push(ms),
+    kind: 'namespace',
+    what: 'namespaces',
+    informer,
+    log: createLogger('silent'),
+    metrics,
+    onSynced: () => synced++,
+    minBackoffMs: 10,
+    maxBackoffMs: 40,
+    onRetry: (ms) => delays.push(ms),
   });
   t.teardown(() => w.stop());
   w.start();
@@ -70,8 +77,15 @@ t.test('backoff is capped', async (t) => {
   informer.plan = ['fail', 'fail', 'fail', 'fail', 'ok'];
   const delays: number[] = [];
   const w = new WatchWithBackoff({
-    kind: 'pod', what: 'pods', informer, log: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }),
-    onSynced: () => undefined, minBackoffMs: 5, maxBackoffMs: 20, onRetry: (ms) => delays.push(ms),
+    kind: 'pod',
+    what: 'pods',
+    informer,
+    log: createLogger('silent'),
+    metrics: new Metrics({ defaultMetrics: false }),
+    onSynced: () => undefined,
+    minBackoffMs: 5,
+    maxBackoffMs: 20,
+    onRetry: (ms) => delays.push(ms),
   });
   t.teardown(() => w.stop());
   w.start();

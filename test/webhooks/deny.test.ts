@@ -8,8 +8,13 @@ t.teardown(() => sluice.close());
 await sluice.store.putQueue('team-a', QUEUE_TEAM_A);
 await sluice.store.putQueue('closed', { open: false, limits: QUEUE_TEAM_A.limits });
 await sluice.store.putQueue('small', { limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 4, bestEffortCap: 6, perJobMax: 0, perUserMax: 0 }] });
-await sluice.store.putQueue('pooled', { cohort: 'research', limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 4, bestEffortCap: 6, perJobMax: 0, perUserMax: 0 }] });
-await sluice.store.putQueue('a100-only', { limits: [{ resource: 'nvidia.com/gpu', model: 'a100', guaranteed: 32, bestEffortCap: 32, perJobMax: 16, perUserMax: 0 }] });
+await sluice.store.putQueue('pooled', {
+  cohort: 'research',
+  limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 4, bestEffortCap: 6, perJobMax: 0, perUserMax: 0 }],
+});
+await sluice.store.putQueue('a100-only', {
+  limits: [{ resource: 'nvidia.com/gpu', model: 'a100', guaranteed: 32, bestEffortCap: 32, perJobMax: 16, perUserMax: 0 }],
+});
 await sluice.store.putQueue('no-gpus', { limits: [] });
 
 /** The captured validate request for train-gpu (2 GPUs, queue team-a), changed by `edit`. */
@@ -18,73 +23,126 @@ function review(edit: (pod: any, req: any) => void): Review {
   edit(r.request.object, r.request);
   return r;
 }
-const gpus = (n: unknown) => (pod: any): void => {
-  pod.spec.containers[0].resources.limits['nvidia.com/gpu'] = n;
-  pod.spec.containers[0].resources.requests['nvidia.com/gpu'] = n;
-};
-const label = (k: string, v: string) => (pod: any): void => {
-  pod.metadata.labels[k] = v;
-};
+const gpus =
+  (n: unknown) =>
+  (pod: any): void => {
+    pod.spec.containers[0].resources.limits['nvidia.com/gpu'] = n;
+    pod.spec.containers[0].resources.requests['nvidia.com/gpu'] = n;
+  };
+const label =
+  (k: string, v: string) =>
+  (pod: any): void => {
+    pod.metadata.labels[k] = v;
+  };
 
 const cases: Array<{ name: string; edit: (pod: any, req: any) => void; code: number; message: RegExp | string }> = [
-  { name: 'unknown queue', edit: label('sluice.io/queue', 'nope'), code: 404, message: /^queue nope does not exist; set label sluice.io\/queue to an existing queue/ },
+  {
+    name: 'unknown queue',
+    edit: label('sluice.io/queue', 'nope'),
+    code: 404,
+    message: /^queue nope does not exist; set label sluice.io\/queue to an existing queue/,
+  },
   { name: 'closed queue', edit: label('sluice.io/queue', 'closed'), code: 403, message: /^queue closed is closed to new jobs/ },
   { name: 'per-job maximum', edit: gpus('9'), code: 403, message: 'pod asks 9 nvidia.com/gpu but queue team-a allows at most 8 per job (1 too many)' },
   {
     name: 'per-job maximum, gang',
-    edit: (pod) => { gpus('4')(pod); pod.metadata.labels['sluice.io/gang-size'] = '3'; },
+    edit: (pod) => {
+      gpus('4')(pod);
+      pod.metadata.labels['sluice.io/gang-size'] = '3';
+    },
     code: 403,
     message: 'job asks 12 nvidia.com/gpu (3 pods of 4) but queue team-a allows at most 8 per job (4 too many)',
   },
   {
     name: 'larger than the guaranteed quota',
-    edit: (pod) => { gpus('6')(pod); label('sluice.io/queue', 'small')(pod); },
+    edit: (pod) => {
+      gpus('6')(pod);
+      label('sluice.io/queue', 'small')(pod);
+    },
     code: 403,
     message: /^pod asks 6 nvidia.com\/gpu but queue small's guaranteed quota is 4 \(2 over\), so it could never run/,
   },
   {
     name: 'larger than the best-effort cap',
-    edit: (pod) => { gpus('8')(pod); label('sluice.io/queue', 'small')(pod); label('sluice.io/qos', 'best-effort')(pod); },
+    edit: (pod) => {
+      gpus('8')(pod);
+      label('sluice.io/queue', 'small')(pod);
+      label('sluice.io/qos', 'best-effort')(pod);
+    },
     code: 403,
     message: /^pod asks 8 nvidia.com\/gpu but queue small's best-effort cap is 6 \(2 over\)/,
   },
   {
     name: 'a GPU model the queue has no quota row for',
-    edit: (pod) => { gpus('2')(pod); label('sluice.io/queue', 'a100-only')(pod); pod.metadata.annotations['sluice.io/gpu-model'] = 'h100'; },
+    edit: (pod) => {
+      gpus('2')(pod);
+      label('sluice.io/queue', 'a100-only')(pod);
+      pod.metadata.annotations['sluice.io/gpu-model'] = 'h100';
+    },
     code: 403,
     message: /^pod asks 2 nvidia.com\/gpu but queue a100-only has no nvidia.com\/gpu quota for GPU model h100/,
   },
   {
     name: 'a single pod larger than any node',
-    edit: (pod) => { gpus('12')(pod); label('sluice.io/queue', 'a100-only')(pod); },
+    edit: (pod) => {
+      gpus('12')(pod);
+      label('sluice.io/queue', 'a100-only')(pod);
+    },
     code: 403,
     message: 'pod asks 12 nvidia.com/gpu but the largest node with a matching GPU has 8 (4 too many); split the job into pods of at most 8',
   },
   {
     name: 'no node with the GPU model',
-    edit: (pod) => { label('sluice.io/queue', 'small')(pod); pod.metadata.annotations['sluice.io/gpu-model'] = 'v100'; },
+    edit: (pod) => {
+      label('sluice.io/queue', 'small')(pod);
+      pod.metadata.annotations['sluice.io/gpu-model'] = 'v100';
+    },
     code: 403,
     message: /^no node has a GPU model matching v100 \(present: NVIDIA-A100-SXM4-80GB, NVIDIA-H100-80GB-HBM3\)/,
   },
-  { name: 'queue without GPU quota', edit: label('sluice.io/queue', 'no-gpus'), code: 403, message: /^pod asks 2 nvidia.com\/gpu but queue no-gpus has no nvidia.com\/gpu quota/ },
-  { name: 'fractional GPUs', edit: gpus('500m'), code: 422, message: /^container trainer asks limits "500m" nvidia.com\/gpu; GPU counts must be whole numbers/ },
+  {
+    name: 'queue without GPU quota',
+    edit: label('sluice.io/queue', 'no-gpus'),
+    code: 403,
+    message: /^pod asks 2 nvidia.com\/gpu but queue no-gpus has no nvidia.com\/gpu quota/,
+  },
+  {
+    name: 'fractional GPUs',
+    edit: gpus('500m'),
+    code: 422,
+    message: /^container trainer asks limits "500m" nvidia.com\/gpu; GPU counts must be whole numbers/,
+  },
   {
     name: 'requests differ from limits',
-    edit: (pod) => { pod.spec.containers[0].resources.requests['nvidia.com/gpu'] = '1'; },
+    edit: (pod) => {
+      pod.spec.containers[0].resources.requests['nvidia.com/gpu'] = '1';
+    },
     code: 422,
     message: 'container trainer asks 1 nvidia.com/gpu in requests but 2 in limits; set them equal',
   },
   { name: 'bad QoS label', edit: label('sluice.io/qos', 'gold'), code: 422, message: 'label sluice.io/qos is "gold"; use one of guaranteed, best-effort' },
-  { name: 'bad shorthand', edit: (pod) => { pod.metadata.annotations['sluice.io/gpus'] = 'two'; }, code: 422, message: /^annotation sluice.io\/gpus is "two"; it must be a whole number/ },
+  {
+    name: 'bad shorthand',
+    edit: (pod) => {
+      pod.metadata.annotations['sluice.io/gpus'] = 'two';
+    },
+    code: 422,
+    message: /^annotation sluice.io\/gpus is "two"; it must be a whole number/,
+  },
   {
     name: 'gpu-container names no container',
-    edit: (pod) => { pod.metadata.annotations['sluice.io/gpus'] = '1'; pod.metadata.annotations['sluice.io/gpu-container'] = 'sidecar'; },
+    edit: (pod) => {
+      pod.metadata.annotations['sluice.io/gpus'] = '1';
+      pod.metadata.annotations['sluice.io/gpu-container'] = 'sidecar';
+    },
     code: 422,
     message: 'annotation sluice.io/gpu-container names container "sidecar" but the pod has only trainer; fix the name',
   },
   {
     name: 'shorthand not applied (the mutating webhook was skipped)',
-    edit: (pod) => { pod.metadata.annotations['sluice.io/gpus'] = '4'; },
+    edit: (pod) => {
+      pod.metadata.annotations['sluice.io/gpus'] = '4';
+    },
     code: 422,
     message: "annotation sluice.io/gpus asks 4 nvidia.com/gpu but container trainer has 2; sluice's mutating webhook did not run, create the pod again",
   },
@@ -99,12 +157,21 @@ const cases: Array<{ name: string; edit: (pod: any, req: any) => void; code: num
     name: 'a sidecar GPU counts on top of the app containers',
     edit: (pod) => {
       gpus('8')(pod);
-      pod.spec.initContainers = [{ name: 'sidecar', restartPolicy: 'Always', resources: { limits: { 'nvidia.com/gpu': '1' }, requests: { 'nvidia.com/gpu': '1' } } }];
+      pod.spec.initContainers = [
+        { name: 'sidecar', restartPolicy: 'Always', resources: { limits: { 'nvidia.com/gpu': '1' }, requests: { 'nvidia.com/gpu': '1' } } },
+      ];
     },
     code: 403,
     message: 'pod asks 9 nvidia.com/gpu but queue team-a allows at most 8 per job (1 too many)',
   },
-  { name: 'spec.nodeName on a GPU pod', edit: (pod) => { pod.spec.nodeName = 'gpu-node-1'; }, code: 403, message: /^pod sets spec.nodeName to gpu-node-1; remove spec.nodeName; sluice places GPU pods/ },
+  {
+    name: 'spec.nodeName on a GPU pod',
+    edit: (pod) => {
+      pod.spec.nodeName = 'gpu-node-1';
+    },
+    code: 403,
+    message: /^pod sets spec.nodeName to gpu-node-1; remove spec.nodeName; sluice places GPU pods/,
+  },
   {
     name: 'a controller-made pod claiming a verified user (mutating webhook skipped)',
     edit: (pod, req) => {
@@ -116,7 +183,12 @@ const cases: Array<{ name: string; edit: (pod: any, req: any) => void; code: num
     code: 403,
     message: /^annotation sluice.io\/user-verified is "true" but label sluice.io\/user "bob" comes from the pod template/,
   },
-  { name: 'bad gang size', edit: label('sluice.io/gang-size', '0'), code: 422, message: /^sluice.io\/gang-size is "0"; it must be a whole number of pods, at least 1/ },
+  {
+    name: 'bad gang size',
+    edit: label('sluice.io/gang-size', '0'),
+    code: 422,
+    message: /^sluice.io\/gang-size is "0"; it must be a whole number of pods, at least 1/,
+  },
 ];
 
 t.test('CREATE deny paths', async (t) => {
@@ -134,21 +206,51 @@ t.test('allowed: within limits, over free quota, cohort borrowing, models by ali
   const allowed: Array<[string, (pod: any, req: any) => void]> = [
     ['8 GPUs, the per-job maximum', gpus('8')],
     ['team-a with integer quantities', gpus(2)],
-    ['a queue in a cohort may borrow beyond its guaranteed quota', (pod) => { gpus('6')(pod); label('sluice.io/queue', 'pooled')(pod); }],
-    ['best-effort within the cap', (pod) => { gpus('6')(pod); label('sluice.io/queue', 'small')(pod); label('sluice.io/qos', 'best-effort')(pod); }],
-    ['model alias a100 against the a100 quota row', (pod) => { label('sluice.io/queue', 'a100-only')(pod); pod.metadata.annotations['sluice.io/gpu-model'] = 'a100'; }],
+    [
+      'a queue in a cohort may borrow beyond its guaranteed quota',
+      (pod) => {
+        gpus('6')(pod);
+        label('sluice.io/queue', 'pooled')(pod);
+      },
+    ],
+    [
+      'best-effort within the cap',
+      (pod) => {
+        gpus('6')(pod);
+        label('sluice.io/queue', 'small')(pod);
+        label('sluice.io/qos', 'best-effort')(pod);
+      },
+    ],
+    [
+      'model alias a100 against the a100 quota row',
+      (pod) => {
+        label('sluice.io/queue', 'a100-only')(pod);
+        pod.metadata.annotations['sluice.io/gpu-model'] = 'a100';
+      },
+    ],
     ['known job type', label('sluice.io/job-type', 'notebook')],
-    ['shorthand that the mutation applied', (pod) => { pod.metadata.annotations['sluice.io/gpus'] = '2'; }],
+    [
+      'shorthand that the mutation applied',
+      (pod) => {
+        pod.metadata.annotations['sluice.io/gpus'] = '2';
+      },
+    ],
     ['the user label sluice sets for the requester', label('sluice.io/user', 'admin')],
-    ['a controller-made pod keeps the user label of its template', (pod, req) => {
-      label('sluice.io/user', 'bob')(pod);
-      pod.metadata.ownerReferences = [{ apiVersion: 'batch/v1', kind: 'Job', name: 'j', uid: 'u', controller: true }];
-      req.userInfo.username = 'system:serviceaccount:kube-system:job-controller';
-    }],
-    ['an init container peak below the app containers', (pod) => {
-      gpus('8')(pod);
-      pod.spec.initContainers = [{ name: 'warmup', resources: { limits: { 'nvidia.com/gpu': '4' }, requests: { 'nvidia.com/gpu': '4' } } }];
-    }],
+    [
+      'a controller-made pod keeps the user label of its template',
+      (pod, req) => {
+        label('sluice.io/user', 'bob')(pod);
+        pod.metadata.ownerReferences = [{ apiVersion: 'batch/v1', kind: 'Job', name: 'j', uid: 'u', controller: true }];
+        req.userInfo.username = 'system:serviceaccount:kube-system:job-controller';
+      },
+    ],
+    [
+      'an init container peak below the app containers',
+      (pod) => {
+        gpus('8')(pod);
+        pod.spec.initContainers = [{ name: 'warmup', resources: { limits: { 'nvidia.com/gpu': '4' }, requests: { 'nvidia.com/gpu': '4' } } }];
+      },
+    ],
   ];
   for (const [name, edit] of allowed) {
     const res = await sluice.post('/webhooks/validate', review(edit));
@@ -160,11 +262,46 @@ t.test('allowed: within limits, over free quota, cohort borrowing, models by ali
 t.test('UPDATE tampering: the gate and queue/qos/user labels belong to sluice', async (t) => {
   const base = loadReview('update-remove-gate-validate.json');
   const variants: Array<[string, (obj: any) => void, RegExp]> = [
-    ['queue label changed', (o) => { o.metadata.labels['sluice.io/queue'] = 'team-b'; o.spec.schedulingGates = [{ name: 'sluice.io/queue' }]; }, /^only sluice may change label sluice.io\/queue \(from "team-a" to "team-b"\)/],
-    ['qos label added', (o) => { o.metadata.labels['sluice.io/qos'] = 'guaranteed'; o.spec.schedulingGates = [{ name: 'sluice.io/queue' }]; }, /^only sluice may change label sluice.io\/qos \(from unset to "guaranteed"\)/],
-    ['queue label removed', (o) => { delete o.metadata.labels['sluice.io/queue']; o.spec.schedulingGates = [{ name: 'sluice.io/queue' }]; }, /from "team-a" to unset/],
-    ['user-verified annotation changed', (o) => { o.metadata.annotations = { ...(o.metadata.annotations ?? {}), 'sluice.io/user-verified': 'true' }; o.spec.schedulingGates = [{ name: 'sluice.io/queue' }]; }, /^only sluice may change annotation sluice.io\/user-verified/],
-    ['user label set', (o) => { o.metadata.labels['sluice.io/user'] = 'someone-else'; o.spec.schedulingGates = [{ name: 'sluice.io/queue' }]; }, /label sluice.io\/user/],
+    [
+      'queue label changed',
+      (o) => {
+        o.metadata.labels['sluice.io/queue'] = 'team-b';
+        o.spec.schedulingGates = [{ name: 'sluice.io/queue' }];
+      },
+      /^only sluice may change label sluice.io\/queue \(from "team-a" to "team-b"\)/,
+    ],
+    [
+      'qos label added',
+      (o) => {
+        o.metadata.labels['sluice.io/qos'] = 'guaranteed';
+        o.spec.schedulingGates = [{ name: 'sluice.io/queue' }];
+      },
+      /^only sluice may change label sluice.io\/qos \(from unset to "guaranteed"\)/,
+    ],
+    [
+      'queue label removed',
+      (o) => {
+        delete o.metadata.labels['sluice.io/queue'];
+        o.spec.schedulingGates = [{ name: 'sluice.io/queue' }];
+      },
+      /from "team-a" to unset/,
+    ],
+    [
+      'user-verified annotation changed',
+      (o) => {
+        o.metadata.annotations = { ...(o.metadata.annotations ?? {}), 'sluice.io/user-verified': 'true' };
+        o.spec.schedulingGates = [{ name: 'sluice.io/queue' }];
+      },
+      /^only sluice may change annotation sluice.io\/user-verified/,
+    ],
+    [
+      'user label set',
+      (o) => {
+        o.metadata.labels['sluice.io/user'] = 'someone-else';
+        o.spec.schedulingGates = [{ name: 'sluice.io/queue' }];
+      },
+      /label sluice.io\/user/,
+    ],
     ['gate removed', () => undefined, /^only sluice may remove the scheduling gate sluice.io\/queue \(user admin tried\)/],
   ];
   for (const [name, edit, message] of variants) {
@@ -269,7 +406,10 @@ t.test('Postgres down: onStoreDown allow admits with a warning, deny refuses wit
 // the audit row. Messages and audit text are cut and say so.
 t.test('a 100 KB value is cut in the denial and in the audit row, which say so', async (t) => {
   const huge = '9'.repeat(100_000) + 'x';
-  const r = review((pod, req) => { pod.metadata.labels['sluice.io/gang-size'] = huge; req.uid = 'uid-huge-gang-size'; });
+  const r = review((pod, req) => {
+    pod.metadata.labels['sluice.io/gang-size'] = huge;
+    req.uid = 'uid-huge-gang-size';
+  });
   const res = await sluice.post('/webhooks/validate', r);
   const message: string = res.body.response.status.message;
   t.equal(res.body.response.allowed, false);

@@ -27,7 +27,10 @@ t.test('a malformed expected duration is denied, and the message names the forma
     const res = await sluice.post('/webhooks/validate', review('team-a', bad));
     t.equal(res.body.response.allowed, false, bad);
     t.equal(res.body.response.status?.code, 422, bad);
-    t.equal(res.body.response.status?.message, `annotation sluice.io/expected-duration is "${bad}"; write a positive duration such as 45m, 2h, 1h30m, 90s or 1d (units d, h, m, s, largest first)`);
+    t.equal(
+      res.body.response.status?.message,
+      `annotation sluice.io/expected-duration is "${bad}"; write a positive duration such as 45m, 2h, 1h30m, 90s or 1d (units d, h, m, s, largest first)`,
+    );
   }
 });
 
@@ -35,11 +38,19 @@ t.test("a duration beyond the queue's maxDuration is denied with both numbers", 
   const res = await sluice.post('/webhooks/validate', review('capped', '3h'));
   t.equal(res.body.response.allowed, false);
   t.equal(res.body.response.status?.code, 403);
-  t.equal(res.body.response.status?.message, 'annotation sluice.io/expected-duration declares 3h (10800 s) but queue capped allows at most 2h (7200 s); declare at most 2h or submit to another queue');
+  t.equal(
+    res.body.response.status?.message,
+    'annotation sluice.io/expected-duration declares 3h (10800 s) but queue capped allows at most 2h (7200 s); declare at most 2h or submit to another queue',
+  );
 });
 
 t.test('within the cap, without a cap, or not declared: allowed', async (t) => {
-  for (const [queue, d] of [['capped', '2h'], ['capped', '45m'], ['team-a', '30d'], ['capped', undefined]] as const) {
+  for (const [queue, d] of [
+    ['capped', '2h'],
+    ['capped', '45m'],
+    ['team-a', '30d'],
+    ['capped', undefined],
+  ] as const) {
     const res = await sluice.post('/webhooks/validate', review(queue, d));
     t.equal(res.body.response.allowed, true, `${queue} ${d ?? '(none)'}`);
   }

@@ -23,7 +23,11 @@ const expected: Record<string, { allowed: boolean; labels?: Record<string, strin
   'gpu-pod-validate.json': { allowed: true },
   'deployment-pod.json': {
     allowed: true,
-    labels: { 'sluice.io~1qos': 'guaranteed', 'sluice.io~1user': 'system-serviceaccount-kube-system-replicaset-controller', 'sluice.io~1job': 'replicaset-infer-5b47788459' },
+    labels: {
+      'sluice.io~1qos': 'guaranteed',
+      'sluice.io~1user': 'system-serviceaccount-kube-system-replicaset-controller',
+      'sluice.io~1job': 'replicaset-infer-5b47788459',
+    },
     paths: ['/metadata/annotations', '/spec/tolerations/-', '/spec/priorityClassName', '/spec/priority', '/spec/schedulingGates'],
   },
   'deployment-pod-validate.json': { allowed: true },
@@ -64,7 +68,11 @@ t.test('every captured request gets the expected answer over HTTPS', async (t) =
       t.equal(r.patchType, 'JSONPatch', `${file}: JSONPatch`);
       t.match(labelOps(ops), want.labels, `${file}: labels`);
     }
-    for (const p of want.paths ?? []) t.ok(ops.some((o) => o.path === p), `${file}: patches ${p}`);
+    for (const p of want.paths ?? [])
+      t.ok(
+        ops.some((o) => o.path === p),
+        `${file}: patches ${p}`,
+      );
   }
 });
 
@@ -134,5 +142,9 @@ t.test('decisions are counted and timed', async (t) => {
   t.ok(n('validate', 'allowed') >= 2, 'validate allowed');
   const hist = (await sluice.metrics.webhookLatency.get()).values;
   const total = hist.filter((v) => v.metricName === 'sluice_webhook_duration_seconds_count').reduce((a, v) => a + v.value, 0);
-  t.equal(total, counts.reduce((a, v) => a + v.value, 0), 'every counted request was timed');
+  t.equal(
+    total,
+    counts.reduce((a, v) => a + v.value, 0),
+    'every counted request was timed',
+  );
 });

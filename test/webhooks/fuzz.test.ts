@@ -13,13 +13,32 @@ const seed = Number(process.env.SLUICE_FUZZ_SEED ?? 20261122);
 const rnd = seededRandom(seed); // mulberry32, the simulator's
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 
-const STRINGS = ['', 'a', 'sluice.io/queue', '2', '-1', '1.5', '500m', '1e3', 'NaN', 'nvidia.com/gpu', 'CREATE', 'UPDATE', 'true', '💥', 'x'.repeat(300), '__proto__', 'constructor'];
+const STRINGS = [
+  '',
+  'a',
+  'sluice.io/queue',
+  '2',
+  '-1',
+  '1.5',
+  '500m',
+  '1e3',
+  'NaN',
+  'nvidia.com/gpu',
+  'CREATE',
+  'UPDATE',
+  'true',
+  '💥',
+  'x'.repeat(300),
+  '__proto__',
+  'constructor',
+];
 function randomValue(depth = 0): unknown {
   const k = rnd();
   if (depth > 3 || k < 0.3) return pick<unknown>([null, true, false, 0, -1, 2.5, 1e308, ...STRINGS]);
   if (k < 0.6) return Array.from({ length: Math.floor(rnd() * 4) }, () => randomValue(depth + 1));
   const o: Record<string, unknown> = {};
-  for (let i = Math.floor(rnd() * 4); i > 0; i--) o[pick(['metadata', 'spec', 'labels', 'containers', 'resources', 'limits', 'requests', 'name', ...STRINGS])] = randomValue(depth + 1);
+  for (let i = Math.floor(rnd() * 4); i > 0; i--)
+    o[pick(['metadata', 'spec', 'labels', 'containers', 'resources', 'limits', 'requests', 'name', ...STRINGS])] = randomValue(depth + 1);
   return o;
 }
 
@@ -75,7 +94,8 @@ function randomBody(): unknown {
   if (k < 0.15) return oddAffinity();
   if (k < 0.55) return breakFixture();
   if (k < 0.7) return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: pick(STRINGS) || 'u', ...(randomValue() as object) } };
-  if (k < 0.8) return { apiVersion: pick(['admission.k8s.io/v1', 'admission.k8s.io/v1beta1', 1]), kind: pick(['AdmissionReview', 'Pod', null]), request: randomValue() };
+  if (k < 0.8)
+    return { apiVersion: pick(['admission.k8s.io/v1', 'admission.k8s.io/v1beta1', 1]), kind: pick(['AdmissionReview', 'Pod', null]), request: randomValue() };
   if (k < 0.9) return randomValue();
   // Raw text: truncated or invalid JSON.
   const text = JSON.stringify(loadReview(pick(fixtureNames())));
@@ -142,8 +162,14 @@ t.test(`random and broken AdmissionReviews (seed ${seed})`, async (t) => {
   }
   t.equal(bad, 0, `all ${N} answers well-formed (statuses ${JSON.stringify(Object.fromEntries(statuses))})`);
   t.ok((statuses.get(200) ?? 0) > N / 3, 'a good share reached the decision code');
-  t.ok([...statuses.keys()].some((s) => s >= 400 && s < 500), 'some were refused as malformed');
-  t.notOk([...statuses.keys()].some((s) => s >= 500), 'no 5xx');
+  t.ok(
+    [...statuses.keys()].some((s) => s >= 400 && s < 500),
+    'some were refused as malformed',
+  );
+  t.notOk(
+    [...statuses.keys()].some((s) => s >= 500),
+    'no 5xx',
+  );
   const health = await sluice.post('/webhooks/mutate', loadReview('gpu-pod.json'));
   t.equal(health.body.response.patchType, 'JSONPatch', 'still serving afterwards');
 });
@@ -156,21 +182,29 @@ t.test('null or scalar node-selector terms and expressions: a well-formed answer
     ['values: "a"', { nodeSelectorTerms: [{ matchExpressions: [{ key: 'nvidia.com/gpu.product', operator: 'In', values: 'a' }] }] }],
   ];
   for (const [name, required] of shapes) {
-    for (const [path, file] of [['/webhooks/mutate', 'gpu-pod.json'], ['/webhooks/validate', 'gpu-pod-validate.json']] as const) {
+    for (const [path, file] of [
+      ['/webhooks/mutate', 'gpu-pod.json'],
+      ['/webhooks/validate', 'gpu-pod-validate.json'],
+    ] as const) {
       const r = loadReview(file);
       r.request.object!.metadata.annotations['sluice.io/gpu-model'] = 'a100';
       r.request.object!.spec.affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: required } };
       const res = await sluice.post(path, r);
       t.equal(res.status, 200, `${name} ${path}: HTTP 200`);
       t.ok(checkAnswer(res.status, res.body, r), `${name} ${path}: well-formed`);
-      if (path === '/webhooks/validate') t.match(res.body.response?.status, { code: 400, message: /nodeSelectorTerms|matchExpressions|values/ }, `${name}: says which field`);
+      if (path === '/webhooks/validate')
+        t.match(res.body.response?.status, { code: 400, message: /nodeSelectorTerms|matchExpressions|values/ }, `${name}: says which field`);
     }
   }
 });
 
 t.test('malformed AdmissionReviews get a 400 that says what is wrong', async (t) => {
   const cases: Array<[string, unknown, RegExp]> = [
-    ['no request', { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }, /body is not an AdmissionReview .*request.*; send an admission.k8s.io\/v1 AdmissionReview with request.uid/],
+    [
+      'no request',
+      { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' },
+      /body is not an AdmissionReview .*request.*; send an admission.k8s.io\/v1 AdmissionReview with request.uid/,
+    ],
     ['no uid', { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: {} }, /uid/],
     ['v1beta1', { apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: { uid: 'x' } }, /apiVersion/],
     ['not JSON', '{"apiVersion":', /JSON/i],
@@ -184,7 +218,11 @@ t.test('malformed AdmissionReviews get a 400 that says what is wrong', async (t)
   (unreadable.request.object as any).spec.containers = 'trainer';
   const res = await sluice.post('/webhooks/validate', unreadable);
   t.equal(res.status, 200, 'a review whose pod cannot be read still gets an AdmissionReview answer');
-  t.match(res.body.response, { uid: unreadable.request.uid, allowed: false, status: { code: 400, message: /request.object.spec.containers is not a list of containers/ } });
+  t.match(res.body.response, {
+    uid: unreadable.request.uid,
+    allowed: false,
+    status: { code: 400, message: /request.object.spec.containers is not a list of containers/ },
+  });
   const m = await sluice.post('/webhooks/mutate', unreadable);
   t.match(m.body.response, { uid: unreadable.request.uid, allowed: true }, 'mutate leaves an unreadable pod alone');
 });

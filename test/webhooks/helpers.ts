@@ -30,7 +30,9 @@ export interface Review {
 }
 
 export function fixtureNames(): string[] {
-  return readdirSync(sharedPath('fixtures/admission')).filter((f) => f.endsWith('.json')).sort();
+  return readdirSync(sharedPath('fixtures/admission'))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
 }
 
 export function loadReview(file: string): Review {
@@ -114,8 +116,16 @@ export async function startSluice(o: StartOptions = {}): Promise<Running> {
   const store = new Store({ url: o.storeUrl ?? DATABASE_URL, schema, log, metrics, timeoutMs: 1000 });
   if (o.migrate !== false) await store.migrate();
   const servers = await buildServers({
-    config, log, metrics, cache, binder: new SnapshotBinder(cache), notReady: () => null,
-    namespaces, queues: store.queues, audit: store.audit, store,
+    config,
+    log,
+    metrics,
+    cache,
+    binder: new SnapshotBinder(cache),
+    notReady: () => null,
+    namespaces,
+    queues: store.queues,
+    audit: store.audit,
+    store,
   });
   const url = await servers.api.listen({ host: '127.0.0.1', port: 0 });
   const ca = readFileSync(join(dir, 'ca.crt'), 'utf8');
@@ -141,7 +151,13 @@ export async function startSluice(o: StartOptions = {}): Promise<Running> {
       req.end(payload);
     });
   return {
-    url, servers, metrics, store, ca, cache, post,
+    url,
+    servers,
+    metrics,
+    store,
+    ca,
+    cache,
+    post,
     async close() {
       agent.destroy();
       await servers.api.close();

@@ -35,10 +35,12 @@ t.test('sluice.io/gpus puts requests = limits on the first or the named containe
   const first = patched(pod({ annotations: { 'sluice.io/gpus': '2' }, containers: [{ name: 'a' }, { name: 'b' }] }));
   t.same(first.spec.containers[0].resources, { limits: { 'nvidia.com/gpu': '2' }, requests: { 'nvidia.com/gpu': '2' } });
   t.notOk(first.spec.containers[1].resources);
-  const named = patched(pod({
-    annotations: { 'sluice.io/gpus': '4', 'sluice.io/gpu-container': 'b' },
-    containers: [{ name: 'a' }, { name: 'b', resources: { limits: { cpu: '2' }, requests: { cpu: '1' } } }],
-  }));
+  const named = patched(
+    pod({
+      annotations: { 'sluice.io/gpus': '4', 'sluice.io/gpu-container': 'b' },
+      containers: [{ name: 'a' }, { name: 'b', resources: { limits: { cpu: '2' }, requests: { cpu: '1' } } }],
+    }),
+  );
   t.same(named.spec.containers[1].resources, { limits: { cpu: '2', 'nvidia.com/gpu': '4' }, requests: { cpu: '1', 'nvidia.com/gpu': '4' } }, 'cpu kept');
   t.same(run(named).ops, [], 'idempotent');
   const zero = run(pod({ annotations: { 'sluice.io/gpus': '0' } }));
@@ -47,14 +49,16 @@ t.test('sluice.io/gpus puts requests = limits on the first or the named containe
 });
 
 t.test('requests are set equal to limits for every managed resource, and limits to lone requests', async (t) => {
-  const p = patched(pod({
-    containers: [
-      { name: 'a', resources: { limits: { 'nvidia.com/gpu': '2' } } },
-      { name: 'b', resources: { requests: { 'amd.com/gpu': '1' } } },
-      { name: 'c', resources: { limits: { 'nvidia.com/gpu': '3' }, requests: { 'nvidia.com/gpu': '1' } } },
-    ],
-    spec: { initContainers: [{ name: 'init', resources: { limits: { 'nvidia.com/gpu': '1' } } }] },
-  }));
+  const p = patched(
+    pod({
+      containers: [
+        { name: 'a', resources: { limits: { 'nvidia.com/gpu': '2' } } },
+        { name: 'b', resources: { requests: { 'amd.com/gpu': '1' } } },
+        { name: 'c', resources: { limits: { 'nvidia.com/gpu': '3' }, requests: { 'nvidia.com/gpu': '1' } } },
+      ],
+      spec: { initContainers: [{ name: 'init', resources: { limits: { 'nvidia.com/gpu': '1' } } }] },
+    }),
+  );
   t.same(p.spec.containers[0].resources.requests, { 'nvidia.com/gpu': '2' });
   t.same(p.spec.containers[1].resources.limits, { 'amd.com/gpu': '1' });
   t.same(p.spec.containers[2].resources.requests, { 'nvidia.com/gpu': '3' }, 'limits win');
@@ -67,10 +71,19 @@ const gpuPod = (extra: Parameters<typeof pod>[0] = {}): V1Pod =>
 
 t.test('labels: queue from the namespace default, qos default, label-safe user with the raw name kept', async (t) => {
   const p = patched(gpuPod({ labels: { app: 'x' } }));
-  t.match(p.metadata.labels, { app: 'x', 'sluice.io/queue': 'team-a', 'sluice.io/qos': 'guaranteed', 'sluice.io/user': 'alice-example.com', 'sluice.io/job': 'pod-p' });
+  t.match(p.metadata.labels, {
+    app: 'x',
+    'sluice.io/queue': 'team-a',
+    'sluice.io/qos': 'guaranteed',
+    'sluice.io/user': 'alice-example.com',
+    'sluice.io/job': 'pod-p',
+  });
   t.equal(p.metadata.annotations['sluice.io/user'], 'alice@example.com');
   const ops = run(gpuPod({ labels: { app: 'x' } })).ops;
-  t.ok(ops.some((o) => o.path === '/metadata/labels/sluice.io~1queue'), 'label keys escaped with ~1');
+  t.ok(
+    ops.some((o) => o.path === '/metadata/labels/sluice.io~1queue'),
+    'label keys escaped with ~1',
+  );
   // A user label set by someone else on a bare pod is replaced by the requester.
   const spoof = patched(gpuPod({ labels: { 'sluice.io/user': 'bob' } }));
   t.equal(spoof.metadata.labels['sluice.io/user'], 'alice-example.com');
@@ -86,15 +99,27 @@ t.test('labels: queue from the namespace default, qos default, label-safe user w
   t.equal(spoof.metadata.annotations['sluice.io/user-verified'], 'true', 'bare pod: sluice wrote the user');
   const claimsVerified = gpuPod({ labels: { 'sluice.io/user': 'bob' }, annotations: { 'sluice.io/user-verified': 'true' } });
   claimsVerified.metadata!.ownerReferences = owned.metadata!.ownerReferences;
-  t.equal(patched(claimsVerified, 'system:serviceaccount:ray:kuberay-operator').metadata.annotations['sluice.io/user-verified'], 'false', 'a template cannot claim verified');
+  t.equal(
+    patched(claimsVerified, 'system:serviceaccount:ray:kuberay-operator').metadata.annotations['sluice.io/user-verified'],
+    'false',
+    'a template cannot claim verified',
+  );
   t.same(run(op as V1Pod, 'system:serviceaccount:ray:kuberay-operator').ops, [], 'idempotent');
   // No labels map at all: one op creates it.
   const bare = gpuPod();
   delete bare.metadata!.labels;
   const bareOps = run(bare).ops;
-  t.same(bareOps.find((o) => o.path === '/metadata/labels')?.value, { 'sluice.io/queue': 'team-a', 'sluice.io/qos': 'guaranteed', 'sluice.io/user': 'alice-example.com', 'sluice.io/job': 'pod-p' });
+  t.same(bareOps.find((o) => o.path === '/metadata/labels')?.value, {
+    'sluice.io/queue': 'team-a',
+    'sluice.io/qos': 'guaranteed',
+    'sluice.io/user': 'alice-example.com',
+    'sluice.io/job': 'pod-p',
+  });
   const nsNoDefault = mutatePod({ pod: gpuPod(), username: 'a', nsLabels: namespaces.get('team-b'), policy, facts });
-  t.ok(nsNoDefault.ops.some((o) => o.path === '/metadata/labels/sluice.io~1queue' && o.value === 'default'), 'queue "default" without a namespace default');
+  t.ok(
+    nsNoDefault.ops.some((o) => o.path === '/metadata/labels/sluice.io~1queue' && o.value === 'default'),
+    'queue "default" without a namespace default',
+  );
 });
 
 t.test('best-effort QoS picks the best-effort priority class', async (t) => {
@@ -113,10 +138,16 @@ t.test('toleration: added once, not when an existing one already tolerates the t
     { key: 'nvidia.com/gpu', operator: 'Equal', value: '', effect: 'NoSchedule' },
   ]) {
     const ops = run(gpuPod({ spec: { tolerations: [existing] } })).ops;
-    t.notOk(ops.some((o) => o.path.startsWith('/spec/tolerations')), `${JSON.stringify(existing)} already tolerates`);
+    t.notOk(
+      ops.some((o) => o.path.startsWith('/spec/tolerations')),
+      `${JSON.stringify(existing)} already tolerates`,
+    );
   }
   const other = run(gpuPod({ spec: { tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoExecute' }] } })).ops;
-  t.ok(other.some((o) => o.path === '/spec/tolerations/-'), 'a toleration for another effect does not count');
+  t.ok(
+    other.some((o) => o.path === '/spec/tolerations/-'),
+    'a toleration for another effect does not count',
+  );
   t.same(parseTaint('gpu=yes:NoExecute'), { key: 'gpu', operator: 'Equal', value: 'yes', effect: 'NoExecute' });
   t.equal(parseTaint(''), null);
   t.throws(() => parseTaint('nvidia.com/gpu'), PolicyError);
@@ -134,7 +165,11 @@ t.test('gpu-model aliases resolve to the products present; job type adds its poo
   ]);
   t.same(run(p).ops, [], 'idempotent');
   const unknown = patched(gpuPod({ annotations: { 'sluice.io/gpu-model': 'b200' } }));
-  t.same(unknown.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values, ['b200'], 'no present product: the name as written');
+  t.same(
+    unknown.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values,
+    ['b200'],
+    'no present product: the name as written',
+  );
 });
 
 t.test('affinity: every existing required term gets the requirements (terms are ORed)', async (t) => {
@@ -157,7 +192,11 @@ t.test('affinity: every existing required term gets the requirements (terms are 
     { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['n1'] }], matchExpressions: want },
   ]);
   t.same(next.podAntiAffinity, aff.podAntiAffinity, 'pod (anti-)affinity kept');
-  t.same(next.nodeAffinity!.preferredDuringSchedulingIgnoredDuringExecution, aff.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution, 'preferences kept');
+  t.same(
+    next.nodeAffinity!.preferredDuringSchedulingIgnoredDuringExecution,
+    aff.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution,
+    'preferences kept',
+  );
   t.equal(withRequiredExpressions(next, want), null, 'nothing to add the second time');
 });
 
@@ -171,7 +210,10 @@ t.test('queueing off: no gate', async (t) => {
 
 t.test('spec.nodeName: no gate (the apiserver refuses nodeName with gates)', async (t) => {
   const m = run(gpuPod({ spec: { nodeName: 'gpu-node-1' } }));
-  t.notOk(m.ops.some((o) => o.path.startsWith('/spec/schedulingGates')), 'no scheduling gate');
+  t.notOk(
+    m.ops.some((o) => o.path.startsWith('/spec/schedulingGates')),
+    'no scheduling gate',
+  );
   t.ok(m.gpu, 'still a GPU pod');
 });
 

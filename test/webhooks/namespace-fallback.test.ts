@@ -16,8 +16,23 @@ import { decodePatch, loadReview } from './helpers.js';
 async function setup(namespaces: NamespaceStore, metrics = new Metrics({ defaultMetrics: false })) {
   const config = loadConfig({ env: {}, base: { logLevel: 'silent', webhooks: { queueing: true } } });
   const cache = new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 30000, recentPodWindow: 100 });
-  const servers = await buildServers({ config, log: createLogger('silent'), metrics, cache, binder: new SnapshotBinder(cache), notReady: () => null, namespaces });
-  return { servers, metrics, close: async () => { await servers.api.close(); await servers.ops.close(); } };
+  const servers = await buildServers({
+    config,
+    log: createLogger('silent'),
+    metrics,
+    cache,
+    binder: new SnapshotBinder(cache),
+    notReady: () => null,
+    namespaces,
+  });
+  return {
+    servers,
+    metrics,
+    close: async () => {
+      await servers.api.close();
+      await servers.ops.close();
+    },
+  };
 }
 
 /** The captured gpu-pod CREATE, moved to namespace `ns` and without a queue label (so scope comes from the namespace). */
@@ -34,17 +49,27 @@ t.test('a managed namespace the informer has not delivered yet is read from the 
   namespaces.replaceAll([]);
   const reads: string[] = [];
   const metrics = new Metrics({ defaultMetrics: false });
-  namespaces.useReader(async (name): Promise<V1Namespace | null> => {
-    reads.push(name);
-    if (name === 'fresh') return { metadata: { name, labels: { 'sluice.io/managed': 'true', 'sluice.io/default-queue': 'team-fresh' } } };
-    return null;
-  }, createLogger('silent'), metrics);
+  namespaces.useReader(
+    async (name): Promise<V1Namespace | null> => {
+      reads.push(name);
+      if (name === 'fresh') return { metadata: { name, labels: { 'sluice.io/managed': 'true', 'sluice.io/default-queue': 'team-fresh' } } };
+      return null;
+    },
+    createLogger('silent'),
+    metrics,
+  );
   const s = await setup(namespaces, metrics);
   t.teardown(s.close);
   const res = await s.servers.api.inject({ method: 'POST', url: '/webhooks/mutate', payload: reviewIn('fresh') });
   const ops = decodePatch(res.json().response);
-  t.ok(ops.some((o) => o.path === '/spec/schedulingGates'), 'handled as managed: gated');
-  t.ok(ops.some((o) => o.path === '/metadata/labels/sluice.io~1queue' && o.value === 'team-fresh'), 'default queue from the namespace read');
+  t.ok(
+    ops.some((o) => o.path === '/spec/schedulingGates'),
+    'handled as managed: gated',
+  );
+  t.ok(
+    ops.some((o) => o.path === '/metadata/labels/sluice.io~1queue' && o.value === 'team-fresh'),
+    'default queue from the namespace read',
+  );
   await s.servers.api.inject({ method: 'POST', url: '/webhooks/mutate', payload: reviewIn('fresh') });
   t.same(reads, ['fresh'], 'read once, then known');
   t.same(namespaces.get('fresh'), { 'sluice.io/managed': 'true', 'sluice.io/default-queue': 'team-fresh' }, 'kept in the store');

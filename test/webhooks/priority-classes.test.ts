@@ -15,21 +15,32 @@ const webhooks = loadConfig({ env: {} }).webhooks;
 const policy = policyFromConfig(webhooks, ['nvidia.com/gpu']);
 const names = new Set([webhooks.guaranteedPriorityClass, webhooks.bestEffortPriorityClass]);
 const pc = (name: string, value: number, preemptionPolicy?: string): V1PriorityClass =>
-  ({ apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name }, value, ...(preemptionPolicy ? { preemptionPolicy } : {}) }) as V1PriorityClass;
-const gpuPod = (qos: string): V1Pod => ({
-  metadata: { name: 'p', namespace: 'team-a', labels: { 'sluice.io/queue': 'team-a', 'sluice.io/qos': qos } },
-  spec: { containers: [{ name: 'main', image: 'x', resources: { limits: { 'nvidia.com/gpu': '1' }, requests: { 'nvidia.com/gpu': '1' } } }], priority: 0 },
-}) as V1Pod;
+  ({
+    apiVersion: 'scheduling.k8s.io/v1',
+    kind: 'PriorityClass',
+    metadata: { name },
+    value,
+    ...(preemptionPolicy ? { preemptionPolicy } : {}),
+  }) as V1PriorityClass;
+const gpuPod = (qos: string): V1Pod =>
+  ({
+    metadata: { name: 'p', namespace: 'team-a', labels: { 'sluice.io/queue': 'team-a', 'sluice.io/qos': qos } },
+    spec: { containers: [{ name: 'main', image: 'x', resources: { limits: { 'nvidia.com/gpu': '1' }, requests: { 'nvidia.com/gpu': '1' } } }], priority: 0 },
+  }) as V1Pod;
 
 function mutateWith(store: PriorityClassStore, qos: string) {
   const { cache, namespaces } = testCluster();
   const facts = new CacheFacts(cache, namespaces, Date.now, store);
   const pod = gpuPod(qos);
   const m = mutatePod({ pod, username: 'ann', nsLabels: namespaces.get('team-a'), policy, facts });
-  return { m, pod: applyPatch(pod, m.ops) as V1Pod, again: (p: V1Pod) => mutatePod({ pod: p, username: 'ann', nsLabels: namespaces.get('team-a'), policy, facts }) };
+  return {
+    m,
+    pod: applyPatch(pod, m.ops) as V1Pod,
+    again: (p: V1Pod) => mutatePod({ pod: p, username: 'ann', nsLabels: namespaces.get('team-a'), policy, facts }),
+  };
 }
 
-t.test('the classes\' real values are written, not the configured ones', async (t) => {
+t.test("the classes' real values are written, not the configured ones", async (t) => {
   t.equal(webhooks.bestEffortPriority, 100, 'the configured default differs from the cluster below');
   const store = new PriorityClassStore(names);
   store.replaceAll([pc('sluice-best-effort', 10, 'PreemptLowerPriority'), pc('sluice-guaranteed', 5000), pc('unrelated', 1)]);
@@ -46,12 +57,18 @@ t.test('a configured class the cluster lacks: the pod keeps its priority and the
   const store = new PriorityClassStore(names);
   store.replaceAll([pc('sluice-guaranteed', 1000, 'PreemptLowerPriority')]);
   const be = mutateWith(store, 'best-effort');
-  t.notOk(be.m.ops.some((o) => /priority|preemptionPolicy/i.test(o.path)), 'no priority class, priority or preemptionPolicy written');
+  t.notOk(
+    be.m.ops.some((o) => /priority|preemptionPolicy/i.test(o.path)),
+    'no priority class, priority or preemptionPolicy written',
+  );
   t.same(be.m.warnings, [
-    'PriorityClass sluice-best-effort (sluice.io/qos=best-effort) does not exist, so sluice left this pod\'s priority as it was; ' +
-    'ask a cluster admin to create it: kubectl create priorityclass sluice-best-effort --value=100 --preemption-policy=Never',
+    "PriorityClass sluice-best-effort (sluice.io/qos=best-effort) does not exist, so sluice left this pod's priority as it was; " +
+      'ask a cluster admin to create it: kubectl create priorityclass sluice-best-effort --value=100 --preemption-policy=Never',
   ]);
-  t.ok(be.m.ops.some((o) => o.path === '/spec/tolerations'), 'the rest of the mutation still happens');
+  t.ok(
+    be.m.ops.some((o) => o.path === '/spec/tolerations'),
+    'the rest of the mutation still happens',
+  );
   const g = mutateWith(store, 'guaranteed');
   t.equal(g.pod.spec!.priority, 1000, 'the class that exists is used');
   t.same(g.m.warnings, []);
@@ -74,7 +91,10 @@ t.test('snapshot mode: PriorityClasses from the file; none in the file: the conf
     const r = await withClasses.post<{ response: { patch: string; warnings?: string[] } }>('/webhooks/mutate', review);
     const ops = decodePatch(r.body.response);
     t.same(ops.find((o: { path: string }) => o.path === '/spec/priority')?.value, 2500);
-    t.notOk((r.body.response.warnings ?? []).some((w) => /PriorityClass/.test(w)), 'no PriorityClass warning (the queue position may be there)');
+    t.notOk(
+      (r.body.response.warnings ?? []).some((w) => /PriorityClass/.test(w)),
+      'no PriorityClass warning (the queue position may be there)',
+    );
   } finally {
     await withClasses.close();
   }

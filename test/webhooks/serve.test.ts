@@ -16,7 +16,11 @@ import { DATABASE_URL, decodePatch, loadReview } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-serve-wh-'));
 const cluster = fixture<{ items: unknown[] }>('cluster-state/before-preempt-1.json');
-cluster.items.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-a', labels: { 'sluice.io/managed': 'true', 'sluice.io/default-queue': 'research' } } });
+cluster.items.push({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name: 'team-a', labels: { 'sluice.io/managed': 'true', 'sluice.io/default-queue': 'research' } },
+});
 writeFileSync(join(dir, 'snapshot.json'), JSON.stringify(cluster));
 
 t.test('parseSnapshot keeps Namespaces', async (t) => {
@@ -63,8 +67,14 @@ t.test('sluice serve answers the webhooks over HTTPS with namespace labels from 
   // dry-run-gpu has no sluice.io/queue label: only the namespace label puts it in scope.
   const res = await post('/webhooks/mutate', loadReview('dry-run-pod.json'));
   const ops = decodePatch(res.response);
-  t.ok(ops.some((o) => o.path === '/metadata/labels/sluice.io~1queue' && o.value === 'research'), 'queue from the namespace\'s default-queue label');
-  t.ok(ops.some((o) => o.path === '/spec/schedulingGates'), 'gated');
+  t.ok(
+    ops.some((o) => o.path === '/metadata/labels/sluice.io~1queue' && o.value === 'research'),
+    "queue from the namespace's default-queue label",
+  );
+  t.ok(
+    ops.some((o) => o.path === '/spec/schedulingGates'),
+    'gated',
+  );
   // The store migrates in the background; until then lookups are 'unavailable' (admitted with a warning).
   let v = await post('/webhooks/validate', loadReview('gpu-pod-validate.json'));
   for (let i = 0; i < 100 && v.response.warnings; i++) {

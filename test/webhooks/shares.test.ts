@@ -24,7 +24,8 @@ const namespaces = new NamespaceStore();
 namespaces.replaceAll([{ metadata: { name: 'team-a', labels: { 'sluice.io/queue': 'team-a' } } }]);
 const facts: ClusterFacts = new CacheFacts(cache, namespaces);
 
-const withShorthand = (v: string): V1Pod => ({ metadata: { name: 'p', namespace: 'team-a', annotations: { 'sluice.io/gpus': v } }, spec: { containers: [{ name: 'main', image: 'x' }] } }) as V1Pod;
+const withShorthand = (v: string): V1Pod =>
+  ({ metadata: { name: 'p', namespace: 'team-a', annotations: { 'sluice.io/gpus': v } }, spec: { containers: [{ name: 'main', image: 'x' }] } }) as V1Pod;
 const mutated = (p: V1Pod): V1Pod => applyPatch(p, mutatePod({ pod: p, username: 'alice', nsLabels: namespaces.get('team-a'), policy, facts }).ops) as V1Pod;
 
 t.test('the share form of sluice.io/gpus', async (t) => {
@@ -34,7 +35,11 @@ t.test('the share form of sluice.io/gpus', async (t) => {
   t.same(mem.spec!.containers[0]!.resources!.limits, { 'nvidia.com/gpu': '1', 'nvidia.com/gpumem': '8192' });
   t.same(mutated(withShorthand('6000Mi')).spec!.containers[0]!.resources!.requests, { 'nvidia.com/gpu': '1', 'nvidia.com/gpumem': '6000' });
   t.same(mutated(withShorthand('2')).spec!.containers[0]!.resources!.limits, { 'nvidia.com/gpu': '2' }, 'whole GPUs as before');
-  t.same(mutatePod({ pod: quarter, username: 'alice', nsLabels: namespaces.get('team-a'), policy, facts }).ops.filter((o) => o.path.includes('resources')), [], 'idempotent');
+  t.same(
+    mutatePod({ pod: quarter, username: 'alice', nsLabels: namespaces.get('team-a'), policy, facts }).ops.filter((o) => o.path.includes('resources')),
+    [],
+    'idempotent',
+  );
   const v = checkPodSpec(quarter, namespaces.get('team-a'), 'alice', policy);
   t.ok(v !== null && !('allowed' in v && !v.allowed), 'the mutated pod validates');
   for (const bad of ['0.255', '1.5', '0', 'lots', '0.001']) {
@@ -53,7 +58,8 @@ t.test('a share no GPU could ever hold is denied, naming the largest GPU', async
   t.match(checkShares(sharePod('big', { memMiB: 90000 }), policy, facts), {
     allowed: false,
     code: 403,
-    message: /pod asks 90000 MiB of GPU memory \(nvidia.com\/gpumem\) but the largest GPU is 81920 MiB with 100 cores \(GPU 0 of node large\); ask at most 81920/,
+    message:
+      /pod asks 90000 MiB of GPU memory \(nvidia.com\/gpumem\) but the largest GPU is 81920 MiB with 100 cores \(GPU 0 of node large\); ask at most 81920/,
   });
   t.match(checkShares(sharePod('cores', { cores: 120 }), policy, facts), { allowed: false, code: 422 });
   const empty = new CacheFacts(new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 1, recentPodWindow: 1 }), namespaces);
@@ -61,7 +67,14 @@ t.test('a share no GPU could ever hold is denied, naming the largest GPU', async
 });
 
 t.test("a queue's quota at admission counts shares as fractions of a GPU", async (t) => {
-  const queue = { name: 'team-a', parent: null, cohort: null, open: true, weight: 1, limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 1, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }] };
+  const queue = {
+    name: 'team-a',
+    parent: null,
+    cohort: null,
+    open: true,
+    weight: 1,
+    limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed: 1, bestEffortCap: 0, perJobMax: 0, perUserMax: 0 }],
+  };
   const gang = (size: number, o: Parameters<typeof sharePod>[1]): V1Pod => {
     const p = sharePod('g-0', o);
     p.metadata!.labels = { 'sluice.io/queue': 'team-a', 'sluice.io/gang-size': String(size) };
@@ -73,7 +86,11 @@ t.test("a queue's quota at admission counts shares as fractions of a GPU", async
     return checkQueue(ask, { status: 'found', queue }, policy, facts);
   };
   t.same(verdict(gang(4, { percent: 25, cores: 25 })), { allowed: true }, 'four quarters: 1 GPU, within a guaranteed quota of 1');
-  t.match(verdict(gang(5, { percent: 25, cores: 25 })), { allowed: false, message: "job asks 1.25 nvidia.com/gpu (5 pods of 0.25) but queue team-a's guaranteed quota is 1 (0.25 over), so it could never run; ask for fewer GPUs or a larger quota" });
+  t.match(verdict(gang(5, { percent: 25, cores: 25 })), {
+    allowed: false,
+    message:
+      "job asks 1.25 nvidia.com/gpu (5 pods of 0.25) but queue team-a's guaranteed quota is 1 (0.25 over), so it could never run; ask for fewer GPUs or a larger quota",
+  });
   // 4000 MiB is priced on the smallest GPU that holds it (16000 MiB): 0.25 each.
   t.same(verdict(gang(4, { memMiB: 4000 })), { allowed: true });
   t.match(verdict(gang(2, { percent: 100 })), { allowed: false, message: /job asks 2 nvidia.com\/gpu \(2 pods of 1\)/ }, 'whole GPUs count whole');

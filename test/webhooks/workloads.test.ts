@@ -20,14 +20,33 @@ import { WorkloadReader } from '../../workloads/reader.js';
 import { childJob, job, jobSet, leaderWorkerSet, lwsPod, mpiJob, NS, podOf, pyTorchJob, rayCluster, rayJob, tfJob } from '../workloads/fixtures.js';
 import { applyPatch, decodePatch } from './helpers.js';
 
-const RESOURCE: Record<string, string> = { JobSet: 'jobsets', Job: 'jobs', PyTorchJob: 'pytorchjobs', TFJob: 'tfjobs', MPIJob: 'mpijobs', RayCluster: 'rayclusters', RayJob: 'rayjobs', LeaderWorkerSet: 'leaderworkersets' };
+const RESOURCE: Record<string, string> = {
+  JobSet: 'jobsets',
+  Job: 'jobs',
+  PyTorchJob: 'pytorchjobs',
+  TFJob: 'tfjobs',
+  MPIJob: 'mpijobs',
+  RayCluster: 'rayclusters',
+  RayJob: 'rayjobs',
+  LeaderWorkerSet: 'leaderworkersets',
+};
 
 /** A queue "team-a" with 16 GPUs guaranteed, and "research" with 64. */
 const queues: QueueDirectory = {
   async lookup(name) {
     const guaranteed = name === 'team-a' ? 16 : name === 'research' ? 64 : -1;
     if (guaranteed < 0) return { status: 'missing' };
-    return { status: 'found', queue: { name, parent: null, cohort: null, open: true, weight: 1, limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed, bestEffortCap: guaranteed, perJobMax: 0, perUserMax: 0 }] } };
+    return {
+      status: 'found',
+      queue: {
+        name,
+        parent: null,
+        cohort: null,
+        open: true,
+        weight: 1,
+        limits: [{ resource: 'nvidia.com/gpu', model: '', guaranteed, bestEffortCap: guaranteed, perJobMax: 0, perUserMax: 0 }],
+      },
+    };
   },
 };
 
@@ -43,20 +62,42 @@ async function setup(t: Test, objects: KubeObject[], o: { workloads?: boolean } 
   const config = loadConfig({ env: {}, base: { logLevel: 'silent', webhooks: { queueing: true } } });
   const cache = new ClusterCache({ resources: ['nvidia.com/gpu'], assumeTtlMs: 30000, recentPodWindow: 100 });
   const namespaces = new NamespaceStore();
-  namespaces.replaceAll([{ metadata: { name: NS, labels: { 'sluice.io/managed': 'true', 'sluice.io/default-queue': 'team-a' } } }, { metadata: { name: 'elsewhere', labels: {} } }]);
+  namespaces.replaceAll([
+    { metadata: { name: NS, labels: { 'sluice.io/managed': 'true', 'sluice.io/default-queue': 'team-a' } } },
+    { metadata: { name: 'elsewhere', labels: {} } },
+  ]);
   const workloads = o.workloads === false ? null : new WorkloadReader((path, timeoutMs) => transport.call('GET', path, { timeoutMs }), log, metrics);
   const servers = await buildServers({ config, log, metrics, cache, binder: new SnapshotBinder(cache), notReady: () => null, namespaces, queues, workloads });
-  t.teardown(async () => { await servers.api.close(); await servers.ops.close(); transport.close(); await api.close(); });
+  t.teardown(async () => {
+    await servers.api.close();
+    await servers.ops.close();
+    transport.close();
+    await api.close();
+  });
   const review = (pod: V1Pod, op = 'CREATE') => ({
-    apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
-    request: { uid: `u-${Math.random()}`, kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: pod.metadata!.namespace, operation: op, userInfo: { username: 'system:serviceaccount:kubeflow:training-operator' }, object: pod },
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: `u-${Math.random()}`,
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      namespace: pod.metadata!.namespace,
+      operation: op,
+      userInfo: { username: 'system:serviceaccount:kubeflow:training-operator' },
+      object: pod,
+    },
   });
   /** mutate, then validate the patched pod, as the apiserver would. */
   const admit = async (pod: V1Pod) => {
     const m = (await servers.api.inject({ method: 'POST', url: '/webhooks/mutate', payload: review(pod) })).json().response;
     const patched = applyPatch(structuredClone(pod), decodePatch(m));
     const v = (await servers.api.inject({ method: 'POST', url: '/webhooks/validate', payload: review(patched) })).json().response;
-    return { labels: patched.metadata?.labels ?? {}, warnings: (m.warnings ?? []) as string[], gated: (patched.spec?.schedulingGates ?? []).length > 0, validate: v };
+    return {
+      labels: patched.metadata?.labels ?? {},
+      warnings: (m.warnings ?? []) as string[],
+      gated: (patched.spec?.schedulingGates ?? []).length > 0,
+      validate: v,
+    };
   };
   const gets = () => api.requests.filter((r) => r.method === 'GET').length;
   return { admit, gets };
@@ -66,7 +107,11 @@ t.test('each kind: the job and gang of its pods come from the workload', async (
   const js = jobSet('llm', 2, 1);
   const jsChild = childJob(js, 'llm-workers-0', 1);
   const rj = rayJob('tune', { replicas: 2, minReplicas: 2 });
-  const rjCluster = rayCluster('tune-raycluster-x', { replicas: 2, minReplicas: 2 }, { ownerReferences: [{ apiVersion: 'ray.io/v1', kind: 'RayJob', name: 'tune', uid: rj.metadata!.uid!, controller: true }] });
+  const rjCluster = rayCluster(
+    'tune-raycluster-x',
+    { replicas: 2, minReplicas: 2 },
+    { ownerReferences: [{ apiVersion: 'ray.io/v1', kind: 'RayJob', name: 'tune', uid: rj.metadata!.uid!, controller: true }] },
+  );
   const cases: Array<[string, KubeObject[], V1Pod, string, string | undefined]> = [];
   const pt = pyTorchJob('mnist', 7);
   cases.push(['PyTorchJob', [pt], podOf(pt, 'mnist-worker-3'), 'pytorchjob-mnist', '8']);
@@ -108,23 +153,23 @@ t.test('the pods of one workload cost one read, not one per pod', async (t) => {
   t.equal(s.gets(), 1, '32 pods, one GET of the PyTorchJob');
 });
 
-t.test('queue and QoS from the workload; Kueue\'s queue-name when no sluice queue is set', async (t) => {
+t.test("queue and QoS from the workload; Kueue's queue-name when no sluice queue is set", async (t) => {
   const labelled = pyTorchJob('a', 1, 1, { labels: { 'sluice.io/queue': 'research', 'sluice.io/qos': 'best-effort' } });
   const kueue = pyTorchJob('b', 1, 1, { labels: { 'kueue.x-k8s.io/queue-name': 'research' } });
   const both = pyTorchJob('c', 1, 1, { labels: { 'kueue.x-k8s.io/queue-name': 'research', 'sluice.io/queue': 'team-a' } });
   const s = await setup(t, [labelled, kueue, both]);
   const a = await s.admit(podOf(labelled, 'a-0'));
-  t.equal(a.labels['sluice.io/queue'], 'research', 'the workload\'s sluice.io/queue reaches the pod');
+  t.equal(a.labels['sluice.io/queue'], 'research', "the workload's sluice.io/queue reaches the pod");
   t.equal(a.labels['sluice.io/qos'], 'best-effort', 'and its QoS');
   t.equal((await s.admit(podOf(kueue, 'b-0'))).labels['sluice.io/queue'], 'research', 'kueue.x-k8s.io/queue-name names the queue');
-  t.equal((await s.admit(podOf(both, 'c-0'))).labels['sluice.io/queue'], 'team-a', 'a sluice label wins over Kueue\'s');
+  t.equal((await s.admit(podOf(both, 'c-0'))).labels['sluice.io/queue'], 'team-a', "a sluice label wins over Kueue's");
   const own = podOf(labelled, 'a-1', 1, { 'sluice.io/queue': 'team-a' });
-  t.equal((await s.admit(own)).labels['sluice.io/queue'], 'team-a', 'the pod\'s own label wins over its workload\'s');
+  t.equal((await s.admit(own)).labels['sluice.io/queue'], 'team-a', "the pod's own label wins over its workload's");
   const kueuePod = podOf(pyTorchJob('unread', 1), 'u-0', 1, { 'kueue.x-k8s.io/queue-name': 'research' });
-  t.equal((await s.admit(kueuePod)).labels['sluice.io/queue'], 'research', 'Kueue\'s label on the pod itself');
+  t.equal((await s.admit(kueuePod)).labels['sluice.io/queue'], 'research', "Kueue's label on the pod itself");
 });
 
-t.test('a workload labelled with a sluice queue brings its pods into scope in any namespace; Kueue\'s label alone does not', async (t) => {
+t.test("a workload labelled with a sluice queue brings its pods into scope in any namespace; Kueue's label alone does not", async (t) => {
   const inOther = pyTorchJob('x', 1, 1, { namespace: 'elsewhere', labels: { 'sluice.io/queue': 'research' } });
   const kueueOnly = pyTorchJob('y', 1, 1, { namespace: 'elsewhere', labels: { 'kueue.x-k8s.io/queue-name': 'research' } });
   const s = await setup(t, [inOther, kueueOnly]);
@@ -153,16 +198,20 @@ t.test('a workload that cannot be read: the pod is a job of its own, with a warn
   const r = await s.admit(podOf(missing, 'gone-worker-0'));
   t.equal(r.labels['sluice.io/job'], 'pytorchjob-gone', 'named after its controller, as without job frameworks');
   t.equal(r.labels['sluice.io/gang-size'], undefined, 'no gang: it cannot wait for members sluice cannot count');
-  t.match(r.warnings, [/sluice cannot tell this pod's job and gang: PyTorchJob team-a\/gone cannot be read: .*CRD .* not installed; the pod is queued as a job of its own, with no gang/]);
+  t.match(r.warnings, [
+    /sluice cannot tell this pod's job and gang: PyTorchJob team-a\/gone cannot be read: .*CRD .* not installed; the pod is queued as a job of its own, with no gang/,
+  ]);
   t.equal(r.validate.allowed, true);
 
   const bad = pyTorchJob('bad', 2);
   (bad.spec as { pytorchReplicaSpecs: { Worker: { replicas: unknown } } }).pytorchReplicaSpecs.Worker.replicas = 'lots';
   const s2 = await setup(t, [bad]);
-  t.match((await s2.admit(podOf(bad, 'bad-0'))).warnings, [/PyTorchJob team-a\/bad gives no gang: spec.pytorchReplicaSpecs.Worker.replicas is "lots", not a whole number/]);
+  t.match((await s2.admit(podOf(bad, 'bad-0'))).warnings, [
+    /PyTorchJob team-a\/bad gives no gang: spec.pytorchReplicaSpecs.Worker.replicas is "lots", not a whole number/,
+  ]);
 });
 
-t.test('a gang larger than the queue\'s quota is denied at admission, with the numbers', async (t) => {
+t.test("a gang larger than the queue's quota is denied at admission, with the numbers", async (t) => {
   const pt = pyTorchJob('huge', 31, 1);
   const s = await setup(t, [pt]);
   const r = await s.admit(podOf(pt, 'huge-0'));
@@ -170,7 +219,7 @@ t.test('a gang larger than the queue\'s quota is denied at admission, with the n
   t.match(r.validate.status.message, /job asks 32 nvidia.com\/gpu \(32 pods of 1\) but queue team-a's guaranteed quota is 16/);
 });
 
-t.test('job frameworks off: the pod\'s controller names its job, no read', async (t) => {
+t.test("job frameworks off: the pod's controller names its job, no read", async (t) => {
   const pt = pyTorchJob('mnist', 7);
   const s = await setup(t, [pt], { workloads: false });
   const r = await s.admit(podOf(pt, 'p'));

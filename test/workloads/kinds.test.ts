@@ -100,22 +100,41 @@ t.test('owner chain: the top known workload is the job', async (t) => {
   const child = childJob(js, 'llm-workers-0', 2);
   const r = await resolveWorkload(podOf(child, 'llm-workers-0-0'), NS, memoryReader([js, child]), R);
   t.match(r, { status: 'found', workload: { top: 'JobSet llm', job: 'jobset-llm', gangSize: '8' } }, 'a Job owned by a JobSet is part of the JobSet');
-  t.equal(r.status === 'found' && r.workload.labels['sluice.io/queue'], 'research', 'the JobSet\'s labels reach the pod');
+  t.equal(r.status === 'found' && r.workload.labels['sluice.io/queue'], 'research', "the JobSet's labels reach the pod");
 
   const rj = rayJob('rj', { replicas: 2, minReplicas: 2 });
-  const rc = rayCluster('rj-raycluster-abc', { replicas: 2, minReplicas: 2 }, { ownerReferences: [{ apiVersion: 'ray.io/v1', kind: 'RayJob', name: 'rj', uid: rj.metadata!.uid!, controller: true }] });
-  t.match(await resolveWorkload(podOf(rc, 'w0'), NS, memoryReader([rj, rc]), R), { status: 'found', workload: { top: 'RayJob rj', job: 'rayjob-rj', gangSize: '2' } }, 'a RayCluster owned by a RayJob is part of the RayJob');
+  const rc = rayCluster(
+    'rj-raycluster-abc',
+    { replicas: 2, minReplicas: 2 },
+    { ownerReferences: [{ apiVersion: 'ray.io/v1', kind: 'RayJob', name: 'rj', uid: rj.metadata!.uid!, controller: true }] },
+  );
+  t.match(
+    await resolveWorkload(podOf(rc, 'w0'), NS, memoryReader([rj, rc]), R),
+    { status: 'found', workload: { top: 'RayJob rj', job: 'rayjob-rj', gangSize: '2' } },
+    'a RayCluster owned by a RayJob is part of the RayJob',
+  );
 
   const pt = pyTorchJob('mnist', 3);
-  t.match(await resolveWorkload(podOf(pt, 'mnist-worker-0'), NS, memoryReader([pt]), R), { status: 'found', workload: { job: 'pytorchjob-mnist', gangSize: '4' } });
+  t.match(await resolveWorkload(podOf(pt, 'mnist-worker-0'), NS, memoryReader([pt]), R), {
+    status: 'found',
+    workload: { job: 'pytorchjob-mnist', gangSize: '4' },
+  });
 
   const lws = leaderWorkerSet('vllm', 2, 4);
   const reader = memoryReader([lws]);
-  t.match(await resolveWorkload(lwsPod(lws, 1, 3), NS, reader, R), { status: 'found', workload: { job: 'leaderworkerset-vllm-1', gangSize: '4' } }, 'an LWS pod via its StatefulSet and labels');
+  t.match(
+    await resolveWorkload(lwsPod(lws, 1, 3), NS, reader, R),
+    { status: 'found', workload: { job: 'leaderworkerset-vllm-1', gangSize: '4' } },
+    'an LWS pod via its StatefulSet and labels',
+  );
   t.same(reader.reads, ['LeaderWorkerSet/team-a/vllm'], 'the StatefulSet is not read');
 
   const elastic = job('sweep', 8);
-  t.match(await resolveWorkload(podOf(elastic, 'sweep-0'), NS, memoryReader([elastic]), R), { status: 'found', workload: { job: 'job-sweep', gangSize: undefined } }, 'a plain Job: elastic');
+  t.match(
+    await resolveWorkload(podOf(elastic, 'sweep-0'), NS, memoryReader([elastic]), R),
+    { status: 'found', workload: { job: 'job-sweep', gangSize: undefined } },
+    'a plain Job: elastic',
+  );
 
   const rs = podOf({ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d9', uid: 'rs' }, 'web-5d9-x');
   const none = memoryReader([]);
@@ -128,11 +147,15 @@ t.test('an explicit sluice.io/gang-size on the workload wins over its spec', asy
   t.match(await resolveWorkload(podOf(pt, 'p'), NS, memoryReader([pt]), R), { status: 'found', workload: { gangSize: '2' } });
 });
 
-t.test('a workload that cannot be read, or is not the pod\'s: unreadable, with the reason', async (t) => {
+t.test("a workload that cannot be read, or is not the pod's: unreadable, with the reason", async (t) => {
   const js = jobSet('llm', 4, 2);
   const child = childJob(js, 'llm-workers-0', 2);
   const forbidden = memoryReader([js, child], { 'JobSet/team-a/llm': { error: 'sluice may not read jobsets.jobset.x-k8s.io (403 forbidden)' } });
-  t.match(await resolveWorkload(podOf(child, 'p'), NS, forbidden, R), { status: 'unreadable', reason: /^JobSet team-a\/llm cannot be read: sluice may not read jobsets/ }, 'a parent that is forbidden: no partial answer');
+  t.match(
+    await resolveWorkload(podOf(child, 'p'), NS, forbidden, R),
+    { status: 'unreadable', reason: /^JobSet team-a\/llm cannot be read: sluice may not read jobsets/ },
+    'a parent that is forbidden: no partial answer',
+  );
 
   const pt = pyTorchJob('mnist', 3);
   const pod = podOf(pt, 'p');
@@ -141,7 +164,10 @@ t.test('a workload that cannot be read, or is not the pod\'s: unreadable, with t
 
   const malformed = pyTorchJob('bad', 1);
   (malformed.spec as any).pytorchReplicaSpecs.Worker.replicas = -1;
-  t.match(await resolveWorkload(podOf(malformed, 'p'), NS, memoryReader([malformed]), R), { status: 'unreadable', reason: /PyTorchJob team-a\/bad gives no gang: .*replicas is -1/ });
+  t.match(await resolveWorkload(podOf(malformed, 'p'), NS, memoryReader([malformed]), R), {
+    status: 'unreadable',
+    reason: /PyTorchJob team-a\/bad gives no gang: .*replicas is -1/,
+  });
 
   t.match(await resolveWorkload(podOf(pt, 'p'), NS, memoryReader([]), R), { status: 'unreadable', reason: /not found/ }, 'deleted');
 });

@@ -19,11 +19,22 @@ async function setup(t: Test, o: WorkloadReaderOptions = {}) {
   const api = await StandInApiserver.start();
   const transport = new ApiTransport(api.kubeConfig());
   const lines: Array<{ level: number; msg: string }> = [];
-  const sink = new Writable({ write(chunk, _e, cb) { for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l)); cb(); } });
+  const sink = new Writable({
+    write(chunk, _e, cb) {
+      for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
   const metrics = new Metrics({ defaultMetrics: false });
   let now = 1_000_000;
-  const reader = new WorkloadReader((path, timeoutMs) => transport.call('GET', path, { timeoutMs }), createLogger('info', sink), metrics, { now: () => now, ...o });
-  t.teardown(async () => { transport.close(); await api.close(); });
+  const reader = new WorkloadReader((path, timeoutMs) => transport.call('GET', path, { timeoutMs }), createLogger('info', sink), metrics, {
+    now: () => now,
+    ...o,
+  });
+  t.teardown(async () => {
+    transport.close();
+    await api.close();
+  });
   const gets = (resource: string) => api.requests.filter((r) => r.method === 'GET' && r.path.includes(`/${resource}/`)).length;
   return { api, reader, lines, metrics, gets, advance: (ms: number) => (now += ms) };
 }
@@ -35,7 +46,18 @@ function serve(api: StandInApiserver, objects: KubeObject[]): void {
     if (o) return { status: 200, body: o };
     if (r.path.startsWith('/apis/kubeflow.org/')) {
       const name = r.path.split('/').pop();
-      return { status: 404, body: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: `pytorchjobs.kubeflow.org "${name}" not found`, details: { name, group: 'kubeflow.org', kind: 'pytorchjobs' } } };
+      return {
+        status: 404,
+        body: {
+          kind: 'Status',
+          apiVersion: 'v1',
+          status: 'Failure',
+          reason: 'NotFound',
+          code: 404,
+          message: `pytorchjobs.kubeflow.org "${name}" not found`,
+          details: { name, group: 'kubeflow.org', kind: 'pytorchjobs' },
+        },
+      };
     }
     return undefined;
   });
@@ -46,7 +68,10 @@ t.test('one read per object while cached; concurrent pods share one read', async
   const pt = pyTorchJob('mnist', 7);
   serve(s.api, [pt]);
   const many = await Promise.all(Array.from({ length: 8 }, () => s.reader.read(ptKind, ref(pt), NS)));
-  t.ok(many.every((r) => 'ok' in r && r.ok.metadata?.name === 'mnist'), 'all 8 pods got the object');
+  t.ok(
+    many.every((r) => 'ok' in r && r.ok.metadata?.name === 'mnist'),
+    'all 8 pods got the object',
+  );
   t.equal(s.gets('pytorchjobs'), 1, 'eight pods arriving at once: one GET');
   const again = s.reader.read(ptKind, ref(pt), NS);
   t.ok(!(again instanceof Promise), 'a cached object comes back without waiting');
@@ -59,13 +84,23 @@ t.test('one read per object while cached; concurrent pods share one read', async
 
 t.test('forbidden and deleted: an answer with the reason, remembered for a while', async (t) => {
   const s = await setup(t);
-  s.api.onRequest((r) => (r.path.includes('/jobsets/') ? { status: 403, body: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403, message: 'jobsets.jobset.x-k8s.io "llm" is forbidden' } } : undefined));
+  s.api.onRequest((r) =>
+    r.path.includes('/jobsets/')
+      ? {
+          status: 403,
+          body: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403, message: 'jobsets.jobset.x-k8s.io "llm" is forbidden' },
+        }
+      : undefined,
+  );
   serve(s.api, []);
   const js = { apiVersion: 'jobset.x-k8s.io/v1alpha2', kind: 'JobSet', metadata: { name: 'llm', namespace: NS, uid: 'u' } };
   const { jobSet } = await import('../../workloads/jobset.js');
   const r = await s.reader.read(jobSet, ref(js), NS);
   t.match(r, { error: /sluice may not read jobsets.jobset.x-k8s.io \(403 forbidden\); grant its ClusterRole get on jobsets/ });
-  t.ok(s.lines.some((l) => l.level === 40 && /403 forbidden/.test(l.msg)), 'logged as a warning');
+  t.ok(
+    s.lines.some((l) => l.level === 40 && /403 forbidden/.test(l.msg)),
+    'logged as a warning',
+  );
   await s.reader.read(jobSet, ref(js), NS);
   t.equal(s.gets('jobsets'), 1, 'the miss is remembered (5 s): one call, not one per pod');
   s.advance(6000);
