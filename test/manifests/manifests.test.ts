@@ -21,8 +21,9 @@ import { HELM_VALUE_SETS, helmLint, kustomizeEntryPoints, renderHelm, renderKust
 /** Routes announced by branches not merged yet (the preemption helper adds the preempt verb). */
 const ANNOUNCED_ROUTES: string[] = [];
 const served = (() => {
+  // app.post( may be followed by a line break (the formatter splits long calls).
   const src = ['scheduler/routes.ts', 'webhooks/routes.ts'].map((f) => readFileSync(join(repoRoot, f), 'utf8')).join('\n');
-  return new Set([...src.matchAll(/app\.post\('([^']+)'/g)].map((m) => m[1]!).concat(ANNOUNCED_ROUTES));
+  return new Set([...src.matchAll(/app\.post\(\s*'([^']+)'/g)].map((m) => m[1]!).concat(ANNOUNCED_ROUTES));
 })();
 
 /** Secrets an install expects the admin (or sluice itself) to create. */
