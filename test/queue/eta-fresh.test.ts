@@ -3,6 +3,7 @@
 // "4 of 4 guaranteed in use...; expected to start now (no running job to wait for)", the
 // forecast's input dating from before the running jobs started).
 import t from 'tap';
+import { startTestEta } from '../helpers/queue-manager.js';
 import { SOLE_LEADER } from '../../cluster/leader.js';
 import { createLogger } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
@@ -18,29 +19,7 @@ const NOW = T0 + 10 * MIN;
 /** One 8-GPU node, team-a at 4 guaranteed GPUs; the ETA service ran once on the empty queue. */
 async function setup(t: { teardown(fn: () => unknown): void }) {
   const cache = newCache([gpuNode('n1', { gpus: 8 })], []);
-  const manager = new QueueManager({
-    cache,
-    source: { listQueues: async () => [queueSpec('team-a', [limit({ guaranteed: 4 })])], onQueueChanged: () => undefined },
-    releaser: null,
-    records: null,
-    events: null,
-    leadership: SOLE_LEADER,
-    log: createLogger('silent'),
-    metrics: new Metrics({ defaultMetrics: false }),
-    backfillGuardSeconds: 600,
-    debounceMs: 1,
-    resyncSeconds: 3600,
-    waitEventIntervalSeconds: 60,
-    now: () => NOW,
-  });
-  t.teardown(() => manager.stop());
-  await manager.start();
-  manager.evaluateNow();
-  // A generous admission budget: these cases are about what the estimate rests on (the
-  // last one sets it small).
-  const eta = new EtaService({ cache, manager, history: null, log: createLogger('silent'), backfillGuardMs: 600_000, now: () => NOW, admissionBudgetMs: 5000 });
-  manager.eta = eta;
-  eta.recompute(); // the background forecast, before anything runs
+  const { manager, eta } = await startTestEta(t, cache, { guaranteed: 4, nowMs: NOW }); // its forecast ran before anything runs
   return { cache, manager, eta };
 }
 

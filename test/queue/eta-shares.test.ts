@@ -2,6 +2,7 @@
 // that ends frees its memory, cores and slot on its GPU in the forecast, so a share job
 // waiting for GPU memory gets the end of the first share ahead of it as its estimate.
 import t from 'tap';
+import { startTestEta } from '../helpers/queue-manager.js';
 import { SOLE_LEADER } from '../../cluster/leader.js';
 import { createLogger } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
@@ -26,28 +27,7 @@ const declared = (p: V1Pod, d: string): V1Pod => {
 };
 
 async function etaOn(t: { teardown(fn: () => unknown): void }, cache: ClusterCache): Promise<EtaService> {
-  const manager = new QueueManager({
-    cache,
-    source: { listQueues: async () => [queueSpec('team-a', [limit({ guaranteed: 16, bestEffortCap: 16 })])], onQueueChanged: () => undefined },
-    releaser: null,
-    records: null,
-    events: null,
-    leadership: SOLE_LEADER,
-    log: createLogger('silent'),
-    metrics: new Metrics({ defaultMetrics: false }),
-    backfillGuardSeconds: 600,
-    debounceMs: 1,
-    resyncSeconds: 3600,
-    waitEventIntervalSeconds: 60,
-    now: () => NOW,
-  });
-  t.teardown(() => manager.stop());
-  await manager.start();
-  manager.evaluateNow();
-  const eta = new EtaService({ cache, manager, history: null, log: createLogger('silent'), backfillGuardMs: 600_000, now: () => NOW, admissionBudgetMs: 5000 });
-  manager.eta = eta;
-  eta.recompute();
-  return eta;
+  return (await startTestEta(t, cache, { guaranteed: 16, bestEffortCap: 16, nowMs: NOW })).eta;
 }
 
 t.test('GPUs full of shares with known ends: a waiting share starts when the first of them ends', async (t) => {
