@@ -4,14 +4,11 @@
 // forecast's input dating from before the running jobs started).
 import t from 'tap';
 import { startTestEta } from '../helpers/queue-manager.js';
-import { SOLE_LEADER } from '../../cluster/leader.js';
 import { createLogger } from '../../observability/logger.js';
-import { Metrics } from '../../observability/metrics.js';
 import { EtaService } from '../../queue/eta-service.js';
-import { QueueManager } from '../../queue/manager.js';
 import { submitWarning } from '../../queue/preview.js';
 import { gpuNode } from '../helpers/k8s.js';
-import { GPU, limit, newCache, queuedPod, queueSpec, T0 } from './helpers.js';
+import { GPU, newCache, queuedPod, T0 } from './helpers.js';
 
 const MIN = 60_000;
 const NOW = T0 + 10 * MIN;

@@ -3,17 +3,13 @@
 // waiting for GPU memory gets the end of the first share ahead of it as its estimate.
 import t from 'tap';
 import { startTestEta } from '../helpers/queue-manager.js';
-import { SOLE_LEADER } from '../../cluster/leader.js';
-import { createLogger } from '../../observability/logger.js';
-import { Metrics } from '../../observability/metrics.js';
 import { CapacityModel } from '../../queue/capacity.js';
 import { EtaService } from '../../queue/eta-service.js';
-import { QueueManager } from '../../queue/manager.js';
 import { hamiNode } from '../helpers/hami-agent.js';
 import { podRecord } from '../../cluster/pod-record.js';
 import { capacityNodes } from '../../queue/state.js';
 import { unitPod } from '../../queue/units.js';
-import { GPU, SHARE_NAMES, limit, newShareCache, queuedShare, queueSpec, T0 } from './helpers.js';
+import { GPU, SHARE_NAMES, newShareCache, queuedShare, T0 } from './helpers.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ClusterCache } from '../../cluster/cache.js';
 
