@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { KubeConfig, PatchStrategy, VersionApi, setHeaderOptions, type CoreV1Api, type V1Node, type V1Pod } from '@kubernetes/client-node';
 
 export async function reachableCluster(needs: string): Promise<{ kc: KubeConfig } | { skip: string }> {
@@ -18,6 +18,38 @@ export async function reachableCluster(needs: string): Promise<{ kc: KubeConfig 
     return { skip: `the cluster in KUBECONFIG is not reachable (${(e as Error).message})` };
   }
   return { kc };
+}
+
+/**
+ * What an end-to-end file that talks to sluice's admin API needs, from the environment: the
+ * cluster (reachableCluster), SLUICE_E2E_API_URL, SLUICE_API_TOKEN, SLUICE_E2E_CA_FILE when
+ * sluice's certificate needs its CA, and kubectl on PATH when `kubectlFor` says why. `skip`
+ * is null when all are there, else the first thing missing, in words naming `test`.
+ */
+export async function sluiceTarget(o: { test: string; cluster: string; kubectlFor?: string }): Promise<{
+  found: { kc: KubeConfig } | { skip: string };
+  apiUrl: string | undefined;
+  token: string | undefined;
+  caFile: string | undefined;
+  skip: string | null;
+}> {
+  const found = await reachableCluster(o.cluster);
+  const apiUrl = process.env.SLUICE_E2E_API_URL;
+  const token = process.env.SLUICE_API_TOKEN;
+  const caFile = process.env.SLUICE_E2E_CA_FILE;
+  const skip =
+    'skip' in found
+      ? found.skip
+      : !apiUrl
+        ? `SLUICE_E2E_API_URL is not set: ${o.test} needs the sluice admin API (e.g. https://127.0.0.1:9443)`
+        : !token
+          ? `SLUICE_API_TOKEN is not set: ${o.test} needs the sluice admin API token`
+          : caFile && !existsSync(caFile)
+            ? `SLUICE_E2E_CA_FILE=${caFile} does not exist`
+            : o.kubectlFor && spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status !== 0
+              ? `kubectl is not on PATH: ${o.kubectlFor}`
+              : null;
+  return { found, apiUrl, token, caFile, skip };
 }
 
 export interface ApiAnswer {

@@ -22,12 +22,12 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { CoreV1Api, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { Page } from 'puppeteer-core';
 import { type El, go, launch, noChromium, open, text } from '../console/browser.js';
-import { reachableCluster, removeTestObjects, sluiceApi } from './cluster.js';
+import { sluiceTarget, removeTestObjects, sluiceApi } from './cluster.js';
 
 const RUN = Date.now().toString(36);
 const SEEN = `sluice-e2e-c-a-${RUN}`;
@@ -65,25 +65,13 @@ function servedKeyPin(url: URL, ca: Buffer | undefined): Promise<string> {
   });
 }
 
-const found = await reachableCluster('sluice serving its web console with api.tokenReview on');
-const apiUrl = process.env.SLUICE_E2E_API_URL;
-const token = process.env.SLUICE_API_TOKEN;
-const caFile = process.env.SLUICE_E2E_CA_FILE;
-const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
-const skip =
-  'skip' in found
-    ? found.skip
-    : !apiUrl
-      ? 'SLUICE_E2E_API_URL is not set: the console end-to-end test needs sluice (e.g. https://127.0.0.1:9443)'
-      : !token
-        ? 'SLUICE_API_TOKEN is not set: the console end-to-end test needs the admin token to compare with'
-        : caFile && !existsSync(caFile)
-          ? `SLUICE_E2E_CA_FILE=${caFile} does not exist`
-          : !hasKubectl
-            ? 'kubectl is not on PATH: the test gets a ServiceAccount token with `kubectl create token`'
-            : noChromium !== false
-              ? noChromium
-              : null;
+const target = await sluiceTarget({
+  test: 'the console end-to-end test',
+  cluster: 'sluice serving its web console with api.tokenReview on',
+  kubectlFor: 'the test gets a ServiceAccount token with `kubectl create token`',
+});
+const { found, apiUrl, token, caFile } = target;
+const skip = target.skip ?? (noChromium !== false ? noChromium : null);
 
 if (skip !== null || 'skip' in found) {
   t.comment(`console end-to-end test skipped: ${skip}`);

@@ -13,10 +13,9 @@
 // Bad input: a malformed duration and one beyond the queue's maxDuration are denied.
 // Everything it creates is removed at the end.
 import t, { type Test } from 'tap';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { kubectlCreate, makeGpuNode, reachableCluster, removeTestObjects, sluiceApi } from './cluster.js';
+import { kubectlCreate, makeGpuNode, sluiceTarget, removeTestObjects, sluiceApi } from './cluster.js';
 
 const RUN = Date.now().toString(36);
 const NS = `sluice-e2e-eta-${RUN}`;
@@ -26,23 +25,11 @@ const MIN = 60_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const found = await reachableCluster('sluice as webhook, scheduler extender and queue manager');
-const apiUrl = process.env.SLUICE_E2E_API_URL;
-const token = process.env.SLUICE_API_TOKEN;
-const caFile = process.env.SLUICE_E2E_CA_FILE;
-const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
-const skip =
-  'skip' in found
-    ? found.skip
-    : !apiUrl
-      ? 'SLUICE_E2E_API_URL is not set: the ETA end-to-end test needs the sluice admin API (e.g. https://127.0.0.1:9443)'
-      : !token
-        ? 'SLUICE_API_TOKEN is not set: the ETA end-to-end test needs the sluice admin API token'
-        : caFile && !existsSync(caFile)
-          ? `SLUICE_E2E_CA_FILE=${caFile} does not exist`
-          : !hasKubectl
-            ? 'kubectl is not on PATH: the test reads the submit-time warnings from `kubectl create`'
-            : null;
+const { found, apiUrl, token, caFile, skip } = await sluiceTarget({
+  test: 'the ETA end-to-end test',
+  cluster: 'sluice as webhook, scheduler extender and queue manager',
+  kubectlFor: 'the test reads the submit-time warnings from `kubectl create`',
+});
 
 if (skip !== null || 'skip' in found) {
   t.comment(`ETA end-to-end test skipped: ${skip}`);

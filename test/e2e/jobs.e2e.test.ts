@@ -15,7 +15,7 @@
 // collection) and leaves nothing waiting. Nodes are Node objects with patched status (no
 // kubelets). Everything it creates is removed at the end.
 import t, { type Test } from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import {
   ApiextensionsV1Api,
   AppsV1Api,
@@ -29,7 +29,7 @@ import {
   type V1Pod,
   type V1PodTemplateSpec,
 } from '@kubernetes/client-node';
-import { makeGpuNode, reachableCluster, sluiceApi, removeTestObjects } from './cluster.js';
+import { makeGpuNode, sluiceTarget, sluiceApi, removeTestObjects } from './cluster.js';
 
 const RUN = Date.now().toString(36);
 const NS = `sluice-e2e-jobs-${RUN}`;
@@ -39,20 +39,10 @@ const GATE = 'sluice.io/queue';
 const GPU = 'nvidia.com/gpu';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const found = await reachableCluster('sluice as webhook and queue manager');
-const apiUrl = process.env.SLUICE_E2E_API_URL;
-const token = process.env.SLUICE_API_TOKEN;
-const caFile = process.env.SLUICE_E2E_CA_FILE;
-const skip =
-  'skip' in found
-    ? found.skip
-    : !apiUrl
-      ? 'SLUICE_E2E_API_URL is not set: the job frameworks end-to-end test needs the sluice admin API (e.g. https://127.0.0.1:9443)'
-      : !token
-        ? 'SLUICE_API_TOKEN is not set: the job frameworks end-to-end test needs the sluice admin API token'
-        : caFile && !existsSync(caFile)
-          ? `SLUICE_E2E_CA_FILE=${caFile} does not exist`
-          : null;
+const { found, apiUrl, token, caFile, skip } = await sluiceTarget({
+  test: 'the job frameworks end-to-end test',
+  cluster: 'sluice as webhook and queue manager',
+});
 
 if (skip !== null || 'skip' in found) {
   t.comment(`job frameworks end-to-end test skipped: ${skip}`);

@@ -15,9 +15,8 @@
 // end. SLUICE_E2E_METRICS_URL (sluice's ops listener, e.g. http://127.0.0.1:8080) adds a
 // check that the binds went through sluice's extender.
 import t, { type Test } from 'tap';
-import { getText, kubectlCreate, makeGpuNode, reachableCluster, sluiceApi, removeTestObjects } from './cluster.js';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { getText, kubectlCreate, makeGpuNode, sluiceTarget, sluiceApi, removeTestObjects } from './cluster.js';
+import { readFileSync } from 'node:fs';
 import { CoreV1Api, PatchStrategy, Watch, setHeaderOptions, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
 
 const RUN = Date.now().toString(36);
@@ -38,23 +37,11 @@ function counter(metrics: string, name: string, match: string): number {
   return sum;
 }
 
-const found = await reachableCluster('sluice as webhook, scheduler extender and queue manager');
-const apiUrl = process.env.SLUICE_E2E_API_URL;
-const token = process.env.SLUICE_API_TOKEN;
-const caFile = process.env.SLUICE_E2E_CA_FILE;
-const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
-const skip =
-  'skip' in found
-    ? found.skip
-    : !apiUrl
-      ? 'SLUICE_E2E_API_URL is not set: the queue end-to-end test needs the sluice admin API (e.g. https://127.0.0.1:9443)'
-      : !token
-        ? 'SLUICE_API_TOKEN is not set: the queue end-to-end test needs the sluice admin API token'
-        : caFile && !existsSync(caFile)
-          ? `SLUICE_E2E_CA_FILE=${caFile} does not exist`
-          : !hasKubectl
-            ? 'kubectl is not on PATH: the test reads the submit-time warnings from `kubectl create`'
-            : null;
+const { found, apiUrl, token, caFile, skip } = await sluiceTarget({
+  test: 'the queue end-to-end test',
+  cluster: 'sluice as webhook, scheduler extender and queue manager',
+  kubectlFor: 'the test reads the submit-time warnings from `kubectl create`',
+});
 
 if (skip !== null || 'skip' in found) {
   t.comment(`queue end-to-end test skipped: ${skip}`);
