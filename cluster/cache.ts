@@ -8,18 +8,15 @@
 // what keeps two binds racing for the last GPUs from both succeeding, without node
 // locks or API reads on the hot path.
 //
-// Share binds in flight (HAMi's protocol): a share bind holds its node's lock from the
-// bind until the device plugin answers, so the next share bind to that node waits for it.
-// The cache counts, per node, the share binds taken in and not yet answered, and the nodes
-// prioritize ranked first for share pods whose bind has not come yet (picks, for
-// BIND_PICK_TTL_MS), so that prioritize can spread a burst over nodes
-// (scheduler/extender.ts).
+// Share binds in flight (HAMi's node lock) are counted per node by ShareBindsInFlight
+// (cluster/share-binds-in-flight.ts); the cache tells it which node each bind is on.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { nodeClassFigures, nodeFacts, sameNodeClass, type NodeFacts, type SharingFacts } from './node-facts.js';
 import type { ResourceAmount, ShareNames } from './pod-request.js';
 import { milliToGpus, pricingMemMiB, shareGpus, shareMilli, slotsOfDevices, usesMilli, type DeviceUse, type GpuDevice } from '../placement/shares.js';
 import { podRecord, type PodRecord } from './pod-record.js';
 import { HAMI_BIND_PHASE } from './hami.js';
+import { BIND_PICK_TTL_MS, ShareBindsInFlight } from './share-binds-in-flight.js';
 
 export type { PodOwner, PodRecord } from './pod-record.js';
 import { RecentSizes } from '../placement/size-mix.js';
@@ -44,11 +41,6 @@ interface Assumed {
   expiresAt: number;
 }
 
-/** How long a node prioritize ranked first for a share pod counts that pod as in flight
- * there, if its bind does not come: kube-scheduler binds right after its scheduling cycle,
- * so a pick this old was not acted on. */
-export const BIND_PICK_TTL_MS = 5_000;
-
 /** What is placed on one shared GPU. */
 interface DeviceLoad {
   memMiB: number;
@@ -67,10 +59,6 @@ interface NodeRecord {
   pods: Set<string>;
   /** Per shared GPU UUID: what pods holding it (and binds in flight) use. */
   deviceLoad: Map<string, DeviceLoad>;
-  /** Share binds to this node the device plugin has not answered yet (pod UIDs). */
-  shareBinds: Set<string>;
-  /** Share pods prioritize ranked this node first for, their bind not come yet: UID -> until (ms). */
-  picks: Map<string, number>;
   views: Record<string, NodeView> | null; // per resource, rebuilt lazily after a change
 }
 
@@ -147,7 +135,10 @@ export class ClusterCache {
     rec.facts = null;
     this.gpuSizes = null;
     rec.views = null;
-    if (rec.pods.size === 0 && this.assumedOn(name) === 0) this.nodes.delete(name);
+    if (rec.pods.size === 0 && this.assumedOn(name) === 0) {
+      this.nodes.delete(name);
+      this.inFlight.forgetNode(name);
+    }
     if (this.listeners.length) this.emit({ kind: 'node', name });
   }
 
@@ -192,8 +183,7 @@ export class ClusterCache {
     this.classes = null;
     this.pods.clear();
     this.ledger.clear();
-    this.shareBindOf.clear();
-    this.pickOf.clear();
+    this.inFlight.clear();
     for (const n of nodes) this.upsertNode(n);
     for (const p of pods) this.upsertPod(p);
     // Keep binds in flight that the new list does not show yet.
@@ -274,8 +264,6 @@ export class ClusterCache {
         assumed: {},
         pods: new Set(),
         deviceLoad: new Map(),
-        shareBinds: new Set(),
-        picks: new Map(),
         views: null,
       };
       this.nodes.set(name, rec);
@@ -462,10 +450,7 @@ export class ClusterCache {
 
   // ---- share binds in flight (HAMi's node lock) ------------------------------------
 
-  /** Node of each share bind in flight, by pod UID. */
-  private readonly shareBindOf = new Map<string, string>();
-  /** Node of each pick, by pod UID. */
-  private readonly pickOf = new Map<string, string>();
+  private readonly inFlight = new ShareBindsInFlight();
 
   /** Re-files the pod's share bind: in flight from the assume step until the device plugin
    * answers (bind phase 'allocating' while the pod holds GPUs on its node). */
@@ -475,16 +460,7 @@ export class ClusterCache {
     let node: string | null = null;
     if (a?.share) node = a.node;
     else if (p?.hold && !p.terminal && p.annotations[HAMI_BIND_PHASE] === 'allocating') node = p.hold.node;
-    const was = this.shareBindOf.get(uid);
-    if (was === node) return;
-    if (was !== undefined) {
-      this.nodes.get(was)?.shareBinds.delete(uid);
-      this.shareBindOf.delete(uid);
-    }
-    if (node !== null) {
-      this.record(node).shareBinds.add(uid);
-      this.shareBindOf.set(uid, node);
-    }
+    this.inFlight.setBind(uid, node);
   }
 
   /** Counts the share pod `uid` as in flight to `node` until its bind comes (or
@@ -493,30 +469,18 @@ export class ClusterCache {
     const p = this.pods.get(uid);
     const rec = this.nodes.get(node);
     if (!p || p.nodeName || p.terminal || this.ledger.has(uid) || !rec?.facts) return;
-    this.dropPick(uid);
-    rec.picks.set(uid, this.now() + BIND_PICK_TTL_MS);
-    this.pickOf.set(uid, node);
+    this.inFlight.pick(uid, node, this.now() + BIND_PICK_TTL_MS);
   }
 
   private dropPick(uid: string): void {
-    const node = this.pickOf.get(uid);
-    if (node === undefined) return;
-    this.pickOf.delete(uid);
-    this.nodes.get(node)?.picks.delete(uid);
+    this.inFlight.dropPick(uid);
   }
 
   /** Share binds in flight to the node (taken in, the plugin not answered yet), and share
    * pods prioritize ranked it first for whose bind has not come; pod `except` not counted. */
   shareBindsInFlight(node: string, except = ''): number {
-    const rec = this.nodes.get(node);
-    if (!rec || (rec.shareBinds.size === 0 && rec.picks.size === 0)) return 0;
-    let n = rec.shareBinds.size - (rec.shareBinds.has(except) ? 1 : 0);
-    const now = this.now();
-    for (const [uid, until] of rec.picks) {
-      if (until <= now) this.dropPick(uid);
-      else if (uid !== except) n++;
-    }
-    return n;
+    if (!this.nodes.has(node)) return 0;
+    return this.inFlight.count(node, this.now(), except);
   }
 
   private dropAssumedUses(uid: string): void {
@@ -579,8 +543,6 @@ export class ClusterCache {
           assumed: {},
           pods: new Set<string>(),
           deviceLoad: new Map<string, DeviceLoad>(),
-          shareBinds: new Set<string>(),
-          picks: new Map<string, number>(),
           views: null,
         };
     return this.buildView(rec, facts, resource);
