@@ -32,7 +32,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1Pod } from '@kubernetes/client-node';
 import { StandInApiserver } from '../apiserver/standin.js';
-import { Client, procSample, RssWatch, startChild, stop, type Started } from '../latency/driver.js';
+import { Client, procSample, RssWatch, startChild, startSluice, stop, type Started } from '../latency/driver.js';
 import { feasibleNodesToFind, gpuPod, syntheticCluster } from '../latency/synthetic.js';
 import { creating, livePod, running } from './shapes.js';
 import { parseOrExit, type CommandSpec } from '../../cli/flags.js';
@@ -153,27 +153,7 @@ async function startTarget(target: Target, api: StandInApiserver, args: Args): P
   const kubeconfig = join(tmpdir(), `sluice-path-${process.pid}.kubeconfig`);
   writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
   const prof = args.profileDir ? ['--cpu-prof', '--cpu-prof-dir', args.profileDir] : [];
-  const s = await startChild(
-    [
-      ...prof,
-      join(args.dist, 'bin/sluice.js'),
-      'serve',
-      '--config',
-      sluiceConfig(kubeconfig, args.filterBest),
-      '--https-host',
-      '127.0.0.1',
-      '--https-port',
-      '0',
-      '--http-host',
-      '127.0.0.1',
-      '--http-port',
-      '0',
-      '--log-level',
-      'info',
-    ],
-    'sluice is serving',
-    env,
-  );
+  const s = await startSluice({ dist: args.dist, config: sluiceConfig(kubeconfig, args.filterBest), env, nodeArgs: prof });
   const ops = String(s.line.ops ?? '').replace('0.0.0.0', '127.0.0.1');
   for (let i = 0; ; i++) {
     const r = await fetch(`${ops}/readyz`).catch(() => null);

@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiError, ApiTransport } from '../../cluster/api-transport.js';
 import { ListWatch } from '../../cluster/list-watch.js';
-import { procSample, startChild, stop, type Started } from '../latency/driver.js';
+import { procSample, startChild, startSluice, stop, type Started } from '../latency/driver.js';
 import { parseOrExit, type CommandSpec } from '../../cli/flags.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
@@ -278,27 +278,7 @@ async function startExtender(variant: Variant, args: Args): Promise<Started | nu
       `kubeconfig: ${args.kubeconfig}\nleaderElection: false\nstore:\n  url: ''\nscheduler:\n  filterBest: ${args.filterBest}\nqueue:\n  enabled: false\n`,
     );
   const prof = args.profileDir ? ['--cpu-prof', '--cpu-prof-dir', args.profileDir] : [];
-  const s = await startChild(
-    [
-      ...prof,
-      join(repoRoot, 'dist/bin/sluice.js'),
-      'serve',
-      '--config',
-      config,
-      '--https-host',
-      '127.0.0.1',
-      '--https-port',
-      '0',
-      '--http-host',
-      '127.0.0.1',
-      '--http-port',
-      '0',
-      '--log-level',
-      'info',
-    ],
-    'sluice is serving',
-    env,
-  );
+  const s = await startSluice({ dist: join(repoRoot, 'dist'), config, env, nodeArgs: prof });
   const ops = String(s.line.ops ?? '').replace('0.0.0.0', '127.0.0.1');
   for (let i = 0; ; i++) {
     if ((await fetch(`${ops}/readyz`).catch(() => null))?.status === 200) break;

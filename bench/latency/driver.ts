@@ -5,6 +5,7 @@ import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 
 export interface Reply {
   status: number;
@@ -164,6 +165,33 @@ export function startChild(cmd: string[], marker: string, env: NodeJS.ProcessEnv
       reject(new Error(`${cmd.join(' ')} exited with ${code} before serving: ${stderr}`));
     });
   });
+}
+
+/**
+ * `sluice serve --config FILE [extra]` from the build in `dist`, on loopback with ports the
+ * kernel picks, logging at info, waiting for its "sluice is serving" line; `nodeArgs` go to
+ * node itself (--cpu-prof ...). What every benchmark that starts a real sluice runs.
+ */
+export function startSluice(o: {
+  dist: string;
+  config: string;
+  env: NodeJS.ProcessEnv;
+  nodeArgs?: readonly string[];
+  extra?: readonly string[];
+}): Promise<Started> {
+  return startChild(
+    [
+      ...(o.nodeArgs ?? []),
+      join(o.dist, 'bin/sluice.js'),
+      'serve',
+      '--config',
+      o.config,
+      ...(o.extra ?? []),
+      ...['--https-host', '127.0.0.1', '--https-port', '0', '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'info'],
+    ],
+    'sluice is serving',
+    o.env,
+  );
 }
 
 export function stop(child: ChildProcess): Promise<void> {

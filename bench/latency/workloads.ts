@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StandInApiserver } from '../apiserver/standin.js';
 import { parseOrExit, type CommandSpec } from '../../cli/flags.js';
-import { Client, closedLoop, startChild, stats, stop, type LatencyStats } from './driver.js';
+import { Client, closedLoop, startSluice, stats, stop, type LatencyStats } from './driver.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import { createLogger } from '../../observability/logger.js';
 import { WorkloadReader } from '../../workloads/reader.js';
@@ -140,26 +140,7 @@ async function main(): Promise<void> {
       );
       const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: '' };
       delete env.SLUICE_STORE_URL;
-      const s = await startChild(
-        [
-          join(repoRoot, 'dist/bin/sluice.js'),
-          'serve',
-          '--config',
-          config,
-          '--https-host',
-          '127.0.0.1',
-          '--https-port',
-          '0',
-          '--http-host',
-          '127.0.0.1',
-          '--http-port',
-          '0',
-          '--log-level',
-          'info',
-        ],
-        'sluice is serving',
-        env,
-      );
+      const s = await startSluice({ dist: join(repoRoot, 'dist'), config, env });
       servers.push({ enabled, url: s.url, stop: () => stop(s.child), config });
     }
     const modes: Array<Phase['mode']> = ['off', 'warm', 'cold'];
